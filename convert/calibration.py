@@ -1,0 +1,67 @@
+"""Representative images for int8 calibration, through the same preprocessing the runtime uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edge.datasets import LabelledImages, imread, load_split, read_image_folder
+from edge.errors import FerEdgeError
+from edge.labels import EMOTIONS
+from edge.preprocess import batch_to_model_input, to_model_input
+
+
+def stratified_sample(data: LabelledImages, n: int, seed: int) -> np.ndarray:
+    """Indices of about n images with each class in its dataset proportion (at least one per present class)."""
+    if n >= len(data):
+        return np.arange(len(data))
+    rng = np.random.default_rng(seed)
+    picks = []
+    for c in range(len(EMOTIONS)):
+        idx = np.flatnonzero(data.labels == c)
+        if len(idx):
+            k = min(len(idx), max(1, round(n * len(idx) / len(data))))
+            picks.append(rng.choice(idx, size=k, replace=False))
+    return np.sort(np.concatenate(picks))
+
+
+def calibration_images(calib: str | Path, n: int, size: tuple[int, int], channels: int, seed: int = 0
+                       ) -> tuple[np.ndarray, dict]:
+    """(uint8 images N x H x W x C, a description for the sidecar) from a FER2013 CSV or a folder.
+
+    A folder may hold class subfolders (sampled stratified) or just images.
+    """
+    path = Path(calib)
+    if path.is_dir() and not any(p.is_dir() for p in path.iterdir()):
+        return _flat_folder(path, n, size, channels, seed)
+    if path.is_dir():
+        data = read_image_folder(path, size, channels)
+        split = "folder"
+    else:
+        data = load_split(path, "Training", size, channels)
+        split = "Training"
+    idx = stratified_sample(data, n, seed)
+    chosen = data.subset(idx)
+    images = batch_to_model_input(chosen.images, size, channels)
+    return images, {"source": path.name, "split": split, "images": int(len(idx)), "sampling": "stratified by class",
+                    "per_class": chosen.counts(), "seed": seed, "skipped_unreadable": data.skipped}
+
+
+def _flat_folder(path: Path, n: int, size: tuple[int, int], channels: int, seed: int) -> tuple[np.ndarray, dict]:
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    rng = np.random.default_rng(seed)
+    rng.shuffle(files)
+    images, skipped = [], 0
+    for f in files:
+        if len(images) >= n:
+            break
+        image = imread(f)
+        if image is None:
+            skipped += 1
+            continue
+        images.append(to_model_input(image, size, channels))
+    if not images:
+        raise FerEdgeError(f"{path}: no readable image for calibration ({skipped} unreadable files)")
+    return np.stack(images), {"source": path.name, "split": "folder", "images": len(images), "sampling": "random",
+                              "seed": seed, "skipped_unreadable": skipped}

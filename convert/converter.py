@@ -1,0 +1,110 @@
+"""Keras model -> TFLite variants (float32, float16, dynamic-range, full-int8), verified and described."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from convert.calibration import calibration_images
+from convert.loading import SourceModel
+from edge.classifier import TFLiteClassifier
+from edge.errors import FerEdgeError, UsageError
+from edge.files import atomic_write_bytes
+from edge.labels import EMOTIONS
+
+VARIANTS = ("int8", "float16", "float32", "dynamic")
+
+
+def parse_variants(text: str) -> tuple[str, ...]:
+    names = tuple(v.strip().lower() for v in text.split(",") if v.strip())
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown or not names:
+        raise UsageError(f"--variants {text!r}: choose from {', '.join(VARIANTS)}")
+    return names
+
+
+@dataclass(frozen=True)
+class Converted:
+    variant: str
+    path: Path
+    size_bytes: int
+    seconds: float
+
+
+def _converter(model: SourceModel):
+    import tensorflow as tf
+
+    return tf, tf.lite.TFLiteConverter.from_keras_model(model.keras_model)
+
+
+def convert_variant(model: SourceModel, variant: str, calib: np.ndarray | None = None) -> bytes:
+    """One TFLite flatbuffer. int8 is full-integer: int8 input and output, only int8 builtin ops."""
+    tf, conv = _converter(model)
+    if variant == "float16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif variant == "dynamic":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif variant == "int8":
+        if calib is None or not len(calib):
+            raise FerEdgeError("int8 conversion needs calibration images (--calib)")
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+
+        def representative():
+            for image in calib:  # raw 0-255 pixels, exactly what the runtime feeds
+                yield [image[None].astype(np.float32)]
+
+        conv.representative_dataset = representative
+    elif variant != "float32":
+        raise UsageError(f"unknown variant {variant!r}")
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink):  # the converter prints a long "Saved artifact" dump
+            return conv.convert()
+    except Exception as exc:
+        text = str(exc).strip().splitlines()
+        raise FerEdgeError(f"{model.path}: {variant} conversion failed ({text[0] if text else type(exc).__name__})") from None
+
+
+def non_integer_tensors(classifier: TFLiteClassifier) -> list[str]:
+    """Names of tensors that are not integer; empty means the Edge TPU prerequisite holds."""
+    return [f"{name} ({dtype})" for name, dtype in classifier.tensor_dtypes() if not dtype.startswith(("int", "uint"))]
+
+
+def convert_all(model: SourceModel, out_dir: Path, name: str, variants: tuple[str, ...], calib_path: str | None,
+                calib_n: int, seed: int = 0, log=sys.stderr) -> tuple[list[Converted], dict | None]:
+    """Write `<out_dir>/<name>_<variant>.tflite` for each variant; return them and the calibration description."""
+    calib, calib_info = None, None
+    if "int8" in variants:
+        if not calib_path:
+            raise UsageError("int8 needs --calib (a FER2013 CSV or an image folder)")
+        t0 = time.perf_counter()
+        calib, calib_info = calibration_images(calib_path, calib_n, (model.height, model.width), model.channels, seed)
+        print(f"calibration: {calib_info['images']} images from {calib_info['source']} "
+              f"({calib_info['sampling']}) in {time.perf_counter() - t0:.1f}s", file=log, flush=True)
+    done = []
+    for i, variant in enumerate(variants, 1):
+        t0 = time.perf_counter()
+        print(f"[{i}/{len(variants)}] converting {variant} ...", file=log, flush=True)
+        flat = convert_variant(model, variant, calib)
+        path = out_dir / f"{name}_{variant}.tflite"
+        atomic_write_bytes(path, flat)
+        seconds = time.perf_counter() - t0
+        done.append(Converted(variant, path, len(flat), round(seconds, 2)))
+        print(f"[{i}/{len(variants)}] {path} {len(flat) / 1024:.0f} KiB in {seconds:.1f}s", file=log, flush=True)
+    return done, calib_info
+
+
+def labels_for(model: SourceModel) -> list[str]:
+    if model.classes != len(EMOTIONS):
+        raise FerEdgeError(f"{model.path}: {model.classes} outputs, but FER2013 has {len(EMOTIONS)} classes")
+    return list(EMOTIONS)

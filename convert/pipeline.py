@@ -1,0 +1,116 @@
+"""`fer-edge convert`: convert every variant, verify each against the float model, write sidecars and a report."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from convert.converter import Converted, convert_all, labels_for, non_integer_tensors
+from convert.edgetpu import compile_for_edgetpu
+from convert.loading import SourceModel, load_source_model
+from edge.classifier import TFLiteClassifier
+from edge.datasets import LabelledImages, load_split
+from edge.files import atomic_write_text
+from edge.preprocess import batch_to_model_input
+from edge.sidecar import write_sidecar
+
+
+def run_convert(source: str, out_dir: str, variants: tuple[str, ...], calib: str | None, calib_n: int = 500,
+                eval_data: str | None = None, eval_split: str = "PrivateTest", normalize: str = "none",
+                name: str | None = None, seed: int = 0, log=sys.stderr) -> dict:
+    t_start = time.perf_counter()
+    model = load_source_model(source, normalize)
+    labels = labels_for(model)
+    out = Path(out_dir)
+    name = name or out.name
+    print(f"{model.path}: input {model.height}x{model.width}x{model.channels}, {model.classes} classes, "
+          f"{model.keras_model.count_params():,} parameters", file=log, flush=True)
+    converted, calib_info = convert_all(model, out, name, variants, calib, calib_n, seed, log)
+    eval_set = _eval_set(model, eval_data or (calib if calib and Path(calib).is_file() else None), eval_split, log)
+    float_probs = model.predict(eval_set[0]) if eval_set else None
+    results = []
+    for item in converted:
+        results.append(_verify(model, item, labels, calib_info, eval_set, float_probs, normalize, out, log))
+    report = {"source": str(model.path), "source_sha256": model.sha256, "created": _now(),
+              "seconds": round(time.perf_counter() - t_start, 1), "calibration": calib_info,
+              "evaluation": eval_set[2] if eval_set else None,
+              "float_accuracy": _acc(float_probs, eval_set[1]) if eval_set else None, "variants": results}
+    atomic_write_text(out / "conversion_report.json", json.dumps(report, indent=2) + "\n")
+    _print_table(report, log)
+    return report
+
+
+def _eval_set(model: SourceModel, data: str | None, split: str, log) -> tuple[np.ndarray, np.ndarray, dict] | None:
+    if not data:
+        print("no --eval-data: accuracy not checked (pass a FER2013 CSV or an image tree)", file=log)
+        return None
+    ds: LabelledImages = load_split(data, split, (model.height, model.width), model.channels)
+    images = batch_to_model_input(ds.images, (model.height, model.width), model.channels)
+    return images, ds.labels, {"data": Path(data).name, "split": split, "images": len(ds)}
+
+
+def _acc(probs: np.ndarray | None, labels: np.ndarray) -> float | None:
+    return None if probs is None else float((probs.argmax(1) == labels).mean())
+
+
+def _verify(model: SourceModel, item: Converted, labels: list[str], calib_info: dict | None, eval_set,
+            float_probs, normalize: str, out: Path, log) -> dict:
+    clf = TFLiteClassifier(item.path)
+    row: dict = {"variant": item.variant, "path": item.path.name, "size_bytes": item.size_bytes,
+                 "convert_seconds": item.seconds, "input_dtype": clf.input_dtype.name}
+    if item.variant == "int8":
+        floats = non_integer_tensors(clf)
+        row["all_integer"] = not floats
+        row["non_integer_tensors"] = floats[:20]
+    accuracy = None
+    if eval_set is not None:
+        t0 = time.perf_counter()
+        probs = clf.predict_dataset(eval_set[0])
+        f_acc, t_acc = _acc(float_probs, eval_set[1]), _acc(probs, eval_set[1])
+        accuracy = {**eval_set[2], "float": f_acc, "tflite": t_acc,
+                    "delta_points": round((t_acc - f_acc) * 100, 3),
+                    "top1_agreement": float((probs.argmax(1) == float_probs.argmax(1)).mean()),
+                    "eval_seconds": round(time.perf_counter() - t0, 2)}
+        row["accuracy"] = accuracy
+    if item.variant == "int8":
+        row["edgetpu"] = compile_for_edgetpu(item.path, out)
+        if not row["edgetpu"]["compiled"]:
+            print(row["edgetpu"]["message"], file=log)
+    scale, offset = model.normalization
+    write_sidecar(item.path, {
+        "labels": labels,
+        "variant": item.variant,
+        "input": {"shape": [model.height, model.width, model.channels],
+                  "colour": "grey" if model.channels == 1 else "rgb", "dtype": clf.input_dtype.name,
+                  "pixels": "raw 0-255",
+                  "normalization": "inside the graph" + ("" if normalize == "none" else
+                                                         f" (added at conversion: x * {scale:.6g} + {offset:.6g})")},
+        "output": {"kind": "softmax probabilities", "classes": len(labels)},
+        "source": {"path": model.path.name, "sha256": model.sha256},
+        "calibration": calib_info if item.variant == "int8" else None,
+        "accuracy": accuracy,
+        "size_bytes": item.size_bytes,
+        "created": _now(),
+    })
+    return row
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _print_table(report: dict, log) -> None:
+    print(f"\n{'variant':<9}{'KiB':>8}{'accuracy':>10}{'float':>8}{'delta pt':>10}{'agree':>8}  integer", file=log)
+    for r in report["variants"]:
+        a = r.get("accuracy") or {}
+        fmt = lambda v, spec: format(v, spec) if v is not None else "-"  # noqa: E731
+        integer = {True: "yes", False: "NO"}.get(r.get("all_integer"), "")
+        print(f"{r['variant']:<9}{r['size_bytes'] / 1024:>8.0f}{fmt(a.get('tflite'), '.4f'):>10}"
+              f"{fmt(a.get('float'), '.4f'):>8}{fmt(a.get('delta_points'), '+.2f'):>10}"
+              f"{fmt(a.get('top1_agreement'), '.3f'):>8}  {integer}", file=log)
+    print(f"done in {report['seconds']:.1f}s", file=log, flush=True)

@@ -1,0 +1,161 @@
+"""The `fer-edge` console script. Subcommands import their heavy modules lazily."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from edge.errors import FerEdgeError, UsageError
+
+
+def _csv_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a Keras model on FER2013 (needs fer-edge[train])",
+                       description="Train on the Training split, keep the best PublicTest epoch.")
+    p.add_argument("--data", required=True, help="fer2013.csv(.gz) or an image-folder tree (train/<class>/...)")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, state.json, history.png)")
+    p.add_argument("--arch", default="cnn", choices=["cnn", "mobilenetv2"])
+    p.add_argument("--size", type=int, default=None, help="input side in pixels (cnn 48, mobilenetv2 96)")
+    p.add_argument("--alpha", type=float, default=0.35, help="MobileNetV2 width multiplier")
+    p.add_argument("--weights", default="none", help="mobilenetv2 backbone start: imagenet or none")
+    p.add_argument("--widths", default="32,64,128,256", help="cnn filters per stage")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (SGD Nesterov, warmup then cosine)")
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--class-weight", default="sqrt", choices=["none", "sqrt", "balanced"])
+    p.add_argument("--patience", type=int, default=12, help="early stop after this many epochs without a PublicTest gain")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--limit", type=int, default=0, help="train on a stratified subset of this many images (smoke tests)")
+    p.add_argument("--float32", action="store_true", help="train in float32 instead of mixed bfloat16")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    from train.trainer import TrainOptions, train
+
+    try:
+        widths = tuple(int(w) for w in _csv_list(args.widths))
+    except ValueError:
+        raise UsageError(f"--widths {args.widths!r}: want comma-separated integers") from None
+    size = args.size or (48 if args.arch == "cnn" else 96)
+    if size < 32:
+        raise UsageError(f"--size {size}: at least 32")
+    opts = TrainOptions(
+        data=args.data, out=args.out, arch=args.arch, size=size, alpha=args.alpha,
+        weights=None if args.weights.lower() == "none" else args.weights, widths=widths, epochs=args.epochs,
+        batch=args.batch, lr=args.lr, weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
+        dropout=args.dropout, class_weight=args.class_weight, patience=args.patience, seed=args.seed,
+        limit=args.limit, mixed_precision=not args.float32)
+    train(opts, resume=args.resume)
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class metrics and confusion matrix of a model",
+                       description="Evaluate a .tflite (no TensorFlow needed) or a Keras model on one split.")
+    p.add_argument("model", help=".tflite, .keras, .h5 or a SavedModel folder")
+    p.add_argument("--data", required=True, help="fer2013.csv(.gz) or an image-folder tree")
+    p.add_argument("--split", default="PrivateTest", help="Training, PublicTest or PrivateTest (folder: train/val/test)")
+    p.add_argument("--report", default=None, help="report JSON path (default <model>_<split>.json here); PNG beside it")
+    p.add_argument("--normalize", default="none", help="Keras models only: none, unit, symmetric or SCALE,OFFSET")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(args) -> int:
+    import time
+    from pathlib import Path
+
+    from edge.datasets import load_split, print_counts
+    from edge.evaluation import report_from_probs, save_report
+    from edge.metrics import format_report
+    from edge.preprocess import batch_to_model_input
+
+    path = Path(args.model)
+    t0 = time.perf_counter()
+    if path.suffix.lower() == ".tflite":
+        from edge.classifier import TFLiteClassifier
+
+        clf = TFLiteClassifier(path, threads=args.threads)
+        size, channels, labels, predict = clf.input.size, clf.input.channels, clf.labels, clf.predict_dataset
+    else:
+        from convert.loading import load_source_model
+        from edge.labels import EMOTIONS
+
+        model = load_source_model(path, args.normalize)
+        size, channels, labels, predict = (model.height, model.width), model.channels, EMOTIONS, model.predict
+    data = load_split(args.data, args.split, size, channels)
+    print_counts(data)
+    t1 = time.perf_counter()
+    probs = predict(batch_to_model_input(data.images, size, channels))
+    seconds = time.perf_counter() - t1
+    report = report_from_probs(probs, data.labels, tuple(labels), model=str(path), data=str(args.data),
+                               split=args.split, predict_seconds=round(seconds, 2),
+                               total_seconds=round(time.perf_counter() - t0, 2))
+    out = Path(args.report or f"{path.stem}_{args.split}.json")
+    json_path, png = save_report(report, out, f"{path.name} on {args.split}")
+    print(format_report(report))
+    print(f"report: {json_path}" + (f", {png}" if png else "") + f" ({seconds:.1f}s to classify)", file=sys.stderr)
+    return 0
+
+
+def _add_convert(sub) -> None:
+    p = sub.add_parser("convert", help="convert a Keras model to TFLite variants (needs fer-edge[train])",
+                       description="Convert to int8/float16/float32/dynamic TFLite, verify against the float model.")
+    p.add_argument("model", help=".keras, .h5 or a SavedModel folder")
+    p.add_argument("--out", required=True, help="output folder; files are <name>_<variant>.tflite + .json sidecars")
+    p.add_argument("--name", default=None, help="file name stem (default: the --out folder's name)")
+    p.add_argument("--variants", default="int8", help="comma list of int8, float16, float32, dynamic")
+    p.add_argument("--calib", default=None, help="calibration data: fer2013.csv(.gz) (Training split) or an image folder")
+    p.add_argument("--calib-images", type=int, default=500, help="representative images, stratified by class")
+    p.add_argument("--eval-data", default=None, help="data for the accuracy check (default: --calib when it is a CSV)")
+    p.add_argument("--eval-split", default="PrivateTest")
+    p.add_argument("--normalize", default="none",
+                   help="bake the model's own input normalization in: none, unit (x/255), symmetric (x/127.5-1) "
+                        "or SCALE,OFFSET")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_convert)
+
+
+def _cmd_convert(args) -> int:
+    from convert.converter import parse_variants
+    from convert.pipeline import run_convert
+
+    if args.calib_images < 1:
+        raise UsageError("--calib-images must be at least 1")
+    run_convert(args.model, args.out, parse_variants(args.variants), args.calib, args.calib_images,
+                args.eval_data, args.eval_split, args.normalize, args.name, args.seed)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fer-edge", description="Facial-expression recognition on edge devices.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_convert(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except FerEdgeError as exc:
+        print(f"fer-edge {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"fer-edge {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""TensorFlow-free readers for FER2013 (Kaggle CSV, plain or gzipped) and image-folder trees.
+
+The benchmarks run these on the device, so they use only numpy and OpenCV.
+Both return a `LabelledImages`: uint8 images (N, H, W, C) and FER2013 label ids.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.errors import FerEdgeError, UsageError
+from edge.labels import EMOTIONS
+from edge.preprocess import to_model_input
+
+FER_SIDE = 48
+FER_PIXELS = FER_SIDE * FER_SIDE
+CSV_SPLITS = ("Training", "PublicTest", "PrivateTest")
+_SPLIT_ALIASES = {
+    "training": "Training", "train": "Training",
+    "publictest": "PublicTest", "public": "PublicTest", "val": "PublicTest",
+    "privatetest": "PrivateTest", "private": "PrivateTest", "test": "PrivateTest",
+}
+# Folder names seen in the common image-folder releases of FER2013 and its kin.
+_CLASS_ALIASES = {
+    "angry": 0, "anger": 0,
+    "disgust": 1, "disgusted": 1,
+    "fear": 2, "fearful": 2, "afraid": 2,
+    "happy": 3, "happiness": 3,
+    "sad": 4, "sadness": 4,
+    "surprise": 5, "surprised": 5,
+    "neutral": 6,
+}
+
+
+@dataclass(frozen=True)
+class LabelledImages:
+    """Images (N, H, W, C) uint8 with FER2013 label ids (N,)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    source: str
+    skipped: int = 0
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def counts(self) -> dict[str, int]:
+        per_class = np.bincount(self.labels, minlength=len(EMOTIONS))
+        return {name: int(n) for name, n in zip(EMOTIONS, per_class)}
+
+    def describe(self) -> str:
+        counts = ", ".join(f"{k} {v}" for k, v in self.counts().items())
+        extra = f"; {self.skipped} unreadable skipped" if self.skipped else ""
+        return f"{self.source}: {len(self)} images ({counts}){extra}"
+
+    def subset(self, index: np.ndarray) -> LabelledImages:
+        return LabelledImages(self.images[index], self.labels[index], self.source, self.skipped)
+
+
+def canonical_split(name: str) -> str:
+    split = _SPLIT_ALIASES.get(name.replace("_", "").replace("-", "").lower())
+    if split is None:
+        raise UsageError(f"unknown split {name!r}: use one of {', '.join(CSV_SPLITS)}")
+    return split
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def read_fer2013_csv(path: str | os.PathLike, splits: tuple[str, ...] | None = None) -> dict[str, LabelledImages]:
+    """Read the Kaggle `fer2013.csv` (or `.csv.gz`) into {Usage: LabelledImages}.
+
+    A malformed row is an error naming the file and row number (1 = header),
+    since a silently dropped row would change the benchmark's denominator.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FerEdgeError(f"{path}: no such file")
+    wanted = None if splits is None else {canonical_split(s) for s in splits}
+    images: dict[str, list[np.ndarray]] = {}
+    labels: dict[str, list[int]] = {}
+    try:
+        with _open_text(path) as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
+                raise FerEdgeError(f"{path}: empty file")
+            cols = [c.strip().lower() for c in header]
+            missing = {"emotion", "pixels"} - set(cols)
+            if missing:
+                raise FerEdgeError(f"{path}: row 1: header lacks {', '.join(sorted(missing))} (want emotion,pixels,Usage)")
+            i_label, i_pix = cols.index("emotion"), cols.index("pixels")
+            i_usage = cols.index("usage") if "usage" in cols else None
+            for row_no, row in enumerate(reader, start=2):
+                if not row:
+                    continue
+                if len(row) != len(cols):
+                    raise FerEdgeError(f"{path}: row {row_no}: {len(row)} fields, expected {len(cols)}")
+                usage = row[i_usage].strip() if i_usage is not None else "Training"
+                if wanted is not None and usage not in wanted:
+                    continue
+                try:
+                    label = int(row[i_label])
+                except ValueError:
+                    label = -1
+                if not 0 <= label < len(EMOTIONS):
+                    raise FerEdgeError(f"{path}: row {row_no}: unknown label {row[i_label]!r} (want 0-6)")
+                images.setdefault(usage, []).append(_parse_pixels(row[i_pix], path, row_no))
+                labels.setdefault(usage, []).append(label)
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
+        raise FerEdgeError(f"{path}: unreadable CSV ({exc})") from None
+    out = {}
+    for usage, imgs in images.items():
+        arr = np.stack(imgs).reshape(-1, FER_SIDE, FER_SIDE, 1)
+        out[usage] = LabelledImages(arr, np.asarray(labels[usage], dtype=np.int64), f"{path.name}:{usage}")
+    if wanted is not None:
+        absent = wanted - set(out)
+        if absent:
+            raise FerEdgeError(f"{path}: no rows for split {', '.join(sorted(absent))}")
+    if not out:
+        raise FerEdgeError(f"{path}: no data rows")
+    return out
+
+
+def _parse_pixels(text: str, path: Path, row_no: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fromstring stops quietly at a bad token
+        values = np.fromstring(text, dtype=np.int32, sep=" ")
+    if values.size != FER_PIXELS:
+        tokens = text.split()
+        if len(tokens) == FER_PIXELS:
+            bad = next(t for t in tokens if not t.lstrip("-").isdigit())
+            raise FerEdgeError(f"{path}: row {row_no}: non-numeric pixel {bad!r}")
+        raise FerEdgeError(f"{path}: row {row_no}: {len(tokens)} pixels, expected {FER_PIXELS}")
+    if values.min() < 0 or values.max() > 255:
+        raise FerEdgeError(f"{path}: row {row_no}: pixel value out of 0-255")
+    return values.astype(np.uint8)
+
+
+def read_image_folder(
+    root: str | os.PathLike, size: tuple[int, int] = (FER_SIDE, FER_SIDE), channels: int = 1
+) -> LabelledImages:
+    """Read `root/<class>/*.<image>` (any size, colour or grey), resized through the runtime's preprocessing.
+
+    Unreadable images are skipped and counted; an unknown class folder or an
+    empty result is an error.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FerEdgeError(f"{root}: no such folder")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    if not class_dirs:
+        raise FerEdgeError(f"{root}: no class folders (want {'/, '.join(EMOTIONS)}/)")
+    images, labels, skipped = [], [], 0
+    for class_dir in class_dirs:
+        label = _CLASS_ALIASES.get(class_dir.name.lower())
+        if label is None:
+            raise FerEdgeError(f"{class_dir}: folder name is not one of {', '.join(EMOTIONS)}")
+        for file in sorted(class_dir.rglob("*")):
+            if not file.is_file() or file.name.startswith("."):
+                continue
+            image = imread(file)
+            if image is None:
+                skipped += 1
+                continue
+            images.append(to_model_input(image, size, channels))
+            labels.append(label)
+    if not images:
+        raise FerEdgeError(f"{root}: no readable image ({skipped} unreadable files)")
+    return LabelledImages(np.stack(images), np.asarray(labels, dtype=np.int64), str(root), skipped)
+
+
+def imread(path: Path) -> np.ndarray | None:
+    """cv2.imread that tolerates non-ASCII paths and returns None for anything it can't decode."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError:
+        return None
+    if data.size == 0:
+        return None
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+
+
+def load_split(data: str | os.PathLike, split: str, size: tuple[int, int] = (FER_SIDE, FER_SIDE), channels: int = 1) -> LabelledImages:
+    """One split from either source: a FER2013 CSV, or a folder tree (`root/<split>/<class>/` or `root/<class>/`)."""
+    path = Path(data)
+    if path.is_dir():
+        for name in _folder_split_names(split):
+            if (path / name).is_dir():
+                return read_image_folder(path / name, size, channels)
+        if any(p.name.lower() in _CLASS_ALIASES for p in path.iterdir() if p.is_dir()):
+            return read_image_folder(path, size, channels)
+        raise FerEdgeError(f"{path}: no {split!r} folder and no class folders")
+    if not path.exists():
+        raise FerEdgeError(f"{path}: no such file or folder")
+    return read_fer2013_csv(path, (split,))[canonical_split(split)]
+
+
+def _folder_split_names(split: str) -> tuple[str, ...]:
+    key = canonical_split(split)
+    return {"Training": ("train", "training", "Training"),
+            "PublicTest": ("val", "valid", "validation", "publictest", "PublicTest"),
+            "PrivateTest": ("test", "privatetest", "PrivateTest")}[key]
+
+
+def print_counts(data: LabelledImages, file=sys.stderr) -> None:
+    print(data.describe(), file=file, flush=True)

@@ -1,0 +1,27 @@
+"""Evaluation reports shared by Keras and TFLite models: JSON plus a confusion-matrix PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edge.files import atomic_write_text
+from edge.metrics import classification_report
+from edge.plots import confusion_plot
+
+
+def report_from_probs(probs: np.ndarray, labels: np.ndarray, label_names: tuple[str, ...], **meta) -> dict:
+    report = classification_report(labels, probs.argmax(axis=1), label_names)
+    return {**meta, **report}
+
+
+def save_report(report: dict, json_path: str | Path, title: str) -> tuple[Path, Path | None]:
+    """Write the report JSON and, when matplotlib is there, `<same stem>.png`."""
+    json_path = Path(json_path)
+    atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
+    png = json_path.with_suffix(".png")
+    drawn = confusion_plot(png, report["confusion_matrix"], report["labels"],
+                           f"{title}\naccuracy {report['accuracy']:.2%}, macro-F1 {report['macro_f1']:.3f}")
+    return json_path, png if drawn else None

@@ -1,0 +1,80 @@
+"""The only module that imports a TFLite runtime or loads a delegate.
+
+Order: LiteRT (`ai_edge_litert`, numpy 2, XNNPACK int8), then `tflite_runtime`
+(numpy<2, much slower int8), then `tf.lite` as a last resort on a desktop.
+"""
+
+from __future__ import annotations
+
+import platform
+from functools import lru_cache
+from pathlib import Path
+
+from edge.errors import FerEdgeError, UsageError
+
+EDGETPU_LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
+ACCELERATORS = ("none", "edgetpu")
+
+
+@lru_cache(maxsize=1)
+def runtime():
+    """(Interpreter class, load_delegate, runtime name) of the first runtime found."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter, load_delegate
+
+        return Interpreter, load_delegate, "ai-edge-litert"
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter, load_delegate
+
+        return Interpreter, load_delegate, "tflite-runtime"
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf  # last resort only: the device side never needs it
+
+        return tf.lite.Interpreter, tf.lite.experimental.load_delegate, "tensorflow"
+    except ImportError:
+        raise FerEdgeError("no TFLite runtime installed: pip install ai-edge-litert") from None
+
+
+def edgetpu_delegate():
+    """Load the Edge TPU delegate, or say plainly that there is none."""
+    _, load_delegate, _ = runtime()
+    library = EDGETPU_LIBRARY.get(platform.system(), "libedgetpu.so.1")
+    try:
+        return load_delegate(library)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise FerEdgeError(
+            f"no Edge TPU available: could not load {library} ({str(exc).splitlines()[0]}); install libedgetpu1-std "
+            "from Coral's apt repository and plug in the device, or run without --accelerator edgetpu") from None
+
+
+def make_interpreter(model_path: str | Path, threads: int = 1, accelerator: str = "none"):
+    """A ready (tensors allocated) interpreter for `model_path`; errors name the file."""
+    path = Path(model_path)
+    if accelerator not in ACCELERATORS:
+        raise UsageError(f"unknown accelerator {accelerator!r}: use one of {', '.join(ACCELERATORS)}")
+    if threads < 1:
+        raise UsageError(f"threads must be at least 1, not {threads}")
+    if not path.is_file():
+        raise FerEdgeError(f"{path}: no such model file")
+    if path.stat().st_size == 0:
+        raise FerEdgeError(f"{path}: empty file, not a TFLite model")
+    Interpreter, _, _ = runtime()
+    delegates = [edgetpu_delegate()] if accelerator == "edgetpu" else []
+    try:
+        interpreter = Interpreter(model_path=str(path), num_threads=threads, experimental_delegates=delegates or None)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        text = str(exc)
+        if "edgetpu-custom-op" in text:
+            raise FerEdgeError(f"{path}: compiled for the Edge TPU; run it with --accelerator edgetpu") from None
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise FerEdgeError(f"{path}: not a valid TFLite model ({first})") from None
+    return interpreter
+
+
+def runtime_name() -> str:
+    return runtime()[2]

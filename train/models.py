@@ -1,0 +1,72 @@
+"""Keras model builders. Every model takes raw 0-255 pixels and normalizes inside its graph."""
+
+from __future__ import annotations
+
+from edge.errors import FerEdgeError, UsageError
+from edge.labels import EMOTIONS
+
+ARCHS = ("cnn", "mobilenetv2")
+
+
+def build_model(arch: str, size: int = 48, alpha: float = 0.35, weights: str | None = None, dropout: float = 0.3,
+                widths: tuple[int, ...] = (32, 64, 128, 256)):
+    """Build `arch` for (size, size, 1) grey input in [0, 255]; softmax over the 7 FER2013 classes."""
+    if arch == "cnn":
+        if weights:
+            raise UsageError("--weights applies to mobilenetv2 only")
+        return _vgg_cnn(size, widths, dropout)
+    if arch == "mobilenetv2":
+        return _mobilenetv2(size, alpha, weights, dropout)
+    raise UsageError(f"unknown --arch {arch!r}: use one of {', '.join(ARCHS)}")
+
+
+def _vgg_cnn(size: int, widths: tuple[int, ...], dropout: float):
+    """VGG-style: per stage two 3x3 convs, BatchNorm before ReLU (so it folds into the conv for int8), max-pool.
+
+    A global-average-pooled head: a flattened 3x3x256 map into the classifier
+    made SGD diverge in its first steps (logit steps scale with the feature count).
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((size, size, 1), name="pixels")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(inputs)
+    for stage, width in enumerate(widths):
+        for j in range(2):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{stage + 1}_{j + 1}")(x)
+            x = layers.BatchNormalization(name=f"bn{stage + 1}_{j + 1}")(x)
+            x = layers.ReLU(name=f"relu{stage + 1}_{j + 1}")(x)
+        if stage < len(widths) - 1:
+            x = layers.MaxPooling2D(2, name=f"pool{stage + 1}")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Dense(len(EMOTIONS), name="logits")(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="probs")(x)
+    return keras.Model(inputs, outputs, name="cnn")
+
+
+def _mobilenetv2(size: int, alpha: float, weights: str | None, dropout: float):
+    """MobileNetV2 on grey input: the grey channel is repeated to three so ImageNet weights fit."""
+    import keras
+    from keras import layers
+
+    if weights not in (None, "imagenet"):
+        raise UsageError(f"unknown --weights {weights!r}: use imagenet or none")
+    inputs = keras.Input((size, size, 1), name="pixels")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(inputs)
+    x = layers.Concatenate(name="grey_to_rgb")([x, x, x])
+    try:
+        backbone = keras.applications.MobileNetV2(
+            input_shape=(size, size, 3), alpha=alpha, include_top=False, weights=weights)
+    except ValueError as exc:
+        raise UsageError(f"mobilenetv2: {exc}") from None
+    except Exception as exc:  # urllib/HTTP errors: no internet or a blocked host
+        raise FerEdgeError(
+            f"could not download ImageNet weights for MobileNetV2 (alpha {alpha}, size {size}): {exc}; "
+            "train from scratch with --weights none") from None
+    x = backbone(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Dense(len(EMOTIONS), name="logits")(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="probs")(x)
+    return keras.Model(inputs, outputs, name=f"mobilenetv2_{alpha:g}_{size}")

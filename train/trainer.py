@@ -1,0 +1,230 @@
+"""Training loop: augmentation, class weights, warmup + cosine LR, checkpoint every epoch, resume.
+
+A run folder holds `last.keras` (with optimizer state, for `--resume`),
+`best.keras` (float32, best PublicTest accuracy, what `convert` takes),
+`state.json` (epoch, history, options) and `history.png`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge.datasets import load_split, print_counts
+from edge.errors import FerEdgeError, UsageError
+from edge.files import atomic_write_text
+from edge.labels import EMOTIONS
+from edge.preprocess import batch_to_model_input
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    data: str
+    out: str
+    arch: str = "cnn"
+    size: int = 48
+    alpha: float = 0.35
+    weights: str | None = None
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    epochs: int = 40
+    batch: int = 128
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    warmup: int = 1
+    label_smoothing: float = 0.1
+    dropout: float = 0.3
+    class_weight: str = "sqrt"
+    patience: int = 12
+    seed: int = 1
+    limit: int = 0
+    mixed_precision: bool = True
+    train_split: str = "Training"
+    val_split: str = "PublicTest"
+    augment: dict = field(default_factory=lambda: dict(AUGMENT))
+
+
+AUGMENT = {"flip": True, "rotation_deg": 10.0, "shift": 0.1, "zoom": 0.1, "brightness": 0.2, "contrast": 0.2}
+
+
+def class_weights(labels: np.ndarray, mode: str) -> np.ndarray:
+    """Per-class loss weights, mean 1 over samples: none, balanced (1/n) or sqrt (1/sqrt(n))."""
+    counts = np.bincount(labels, minlength=len(EMOTIONS)).astype(np.float64)
+    if mode == "none":
+        return np.ones(len(EMOTIONS))
+    power = {"balanced": 1.0, "sqrt": 0.5}.get(mode)
+    if power is None:
+        raise UsageError(f"unknown --class-weight {mode!r}: use none, sqrt or balanced")
+    w = np.where(counts > 0, 1.0 / np.maximum(counts, 1) ** power, 0.0)
+    return w / (w[labels].mean())
+
+
+def lr_at(epoch: int, opts: TrainOptions) -> float:
+    """Linear warmup then cosine to zero; a function of the epoch alone, so resume picks it up exactly."""
+    if epoch < opts.warmup:
+        return opts.lr * (epoch + 1) / (opts.warmup + 1)
+    span = max(opts.epochs - opts.warmup, 1)
+    return 0.5 * opts.lr * (1 + math.cos(math.pi * (epoch - opts.warmup) / span))
+
+
+def _augmenter(opts: TrainOptions):
+    import keras
+    from keras import layers
+
+    a = opts.augment
+    steps = []
+    if a.get("flip"):
+        steps.append(layers.RandomFlip("horizontal", seed=opts.seed))
+    if a.get("rotation_deg"):
+        steps.append(layers.RandomRotation(a["rotation_deg"] / 360.0, fill_mode="reflect", seed=opts.seed))
+    if a.get("shift"):
+        steps.append(layers.RandomTranslation(a["shift"], a["shift"], fill_mode="reflect", seed=opts.seed))
+    if a.get("zoom"):
+        steps.append(layers.RandomZoom((-a["zoom"], a["zoom"]), fill_mode="reflect", seed=opts.seed))
+    if a.get("brightness"):
+        steps.append(layers.RandomBrightness(a["brightness"], value_range=(0, 255), seed=opts.seed))
+    if a.get("contrast"):
+        steps.append(layers.RandomContrast(a["contrast"], value_range=(0, 255), seed=opts.seed))
+    if not steps:
+        return lambda x, training=True: x
+    return keras.Sequential(steps, name="augment")
+
+
+def _datasets(opts: TrainOptions, train, val):
+    import tensorflow as tf
+
+    weights = class_weights(train.labels, opts.class_weight).astype(np.float32)
+    n_cls = len(EMOTIONS)
+    augment = _augmenter(opts)
+
+    def to_train(x, y):
+        x = augment(tf.cast(x, tf.float32), training=True)
+        x = tf.clip_by_value(x, 0.0, 255.0)
+        return x, tf.one_hot(y, n_cls), tf.gather(weights, y)
+
+    train_ds = (tf.data.Dataset.from_tensor_slices((train.images, train.labels))
+                .shuffle(len(train), seed=opts.seed, reshuffle_each_iteration=True)
+                .batch(opts.batch)
+                .map(to_train, num_parallel_calls=tf.data.AUTOTUNE)
+                .prefetch(2))
+    val_ds = (tf.data.Dataset.from_tensor_slices((val.images, val.labels))
+              .batch(256)
+              .map(lambda x, y: (tf.cast(x, tf.float32), tf.one_hot(y, n_cls))))
+    return train_ds, val_ds
+
+
+def _limit(data, n: int, seed: int):
+    """A class-stratified subset of about n images, for smoke tests."""
+    if not n or n >= len(data):
+        return data
+    rng = np.random.default_rng(seed)
+    take = []
+    for c in range(len(EMOTIONS)):
+        idx = np.flatnonzero(data.labels == c)
+        k = max(1, round(n * len(idx) / len(data))) if len(idx) else 0
+        take.extend(rng.choice(idx, size=min(k, len(idx)), replace=False))
+    return data.subset(np.sort(np.asarray(take)))
+
+
+def train(opts: TrainOptions, resume: bool = False) -> Path:
+    """Train per `opts` into `opts.out`; returns the path of `best.keras`."""
+    out = Path(opts.out)
+    state_path = out / "state.json"
+    state = None
+    if resume:
+        if not state_path.is_file() or not (out / "last.keras").is_file():
+            raise FerEdgeError(f"{out}: nothing to resume (no state.json and last.keras)")
+        state = json.loads(state_path.read_text())
+        saved = state["options"]
+        saved["widths"] = tuple(saved["widths"])
+        opts = TrainOptions(**{**saved, "epochs": max(opts.epochs, saved["epochs"]) if opts.epochs else saved["epochs"]})
+    elif (out / "last.keras").exists():
+        raise UsageError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    keras.utils.set_random_seed(opts.seed + (state["epoch"] if state else 0))
+    if opts.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+
+    size = (opts.size, opts.size)
+    train_data = _limit(load_split(opts.data, opts.train_split, size), opts.limit, opts.seed)
+    val_data = _limit(load_split(opts.data, opts.val_split, size), opts.limit // 4, opts.seed)
+    for d in (train_data, val_data):
+        print_counts(d)
+    train_data = type(train_data)(batch_to_model_input(train_data.images, size, 1), train_data.labels, train_data.source)
+    val_data = type(val_data)(batch_to_model_input(val_data.images, size, 1), val_data.labels, val_data.source)
+
+    from train.models import build_model
+
+    if state:
+        model = keras.models.load_model(out / "last.keras")
+        start = state["epoch"]
+        print(f"resuming {out} at epoch {start + 1}/{opts.epochs}", file=sys.stderr, flush=True)
+    else:
+        model = build_model(opts.arch, opts.size, opts.alpha, opts.weights, opts.dropout, opts.widths)
+        optimizer = keras.optimizers.SGD(opts.lr, momentum=0.9, nesterov=True, weight_decay=opts.weight_decay)
+        optimizer.exclude_from_weight_decay(var_names=["bn", "bias", "beta", "gamma"])
+        model.compile(optimizer=optimizer,
+                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing),
+                      metrics=["accuracy"])
+        start = 0
+        state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "history": [], "options": asdict(opts)}
+    keras.mixed_precision.set_global_policy("float32")
+    float_model = build_model(opts.arch, opts.size, opts.alpha, None, opts.dropout, opts.widths)
+    print(f"{model.name}: {model.count_params():,} parameters; training {start + 1}-{opts.epochs} of {opts.epochs} epochs",
+          file=sys.stderr, flush=True)
+
+    train_ds, val_ds = _datasets(opts, train_data, val_data)
+    for epoch in range(start, opts.epochs):
+        if epoch - state["best_epoch"] >= opts.patience and state["best_epoch"] > 0:
+            print(f"early stop: no PublicTest gain for {opts.patience} epochs", file=sys.stderr, flush=True)
+            break
+        lr = lr_at(epoch, opts)
+        model.optimizer.learning_rate.assign(lr)
+        t0 = time.perf_counter()
+        fit = model.fit(train_ds, validation_data=val_ds, epochs=epoch + 1, initial_epoch=epoch,
+                        verbose=1 if sys.stderr.isatty() else 0)
+        row = {k: float(v[-1]) for k, v in fit.history.items()}
+        row.update(epoch=epoch + 1, lr=lr, seconds=round(time.perf_counter() - t0, 1))
+        state["history"].append(row)
+        state["epoch"] = epoch + 1
+        improved = row["val_accuracy"] > state["best_val_accuracy"]
+        if improved:
+            state["best_val_accuracy"], state["best_epoch"] = row["val_accuracy"], epoch + 1
+            float_model.set_weights(model.get_weights())
+            _atomic_save(float_model, out / "best.keras")
+        _atomic_save(model, out / "last.keras")
+        atomic_write_text(state_path, json.dumps(state, indent=1))
+        print(f"epoch {epoch + 1}/{opts.epochs} lr {lr:.4f} loss {row['loss']:.4f} acc {row['accuracy']:.4f} "
+              f"val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f} {row['seconds']:.0f}s"
+              + (" *best" if improved else ""), file=sys.stderr, flush=True)
+        _plot_history(state["history"], out / "history.png")
+    print(f"best PublicTest accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}: {out / 'best.keras'}",
+          file=sys.stderr, flush=True)
+    return out / "best.keras"
+
+
+def _atomic_save(model, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _plot_history(history: list[dict], path: Path) -> None:
+    from edge.plots import line_plot
+
+    epochs = [h["epoch"] for h in history]
+    line_plot(path, "Training history", "epoch",
+              {"accuracy": {"train": (epochs, [h["accuracy"] for h in history]),
+                            "PublicTest": (epochs, [h["val_accuracy"] for h in history])},
+               "loss": {"train": (epochs, [h["loss"] for h in history]),
+                        "PublicTest": (epochs, [h["val_loss"] for h in history])}})
