@@ -60,7 +60,8 @@ def _cmd_train(args) -> int:
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class metrics and confusion matrix of a model",
                        description="Evaluate a .tflite (no TensorFlow needed) or a Keras model on one split.")
-    p.add_argument("model", help=".tflite, .keras, .h5 or a SavedModel folder")
+    p.add_argument("model", nargs="?", default=None,
+                   help=".tflite, .keras, .h5 or a SavedModel folder (default: the bundled default int8 model)")
     p.add_argument("--data", required=True, help="fer2013.csv(.gz) or an image-folder tree")
     p.add_argument("--split", default="PrivateTest", help="Training, PublicTest or PrivateTest (folder: train/val/test)")
     p.add_argument("--report", default=None, help="report JSON path (default <model>_<split>.json here); PNG beside it")
@@ -73,12 +74,14 @@ def _cmd_evaluate(args) -> int:
     import time
     from pathlib import Path
 
-    from edge.datasets import load_split, print_counts
+    from edge.bundled import DEFAULT_MODEL
+    from edge.datasets import canonical_split, load_split, print_counts
     from edge.evaluation import report_from_probs, save_report
     from edge.metrics import format_report
     from edge.preprocess import batch_to_model_input
 
-    path = Path(args.model)
+    canonical_split(args.split)  # a usage error before any model loads
+    path = Path(args.model) if args.model else DEFAULT_MODEL
     t0 = time.perf_counter()
     if path.suffix.lower() == ".tflite":
         from edge.classifier import TFLiteClassifier

@@ -138,9 +138,12 @@ def read_fer2013_csv(path: str | os.PathLike, splits: tuple[str, ...] | None = N
 
 
 def _parse_pixels(text: str, path: Path, row_no: int) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fromstring stops quietly at a bad token
-        values = np.fromstring(text, dtype=np.int32, sep=" ")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # older numpy stops quietly at a bad token
+            values = np.fromstring(text, dtype=np.int32, sep=" ")
+    except ValueError:  # numpy >= 2.3 raises instead
+        values = np.empty(0, np.int32)
     if values.size != FER_PIXELS:
         tokens = text.split()
         if len(tokens) == FER_PIXELS:
@@ -196,7 +199,9 @@ def imread(path: Path) -> np.ndarray | None:
     return cv2.imdecode(data, cv2.IMREAD_COLOR)
 
 
-def load_split(data: str | os.PathLike, split: str, size: tuple[int, int] = (FER_SIDE, FER_SIDE), channels: int = 1) -> LabelledImages:
+def load_split(
+    data: str | os.PathLike, split: str, size: tuple[int, int] = (FER_SIDE, FER_SIDE), channels: int = 1
+) -> LabelledImages:
     """One split from either source: a FER2013 CSV, or a folder tree (`root/<split>/<class>/` or `root/<class>/`)."""
     path = Path(data)
     if path.is_dir():

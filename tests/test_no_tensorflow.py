@@ -1,0 +1,33 @@
+"""The device side (edge/, benchmarks/) never imports TensorFlow: proven in a fresh interpreter."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_edge_and_benchmarks_import_without_tensorflow():
+    modules = [f"edge.{m.name}" for m in pkgutil.iter_modules([str(ROOT / "edge")])]
+    modules += [f"benchmarks.{m.name}" for m in pkgutil.iter_modules([str(ROOT / "benchmarks")])]
+    assert "edge.runtime" in modules and "edge.classifier" in modules
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        "from edge.bundled import DEFAULT_MODEL\n"
+        "from edge.classifier import TFLiteClassifier\n"
+        "import numpy as np\n"
+        "clf = TFLiteClassifier(DEFAULT_MODEL)\n"
+        "p = clf.predict(np.zeros((2, *clf.input.size, clf.input.channels), np.uint8))\n"
+        "assert p.shape == (2, 7), p.shape\n"
+        "from edge.runtime import runtime_name\n"
+        "assert runtime_name() == 'ai-edge-litert', runtime_name()\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'))\n"
+        "print('LOADED', bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "LOADED []" in proc.stdout

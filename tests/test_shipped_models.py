@@ -1,0 +1,47 @@
+"""Golden tests of the bundled int8 models: integer-only, small, and as accurate as their sidecars say."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.bundled import DEFAULT_MODEL, bundled_models
+from edge.classifier import TFLiteClassifier
+from edge.labels import EMOTIONS
+from edge.sidecar import REQUIRED_KEYS, read_sidecar
+
+MODELS = bundled_models()
+
+
+def test_at_least_a_cnn_and_a_mobilenetv2_ship():
+    names = [m.name for m in MODELS]
+    assert DEFAULT_MODEL in MODELS
+    assert any(n.startswith("cnn") and n.endswith("_int8.tflite") for n in names), names
+    assert any(n.startswith("mobilenetv2") and n.endswith("_int8.tflite") for n in names), names
+    assert (DEFAULT_MODEL.parent / "MODEL_CARD.md").is_file()
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda p: p.name)
+def test_bundled_model_is_int8_small_and_described(model):
+    assert model.stat().st_size <= 1.5 * 1024 * 1024
+    side = read_sidecar(model)
+    assert side is not None and set(REQUIRED_KEYS) <= set(side)
+    assert side["labels"] == list(EMOTIONS)
+    clf = TFLiteClassifier(model)
+    assert clf.input_dtype == np.int8
+    assert {d for _, d in clf.tensor_dtypes()} <= {"int8", "int32"}
+    assert list(clf.input.size) + [clf.input.channels] == side["input"]["shape"]
+    assert side["calibration"]["images"] >= 500
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("model", MODELS, ids=lambda p: p.name)
+def test_bundled_model_accuracy_matches_its_sidecar(model, fer_splits):
+    side = read_sidecar(model)
+    test = fer_splits["PrivateTest"]
+    probs = TFLiteClassifier(model).predict_dataset(test.images)
+    accuracy = float((probs.argmax(1) == test.labels).mean())
+    assert side["accuracy"]["split"] == "PrivateTest"
+    assert accuracy == pytest.approx(side["accuracy"]["tflite"], abs=0.002)
+    assert accuracy > 0.55  # far above the 25% of always answering "happy"
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=0.03)  # dequantized softmax
