@@ -43,6 +43,7 @@ class SourceModel:
     channels: int
     classes: int
     normalization: tuple[float, float]
+    flip_average: bool = False
 
     def predict(self, images: np.ndarray, batch: int = 256) -> np.ndarray:
         out = [np.asarray(self.keras_model(images[i:i + batch].astype(np.float32), training=False))
@@ -103,8 +104,12 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def load_source_model(path: str | os.PathLike, normalize: str = "none") -> SourceModel:
-    """Load `path` and put `normalize` in front so the result takes raw pixels like our own models."""
+def load_source_model(path: str | os.PathLike, normalize: str = "none", flip_average: bool = False) -> SourceModel:
+    """Load `path` and put `normalize` in front so the result takes raw pixels like our own models.
+
+    `flip_average` bakes test-time augmentation into the graph: the mean of the
+    probabilities for the face and its mirror image (one extra pass per face).
+    """
     path = Path(path)
     if not path.exists():
         raise FerEdgeError(f"{path}: no such model file or folder")
@@ -123,5 +128,16 @@ def load_source_model(path: str | os.PathLike, normalize: str = "none") -> Sourc
         inputs = keras.Input(shape[1:], name="pixels")
         x = keras.layers.Rescaling(scale, offset=offset, name="normalize")(inputs)
         model = keras.Model(inputs, model(x), name=f"{model.name}_raw_pixels")
+    if flip_average:
+        model = _flip_averaged(model, shape[1:])
     return SourceModel(model, path, file_sha256(path), int(shape[1]), int(shape[2]), int(shape[3]), classes,
-                       (scale, offset))
+                       (scale, offset), flip_average)
+
+
+def _flip_averaged(model, input_shape):
+    import keras
+
+    inputs = keras.Input(input_shape, name="pixels")
+    mirrored = keras.layers.Lambda(lambda t: keras.ops.flip(t, axis=2), name="mirror")(inputs)
+    probs = keras.layers.Average(name="flip_average")([model(inputs), model(mirrored)])
+    return keras.Model(inputs, probs, name=f"{model.name}_flip_avg")

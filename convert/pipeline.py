@@ -15,6 +15,7 @@ from convert.edgetpu import compile_for_edgetpu
 from convert.loading import SourceModel, load_source_model
 from edge.classifier import TFLiteClassifier
 from edge.datasets import LabelledImages, load_split
+from edge.errors import FerEdgeError
 from edge.files import atomic_write_text
 from edge.preprocess import batch_to_model_input
 from edge.sidecar import write_sidecar
@@ -22,9 +23,12 @@ from edge.sidecar import write_sidecar
 
 def run_convert(source: str, out_dir: str, variants: tuple[str, ...], calib: str | None, calib_n: int = 500,
                 eval_data: str | None = None, eval_split: str = "PrivateTest", normalize: str = "none",
-                name: str | None = None, seed: int = 0, log=sys.stderr) -> dict:
+                name: str | None = None, seed: int = 0, flip_average: bool = False, log=sys.stderr) -> dict:
     t_start = time.perf_counter()
-    model = load_source_model(source, normalize)
+    for given in (calib, eval_data):
+        if given and not Path(given).exists():
+            raise FerEdgeError(f"{given}: no such file or folder")
+    model = load_source_model(source, normalize, flip_average)
     labels = labels_for(model)
     out = Path(out_dir)
     name = name or out.name
@@ -90,7 +94,8 @@ def _verify(model: SourceModel, item: Converted, labels: list[str], calib_info: 
                   "pixels": "raw 0-255",
                   "normalization": "inside the graph" + ("" if normalize == "none" else
                                                          f" (added at conversion: x * {scale:.6g} + {offset:.6g})")},
-        "output": {"kind": "softmax probabilities", "classes": len(labels)},
+        "output": {"kind": "softmax probabilities", "classes": len(labels),
+                   "test_time_augmentation": "mean over the face and its mirror image" if model.flip_average else None},
         "source": {"path": model.path.name, "sha256": model.sha256},
         "calibration": calib_info if item.variant == "int8" else None,
         "accuracy": accuracy,

@@ -123,6 +123,8 @@ def _add_convert(sub) -> None:
     p.add_argument("--normalize", default="none",
                    help="bake the model's own input normalization in: none, unit (x/255), symmetric (x/127.5-1) "
                         "or SCALE,OFFSET")
+    p.add_argument("--flip-average", action="store_true",
+                   help="bake test-time augmentation in: average the face and its mirror image (2x compute)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_convert)
 
@@ -134,7 +136,7 @@ def _cmd_convert(args) -> int:
     if args.calib_images < 1:
         raise UsageError("--calib-images must be at least 1")
     run_convert(args.model, args.out, parse_variants(args.variants), args.calib, args.calib_images,
-                args.eval_data, args.eval_split, args.normalize, args.name, args.seed)
+                args.eval_data, args.eval_split, args.normalize, args.name, args.seed, args.flip_average)
     return 0
 
 

@@ -107,3 +107,43 @@ def test_evaluate_tflite_writes_json_and_png(converted, fer_csv, tmp_path):
     side = read_sidecar(out / "tiny_int8.tflite")
     assert report["accuracy"] == pytest.approx(side["accuracy"]["tflite"], abs=1e-9)
     assert "macro-F1" in proc.stdout
+
+
+def test_savedmodel_source_converts(trained_run, fer_csv, tmp_path):
+    import keras
+
+    saved = tmp_path / "saved_model"
+    keras.models.load_model(trained_run / "best.keras").export(str(saved), verbose=False)
+    proc = run_cli("convert", str(saved), "--calib", str(fer_csv), "--calib-images", "50", "--out", str(tmp_path / "sm"),
+                   "--variants", "float32,int8")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {r["variant"]: r for r in json.loads((tmp_path / "sm" / "conversion_report.json").read_text())["variants"]}
+    assert rows["float32"]["accuracy"]["top1_agreement"] > 0.99
+    assert rows["int8"]["all_integer"] is True
+
+
+def test_imagenet_weights_unavailable_is_a_clear_error(monkeypatch, tf_available):
+    import keras
+
+    from edge.errors import FerEdgeError
+    from train.models import build_model
+
+    def offline(*args, **kwargs):
+        raise OSError("URL fetch failure: no route to host")
+
+    monkeypatch.setattr(keras.applications, "MobileNetV2", offline)
+    with pytest.raises(FerEdgeError, match="could not download ImageNet weights.*--weights none"):
+        build_model("mobilenetv2", 96, 0.35, "imagenet")
+
+
+def test_flip_average_is_baked_into_the_int8_graph(trained_run, fer_csv, fer_splits, tmp_path):
+    proc = run_cli("convert", str(trained_run / "best.keras"), "--calib", str(fer_csv), "--calib-images", "100",
+                   "--out", str(tmp_path / "flip"), "--variants", "int8", "--flip-average")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    model = tmp_path / "flip" / "flip_int8.tflite"
+    assert "mirror" in read_sidecar(model)["output"]["test_time_augmentation"]
+    clf = TFLiteClassifier(model)
+    faces = fer_splits["PublicTest"].images[:32]
+    probs, mirrored = clf.predict(faces), clf.predict(faces[:, :, ::-1].copy())
+    np.testing.assert_allclose(probs, mirrored, atol=2 / 256)  # the mirror of a face scores the same
+    assert {d for _, d in clf.tensor_dtypes()} <= {"int8", "int32"}
