@@ -1,0 +1,119 @@
+"""BlazeFace (MediaPipe face detection) on a TFLite runtime: anchors, decoding and weighted NMS written here.
+
+Facts about the vendored float models: input RGB in [-1, 1], letterboxed to a
+square; per anchor 16 regressors (cx, cy, w, h, then six keypoints x, y) in
+input pixels relative to the anchor centre, and one score logit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.errors import FerEdgeError
+from edge.geometry import Box, Detection, weighted_nms
+from edge.runtime import make_interpreter
+
+MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "blazeface"
+
+
+@dataclass(frozen=True)
+class BlazeFaceSpec:
+    file: str
+    size: int
+    strides: tuple[int, ...]
+    anchors_per_cell: tuple[int, ...]
+    min_score: float
+
+
+VARIANTS = {
+    # near faces (a kiosk): 128x128
+    "short": BlazeFaceSpec("face_detection_short_range.tflite", 128, (8, 16), (2, 6), 0.5),
+    # full-range (a room): 192x192, one anchor per cell on a 48x48 grid
+    "full": BlazeFaceSpec("face_detection_full_range_sparse.tflite", 192, (4,), (1,), 0.5),
+    # the back-camera model: 256x256
+    "back": BlazeFaceSpec("face_detection_back.tflite", 256, (16, 32), (2, 6), 0.5),
+}
+
+
+def anchor_centres(size: int, strides: tuple[int, ...], per_cell: tuple[int, ...]) -> np.ndarray:
+    """(N, 2) anchor centres in [0, 1], in the models' order: stride by stride, row-major, cell repeats."""
+    out = []
+    for stride, n in zip(strides, per_cell):
+        cells = size // stride
+        ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+        centres = np.stack([(xs + 0.5) / cells, (ys + 0.5) / cells], axis=-1).reshape(-1, 2)
+        out.append(np.repeat(centres, n, axis=0))
+    return np.concatenate(out).astype(np.float32)
+
+
+def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, size: int
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Regressors (N, 16) and score logits (N,) -> corner boxes (N, 4) and keypoints (N, 6, 2) in [0, 1], scores."""
+    r = raw_boxes.astype(np.float32) / size
+    cx = r[:, 0] + anchors[:, 0]
+    cy = r[:, 1] + anchors[:, 1]
+    w, h = r[:, 2], r[:, 3]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    keypoints = r[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]
+    scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores.astype(np.float32), -100, 100)))
+    return boxes, keypoints, scores
+
+
+def letterbox(image_rgb: np.ndarray, size: int) -> tuple[np.ndarray, float, float, float]:
+    """Fit into size x size keeping the aspect ratio, pad the rest: (square image, scale, pad_x, pad_y)."""
+    h, w = image_rgb.shape[:2]
+    scale = size / max(h, w)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    resized = cv2.resize(image_rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    pad_x, pad_y = (size - nw) / 2, (size - nh) / 2
+    out = np.zeros((size, size, 3), np.uint8)
+    out[int(pad_y):int(pad_y) + nh, int(pad_x):int(pad_x) + nw] = resized
+    return out, scale, float(int(pad_x)), float(int(pad_y))
+
+
+class BlazeFaceDetector:
+    """detect(frame BGR) -> detections in frame pixels, best first."""
+
+    def __init__(self, variant: str = "full", min_score: float | None = None, iou_threshold: float = 0.3,
+                 threads: int = 1, model_path: str | Path | None = None):
+        if variant not in VARIANTS:
+            raise FerEdgeError(f"unknown blazeface variant {variant!r}: use one of {', '.join(VARIANTS)}")
+        self.spec = VARIANTS[variant]
+        self.name = f"blazeface-{variant}"
+        self.min_score = self.spec.min_score if min_score is None else min_score
+        self.iou_threshold = iou_threshold
+        self._interp = make_interpreter(model_path or MODEL_DIR / self.spec.file, threads)
+        self._input = self._interp.get_input_details()[0]
+        outputs = self._interp.get_output_details()
+        self._boxes_idx = next(d["index"] for d in outputs if d["shape"][-1] == 16)
+        self._scores_idx = next(d["index"] for d in outputs if d["shape"][-1] == 1)
+        self._anchors = anchor_centres(self.spec.size, self.spec.strides, self.spec.anchors_per_cell)
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        size = self.spec.size
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+        square, scale, pad_x, pad_y = letterbox(rgb, size)
+        x = (square.astype(np.float32) / 127.5 - 1.0)[None]
+        self._interp.set_tensor(self._input["index"], x)
+        self._interp.invoke()
+        raw_boxes = self._interp.get_tensor(self._boxes_idx)[0]
+        raw_scores = self._interp.get_tensor(self._scores_idx)[0, :, 0]
+        keep = raw_scores > np.log(self.min_score / (1 - self.min_score))  # threshold on the logit: skip most sigmoids
+        if not keep.any():
+            return []
+        boxes, kps, scores = decode(raw_boxes[keep], raw_scores[keep], self._anchors[keep], size)
+        fh, fw = frame.shape[:2]
+        dets = []
+        for box, score, kp in weighted_nms(boxes, scores, kps, self.iou_threshold):
+            # letterboxed [0, 1] -> frame pixels
+            bx = (box * size - [pad_x, pad_y, pad_x, pad_y]) / scale
+            kx = (kp * size - [pad_x, pad_y]) / scale
+            bx = np.clip(bx, 0, [fw, fh, fw, fh])
+            if bx[2] - bx[0] < 2 or bx[3] - bx[1] < 2:
+                continue
+            dets.append(Detection(Box(*map(float, bx)), score, tuple((float(a), float(b)) for a, b in kx)))
+        return dets

@@ -1,0 +1,110 @@
+"""Boxes, IoU, (weighted) non-maximum suppression and face-crop geometry, as pure functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Box:
+    """Pixel box, corners (x1, y1) inclusive to (x2, y2) exclusive, in frame coordinates."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.x1 + self.x2) / 2, (self.y1 + self.y2) / 2)
+
+    def as_list(self) -> list[int]:
+        return [round(self.x1), round(self.y1), round(self.x2), round(self.y2)]
+
+    def iou(self, other: Box) -> float:
+        return float(iou_matrix(np.array([self.as_array()]), np.array([other.as_array()]))[0, 0])
+
+    def as_array(self) -> np.ndarray:
+        return np.array([self.x1, self.y1, self.x2, self.y2], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A face found by a detector: box, confidence and (where the model gives them) keypoints (x, y).
+
+    BlazeFace and YuNet list the eyes first: keypoints[0] is the subject's
+    right eye (on the image's left), keypoints[1] the left eye.
+    """
+
+    box: Box
+    score: float
+    keypoints: tuple[tuple[float, float], ...] = field(default=())
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in a (N, 4) with every box in b (M, 4), corners x1 y1 x2 y2."""
+    a = np.asarray(a, np.float32)
+    b = np.asarray(b, np.float32)
+    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, iou_threshold: float,
+                 weighted: bool = True) -> list[tuple[np.ndarray, float, np.ndarray]]:
+    """MediaPipe-style suppression: each cluster of overlapping boxes becomes the score-weighted mean of its members.
+
+    boxes (N, 4), scores (N,), keypoints (N, K, 2). Returns (box, score, keypoints) best first.
+    With weighted=False it is plain NMS (the top box of each cluster).
+    """
+    order = np.argsort(-scores)
+    boxes, scores, keypoints = boxes[order], scores[order], keypoints[order]
+    remaining = np.ones(len(boxes), bool)
+    out = []
+    for i in range(len(boxes)):
+        if not remaining[i]:
+            continue
+        overlap = iou_matrix(boxes[i:i + 1], boxes)[0] >= iou_threshold
+        members = np.flatnonzero(overlap & remaining)
+        remaining[members] = False
+        if weighted:
+            w = scores[members][:, None]
+            box = (boxes[members] * w).sum(0) / w.sum()
+            kps = (keypoints[members] * w[:, :, None]).sum(0) / w.sum()
+        else:
+            box, kps = boxes[i], keypoints[i]
+        out.append((box, float(scores[i]), kps))
+    return out
+
+
+def square_crop_box(box: Box, margin: float, frame_w: int, frame_h: int) -> tuple[int, int, int, int]:
+    """A square around the box, grown by `margin` (0.2 = 20% of the side), clipped to the frame: x1, y1, x2, y2."""
+    cx, cy = box.center
+    side = max(box.width, box.height) * (1 + margin)
+    x1 = int(round(max(0.0, cx - side / 2)))
+    y1 = int(round(max(0.0, cy - side / 2)))
+    x2 = int(round(min(float(frame_w), cx + side / 2)))
+    y2 = int(round(min(float(frame_h), cy + side / 2)))
+    return x1, y1, x2, y2
+
+
+def eye_angle(keypoints: tuple[tuple[float, float], ...]) -> float:
+    """Degrees to rotate the image by so the eyes (keypoints 0 and 1) are level."""
+    (rx, ry), (lx, ly) = keypoints[0], keypoints[1]
+    return float(np.degrees(np.arctan2(ly - ry, lx - rx)))
