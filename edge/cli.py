@@ -24,7 +24,8 @@ def _add_train(sub) -> None:
     p.add_argument("--widths", default="32,64,128,256", help="cnn filters per stage")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (SGD Nesterov, warmup then cosine)")
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"], help="SGD with Nesterov momentum, or AdamW")
+    p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (one warmup epoch, then cosine)")
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--dropout", type=float, default=0.3)
@@ -50,7 +51,7 @@ def _cmd_train(args) -> int:
     opts = TrainOptions(
         data=args.data, out=args.out, arch=args.arch, size=size, alpha=args.alpha,
         weights=None if args.weights.lower() == "none" else args.weights, widths=widths, epochs=args.epochs,
-        batch=args.batch, lr=args.lr, weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
+        batch=args.batch, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
         dropout=args.dropout, class_weight=args.class_weight, patience=args.patience, seed=args.seed,
         limit=args.limit, mixed_precision=not args.float32)
     train(opts, resume=args.resume)
@@ -140,12 +141,83 @@ def _cmd_convert(args) -> int:
     return 0
 
 
+def _add_run(sub) -> None:
+    from edge.detectors import DEFAULT_DETECTOR, DETECTORS
+
+    p = sub.add_parser("run", help="the live loop: capture, detect faces, classify expressions, write events",
+                       description="Per-face JSON Lines events from a camera, video, image(s) or the demo photo. "
+                                   "No frame or face crop leaves the process unless --annotate or --show asks.")
+    p.add_argument("--source", default="auto",
+                   help="auto (picamera2 on a Pi, else /dev/video0), demo, picamera, N, /dev/videoN, a file, "
+                        "a folder of images, or an rtsp:// / http:// URL")
+    p.add_argument("--model", default=None, help="classifier .tflite (default: the bundled default int8 model)")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"one of {', '.join(DETECTORS)}")
+    p.add_argument("--yunet-model", default=None, help="YuNet ONNX file for --detector yunet")
+    p.add_argument("--min-face-score", type=float, default=None, help="detector score threshold")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--accelerator", default="none", choices=["none", "edgetpu"], help="classifier delegate")
+    p.add_argument("--events", default="-", help="JSON Lines output file, or - for stdout")
+    p.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: run until the source ends)")
+    p.add_argument("--margin", type=float, default=0.25, help="face crop margin, a fraction of the face size")
+    p.add_argument("--level-eyes", action="store_true", help="rotate face crops so the eyes are level")
+    p.add_argument("--width", type=int, default=None)
+    p.add_argument("--height", type=int, default=None)
+    p.add_argument("--fps", type=float, default=None, help="camera frame rate to ask for")
+    p.add_argument("--stats-every", type=float, default=10.0, help="seconds between stats records")
+    p.add_argument("--annotate", default=None, help="write an annotated video here (opt-in: contains faces)")
+    p.add_argument("--show", action="store_true", help="show an annotated window (opt-in)")
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args) -> int:
+    import signal
+    import threading
+
+    from edge.bundled import DEFAULT_MODEL
+    from edge.classifier import TFLiteClassifier
+    from edge.detectors import make_detector
+    from edge.events import JsonlWriter
+    from edge.pipeline import LoopOptions, run_loop
+    from edge.sources import open_source
+
+    if args.frames < 0 or args.margin < 0 or args.stats_every <= 0:
+        raise UsageError("--frames, --margin must be >= 0 and --stats-every > 0")
+    detector = make_detector(args.detector, args.threads, args.yunet_model, args.min_face_score)
+    classifier = TFLiteClassifier(args.model or DEFAULT_MODEL, args.threads, args.accelerator)
+    source = open_source(args.source, args.width, args.height, args.fps, demo_frames=args.frames or 1)
+    sinks = []
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    events = JsonlWriter(args.events)
+    try:
+        if args.annotate:
+            from edge.annotate import VideoSink
+
+            sinks.append(VideoSink(args.annotate, getattr(source, "fps", None) or 15.0))
+        if args.show:
+            from edge.annotate import WindowSink
+
+            sinks.append(WindowSink())
+        opts = LoopOptions(margin=args.margin, level_eyes=args.level_eyes, max_frames=args.frames,
+                           stats_every_s=args.stats_every)
+        stats = run_loop(source, detector, classifier, events, opts, tuple(sinks), stop)
+    finally:
+        for sink in sinks:
+            sink.close()
+        source.close()
+        events.close()
+    print(f"{stats.frames} frames, {stats.faces} faces, {stats.overall_fps():.1f} fps", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fer-edge", description="Facial-expression recognition on edge devices.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
     _add_convert(sub)
+    _add_run(sub)
     return parser
 
 

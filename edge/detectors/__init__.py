@@ -1,0 +1,41 @@
+"""Face detectors behind one small interface; the loop only sees `FaceDetector.detect`."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from edge.errors import UsageError
+from edge.geometry import Detection
+
+DEFAULT_DETECTOR = "blazeface"
+DETECTORS = ("blazeface", "blazeface-short", "blazeface-full", "blazeface-back", "yunet", "haar")
+
+
+class FaceDetector(Protocol):
+    name: str
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        """Faces in a BGR (or grey) frame, in frame pixels, best first."""
+        ...
+
+
+def make_detector(name: str = DEFAULT_DETECTOR, threads: int = 1, yunet_model: str | None = None,
+                  min_score: float | None = None) -> FaceDetector:
+    if name.startswith("blazeface"):
+        from edge.detectors.blazeface import DEFAULT_VARIANT, BlazeFaceDetector
+
+        variant = name.partition("-")[2] or DEFAULT_VARIANT
+        if name not in DETECTORS:
+            raise UsageError(f"unknown detector {name!r}: use one of {', '.join(DETECTORS)}")
+        return BlazeFaceDetector(variant, min_score=min_score, threads=threads)
+    if name == "yunet":
+        from edge.detectors.opencv import YuNetDetector
+
+        return YuNetDetector(yunet_model, min_score=0.7 if min_score is None else min_score)
+    if name == "haar":
+        from edge.detectors.opencv import HaarDetector
+
+        return HaarDetector()
+    raise UsageError(f"unknown detector {name!r}: use one of {', '.join(DETECTORS)}")

@@ -1,0 +1,101 @@
+"""The capture, detect, classify loop. It sees only Protocols: a source, a detector, a classifier, sinks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from edge.detectors import FaceDetector
+from edge.events import JsonlWriter, face_record, stats_record
+from edge.geometry import Detection, eye_angle, square_crop_box
+from edge.sources import Frame, FrameSource
+from edge.stats import LoopStats
+from edge.tracking import Tracker
+
+
+class Classifier(Protocol):
+    labels: tuple[str, ...]
+
+    def classify(self, faces: list[np.ndarray]) -> np.ndarray: ...
+
+
+class FrameSink(Protocol):
+    """Optional outputs that see pixels (annotated video, a window): only when the user asks."""
+
+    def show(self, frame: Frame, faces: list[dict]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    margin: float = 0.25  # crop side grows by this fraction around the detector's box
+    level_eyes: bool = False  # rotate each crop so the eye keypoints are level
+    max_frames: int = 0  # 0: until the source ends or a stop is asked
+    stats_every_s: float = 10.0
+
+
+def crop_face(image: np.ndarray, det: Detection, margin: float, level_eyes: bool) -> np.ndarray:
+    """Square crop with a margin, clipped at the frame edge; optionally levelled by the eyes."""
+    h, w = image.shape[:2]
+    if level_eyes and len(det.keypoints) >= 2:
+        angle = eye_angle(det.keypoints)
+        cx, cy = det.box.center
+        side = int(round(max(det.box.width, det.box.height) * (1 + margin)))
+        m = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
+        m[:, 2] += (side / 2 - cx, side / 2 - cy)
+        return cv2.warpAffine(image, m, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    x1, y1, x2, y2 = square_crop_box(det.box, margin, w, h)
+    return image[y1:y2, x1:x2]
+
+
+def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier, events: JsonlWriter,
+             opts: LoopOptions = LoopOptions(), sinks: tuple[FrameSink, ...] = (),
+             stop: threading.Event | None = None, tracker: Tracker | None = None) -> LoopStats:
+    """Process frames until the source ends, `max_frames` is reached or `stop` is set; returns the stats."""
+    stop = stop or threading.Event()
+    tracker = tracker or Tracker(tuple(classifier.labels))
+    stats = LoopStats()
+    labels = tuple(classifier.labels)
+    last_stats = time.perf_counter()
+    try:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            frame = source.read()
+            t1 = time.perf_counter()
+            if frame is None:
+                break
+            dets = detector.detect(frame.image)
+            t2 = time.perf_counter()
+            crops = [crop_face(frame.image, d, opts.margin, opts.level_eyes) for d in dets]
+            keep = [i for i, c in enumerate(crops) if c.size and min(c.shape[:2]) >= 8]
+            dets, crops = [dets[i] for i in keep], [crops[i] for i in keep]
+            t3 = time.perf_counter()
+            probs = classifier.classify(crops) if crops else np.zeros((0, len(labels)), np.float32)
+            t4 = time.perf_counter()
+            tracks = tracker.update([d.box for d in dets], probs)
+            records = [face_record(frame.timestamp, frame.index, tr, d.box, d.score, p, labels)
+                       for d, tr, p in zip(dets, tracks, probs)]
+            for r in records:
+                events.write(r)
+            events.flush()
+            t5 = time.perf_counter()
+            for sink in sinks:
+                sink.show(frame, records)
+            stats.add({"decode": t1 - t0, "detect": t2 - t1, "crop": t3 - t2, "classify": t4 - t3,
+                       "events": t5 - t4, "total": t5 - t0}, len(records))
+            if opts.max_frames and stats.frames >= opts.max_frames:
+                break
+            if time.perf_counter() - last_stats >= opts.stats_every_s:
+                events.write(stats_record(time.time(), stats, source.dropped))
+                events.flush()
+                last_stats = time.perf_counter()
+    finally:
+        events.write(stats_record(time.time(), stats, source.dropped))
+        events.flush()
+    return stats

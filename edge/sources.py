@@ -1,0 +1,228 @@
+"""Frame sources behind one interface: picamera2, OpenCV VideoCapture, still images, and the demo photo.
+
+Live sources (cameras, streams) are read on a thread into a small queue that
+drops the oldest frame when the loop falls behind, so results stay current;
+files are read in step with the loop and never dropped.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from edge.datasets import imread
+from edge.errors import FerEdgeError, UsageError
+
+DEMO_IMAGE = Path(__file__).resolve().parent / "assets" / "demo_astronaut.jpg"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".h264", ".gif")
+
+
+@dataclass(frozen=True)
+class Frame:
+    image: np.ndarray  # BGR, H x W x 3
+    index: int
+    timestamp: float  # seconds since the epoch when captured
+
+
+class FrameSource(Protocol):
+    name: str
+    dropped: int
+
+    def read(self) -> Frame | None:
+        """The next frame, or None when the source has ended."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class _Counter:
+    def __init__(self):
+        self.index = 0
+
+    def frame(self, image: np.ndarray) -> Frame:
+        f = Frame(image, self.index, time.time())
+        self.index += 1
+        return f
+
+
+class ImageSource:
+    """A still image or a folder of images, each shown once (or `repeat` times, for the demo)."""
+
+    def __init__(self, paths: list[Path], name: str, repeat: int = 1):
+        self.name, self.dropped, self._paths, self._repeat = name, 0, paths, max(1, repeat)
+        self._i, self._counter, self.unreadable = 0, _Counter(), 0
+
+    def read(self) -> Frame | None:
+        while self._i < len(self._paths) * self._repeat:
+            path = self._paths[self._i % len(self._paths)]
+            self._i += 1
+            image = imread(path)
+            if image is not None:
+                return self._counter.frame(image)
+            self.unreadable += 1
+        return None
+
+    def close(self) -> None:
+        self._i = len(self._paths) * self._repeat
+
+
+class VideoSource:
+    """OpenCV VideoCapture: a device index, /dev/videoN, a file, or an RTSP/HTTP URL."""
+
+    def __init__(self, target: str | int, live: bool, width: int | None = None, height: int | None = None,
+                 fps: float | None = None, queue: int = 2):
+        self.name = str(target)
+        self.dropped = 0
+        self.live = live
+        self._cap = cv2.VideoCapture(target)
+        if not self._cap.isOpened():
+            self._cap.release()
+            what = "camera" if isinstance(target, int) or str(target).startswith("/dev/video") else "video source"
+            raise FerEdgeError(f"{target}: cannot open {what}")
+        if width and height:
+            self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+            self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        if fps:
+            self._cap.set(cv2.CAP_PROP_FPS, fps)
+        self.fps = self._cap.get(cv2.CAP_PROP_FPS) or None
+        self._counter = _Counter()
+        self._reader = _LatestFrames(self._grab, queue) if live else None
+
+    def _grab(self) -> np.ndarray | None:
+        ok, image = self._cap.read()
+        return image if ok else None
+
+    def read(self) -> Frame | None:
+        if self._reader is not None:
+            frame = self._reader.get()
+            self.dropped = self._reader.dropped
+            return frame
+        image = self._grab()
+        return None if image is None else self._counter.frame(image)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.stop()
+        self._cap.release()
+
+
+class _LatestFrames:
+    """A capture thread feeding a bounded deque: when full, the oldest frame is dropped and counted."""
+
+    def __init__(self, grab, size: int):
+        self._grab, self._frames = grab, collections.deque(maxlen=max(1, size))
+        self._cond, self._stop, self._ended = threading.Condition(), threading.Event(), False
+        self.dropped = 0
+        self._counter = _Counter()
+        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            image = self._grab()
+            with self._cond:
+                if image is None:
+                    self._ended = True
+                    self._cond.notify_all()
+                    return
+                if len(self._frames) == self._frames.maxlen:
+                    self.dropped += 1
+                self._frames.append(self._counter.frame(image))
+                self._cond.notify_all()
+
+    def get(self, timeout: float = 10.0) -> Frame | None:
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._frames or self._ended or self._stop.is_set(), timeout):
+                return None
+            return self._frames.popleft() if self._frames else None
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._thread.join(timeout=2)
+
+
+class PiCameraSource:
+    """picamera2 on a Raspberry Pi, imported only when asked for (it needs the apt-installed libcamera)."""
+
+    def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0, pixel_format: str = "RGB888",
+                 queue: int = 2):
+        try:
+            from picamera2 import Picamera2
+        except ImportError as exc:
+            raise FerEdgeError(
+                f"picamera2 is not available ({exc}); on Raspberry Pi OS: sudo apt install python3-picamera2 "
+                "and create the venv with --system-site-packages") from None
+        self.name, self.dropped = "picamera2", 0
+        try:
+            self._cam = Picamera2()
+            config = self._cam.create_video_configuration(
+                main={"size": (width, height), "format": pixel_format}, controls={"FrameRate": fps})
+            self._cam.configure(config)
+            self._cam.start()
+        except (RuntimeError, IndexError) as exc:
+            raise FerEdgeError(f"picamera2: no camera available ({exc})") from None
+        # picamera2's "RGB888" is laid out B, G, R in memory: OpenCV's BGR as it is
+        self._reader = _LatestFrames(lambda: self._cam.capture_array("main")[:, :, :3], queue)
+
+    def read(self) -> Frame | None:
+        frame = self._reader.get()
+        self.dropped = self._reader.dropped
+        return frame
+
+    def close(self) -> None:
+        self._reader.stop()
+        self._cam.close()
+
+
+def _picamera_present() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("picamera2") is not None and Path("/proc/device-tree/model").exists()
+
+
+def open_source(spec: str = "auto", width: int | None = None, height: int | None = None, fps: float | None = None,
+                demo_frames: int = 1) -> FrameSource:
+    """`auto` (picamera2 on a Pi, else /dev/video0), `demo`, `picamera`, an index, /dev/videoN, a file, folder or URL."""
+    if spec == "auto":
+        if _picamera_present():
+            return PiCameraSource(width or 640, height or 480, fps or 30.0)
+        return open_source("/dev/video0", width, height, fps)
+    if spec == "demo":
+        return ImageSource([DEMO_IMAGE], "demo", repeat=demo_frames)
+    if spec == "picamera":
+        return PiCameraSource(width or 640, height or 480, fps or 30.0)
+    if spec.isdigit():
+        return VideoSource(int(spec), live=True, width=width, height=height, fps=fps)
+    if "://" in spec:
+        return VideoSource(spec, live=True, width=width, height=height, fps=fps)
+    path = Path(spec)
+    if spec.startswith("/dev/video"):
+        if not path.exists():
+            raise FerEdgeError(f"{spec}: no such camera device")
+        return VideoSource(spec, live=True, width=width, height=height, fps=fps)
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise FerEdgeError(f"{path}: no images in folder")
+        return ImageSource(images, str(path))
+    if not path.exists():
+        raise FerEdgeError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise FerEdgeError(f"{path}: empty file")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        if imread(path) is None:
+            raise FerEdgeError(f"{path}: unreadable image")
+        return ImageSource([path], str(path))
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise UsageError(f"{path}: unknown source type (an image, a video file, a folder, a camera or a URL)")
+    return VideoSource(str(path), live=False)
