@@ -51,7 +51,8 @@ def _cmd_train(args) -> int:
     opts = TrainOptions(
         data=args.data, out=args.out, arch=args.arch, size=size, alpha=args.alpha,
         weights=None if args.weights.lower() == "none" else args.weights, widths=widths, epochs=args.epochs,
-        batch=args.batch, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
+        batch=args.batch, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing,
         dropout=args.dropout, class_weight=args.class_weight, patience=args.patience, seed=args.seed,
         limit=args.limit, mixed_precision=not args.float32)
     train(opts, resume=args.resume)
