@@ -44,7 +44,7 @@ def run_convert(source: str, out_dir: str, variants: tuple[str, ...], calib: str
               "seconds": round(time.perf_counter() - t_start, 1), "calibration": calib_info,
               "evaluation": eval_set[2] if eval_set else None,
               "float_accuracy": _acc(float_probs, eval_set[1]) if eval_set else None, "variants": results}
-    atomic_write_text(out / "conversion_report.json", json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out / f"{name}_conversion_report.json", json.dumps(report, indent=2) + "\n")
     _print_table(report, log)
     return report
 

@@ -17,9 +17,12 @@ from edge.sidecar import ModelInput, read_sidecar
 class TFLiteClassifier:
     """Runs all faces of a batch in one invoke when the model's batch dimension is dynamic."""
 
+    MAX_BATCH = 16
+
     def __init__(self, model_path: str | Path, threads: int = 1, accelerator: str = "none"):
         self.path = Path(model_path)
         self.sidecar = read_sidecar(self.path) or {}
+        self._threads, self._accelerator = threads, accelerator
         self._interp = make_interpreter(self.path, threads, accelerator)
         inp = self._interp.get_input_details()
         out = self._interp.get_output_details()
@@ -35,8 +38,11 @@ class TFLiteClassifier:
             raise FerEdgeError(f"{self.path}: model has {n_out} outputs but {len(labels)} labels")
         self.input = ModelInput(shape[1], shape[2], shape[3], labels)
         signature = self._in.get("shape_signature")
-        self.dynamic_batch = signature is not None and len(signature) and int(signature[0]) == -1
-        self._batch = shape[0]
+        self.dynamic_batch = (accelerator == "none" and signature is not None and len(signature) > 0
+                              and int(signature[0]) == -1)
+        # One interpreter per batch size seen: re-allocating tensors whenever the face count changes costs more
+        # than the invoke itself on a small model.
+        self._by_batch = {shape[0]: self._interp}
         self._in_q = self._in["quantization"]
         self._out_q = self._out["quantization"]
 
@@ -48,16 +54,20 @@ class TFLiteClassifier:
     def input_dtype(self) -> np.dtype:
         return np.dtype(self._in["dtype"])
 
-    def _set_batch(self, n: int) -> None:
-        if n != self._batch:
-            self._interp.resize_tensor_input(self._in["index"], [n, *self.input.size, self.input.channels])
-            self._interp.allocate_tensors()
-            self._batch = n
+    def _interpreter(self, n: int):
+        interp = self._by_batch.get(n)
+        if interp is None:
+            interp = make_interpreter(self.path, self._threads, self._accelerator)
+            interp.resize_tensor_input(self._in["index"], [n, *self.input.size, self.input.channels])
+            interp.allocate_tensors()
+            self._by_batch[n] = interp
+        return interp
 
     def _invoke(self, pixels: np.ndarray) -> np.ndarray:
-        self._interp.set_tensor(self._in["index"], pixels_to_input(pixels, self.input_dtype, *self._in_q))
-        self._interp.invoke()
-        return output_to_probs(self._interp.get_tensor(self._out["index"]), *self._out_q)
+        interp = self._interpreter(len(pixels))
+        interp.set_tensor(self._in["index"], pixels_to_input(pixels, self.input_dtype, *self._in_q))
+        interp.invoke()
+        return output_to_probs(interp.get_tensor(self._out["index"]), *self._out_q)
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
         """(N, H, W, C) uint8 at the model's input size -> (N, classes) float probabilities."""
@@ -65,8 +75,8 @@ class TFLiteClassifier:
         if n == 0:
             return np.zeros((0, len(self.labels)), np.float32)
         if self.dynamic_batch:
-            self._set_batch(n)
-            return self._invoke(pixels)
+            step = self.MAX_BATCH
+            return np.concatenate([self._invoke(pixels[i:i + step]) for i in range(0, n, step)])
         return np.concatenate([self._invoke(pixels[i:i + 1]) for i in range(n)])
 
     def classify(self, faces: list[np.ndarray]) -> np.ndarray:
@@ -87,7 +97,7 @@ class TFLiteClassifier:
             pad = batch - len(chunk)
             if pad:
                 chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-            out.append(self.predict(chunk)[: batch - pad])
+            out.append(self._invoke(chunk)[: batch - pad])
         return np.concatenate(out)
 
     def tensor_dtypes(self) -> list[tuple[str, str]]:

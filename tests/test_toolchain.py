@@ -59,7 +59,7 @@ def converted(trained_run, fer_csv, tmp_path_factory):
 
 def test_convert_every_variant_with_complete_sidecars(converted):
     out, log = converted
-    report = json.loads((out / "conversion_report.json").read_text())
+    report = json.loads((out / "tiny_conversion_report.json").read_text())
     assert [v["variant"] for v in report["variants"]] == ["int8", "float16", "float32", "dynamic"]
     for variant in ("int8", "float16", "float32", "dynamic"):
         model = out / f"tiny_{variant}.tflite"
@@ -81,7 +81,7 @@ def test_int8_model_is_fully_integer(converted):
     assert clf.input_dtype == np.int8
     dtypes = {dtype for _, dtype in clf.tensor_dtypes()}
     assert dtypes <= {"int8", "int32", "int16", "uint8"}, dtypes
-    report = json.loads((out / "conversion_report.json").read_text())
+    report = json.loads((out / "tiny_conversion_report.json").read_text())
     assert report["variants"][0]["all_integer"] is True
     # the float32 variant, for contrast, is not integer
     assert "float32" in {d for _, d in TFLiteClassifier(out / "tiny_float32.tflite").tensor_dtypes()}
@@ -89,7 +89,7 @@ def test_int8_model_is_fully_integer(converted):
 
 def test_float_variants_match_the_keras_model(converted):
     out, _ = converted
-    rows = {r["variant"]: r for r in json.loads((out / "conversion_report.json").read_text())["variants"]}
+    rows = {r["variant"]: r for r in json.loads((out / "tiny_conversion_report.json").read_text())["variants"]}
     assert rows["float32"]["accuracy"]["top1_agreement"] > 0.99
     assert rows["float16"]["accuracy"]["top1_agreement"] > 0.97
 
@@ -117,7 +117,7 @@ def test_savedmodel_source_converts(trained_run, fer_csv, tmp_path):
     proc = run_cli("convert", str(saved), "--calib", str(fer_csv), "--calib-images", "50", "--out", str(tmp_path / "sm"),
                    "--variants", "float32,int8")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = {r["variant"]: r for r in json.loads((tmp_path / "sm" / "conversion_report.json").read_text())["variants"]}
+    rows = {r["variant"]: r for r in json.loads((tmp_path / "sm" / "sm_conversion_report.json").read_text())["variants"]}
     assert rows["float32"]["accuracy"]["top1_agreement"] > 0.99
     assert rows["int8"]["all_integer"] is True
 

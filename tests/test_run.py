@@ -1,0 +1,120 @@
+"""`fer-edge run` end to end on real photos and the real clip, and its bad inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from conftest import ROOT, assert_one_line_error, run_cli
+
+from edge.detectors import make_detector
+
+PHOTOS = {"skimage_astronaut.png": 1, "fr_obama.jpg": 1, "fr_biden.jpg": 1, "fr_two_people.jpg": 2,
+          "fr_obama_and_biden.jpg": 3}
+
+
+def _records(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_demo_source_one_frame_labels_the_astronaut_happy():
+    proc = run_cli("run", "--source", "demo", "--frames", "1")
+    assert proc.returncode == 0, proc.stderr
+    records = _records(proc.stdout)
+    faces = [r for r in records if r["type"] == "face"]
+    assert len(faces) == 1 and faces[0]["label"] == "happy", faces
+    assert abs(sum(faces[0]["probs"].values()) - 1) < 0.03
+    assert records[-1]["type"] == "stats" and records[-1]["frames"] == 1
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name,count", PHOTOS.items())
+def test_default_and_yunet_detectors_find_every_face(shared, name, count):
+    frame = cv2.imread(str(shared / "data" / "scenes" / name))
+    assert len(make_detector().detect(frame)) == count
+    yunet = make_detector("yunet", yunet_model=str(shared / "models" / "face_detection_yunet_2023mar.onnx"))
+    assert len(yunet.detect(frame)) == count
+
+
+@pytest.mark.shared
+def test_clip_end_to_end_with_stable_ids_and_stats(shared, tmp_path):
+    events = tmp_path / "events.jsonl"
+    clip = shared / "data" / "scenes" / "fr_short_hamilton_clip.mp4"
+    proc = run_cli("run", "--source", str(clip), "--events", str(events), "--annotate", str(tmp_path / "out.mp4"))
+    assert proc.returncode == 0, proc.stderr
+    records = _records(events.read_text())
+    faces = [r for r in records if r["type"] == "face"]
+    stats = [r for r in records if r["type"] == "stats"]
+    assert stats and stats[-1]["frames"] == 275 and stats[-1]["faces"] == len(faces)
+    assert {"decode", "detect", "crop", "classify", "total"} <= set(stats[-1]["latency_ms"])
+    assert len(faces) / 275 > 0.64  # twice the 0.32 faces per frame of the fer package's Haar cascade
+    by_frame: dict[int, set[int]] = {}
+    for f in faces:
+        by_frame.setdefault(f["frame"], set()).add(f["face_id"])
+    kept = [bool(by_frame[i] & by_frame[i + 1]) for i in range(274) if by_frame.get(i) and by_frame.get(i + 1)]
+    assert len(kept) > 100 and sum(kept) / len(kept) > 0.95  # ids carry over between consecutive frames
+    assert len({f["face_id"] for f in faces}) < 30
+    cap = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 275
+
+
+def test_default_run_writes_only_events(tmp_path):
+    """Privacy by default: a run without --annotate/--show leaves nothing but the events file."""
+    events = tmp_path / "events.jsonl"
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "HOME": str(tmp_path / "home")}
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "home").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--source", "demo", "--frames", "3",
+                           "--events", str(events)], capture_output=True, text=True, cwd=tmp_path, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == ["events.jsonl"], written
+    assert proc.stdout == ""
+    assert len([r for r in _records(events.read_text()) if r["type"] == "face"]) == 3
+
+
+def test_frame_without_face_gives_no_face_event(tmp_path):
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((360, 640, 3), 90, np.uint8))
+    proc = run_cli("run", "--source", str(blank))
+    assert proc.returncode == 0, proc.stderr
+    records = _records(proc.stdout)
+    assert [r["type"] for r in records] == ["stats"] and records[0]["frames"] == 1
+
+
+def test_bad_sources(tmp_path):
+    assert_one_line_error(run_cli("run", "--source", "7"), "7: cannot open camera")
+    assert_one_line_error(run_cli("run", "--source", str(tmp_path / "missing.mp4")), "missing.mp4: no such file")
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    assert_one_line_error(run_cli("run", "--source", str(empty)), "empty.mp4: empty file")
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(os.urandom(4096))
+    assert_one_line_error(run_cli("run", "--source", str(junk)), "junk.mp4: cannot open video source")
+
+
+def test_bad_models_and_detector(tmp_path):
+    corrupt = tmp_path / "corrupt.tflite"
+    corrupt.write_bytes(b"TFL3" + os.urandom(2000))
+    assert_one_line_error(run_cli("run", "--source", "demo", "--model", str(corrupt)), "corrupt.tflite")
+    assert_one_line_error(run_cli("run", "--source", "demo", "--detector", "mtcnn"), "unknown detector 'mtcnn'",
+                          code=2)
+    assert_one_line_error(run_cli("run", "--source", "demo", "--detector", "yunet"), "--yunet-model", code=2)
+
+
+@pytest.mark.tf
+def test_model_whose_input_is_not_an_image(tmp_path, tf_available):
+    import tensorflow as tf
+
+    model = tf.keras.Sequential([tf.keras.Input((10,)), tf.keras.layers.Dense(7, activation="softmax")])
+    path = tmp_path / "vector.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--source", "demo", "--model", str(path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert_one_line_error(proc, "vector.tflite", "is not an image")
