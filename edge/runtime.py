@@ -6,6 +6,7 @@ Order: LiteRT (`ai_edge_litert`, numpy 2, XNNPACK int8), then `tflite_runtime`
 
 from __future__ import annotations
 
+import ctypes
 import platform
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +45,8 @@ def edgetpu_delegate():
     _, load_delegate, _ = runtime()
     library = EDGETPU_LIBRARY.get(platform.system(), "libedgetpu.so.1")
     try:
+        # Probe with ctypes first: a failed load_delegate leaves a half-built Delegate whose __del__ prints a traceback.
+        ctypes.CDLL(library)
         return load_delegate(library)
     except (OSError, ValueError, RuntimeError) as exc:
         raise FerEdgeError(
