@@ -1,0 +1,153 @@
+"""The runtime's targets, measured: loop FPS and faces per frame on a clip (optionally side by side with the
+`fer` package), the loop's overhead over its stages timed alone, and a cold start's wall time and peak memory.
+
+    python -m benchmarks.runtime --clip ../shared/data/scenes/fr_short_hamilton_clip.mp4 --peer --out runtime.json
+
+`--peer` imports the `fer` package (and so TensorFlow) lazily; nothing else here does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.bundled import DEFAULT_MODEL
+from edge.classifier import TFLiteClassifier
+from edge.detectors import DEFAULT_DETECTOR, make_detector
+from edge.errors import FerEdgeError
+from edge.events import JsonlWriter
+from edge.files import atomic_write_text
+from edge.pipeline import LoopOptions, crop_face, run_loop
+from edge.sources import open_source
+
+
+def _decode_all(clip: str) -> tuple[list[np.ndarray], float]:
+    cap = cv2.VideoCapture(clip)
+    frames, t0 = [], time.perf_counter()
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    if not frames:
+        raise FerEdgeError(f"{clip}: no frames decoded")
+    return frames, time.perf_counter() - t0
+
+
+def stages_alone(frames: list[np.ndarray], decode_s: float, detector, classifier, margin: float) -> dict:
+    """Each stage over the whole clip on its own: decode, detect, crop, classify (ms per frame)."""
+    t0 = time.perf_counter()
+    dets = [detector.detect(f) for f in frames]
+    t1 = time.perf_counter()
+    crops = [[crop_face(f, d, margin, False) for d in ds] for f, ds in zip(frames, dets)]
+    t2 = time.perf_counter()
+    for c in crops:
+        if c:
+            classifier.classify(c)
+    t3 = time.perf_counter()
+    n = len(frames)
+    ms = {"decode": decode_s / n * 1000, "detect": (t1 - t0) / n * 1000, "crop": (t2 - t1) / n * 1000,
+          "classify": (t3 - t2) / n * 1000}
+    return {k: round(v, 3) for k, v in ms.items()} | {"sum": round(sum(ms.values()), 3),
+                                                        "faces_per_frame": round(sum(map(len, dets)) / n, 3)}
+
+
+def loop_on_clip(clip: str, detector, classifier, margin: float) -> dict:
+    writer = JsonlWriter("-")
+    writer._fh = io.StringIO()  # events are produced and serialized, just not kept
+    source = open_source(clip)
+    t0 = time.perf_counter()
+    stats = run_loop(source, detector, classifier, writer, LoopOptions(margin=margin, stats_every_s=1e9))
+    wall = time.perf_counter() - t0
+    source.close()
+    return {"frames": stats.frames, "fps": round(stats.frames / wall, 2), "ms_per_frame": round(wall / stats.frames * 1000, 3),
+            "faces_per_frame": round(stats.faces / stats.frames, 3)}
+
+
+def peer_on_clip(frames: list[np.ndarray], decode_s: float) -> dict:
+    """The `fer` package's FER(mtcnn=False).detect_emotions (Haar + its Keras model) on the same frames."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from fer.fer import FER  # noqa: PLC0415 - opt-in, imports TensorFlow
+
+    peer = FER(mtcnn=False)
+    peer.detect_emotions(frames[0])  # warm-up
+    t0 = time.perf_counter()
+    faces = sum(len(peer.detect_emotions(f)) for f in frames)
+    wall = time.perf_counter() - t0 + decode_s
+    return {"frames": len(frames), "fps": round(len(frames) / wall, 2), "ms_per_frame": round(wall / len(frames) * 1000, 3),
+            "faces_per_frame": round(faces / len(frames), 3)}
+
+
+_COLD = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+         "r = subprocess.run(sys.argv[1:], capture_output=True); "
+         "print(r.returncode, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+def cold_start(cmd: list[str], repeats: int = 3) -> dict:
+    """Wall time and peak RSS of a fresh process (best of `repeats`)."""
+    runs = []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", _COLD, *cmd], capture_output=True, text=True, check=True).stdout
+        code, wall, rss_kb = out.split()
+        if code != "0":
+            raise FerEdgeError(f"cold start failed: {' '.join(cmd)}")
+        runs.append((float(wall), int(rss_kb) / 1024))
+    return {"wall_s": round(min(r[0] for r in runs), 3), "peak_rss_mb": round(min(r[1] for r in runs), 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.runtime", description=__doc__.splitlines()[0])
+    p.add_argument("--clip", required=True)
+    p.add_argument("--detector", default=DEFAULT_DETECTOR)
+    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("--margin", type=float, default=0.25)
+    p.add_argument("--peer", action="store_true", help="also time the fer package (needs it and TensorFlow)")
+    p.add_argument("--out", default=None, help="results JSON")
+    args = p.parse_args(argv)
+    try:
+        log = sys.stderr
+        detector = make_detector(args.detector)
+        classifier = TFLiteClassifier(args.model)
+        print("[1/4] decoding the clip", file=log, flush=True)
+        frames, decode_s = _decode_all(args.clip)
+        print("[2/4] stages alone", file=log, flush=True)
+        alone = stages_alone(frames, decode_s, detector, classifier, args.margin)
+        print("[3/4] the loop", file=log, flush=True)
+        loop = loop_on_clip(args.clip, detector, classifier, args.margin)
+        loop["overhead_pct"] = round((loop["ms_per_frame"] / alone["sum"] - 1) * 100, 1)
+        result = {"machine": f"{platform.machine()}, {platform.python_version()}", "clip": Path(args.clip).name,
+                  "detector": args.detector, "model": Path(args.model).name, "threads": 1,
+                  "stages_alone_ms": alone, "loop": loop}
+        print("[4/4] cold start", file=log, flush=True)
+        result["cold_start"] = cold_start([sys.executable, "-m", "edge.cli", "run", "--source", "demo", "--frames", "1",
+                                           "--events", "/dev/null"])
+        if args.peer:
+            print("[peer] fer package on the same frames", file=log, flush=True)
+            result["peer_fer"] = peer_on_clip(frames, decode_s)
+            result["vs_peer"] = {"fps_ratio": round(loop["fps"] / result["peer_fer"]["fps"], 2),
+                                 "faces_per_frame_ratio": round(loop["faces_per_frame"] /
+                                                                max(result["peer_fer"]["faces_per_frame"], 1e-9), 2)}
+    except FerEdgeError as exc:
+        print(f"benchmarks.runtime: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    text = json.dumps(result, indent=2)
+    if args.out:
+        atomic_write_text(args.out, text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
