@@ -36,7 +36,8 @@ VARIANTS = {
     # full-range (a room): 192x192, one anchor per cell on a 48x48 grid
     "full": BlazeFaceSpec("face_detection_full_range_sparse.tflite", 192, (4,), (1,), 0.5),
     # the back-camera model: 256x256
-    "back": BlazeFaceSpec("face_detection_back.tflite", 256, (16, 32), (2, 6), 0.5),
+    # 0.4, not MediaPipe's 0.5: on the test clip it adds real audience faces (1.32 -> 1.65 per frame), photos stay exact
+    "back": BlazeFaceSpec("face_detection_back.tflite", 256, (16, 32), (2, 6), 0.4),
 }
 
 
