@@ -208,7 +208,12 @@ def _cmd_run(args) -> int:
             sink.close()
         source.close()
         events.close()
-    print(f"{stats.frames} frames, {stats.faces} faces, {stats.overall_fps():.1f} fps", file=sys.stderr)
+    if stats.frames == 0 and not stop.is_set():
+        from edge.errors import FerEdgeError
+
+        raise FerEdgeError(f"{args.source}: no frame could be read")
+    print(f"{stats.frames} frames, {stats.faces} faces, {stats.overall_fps():.1f} fps, {source.dropped} dropped",
+          file=sys.stderr)
     return 0
 
 

@@ -118,3 +118,32 @@ def test_model_whose_input_is_not_an_image(tmp_path, tf_available):
     proc = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--source", "demo", "--model", str(path)],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert_one_line_error(proc, "vector.tflite", "is not an image")
+
+
+@pytest.mark.shared
+def test_http_stream_source_on_loopback(shared, tmp_path):
+    """A URL source read through OpenCV's FFmpeg backend from a local HTTP server (loopback only)."""
+    import functools
+    import http.server
+    import threading
+
+    cap = cv2.VideoCapture(str(shared / "data" / "scenes" / "fr_short_hamilton_clip.mp4"))
+    writer = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 360))
+    for _ in range(60):  # MJPEG in AVI streams without seeking (the mp4's index sits at its end)
+        writer.write(cap.read()[1])
+    writer.release()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/clip.avi"
+        proc = run_cli("run", "--source", url, "--events", str(tmp_path / "ev.jsonl"), timeout=120)
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, proc.stderr
+    records = _records((tmp_path / "ev.jsonl").read_text())
+    stats = records[-1]
+    # a live source: when the loop falls behind, the oldest frames are dropped, and every frame is accounted for
+    assert stats["type"] == "stats" and stats["frames"] >= 1 and stats["frames"] + stats["dropped"] == 60
+    assert any(r["type"] == "face" for r in records)
