@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.datasets import LabelledImages, imread, load_split, read_image_folder
+from edge.datasets import LabelledImages, load_split, read_image_folder, read_images
 from edge.errors import FerEdgeError
 from edge.labels import EMOTIONS
-from edge.preprocess import batch_to_model_input, to_model_input
+from edge.preprocess import batch_to_model_input
 
 
 def stratified_sample(data: LabelledImages, n: int, seed: int) -> np.ndarray:
@@ -49,18 +49,9 @@ def calibration_images(calib: str | Path, n: int, size: tuple[int, int], channel
 
 
 def _flat_folder(path: Path, n: int, size: tuple[int, int], channels: int, seed: int) -> tuple[np.ndarray, dict]:
-    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-    rng = np.random.default_rng(seed)
-    rng.shuffle(files)
-    images, skipped = [], 0
-    for f in files:
-        if len(images) >= n:
-            break
-        image = imread(f)
-        if image is None:
-            skipped += 1
-            continue
-        images.append(to_model_input(image, size, channels))
+    files = sorted(path.iterdir())
+    np.random.default_rng(seed).shuffle(files)
+    images, skipped = read_images(files, size, channels, limit=n)
     if not images:
         raise FerEdgeError(f"{path}: no readable image for calibration ({skipped} unreadable files)")
     return np.stack(images), {"source": path.name, "split": "folder", "images": len(images), "sampling": "random",

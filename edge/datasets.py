@@ -174,18 +174,29 @@ def read_image_folder(
         label = _CLASS_ALIASES.get(class_dir.name.lower())
         if label is None:
             raise FerEdgeError(f"{class_dir}: folder name is not one of {', '.join(EMOTIONS)}")
-        for file in sorted(class_dir.rglob("*")):
-            if not file.is_file() or file.name.startswith("."):
-                continue
-            image = imread(file)
-            if image is None:
-                skipped += 1
-                continue
-            images.append(to_model_input(image, size, channels))
-            labels.append(label)
+        found, bad = read_images(sorted(class_dir.rglob("*")), size, channels)
+        images += found
+        labels += [label] * len(found)
+        skipped += bad
     if not images:
         raise FerEdgeError(f"{root}: no readable image ({skipped} unreadable files)")
     return LabelledImages(np.stack(images), np.asarray(labels, dtype=np.int64), str(root), skipped)
+
+
+def read_images(files: list[Path], size: tuple[int, int], channels: int, limit: int = 0) -> tuple[list[np.ndarray], int]:
+    """Decode image files (hidden files and folders ignored) through the runtime's preprocessing: (images, unreadable)."""
+    images, skipped = [], 0
+    for file in files:
+        if limit and len(images) >= limit:
+            break
+        if not file.is_file() or file.name.startswith("."):
+            continue
+        image = imread(file)
+        if image is None:
+            skipped += 1
+            continue
+        images.append(to_model_input(image, size, channels))
+    return images, skipped
 
 
 def imread(path: Path) -> np.ndarray | None:
