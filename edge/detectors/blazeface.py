@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import FerEdgeError
+from edge.errors import FerEdgeError, UsageError
 from edge.geometry import Box, Detection, weighted_nms
 from edge.runtime import make_interpreter
 
@@ -87,6 +87,9 @@ class BlazeFaceDetector:
         self.spec = VARIANTS[variant]
         self.name = f"blazeface-{variant}"
         self.min_score = self.spec.min_score if min_score is None else min_score
+        if not 0 < self.min_score < 1:
+            raise UsageError(f"face score threshold must be between 0 and 1, not {self.min_score}")
+        self._min_logit = float(np.log(self.min_score / (1 - self.min_score)))  # threshold logits: skip most sigmoids
         self.iou_threshold = iou_threshold
         self._interp = make_interpreter(model_path or MODEL_DIR / self.spec.file, threads)
         self._input = self._interp.get_input_details()[0]
@@ -104,7 +107,7 @@ class BlazeFaceDetector:
         self._interp.invoke()
         raw_boxes = self._interp.get_tensor(self._boxes_idx)[0]
         raw_scores = self._interp.get_tensor(self._scores_idx)[0, :, 0]
-        keep = raw_scores > np.log(self.min_score / (1 - self.min_score))  # threshold on the logit: skip most sigmoids
+        keep = raw_scores > self._min_logit
         if not keep.any():
             return []
         boxes, kps, scores = decode(raw_boxes[keep], raw_scores[keep], self._anchors[keep], size)
