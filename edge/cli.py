@@ -22,7 +22,7 @@ def _add_train(sub) -> None:
     p.add_argument("--alpha", type=float, default=0.35, help="MobileNetV2 width multiplier")
     p.add_argument("--weights", default="none", help="mobilenetv2 backbone start: imagenet or none")
     p.add_argument("--widths", default="32,64,128,256", help="cnn filters per stage")
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=None, help="total epochs (default 40; with --resume, the run's own)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"], help="SGD with Nesterov momentum, or AdamW")
     p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (one warmup epoch, then cosine)")
@@ -34,7 +34,8 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--limit", type=int, default=0, help="train on a stratified subset of this many images (smoke tests)")
     p.add_argument("--float32", action="store_true", help="train in float32 instead of mixed bfloat16")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last epoch, with its saved options (--data and --epochs may change)")
     p.set_defaults(func=_cmd_train)
 
 
@@ -50,7 +51,8 @@ def _cmd_train(args) -> int:
         raise UsageError(f"--size {size}: at least 32")
     opts = TrainOptions(
         data=args.data, out=args.out, arch=args.arch, size=size, alpha=args.alpha,
-        weights=None if args.weights.lower() == "none" else args.weights, widths=widths, epochs=args.epochs,
+        weights=None if args.weights.lower() == "none" else args.weights, widths=widths,
+        epochs=args.epochs or (0 if args.resume else 40),
         batch=args.batch, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing,
         dropout=args.dropout, class_weight=args.class_weight, patience=args.patience, seed=args.seed,

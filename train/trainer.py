@@ -144,7 +144,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         state = json.loads(state_path.read_text())
         saved = state["options"]
         saved["widths"] = tuple(saved["widths"])
-        opts = TrainOptions(**{**saved, "epochs": max(opts.epochs, saved["epochs"]) if opts.epochs else saved["epochs"]})
+        opts = TrainOptions(**{**saved, "data": opts.data, "epochs": opts.epochs or saved["epochs"]})
     elif (out / "last.keras").exists():
         raise UsageError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
