@@ -145,6 +145,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         saved = state["options"]
         saved["widths"] = tuple(saved["widths"])
         opts = TrainOptions(**{**saved, "data": opts.data, "epochs": opts.epochs or saved["epochs"]})
+        state["options"] = asdict(opts)  # a new --epochs holds for later resumes too
     elif (out / "last.keras").exists():
         raise UsageError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
@@ -169,7 +170,8 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     if state:
         model = keras.models.load_model(out / "last.keras")
         start = state["epoch"]
-        print(f"resuming {out} at epoch {start + 1}/{opts.epochs}", file=sys.stderr, flush=True)
+        print(f"resuming {out} at epoch {start + 1}/{opts.epochs}" if start < opts.epochs else
+              f"{out}: all {opts.epochs} epochs done, nothing to train (raise --epochs to go on)", file=sys.stderr, flush=True)
     else:
         model = build_model(opts.arch, opts.size, opts.alpha, opts.weights, opts.dropout, opts.widths)
         optimizer = _optimizer(keras, opts)
