@@ -43,5 +43,7 @@ def test_bundled_model_accuracy_matches_its_sidecar(model, fer_splits):
     accuracy = float((probs.argmax(1) == test.labels).mean())
     assert side["accuracy"]["split"] == "PrivateTest"
     assert accuracy == pytest.approx(side["accuracy"]["tflite"], abs=0.002)
-    assert accuracy > 0.55  # far above the 25% of always answering "happy"
+    assert accuracy > 0.35  # well above the 24.5% of always answering "happy"
+    if model == DEFAULT_MODEL:
+        assert accuracy >= 0.68  # the default's target, ahead of the fer package's 65.9%
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=0.03)  # dequantized softmax
