@@ -63,8 +63,7 @@ def stages_alone(frames: list[np.ndarray], decode_s: float, detector, classifier
 
 
 def loop_on_clip(clip: str, detector, classifier, margin: float) -> dict:
-    writer = JsonlWriter("-")
-    writer._fh = io.StringIO()  # events are produced and serialized, just not kept
+    writer = JsonlWriter(io.StringIO())  # events are produced and serialized, just not kept
     source = open_source(clip)
     t0 = time.perf_counter()
     stats = run_loop(source, detector, classifier, writer, LoopOptions(margin=margin, stats_every_s=1e9))

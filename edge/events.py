@@ -43,17 +43,21 @@ def stats_record(time_s: float, stats, dropped: int) -> dict:
 
 
 class JsonlWriter:
-    """Appends records to a file (or stdout for "-"), flushed once per frame so nothing is lost on a crash."""
+    """Appends records to a file (or stdout for "-", or an open text stream), flushed once per frame."""
 
-    def __init__(self, target: str | Path = "-"):
-        self.target = str(target)
+    def __init__(self, target: str | Path | TextIO = "-"):
+        self.target = str(getattr(target, "name", target))
         self.errors = 0
-        if self.target == "-":
-            self._fh: TextIO = sys.stdout
+        self._owned = False
+        if not isinstance(target, (str, Path)):
+            self._fh: TextIO = target
+        elif self.target == "-":
+            self._fh = sys.stdout
         else:
             path = Path(self.target)
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = open(path, "a", encoding="utf-8", buffering=1 << 16)
+            self._owned = True
 
     def write(self, record: dict) -> None:
         try:
@@ -74,5 +78,5 @@ class JsonlWriter:
 
     def close(self) -> None:
         self.flush()
-        if self._fh is not sys.stdout:
+        if self._owned:
             self._fh.close()

@@ -163,10 +163,9 @@ def test_stop_event_ends_the_loop():
     threading.Timer(0.2, stop.set).start()
     import io
 
-    writer = JsonlWriter("-")
-    writer._fh = io.StringIO()
-    stats = run_loop(Endless([], "endless"), NoFaces(), Clf(), writer, stop=stop)
-    assert stats.frames > 10 and '"type":"stats"' in writer._fh.getvalue()
+    out = io.StringIO()
+    stats = run_loop(Endless([], "endless"), NoFaces(), Clf(), JsonlWriter(out), stop=stop)
+    assert stats.frames > 10 and '"type":"stats"' in out.getvalue()
 
 
 @pytest.mark.parametrize("spec", ["/dev/video9"])
