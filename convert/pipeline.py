@@ -89,8 +89,8 @@ def _verify(model: SourceModel, item: Converted, labels: list[str], calib_info: 
     write_sidecar(item.path, {
         "labels": labels,
         "variant": item.variant,
-        "input": {"shape": [model.height, model.width, model.channels],
-                  "colour": "grey" if model.channels == 1 else "rgb", "dtype": clf.input_dtype.name,
+        "input": {"shape": [clf.input.height, clf.input.width, clf.input.channels],
+                  "colour": clf.input.colour, "dtype": clf.input_dtype.name,
                   "pixels": "raw 0-255",
                   "normalization": "inside the graph" + ("" if normalize == "none" else
                                                          f" (added at conversion: x * {scale:.6g} + {offset:.6g})")},
