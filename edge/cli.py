@@ -162,6 +162,8 @@ def _add_run(sub) -> None:
     p.add_argument("--events", default="-", help="JSON Lines output file, or - for stdout")
     p.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: run until the source ends)")
     p.add_argument("--margin", type=float, default=0.25, help="face crop margin, a fraction of the face size")
+    p.add_argument("--detect-every", type=int, default=None,
+                   help="detect faces on every Nth video frame, reuse the boxes between (default 2; images: 1)")
     p.add_argument("--level-eyes", action="store_true", help="rotate face crops so the eyes are level")
     p.add_argument("--width", type=int, default=None)
     p.add_argument("--height", type=int, default=None)
@@ -183,8 +185,8 @@ def _cmd_run(args) -> int:
     from edge.pipeline import LoopOptions, run_loop
     from edge.sources import open_source
 
-    if args.frames < 0 or args.margin < 0 or args.stats_every <= 0:
-        raise UsageError("--frames, --margin must be >= 0 and --stats-every > 0")
+    if args.frames < 0 or args.margin < 0 or args.stats_every <= 0 or (args.detect_every is not None and args.detect_every < 1):
+        raise UsageError("--frames, --margin must be >= 0, --stats-every > 0 and --detect-every >= 1")
     detector = make_detector(args.detector, args.threads, args.yunet_model, args.min_face_score)
     classifier = TFLiteClassifier(args.model or DEFAULT_MODEL, args.threads, args.accelerator)
     source = open_source(args.source, args.width, args.height, args.fps, demo_frames=args.frames or 1)
@@ -203,7 +205,8 @@ def _cmd_run(args) -> int:
 
             sinks.append(WindowSink())
         opts = LoopOptions(margin=args.margin, level_eyes=args.level_eyes, max_frames=args.frames,
-                           stats_every_s=args.stats_every)
+                           stats_every_s=args.stats_every,
+                           **({} if args.detect_every is None else {"detect_every": args.detect_every}))
         stats = run_loop(source, detector, classifier, events, opts, tuple(sinks), stop)
     finally:
         for sink in sinks:

@@ -1,7 +1,7 @@
 """JSON Lines events: one record per face per processed frame, and periodic stats records.
 
 Schema (documented in README.md, "Events"):
-  face:  {"type": "face", "time", "frame", "face_id", "box": [x1, y1, x2, y2], "detector_score",
+  face:  {"type": "face", "time", "frame", "face_id", "box": [x1, y1, x2, y2], "detected", "detector_score",
           "label", "score", "probs": {label: p}, "smoothed_label", "smoothed_score"}
   stats: {"type": "stats", "time", "frames", "fps", "fps_avg", "faces", "faces_per_frame", "dropped",
           "latency_ms": {stage: {"p50", "p95", "mean"}}}
@@ -20,13 +20,14 @@ SCHEMA_VERSION = 1
 
 
 def face_record(time_s: float, frame: int, track, box, detector_score: float, probs: np.ndarray,
-                labels: tuple[str, ...]) -> dict:
+                labels: tuple[str, ...], detected: bool = True) -> dict:
+    """`detected` is False when the box was carried over from an earlier frame's detection (--detect-every)."""
     top = int(probs.argmax())
     smoothed = track.probs
     held = labels.index(track.label) if track.label in labels else int(smoothed.argmax())
     return {
         "type": "face", "v": SCHEMA_VERSION, "time": round(time_s, 3), "frame": frame, "face_id": track.id,
-        "box": box.as_list(), "detector_score": round(float(detector_score), 3),
+        "box": box.as_list(), "detected": detected, "detector_score": round(float(detector_score), 3),
         "label": labels[top], "score": round(float(probs[top]), 4),
         "probs": {name: round(float(p), 4) for name, p in zip(labels, probs)},
         "smoothed_label": track.label, "smoothed_score": round(float(smoothed[held]), 4),

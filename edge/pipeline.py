@@ -17,6 +17,8 @@ from edge.sources import Frame, FrameSource
 from edge.stats import LoopStats
 from edge.tracking import Tracker
 
+DEFAULT_DETECT_EVERY = 2  # README "Measured": detection is 70% of a frame; faces move little in 1/30 s
+
 
 class Classifier(Protocol):
     labels: tuple[str, ...]
@@ -38,6 +40,9 @@ class LoopOptions:
     level_eyes: bool = False  # rotate each crop so the eye keypoints are level
     max_frames: int = 0  # 0: until the source ends or a stop is asked
     stats_every_s: float = 10.0
+    # Detect faces on every Nth frame of a video or camera; between detections the last boxes are reused and only
+    # the classifier runs (DeepStream's `interval`, MediaPipe's detect-then-track). Stills are always detected.
+    detect_every: int = DEFAULT_DETECT_EVERY
 
 
 def crop_face(image: np.ndarray, det: Detection, margin: float, level_eyes: bool) -> np.ndarray:
@@ -63,6 +68,8 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
     stats = LoopStats()
     labels = tuple(classifier.labels)
     last_stats = time.perf_counter()
+    every = 1 if getattr(source, "still", False) else max(1, opts.detect_every)
+    dets: list[Detection] = []
     try:
         while not stop.is_set():
             t0 = time.perf_counter()
@@ -70,7 +77,9 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
             t1 = time.perf_counter()
             if frame is None:
                 break
-            dets = detector.detect(frame.image)
+            detected = stats.frames % every == 0
+            if detected:
+                dets = detector.detect(frame.image)
             t2 = time.perf_counter()
             crops = [crop_face(frame.image, d, opts.margin, opts.level_eyes) for d in dets]
             keep = [i for i, c in enumerate(crops) if c.size and min(c.shape[:2]) >= 8]
@@ -79,7 +88,7 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
             probs = classifier.classify(crops) if crops else np.zeros((0, len(labels)), np.float32)
             t4 = time.perf_counter()
             tracks = tracker.update([d.box for d in dets], probs)
-            records = [face_record(frame.timestamp, frame.index, tr, d.box, d.score, p, labels)
+            records = [face_record(frame.timestamp, frame.index, tr, d.box, d.score, p, labels, detected)
                        for d, tr, p in zip(dets, tracks, probs)]
             for r in records:
                 events.write(r)

@@ -56,6 +56,8 @@ class _Counter:
 class ImageSource:
     """A still image or a folder of images, each shown once (or `repeat` times, for the demo)."""
 
+    still = True  # every frame is a new picture: the loop detects on each
+
     def __init__(self, paths: list[Path], name: str, repeat: int = 1):
         self.name, self.dropped, self._paths, self._repeat = name, 0, paths, max(1, repeat)
         self._i, self._counter, self.unreadable = 0, _Counter(), 0

@@ -59,8 +59,26 @@ def test_clip_end_to_end_with_stable_ids_and_stats(shared, tmp_path):
     kept = [bool(by_frame[i] & by_frame[i + 1]) for i in range(274) if by_frame.get(i) and by_frame.get(i + 1)]
     assert len(kept) > 100 and sum(kept) / len(kept) > 0.95  # ids carry over between consecutive frames
     assert len({f["face_id"] for f in faces}) < 30
+    # the default detects on even frames; odd frames carry the boxes of the frame before (labels are fresh)
+    assert all(f["detected"] == (f["frame"] % 2 == 0) for f in faces)
+    boxes = {(f["frame"], f["face_id"]): f["box"] for f in faces}
+    carried = [(f["box"], boxes.get((f["frame"] - 1, f["face_id"]))) for f in faces if not f["detected"]]
+    assert carried and all(box == before for box, before in carried)
     cap = cv2.VideoCapture(str(tmp_path / "out.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 275
+
+
+@pytest.mark.shared
+def test_stills_are_detected_on_every_frame_whatever_the_interval(shared, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("fr_obama.jpg", "fr_two_people.jpg", "fr_obama_and_biden.jpg"):
+        (folder / name).write_bytes((shared / "data" / "scenes" / name).read_bytes())
+    proc = run_cli("run", "--source", str(folder), "--detect-every", "5")
+    assert proc.returncode == 0, proc.stderr
+    faces = [r for r in _records(proc.stdout) if r["type"] == "face"]
+    assert all(f["detected"] for f in faces)
+    assert [sum(f["frame"] == i for f in faces) for i in range(3)] == [1, 3, 2]  # sorted by name
 
 
 def test_default_run_writes_only_events(tmp_path):
@@ -105,6 +123,7 @@ def test_bad_models_and_detector(tmp_path):
     assert_one_line_error(run_cli("run", "--source", "demo", "--model", str(corrupt)), "corrupt.tflite")
     assert_one_line_error(run_cli("run", "--source", "demo", "--detector", "mtcnn"), "unknown detector 'mtcnn'",
                           code=2)
+    assert_one_line_error(run_cli("run", "--source", "demo", "--detect-every", "0"), "--detect-every >= 1", code=2)
     assert_one_line_error(run_cli("run", "--source", "demo", "--detector", "yunet"), "--yunet-model", code=2)
 
 
