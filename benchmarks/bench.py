@@ -1,0 +1,275 @@
+"""`fer-edge bench`: on the device itself, which model and settings to deploy.
+
+Each measurement runs in a fresh worker process (benchmarks/worker.py): load
+time and peak memory are the model's own, and a model that fails or crashes
+the runtime is reported as failed while the rest are measured. results.json is
+rewritten after every measurement, so an interrupted run keeps what it had.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import report
+from benchmarks.machine import describe
+from edge.errors import FerEdgeError, UsageError
+from edge.files import atomic_write_text
+
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "edge" / "models"
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    models: tuple[str, ...] = ()
+    keras: tuple[str, ...] = ()
+    keras_normalize: str = "none"
+    data: str | None = None
+    split: str = "PrivateTest"
+    images: int = 0  # 0: the whole split
+    video: str = "demo"
+    video_frames: int = 0  # 0: the whole clip (demo: 60)
+    detectors: tuple[str, ...] = ("blazeface",)
+    yunet_model: str | None = None
+    threads: tuple[int, ...] = (1,)
+    runs: int = 300
+    warmup: int = 30
+    out: str = "bench"
+    quick: bool = False
+    emulated: bool = False
+    command: tuple[str, ...] = field(default_factory=tuple)
+
+
+def find_models(specs: tuple[str, ...]) -> list[Path]:
+    """Files as given; folders contribute their *.tflite (not recursive: the detectors sit in a subfolder)."""
+    found: list[Path] = []
+    for spec in specs or (str(BUNDLED_DIR),):
+        path = Path(spec)
+        if path.is_dir():
+            models = sorted(path.glob("*.tflite"))
+            if not models:
+                raise UsageError(f"{path}: no .tflite model in this folder")
+            found += models
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise UsageError(f"{path}: no such model file or folder")
+    return list(dict.fromkeys(found))
+
+
+def _demo_face(tmp: Path) -> Path:
+    """A real face crop (the bundled demo photo's), the input every latency figure is measured on."""
+    from edge.datasets import imread
+    from edge.detectors import make_detector
+    from edge.pipeline import LoopOptions, crop_face
+    from edge.sources import DEMO_IMAGE
+
+    image = imread(DEMO_IMAGE)
+    dets = make_detector().detect(image)
+    if not dets:
+        raise FerEdgeError(f"{DEMO_IMAGE}: no face found in the demo photo")
+    path = tmp / "face.npy"
+    np.save(path, np.ascontiguousarray(crop_face(image, dets[0], LoopOptions().margin, False)))
+    return path
+
+
+def _prepare_data(opts: BenchOptions, tmp: Path) -> tuple[Path, Path, int] | None:
+    """The split once, as stored (FER2013: 48x48 grey; folders: 96x96 colour); workers resize per model."""
+    if not opts.data:
+        return None
+    from edge.datasets import load_split, print_counts
+
+    source = Path(opts.data)
+    size, channels = ((96, 96), 3) if source.is_dir() else ((48, 48), 1)
+    data = load_split(source, opts.split, size, channels)
+    if opts.images and opts.images < len(data):
+        data = data.subset(np.arange(opts.images))
+    if len(data) == 0:
+        raise FerEdgeError(f"{source}: no images in split {opts.split}")
+    print_counts(data)
+    np.save(tmp / "images.npy", data.images)
+    np.save(tmp / "labels.npy", data.labels)
+    return tmp / "images.npy", tmp / "labels.npy", len(data)
+
+
+def run_worker(task: dict, timeout: float = 3600) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    if task["kind"] == "keras":
+        env |= {"TF_NUM_INTRAOP_THREADS": str(task["threads"]), "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", json.dumps(task)], capture_output=True,
+                              text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timed out after {timeout:.0f} s"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                break
+    if proc.returncode < 0:
+        return {"ok": False, "error": f"the worker crashed (signal {-proc.returncode})"}
+    tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    return {"ok": False, "error": (tail[-1] if tail else f"worker exit {proc.returncode}")[:300]}
+
+
+class Progress:
+    """`[3/12 25%] what ... eta 0:42` on stderr, the estimate from the mean time of the steps done so far."""
+
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total, self.done, self.stream, self.t0 = total, 0, stream, time.perf_counter()
+
+    def step(self, what: str) -> None:
+        elapsed = time.perf_counter() - self.t0
+        eta = "" if not self.done else f", eta {_clock(elapsed / self.done * (self.total - self.done))}"
+        print(f"[{self.done + 1}/{self.total} {self.done / self.total:.0%}] {what} (elapsed {_clock(elapsed)}{eta})",
+              file=self.stream, flush=True)
+        self.done += 1
+
+    def finish(self) -> None:
+        print(f"[{self.total}/{self.total} 100%] done in {_clock(time.perf_counter() - self.t0)}", file=self.stream, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}:{s:02d}"
+
+
+def _model_entry(path: Path, kind: str) -> dict:
+    from edge.sidecar import read_sidecar
+
+    entry = {"name": path.stem + (" (keras)" if kind == "keras" else ""), "path": str(path), "kind": kind,
+             "size_bytes": path.stat().st_size if path.is_file() else None, "status": "ok", "threads": {}}
+    if kind == "keras":
+        return entry | {"variant": "keras float32"}
+    try:
+        side = read_sidecar(path) or {}
+    except FerEdgeError as exc:
+        side = {}
+        entry["sidecar_error"] = str(exc)
+    entry["variant"] = side.get("variant")
+    acc = side.get("accuracy") or {}
+    if acc.get("tflite") is not None:
+        entry["sidecar_accuracy"] = {"accuracy": acc["tflite"], "split": acc.get("split"), "data": acc.get("data")}
+    return entry
+
+
+def run_bench(opts: BenchOptions) -> dict:
+    from edge.datasets import canonical_split
+
+    canonical_split(opts.split)  # a usage error before anything is measured
+    if any(t < 1 for t in opts.threads):
+        raise UsageError("--threads: every count must be at least 1")
+    if opts.runs < 1 or opts.warmup < 0:
+        raise UsageError("--runs must be at least 1 and --warmup at least 0")
+    paths = find_models(opts.models)
+    keras_paths = [Path(k) for k in opts.keras]
+    for k in keras_paths:
+        if not k.exists():
+            raise UsageError(f"{k}: no such Keras model")
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    machine = describe()
+    for warning in machine["warnings"]:
+        print(f"fer-edge bench: warning: {warning}", file=sys.stderr)
+    results = {"schema": report.SCHEMA, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+               "command": list(opts.command) or ["fer-edge", "bench"], "machine": machine,
+               "emulated": opts.emulated or machine.get("emulated", False), "settings": {}, "models": [], "video": []}
+    models = [_model_entry(p, "tflite") for p in paths] + [_model_entry(p, "keras") for p in keras_paths]
+    results["models"] = models
+    with tempfile.TemporaryDirectory(prefix="fer-edge-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        print("preparing: the demo face and the labelled split", file=sys.stderr, flush=True)
+        face = _demo_face(tmp)
+        data = _prepare_data(opts, tmp)
+        frames = opts.video_frames or (60 if opts.video == "demo" else 0)
+        results["settings"] = {"data": opts.data, "split": opts.split if data else None, "images": data[2] if data else None,
+                               "threads": list(opts.threads), "runs": opts.runs, "warmup": opts.warmup, "video": opts.video,
+                               "video_frames": frames or None, "detectors": list(opts.detectors), "quick": opts.quick}
+        tasks = []
+        for m in models:
+            for i, threads in enumerate(opts.threads if m["kind"] == "tflite" else opts.threads[:1]):
+                task = {"kind": "classifier" if m["kind"] == "tflite" else "keras", "model": m["path"], "threads": threads,
+                        "runs": opts.runs, "warmup": opts.warmup, "face": str(face), "normalize": opts.keras_normalize}
+                if data and i == 0:
+                    task |= {"data": str(data[0]), "labels": str(data[1])}
+                tasks.append((m, task))
+        video_models = [m for m in models if m["kind"] == "tflite"]
+        progress = Progress(len(tasks) + len(opts.detectors) * len(video_models) * len(opts.threads))
+        for m, task in tasks:
+            progress.step(f"{m['name']} ×{task['threads']}: latency" + (" and accuracy" if "data" in task else ""))
+            result = run_worker(task)
+            _record_model(m, task["threads"], result)
+            _save(results, out)
+        for detector in opts.detectors:
+            for m in video_models:
+                if m["status"] != "ok":
+                    continue
+                for threads in opts.threads:
+                    progress.step(f"{detector} + {m['name']} ×{threads}: the loop on {opts.video}")
+                    task = {"kind": "video", "detector": detector, "model": m["path"], "threads": threads,
+                            "source": opts.video, "frames": frames, "yunet_model": opts.yunet_model}
+                    r = run_worker(task)
+                    entry = {"detector": detector, "model": m["name"], "threads": threads, "source": opts.video}
+                    entry |= {k: v for k, v in r.items() if k != "ok"} | {"status": "ok" if r.get("ok") else "failed"}
+                    results["video"].append(entry)
+                    _save(results, out)
+        progress.finish()
+    for m in models:
+        if m["status"] == "ok" and m.get("accuracy") is None and m.get("sidecar_accuracy"):
+            m["accuracy"] = m["sidecar_accuracy"]["accuracy"]
+            m["accuracy_source"] = "sidecar"
+    points = report.draw_pareto(results, out / "pareto.png")
+    results["plot"] = {"file": "pareto.png", "points": points} if points else None
+    _save(results, out)
+    report.write_csv(results, out / "results.csv")
+    atomic_write_text(out / "report.md", report.render_markdown(results, "pareto.png" if points else None))
+    return results
+
+
+def _record_model(m: dict, threads: int, r: dict) -> None:
+    if not r.get("ok"):
+        m["threads"][str(threads)] = {"status": "failed", "error": r.get("error")}
+        if all(t.get("status") == "failed" for t in m["threads"].values()):
+            m["status"], m["error"] = "failed", r.get("error")
+        return
+    m["status"] = "ok"
+    m.pop("error", None)
+    for key in ("input", "dtype"):
+        m[key] = r[key]
+    if "accuracy" in r:
+        m |= {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "images": r["images"], "accuracy_source": "measured",
+              "accuracy_seconds": r["accuracy_seconds"]}
+    m["threads"][str(threads)] = {"status": "ok", **{k: r[k] for k in
+                                  ("load_ms", "latency_ms", "runs", "baseline_rss_mb", "peak_rss_mb")}}
+
+
+def _save(results: dict, out: Path) -> None:
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+
+
+def summary(results: dict) -> str:
+    rows = report.model_rows(results)
+    ok = [r for r in rows if r["status"] == "ok"]
+    lines = [f"{'model':<34}{'threads':>8}{'accuracy':>10}{'p50 ms':>9}{'p99 ms':>9}"]
+    for r in ok:
+        acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.2%}"
+        lines.append(f"{r['model']:<34}{r['threads']:>8}{acc:>10}{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}")
+    for v in results["video"]:
+        if v["status"] == "ok":
+            lines.append(f"loop {v['detector']} + {v['model']} ×{v['threads']}: {v['fps']:.1f} fps, "
+                         f"{v['faces_per_frame']:.2f} faces/frame")
+    failed = [r for r in rows if r["status"] != "ok"] + [v for v in results["video"] if v["status"] != "ok"]
+    for f in failed:
+        lines.append(f"FAILED {f.get('model')}: {f.get('error')}")
+    return "\n".join(lines)

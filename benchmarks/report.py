@@ -1,0 +1,243 @@
+"""What a bench run leaves behind: results.csv, report.md and pareto.png, all made from results.json alone
+(so a results file from a board can be re-rendered anywhere), and `--compare` between two results files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from benchmarks.machine import short_name
+from edge.errors import FerEdgeError, UsageError
+from edge.files import atomic_write_bytes, atomic_write_text
+
+SCHEMA = "fer-edge-bench/1"
+PNG_POINTS_KEY = "fer-edge-points"  # a PNG text chunk: how many points the plot holds (checked by the tests)
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
+    """For (latency, accuracy) points: True where no other point is at least as fast and as accurate, and
+    strictly better in one of the two."""
+    flags = []
+    for i, (lat, acc) in enumerate(points):
+        dominated = any(lo <= lat and ao >= acc and (lo < lat or ao > acc)
+                        for j, (lo, ao) in enumerate(points) if j != i)
+        flags.append(not dominated)
+    return flags
+
+
+def model_rows(results: dict) -> list[dict]:
+    """One flat row per model and thread count (failed models: one row with the error)."""
+    rows = []
+    for m in results["models"]:
+        base = {"model": m["name"], "kind": m["kind"], "variant": m.get("variant"), "size_bytes": m.get("size_bytes"),
+                "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"), "accuracy_source": m.get("accuracy_source"),
+                "status": m["status"], "error": m.get("error")}
+        if not m.get("threads"):
+            rows.append(base | {"threads": None})
+        for threads, t in sorted(m.get("threads", {}).items(), key=lambda kv: int(kv[0])):
+            lat = t.get("latency_ms", {})
+            rows.append(base | {"threads": int(threads), "load_ms": t.get("load_ms"),
+                                **{f"{k}_ms": lat.get(k) for k in ("min", "mean", "p50", "p90", "p99")},
+                                "cv": lat.get("cv"), "peak_rss_mb": t.get("peak_rss_mb"),
+                                "status": t.get("status", m["status"]), "error": t.get("error") or m.get("error")})
+    return rows
+
+
+def plot_points(results: dict) -> list[dict]:
+    """Points of the accuracy-against-latency plot: every model with an accuracy, at the first thread count asked
+    for (the other counts are in the table: their points would sit on top of each other)."""
+    first = (results["settings"].get("threads") or [1])[0]
+    pts = [r for r in model_rows(results) if r["status"] == "ok" and r["accuracy"] is not None and r.get("p50_ms")
+           and r["threads"] == first]
+    flags = pareto_front([(r["p50_ms"], r["accuracy"]) for r in pts])
+    return [r | {"pareto": f} for r, f in zip(pts, flags)]
+
+
+def write_csv(results: dict, path: Path) -> None:
+    rows = model_rows(results)
+    fields = ["model", "kind", "variant", "threads", "size_bytes", "accuracy", "macro_f1", "accuracy_source", "load_ms",
+              "min_ms", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "cv", "peak_rss_mb", "status", "error"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _fmt(v, spec: str = ".2f", none: str = "-") -> str:
+    return none if v is None else format(v, spec)
+
+
+def render_markdown(results: dict, plot_file: str | None) -> str:
+    m = results["machine"]
+    s = results["settings"]
+    lines = [f"# fer-edge bench: {short_name(m)}", "",
+             f"{results['created']} · `{' '.join(results['command'])}`", "",
+             "| machine | |", "|---|---|",
+             f"| board | {m.get('board') or '-'} |", f"| CPU | {m.get('cpu')} ({m.get('cores')} cores, {m.get('arch')}) |",
+             f"| governor | {', '.join(m.get('governor') or []) or 'not exposed'} |",
+             f"| temperature | {', '.join(f'{k} {v} °C' for k, v in (m.get('temperature_c') or {}).items()) or 'not readable'} |",
+             f"| throttling | {m.get('throttled') or 'not readable (no vcgencmd)'} |",
+             f"| OS | {m.get('os')}, kernel {m.get('kernel')} |", f"| Python | {m.get('python')} |",
+             f"| runtime | {m.get('runtime')} {m.get('packages', {}).get(m.get('runtime'), '')}, delegate {m.get('delegate')} |",
+             ""]
+    if results.get("emulated"):
+        lines += ["**Emulated run: every timing below is meaningless** (the CPU was emulated); only the accuracy "
+                  "and that everything ran are results.", ""]
+    for warning in m.get("warnings", []):
+        lines.append(f"> warning: {warning}")
+    if m.get("warnings"):
+        lines.append("")
+    data = s.get("data")
+    lines += ["## Models", "",
+              (f"Accuracy on `{data}` {s.get('split')} ({s.get('images')} images). " if data else
+               "No `--data`: accuracy is the one recorded in each model's sidecar at conversion (marked *). ")
+              + f"Latency: one face through `classify` (preprocessing included), {s.get('warmup')} warm-up calls, "
+              f"then {s.get('runs')} timed; cv is the standard deviation over the mean. ★ marks the Pareto front "
+              "(nothing else is both as fast and as accurate).", "",
+              "| model | variant | size | threads | accuracy | macro-F1 | load ms | p50 ms | p90 ms | p99 ms | min ms | cv "
+              "| peak RSS MB | |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    front = {(p["model"], p["threads"]) for p in plot_points(results) if p["pareto"]}  # at the first thread count
+    for r in model_rows(results):
+        if r["status"] != "ok":
+            lines.append(f"| {r['model']} | {r['variant'] or '-'} | | {r['threads'] or '-'} | failed: {r['error']} "
+                         "| | | | | | | | | |")
+            continue
+        star = " *" if r["accuracy_source"] == "sidecar" else ""
+        size = f"{r['size_bytes'] / 2**20:.2f} MiB" if r["size_bytes"] else "-"
+        lines.append(
+            f"| {r['model']} | {r['variant'] or '-'} | {size} | {r['threads']} | {_fmt(r['accuracy'], '.2%')}{star} "
+            f"| {_fmt(r['macro_f1'], '.3f')} | {_fmt(r['load_ms'], '.0f')} | {_fmt(r['p50_ms'], '.3f')} "
+            f"| {_fmt(r['p90_ms'], '.3f')} | {_fmt(r['p99_ms'], '.3f')} | {_fmt(r['min_ms'], '.3f')} | {_fmt(r['cv'], '.2f')} "
+            f"| {_fmt(r['peak_rss_mb'], '.0f')} | {'★' if (r['model'], r['threads']) in front else ''} |")
+    if plot_file:
+        lines += ["", f"![accuracy against latency]({plot_file})"]
+    if results.get("video"):
+        lines += ["", "## The whole loop on a video", "",
+                  f"Source `{s.get('video')}`, {s.get('video_frames') or 'all'} frames; per-stage p50 in ms.", "",
+                  "| detector | model | threads | fps | faces/frame | decode | detect | crop | classify | events "
+                  "| detect every |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for v in results["video"]:
+            if v["status"] != "ok":
+                lines.append(f"| {v['detector']} | {v['model']} | {v['threads']} | failed: {v['error']} | | | | | | | |")
+                continue
+            st = v["stages_ms"]
+            cells = " | ".join(_fmt(st.get(k, {}).get("p50"), ".2f") for k in ("decode", "detect", "crop", "classify", "events"))
+            lines.append(f"| {v['detector']} | {v['model']} | {v['threads']} | {v['fps']:.1f} | {v['faces_per_frame']:.2f} "
+                         f"| {cells} | {v['detect_every']} |")
+    failed = [m for m in results["models"] if m["status"] != "ok"] + [v for v in results.get("video", []) if v["status"] != "ok"]
+    if failed:
+        lines += ["", f"{len(failed)} measurement(s) failed; the rest were measured."]
+    return "\n".join(lines) + "\n"
+
+
+def _png_with_text(png: bytes, key: str, value: str) -> bytes:
+    """Insert a tEXt chunk after IHDR: the point count travels inside the image."""
+    import struct
+    import zlib
+
+    body = key.encode("latin-1") + b"\0" + value.encode("latin-1")
+    chunk = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(">I", zlib.crc32(b"tEXt" + body) & 0xFFFFFFFF)
+    ihdr_end = 8 + 4 + 4 + 13 + 4
+    return png[:ihdr_end] + chunk + png[ihdr_end:]
+
+
+def png_text(png: bytes) -> dict[str, str]:
+    """The tEXt chunks of a PNG (for tests and for `report` consumers)."""
+    import struct
+
+    out, pos = {}, 8
+    while pos + 8 <= len(png):
+        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
+        if kind == b"tEXt":
+            key, _, value = png[pos + 8:pos + 8 + length].partition(b"\0")
+            out[key.decode("latin-1")] = value.decode("latin-1")
+        pos += 12 + length
+    return out
+
+
+def draw_pareto(results: dict, path: Path) -> int | None:
+    """Accuracy against p50 latency per face, each point labelled, the front drawn; the number of points, or None
+    when matplotlib is missing or nothing has an accuracy."""
+    from edge.plots import _pyplot
+
+    pts = plot_points(results)
+    if not pts:
+        return None
+    plt = _pyplot()
+    if plt is None:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for p in pts:
+        ax.scatter([p["p50_ms"]], [p["accuracy"] * 100], marker="*" if p["pareto"] else "o",
+                   s=120 if p["pareto"] else 40, color="tab:red" if p["pareto"] else "tab:blue", zorder=3)
+        ax.annotate(p["model"], (p["p50_ms"], p["accuracy"] * 100), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    front = sorted((p["p50_ms"], p["accuracy"] * 100) for p in pts if p["pareto"])
+    ax.step([f[0] for f in front], [f[1] for f in front], where="post", color="tab:red", alpha=0.6, label="Pareto front")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"latency per face, p50 (ms, log scale), {pts[0]['threads']} thread(s)")
+    ax.set_ylabel("accuracy (%)")
+    source = "measured" if results["settings"].get("data") else "from the sidecars"
+    ax.set_title(f"{short_name(results['machine'])}\naccuracy ({source}) against latency"
+                 + (" (EMULATED: timings meaningless)" if results.get("emulated") else ""), fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, _png_with_text(buf.getvalue(), PNG_POINTS_KEY, str(len(pts))))
+    return len(pts)
+
+
+def load_results(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        results = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such results file") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FerEdgeError(f"{path}: not a bench results file ({exc})") from None
+    schema = results.get("schema") if isinstance(results, dict) else None
+    if schema != SCHEMA:
+        raise FerEdgeError(f"{path}: not a {SCHEMA} results file (schema {schema!r})")
+    return results
+
+
+def compare(a: dict, b: dict) -> list[dict]:
+    """Rows present in both: B over A for latency and FPS (below 1: B is faster), B minus A for accuracy."""
+    def ratio(x, y):
+        return round(y / x, 3) if x and y else None
+
+    rows_a = {(r["model"], r["threads"]): r for r in model_rows(a) if r["status"] == "ok"}
+    out = []
+    for r in model_rows(b):
+        ra = rows_a.get((r["model"], r["threads"]))
+        if ra is None or r["status"] != "ok":
+            continue
+        acc = None if ra["accuracy"] is None or r["accuracy"] is None else round((r["accuracy"] - ra["accuracy"]) * 100, 2)
+        out.append({"what": f"{r['model']} ×{r['threads']}", "measure": "p50 ms per face", "a": ra["p50_ms"], "b": r["p50_ms"],
+                    "ratio": ratio(ra["p50_ms"], r["p50_ms"]), "accuracy_delta_pt": acc})
+    vids_a = {(v["detector"], v["model"], v["threads"]): v for v in a.get("video", []) if v["status"] == "ok"}
+    for v in b.get("video", []):
+        va = vids_a.get((v["detector"], v["model"], v["threads"]))
+        if va is None or v["status"] != "ok":
+            continue
+        out.append({"what": f"{v['detector']} + {v['model']} ×{v['threads']}", "measure": "loop fps", "a": va["fps"],
+                    "b": v["fps"], "ratio": ratio(va["fps"], v["fps"]), "accuracy_delta_pt": None})
+    return out
+
+
+def format_compare(a: dict, b: dict, rows: list[dict]) -> str:
+    lines = [f"A: {short_name(a['machine'])}, {a['created']}", f"B: {short_name(b['machine'])}, {b['created']}", "",
+             f"{'what':<44}{'measure':<18}{'A':>10}{'B':>10}{'B/A':>8}{'acc B-A':>9}"]
+    for r in rows:
+        acc = "" if r["accuracy_delta_pt"] is None else f"{r['accuracy_delta_pt']:+.2f}"
+        lines.append(f"{r['what']:<44}{r['measure']:<18}{_fmt(r['a'], '.3f'):>10}{_fmt(r['b'], '.3f'):>10}"
+                     f"{_fmt(r['ratio'], '.3f'):>8}{acc:>9}")
+    if not rows:
+        lines.append("(no measurement appears in both files)")
+    return "\n".join(lines)
