@@ -251,7 +251,7 @@ def _record_model(m: dict, threads: int, r: dict) -> None:
         m |= {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "images": r["images"], "accuracy_source": "measured",
               "accuracy_seconds": r["accuracy_seconds"]}
     m["threads"][str(threads)] = {"status": "ok", **{k: r[k] for k in
-                                  ("load_ms", "latency_ms", "runs", "baseline_rss_mb", "peak_rss_mb")}}
+                                  ("load_ms", "latency_ms", "runs", "baseline_rss_mb", "peak_rss_mb", "tensorflow_loaded")}}
 
 
 def _save(results: dict, out: Path) -> None:

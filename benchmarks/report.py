@@ -96,7 +96,7 @@ def render_markdown(results: dict, plot_file: str | None) -> str:
                "No `--data`: accuracy is the one recorded in each model's sidecar at conversion (marked *). ")
               + f"Latency: one face through `classify` (preprocessing included), {s.get('warmup')} warm-up calls, "
               f"then {s.get('runs')} timed; cv is the standard deviation over the mean. ★ marks the Pareto front "
-              "(nothing else is both as fast and as accurate).", "",
+              "(nothing else is both as fast and as accurate) at the first thread count.", "",
               "| model | variant | size | threads | accuracy | macro-F1 | load ms | p50 ms | p90 ms | p99 ms | min ms | cv "
               "| peak RSS MB | |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -152,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         result = {"ok": False, "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - a worker reports any failure as data; the bench goes on
         result = {"ok": False, "error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"}
+    # the light install's promise, checked where it matters: measuring a .tflite never loads TensorFlow
+    result["tensorflow_loaded"] = any(m.split(".")[0] in ("tensorflow", "keras") for m in sys.modules)
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
     return 0 if result["ok"] else 1

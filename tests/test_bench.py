@@ -1,0 +1,150 @@
+"""`fer-edge bench`: a real quick run (real models, real worker processes, the real demo photo and FER2013
+images), its files, `--compare`, the machine facts, and bad inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from conftest import ROOT, assert_one_line_error, run_cli
+
+from benchmarks.machine import describe, governors, temperatures_c
+from benchmarks.report import SCHEMA, compare, model_rows, pareto_front, png_text
+from benchmarks.worker import latency_summary
+
+BUNDLED = ROOT / "edge" / "models"
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    # (latency ms, accuracy): b is slower and worse than a; d ties a on both (neither dominates the other)
+    pts = [(1.0, 0.68), (2.0, 0.60), (0.3, 0.42), (1.0, 0.68), (0.3, 0.40)]
+    assert pareto_front(pts) == [True, False, True, True, False]
+
+
+def test_latency_summary_percentiles():
+    s = latency_summary(np.array([0.001] * 98 + [0.002, 0.010]))
+    assert s["min"] == 1.0 and s["p50"] == 1.0 and s["p99"] > 2.0 and s["mean"] == pytest.approx(1.10)
+    assert s["cv"] > 0.5
+
+
+def test_machine_facts_from_a_crafted_pi_tree(tmp_path):
+    (tmp_path / "proc/device-tree").mkdir(parents=True)
+    (tmp_path / "proc/device-tree/model").write_bytes(b"Raspberry Pi 5 Model B Rev 1.0\x00")
+    (tmp_path / "proc/cpuinfo").write_text("processor\t: 0\nBogoMIPS\t: 108.00\nModel\t\t: Raspberry Pi 5 Model B\n")
+    for cpu, gov in (("cpu0", "ondemand"), ("cpu1", "ondemand")):
+        (tmp_path / f"sys/devices/system/cpu/{cpu}/cpufreq").mkdir(parents=True)
+        (tmp_path / f"sys/devices/system/cpu/{cpu}/cpufreq/scaling_governor").write_text(gov + "\n")
+    (tmp_path / "sys/class/thermal/thermal_zone0").mkdir(parents=True)
+    (tmp_path / "sys/class/thermal/thermal_zone0/temp").write_text("48123\n")
+    (tmp_path / "sys/class/thermal/thermal_zone0/type").write_text("cpu-thermal\n")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/os-release").write_text('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n')
+    assert governors(tmp_path) == ["ondemand"]
+    assert temperatures_c(tmp_path) == {"cpu-thermal": 48.1}
+    m = describe(root=tmp_path)
+    assert m["board"] == "Raspberry Pi 5 Model B Rev 1.0" and m["cpu"] == "Raspberry Pi 5 Model B"
+    assert m["os"] == "Debian GNU/Linux 12 (bookworm)" and m["runtime"] == "ai-edge-litert"
+    assert any("governor is ondemand" in w for w in m["warnings"])
+
+
+@pytest.mark.shared
+def test_quick_run_with_data_writes_every_output(fer_csv, tmp_path):
+    out = tmp_path / "bench"
+    proc = run_cli("bench", "--quick", "--data", str(fer_csv), "--images", "400", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "eta" in proc.stderr and "100%" in proc.stderr  # the progress line
+    results = json.loads((out / "results.json").read_text())
+    assert results["schema"] == SCHEMA
+    assert {"board", "cpu", "cores", "governor", "temperature_c", "throttled", "os", "python", "runtime", "packages",
+            "delegate"} <= set(results["machine"])
+    assert results["settings"]["images"] == 400 and results["settings"]["split"] == "PrivateTest"
+    names = [m["name"] for m in results["models"]]
+    assert names == ["cnn_int8", "mobilenetv2_int8"]
+    for m in results["models"]:
+        assert m["status"] == "ok" and m["accuracy_source"] == "measured" and m["images"] == 400
+        assert m["variant"] == "int8" and m["size_bytes"] == (BUNDLED / f"{m['name']}.tflite").stat().st_size
+        t = m["threads"]["1"]
+        lat = t["latency_ms"]
+        assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] and t["runs"] == 100
+        assert t["load_ms"] > 0 and t["peak_rss_mb"] > t["baseline_rss_mb"] > 0
+        assert t["tensorflow_loaded"] is False
+    cnn = results["models"][0]
+    assert 0.6 < cnn["accuracy"] < 0.76 and 0.5 < cnn["macro_f1"] < cnn["accuracy"]
+    video = results["video"]
+    assert [(v["model"], v["status"], v["frames"]) for v in video] == [("cnn_int8", "ok", 60), ("mobilenetv2_int8", "ok", 60)]
+    assert all(v["faces_per_frame"] == 1.0 and v["fps"] > 0 and not v["tensorflow_loaded"] for v in video)
+    assert {"decode", "detect", "crop", "classify", "events"} <= set(video[0]["stages_ms"])
+    rows = (out / "results.csv").read_text().splitlines()
+    assert rows[0].startswith("model,kind,variant,threads") and len(rows) == 3
+    report = (out / "report.md").read_text()
+    assert "| cnn_int8 | int8 |" in report and "![accuracy against latency](pareto.png)" in report
+    assert "★" in report and "The whole loop on a video" in report
+    png = (out / "pareto.png").read_bytes()
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.shape[0] > 200
+    assert png_text(png)["fer-edge-points"] == "2" and results["plot"]["points"] == 2
+
+
+def _result(created: str, p50: dict[str, float], fps: float, acc: float) -> dict:
+    models = [{"name": name, "kind": "tflite", "variant": "int8", "status": "ok", "accuracy": acc, "macro_f1": acc - 0.01,
+               "threads": {"1": {"status": "ok", "load_ms": 10, "latency_ms": {"min": v, "mean": v, "p50": v, "p90": v,
+                                                                               "p99": v, "cv": 0.01}}}}
+              for name, v in p50.items()]
+    return {"schema": SCHEMA, "created": created, "command": ["fer-edge", "bench"], "settings": {"threads": [1]},
+            "machine": {"board": f"board {created}", "cores": 4, "arch": "aarch64"}, "models": models,
+            "video": [{"detector": "blazeface", "model": "cnn_int8", "threads": 1, "status": "ok", "fps": fps}]}
+
+
+def test_compare_prints_ratios_of_two_crafted_results(tmp_path):
+    a = _result("A", {"cnn_int8": 2.0, "only_in_a": 1.0}, fps=20.0, acc=0.68)
+    b = _result("B", {"cnn_int8": 1.0}, fps=50.0, acc=0.66)
+    rows = compare(a, b)
+    assert [(r["what"], r["ratio"]) for r in rows] == [("cnn_int8 ×1", 0.5), ("blazeface + cnn_int8 ×1", 2.5)]
+    assert rows[0]["accuracy_delta_pt"] == -2.0
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    proc = run_cli("bench", "--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("A: board A") and lines[1].startswith("B: board B")
+    assert any(ln.startswith("cnn_int8 ×1") and ln.split()[-2:] == ["0.500", "-2.00"] for ln in lines), proc.stdout
+    assert any(ln.startswith("blazeface + cnn_int8 ×1") and ln.split()[-1] == "2.500" for ln in lines), proc.stdout
+    assert len(model_rows(a)) == 2
+
+
+def test_corrupt_model_among_good_ones_fails_alone(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(BUNDLED / "cnn_int8.tflite", models / "cnn_int8.tflite")
+    shutil.copy(BUNDLED / "cnn_int8.json", models / "cnn_int8.json")
+    (models / "broken.tflite").write_bytes(b"TFL3" + bytes(range(256)) * 8)
+    out = tmp_path / "bench"
+    proc = run_cli("bench", "--models", str(models), "--runs", "5", "--warmup", "1", "--video-frames", "3", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "FAILED broken" in proc.stdout and "Traceback" not in proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    by_name = {m["name"]: m for m in results["models"]}
+    assert by_name["broken"]["status"] == "failed" and "broken.tflite" in by_name["broken"]["error"]
+    assert by_name["cnn_int8"]["status"] == "ok" and by_name["cnn_int8"]["accuracy_source"] == "sidecar"
+    assert [v["model"] for v in results["video"]] == ["cnn_int8"]  # a failed model is not run on the video
+    assert "failed:" in (out / "report.md").read_text()
+    assert (out / "results.csv").read_text().count("failed") == 1
+
+
+def test_bad_inputs(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(run_cli("bench", "--models", str(empty), "--out", str(tmp_path / "o")),
+                          "empty: no .tflite model", code=2)
+    assert_one_line_error(run_cli("bench", "--quick", "--split", "Validation", "--out", str(tmp_path / "o")),
+                          "unknown split 'Validation'", code=2)
+    assert_one_line_error(run_cli("bench", "--compare", str(tmp_path / "none.json"), str(tmp_path / "none.json")),
+                          "none.json: no such results file", code=2)
+    (tmp_path / "other.json").write_text('{"schema": "something-else"}')
+    assert_one_line_error(run_cli("bench", "--compare", str(tmp_path / "other.json"), str(tmp_path / "other.json")),
+                          "other.json: not a fer-edge-bench/1 results file")
+    assert_one_line_error(run_cli("bench", "--quick", "--threads", "1,x", "--out", str(tmp_path / "o")), "--threads", code=2)
+    assert not (tmp_path / "o").exists()
