@@ -219,6 +219,12 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _add_service(sub) -> None:
+    from edge.service import add_service_parser
+
+    add_service_parser(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fer-edge", description="Facial-expression recognition on edge devices.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -226,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_convert(sub)
     _add_run(sub)
+    _add_service(sub)
     return parser
 
 
