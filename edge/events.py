@@ -91,11 +91,13 @@ class JsonlWriter:
     def flush(self) -> None:
         data, count = "".join(self._pending), len(self._pending)
         self._pending.clear()
+        if not data and self._stream is None:
+            return  # nothing tried, so nothing learnt about a failing file
         try:
             if self._stream is not None:
                 self._stream.write(data)
                 self._stream.flush()
-            elif data:
+            else:
                 if self._fd is None:
                     if time.monotonic() < self._retry_at:
                         self.lost += count

@@ -77,8 +77,8 @@ class Monitor:
 
     def status(self) -> str:
         faces = "1 face" if self._frame_faces == 1 else f"{self._frame_faces} faces"
-        return (f"{self._fps:.1f} fps, {faces}, {self._frames} frames, {self._source.reconnects} reconnects, "
-                f"{self._events.lost} events lost")
+        lost = f", {self._events.lost} event records lost" if self._events.lost else ""
+        return f"{self._fps:.1f} fps, {faces}, {self._frames} frames, {self._source.reconnects} reconnects{lost}"
 
     def healthy(self) -> bool:
         """Frames are flowing: one was processed within the last `stale_after_s` seconds."""
