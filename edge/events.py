@@ -59,7 +59,7 @@ class JsonlWriter:
     REOPEN_S = 30.0
 
     def __init__(self, target: str | Path | TextIO = "-", keep_going: bool = False, max_bytes: int = 0):
-        self.target = str(getattr(target, "name", target))
+        self.target = str(target) if isinstance(target, (str, Path)) else str(getattr(target, "name", target))
         self.errors = 0  # failed writes
         self.lost = 0  # records not written
         self._pending: list[str] = []

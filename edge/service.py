@@ -20,8 +20,7 @@ def add_service_parser(sub) -> None:
     p = sub.add_parser("service", help="run as a long-running service (systemd: sd_notify, watchdog, HTTP metrics)",
                        description="The camera loop for weeks: one TOML config validated at start (every key also a "
                                    "flag), reconnecting source, events file, /healthz /metrics /events/latest on "
-                                   "127.0.0.1. No frame or face crop leaves the process.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                   "127.0.0.1. No frame or face crop leaves the process.")
     add_arguments(p)
     p.set_defaults(func=cmd_service)
 
