@@ -55,8 +55,7 @@ def run_service(cfg: ServiceConfig) -> int:
         signal.signal(sig, lambda *_: stop.set())
     http = HttpEndpoint(cfg.http.host, cfg.http.port) if cfg.http.enabled else None
     notifier = Notifier()
-    events = None
-    source = None
+    events = source = watcher = None
     try:
         det, src, out = cfg.detector, cfg.source, cfg.outputs
         detector = make_detector(det.name, cfg.threads, det.yunet_model or None, det.min_score or None)
@@ -77,7 +76,8 @@ def run_service(cfg: ServiceConfig) -> int:
                   else NullWriter())
         monitor = Monitor(notifier, source, events, tuple(classifier.labels), cfg.http.stale_after_s,
                           {"model": model.name, "detector": det.name})
-        threading.Thread(target=_on_stop, args=(stop, notifier, source), name="stop", daemon=True).start()
+        watcher = threading.Thread(target=_on_stop, args=(stop, notifier, source), name="stop", daemon=True)
+        watcher.start()
         if http is not None:
             http.start(monitor)
         _log(f"model {model.name}, detector {det.name}, source {src.input}, events {out.events or 'off'}, "
@@ -87,6 +87,8 @@ def run_service(cfg: ServiceConfig) -> int:
                          observer=monitor.on_frame)
     finally:
         stop.set()
+        if watcher is not None:
+            watcher.join(timeout=2)  # STOPPING=1 is out before the socket closes
         if http is not None:
             http.close()
         if source is not None:

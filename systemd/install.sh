@@ -55,7 +55,12 @@ install_service() {
         say "created $VENV ${venv_args[*]}"
     fi
     say "installing fer-edge from $REPO into $VENV (a few minutes on a Pi)"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${pip_args[@]}" --upgrade "$REPO"
+    # built from a copy, so that root leaves no build/ or egg-info/ in the checkout
+    local src
+    src="$(mktemp -d)"
+    tar -C "$REPO" --exclude=.git --exclude=.venv --exclude=build --exclude=runs --exclude='*.egg-info' -cf - . | tar -C "$src" -xf -
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${pip_args[@]}" --upgrade "$src"
+    rm -rf "$src"
     install -m 0644 "$REPO/README.md" "$PREFIX/README.md"
 
     install -d -m 0755 "$CONF_DIR"
