@@ -280,6 +280,12 @@ def _cmd_bench(args) -> int:
     return 0 if ok else 1
 
 
+def _add_service(sub) -> None:
+    from edge.service import add_service_parser
+
+    add_service_parser(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fer-edge", description="Facial-expression recognition on edge devices.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -288,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert(sub)
     _add_run(sub)
     _add_bench(sub)
+    _add_service(sub)
     return parser
 
 

@@ -9,12 +9,17 @@ Schema (documented in README.md, "Events"):
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+import time
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+
+from edge.errors import FerEdgeError
 
 SCHEMA_VERSION = 1
 
@@ -44,40 +49,121 @@ def stats_record(time_s: float, stats, dropped: int) -> dict:
 
 
 class JsonlWriter:
-    """Appends records to a file (or stdout for "-", or an open text stream), flushed once per frame."""
+    """Appends records to a file (or stdout for "-", or an open text stream), written once per frame by `flush`.
 
-    def __init__(self, target: str | Path | TextIO = "-"):
-        self.target = str(getattr(target, "name", target))
-        self.errors = 0
-        self._owned = False
+    A failed write (disk full, file unwritable) is logged once, counted and never stops the loop: that frame's
+    records are dropped, not kept in memory, and a partly written line is cut off again. With `keep_going`, a file
+    that cannot be opened is retried every `REOPEN_S` instead of being an error; with `max_bytes`, the file is
+    rotated to `<file>.1` beyond that size, so weeks of events fit on an SD card.
+    """
+
+    REOPEN_S = 30.0
+
+    def __init__(self, target: str | Path | TextIO = "-", keep_going: bool = False, max_bytes: int = 0):
+        self.target = str(target) if isinstance(target, (str, Path)) else str(getattr(target, "name", target))
+        self.errors = 0  # failed writes
+        self.lost = 0  # records not written
+        self._pending: list[str] = []
+        self._failing = False
+        self._max_bytes, self._size, self._retry_at = max_bytes, 0, 0.0
+        self._stream: TextIO | None = None  # stdout or the caller's stream
+        self._fd: int | None = None  # our own file: one os.write per flush, no hidden buffer to fill up
+        self._path = Path(self.target)
         if not isinstance(target, (str, Path)):
-            self._fh: TextIO = target
+            self._stream = target
         elif self.target == "-":
-            self._fh = sys.stdout
+            self._stream = sys.stdout
         else:
-            path = Path(self.target)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(path, "a", encoding="utf-8", buffering=1 << 16)
-            self._owned = True
+            try:
+                self._open()
+            except OSError as exc:
+                if not keep_going:
+                    raise FerEdgeError(f"{self.target}: cannot open events file ({exc.strerror or exc})") from None
+                self._error(exc, "cannot open")
+
+    def _open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._size = os.fstat(self._fd).st_size
 
     def write(self, record: dict) -> None:
-        try:
-            self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
-        except OSError as exc:
-            self._error(exc)
+        self._pending.append(json.dumps(record, separators=(",", ":")) + "\n")
 
     def flush(self) -> None:
+        data, count = "".join(self._pending), len(self._pending)
+        self._pending.clear()
+        if not data and self._stream is None:
+            return  # nothing tried, so nothing learnt about a failing file
         try:
-            self._fh.flush()
+            if self._stream is not None:
+                self._stream.write(data)
+                self._stream.flush()
+            else:
+                if self._fd is None:
+                    if time.monotonic() < self._retry_at:
+                        self.lost += count
+                        return
+                    self._open()
+                self._write_file(data.encode())
         except OSError as exc:
-            self._error(exc)
+            self.lost += count
+            self._error(exc, "write failed")
+            return
+        if self._failing:
+            self._failing = False
+            print(f"fer-edge: events {self.target}: writing again ({self.lost} records lost so far)",
+                  file=sys.stderr, flush=True)
+        if self._fd is not None and self._max_bytes and self._size > self._max_bytes:
+            self._rotate()
 
-    def _error(self, exc: OSError) -> None:
+    def _write_file(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError:
+            if len(view) < len(data):
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)  # no half line left for readers to trip on
+            raise
+        self._size += len(data)
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        self._fd = None
+        try:
+            os.replace(self._path, self._path.with_name(self._path.name + ".1"))
+            self._open()
+        except OSError as exc:
+            self._error(exc, "rotation failed")
+
+    def _error(self, exc: OSError, what: str) -> None:
         self.errors += 1
-        if self.errors == 1:
-            print(f"fer-edge: events {self.target}: write failed ({exc}); continuing", file=sys.stderr, flush=True)
+        if self._fd is None:
+            self._retry_at = time.monotonic() + self.REOPEN_S
+        if not self._failing:
+            self._failing = True
+            retry = f", retrying every {self.REOPEN_S:.0f} s" if self._fd is None and self._stream is None else ""
+            print(f"fer-edge: events {self.target}: {what} ({exc.strerror or exc}); dropping records{retry} "
+                  "and continuing", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         self.flush()
-        if self._owned:
-            self._fh.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class NullWriter:
+    """Events turned off (`outputs.events = ""`): the writer's interface, nothing kept."""
+
+    target, errors, lost = "", 0, 0
+
+    def write(self, record: dict) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

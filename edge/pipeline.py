@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,8 +62,12 @@ def crop_face(image: np.ndarray, det: Detection, margin: float, level_eyes: bool
 
 def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier, events: JsonlWriter,
              opts: LoopOptions = LoopOptions(), sinks: tuple[FrameSink, ...] = (),
-             stop: threading.Event | None = None, tracker: Tracker | None = None) -> LoopStats:
-    """Process frames until the source ends, `max_frames` is reached or `stop` is set; returns the stats."""
+             stop: threading.Event | None = None, tracker: Tracker | None = None,
+             observer: Callable[[Frame, list[dict], LoopStats], None] | None = None) -> LoopStats:
+    """Process frames until the source ends, `max_frames` is reached or `stop` is set; returns the stats.
+
+    `observer`, when given, sees every processed frame's records and the stats (the service's health and metrics).
+    """
     stop = stop or threading.Event()
     tracker = tracker or Tracker(tuple(classifier.labels))
     stats = LoopStats()
@@ -98,6 +103,8 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
                 sink.show(frame, records)
             stats.add({"decode": t1 - t0, "detect": t2 - t1, "crop": t3 - t2, "classify": t4 - t3,
                        "events": t5 - t4, "total": t5 - t0}, len(records))
+            if observer is not None:
+                observer(frame, records, stats)
             if opts.max_frames and stats.frames >= opts.max_frames:
                 break
             if time.perf_counter() - last_stats >= opts.stats_every_s:

@@ -110,6 +110,10 @@ class VideoSource:
         image = self._grab()
         return None if image is None else self._counter.frame(image)
 
+    def wake(self) -> None:
+        if self._reader is not None:
+            self._reader.wake()
+
     def close(self) -> None:
         if self._reader is not None:
             self._reader.stop()
@@ -121,7 +125,7 @@ class _LatestFrames:
 
     def __init__(self, grab, size: int):
         self._grab, self._frames = grab, collections.deque(maxlen=max(1, size))
-        self._cond, self._stop, self._ended = threading.Condition(), threading.Event(), False
+        self._cond, self._stop, self._ended, self._woken = threading.Condition(), threading.Event(), False, False
         self.dropped = 0
         self._counter = _Counter()
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
@@ -142,9 +146,15 @@ class _LatestFrames:
 
     def get(self, timeout: float = 10.0) -> Frame | None:
         with self._cond:
-            if not self._cond.wait_for(lambda: self._frames or self._ended or self._stop.is_set(), timeout):
+            if not self._cond.wait_for(lambda: self._frames or self._ended or self._stop.is_set() or self._woken, timeout):
                 return None
             return self._frames.popleft() if self._frames else None
+
+    def wake(self) -> None:
+        """From another thread: a waiting `get` returns now (None without a frame), so a stop is not held up."""
+        with self._cond:
+            self._woken = True
+            self._cond.notify_all()
 
     def stop(self) -> None:
         self._stop.set()
@@ -164,7 +174,7 @@ class PiCameraSource:
             raise FerEdgeError(
                 f"picamera2 is not available ({exc}); on Raspberry Pi OS: sudo apt install python3-picamera2 "
                 "and create the venv with --system-site-packages") from None
-        self.name, self.dropped = "picamera2", 0
+        self.name, self.dropped, self.live = "picamera2", 0, True
         try:
             self._cam = Picamera2()
             config = self._cam.create_video_configuration(
@@ -180,6 +190,9 @@ class PiCameraSource:
         frame = self._reader.get()
         self.dropped = self._reader.dropped
         return frame
+
+    def wake(self) -> None:
+        self._reader.wake()
 
     def close(self) -> None:
         self._reader.stop()

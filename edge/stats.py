@@ -13,6 +13,7 @@ STAGES = ("decode", "detect", "crop", "classify", "events", "total")
 class LoopStats:
     def __init__(self, window: int = 1000):
         self._ms = {s: collections.deque(maxlen=window) for s in STAGES}
+        self.total_s = dict.fromkeys(STAGES, 0.0)  # since the start, for Prometheus summaries' _sum
         self.frames = 0
         self.faces = 0
         self.fps = 0.0  # exponential moving average, like Frigate's (avg*9 + new)/10
@@ -22,6 +23,7 @@ class LoopStats:
     def add(self, timings_s: dict[str, float], faces: int) -> None:
         for stage, seconds in timings_s.items():
             self._ms[stage].append(seconds * 1000.0)
+            self.total_s[stage] += seconds
         self.frames += 1
         self.faces += faces
         now = time.perf_counter()

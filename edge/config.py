@@ -1,0 +1,234 @@
+"""The service's one config tree: TOML, validated once at start, every key overridable on the command line.
+
+Each field documents itself (`help`) and carries its limits; an unknown key, a wrong type or a bad value is a
+`UsageError` (exit 2) naming the key path (`http.port`) and, for a command-line value, its flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.errors import UsageError
+
+DEFAULT_PATH = "/etc/fer-edge/config.toml"
+ACCELERATORS = ("none", "edgetpu")
+
+
+def _key(default, help: str, *, lo: float | None = None, hi: float | None = None, above: float | None = None,
+         choices: tuple[str, ...] = (), flag: str | None = None):
+    """A config key: its default (whose type is the key's type), a one-line help, and its limits."""
+    meta = {"help": help, "lo": lo, "hi": hi, "above": above, "choices": choices, "flag": flag}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    input: str = _key("auto", "auto (picamera2 on a Pi, else /dev/video0), picamera, demo, N, /dev/videoN, "
+                              "a video file, a folder of images, or an rtsp:// / http:// URL", flag="--source")
+    width: int = _key(640, "frame width asked of a camera (0: the camera's default)", lo=0, hi=8192)
+    height: int = _key(480, "frame height asked of a camera (0: the camera's default)", lo=0, hi=8192)
+    fps: float = _key(15.0, "frame rate asked of a camera; files, folders and the demo photo loop at this rate "
+                            "(0: as fast as the loop runs)", lo=0, hi=1000)
+    reconnect_min_s: float = _key(0.5, "first wait before reopening a lost camera or stream; doubles per failure",
+                                  above=0, hi=3600)
+    reconnect_max_s: float = _key(16.0, "longest wait between reopening attempts", above=0, hi=3600)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    name: str = _key("blazeface", "face detector: blazeface, blazeface-short, blazeface-full, blazeface-back, "
+                                  "yunet or haar", flag="--detector")
+    min_score: float = _key(0.0, "detector score threshold (0: the detector's own default)", lo=0, hi=0.999)
+    yunet_model: str = _key("", "YuNet ONNX file, for name = \"yunet\"")
+    margin: float = _key(0.25, "face crop margin, a fraction of the face size", lo=0, hi=2)
+    level_eyes: bool = _key(False, "rotate each face crop so the eyes are level")
+    every: int = _key(2, "detect on every Nth frame of a camera or video, reusing the boxes between", lo=1, hi=100,
+                      flag="--detect-every")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str = _key("", "expression classifier .tflite (\"\": the bundled default int8 model)", flag="--model")
+    accelerator: str = _key("none", "classifier delegate: none or edgetpu", choices=ACCELERATORS)
+
+
+@dataclass(frozen=True)
+class SmoothingConfig:
+    alpha: float = _key(0.4, "weight of the newest frame in each face's moving average", above=0, hi=1)
+    min_score: float = _key(0.4, "below this smoothed top score a face is \"uncertain\"", lo=0, hi=1)
+    switch_margin: float = _key(0.1, "another label must lead the shown one by this much to replace it", lo=0, hi=1)
+    iou_threshold: float = _key(0.3, "box overlap that keeps a face's id from one frame to the next", above=0, hi=1)
+    max_missed: int = _key(5, "frames a face may go unseen before its id is dropped", lo=0, hi=10000)
+
+
+@dataclass(frozen=True)
+class OutputsConfig:
+    events: str = _key("-", "JSON Lines events file, - for stdout, \"\" for none", flag="--events")
+    events_max_mb: float = _key(64.0, "rotate the events file to <file>.1 beyond this size (0: never)", lo=0)
+    stats_every_s: float = _key(60.0, "seconds between stats records in the events", above=0)
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    enabled: bool = _key(True, "serve /healthz, /metrics and /events/latest")
+    host: str = _key("127.0.0.1", "address to bind (0.0.0.0 exposes it to the network)")
+    port: int = _key(8787, "TCP port (0: any free port, logged at start)", lo=0, hi=65535)
+    stale_after_s: float = _key(5.0, "/healthz says 503 when no frame was processed for this long", above=0)
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    threads: int = _key(1, "CPU threads for the detector and the classifier", lo=1, hi=64)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+
+
+def _is_section(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING
+
+
+def iter_keys(cls=ServiceConfig, prefix: str = ""):
+    """(dotted key path, dataclasses.Field) for every leaf key, in declaration order."""
+    for f in dataclasses.fields(cls):
+        if _is_section(f):
+            yield from iter_keys(f.default_factory, f"{prefix}{f.name}.")  # type: ignore[misc]
+        else:
+            yield prefix + f.name, f
+
+
+def flag_for(path: str, f: dataclasses.Field) -> str:
+    return f.metadata["flag"] or "--" + path.replace(".", "-").replace("_", "-")
+
+
+def _check(path: str, f: dataclasses.Field, value: Any) -> Any:
+    """The value with the key's type, or a UsageError naming the key and the reason."""
+    want = type(f.default)
+    m = f.metadata
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not want:
+        kind = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[want]
+        raise UsageError(f"{path}: want {kind}, got {value!r}")
+    if want is float and not math.isfinite(value):
+        raise UsageError(f"{path}: want a finite number, got {value!r}")
+    if m["choices"] and value not in m["choices"]:
+        raise UsageError(f"{path}: {value!r} is not one of {', '.join(m['choices'])}")
+    if m["lo"] is not None and value < m["lo"] or m["hi"] is not None and value > m["hi"]:
+        lo, hi = m["lo"], m["hi"]
+        span = f"from {lo} to {hi}" if lo is not None and hi is not None else (f">= {lo}" if lo is not None else f"<= {hi}")
+        raise UsageError(f"{path}: {value!r} is out of range (want {span})")
+    if m["above"] is not None and not value > m["above"]:
+        raise UsageError(f"{path}: {value!r} is out of range (want > {m['above']})")
+    return value
+
+
+def _build(cls, table: dict, prefix: str):
+    unknown = sorted(set(table) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise UsageError(f"{prefix}{unknown[0]}: unknown key")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        path = prefix + f.name
+        if f.name not in table:
+            continue
+        if _is_section(f):
+            if not isinstance(table[f.name], dict):
+                raise UsageError(f"{path}: want a table ([{path}]), got {table[f.name]!r}")
+            kwargs[f.name] = _build(f.default_factory, table[f.name], path + ".")
+        else:
+            if isinstance(table[f.name], dict):
+                raise UsageError(f"{path}: want a value, got a table")
+            kwargs[f.name] = _check(path, f, table[f.name])
+    return cls(**kwargs)
+
+
+def _check_together(cfg: ServiceConfig) -> None:
+    """Checks that span keys or look at files; run once at start (and by --check-config)."""
+    from edge.detectors import DETECTORS
+
+    if cfg.source.reconnect_min_s > cfg.source.reconnect_max_s:
+        raise UsageError(f"source.reconnect_min_s: {cfg.source.reconnect_min_s} is above source.reconnect_max_s "
+                         f"({cfg.source.reconnect_max_s})")
+    if not cfg.source.input.strip():
+        raise UsageError("source.input: empty")
+    if cfg.detector.name not in DETECTORS:
+        raise UsageError(f"detector.name: {cfg.detector.name!r} is not one of {', '.join(DETECTORS)}")
+    if cfg.detector.name == "yunet" and not cfg.detector.yunet_model:
+        raise UsageError("detector.yunet_model: needed for detector.name = \"yunet\"")
+    for path, value in (("model.path", cfg.model.path), ("detector.yunet_model", cfg.detector.yunet_model)):
+        if value and not Path(value).is_file():
+            raise UsageError(f"{path}: {value}: no such file")
+    if not cfg.http.host.strip():
+        raise UsageError("http.host: empty")
+
+
+def _parse_text(path: str, f: dataclasses.Field, text: str) -> Any:
+    """A command-line string as the key's type."""
+    want = type(f.default)
+    try:
+        if want is bool:
+            words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False,
+                     "0": False}
+            return words[text.strip().lower()]
+        return want(text)
+    except (KeyError, ValueError):
+        kind = {bool: "true or false", int: "an integer", float: "a number"}[want]
+        raise UsageError(f"{path} ({flag_for(path, f)}): want {kind}, got {text!r}") from None
+
+
+def load_config(path: str | Path | None, overrides: dict[str, str] | None = None) -> ServiceConfig:
+    """The file (or the defaults when `path` is None) with command-line `overrides` ({key path: text}) on top."""
+    table: dict = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            with p.open("rb") as fh:
+                table = tomllib.load(fh)
+        except FileNotFoundError:
+            raise UsageError(f"{p}: no such config file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{p}: cannot read config ({exc})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"{p}: not valid TOML ({exc})") from None
+    fields = dict(iter_keys())
+    for key, text in (overrides or {}).items():
+        *sections, name = key.split(".")
+        node = table
+        for s in sections:
+            node = node.setdefault(s, {})
+        if isinstance(node, dict):  # else _build says the section is not a table
+            node[name] = _parse_text(key, fields[key], text)
+    try:
+        cfg = _build(ServiceConfig, table, "")
+        _check_together(cfg)
+    except UsageError as exc:
+        key, _, reason = str(exc).partition(":")
+        if key in (overrides or {}):
+            raise UsageError(f"{key} ({flag_for(key, fields[key])}):{reason}") from None
+        raise UsageError(f"{path}: {exc}" if path is not None else str(exc)) from None
+    return cfg
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """--config, --check-config and one flag per key (dest: the key path)."""
+    parser.add_argument("--config", default=None, help=f"TOML config file (e.g. {DEFAULT_PATH}); "
+                                                      "without it, the defaults and the flags below")
+    parser.add_argument("--check-config", action="store_true", help="validate the config and exit (0: valid, 2: not)")
+    for path, f in iter_keys():
+        default = f.default if f.default != "" else '""'
+        parser.add_argument(flag_for(path, f), dest=path, default=None, metavar=type(f.default).__name__.upper(),
+                            help=f"{path}: {f.metadata['help']} (default {default})".replace("%", "%%"))
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, str]:
+    return {path: getattr(args, path) for path, _ in iter_keys() if getattr(args, path, None) is not None}

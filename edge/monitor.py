@@ -1,0 +1,145 @@
+"""What the running service tells the outside: sd_notify (READY, WATCHDOG, STATUS), health, metrics, latest faces.
+
+The loop thread calls `on_frame` after every processed frame, so a watchdog ping means a frame really went through;
+HTTP threads read only what `on_frame` copied under the lock, never the loop's own structures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+
+from edge.sdnotify import Notifier
+from edge.sources import Frame
+from edge.stats import STAGES, LoopStats
+from edge.tracking import UNCERTAIN
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _metric(lines: list[str], name: str, kind: str, help: str, samples: list[tuple[str, dict, float]]) -> None:
+    """One family in the Prometheus text format (0.0.4): HELP, TYPE, then `name{labels} value` lines."""
+    lines += [f"# HELP {name} {help}", f"# TYPE {name} {kind}"]
+    for sample, labels, value in samples:
+        tags = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
+        lines.append(f"{sample}{{{tags}}} {value!r}" if tags else f"{sample} {value!r}")
+
+
+class Monitor:
+    STATUS_EVERY_S = 2.0
+    SNAPSHOT_EVERY_S = 1.0  # latency percentiles and the latest-faces pruning: cheap, but not per frame
+
+    def __init__(self, notifier: Notifier, source, events, labels: tuple[str, ...], stale_after_s: float,
+                 info: dict[str, str], clock: Callable[[], float] = time.monotonic):
+        self._notifier, self._source, self._events = notifier, source, events
+        self._stale, self._info, self._clock = stale_after_s, info, clock
+        self._lock = threading.Lock()
+        self.ready = False
+        self._last_frame: float | None = None
+        self._frames = self._faces = self._frame_faces = 0
+        self._fps = 0.0
+        self._labels = dict.fromkeys((*labels, UNCERTAIN), 0)
+        self._latest: dict[int, tuple[float, dict]] = {}  # face_id -> (when seen, its last record)
+        self._latency: dict[str, tuple[float, float, float]] = {}  # stage -> (p50 s, p95 s, sum s)
+        self._last_ping = self._last_status = self._last_snapshot = -math.inf
+
+    def on_frame(self, frame: Frame, records: list[dict], stats: LoopStats) -> None:
+        """The loop's observer: count, remember each face's last record, and tell systemd the loop is alive."""
+        now = self._clock()
+        with self._lock:
+            self._last_frame = now
+            self._frames, self._faces, self._fps, self._frame_faces = stats.frames, stats.faces, stats.fps, len(records)
+            for r in records:
+                self._labels[r["smoothed_label"]] = self._labels.get(r["smoothed_label"], 0) + 1
+                self._latest[r["face_id"]] = (now, r)
+            if now - self._last_snapshot >= self.SNAPSHOT_EVERY_S:
+                self._last_snapshot = now
+                self._latency = {stage: (v["p50"] / 1000, v["p95"] / 1000, stats.total_s[stage])
+                                 for stage, v in stats.latency().items()}
+                self._latest = {k: v for k, v in self._latest.items() if now - v[0] <= self._stale}
+        fields = []
+        if not self.ready:
+            self.ready = True
+            fields.append("READY=1")
+        if self._notifier.watchdog_s and now - self._last_ping >= self._notifier.watchdog_s:
+            self._last_ping = now
+            fields.append("WATCHDOG=1")
+        if now - self._last_status >= self.STATUS_EVERY_S or fields and fields[0] == "READY=1":
+            self._last_status = now
+            fields.append(f"STATUS={self.status()}")
+        if fields:
+            self._notifier.send(*fields)
+
+    def status(self) -> str:
+        faces = "1 face" if self._frame_faces == 1 else f"{self._frame_faces} faces"
+        lost = f", {self._events.lost} event records lost" if self._events.lost else ""
+        return f"{self._fps:.1f} fps, {faces}, {self._frames} frames, {self._source.reconnects} reconnects{lost}"
+
+    def healthy(self) -> bool:
+        """Frames are flowing: one was processed within the last `stale_after_s` seconds."""
+        last = self._last_frame
+        return last is not None and self._clock() - last <= self._stale
+
+    def health_text(self) -> str:
+        last = self._last_frame
+        if last is None:
+            return "starting: no frame processed yet\n"
+        age = self._clock() - last
+        return f"ok: last frame {age:.2f} s ago\n" if age <= self._stale else f"stale: no frame for {age:.1f} s\n"
+
+    def latest_json(self) -> str:
+        """The last record of each face seen within `stale_after_s`, by face id."""
+        now = self._clock()
+        with self._lock:
+            faces = [r for _, (seen, r) in sorted(self._latest.items()) if now - seen <= self._stale]
+        return json.dumps({"time": round(time.time(), 3), "healthy": self.healthy(), "faces": faces}) + "\n"
+
+    def metrics_text(self) -> str:
+        now = self._clock()
+        with self._lock:
+            frames, faces, fps, labels = self._frames, self._faces, self._fps, dict(self._labels)
+            latency, last = dict(self._latency), self._last_frame
+        healthy = last is not None and now - last <= self._stale
+        src, ev = self._source, self._events
+        out: list[str] = []
+        _metric(out, "fer_edge_info", "gauge", "What this service runs (value 1).", [("fer_edge_info", self._info, 1)])
+        _metric(out, "fer_edge_healthy", "gauge", "1 while frames flow (the /healthz answer).",
+                [("fer_edge_healthy", {}, int(healthy))])
+        _metric(out, "fer_edge_frames_total", "counter", "Frames processed.", [("fer_edge_frames_total", {}, frames)])
+        _metric(out, "fer_edge_faces_total", "counter", "Faces classified.", [("fer_edge_faces_total", {}, faces)])
+        _metric(out, "fer_edge_frames_per_second", "gauge", "Moving average of the frame rate (0 while frames stop).",
+                [("fer_edge_frames_per_second", {}, round(fps, 3) if healthy else 0.0)])
+        _metric(out, "fer_edge_last_frame_age_seconds", "gauge", "Seconds since the last processed frame.",
+                [("fer_edge_last_frame_age_seconds", {}, round(now - last, 3) if last is not None else -1.0)])
+        _metric(out, "fer_edge_frames_dropped_total", "counter", "Camera frames dropped because the loop was behind.",
+                [("fer_edge_frames_dropped_total", {}, src.dropped)])
+        _metric(out, "fer_edge_frames_undecodable_total", "counter", "Frames skipped because they did not decode.",
+                [("fer_edge_frames_undecodable_total", {}, src.undecodable)])
+        _metric(out, "fer_edge_source_up", "gauge", "1 while the source delivers frames.",
+                [("fer_edge_source_up", {}, int(src.up))])
+        _metric(out, "fer_edge_source_errors_total", "counter", "Source openings that failed or sources that stopped.",
+                [("fer_edge_source_errors_total", {}, src.errors)])
+        _metric(out, "fer_edge_source_reconnects_total", "counter", "Recoveries of the source after an error.",
+                [("fer_edge_source_reconnects_total", {}, src.reconnects)])
+        _metric(out, "fer_edge_events_write_errors_total", "counter", "Failed writes of the events file.",
+                [("fer_edge_events_write_errors_total", {}, ev.errors)])
+        _metric(out, "fer_edge_events_lost_total", "counter", "Event records not written (disk full, unwritable).",
+                [("fer_edge_events_lost_total", {}, ev.lost)])
+        _metric(out, "fer_edge_labels_total", "counter", "Face records by smoothed label.",
+                [("fer_edge_labels_total", {"label": k}, v) for k, v in labels.items()])
+        samples = []
+        for stage in STAGES:
+            if stage in latency:
+                p50, p95, total = latency[stage]
+                samples += [("fer_edge_stage_seconds", {"stage": stage, "quantile": "0.5"}, p50),
+                            ("fer_edge_stage_seconds", {"stage": stage, "quantile": "0.95"}, p95),
+                            ("fer_edge_stage_seconds_sum", {"stage": stage}, round(total, 6)),
+                            ("fer_edge_stage_seconds_count", {"stage": stage}, frames)]
+        _metric(out, "fer_edge_stage_seconds", "summary",
+                "Per-stage latency over the last 1000 frames (decode includes the wait for a frame).", samples)
+        return "\n".join(out) + "\n"

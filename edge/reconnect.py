@@ -1,0 +1,139 @@
+"""A source that outlives its camera: a long-running service reopens what it loses instead of exiting.
+
+Files, folders and the demo photo loop (at `fps`, so the demo plays at a steady rate); a camera or stream that
+cannot be opened or stops delivering is reopened with exponential backoff; a frame that is not an image is
+skipped and counted. `read` returns None only once `stop` is set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from edge.errors import FerEdgeError, UsageError
+from edge.sources import Frame, FrameSource
+
+
+def decodable(image) -> bool:
+    """A frame the loop can use: a non-empty uint8 grey or 3-channel image."""
+    return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.size > 0
+            and (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)))
+
+
+class ReconnectingSource:
+    def __init__(self, opener: Callable[[], FrameSource], name: str, stop: threading.Event, min_wait_s: float = 0.5,
+                 max_wait_s: float = 16.0, fps: float = 0.0, on_state: Callable[[str], None] = lambda text: None):
+        self.name, self._opener, self._stop = name, opener, stop
+        self._min_wait, self._max_wait, self._period = min_wait_s, max_wait_s, 1.0 / fps if fps > 0 else 0.0
+        self._on_state = on_state
+        self._inner: FrameSource | None = None
+        self._index = 0  # frame numbers run on across reopenings
+        self._due = 0.0
+        self._got_frame = False  # since the last opening
+        self._failing_since: float | None = None
+        self._wait = min_wait_s
+        self.up = False
+        self.errors = 0  # openings that failed and live sources that stopped delivering
+        self.reconnects = 0  # recoveries: the first frame after one or more errors
+        self._skipped = 0
+        self._closed_dropped = self._closed_unreadable = 0
+
+    @property
+    def dropped(self) -> int:
+        """Frames a live source dropped because the loop was behind, over every opening."""
+        return self._closed_dropped + (self._inner.dropped if self._inner is not None else 0)
+
+    @property
+    def undecodable(self) -> int:
+        """Frames skipped because they could not be decoded, over every opening."""
+        inner = getattr(self._inner, "unreadable", 0) if self._inner is not None else 0
+        return self._skipped + self._closed_unreadable + inner
+
+    def read(self) -> Frame | None:
+        paced = False  # one wait per frame, however many reopenings (a one-image folder reopens every frame)
+        while not self._stop.is_set():
+            if self._inner is None and not self._open():
+                continue
+            if not paced:
+                paced = self._pace()
+            frame = self._inner.read()
+            if self._stop.is_set():
+                return None
+            if frame is None:
+                self._lost()
+                continue
+            if not decodable(frame.image):
+                self._skipped += 1
+                continue
+            self._got_frame = True
+            if self._failing_since is not None:
+                self.reconnects += 1
+                print(f"fer-edge service: source {self.name}: back after {time.monotonic() - self._failing_since:.1f} s "
+                      f"(reconnect {self.reconnects})", file=sys.stderr, flush=True)
+                self._failing_since, self._wait = None, self._min_wait
+            self.up = True
+            frame = dataclasses.replace(frame, index=self._index)
+            self._index += 1
+            return frame
+        return None
+
+    def _open(self) -> bool:
+        try:
+            self._inner = self._opener()
+            self._got_frame = False
+            return True
+        except UsageError:
+            raise  # the source setting itself is wrong: no retry helps
+        except FerEdgeError as exc:
+            self._fail(str(exc))
+            return False
+
+    def _lost(self) -> None:
+        looped = self._got_frame and not getattr(self._inner, "live", False)
+        self._close_inner()
+        if not looped:  # a file that ended after frames just starts again; anything else is a failure
+            self._fail("stopped delivering frames" if self._got_frame else "no frame could be read")
+
+    def _fail(self, reason: str) -> None:
+        self.errors += 1
+        self.up = False
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+        wait = self._wait
+        self._wait = min(self._wait * 2, self._max_wait)
+        text = f"source {self.name}: {reason}; reconnecting in {wait:.1f} s (attempt {self.errors})"
+        print(f"fer-edge service: {text}", file=sys.stderr, flush=True)
+        self._on_state(text)
+        self._stop.wait(wait)
+
+    def _pace(self) -> bool:
+        """Hold files and the demo photo to a steady frame rate; live sources keep their own."""
+        if not self._period or getattr(self._inner, "live", False):
+            return True
+        now = time.monotonic()
+        self._due += self._period
+        if self._due < now - self._period:  # fell behind (a slow frame, a reopening): start over, no burst
+            self._due = now
+        self._stop.wait(max(0.0, self._due - now))
+        return True
+
+    def wake(self) -> None:
+        """From another thread, on stop: a read waiting on a camera returns now."""
+        inner = self._inner
+        if inner is not None and hasattr(inner, "wake"):
+            inner.wake()
+
+    def _close_inner(self) -> None:
+        inner, self._inner = self._inner, None
+        if inner is not None:
+            self._closed_dropped += inner.dropped
+            self._closed_unreadable += getattr(inner, "unreadable", 0)
+            inner.close()
+
+    def close(self) -> None:
+        self._close_inner()

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Install fer-edge as a systemd service, or remove it. Idempotent: running it again updates the code and the
+# unit, keeps an edited /etc/fer-edge/config.toml, and restarts the service.
+#
+#   sudo systemd/install.sh                      # user, venv, config, unit; enable and start
+#   sudo systemd/install.sh --uninstall          # stop, disable, remove unit and venv; keep config and events
+#   sudo systemd/install.sh --uninstall --purge  # also remove /etc/fer-edge, /var/lib/fer-edge and the user
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PREFIX=/opt/fer-edge
+VENV="$PREFIX/venv"
+CONF_DIR=/etc/fer-edge
+CONF="$CONF_DIR/config.toml"
+STATE=/var/lib/fer-edge
+UNIT_NAME=fer-edge.service
+UNIT="/etc/systemd/system/$UNIT_NAME"
+SERVICE_USER=fer-edge
+
+say() { echo "install.sh: $*"; }
+die() { echo "install.sh: error: $1" >&2; exit "${2:-1}"; }
+
+usage() {
+    sed -n '2,8s/^# \{0,1\}//p' "$0" >&"$(( ${1:-0} == 0 ? 1 : 2 ))"
+    exit "${1:-0}"
+}
+
+on_pi() { grep -qs "Raspberry Pi" /proc/device-tree/model; }
+
+install_service() {
+    command -v python3 >/dev/null || die "python3 not found (sudo apt install python3 python3-venv)"
+    python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "Python 3.11 or newer is needed"
+    python3 -c 'import venv, ensurepip' 2>/dev/null || die "python3-venv is missing (sudo apt install python3-venv)"
+
+    if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
+        useradd --system --user-group --home-dir "$STATE" --no-create-home --shell /usr/sbin/nologin \
+            --comment "fer-edge camera service" "$SERVICE_USER"
+        say "created system user $SERVICE_USER"
+    fi
+    if getent group video >/dev/null; then
+        usermod -a -G video "$SERVICE_USER"
+    fi
+
+    install -d -m 0755 "$PREFIX"
+    local venv_args=() pip_args=()
+    if on_pi; then
+        # picamera2 and libcamera come from apt (python3-picamera2) and are seen through the system site packages;
+        # the constraints keep numpy 1.x, which apt's picamera2 and simplejpeg are built against
+        venv_args=(--system-site-packages)
+        pip_args=(--constraint "$REPO/systemd/pi-constraints.txt")
+        python3 -c 'import picamera2' 2>/dev/null || say "warning: python3-picamera2 is not installed (sudo apt install python3-picamera2)"
+    fi
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        python3 -m venv "${venv_args[@]}" "$VENV"
+        say "created $VENV ${venv_args[*]}"
+    fi
+    say "installing fer-edge from $REPO into $VENV (a few minutes on a Pi)"
+    # built from a copy, so that root leaves no build/ or egg-info/ in the checkout
+    local src
+    src="$(mktemp -d)"
+    tar -C "$REPO" --exclude=.git --exclude=.venv --exclude=build --exclude=runs --exclude='*.egg-info' -cf - . | tar -C "$src" -xf -
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${pip_args[@]}" --upgrade "$src"
+    rm -rf "$src"
+    install -m 0644 "$REPO/README.md" "$PREFIX/README.md"
+
+    install -d -m 0755 "$CONF_DIR"
+    if [[ -e "$CONF" ]]; then
+        install -m 0644 "$REPO/systemd/config.toml" "$CONF.default"
+        say "kept $CONF; the shipped defaults are in $CONF.default"
+    else
+        install -m 0644 "$REPO/systemd/config.toml" "$CONF"
+        say "wrote $CONF"
+    fi
+    "$VENV/bin/fer-edge" service --config "$CONF" --check-config >/dev/null \
+        || die "$CONF is not valid (see the line above); fix it and run install.sh again" 2
+
+    install -m 0644 "$REPO/systemd/fer-edge.service" "$UNIT"
+    systemctl daemon-reload
+    systemctl enable --quiet "$UNIT_NAME"
+    systemctl restart "$UNIT_NAME"
+    say "started $UNIT_NAME; follow it with: journalctl -u fer-edge -f"
+    say "health: curl -s localhost:8787/healthz (the port is http.port in $CONF)"
+}
+
+uninstall_service() {
+    local purge=$1
+    if [[ -e "$UNIT" ]]; then
+        systemctl disable --now --quiet "$UNIT_NAME" || true
+        rm -f "$UNIT"
+        systemctl daemon-reload
+        systemctl reset-failed "$UNIT_NAME" 2>/dev/null || true
+        say "removed $UNIT"
+    fi
+    rm -rf "$PREFIX"
+    if [[ $purge == 1 ]]; then
+        rm -rf "$CONF_DIR" "$STATE"
+        if id -u "$SERVICE_USER" >/dev/null 2>&1; then
+            userdel "$SERVICE_USER"
+        fi
+        say "removed $PREFIX, $CONF_DIR, $STATE and the user $SERVICE_USER"
+    else
+        say "removed $PREFIX; kept $CONF_DIR and $STATE (events): --uninstall --purge removes them and the user"
+    fi
+}
+
+main() {
+    local action=install purge=0
+    for arg in "$@"; do
+        case "$arg" in
+            --uninstall) action=uninstall ;;
+            --purge) purge=1 ;;
+            -h|--help) usage 0 ;;
+            *) echo "install.sh: error: unknown option $arg" >&2; usage 2 ;;
+        esac
+    done
+    [[ $purge == 0 || $action == uninstall ]] || die "--purge goes with --uninstall" 2
+    [[ $EUID -eq 0 ]] || die "run as root: sudo $0 $*" 2
+    command -v systemctl >/dev/null || die "systemctl not found: this installs a systemd service" 2
+    if [[ $action == install ]]; then
+        install_service
+    else
+        uninstall_service "$purge"
+    fi
+}
+
+main "$@"

@@ -1,0 +1,280 @@
+"""`fer-edge service` as systemd runs it: a subprocess, NOTIFY_SOCKET on a datagram socket bound here, real HTTP.
+
+Faults are real too: a video file that disappears and comes back, an undecodable image, /dev/full, a path that
+cannot be created, a port someone else holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import ROOT, assert_one_line_error, run_cli
+
+from edge.sources import DEMO_IMAGE
+
+FACE_KEYS = {"type", "v", "time", "frame", "face_id", "box", "detected", "detector_score", "label", "score", "probs",
+             "smoothed_label", "smoothed_score"}
+
+
+class Service:
+    """The service in a subprocess, with every sd_notify datagram it sends kept in `messages`."""
+
+    def __init__(self, tmp_path: Path, *args: str, watchdog_usec: int = 600_000, abstract: bool = False):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if abstract:
+            name = f"fer-edge-test-{uuid.uuid4().hex}"
+            self.sock.bind("\0" + name)
+            address = "@" + name
+        else:
+            address = str(tmp_path / "notify.sock")
+            self.sock.bind(address)
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+        self._reading = True
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.log = tmp_path / "service.log"
+        env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": str(watchdog_usec),
+               "TF_CPP_MIN_LOG_LEVEL": "3"}
+        with self.log.open("w") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "service", "--http-port", "0", *args],
+                                         stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env)
+        self._url: str | None = None
+
+    def _read(self) -> None:
+        while self._reading:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    def wait_for(self, fragment: str, after: int = 0, timeout: float = 90.0) -> int:
+        """Index of the first datagram from `after` on that contains `fragment`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for i, text in enumerate(self.messages[after:], after):
+                if fragment in text:
+                    return i
+            assert self.proc.poll() is None, f"service exited {self.proc.returncode}: {self.stderr()}"
+            time.sleep(0.05)
+        raise AssertionError(f"no {fragment!r} after {timeout} s; got {self.messages[-5:]}; {self.stderr()}")
+
+    def count(self, fragment: str, after: int = 0) -> int:
+        return sum(fragment in text for text in self.messages[after:])
+
+    def stderr(self) -> str:
+        return self.log.read_text()
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            deadline = time.monotonic() + 90
+            while not (found := re.search(r"http (http://\S+)", self.stderr())):
+                assert time.monotonic() < deadline and self.proc.poll() is None, self.stderr()
+                time.sleep(0.05)
+            self._url = found.group(1)
+        return self._url
+
+    def get(self, path: str) -> tuple[int, str, str]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as resp:
+                return resp.status, resp.headers["Content-Type"], resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers["Content-Type"], exc.read().decode()
+
+    def metrics(self) -> dict[tuple[str, tuple], float]:
+        """{(sample name, sorted labels): value}, parsed by prometheus_client's own parser."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        status, ctype, body = self.get("/metrics")
+        assert status == 200 and ctype.startswith("text/plain; version=0.0.4"), (status, ctype)
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(body) for s in family.samples}
+
+    def poll_until(self, check, timeout: float = 60.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            result = check()
+            if result:
+                return result
+            assert time.monotonic() < deadline, f"condition not met in {timeout} s; {self.stderr()}"
+            assert self.proc.poll() is None, self.stderr()
+            time.sleep(0.1)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=30)
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._reading = False
+        self._reader.join()
+        self.sock.close()
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_service_notifies_systemd_serves_http_and_stops_on_sigterm(tmp_path):
+    config = tmp_path / "config.toml"
+    events = tmp_path / "events.jsonl"
+    config.write_text(f'[source]\ninput = "demo"\nfps = 20\n\n[outputs]\nevents = "{events}"\nstats_every_s = 1.0\n')
+    with Service(tmp_path, "--config", str(config), abstract=True) as svc:
+        ready = svc.wait_for("READY=1")
+        assert re.search(r"STATUS=[\d.]+ fps, 1 face", svc.messages[ready]), svc.messages[ready]
+        svc.wait_for("WATCHDOG=1", after=svc.wait_for("WATCHDOG=1") + 1)  # pinged again and again
+        assert svc.get("/healthz")[0] == 200
+        # 30 frames at 20 fps: past the first periodic stats record
+        m = svc.poll_until(lambda: (m := svc.metrics())[("fer_edge_frames_total", ())] >= 30 and m)
+        assert m[("fer_edge_faces_total", ())] >= 30 and m[("fer_edge_healthy", ())] == 1
+        assert m[("fer_edge_labels_total", (("label", "happy"),))] >= 1
+        assert m[("fer_edge_labels_total", (("label", "angry"),))] == 0  # every label is there from the start
+        assert m[("fer_edge_source_reconnects_total", ())] == 0 and m[("fer_edge_frames_dropped_total", ())] == 0
+        assert m[("fer_edge_stage_seconds", (("quantile", "0.5"), ("stage", "detect")))] > 0
+        assert m[("fer_edge_stage_seconds_count", (("stage", "total"),))] >= 5
+        status, ctype, body = svc.get("/events/latest")
+        latest = json.loads(body)
+        assert status == 200 and ctype == "application/json" and latest["healthy"] is True
+        assert [(set(f), f["label"], f["face_id"]) for f in latest["faces"]] == [(FACE_KEYS, "happy", 1)]
+        for path in ("/", "/frame.jpg", "/events"):  # nothing but the three endpoints; never an image
+            status, ctype, _ = svc.get(path)
+            assert status == 404 and ctype.startswith("text/plain")
+        before = len(svc.messages)
+        assert svc.stop() == 0, svc.stderr()
+        assert svc.count("STOPPING=1", after=before) == 1 and svc.count("READY=1") == 1
+    records = _records(events)
+    faces = [r for r in records if r["type"] == "face"]
+    stats = [r for r in records if r["type"] == "stats"]
+    assert len(stats) >= 2 and records[-1]["type"] == "stats"  # periodic, and the last one at the end
+    assert records[-1]["frames"] == len(faces) == records[-1]["faces"] >= m[("fer_edge_frames_total", ())]
+    assert [f["frame"] for f in faces] == list(range(len(faces)))  # one photo, looped: a face in every frame
+    assert "Traceback" not in svc.stderr()
+
+
+def _clip(path: Path, frames: int = 12) -> Path:
+    image = cv2.resize(cv2.imread(str(DEMO_IMAGE)), (256, 256))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (256, 256))
+    for _ in range(frames):
+        writer.write(image)
+    writer.release()
+    return path
+
+
+def test_lost_source_reconnects_with_watchdog_paused_and_health_503(tmp_path):
+    clip = _clip(tmp_path / "clip.avi")
+    away = tmp_path / "moved.avi"
+    events = tmp_path / "events.jsonl"
+    args = ("--source", str(clip), "--source-fps", "30", "--source-reconnect-min-s", "0.2",
+            "--source-reconnect-max-s", "0.4", "--http-stale-after-s", "1", "--events", str(events))
+    with Service(tmp_path, *args) as svc:
+        svc.wait_for("READY=1")
+        svc.wait_for("WATCHDOG=1")
+        assert svc.get("/healthz")[0] == 200
+        clip.rename(away)  # the camera is unplugged: the open capture ends its pass, reopening fails
+        lost = svc.wait_for("STATUS=source ")
+        assert "no such file" in svc.messages[lost] and "reconnecting in" in svc.messages[lost]
+        status, _, body = svc.poll_until(lambda: (r := svc.get("/healthz"))[0] == 503 and r, timeout=30)
+        assert body.startswith("stale: no frame for")
+        m = svc.metrics()
+        assert m[("fer_edge_source_up", ())] == 0 and m[("fer_edge_source_errors_total", ())] >= 1
+        assert m[("fer_edge_healthy", ())] == 0 and m[("fer_edge_frames_per_second", ())] == 0
+        assert json.loads(svc.get("/events/latest")[2])["faces"] == []
+        time.sleep(1.0)  # several watchdog periods (0.3 s) with nothing processed
+        assert svc.count("WATCHDOG=1", after=lost) == 0, svc.messages[lost:]
+        assert svc.count("STATUS=source ", after=lost) >= 2  # each attempt says so
+        away.rename(clip)  # plugged back in
+        back = svc.wait_for("WATCHDOG=1", after=lost, timeout=60)
+        assert svc.get("/healthz")[0] == 200
+        m = svc.metrics()
+        assert m[("fer_edge_source_reconnects_total", ())] == 1 and m[("fer_edge_source_up", ())] == 1
+        assert svc.count("READY=1") == 1 and back > lost
+        assert svc.stop() == 0, svc.stderr()
+    assert re.search(r"source .*clip.avi: back after [\d.]+ s \(reconnect 1\)", svc.stderr())
+    frames = [r["frame"] for r in _records(events) if r["type"] == "face"]
+    assert len(frames) > 12 and frames == sorted(set(frames))  # numbering runs on across reopenings
+
+
+def test_undecodable_frames_are_skipped_and_counted_and_sigint_stops(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    shutil.copy(DEMO_IMAGE, folder / "a_good.jpg")
+    (folder / "b_broken.jpg").write_bytes(b"\xff\xd8\xff" + os.urandom(3000))
+    with Service(tmp_path, "--source", str(folder), "--source-fps", "20", "--events", "") as svc:
+        svc.wait_for("READY=1")
+        m = svc.poll_until(lambda: (m := svc.metrics())[("fer_edge_frames_undecodable_total", ())] >= 3 and m)
+        assert m[("fer_edge_frames_total", ())] >= 2 and m[("fer_edge_source_errors_total", ())] == 0
+        assert svc.get("/healthz")[0] == 200
+        assert svc.stop(signal.SIGINT) == 0, svc.stderr()
+    assert re.search(r"stopped: \d+ frames, \d+ faces, 0 reconnects, [3-9]\d* undecodable", svc.stderr())
+
+
+@pytest.mark.parametrize("target,line", [
+    ("/dev/full", "events /dev/full: write failed (No space left on device); dropping records and continuing"),
+    ("/dev/null/sub/events.jsonl", "events /dev/null/sub/events.jsonl: cannot open (Not a directory); "
+                                   "dropping records, retrying every 30 s and continuing"),
+])
+def test_events_disk_full_or_unwritable_logs_once_and_keeps_running(tmp_path, target, line):
+    with Service(tmp_path, "--source", "demo", "--source-fps", "20", "--events", target) as svc:
+        svc.wait_for("READY=1")
+        m = svc.poll_until(lambda: (m := svc.metrics())[("fer_edge_events_lost_total", ())] >= 5 and m)
+        assert m[("fer_edge_events_write_errors_total", ())] >= 1 and m[("fer_edge_frames_total", ())] >= 5
+        svc.wait_for("event records lost", after=svc.wait_for("WATCHDOG=1"))  # STATUS says so; the loop goes on
+        assert svc.get("/healthz")[0] == 200
+        assert svc.stop() == 0, svc.stderr()
+    logged = [x for x in svc.stderr().splitlines() if "events" in x and "fer-edge: " in x]
+    assert logged == [f"fer-edge: {line}"], logged
+
+
+def test_taken_port_is_a_clear_error_at_start():
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        proc = run_cli("service", "--source", "demo", "--http-port", str(port), timeout=120)
+    finally:
+        holder.close()
+    assert_one_line_error(proc, f"http.port {port}", "already in use", code=1)
+
+
+def test_loop_observer_sees_every_frame():
+    """run_loop's observer (the service's watchdog and metrics) is called once per processed frame, after stats."""
+    import io
+
+    from edge.bundled import DEFAULT_MODEL
+    from edge.classifier import TFLiteClassifier
+    from edge.detectors import make_detector
+    from edge.events import JsonlWriter
+    from edge.pipeline import run_loop
+    from edge.sources import open_source
+
+    seen = []
+    stats = run_loop(open_source("demo", demo_frames=3), make_detector("blazeface-short"),
+                     TFLiteClassifier(DEFAULT_MODEL), JsonlWriter(io.StringIO()),
+                     observer=lambda frame, records, st: seen.append((frame.index, len(records), st.frames)))
+    assert seen == [(0, 1, 1), (1, 1, 2), (2, 1, 3)] and stats.frames == 3
+    assert np.isclose(sum(stats.total_s.values()), 2 * stats.total_s["total"])  # the stages add up to the total

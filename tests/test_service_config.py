@@ -1,0 +1,96 @@
+"""The service's one config: bad files and flags exit 2 naming the key; the shipped file documents every key."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+from conftest import ROOT, assert_one_line_error, run_cli
+
+from edge.config import ServiceConfig, iter_keys, load_config
+from edge.errors import UsageError
+
+SHIPPED = ROOT / "systemd" / "config.toml"
+
+
+@pytest.mark.parametrize("text,fragments", [
+    ("[http]\nprot = 8080\n", ("http.prot: unknown key",)),
+    ("[source]\nfps = \"fast\"\n", ("source.fps: want a number, got 'fast'",)),
+    ("[model]\npath = \"/nonexistent/model.tflite\"\n", ("model.path: /nonexistent/model.tflite: no such file",)),
+    ("[http]\nport = 70000\n", ("http.port: 70000 is out of range (want from 0 to 65535)",)),
+])
+def test_bad_config_file_exits_2_naming_the_key(tmp_path, text, fragments):
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    assert_one_line_error(run_cli("service", "--config", str(config), "--check-config"), str(config), *fragments,
+                          code=2)
+
+
+def test_bad_config_stops_the_start_too(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[camera]\nfps = 2\n")
+    assert_one_line_error(run_cli("service", "--config", str(config)), "camera: unknown key", code=2)
+
+
+def test_bad_flag_values_name_the_key_and_the_flag(tmp_path):
+    assert_one_line_error(run_cli("service", "--check-config", "--http-port", "-1"),
+                          "http.port (--http-port): -1 is out of range", code=2)
+    assert_one_line_error(run_cli("service", "--check-config", "--threads", "two"),
+                          "threads (--threads): want an integer, got 'two'", code=2)
+    assert_one_line_error(run_cli("service", "--config", str(tmp_path / "none.toml"), "--check-config"),
+                          "none.toml: no such config file", code=2)
+
+
+def test_check_config_accepts_the_shipped_file_and_flags_alone():
+    proc = run_cli("service", "--config", str(SHIPPED), "--check-config")
+    assert proc.returncode == 0 and "config OK" in proc.stdout, proc.stderr
+    proc = run_cli("service", "--source", "demo", "--http-port", "9000", "--check-config")
+    assert proc.returncode == 0 and "config OK" in proc.stdout, proc.stderr
+
+
+@pytest.mark.parametrize("text,message", [
+    ("threads = true\n", "threads: want an integer, got True"),
+    ("source = \"demo\"\n", "source: want a table ([source]), got 'demo'"),
+    ("[source]\ninput = { path = 1 }\n", "source.input: want a value, got a table"),
+    ("[model]\naccelerator = \"gpu\"\n", "model.accelerator: 'gpu' is not one of none, edgetpu"),
+    ("[detector]\nname = \"mtcnn\"\n", "detector.name: 'mtcnn' is not one of blazeface"),
+    ("[detector]\nname = \"yunet\"\n", "detector.yunet_model: needed for detector.name = \"yunet\""),
+    ("[smoothing]\nalpha = 0\n", "smoothing.alpha: 0.0 is out of range (want > 0)"),
+    ("[source]\nreconnect_min_s = 5.0\nreconnect_max_s = 1.0\n", "source.reconnect_min_s: 5.0 is above"),
+    ("[outputs]\nstats_every_s = nan\n", "outputs.stats_every_s: want a finite number"),
+    ("[http\nport = 1\n", "not valid TOML"),
+])
+def test_every_kind_of_mistake_names_its_key(tmp_path, text, message):
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    with pytest.raises(UsageError) as err:
+        load_config(config)
+    assert str(err.value).startswith(f"{config}: ") and message in str(err.value), str(err.value)
+
+
+def test_flags_override_the_file(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("threads = 3\n[http]\nport = 1234\nenabled = false\n")
+    cfg = load_config(config, {"http.port": "8080", "source.input": "demo", "http.enabled": "true"})
+    assert (cfg.threads, cfg.http.port, cfg.http.enabled, cfg.source.input) == (3, 8080, True, "demo")
+    assert load_config(None) == ServiceConfig()
+
+
+def test_shipped_config_documents_every_key_with_its_default():
+    text = SHIPPED.read_text()
+    table = tomllib.loads(text)
+    lines = text.splitlines()
+    cfg = load_config(SHIPPED)
+    for path, f in iter_keys():
+        *section, name = path.split(".")
+        header = lines.index(f"[{section[0]}]") if section else 0
+        at = next(i for i in range(header, len(lines)) if re.match(rf"{name} = ", lines[i]))
+        assert lines[at - 1].startswith("#") or lines[at - 2].startswith("#"), f"{path} has no comment"
+        node = table
+        for s in section:
+            node = node[s]
+        assert name in node, path
+        if path != "outputs.events":  # the one value the service sets apart from the defaults
+            assert node[name] == f.default, (path, node[name], f.default)
+    assert cfg.outputs.events == "/var/lib/fer-edge/events.jsonl"
