@@ -55,7 +55,12 @@ EXIT_NO_EMULATION=3
 
 log() { printf 'pi-emulation: %s\n' "$*"; }
 die() { log "FAIL: $*" >&2; exit 1; }
-no_emulation() { log "FAIL: cannot run arm64 binaries on this machine: $*" >&2; exit "$EXIT_NO_EMULATION"; }
+no_emulation() {  # one line, whatever the tools said (mount adds a line about dmesg)
+    local reason
+    reason=$(tr '\n' ' ' <<<"$*" | tr -s ' ')
+    log "FAIL: cannot run arm64 binaries on this machine: ${reason% }" >&2
+    exit "$EXIT_NO_EMULATION"
+}
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }'; }
 

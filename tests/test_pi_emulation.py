@@ -33,6 +33,7 @@ def test_light_install_runs_on_emulated_pi_bookworm_arm64():
     proc = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=2400,
                           env={**os.environ, "PYTHON": sys.executable}, stdin=subprocess.DEVNULL)
     out = proc.stdout + proc.stderr
+    print(out)  # pytest -rA or -s shows the proof: uname -m, Python version, wheels, results, timings
     failures = [line for line in out.splitlines() if line.startswith("pi-emulation: FAIL")]
     assert proc.returncode == 0, "\n".join(failures or ["(no FAIL line)"]) + "\n--- output tail:\n" + out[-6000:]
     assert "pi-emulation: inside: uname -m = aarch64" in out, out
