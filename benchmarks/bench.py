@@ -124,7 +124,8 @@ def run_worker(task: dict, timeout: float = 3600) -> dict:
 
 
 class Progress:
-    """`[3/12 25%] what ... eta 0:42` on stderr, the estimate from the mean time of the steps done so far."""
+    """`[#####...............] 4/12 25% what (elapsed 0:14, eta 0:42)` on stderr, one line a step (journald and CI
+    logs keep it readable); the estimate from the mean time of the steps done so far."""
 
     def __init__(self, total: int, stream=sys.stderr):
         self.total, self.done, self.stream, self.t0 = total, 0, stream, time.perf_counter()
@@ -132,12 +133,14 @@ class Progress:
     def step(self, what: str) -> None:
         elapsed = time.perf_counter() - self.t0
         eta = "" if not self.done else f", eta {_clock(elapsed / self.done * (self.total - self.done))}"
-        print(f"[{self.done + 1}/{self.total} {self.done / self.total:.0%}] {what} (elapsed {_clock(elapsed)}{eta})",
-              file=self.stream, flush=True)
+        filled = round(20 * self.done / self.total)
+        print(f"[{'#' * filled}{'.' * (20 - filled)}] {self.done + 1}/{self.total} {self.done / self.total:.0%} {what} "
+              f"(elapsed {_clock(elapsed)}{eta})", file=self.stream, flush=True)
         self.done += 1
 
     def finish(self) -> None:
-        print(f"[{self.total}/{self.total} 100%] done in {_clock(time.perf_counter() - self.t0)}", file=self.stream, flush=True)
+        print(f"[{'#' * 20}] {self.total}/{self.total} 100% done in {_clock(time.perf_counter() - self.t0)}",
+              file=self.stream, flush=True)
 
 
 def _clock(seconds: float) -> str:

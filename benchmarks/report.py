@@ -117,7 +117,8 @@ def render_markdown(results: dict, plot_file: str | None) -> str:
         lines += ["", f"![accuracy against latency]({plot_file})"]
     if results.get("video"):
         lines += ["", "## The whole loop on a video", "",
-                  f"Source `{s.get('video')}`, {s.get('video_frames') or 'all'} frames; per-stage p50 in ms.", "",
+                  f"Source `{s.get('video')}`, {s.get('video_frames') or 'all'} frames; each stage's mean ms per "
+                  "frame (with detection on every Nth frame its mean is the cost spread over the frames).", "",
                   "| detector | model | threads | fps | faces/frame | decode | detect | crop | classify | events "
                   "| detect every |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -126,7 +127,7 @@ def render_markdown(results: dict, plot_file: str | None) -> str:
                 lines.append(f"| {v['detector']} | {v['model']} | {v['threads']} | failed: {v['error']} | | | | | | | |")
                 continue
             st = v["stages_ms"]
-            cells = " | ".join(_fmt(st.get(k, {}).get("p50"), ".2f") for k in ("decode", "detect", "crop", "classify", "events"))
+            cells = " | ".join(_fmt(st.get(k, {}).get("mean"), ".2f") for k in ("decode", "detect", "crop", "classify", "events"))
             lines.append(f"| {v['detector']} | {v['model']} | {v['threads']} | {v['fps']:.1f} | {v['faces_per_frame']:.2f} "
                          f"| {cells} | {v['detect_every']} |")
     failed = [m for m in results["models"] if m["status"] != "ok"] + [v for v in results.get("video", []) if v["status"] != "ok"]

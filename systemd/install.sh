@@ -75,6 +75,12 @@ install_service() {
         || die "$CONF is not valid (see the line above); fix it and run install.sh again" 2
 
     install -m 0644 "$REPO/systemd/fer-edge.service" "$UNIT"
+    if ! systemd_running; then
+        # a chroot or an image being built: enabling is only symlinks; the service starts at the next boot
+        systemctl enable --quiet "$UNIT_NAME"
+        say "enabled $UNIT_NAME; systemd is not running here, so it starts at the next boot"
+        return
+    fi
     systemctl daemon-reload
     systemctl enable --quiet "$UNIT_NAME"
     systemctl restart "$UNIT_NAME"
@@ -82,13 +88,21 @@ install_service() {
     say "health: curl -s localhost:8787/healthz (the port is http.port in $CONF)"
 }
 
+systemd_running() { [[ -d /run/systemd/system ]]; }
+
 uninstall_service() {
     local purge=$1
     if [[ -e "$UNIT" ]]; then
-        systemctl disable --now --quiet "$UNIT_NAME" || true
+        if systemd_running; then
+            systemctl disable --now --quiet "$UNIT_NAME" || true
+        else
+            systemctl disable --quiet "$UNIT_NAME" || true
+        fi
         rm -f "$UNIT"
-        systemctl daemon-reload
-        systemctl reset-failed "$UNIT_NAME" 2>/dev/null || true
+        if systemd_running; then
+            systemctl daemon-reload
+            systemctl reset-failed "$UNIT_NAME" 2>/dev/null || true
+        fi
         say "removed $UNIT"
     fi
     rm -rf "$PREFIX"

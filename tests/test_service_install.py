@@ -1,0 +1,91 @@
+"""systemd/install.sh for real, as root, in a private mount namespace: /etc, /opt and /var/lib are the test's
+own folders there, so the user it creates, the venv, the config and the unit land in tmp_path and the machine is
+left as it was. systemd is not running here (as in a chroot or an image build), so the unit is enabled, not
+started; the service itself is tested in test_service.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+from conftest import ROOT, _missing
+
+pytestmark = [pytest.mark.network]  # pip fetches the light install's wheels
+
+SCRIPT = ROOT / "systemd" / "install.sh"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    if os.geteuid() != 0:
+        _missing("install.sh needs root")
+    if not shutil.which("unshare") or not shutil.which("systemctl") or not shutil.which("useradd"):
+        _missing("needs unshare, systemctl and useradd")
+    if os.path.isdir("/run/systemd/system"):
+        pytest.skip("systemd is running here: install.sh would start a real service")
+    root = tmp_path_factory.mktemp("world")
+    for name in ("opt", "varlib"):
+        (root / name).mkdir()
+    subprocess.run(["cp", "-a", "/etc/.", str(root / "etc")], check=True)
+    return root
+
+
+def ns(world, *cmd: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """`cmd` with the world's /etc, /opt and /var/lib mounted over the real ones, in a mount namespace of its own."""
+    mounts = (f"mount --bind {world}/etc /etc && mount --bind {world}/opt /opt && "
+              f"mount --bind {world}/varlib /var/lib && exec \"$@\"")
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", mounts, "_", *cmd],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+
+
+def _user(world, name: str) -> str | None:
+    return next((line for line in (world / "etc/passwd").read_text().splitlines() if line.startswith(name + ":")), None)
+
+
+def test_install_is_idempotent_and_uninstall_keeps_then_purges(world):
+    etc, unit = world / "etc", world / "etc/systemd/system/fer-edge.service"
+    had_build = (ROOT / "build").exists()
+    proc = ns(world, "bash", str(SCRIPT))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "created system user fer-edge" in proc.stdout and "starts at the next boot" in proc.stdout
+    user = _user(world, "fer-edge")
+    assert user and user.endswith(":/var/lib/fer-edge:/usr/sbin/nologin"), user
+    video = next((g for g in (etc / "group").read_text().splitlines() if g.startswith("video:")), None)
+    assert video is None or "fer-edge" in video.split(":")[-1].split(","), video
+    assert unit.read_text() == (ROOT / "systemd/fer-edge.service").read_text()
+    assert (etc / "systemd/system/multi-user.target.wants/fer-edge.service").is_symlink()
+    assert (etc / "fer-edge/config.toml").read_text() == (ROOT / "systemd/config.toml").read_text()
+    assert (world / "opt/fer-edge/venv/bin/fer-edge").is_file()
+    check = ns(world, "/opt/fer-edge/venv/bin/fer-edge", "service", "--config", "/etc/fer-edge/config.toml", "--check-config")
+    assert check.returncode == 0, check.stderr
+    # the light install only: no TensorFlow in the service's venv
+    assert not list((world / "opt/fer-edge/venv/lib").glob("python3*/site-packages/tensorflow"))
+    assert (ROOT / "build").exists() == had_build  # built from a copy: no litter in the checkout
+
+    # again, with an edited config: kept, the shipped one beside it; the user is not created twice
+    (etc / "fer-edge/config.toml").write_text("threads = 2\n")
+    again = ns(world, "bash", str(SCRIPT))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "created system user" not in again.stdout and "kept /etc/fer-edge/config.toml" in again.stdout
+    assert (etc / "fer-edge/config.toml").read_text() == "threads = 2\n"
+    assert (etc / "fer-edge/config.toml.default").read_text() == (ROOT / "systemd/config.toml").read_text()
+
+    # a config that install.sh finds invalid stops it with exit 2 before the unit is touched
+    (etc / "fer-edge/config.toml").write_text("[http]\nport = 99999\n")
+    bad = ns(world, "bash", str(SCRIPT))
+    assert bad.returncode == 2 and "http.port" in bad.stderr, bad.stdout + bad.stderr
+    (etc / "fer-edge/config.toml").write_text("threads = 2\n")
+
+    gone = ns(world, "bash", str(SCRIPT), "--uninstall")
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert not unit.exists() and not (etc / "systemd/system/multi-user.target.wants/fer-edge.service").exists()
+    assert not (world / "opt/fer-edge").exists()
+    assert (etc / "fer-edge/config.toml").is_file() and _user(world, "fer-edge")
+
+    purged = ns(world, "bash", str(SCRIPT), "--uninstall", "--purge")
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    assert not (etc / "fer-edge").exists() and _user(world, "fer-edge") is None
+
