@@ -172,14 +172,26 @@ def draw_pareto(results: dict, path: Path) -> int | None:
     plt = _pyplot()
     if plt is None:
         return None
+    import math
+
+    from matplotlib.ticker import FormatStrFormatter
+
     fig, ax = plt.subplots(figsize=(7.5, 5))
-    for p in pts:
-        ax.scatter([p["p50_ms"]], [p["accuracy"] * 100], marker="*" if p["pareto"] else "o",
+    placed: list[tuple[float, float]] = []
+    for p in sorted(pts, key=lambda q: (-q["accuracy"], q["p50_ms"])):
+        x, y = p["p50_ms"], p["accuracy"] * 100
+        ax.scatter([x], [y], marker="*" if p["pareto"] else "o",
                    s=120 if p["pareto"] else 40, color="tab:red" if p["pareto"] else "tab:blue", zorder=3)
-        ax.annotate(p["model"], (p["p50_ms"], p["accuracy"] * 100), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        # labels of points close together are stacked downwards instead of printed over each other
+        near = sum(abs(math.log10(x / px)) < 0.12 and abs(y - py) < 0.4 for px, py in placed)
+        placed.append((x, y))
+        ax.annotate(p["model"], (x, y), textcoords="offset points", xytext=(5, 4 - 10 * near), fontsize=7)
     front = sorted((p["p50_ms"], p["accuracy"] * 100) for p in pts if p["pareto"])
     ax.step([f[0] for f in front], [f[1] for f in front], where="post", color="tab:red", alpha=0.6, label="Pareto front")
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel(f"latency per face, p50 (ms, log scale), {pts[0]['threads']} thread(s)")
     ax.set_ylabel("accuracy (%)")
     source = "measured" if results["settings"].get("data") else "from the sidecars"
