@@ -236,7 +236,10 @@ def run_bench(opts: BenchOptions) -> dict:
     results["plot"] = {"file": "pareto.png", "points": points} if points else None
     _save(results, out)
     report.write_csv(results, out / "results.csv")
-    atomic_write_text(out / "report.md", report.render_markdown(results, "pareto.png" if points else None))
+    note = None
+    if not points and report.plot_points(results):
+        note = "No `pareto.png`: matplotlib is not installed (`pip install \"fer-edge[plot]\"`)."
+    atomic_write_text(out / "report.md", report.render_markdown(results, "pareto.png" if points else None, note))
     return results
 
 

@@ -70,7 +70,7 @@ def _fmt(v, spec: str = ".2f", none: str = "-") -> str:
     return none if v is None else format(v, spec)
 
 
-def render_markdown(results: dict, plot_file: str | None) -> str:
+def render_markdown(results: dict, plot_file: str | None, plot_note: str | None = None) -> str:
     m = results["machine"]
     s = results["settings"]
     lines = [f"# fer-edge bench: {short_name(m)}", "",
@@ -115,6 +115,8 @@ def render_markdown(results: dict, plot_file: str | None) -> str:
             f"| {_fmt(r['peak_rss_mb'], '.0f')} | {'★' if (r['model'], r['threads']) in front else ''} |")
     if plot_file:
         lines += ["", f"![accuracy against latency]({plot_file})"]
+    elif plot_note:
+        lines += ["", plot_note]
     if results.get("video"):
         lines += ["", "## The whole loop on a video", "",
                   f"Source `{s.get('video')}`, {s.get('video_frames') or 'all'} frames; each stage's mean ms per "

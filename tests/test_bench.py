@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, assert_one_line_error, run_cli
 
 from benchmarks.machine import describe, governors, temperatures_c
-from benchmarks.report import SCHEMA, compare, model_rows, pareto_front, png_text
+from benchmarks.report import SCHEMA, compare, model_rows, pareto_front, png_text, render_markdown
 from benchmarks.worker import latency_summary
 
 BUNDLED = ROOT / "edge" / "models"
@@ -95,7 +95,8 @@ def _result(created: str, p50: dict[str, float], fps: float, acc: float) -> dict
               for name, v in p50.items()]
     return {"schema": SCHEMA, "created": created, "command": ["fer-edge", "bench"], "settings": {"threads": [1]},
             "machine": {"board": f"board {created}", "cores": 4, "arch": "aarch64"}, "models": models,
-            "video": [{"detector": "blazeface", "model": "cnn_int8", "threads": 1, "status": "ok", "fps": fps}]}
+            "video": [{"detector": "blazeface", "model": "cnn_int8", "threads": 1, "status": "ok", "fps": fps,
+                       "faces_per_frame": 1.0, "stages_ms": {"detect": {"mean": 4.0}}, "detect_every": 2}]}
 
 
 def test_compare_prints_ratios_of_two_crafted_results(tmp_path):
@@ -113,6 +114,16 @@ def test_compare_prints_ratios_of_two_crafted_results(tmp_path):
     assert any(ln.startswith("cnn_int8 ×1") and ln.split()[-2:] == ["0.500", "-2.00"] for ln in lines), proc.stdout
     assert any(ln.startswith("blazeface + cnn_int8 ×1") and ln.split()[-1] == "2.500" for ln in lines), proc.stdout
     assert len(model_rows(a)) == 2
+
+
+def test_report_renders_from_results_alone_and_says_when_the_plot_is_missing():
+    r = _result("A", {"cnn_int8": 2.0}, fps=20.0, acc=0.68) | {"settings": {"threads": [1], "data": "fer.csv",
+                                                                         "split": "PrivateTest", "images": 10}}
+    r["machine"] |= {"warnings": ["CPU governor is ondemand, not performance"], "cpu": "Cortex-A76"}
+    text = render_markdown(r, None, "No `pareto.png`: matplotlib is not installed")
+    assert text.startswith("# fer-edge bench: board A (4 cores, aarch64)")
+    assert "> warning: CPU governor is ondemand" in text and "No `pareto.png`: matplotlib" in text
+    assert "| cnn_int8 | int8 |" in text and "| ★ |" in text and "![" not in text
 
 
 def test_corrupt_model_among_good_ones_fails_alone(tmp_path):
