@@ -73,7 +73,7 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
     stats = LoopStats()
     labels = tuple(classifier.labels)
     last_stats = time.perf_counter()
-    every = 1 if getattr(source, "still", False) else max(1, opts.detect_every)
+    every = max(1, opts.detect_every)
     dets: list[Detection] = []
     try:
         while not stop.is_set():
@@ -82,7 +82,8 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
             t1 = time.perf_counter()
             if frame is None:
                 break
-            detected = stats.frames % every == 0
+            # asked per frame: a reconnecting source may hold a camera now and a folder of photos later
+            detected = stats.frames % every == 0 or getattr(source, "still", False)
             if detected:
                 dets = detector.detect(frame.image)
             t2 = time.perf_counter()

@@ -49,6 +49,11 @@ class ReconnectingSource:
         return self._closed_dropped + (self._inner.dropped if self._inner is not None else 0)
 
     @property
+    def still(self) -> bool:
+        """Whether the source now open gives unrelated pictures (a folder): the loop then detects on every one."""
+        return bool(getattr(self._inner, "still", False))
+
+    @property
     def undecodable(self) -> int:
         """Frames skipped because they could not be decoded, over every opening."""
         inner = getattr(self._inner, "unreadable", 0) if self._inner is not None else 0
