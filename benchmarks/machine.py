@@ -31,10 +31,10 @@ def board_model(root: Path = Path("/")) -> str | None:
     return " ".join(p for p in (vendor, product) if p) or None
 
 
-def cpu_name(root: Path = Path("/")) -> str:
-    text = _read(root / "proc/cpuinfo") or ""
+def cpu_name(cpuinfo: str) -> str:
+    """The CPU's name from /proc/cpuinfo's text (x86 "model name"; a Pi's "Model")."""
     for key in ("model name", "Model", "Hardware", "cpu model"):
-        for line in text.splitlines():
+        for line in cpuinfo.splitlines():
             name, _, value = line.partition(":")
             if name.strip() == key and value.strip():
                 return value.strip()
@@ -103,7 +103,7 @@ def describe(delegate: str = "none", root: Path = Path("/")) -> dict:
         warnings.append("emulated CPU (qemu-user): timings are meaningless")
     return {
         "emulated": emulated,
-        "board": board_model(root), "cpu": cpu_name(root), "arch": platform.machine(), "cores": os.cpu_count(),
+        "board": board_model(root), "cpu": cpu_name(cpuinfo), "arch": platform.machine(), "cores": os.cpu_count(),
         "governor": govs, "temperature_c": temperatures_c(root), "throttled": state,
         "os": os_name(root), "kernel": platform.release(), "python": platform.python_version(),
         "runtime": runtime, "packages": {k: v for k, v in packages.items() if v}, "delegate": delegate,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from benchmarks.machine import short_name
 from edge.errors import FerEdgeError, UsageError
-from edge.files import atomic_write_bytes, atomic_write_text
+from edge.files import atomic_write_text
 
 SCHEMA = "fer-edge-bench/1"
 PNG_POINTS_KEY = "fer-edge-points"  # a PNG text chunk: how many points the plot holds (checked by the tests)
@@ -138,17 +138,6 @@ def render_markdown(results: dict, plot_file: str | None, plot_note: str | None 
     return "\n".join(lines) + "\n"
 
 
-def _png_with_text(png: bytes, key: str, value: str) -> bytes:
-    """Insert a tEXt chunk after IHDR: the point count travels inside the image."""
-    import struct
-    import zlib
-
-    body = key.encode("latin-1") + b"\0" + value.encode("latin-1")
-    chunk = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(">I", zlib.crc32(b"tEXt" + body) & 0xFFFFFFFF)
-    ihdr_end = 8 + 4 + 4 + 13 + 4
-    return png[:ihdr_end] + chunk + png[ihdr_end:]
-
-
 def png_text(png: bytes) -> dict[str, str]:
     """The tEXt chunks of a PNG (for tests and for `report` consumers)."""
     import struct
@@ -166,12 +155,12 @@ def png_text(png: bytes) -> dict[str, str]:
 def draw_pareto(results: dict, path: Path) -> int | None:
     """Accuracy against p50 latency per face, each point labelled, the front drawn; the number of points, or None
     when matplotlib is missing or nothing has an accuracy."""
-    from edge.plots import _pyplot
+    from edge.plots import pyplot, save_png
 
     pts = plot_points(results)
     if not pts:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         return None
     import math
@@ -201,10 +190,7 @@ def draw_pareto(results: dict, path: Path) -> int | None:
                  + (" (EMULATED: timings meaningless)" if results.get("emulated") else ""), fontsize=9)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, _png_with_text(buf.getvalue(), PNG_POINTS_KEY, str(len(pts))))
+    save_png(fig, plt, path, {PNG_POINTS_KEY: str(len(pts))})
     return len(pts)
 
 

@@ -11,7 +11,7 @@ from edge.files import atomic_write_bytes
 Series = dict[str, tuple[list[float], list[float]]]
 
 
-def _pyplot():
+def pyplot():
     try:
         import matplotlib
     except ImportError:
@@ -23,16 +23,31 @@ def _pyplot():
     return plt
 
 
-def _save(fig, plt, path: Path) -> None:
+def save_png(fig, plt, path: Path, text: dict[str, str] | None = None) -> None:
+    """Write the figure atomically; `text` goes into tEXt chunks (facts about the plot a program can read back)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    png = buf.getvalue()
+    for key, value in (text or {}).items():
+        png = _with_text_chunk(png, key, value)
+    atomic_write_bytes(path, png)
+
+
+def _with_text_chunk(png: bytes, key: str, value: str) -> bytes:
+    """Insert a tEXt chunk right after IHDR (8-byte signature, then IHDR's 4+4+13+4 bytes)."""
+    import struct
+    import zlib
+
+    body = key.encode("latin-1") + b"\0" + value.encode("latin-1")
+    chunk = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(">I", zlib.crc32(b"tEXt" + body) & 0xFFFFFFFF)
+    end = 8 + 4 + 4 + 13 + 4
+    return png[:end] + chunk + png[end:]
 
 
 def line_plot(path: str | Path, title: str, xlabel: str, panels: dict[str, Series]) -> bool:
     """One panel per entry, each with named (x, y) series; returns False when matplotlib is absent."""
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         return False
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
@@ -44,7 +59,7 @@ def line_plot(path: str | Path, title: str, xlabel: str, panels: dict[str, Serie
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
-    _save(fig, plt, Path(path))
+    save_png(fig, plt, Path(path))
     return True
 
 
@@ -52,7 +67,7 @@ def confusion_plot(path: str | Path, matrix, labels: list[str], title: str) -> b
     """Row-normalized confusion matrix with raw counts in each cell."""
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         return False
     m = np.asarray(matrix, dtype=float)
@@ -69,14 +84,14 @@ def confusion_plot(path: str | Path, matrix, labels: list[str], title: str) -> b
                     color="white" if norm[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title)
-    _save(fig, plt, Path(path))
+    save_png(fig, plt, Path(path))
     return True
 
 
 def scatter_plot(path: str | Path, title: str, xlabel: str, ylabel: str,
                  points: list[tuple[str, float, float]]) -> bool:
     """Labelled points, e.g. accuracy against frames per second for each model variant."""
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         return False
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -87,5 +102,5 @@ def scatter_plot(path: str | Path, title: str, xlabel: str, ylabel: str,
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.set_title(title)
-    _save(fig, plt, Path(path))
+    save_png(fig, plt, Path(path))
     return True
