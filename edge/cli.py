@@ -81,11 +81,15 @@ def _cmd_evaluate(args) -> int:
     from edge.bundled import DEFAULT_MODEL
     from edge.datasets import canonical_split, load_split, print_counts
     from edge.evaluation import report_from_probs, save_report
+    from edge.files import writable_target
     from edge.metrics import format_report
     from edge.preprocess import batch_to_model_input
 
     canonical_split(args.split)  # a usage error before any model loads
     path = Path(args.model) if args.model else DEFAULT_MODEL
+    out = Path(args.report or f"{path.stem}_{args.split}.json")
+    for target in (out, out.with_suffix(".png")):
+        writable_target(target)  # a device or FIFO as --report is refused now, not after the evaluation
     t0 = time.perf_counter()
     if path.suffix.lower() == ".tflite":
         from edge.classifier import TFLiteClassifier
@@ -106,7 +110,6 @@ def _cmd_evaluate(args) -> int:
     report = report_from_probs(probs, data.labels, tuple(labels), model=str(path), data=str(args.data),
                                split=args.split, predict_seconds=round(seconds, 2),
                                total_seconds=round(time.perf_counter() - t0, 2))
-    out = Path(args.report or f"{path.stem}_{args.split}.json")
     json_path, png = save_report(report, out, f"{path.name} on {args.split}")
     print(format_report(report))
     print(f"report: {json_path}" + (f", {png}" if png else "") + f" ({seconds:.1f}s to classify)", file=sys.stderr)
