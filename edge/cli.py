@@ -101,6 +101,8 @@ def _cmd_evaluate(args) -> int:
         from edge.labels import EMOTIONS
 
         model = load_source_model(path, args.normalize)
+        if model.classes != len(EMOTIONS):
+            raise UsageError(f"{path}: model has {model.classes} outputs, but FER2013 has {len(EMOTIONS)} classes")
         size, channels, labels, predict = (model.height, model.width), model.channels, EMOTIONS, model.predict
     data = load_split(args.data, args.split, size, channels)
     print_counts(data)
