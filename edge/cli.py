@@ -199,7 +199,7 @@ def _cmd_run(args) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    events = JsonlWriter(args.events)
+    events = JsonlWriter(args.events, on_gone=stop.set)  # stdout's reader gone: nothing left to run for
     try:
         if args.annotate:
             from edge.annotate import VideoSink
@@ -224,7 +224,16 @@ def _cmd_run(args) -> int:
         raise FerEdgeError(f"{args.source}: no frame could be read")
     print(f"{stats.frames} frames, {stats.faces} faces, {stats.overall_fps():.1f} fps, {source.dropped} dropped",
           file=sys.stderr)
+    _check_events_delivered(events)
     return 0
+
+
+def _check_events_delivered(events) -> None:
+    """A run whose events did not all arrive failed, whatever the loop did: its output is what a caller wanted."""
+    if events.lost:
+        from edge.errors import FerEdgeError
+
+        raise FerEdgeError(f"events {events.target}: {events.lost} of {events.lost + events.written} records lost")
 
 
 def _add_bench(sub) -> None:
