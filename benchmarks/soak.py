@@ -23,6 +23,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from edge.files import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     result = soak(args.source, args.frames, args.warmup, args.every, args.service_args)
     text = json.dumps(result, indent=1)
     if args.out:
-        Path(args.out).write_text(text + "\n")
+        atomic_write_text(args.out, text + "\n")
     summary = {k: v for k, v in result.items() if k != "samples"}
     print(json.dumps(summary, indent=1))
     return 0 if result["exit_code"] == 0 and result["events_end_with_stats"] else 1

@@ -11,7 +11,7 @@ from edge.labels import EMOTIONS
 from edge.preprocess import batch_to_model_input, to_model_input
 from edge.quant import output_to_probs, pixels_to_input
 from edge.runtime import make_interpreter
-from edge.sidecar import ModelInput, read_sidecar
+from edge.sidecar import ModelInput, read_sidecar, sidecar_path
 
 
 class TFLiteClassifier:
@@ -32,7 +32,7 @@ class TFLiteClassifier:
         shape = tuple(int(s) for s in self._in["shape"])
         if len(shape) != 4 or shape[3] not in (1, 3) or min(shape[1:3]) < 8:
             raise FerEdgeError(f"{self.path}: model input {list(shape)} is not an image (want 1xHxWx1 or 1xHxWx3)")
-        labels = tuple(self.sidecar.get("labels") or EMOTIONS)
+        labels = self._sidecar_labels()
         n_out = int(self._out["shape"][-1])
         if n_out != len(labels):
             raise FerEdgeError(f"{self.path}: model has {n_out} outputs but {len(labels)} labels")
@@ -45,6 +45,14 @@ class TFLiteClassifier:
         self._by_batch = {shape[0]: self._interp}
         self._in_q = self._in["quantization"]
         self._out_q = self._out["quantization"]
+
+    def _sidecar_labels(self) -> tuple[str, ...]:
+        """The sidecar's labels (FER2013's when it has none), checked: a sidecar is edited by hand."""
+        labels = self.sidecar.get("labels") or EMOTIONS
+        if (not isinstance(labels, (list, tuple)) or not all(isinstance(x, str) and x for x in labels)
+                or len(set(labels)) != len(labels)):
+            raise FerEdgeError(f"{sidecar_path(self.path)}: \"labels\" is not a list of distinct names")
+        return tuple(labels)
 
     @property
     def labels(self) -> tuple[str, ...]:

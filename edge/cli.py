@@ -112,11 +112,15 @@ def _cmd_evaluate(args) -> int:
     from edge.bundled import DEFAULT_MODEL
     from edge.datasets import canonical_split, load_split, print_counts
     from edge.evaluation import report_from_probs, save_report
+    from edge.files import writable_target
     from edge.metrics import format_report
     from edge.preprocess import batch_to_model_input
 
     canonical_split(args.split)  # a usage error before any model loads
     path = Path(args.model) if args.model else DEFAULT_MODEL
+    out = Path(args.report or f"{path.stem}_{args.split}.json")
+    for target in (out, out.with_suffix(".png")):
+        writable_target(target)  # a device or FIFO as --report is refused now, not after the evaluation
     t0 = time.perf_counter()
     if path.suffix.lower() == ".tflite":
         from edge.classifier import TFLiteClassifier
@@ -128,6 +132,8 @@ def _cmd_evaluate(args) -> int:
         from edge.labels import EMOTIONS
 
         model = load_source_model(path, args.normalize)
+        if model.classes != len(EMOTIONS):
+            raise UsageError(f"{path}: model has {model.classes} outputs, but FER2013 has {len(EMOTIONS)} classes")
         size, channels, labels, predict = (model.height, model.width), model.channels, EMOTIONS, model.predict
     data = load_split(args.data, args.split, size, channels)
     print_counts(data)
@@ -137,7 +143,6 @@ def _cmd_evaluate(args) -> int:
     report = report_from_probs(probs, data.labels, tuple(labels), model=str(path), data=str(args.data),
                                split=args.split, predict_seconds=round(seconds, 2),
                                total_seconds=round(time.perf_counter() - t0, 2))
-    out = Path(args.report or f"{path.stem}_{args.split}.json")
     json_path, png = save_report(report, out, f"{path.name} on {args.split}")
     print(format_report(report))
     print(f"report: {json_path}" + (f", {png}" if png else "") + f" ({seconds:.1f}s to classify)", file=sys.stderr)
@@ -225,7 +230,7 @@ def _cmd_run(args) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    events = JsonlWriter(args.events)
+    events = JsonlWriter(args.events, on_gone=stop.set)  # stdout's reader gone: nothing left to run for
     try:
         if args.annotate:
             from edge.annotate import VideoSink
@@ -250,7 +255,16 @@ def _cmd_run(args) -> int:
         raise FerEdgeError(f"{args.source}: no frame could be read")
     print(f"{stats.frames} frames, {stats.faces} faces, {stats.overall_fps():.1f} fps, {source.dropped} dropped",
           file=sys.stderr)
+    _check_events_delivered(events)
     return 0
+
+
+def _check_events_delivered(events) -> None:
+    """A run whose events did not all arrive failed, whatever the loop did: its output is what a caller wanted."""
+    if events.lost:
+        from edge.errors import FerEdgeError
+
+        raise FerEdgeError(f"events {events.target}: {events.lost} of {events.lost + events.written} records lost")
 
 
 def _add_bench(sub) -> None:

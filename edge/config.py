@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from edge.errors import UsageError
 
 DEFAULT_PATH = "/etc/fer-edge/config.toml"
 ACCELERATORS = ("none", "edgetpu")
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "rtp", "srt")
 
 
 def _key(default, help: str, *, lo: float | None = None, hi: float | None = None, above: float | None = None,
@@ -166,10 +168,51 @@ def _check_together(cfg: ServiceConfig) -> None:
     if cfg.detector.name == "yunet" and not cfg.detector.yunet_model:
         raise UsageError("detector.yunet_model: needed for detector.name = \"yunet\"")
     for path, value in (("model.path", cfg.model.path), ("detector.yunet_model", cfg.detector.yunet_model)):
-        if value and not Path(value).is_file():
-            raise UsageError(f"{path}: {value}: no such file")
+        if value:
+            _check_readable(path, Path(value))
+    _check_source(cfg.source.input)
     if not cfg.http.host.strip():
         raise UsageError("http.host: empty")
+    if cfg.http.enabled:
+        _check_host(cfg.http.host, cfg.http.port)
+
+
+def _check_readable(key: str, path: Path) -> None:
+    """A file this user can open: the service user, not root, when install.sh checks the config."""
+    if not path.is_file():
+        raise UsageError(f"{key}: {path}: no such file")
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{key}: {path}: not readable by this user ({exc.strerror or exc})") from None
+
+
+def _check_source(spec: str) -> None:
+    """What opening the source would refuse as a wrong setting, found without a camera or a stream."""
+    from edge.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+    if spec in ("auto", "demo", "picamera") or spec.isdigit() or spec.startswith("/dev/video"):
+        return
+    if "://" in spec:
+        scheme = spec.partition("://")[0].lower()  # never the rest: a URL may hold a password
+        if scheme not in STREAM_SCHEMES:
+            raise UsageError(f"source.input: {scheme}:// is not a stream fer-edge opens (want {', '.join(STREAM_SCHEMES)})")
+        return
+    path = Path(spec)
+    suffix = path.suffix.lower()
+    if path.is_dir() or suffix in IMAGE_SUFFIXES + VIDEO_SUFFIXES or not (path.exists() or suffix):
+        return  # a folder, an image or video (perhaps not there yet), or a path that may become a folder
+    raise UsageError(f"source.input: {spec}: unknown source type (an image, a video file, a folder, a camera "
+                     "index, /dev/videoN, a stream URL, demo, picamera or auto)")
+
+
+def _check_host(host: str, port: int) -> None:
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"http.host: {host!r} is not an address this machine can bind ({reason})") from None
 
 
 def _parse_text(path: str, f: dataclasses.Field, text: str) -> Any:

@@ -11,3 +11,7 @@ class UsageError(FerEdgeError):
     """Wrong arguments or config values (exit 2, like argparse)."""
 
     exit_code = 2
+
+
+class DeviceError(FerEdgeError):
+    """A device that is absent now but may come back (a Coral unplugged): exit 1, so systemd retries."""

@@ -14,12 +14,14 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 
-from edge.errors import FerEdgeError
+from edge.errors import FerEdgeError, UsageError
+from edge.files import writable_target
 
 SCHEMA_VERSION = 1
 
@@ -54,37 +56,61 @@ class JsonlWriter:
     A failed write (disk full, file unwritable) is logged once, counted and never stops the loop: that frame's
     records are dropped, not kept in memory, and a partly written line is cut off again. With `keep_going`, a file
     that cannot be opened is retried every `REOPEN_S` instead of being an error; with `max_bytes`, the file is
-    rotated to `<file>.1` beyond that size, so weeks of events fit on an SD card.
+    rotated to `<file>.1` beyond that size, so weeks of events fit on an SD card. A file deleted or moved away while
+    running is reopened at its path, as log shippers expect. Stdout is written with `os.write` on its descriptor
+    (no hidden buffer); once its reader is gone (a broken pipe) nothing more is tried, `gone` is set and `on_gone`
+    called, and every later record is counted as lost.
     """
 
     REOPEN_S = 30.0
 
-    def __init__(self, target: str | Path | TextIO = "-", keep_going: bool = False, max_bytes: int = 0):
+    def __init__(self, target: str | Path | TextIO = "-", keep_going: bool = False, max_bytes: int = 0,
+                 on_gone: Callable[[], None] = lambda: None):
         self.target = str(target) if isinstance(target, (str, Path)) else str(getattr(target, "name", target))
         self.errors = 0  # failed writes
         self.lost = 0  # records not written
+        self.written = 0  # records written
+        self.gone = False  # stdout's reader went away: nothing more can be delivered
+        self._on_gone = on_gone
         self._pending: list[str] = []
         self._failing = False
-        self._max_bytes, self._size, self._retry_at = max_bytes, 0, 0.0
-        self._stream: TextIO | None = None  # stdout or the caller's stream
-        self._fd: int | None = None  # our own file: one os.write per flush, no hidden buffer to fill up
+        self._max_bytes, self._size, self._retry_at, self._rotate_at = max_bytes, 0, 0.0, 0.0
+        self._stream: TextIO | None = None  # the caller's stream
+        self._fd: int | None = None  # one os.write per flush, no hidden buffer to fill up
+        self._own = isinstance(target, (str, Path)) and self.target != "-"  # a file we open, rotate and reopen
+        self._inode: tuple[int, int] | None = None
         self._path = Path(self.target)
         if not isinstance(target, (str, Path)):
             self._stream = target
-        elif self.target == "-":
-            self._stream = sys.stdout
+        elif not self._own:
+            self._fd = self._stdout_fd(keep_going)
         else:
             try:
                 self._open()
             except OSError as exc:
                 if not keep_going:
                     raise FerEdgeError(f"{self.target}: cannot open events file ({exc.strerror or exc})") from None
-                self._error(exc, "cannot open")
+                self._error(exc.strerror or str(exc), "cannot open")
+
+    def _stdout_fd(self, keep_going: bool) -> int | None:
+        """Stdout's descriptor; None (and every record lost) when the process was started with it closed."""
+        if sys.stdout is not None:
+            sys.stdout.flush()  # anything printed before goes first
+            try:
+                return sys.stdout.fileno()
+            except (OSError, ValueError):  # a stream without a descriptor (a test's capture)
+                self._stream = sys.stdout
+                return None
+        if not keep_going:
+            raise FerEdgeError("events -: stdout is closed; give --events FILE")
+        self._set_gone("stdout is closed")
+        return None
 
     def _open(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        self._size = os.fstat(self._fd).st_size
+        st = os.fstat(self._fd)
+        self._size, self._inode = st.st_size, (st.st_dev, st.st_ino)
 
     def write(self, record: dict) -> None:
         self._pending.append(json.dumps(record, separators=(",", ":")) + "\n")
@@ -92,64 +118,109 @@ class JsonlWriter:
     def flush(self) -> None:
         data, count = "".join(self._pending), len(self._pending)
         self._pending.clear()
-        if not data and self._stream is None:
-            return  # nothing tried, so nothing learnt about a failing file
+        if not data:
+            return  # nothing tried, so nothing learnt about a failing output
+        if self.gone:
+            self.lost += count
+            return
         try:
             if self._stream is not None:
                 self._stream.write(data)
                 self._stream.flush()
+            elif self._own:
+                if self._fd is None and time.monotonic() < self._retry_at:
+                    self.lost += count
+                    return
+                self._ensure_open()
+                self._write_fd(data.encode())
             else:
-                if self._fd is None:
-                    if time.monotonic() < self._retry_at:
-                        self.lost += count
-                        return
-                    self._open()
-                self._write_file(data.encode())
+                self._write_fd(data.encode())
+        except BrokenPipeError:
+            self.lost += count
+            self._set_gone("the reader closed the pipe")
+            return
         except OSError as exc:
             self.lost += count
-            self._error(exc, "write failed")
+            self._error(exc.strerror or str(exc), "write failed")
             return
+        self.written += count
         if self._failing:
             self._failing = False
             print(f"fer-edge: events {self.target}: writing again ({self.lost} records lost so far)",
                   file=sys.stderr, flush=True)
-        if self._fd is not None and self._max_bytes and self._size > self._max_bytes:
+        if self._own and self._max_bytes and self._size > self._max_bytes:
             self._rotate()
 
-    def _write_file(self, data: bytes) -> None:
+    def _ensure_open(self) -> None:
+        """Open the file if it is closed, or again if the path now names another file (deleted, moved away)."""
+        if self._fd is not None:
+            try:
+                st = os.stat(self._path)
+                if (st.st_dev, st.st_ino) == self._inode:
+                    return
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return  # cannot tell: keep writing where we were
+            os.close(self._fd)
+            self._fd = None
+            print(f"fer-edge: events {self.target}: the file was deleted or replaced; reopening it",
+                  file=sys.stderr, flush=True)
+        self._open()
+
+    def _write_fd(self, data: bytes) -> None:
         view = memoryview(data)
         try:
             while view:
                 view = view[os.write(self._fd, view):]
         except OSError:
-            if len(view) < len(data):
+            if self._own and len(view) < len(data):
                 with contextlib.suppress(OSError):
                     os.ftruncate(self._fd, self._size)  # no half line left for readers to trip on
             raise
         self._size += len(data)
 
     def _rotate(self) -> None:
+        """Rename the real file (a symlink's target: the link stays) to `<file>.1`, a regular file or nothing.
+
+        When that fails, writing goes on in the same file (nothing is lost) and rotation is tried again later.
+        """
+        if time.monotonic() < self._rotate_at:
+            return
+        real = Path(os.path.realpath(self._path))
+        try:
+            os.replace(real, writable_target(real.with_name(real.name + ".1")))
+        except (OSError, UsageError) as exc:
+            self._rotate_at = time.monotonic() + self.REOPEN_S
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            print(f"fer-edge: events {self.target}: rotation failed ({reason}); writing on to the same file, "
+                  f"retrying in {self.REOPEN_S:.0f} s", file=sys.stderr, flush=True)
+            return
         os.close(self._fd)
         self._fd = None
         try:
-            os.replace(self._path, self._path.with_name(self._path.name + ".1"))
             self._open()
         except OSError as exc:
-            self._error(exc, "rotation failed")
+            self._error(exc.strerror or str(exc), "cannot open")
 
-    def _error(self, exc: OSError, what: str) -> None:
+    def _set_gone(self, reason: str) -> None:
+        self.gone = True
+        print(f"fer-edge: events {self.target}: {reason}; dropping every later record", file=sys.stderr, flush=True)
+        self._on_gone()
+
+    def _error(self, reason: str, what: str) -> None:
         self.errors += 1
         if self._fd is None:
             self._retry_at = time.monotonic() + self.REOPEN_S
         if not self._failing:
             self._failing = True
-            retry = f", retrying every {self.REOPEN_S:.0f} s" if self._fd is None and self._stream is None else ""
-            print(f"fer-edge: events {self.target}: {what} ({exc.strerror or exc}); dropping records{retry} "
+            retry = f", retrying every {self.REOPEN_S:.0f} s" if self._fd is None and self._own else ""
+            print(f"fer-edge: events {self.target}: {what} ({reason}); dropping records{retry} "
                   "and continuing", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         self.flush()
-        if self._fd is not None:
+        if self._own and self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
@@ -157,7 +228,7 @@ class JsonlWriter:
 class NullWriter:
     """Events turned off (`outputs.events = ""`): the writer's interface, nothing kept."""
 
-    target, errors, lost = "", 0, 0
+    target, errors, lost, written, gone = "", 0, 0, 0, False
 
     def write(self, record: dict) -> None:
         pass

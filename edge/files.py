@@ -1,26 +1,78 @@
-"""Atomic file writes: a crash or Ctrl-C never leaves a half-written result behind."""
+"""Atomic file writes: a crash or Ctrl-C never leaves a half-written result behind, and only a regular file is
+ever replaced (a rename over a device, a FIFO or a symlink would destroy it)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+from edge.errors import FerEdgeError, UsageError
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def writable_target(path: str | os.PathLike) -> Path:
+    """The file a write to `path` must replace: a symlink's target (the link stays a link), or `path` itself.
+
+    Anything that exists and is not a regular file is refused with a UsageError naming it: renaming a result over
+    /dev/full once turned the device into a JSON file.
+    """
+    path = Path(path)
+    try:
+        st = os.stat(path)  # follows links, /proc/self/fd/N included
+    except FileNotFoundError:
+        return Path(os.path.realpath(path))  # a new file, or the missing target of a dangling link
+    except OSError:
+        return path  # a folder on the way is missing or unreadable: the write itself says so
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{path}: is {_kind(st.st_mode)}, not a regular file; refusing to replace it")
+    return Path(os.path.realpath(path))
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside the real target, renamed over it only when the block succeeds.
+
+    For writers that want a file name rather than bytes (Keras `model.save`); `suffix` keeps the extension they
+    insist on. OS errors become one line naming `path`.
+    """
+    target = writable_target(path)
+    tmp: str | None = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+        os.close(fd)
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
+        _fsync(tmp)
+        os.replace(tmp, writable_target(path))  # checked again: the block may have taken minutes
+    except OSError as exc:
+        raise FerEdgeError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _fsync(name: str) -> None:
+    fd = os.open(name, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; results are meant to be shared
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

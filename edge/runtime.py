@@ -11,7 +11,7 @@ import platform
 from functools import lru_cache
 from pathlib import Path
 
-from edge.errors import FerEdgeError, UsageError
+from edge.errors import DeviceError, FerEdgeError, UsageError
 
 EDGETPU_LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
 ACCELERATORS = ("none", "edgetpu")
@@ -40,18 +40,31 @@ def runtime():
         raise FerEdgeError("no TFLite runtime installed: pip install ai-edge-litert") from None
 
 
-def edgetpu_delegate():
-    """Load the Edge TPU delegate, or say plainly that there is none."""
-    _, load_delegate, _ = runtime()
+def edgetpu_library() -> str:
+    """Load the Edge TPU library by name; its absence is an install problem no restart fixes."""
     library = EDGETPU_LIBRARY.get(platform.system(), "libedgetpu.so.1")
     try:
-        # Probe with ctypes first: a failed load_delegate leaves a half-built Delegate whose __del__ prints a traceback.
         ctypes.CDLL(library)
-        return load_delegate(library)
-    except (OSError, ValueError, RuntimeError) as exc:
+    except OSError as exc:
         raise FerEdgeError(
             f"no Edge TPU available: could not load {library} ({str(exc).splitlines()[0]}); install libedgetpu1-std "
-            "from Coral's apt repository and plug in the device, or run without --accelerator edgetpu") from None
+            "from Coral's apt repository, or run without --accelerator edgetpu") from None
+    return library
+
+
+def edgetpu_delegate():
+    """Load the Edge TPU delegate, or say plainly that there is none.
+
+    A missing library is a FerEdgeError; a library that finds no device is a DeviceError (it may be plugged in).
+    """
+    _, load_delegate, _ = runtime()
+    library = edgetpu_library()  # probed first: a failed load_delegate leaves a Delegate whose __del__ prints
+    try:
+        return load_delegate(library)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise DeviceError(
+            f"no Edge TPU available: {library} found no device ({str(exc).splitlines()[0]}); plug in the Coral "
+            "device, or run without --accelerator edgetpu") from None
 
 
 def make_interpreter(model_path: str | Path, threads: int = 1, accelerator: str = "none"):

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from edge.config import ServiceConfig, add_arguments, load_config, overrides_from
+from edge.errors import DeviceError, FerEdgeError, UsageError
 
 
 def add_service_parser(sub) -> None:
@@ -28,9 +29,41 @@ def add_service_parser(sub) -> None:
 def cmd_service(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides_from(args))
     if args.check_config:
+        build_models(cfg)  # what the start loads, so a model that would fail the start fails the check
         print(f"fer-edge service: config OK ({args.config or 'defaults and flags'})")
         return 0
     return run_service(cfg)
+
+
+def build_models(cfg: ServiceConfig):
+    """(detector, classifier, model path) as the config names them; used by the start and by --check-config.
+
+    A file that is not the right model, a bad sidecar or a missing Edge TPU library is a config error (exit 2,
+    naming the key): restarting cannot fix it. An Edge TPU that is not plugged in stays a DeviceError (exit 1).
+    """
+    from edge.bundled import DEFAULT_MODEL
+    from edge.classifier import TFLiteClassifier
+    from edge.detectors import make_detector
+    from edge.runtime import edgetpu_library
+
+    det = cfg.detector
+    detector = _config_error("detector.yunet_model" if det.name == "yunet" else "detector.name", make_detector,
+                             det.name, cfg.threads, det.yunet_model or None, det.min_score or None)
+    if cfg.model.accelerator == "edgetpu":
+        _config_error("model.accelerator", edgetpu_library)
+    model = Path(cfg.model.path) if cfg.model.path else DEFAULT_MODEL
+    classifier = _config_error("model.path", TFLiteClassifier, model, cfg.threads, cfg.model.accelerator)
+    return detector, classifier, model
+
+
+def _config_error(key: str, build, *args):
+    """`build(*args)`, its FerEdgeError turned into a UsageError naming `key`."""
+    try:
+        return build(*args)
+    except (DeviceError, UsageError):
+        raise
+    except FerEdgeError as exc:
+        raise UsageError(f"{key}: {exc}") from None
 
 
 def _log(text: str) -> None:
@@ -38,9 +71,6 @@ def _log(text: str) -> None:
 
 
 def run_service(cfg: ServiceConfig) -> int:
-    from edge.bundled import DEFAULT_MODEL
-    from edge.classifier import TFLiteClassifier
-    from edge.detectors import make_detector
     from edge.events import JsonlWriter, NullWriter
     from edge.httpd import HttpEndpoint
     from edge.monitor import Monitor
@@ -58,9 +88,7 @@ def run_service(cfg: ServiceConfig) -> int:
     events = source = watcher = None
     try:
         det, src, out = cfg.detector, cfg.source, cfg.outputs
-        detector = make_detector(det.name, cfg.threads, det.yunet_model or None, det.min_score or None)
-        model = Path(cfg.model.path) if cfg.model.path else DEFAULT_MODEL
-        classifier = TFLiteClassifier(model, cfg.threads, cfg.model.accelerator)
+        detector, classifier, model = build_models(cfg)
         tracker = Tracker(tuple(classifier.labels), cfg.smoothing.iou_threshold, cfg.smoothing.max_missed,
                           cfg.smoothing.alpha, cfg.smoothing.min_score, cfg.smoothing.switch_margin)
 

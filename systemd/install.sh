@@ -4,7 +4,7 @@
 #
 #   sudo systemd/install.sh                      # user, venv, config, unit; enable and start
 #   sudo systemd/install.sh --uninstall          # stop, disable, remove unit and venv; keep config and events
-#   sudo systemd/install.sh --uninstall --purge  # also remove /etc/fer-edge, /var/lib/fer-edge and the user
+#   sudo systemd/install.sh --uninstall --purge  # also remove /etc/fer-edge, /var/lib/fer-edge and the user it made
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,6 +16,8 @@ STATE=/var/lib/fer-edge
 UNIT_NAME=fer-edge.service
 UNIT="/etc/systemd/system/$UNIT_NAME"
 SERVICE_USER=fer-edge
+# what install.sh made that is not obviously its own (an account, a group membership): --purge undoes only that
+INSTALLED="$CONF_DIR/install-state"
 
 say() { echo "install.sh: $*"; }
 die() { echo "install.sh: error: $1" >&2; exit "${2:-1}"; }
@@ -32,14 +34,8 @@ install_service() {
     python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "Python 3.11 or newer is needed"
     python3 -c 'import venv, ensurepip' 2>/dev/null || die "python3-venv is missing (sudo apt install python3-venv)"
 
-    if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
-        useradd --system --user-group --home-dir "$STATE" --no-create-home --shell /usr/sbin/nologin \
-            --comment "fer-edge camera service" "$SERVICE_USER"
-        say "created system user $SERVICE_USER"
-    fi
-    if getent group video >/dev/null; then
-        usermod -a -G video "$SERVICE_USER"
-    fi
+    install -d -m 0755 "$CONF_DIR"
+    make_user
 
     install -d -m 0755 "$PREFIX"
     local venv_args=() pip_args=()
@@ -54,6 +50,8 @@ install_service() {
         python3 -m venv "${venv_args[@]}" "$VENV"
         say "created $VENV ${venv_args[*]}"
     fi
+    as_service_user "$VENV/bin/python" -c '' 2>/dev/null \
+        || die "$VENV/bin/python ($(readlink -f "$VENV/bin/python")) cannot be run by the user $SERVICE_USER: remove $VENV and run install.sh with a system python3 first on PATH (sudo does that)"
     say "installing fer-edge from $REPO into $VENV (a few minutes on a Pi)"
     # built from a copy, so that root leaves no build/ or egg-info/ in the checkout
     local src
@@ -63,7 +61,6 @@ install_service() {
     rm -rf "$src"
     install -m 0644 "$REPO/README.md" "$PREFIX/README.md"
 
-    install -d -m 0755 "$CONF_DIR"
     if [[ -e "$CONF" ]]; then
         install -m 0644 "$REPO/systemd/config.toml" "$CONF.default"
         say "kept $CONF; the shipped defaults are in $CONF.default"
@@ -71,8 +68,9 @@ install_service() {
         install -m 0644 "$REPO/systemd/config.toml" "$CONF"
         say "wrote $CONF"
     fi
-    "$VENV/bin/fer-edge" service --config "$CONF" --check-config >/dev/null \
-        || die "$CONF is not valid (see the line above); fix it and run install.sh again" 2
+    # as the service will run it: a model only root can read must fail here, not at the start
+    (cd / && as_service_user "$VENV/bin/fer-edge" service --config "$CONF" --check-config >/dev/null) \
+        || die "$CONF is not valid for the user $SERVICE_USER (see the line above); fix it and run install.sh again" 2
 
     install -m 0644 "$REPO/systemd/fer-edge.service" "$UNIT"
     if ! systemd_running; then
@@ -89,6 +87,48 @@ install_service() {
 }
 
 systemd_running() { [[ -d /run/systemd/system ]]; }
+
+recorded() { grep -qsxF "$1" "$INSTALLED"; }
+record() { recorded "$1" || echo "$1" >>"$INSTALLED"; }
+
+# The service account: made here and recorded, or an existing one reused as it is and never deleted.
+make_user() {
+    if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
+        useradd --system --user-group --home-dir "$STATE" --no-create-home --shell /usr/sbin/nologin \
+            --comment "fer-edge camera service" "$SERVICE_USER"
+        record "created-user $SERVICE_USER"
+        say "created system user $SERVICE_USER"
+    elif ! recorded "created-user $SERVICE_USER"; then
+        say "using the existing account $SERVICE_USER (uid $(id -u "$SERVICE_USER")), which install.sh did not create: --purge keeps it"
+    fi
+    if getent group video >/dev/null && [[ " $(id -nG "$SERVICE_USER") " != *" video "* ]]; then
+        usermod -a -G video "$SERVICE_USER"
+        recorded "created-user $SERVICE_USER" || record "added-to-group video"
+    fi
+}
+
+as_service_user() {
+    if command -v runuser >/dev/null; then
+        runuser -u "$SERVICE_USER" -- "$@"
+    else
+        setpriv --reuid="$SERVICE_USER" --regid="$SERVICE_USER" --init-groups -- "$@"
+    fi
+}
+
+remove_user() {
+    if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
+        return
+    fi
+    if recorded "created-user $SERVICE_USER"; then
+        userdel "$SERVICE_USER"
+        say "removed the user $SERVICE_USER"
+        return
+    fi
+    if recorded "added-to-group video"; then
+        gpasswd -d "$SERVICE_USER" video >/dev/null
+    fi
+    say "kept the user $SERVICE_USER: install.sh did not create it"
+}
 
 uninstall_service() {
     local purge=$1
@@ -107,13 +147,11 @@ uninstall_service() {
     fi
     rm -rf "$PREFIX"
     if [[ $purge == 1 ]]; then
+        remove_user  # before $CONF_DIR goes: the record of what was made is there
         rm -rf "$CONF_DIR" "$STATE"
-        if id -u "$SERVICE_USER" >/dev/null 2>&1; then
-            userdel "$SERVICE_USER"
-        fi
-        say "removed $PREFIX, $CONF_DIR, $STATE and the user $SERVICE_USER"
+        say "removed $PREFIX, $CONF_DIR and $STATE"
     else
-        say "removed $PREFIX; kept $CONF_DIR and $STATE (events): --uninstall --purge removes them and the user"
+        say "removed $PREFIX; kept $CONF_DIR and $STATE (events): --uninstall --purge removes them (and the user, if install.sh created it)"
     fi
 }
 

