@@ -8,12 +8,16 @@ the way out; teardown (events flushed and closed) in `finally`.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
 from pathlib import Path
 
 from edge.config import ServiceConfig, add_arguments, load_config, overrides_from
+from edge.redact import redact
+
+log = logging.getLogger(__name__)
 
 
 def add_service_parser(sub) -> None:
@@ -34,7 +38,18 @@ def cmd_service(args: argparse.Namespace) -> int:
 
 
 def _log(text: str) -> None:
-    print(f"fer-edge service: {text}", file=sys.stderr, flush=True)
+    log.info(redact(text))
+
+
+def _setup_logging() -> None:
+    """The `edge` loggers print one line each to stderr (the journal adds time and unit), prefixed like the rest."""
+    root = logging.getLogger("edge")
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("fer-edge service: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        root.propagate = False
 
 
 def run_service(cfg: ServiceConfig) -> int:
@@ -50,6 +65,7 @@ def run_service(cfg: ServiceConfig) -> int:
     from edge.sources import open_source
     from edge.tracking import Tracker
 
+    _setup_logging()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
