@@ -98,6 +98,8 @@ def run_service(cfg: ServiceConfig) -> int:
             http.start(monitor)
         _log(f"model {model.name}, detector {det.name}, source {src.input}, events {out.events or 'off'}, "
              f"http {http.url if http else 'off'}")
+        if http is not None and http.exposure:
+            log.warning(http.exposure)
         opts = LoopOptions(margin=det.margin, level_eyes=det.level_eyes, stats_every_s=out.stats_every_s,
                            detect_every=det.every)
         stats = run_loop(source, detector, classifier, events, opts, stop=stop, tracker=tracker,
