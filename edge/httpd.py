@@ -149,10 +149,10 @@ def _head_end(buf: bytearray) -> int:
 
 
 class _Client:
-    __slots__ = ("sock", "address", "since", "inbox", "outbox")
+    __slots__ = ("sock", "address", "since", "batch", "inbox", "outbox")
 
-    def __init__(self, sock: socket.socket, address, since: float):
-        self.sock, self.address, self.since = sock, address, since
+    def __init__(self, sock: socket.socket, address, since: float, batch: int):
+        self.sock, self.address, self.since, self.batch = sock, address, since, batch
         self.inbox = bytearray()
         self.outbox: bytes | None = None  # set once the request is whole: then only written to
 
@@ -177,17 +177,19 @@ class _Server:
         self._clients: dict[socket.socket, _Client] = {}  # in order of arrival: the first is the oldest
         self._stop = threading.Event()
         self._accept_paused_until = 0.0
+        self._round = 0  # accept rounds: a client accepted in the current one has not been read yet
         self._errors = _RateLimitedLog(clock=clock)
         self.refused = self.dropped = self.client_errors = 0
 
     def serve_forever(self, poll_s: float = 0.2) -> None:
         self._selector.register(self.socket, selectors.EVENT_READ)
         while not self._stop.is_set():
-            for key, _ in self._selector.select(poll_s):
-                if key.fileobj is self.socket:
-                    self._accept()
-                elif key.fileobj in self._clients:
-                    self._service(self._clients[key.fileobj])
+            ready = [key.fileobj for key, _ in self._selector.select(poll_s)]
+            for sock in ready:  # clients first: a request that has arrived is answered before anyone new comes in
+                if sock in self._clients:
+                    self._service(self._clients[sock])
+            if self.socket in ready:
+                self._accept()
             self._expire()
 
     def shutdown(self) -> None:
@@ -200,6 +202,7 @@ class _Server:
         self.socket.close()
 
     def _accept(self) -> None:
+        self._round += 1
         for _ in range(16):  # a few per round, so clients already connected are read between bursts
             try:
                 sock, address = self.socket.accept()
@@ -213,7 +216,7 @@ class _Server:
             if not self._make_room():
                 self._refuse(sock)
                 continue
-            client = _Client(sock, address, self._clock())
+            client = _Client(sock, address, self._clock(), self._round)
             self._clients[sock] = client
             self._selector.register(sock, selectors.EVENT_READ, client)
 
@@ -222,8 +225,9 @@ class _Server:
         free = self._free()
         if len(self._clients) < MAX_CONNECTIONS and (free is None or free >= 0):
             return True
-        oldest = next((c for c in self._clients.values() if c.outbox is None), None)
-        if oldest is None:  # everyone is being answered: refuse the new one cheaply, without a wait
+        # never one accepted in this round: it has not been read yet, however fast it sent its request
+        oldest = next((c for c in self._clients.values() if c.outbox is None and c.batch < self._round), None)
+        if oldest is None:  # no one to close: refuse the new one cheaply, without a wait
             return False
         self.dropped += 1
         self._close(oldest)

@@ -207,3 +207,50 @@ def test_stream_password_never_printed_logged_or_sent_to_systemd(tmp_path):
     assert "hunter2" not in err and not any("hunter2" in m for m in svc.messages), err
     proc = run_cli("run", "--source", url, "--frames", "1", timeout=120)
     assert proc.returncode != 0 and "admin:***@" in proc.stderr and "hunter2" not in proc.stderr, proc.stderr
+
+
+class _Health:
+    def healthy(self) -> bool:
+        return True
+
+    def health_text(self) -> str:
+        return "ok\n"
+
+    def metrics_text(self) -> str:
+        return ""
+
+    def latest_json(self) -> str:
+        return "{}\n"
+
+
+def test_out_of_descriptors_the_oldest_unfinished_request_makes_room_and_nothing_else_is_refused():
+    """The descriptor reserve in-process: a server told it has room for two clients takes a third by closing one."""
+    from edge.httpd import _Server
+
+    server = None
+
+    def free() -> int:  # asked just after an accept: room for two clients, not three
+        return 2 - (len(server._clients) + 1)
+
+    server = _Server("127.0.0.1", 0, socket.AF_INET, free=free)
+    server.endpoint = _Health()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_s": 0.05}, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    try:
+        slow = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+        for sock in slow:
+            sock.sendall(b"GET /hea")
+        time.sleep(0.3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as resp:
+            assert resp.status == 200 and resp.read() == b"ok\n"
+        assert slow[0].recv(100) == b"" and server.dropped == 1 and server.refused == 0  # the oldest was closed
+        slow[1].settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            slow[1].recv(100)  # the younger one still waits
+        for sock in slow:
+            sock.close()
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
