@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from edge.errors import FerEdgeError, UsageError
+from edge.redact import redact
 
 
 def _csv_list(text: str) -> list[str]:
@@ -349,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except FerEdgeError as exc:
-        print(f"fer-edge {args.command}: error: {exc}", file=sys.stderr)
+        print(f"fer-edge {args.command}: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"fer-edge {args.command}: interrupted", file=sys.stderr)

@@ -1,18 +1,42 @@
 """The local HTTP endpoint, standard library only: /healthz, /metrics (Prometheus text) and /events/latest (JSON).
 
 Bound to 127.0.0.1 unless configured otherwise. It serves numbers and event records, never an image: there is no
-path that could.
+path that could. It must never cost the camera loop what it needs, whatever a local client does: one thread
+serves every client from a selector (a slow client costs a descriptor, never a thread), at most `MAX_CONNECTIONS`
+are open and the oldest unfinished request makes room for a new one, a request must arrive whole within
+`HEAD_TIMEOUT_S`, `FD_RESERVE` descriptors stay free for the loop (a source reopening), and a client that resets
+is counted, not logged with a traceback.
 """
 
 from __future__ import annotations
 
 import errno
+import io
+import ipaddress
+import logging
+import os
+import resource
+import selectors
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from http.server import BaseHTTPRequestHandler
 from typing import Protocol
 
 from edge.errors import FerEdgeError, UsageError
+
+log = logging.getLogger(__name__)
+
+MAX_CONNECTIONS = 64  # open client sockets at once; the oldest unfinished request is closed for a new one
+HEAD_TIMEOUT_S = 3.0  # request line and headers, in all: a client trickling bytes is closed after this
+SEND_TIMEOUT_S = 5.0  # the whole exchange, for a client that does not read its answer
+MAX_HEAD_BYTES = 8192
+BACKLOG = 256  # listen backlog: a burst of health checks waits in the kernel, not in SYN retries
+FD_RESERVE = 32  # descriptors kept free for the loop: a source reopening needs a few, FFmpeg more
+ACCEPT_PAUSE_S = 0.1  # after EMFILE: the listening socket stays readable, so stop polling it a moment
+LOG_EVERY_S = 60.0  # client failures: the first is logged, then at most one summary line a minute
+BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nServer: fer-edge\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Length: 5\r\nConnection: close\r\n\r\nbusy\n")
 
 
 class Endpoint(Protocol):
@@ -25,10 +49,66 @@ class Endpoint(Protocol):
     def latest_json(self) -> str: ...
 
 
+def free_descriptors(reserve: int = FD_RESERVE) -> int | None:
+    """Descriptors this process may still open before eating into `reserve`; None when it cannot be told."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        used = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
+    return soft - reserve - used
+
+
+def exposure_warning(host: str) -> str | None:
+    """What an address other than loopback exposes, for the start log; None for loopback."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+    if address.is_loopback:
+        return None
+    where = "every network interface" if address.is_unspecified else f"the network at {host}"
+    return (f"http: listening on {where}: /healthz, /metrics and /events/latest (face labels, scores and boxes) "
+            "can be read by anyone who can reach the port, without authentication; "
+            'set http.host = "127.0.0.1" to keep them local')
+
+
+class _RateLimitedLog:
+    """The first failure of a kind is logged; later ones are counted and summed up at most every `every_s`."""
+
+    def __init__(self, every_s: float = LOG_EVERY_S, clock=time.monotonic):
+        self._every, self._clock = every_s, clock
+        self._next: dict[str, float] = {}
+        self._unlogged: dict[str, int] = {}
+
+    def note(self, kind: str, detail: str) -> None:
+        now = self._clock()
+        if now < self._next.get(kind, -1.0):
+            self._unlogged[kind] = self._unlogged.get(kind, 0) + 1
+            return
+        self._next[kind] = now + self._every
+        earlier = self._unlogged.pop(kind, 0)
+        more = f" ({earlier} more since the last such line)" if earlier else ""
+        log.warning(f"http: {kind}: {detail}{more}; counted in /metrics, logged at most once a minute")
+
+
 class _Handler(BaseHTTPRequestHandler):
+    """Parses one whole request already read into memory and writes the answer into memory: never blocks."""
+
     server_version = "fer-edge"
-    timeout = 10  # a stalled client gives its thread back
-    endpoint: Endpoint
+    error_content_type = "text/plain; charset=utf-8"
+    error_message_format = "%(code)d %(message)s\n"
+
+    def __init__(self, head: bytes, client_address, endpoint: Endpoint, extra_metrics):  # no socket: not super()
+        self.rfile, self.wfile = io.BytesIO(head), io.BytesIO()
+        self.client_address, self.endpoint, self._extra_metrics = client_address, endpoint, extra_metrics
+        self.close_connection = True
+        self.handle_one_request()
+
+    def version_string(self) -> str:
+        return self.server_version  # no Python version: it only helps someone looking for a known hole
 
     def do_GET(self) -> None:  # noqa: N802 (the http.server name)
         path = self.path.split("?", 1)[0]
@@ -36,11 +116,14 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/healthz":
             self._send(200 if ep.healthy() else 503, "text/plain; charset=utf-8", ep.health_text())
         elif path == "/metrics":
-            self._send(200, "text/plain; version=0.0.4; charset=utf-8", ep.metrics_text())
+            self._send(200, "text/plain; version=0.0.4; charset=utf-8", ep.metrics_text() + self._extra_metrics())
         elif path == "/events/latest":
             self._send(200, "application/json", ep.latest_json())
         else:
             self._send(404, "text/plain; charset=utf-8", "not found; try /healthz, /metrics or /events/latest\n")
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.do_GET()  # `_send` leaves the body out
 
     def _send(self, code: int, content_type: str, body: str) -> None:
         data = body.encode()
@@ -49,10 +132,196 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def log_message(self, format, *args) -> None:  # scrapes every few seconds would flood the journal
         pass
+
+
+def _head_end(buf: bytearray) -> int:
+    """Where the request line and headers end (the blank line), or -1 while they are still coming."""
+    for blank in (b"\r\n\r\n", b"\n\n"):
+        at = buf.find(blank)
+        if at >= 0:
+            return at + len(blank)
+    return -1
+
+
+class _Client:
+    __slots__ = ("sock", "address", "since", "batch", "inbox", "outbox")
+
+    def __init__(self, sock: socket.socket, address, since: float, batch: int):
+        self.sock, self.address, self.since, self.batch = sock, address, since, batch
+        self.inbox = bytearray()
+        self.outbox: bytes | None = None  # set once the request is whole: then only written to
+
+
+class _Server:
+    """A listening socket and its clients, all non-blocking, served by `serve_forever` on one thread."""
+
+    def __init__(self, host: str, port: int, family: int, clock=time.monotonic, free=free_descriptors):
+        self._clock, self._free = clock, free
+        self.socket = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.bind((host, port))
+            self.socket.listen(BACKLOG)
+        except OSError:
+            self.socket.close()
+            raise
+        self.socket.setblocking(False)
+        self.server_address = self.socket.getsockname()
+        self.endpoint: Endpoint | None = None
+        self._selector = selectors.DefaultSelector()
+        self._clients: dict[socket.socket, _Client] = {}  # in order of arrival: the first is the oldest
+        self._stop = threading.Event()
+        self._accept_paused_until = 0.0
+        self._round = 0  # accept rounds: a client accepted in the current one has not been read yet
+        self._errors = _RateLimitedLog(clock=clock)
+        self.refused = self.dropped = self.client_errors = 0
+
+    def serve_forever(self, poll_s: float = 0.2) -> None:
+        self._selector.register(self.socket, selectors.EVENT_READ)
+        while not self._stop.is_set():
+            ready = [key.fileobj for key, _ in self._selector.select(poll_s)]
+            for sock in ready:  # clients first: a request that has arrived is answered before anyone new comes in
+                if sock in self._clients:
+                    self._service(self._clients[sock])
+            if self.socket in ready:
+                self._accept()
+            self._expire()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+
+    def server_close(self) -> None:
+        for client in list(self._clients.values()):
+            self._close(client)
+        self._selector.close()
+        self.socket.close()
+
+    def _accept(self) -> None:
+        self._round += 1
+        for _ in range(16):  # a few per round, so clients already connected are read between bursts
+            try:
+                sock, address = self.socket.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:  # out of descriptors after all (the loop took them): stop polling a moment
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self._pause_accepting(exc)
+                return
+            sock.setblocking(False)
+            if not self._make_room():
+                self._refuse(sock)
+                continue
+            client = _Client(sock, address, self._clock(), self._round)
+            self._clients[sock] = client
+            self._selector.register(sock, selectors.EVENT_READ, client)
+
+    def _make_room(self) -> bool:
+        """Room for the client just accepted: at the cap or the reserve, the oldest unfinished request is closed."""
+        free = self._free()
+        if len(self._clients) < MAX_CONNECTIONS and (free is None or free >= 0):
+            return True
+        # never one accepted in this round: it has not been read yet, however fast it sent its request
+        oldest = next((c for c in self._clients.values() if c.outbox is None and c.batch < self._round), None)
+        if oldest is None:  # no one to close: refuse the new one cheaply, without a wait
+            return False
+        self.dropped += 1
+        self._close(oldest)
+        return True
+
+    def _refuse(self, sock: socket.socket) -> None:
+        self.refused += 1
+        try:
+            sock.send(BUSY)
+        except OSError:
+            pass
+        sock.close()
+
+    def _pause_accepting(self, exc: OSError) -> None:
+        self.refused += 1
+        self._accept_paused_until = self._clock() + ACCEPT_PAUSE_S
+        self._selector.unregister(self.socket)
+        self._errors.note("cannot accept", f"{exc.strerror or exc}; pausing {ACCEPT_PAUSE_S} s")
+
+    def _service(self, client: _Client) -> None:
+        try:
+            if client.outbox is None:
+                self._read(client)
+            else:
+                self._write(client)
+        except OSError as exc:  # reset, broken pipe: the client's doing, counted and logged once a minute
+            self.client_errors += 1
+            self._errors.note("client connections failed", f"{type(exc).__name__}: {exc.strerror or exc}")
+            self._close(client)
+
+    def _read(self, client: _Client) -> None:
+        try:
+            data = client.sock.recv(4096)
+        except BlockingIOError:
+            return
+        if not data:
+            self._close(client)
+            return
+        client.inbox += data
+        end = _head_end(client.inbox)
+        if end > 0:
+            client.outbox = self._answer(bytes(client.inbox[:end]), client.address)
+            self._selector.modify(client.sock, selectors.EVENT_WRITE, client)
+            self._write(client)
+        elif len(client.inbox) > MAX_HEAD_BYTES:
+            self.dropped += 1
+            self._close(client)
+
+    def _answer(self, head: bytes, address) -> bytes:
+        try:
+            return _Handler(head, address, self.endpoint, self.metrics_text).wfile.getvalue()
+        except Exception as exc:  # a bug behind one path: that answer fails, the endpoint stays up
+            self._errors.note("error answering a request", f"{type(exc).__name__}: {exc}")
+            return b"HTTP/1.0 500 Internal Server Error\r\nServer: fer-edge\r\nContent-Length: 0\r\n\r\n"
+
+    def _write(self, client: _Client) -> None:
+        try:
+            sent = client.sock.send(client.outbox)
+        except BlockingIOError:
+            return
+        client.outbox = client.outbox[sent:]
+        if not client.outbox:
+            self._close(client)
+
+    def _expire(self) -> None:
+        now = self._clock()
+        if self._accept_paused_until and now >= self._accept_paused_until:
+            self._accept_paused_until = 0.0
+            self._selector.register(self.socket, selectors.EVENT_READ)
+        for client in list(self._clients.values()):
+            limit = HEAD_TIMEOUT_S if client.outbox is None else SEND_TIMEOUT_S
+            if now - client.since > limit:
+                self.dropped += 1
+                self._close(client)
+
+    def _close(self, client: _Client) -> None:
+        self._clients.pop(client.sock, None)
+        try:
+            self._selector.unregister(client.sock)
+        except (KeyError, ValueError):
+            pass
+        client.sock.close()
+
+    def metrics_text(self) -> str:
+        families = [
+            ("fer_edge_http_connections_refused_total", "HTTP clients turned away at once (every slot answering, "
+             "or out of descriptors).", self.refused),
+            ("fer_edge_http_connections_dropped_total", "HTTP clients closed unanswered: too slow to send a request, "
+             "or the oldest when room was needed.", self.dropped),
+            ("fer_edge_http_client_errors_total", "HTTP connections that failed (reset, broken pipe).",
+             self.client_errors),
+        ]
+        return "".join(f"# HELP {name} {text}\n# TYPE {name} counter\n{name} {value}\n"
+                       for name, text, value in families)
 
 
 class HttpEndpoint:
@@ -63,16 +332,13 @@ class HttpEndpoint:
             family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         except socket.gaierror as exc:
             raise UsageError(f"http.host {host!r}: not an address ({exc.strerror})") from None
-        server_cls = type("Server", (ThreadingHTTPServer,), {"address_family": family, "daemon_threads": True})
-        handler = type("Handler", (_Handler,), {})
         try:
-            self._server = server_cls((host, port), handler)
+            self._server = _Server(host, port, family)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise FerEdgeError(f"http.port {port}: {host}:{port} is already in use (another fer-edge service?); "
                                    "stop it or choose another http.port") from None
             raise UsageError(f"http.host {host!r} / http.port {port}: cannot listen ({exc.strerror or exc})") from None
-        self._handler = handler
         self._thread: threading.Thread | None = None
 
     @property
@@ -80,14 +346,19 @@ class HttpEndpoint:
         host, port = self._server.server_address[:2]
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
+    @property
+    def exposure(self) -> str | None:
+        """A warning when the bound address is not loopback (0.0.0.0, ::, a LAN address)."""
+        return exposure_warning(self._server.server_address[0])
+
     def start(self, endpoint: Endpoint) -> None:
-        self._handler.endpoint = endpoint
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="http", daemon=True)
+        self._server.endpoint = endpoint
+        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
         if self._thread is not None:
             self._server.shutdown()
+            self._thread.join(timeout=2)
             self._thread = None
         self._server.server_close()

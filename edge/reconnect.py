@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from edge.errors import FerEdgeError, UsageError
+from edge.redact import redact
 from edge.sources import Frame, FrameSource
 
 
@@ -78,8 +79,9 @@ class ReconnectingSource:
             self._got_frame = True
             if self._failing_since is not None:
                 self.reconnects += 1
-                print(f"fer-edge service: source {self.name}: back after {time.monotonic() - self._failing_since:.1f} s "
-                      f"(reconnect {self.reconnects})", file=sys.stderr, flush=True)
+                print(redact(f"fer-edge service: source {self.name}: back after "
+                             f"{time.monotonic() - self._failing_since:.1f} s (reconnect {self.reconnects})"),
+                      file=sys.stderr, flush=True)
                 self._failing_since, self._wait = None, self._min_wait
             self.up = True
             frame = dataclasses.replace(frame, index=self._index)
@@ -111,7 +113,7 @@ class ReconnectingSource:
             self._failing_since = time.monotonic()
         wait = self._wait
         self._wait = min(self._wait * 2, self._max_wait)
-        text = f"source {self.name}: {reason}; reconnecting in {wait:.1f} s (attempt {self.errors})"
+        text = redact(f"source {self.name}: {reason}; reconnecting in {wait:.1f} s (attempt {self.errors})")
         print(f"fer-edge service: {text}", file=sys.stderr, flush=True)
         self._on_state(text)
         self._stop.wait(wait)

@@ -8,6 +8,7 @@ the way out; teardown (events flushed and closed) in `finally`.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -15,6 +16,9 @@ from pathlib import Path
 
 from edge.config import ServiceConfig, add_arguments, load_config, overrides_from
 from edge.errors import DeviceError, FerEdgeError, UsageError
+from edge.redact import redact
+
+log = logging.getLogger(__name__)
 
 
 def add_service_parser(sub) -> None:
@@ -67,7 +71,18 @@ def _config_error(key: str, build, *args):
 
 
 def _log(text: str) -> None:
-    print(f"fer-edge service: {text}", file=sys.stderr, flush=True)
+    log.info(redact(text))
+
+
+def _setup_logging() -> None:
+    """The `edge` loggers print one line each to stderr (the journal adds time and unit), prefixed like the rest."""
+    root = logging.getLogger("edge")
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("fer-edge service: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        root.propagate = False
 
 
 def run_service(cfg: ServiceConfig) -> int:
@@ -80,6 +95,7 @@ def run_service(cfg: ServiceConfig) -> int:
     from edge.sources import open_source
     from edge.tracking import Tracker
 
+    _setup_logging()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -110,6 +126,8 @@ def run_service(cfg: ServiceConfig) -> int:
             http.start(monitor)
         _log(f"model {model.name}, detector {det.name}, source {src.input}, events {out.events or 'off'}, "
              f"http {http.url if http else 'off'}")
+        if http is not None and http.exposure:
+            log.warning(http.exposure)
         opts = LoopOptions(margin=det.margin, level_eyes=det.level_eyes, stats_every_s=out.stats_every_s,
                            detect_every=det.every)
         stats = run_loop(source, detector, classifier, events, opts, stop=stop, tracker=tracker,

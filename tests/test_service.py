@@ -35,7 +35,8 @@ FACE_KEYS = {"type", "v", "time", "frame", "face_id", "box", "detected", "detect
 class Service:
     """The service in a subprocess, with every sd_notify datagram it sends kept in `messages`."""
 
-    def __init__(self, tmp_path: Path, *args: str, watchdog_usec: int = 600_000, abstract: bool = False):
+    def __init__(self, tmp_path: Path, *args: str, watchdog_usec: int = 600_000, abstract: bool = False,
+                 preexec_fn=None):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         if abstract:
             name = f"fer-edge-test-{uuid.uuid4().hex}"
@@ -54,7 +55,8 @@ class Service:
                "TF_CPP_MIN_LOG_LEVEL": "3"}
         with self.log.open("w") as err:
             self.proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "service", "--http-port", "0", *args],
-                                         stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env)
+                                         stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env,
+                                         preexec_fn=preexec_fn)
         self._url: str | None = None
 
     def _read(self) -> None:

@@ -65,6 +65,14 @@ def test_unit_runs_the_installed_service_the_way_issue_and_install_script_expect
     assert int(s["StartLimitBurst"][0]) >= 1 and int(s["TimeoutStopSec"][0]) >= 2
     assert s["User"] == ["fer-edge"] and s["SupplementaryGroups"] == ["video"] and s["ProtectSystem"] == ["strict"]
     assert s["StateDirectory"] == ["fer-edge"] and s["CapabilityBoundingSet"] == [""] and "MemoryMax" in s
+
+
+def test_unit_bounds_descriptors_and_tasks_above_what_the_http_endpoint_may_take():
+    from edge.httpd import FD_RESERVE, MAX_CONNECTIONS
+
+    s = _settings()
+    assert int(s["LimitNOFILE"][0]) >= MAX_CONNECTIONS + FD_RESERVE + 64  # clients, the reserve, the loop's own
+    assert 32 <= int(s["TasksMax"][0]) <= 256  # one HTTP thread: the cap is for the loop's threads and FFmpeg's
     install = INSTALL.read_text()
     for line in ("PREFIX=/opt/fer-edge", 'VENV="$PREFIX/venv"', 'CONF="$CONF_DIR/config.toml"', "CONF_DIR=/etc/fer-edge",
                  "SERVICE_USER=fer-edge", "STATE=/var/lib/fer-edge"):
