@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 from edge.bundled import bundled_models
-from edge.cost import count_cost, format_macs, model_cost, op_macs
+from edge.cost import count_cost, detector_macs, format_macs, loop_macs_per_frame, model_cost, op_macs
 from edge.runtime import GraphOp
 from edge.sidecar import read_sidecar
 
@@ -37,6 +37,14 @@ def test_shared_weights_count_once_and_absent_bias_is_skipped():
            _op("CONV_2D", [(2, (1, 4, 4, 1)), *conv[1:]], [(3, (1, 4, 4, 2))])]
     cost = count_cost(ops)
     assert cost.macs == 2 * 32 * 9 and cost.params == 18 and cost.layers == 2
+
+
+def test_loop_macs_per_frame_spreads_the_detector():
+    # BlazeFace back on every second frame, a 40 M classifier on 4 faces: 189/2 + 160
+    assert loop_macs_per_frame(189_000_000, 2, 40_000_000, 4.0) == 254_500_000
+    assert loop_macs_per_frame(None, 1, 40_000_000, 1.0) is None  # YuNet or Haar: not counted
+    assert detector_macs("blazeface") == detector_macs("blazeface-back") == 188_749_824
+    assert detector_macs("yunet") is None and detector_macs("haar") is None
 
 
 def test_format_macs():

@@ -151,7 +151,8 @@ def test_flip_average_is_baked_into_the_int8_graph(trained_run, converted, fer_c
     model = tmp_path / "flip" / "flip_int8.tflite"
     side, plain = read_sidecar(model), read_sidecar(converted[0] / "tiny_int8.tflite")
     assert "mirror" in side["output"]["test_time_augmentation"]
-    assert side["macs"] == 2 * plain["macs"] and side["params"] == plain["params"]  # two passes, one set of weights
+    # two passes, one set of weights (int8 re-quantizes the second pass's biases: those few count twice)
+    assert side["macs"] == 2 * plain["macs"] and plain["params"] <= side["params"] < 1.01 * plain["params"]
     clf = TFLiteClassifier(model)
     faces = fer_splits["PublicTest"].images[:32]
     probs, mirrored = clf.predict(faces), clf.predict(faces[:, :, ::-1].copy())
