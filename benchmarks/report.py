@@ -201,7 +201,7 @@ def draw_pareto(results: dict, path: Path) -> int | None:
     if plt is None:
         return None
     counted = [p for p in pts if p.get("macs")]
-    fig, axes = plt.subplots(1, 2 if counted else 1, figsize=(13, 5) if counted else (7.5, 5), squeeze=False)
+    fig, axes = plt.subplots(1, 2 if counted else 1, figsize=(13, 5) if counted else (7.5, 5), squeeze=False, sharey=True)
     _panel(axes[0][0], pts, lambda p: p["p50_ms"], "pareto")
     axes[0][0].set_xlabel(f"latency per face, p50 (ms, log scale), {pts[0]['threads']} thread(s)")
     axes[0][0].set_title("against latency on this machine", fontsize=9)
