@@ -154,17 +154,45 @@ def _model_entry(path: Path, kind: str) -> dict:
     entry = {"name": path.stem + (" (keras)" if kind == "keras" else ""), "path": str(path), "kind": kind,
              "size_bytes": path.stat().st_size if path.is_file() else None, "status": "ok", "threads": {}}
     if kind == "keras":
-        return entry | {"variant": "keras float32"}
+        return entry | {"variant": "keras float32", "macs": None, "params": None}  # counted for .tflite files only
     try:
         side = read_sidecar(path) or {}
     except FerEdgeError as exc:
         side = {}
         entry["sidecar_error"] = str(exc)
     entry["variant"] = side.get("variant")
+    entry |= _cost(path, side)
     acc = side.get("accuracy") or {}
     if acc.get("tflite") is not None:
         entry["sidecar_accuracy"] = {"accuracy": acc["tflite"], "split": acc.get("split"), "data": acc.get("data")}
     return entry
+
+
+def _cost(path: Path, side: dict) -> dict:
+    """MACs and parameters counted from the file; the sidecar's when the file can't be read here (an Edge TPU
+    model), else None: a model that can't be counted is still measured."""
+    from edge.cost import model_cost
+
+    try:
+        cost = model_cost(path)
+        return {"macs": cost.macs, "params": cost.params}
+    except FerEdgeError:
+        return {"macs": side.get("macs"), "params": side.get("params")}
+
+
+def _loop_cost(detector: str, model: dict, result: dict) -> dict:
+    """MACs per frame of a loop row: detector MACs / detect-every + classifier MACs x faces per frame."""
+    from edge.cost import detector_macs, loop_macs_per_frame
+
+    if not result.get("ok"):
+        return {}
+    try:
+        det = detector_macs(detector)
+    except FerEdgeError:
+        det = None
+    per_frame = loop_macs_per_frame(det, result["detect_every"], model.get("macs"), result["faces_per_frame"])
+    return {"detector_macs": det, "classifier_macs": model.get("macs"),
+            "macs_per_frame": None if per_frame is None else round(per_frame)}
 
 
 def run_bench(opts: BenchOptions) -> dict:
@@ -225,6 +253,7 @@ def run_bench(opts: BenchOptions) -> dict:
                     r = run_worker(task)
                     entry = {"detector": detector, "model": m["name"], "threads": threads, "source": opts.video}
                     entry |= {k: v for k, v in r.items() if k != "ok"} | {"status": "ok" if r.get("ok") else "failed"}
+                    entry |= _loop_cost(detector, m, r)
                     results["video"].append(entry)
                     _save(results, out)
         progress.finish()
@@ -265,16 +294,19 @@ def _save(results: dict, out: Path) -> None:
 
 
 def summary(results: dict) -> str:
+    from edge.cost import format_macs
+
     rows = report.model_rows(results)
     ok = [r for r in rows if r["status"] == "ok"]
-    lines = [f"{'model':<34}{'threads':>8}{'accuracy':>10}{'p50 ms':>9}{'p99 ms':>9}"]
+    lines = [f"{'model':<34}{'threads':>8}{'MACs':>9}{'accuracy':>10}{'p50 ms':>9}{'p99 ms':>9}"]
     for r in ok:
         acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.2%}"
-        lines.append(f"{r['model']:<34}{r['threads']:>8}{acc:>10}{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}")
+        lines.append(f"{r['model']:<34}{r['threads']:>8}{format_macs(r.get('macs')):>9}{acc:>10}{r['p50_ms']:>9.3f}"
+                     f"{r['p99_ms']:>9.3f}")
     for v in results["video"]:
         if v["status"] == "ok":
             lines.append(f"loop {v['detector']} + {v['model']} ×{v['threads']}: {v['fps']:.1f} fps, "
-                         f"{v['faces_per_frame']:.2f} faces/frame")
+                         f"{v['faces_per_frame']:.2f} faces/frame, {format_macs(v.get('macs_per_frame'))} MACs/frame")
     failed = [r for r in rows if r["status"] != "ok"] + [v for v in results["video"] if v["status"] != "ok"]
     for f in failed:
         lines.append(f"FAILED {f.get('model')}: {f.get('error')}")

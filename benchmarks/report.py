@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from benchmarks.machine import short_name
+from edge.cost import format_macs
 from edge.errors import FerEdgeError, UsageError
 from edge.files import atomic_write_text
 
@@ -32,6 +33,7 @@ def model_rows(results: dict) -> list[dict]:
     rows = []
     for m in results["models"]:
         base = {"model": m["name"], "kind": m["kind"], "variant": m.get("variant"), "size_bytes": m.get("size_bytes"),
+                "macs": m.get("macs"), "params": m.get("params"),
                 "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"), "accuracy_source": m.get("accuracy_source"),
                 "status": m["status"], "error": m.get("error")}
         if not m.get("threads"):
@@ -47,18 +49,22 @@ def model_rows(results: dict) -> list[dict]:
 
 def plot_points(results: dict) -> list[dict]:
     """Points of the accuracy-against-latency plot: every model with an accuracy, at the first thread count asked
-    for (the other counts are in the table: their points would sit on top of each other)."""
+    for (the other counts are in the table: their points would sit on top of each other). `pareto` marks the front
+    against latency, `pareto_macs` the front against MACs among the points whose MACs are known."""
     first = (results["settings"].get("threads") or [1])[0]
     pts = [r for r in model_rows(results) if r["status"] == "ok" and r["accuracy"] is not None and r.get("p50_ms")
            and r["threads"] == first]
     flags = pareto_front([(r["p50_ms"], r["accuracy"]) for r in pts])
-    return [r | {"pareto": f} for r, f in zip(pts, flags)]
+    counted = [r for r in pts if r.get("macs")]
+    by_macs = dict(zip((r["model"] for r in counted), pareto_front([(r["macs"], r["accuracy"]) for r in counted])))
+    return [r | {"pareto": f, "pareto_macs": by_macs.get(r["model"], False)} for r, f in zip(pts, flags)]
 
 
 def write_csv(results: dict, path: Path) -> None:
     rows = model_rows(results)
-    fields = ["model", "kind", "variant", "threads", "size_bytes", "accuracy", "macro_f1", "accuracy_source", "load_ms",
-              "min_ms", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "cv", "peak_rss_mb", "status", "error"]
+    fields = ["model", "kind", "variant", "threads", "size_bytes", "macs", "params", "accuracy", "macro_f1",
+              "accuracy_source", "load_ms", "min_ms", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "cv", "peak_rss_mb",
+              "status", "error"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
@@ -95,43 +101,48 @@ def render_markdown(results: dict, plot_file: str | None, plot_note: str | None 
               (f"Accuracy on `{data}` {s.get('split')} ({s.get('images')} images). " if data else
                "No `--data`: accuracy is the one recorded in each model's sidecar at conversion (marked *). ")
               + f"Latency: one face through `classify` (preprocessing included), {s.get('warmup')} warm-up calls, "
-              f"then {s.get('runs')} timed; cv is the standard deviation over the mean. ★ marks the Pareto front "
-              "(nothing else is both as fast and as accurate) at the first thread count.", "",
-              "| model | variant | size | threads | accuracy | macro-F1 | load ms | p50 ms | p90 ms | p99 ms | min ms | cv "
-              "| peak RSS MB | |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              f"then {s.get('runs')} timed; cv is the standard deviation over the mean. MACs: multiply-accumulates "
+              "per face, counted from the model file (the same on every machine; both passes of a mirror-averaged "
+              "model). ★ marks the Pareto front (nothing else is both as fast and as accurate) at the first thread "
+              "count.", "",
+              "| model | variant | size | MACs | threads | accuracy | macro-F1 | load ms | p50 ms | p90 ms | p99 ms "
+              "| min ms | cv | peak RSS MB | |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     front = {(p["model"], p["threads"]) for p in plot_points(results) if p["pareto"]}  # at the first thread count
     for r in model_rows(results):
         if r["status"] != "ok":
-            lines.append(f"| {r['model']} | {r['variant'] or '-'} | | {r['threads'] or '-'} | failed: {r['error']} "
-                         "| | | | | | | | | |")
+            lines.append(f"| {r['model']} | {r['variant'] or '-'} | | {format_macs(r['macs'])} | {r['threads'] or '-'} "
+                         f"| failed: {r['error']} | | | | | | | | | |")
             continue
         star = " *" if r["accuracy_source"] == "sidecar" else ""
         size = f"{r['size_bytes'] / 2**20:.2f} MiB" if r["size_bytes"] else "-"
         lines.append(
-            f"| {r['model']} | {r['variant'] or '-'} | {size} | {r['threads']} | {_fmt(r['accuracy'], '.2%')}{star} "
+            f"| {r['model']} | {r['variant'] or '-'} | {size} | {format_macs(r['macs'])} | {r['threads']} "
+            f"| {_fmt(r['accuracy'], '.2%')}{star} "
             f"| {_fmt(r['macro_f1'], '.3f')} | {_fmt(r['load_ms'], '.0f')} | {_fmt(r['p50_ms'], '.3f')} "
             f"| {_fmt(r['p90_ms'], '.3f')} | {_fmt(r['p99_ms'], '.3f')} | {_fmt(r['min_ms'], '.3f')} | {_fmt(r['cv'], '.2f')} "
             f"| {_fmt(r['peak_rss_mb'], '.0f')} | {'★' if (r['model'], r['threads']) in front else ''} |")
     if plot_file:
-        lines += ["", f"![accuracy against latency]({plot_file})"]
+        lines += ["", f"![accuracy against latency and against MACs]({plot_file})"]
     elif plot_note:
         lines += ["", plot_note]
     if results.get("video"):
         lines += ["", "## The whole loop on a video", "",
                   f"Source `{s.get('video')}`, {s.get('video_frames') or 'all'} frames; each stage's mean ms per "
-                  "frame (with detection on every Nth frame its mean is the cost spread over the frames).", "",
-                  "| detector | model | threads | fps | faces/frame | decode | detect | crop | classify | events "
-                  "| detect every |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "frame (with detection on every Nth frame its mean is the cost spread over the frames). MACs per "
+                  "frame: the detector's MACs / detect every + the classifier's MACs x faces per frame (unknown for "
+                  "OpenCV's detectors).", "",
+                  "| detector | model | threads | fps | faces/frame | MACs/frame | decode | detect | crop | classify "
+                  "| events | detect every |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for v in results["video"]:
             if v["status"] != "ok":
-                lines.append(f"| {v['detector']} | {v['model']} | {v['threads']} | failed: {v['error']} | | | | | | | |")
+                lines.append(f"| {v['detector']} | {v['model']} | {v['threads']} | failed: {v['error']} | | | | | | | | |")
                 continue
             st = v["stages_ms"]
             cells = " | ".join(_fmt(st.get(k, {}).get("mean"), ".2f") for k in ("decode", "detect", "crop", "classify", "events"))
             lines.append(f"| {v['detector']} | {v['model']} | {v['threads']} | {v['fps']:.1f} | {v['faces_per_frame']:.2f} "
-                         f"| {cells} | {v['detect_every']} |")
+                         f"| {format_macs(v.get('macs_per_frame'))} | {cells} | {v['detect_every']} |")
     failed = [m for m in results["models"] if m["status"] != "ok"] + [v for v in results.get("video", []) if v["status"] != "ok"]
     if failed:
         lines += ["", f"{len(failed)} measurement(s) failed; the rest were measured."]
@@ -152,9 +163,35 @@ def png_text(png: bytes) -> dict[str, str]:
     return out
 
 
+def _panel(ax, pts: list[dict], x_of, flag: str) -> None:
+    """One accuracy panel on a log x axis: each point labelled (labels of near points stacked), the front drawn."""
+    import math
+
+    from matplotlib.ticker import FormatStrFormatter
+
+    placed: list[tuple[float, float]] = []
+    for p in sorted(pts, key=lambda q: (-q["accuracy"], x_of(q))):
+        x, y = x_of(p), p["accuracy"] * 100
+        ax.scatter([x], [y], marker="*" if p[flag] else "o",
+                   s=120 if p[flag] else 40, color="tab:red" if p[flag] else "tab:blue", zorder=3)
+        near = sum(abs(math.log10(x / px)) < 0.12 and abs(y - py) < 0.4 for px, py in placed)
+        placed.append((x, y))
+        ax.annotate(p["model"], (x, y), textcoords="offset points", xytext=(5, 4 - 10 * near), fontsize=7)
+    front = sorted((x_of(p), p["accuracy"] * 100) for p in pts if p[flag])
+    ax.step([f[0] for f in front], [f[1] for f in front], where="post", color="tab:red", alpha=0.6, label="Pareto front")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+
+
 def draw_pareto(results: dict, path: Path) -> int | None:
-    """Accuracy against p50 latency per face, each point labelled, the front drawn; the number of points, or None
-    when matplotlib is missing or nothing has an accuracy."""
+    """Accuracy against p50 latency per face and, beside it, against MACs per face (what a board without a
+    measurement can compare), each point labelled, the fronts drawn; the number of points, or None when matplotlib
+    is missing or nothing has an accuracy."""
     from edge.plots import pyplot, save_png
 
     pts = plot_points(results)
@@ -163,33 +200,18 @@ def draw_pareto(results: dict, path: Path) -> int | None:
     plt = pyplot()
     if plt is None:
         return None
-    import math
-
-    from matplotlib.ticker import FormatStrFormatter
-
-    fig, ax = plt.subplots(figsize=(7.5, 5))
-    placed: list[tuple[float, float]] = []
-    for p in sorted(pts, key=lambda q: (-q["accuracy"], q["p50_ms"])):
-        x, y = p["p50_ms"], p["accuracy"] * 100
-        ax.scatter([x], [y], marker="*" if p["pareto"] else "o",
-                   s=120 if p["pareto"] else 40, color="tab:red" if p["pareto"] else "tab:blue", zorder=3)
-        # labels of points close together are stacked downwards instead of printed over each other
-        near = sum(abs(math.log10(x / px)) < 0.12 and abs(y - py) < 0.4 for px, py in placed)
-        placed.append((x, y))
-        ax.annotate(p["model"], (x, y), textcoords="offset points", xytext=(5, 4 - 10 * near), fontsize=7)
-    front = sorted((p["p50_ms"], p["accuracy"] * 100) for p in pts if p["pareto"])
-    ax.step([f[0] for f in front], [f[1] for f in front], where="post", color="tab:red", alpha=0.6, label="Pareto front")
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-    ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
-    ax.tick_params(axis="x", which="minor", labelsize=7)
-    ax.set_xlabel(f"latency per face, p50 (ms, log scale), {pts[0]['threads']} thread(s)")
-    ax.set_ylabel("accuracy (%)")
+    counted = [p for p in pts if p.get("macs")]
+    fig, axes = plt.subplots(1, 2 if counted else 1, figsize=(13, 5) if counted else (7.5, 5), squeeze=False, sharey=True)
+    _panel(axes[0][0], pts, lambda p: p["p50_ms"], "pareto")
+    axes[0][0].set_xlabel(f"latency per face, p50 (ms, log scale), {pts[0]['threads']} thread(s)")
+    axes[0][0].set_title("against latency on this machine", fontsize=9)
+    if counted:
+        _panel(axes[0][1], counted, lambda p: p["macs"] / 1e6, "pareto_macs")
+        axes[0][1].set_xlabel("MACs per face (millions, log scale; the same on every machine)")
+        axes[0][1].set_title("against compute", fontsize=9)
     source = "measured" if results["settings"].get("data") else "from the sidecars"
-    ax.set_title(f"{short_name(results['machine'])}\naccuracy ({source}) against latency"
-                 + (" (EMULATED: timings meaningless)" if results.get("emulated") else ""), fontsize=9)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    fig.suptitle(f"{short_name(results['machine'])}: accuracy ({source})"
+                 + (" (EMULATED: timings meaningless)" if results.get("emulated") else ""), fontsize=10)
     save_png(fig, plt, path, {PNG_POINTS_KEY: str(len(pts))})
     return len(pts)
 

@@ -14,6 +14,7 @@ from convert.converter import Converted, convert_all, labels_for, non_integer_te
 from convert.edgetpu import compile_for_edgetpu
 from convert.loading import SourceModel, load_source_model
 from edge.classifier import TFLiteClassifier
+from edge.cost import format_macs, model_cost
 from edge.datasets import LabelledImages, load_split
 from edge.errors import FerEdgeError
 from edge.files import atomic_write_text
@@ -65,8 +66,9 @@ def _acc(probs: np.ndarray | None, labels: np.ndarray) -> float | None:
 def _verify(model: SourceModel, item: Converted, labels: list[str], calib_info: dict | None, eval_set,
             float_probs, normalize: str, out: Path, log) -> dict:
     clf = TFLiteClassifier(item.path)
+    cost = model_cost(item.path)
     row: dict = {"variant": item.variant, "path": item.path.name, "size_bytes": item.size_bytes,
-                 "convert_seconds": item.seconds, "input_dtype": clf.input_dtype.name}
+                 "convert_seconds": item.seconds, "input_dtype": clf.input_dtype.name, **cost.to_dict()}
     if item.variant == "int8":
         floats = non_integer_tensors(clf)
         row["all_integer"] = not floats
@@ -99,6 +101,8 @@ def _verify(model: SourceModel, item: Converted, labels: list[str], calib_info: 
         "source": {"path": model.path.name, "sha256": model.sha256},
         "calibration": calib_info if item.variant == "int8" else None,
         "accuracy": accuracy,
+        "macs": cost.macs,  # per invoke, batch 1, both passes of a mirror-averaged model (edge.cost)
+        "params": cost.params,
         "size_bytes": item.size_bytes,
         "created": _now(),
     })
@@ -110,12 +114,12 @@ def _now() -> str:
 
 
 def _print_table(report: dict, log) -> None:
-    print(f"\n{'variant':<9}{'KiB':>8}{'accuracy':>10}{'float':>8}{'delta pt':>10}{'agree':>8}  integer", file=log)
+    print(f"\n{'variant':<9}{'KiB':>8}{'MACs':>8}{'accuracy':>10}{'float':>8}{'delta pt':>10}{'agree':>8}  integer", file=log)
     for r in report["variants"]:
         a = r.get("accuracy") or {}
         fmt = lambda v, spec: format(v, spec) if v is not None else "-"  # noqa: E731
         integer = {True: "yes", False: "NO"}.get(r.get("all_integer"), "")
-        print(f"{r['variant']:<9}{r['size_bytes'] / 1024:>8.0f}{fmt(a.get('tflite'), '.4f'):>10}"
+        print(f"{r['variant']:<9}{r['size_bytes'] / 1024:>8.0f}{format_macs(r.get('macs')):>8}{fmt(a.get('tflite'), '.4f'):>10}"
               f"{fmt(a.get('float'), '.4f'):>8}{fmt(a.get('delta_points'), '+.2f'):>10}"
               f"{fmt(a.get('top1_agreement'), '.3f'):>8}  {integer}", file=log)
     print(f"done in {report['seconds']:.1f}s", file=log, flush=True)

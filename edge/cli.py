@@ -103,7 +103,30 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--report", default=None, help="report JSON path (default <model>_<split>.json here); PNG beside it")
     p.add_argument("--normalize", default="none", help="Keras models only: none, unit, symmetric or SCALE,OFFSET")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--labels", default="fer2013",
+                   help="fer2013 (the CSV's own labels) or ferplus (FER+ majority votes; needs --ferplus and a CSV)")
+    p.add_argument("--ferplus", default=None, help="FER+ fer2013new.csv, one row per row of the --data CSV")
     p.set_defaults(func=_cmd_evaluate)
+
+
+LABEL_SETS = ("fer2013", "ferplus")
+
+
+def _check_labels(args) -> None:
+    """Usage errors about --labels and --ferplus, before any model or data loads."""
+    if args.labels not in LABEL_SETS:
+        raise UsageError(f"--labels {args.labels!r}: use one of {', '.join(LABEL_SETS)}")
+    if args.labels == "ferplus" and not args.ferplus:
+        raise UsageError("--labels ferplus needs --ferplus PATH (fer2013new.csv from microsoft/FERPlus)")
+    if args.labels != "ferplus" and args.ferplus:
+        raise UsageError("--ferplus is used only with --labels ferplus")
+    if args.labels == "ferplus":
+        from pathlib import Path
+
+        if not Path(args.ferplus).is_file():
+            raise UsageError(f"--ferplus {args.ferplus}: no such file")
+        if not Path(args.data).is_file():
+            raise UsageError(f"--data {args.data}: --labels ferplus needs the FER2013 CSV (FER+ rows follow its rows)")
 
 
 def _cmd_evaluate(args) -> int:
@@ -111,6 +134,7 @@ def _cmd_evaluate(args) -> int:
     from pathlib import Path
 
     from edge.bundled import DEFAULT_MODEL
+    from edge.cost import format_macs
     from edge.datasets import canonical_split, load_split, print_counts
     from edge.evaluation import report_from_probs, save_report
     from edge.files import writable_target
@@ -118,16 +142,20 @@ def _cmd_evaluate(args) -> int:
     from edge.preprocess import batch_to_model_input
 
     canonical_split(args.split)  # a usage error before any model loads
+    _check_labels(args)
     path = Path(args.model) if args.model else DEFAULT_MODEL
-    out = Path(args.report or f"{path.stem}_{args.split}.json")
+    out = Path(args.report or f"{path.stem}_{args.split}{'_ferplus' if args.labels == 'ferplus' else ''}.json")
     for target in (out, out.with_suffix(".png")):
         writable_target(target)  # a device or FIFO as --report is refused now, not after the evaluation
     t0 = time.perf_counter()
+    cost = None
     if path.suffix.lower() == ".tflite":
         from edge.classifier import TFLiteClassifier
+        from edge.cost import model_cost
 
         clf = TFLiteClassifier(path, threads=args.threads)
         size, channels, labels, predict = clf.input.size, clf.input.channels, clf.labels, clf.predict_dataset
+        cost = model_cost(path)
     else:
         from convert.loading import load_source_model
         from edge.labels import EMOTIONS
@@ -136,16 +164,39 @@ def _cmd_evaluate(args) -> int:
         if model.classes != len(EMOTIONS):
             raise UsageError(f"{path}: model has {model.classes} outputs, but FER2013 has {len(EMOTIONS)} classes")
         size, channels, labels, predict = (model.height, model.width), model.channels, EMOTIONS, model.predict
+    outcomes = None
+    if args.labels == "ferplus":
+        from edge.ferplus import split_outcomes
+        from edge.labels import EMOTIONS
+
+        if tuple(labels) != EMOTIONS:
+            raise FerEdgeError(f"{path}: labels {list(labels)} are not FER2013's seven, so FER+ labels cannot score it")
+        outcomes = split_outcomes(args.ferplus, args.data, args.split)  # FER+ rows pair with the CSV's, so CSV only
     data = load_split(args.data, args.split, size, channels)
     print_counts(data)
     t1 = time.perf_counter()
     probs = predict(batch_to_model_input(data.images, size, channels))
     seconds = time.perf_counter() - t1
-    report = report_from_probs(probs, data.labels, tuple(labels), model=str(path), data=str(args.data),
-                               split=args.split, predict_seconds=round(seconds, 2),
-                               total_seconds=round(time.perf_counter() - t0, 2))
-    json_path, png = save_report(report, out, f"{path.name} on {args.split}")
+    meta = {"model": str(path), "data": str(args.data), "split": args.split, "label_set": args.labels,
+            "macs": cost.macs if cost else None, "params": cost.params if cost else None,
+            "predict_seconds": round(seconds, 2)}
+    if outcomes is None:
+        report = report_from_probs(probs, data.labels, tuple(labels), **meta)
+    else:
+        from edge.ferplus import format_summary, outcome_summary
+
+        keep = outcomes >= 0
+        summary = outcome_summary(outcomes, probs.argmax(axis=1), tuple(labels))
+        report = report_from_probs(probs[keep], outcomes[keep], tuple(labels), **meta,
+                                   ferplus={"file": str(args.ferplus), **summary})
+    report["total_seconds"] = round(time.perf_counter() - t0, 2)
+    title = f"{path.name} on {args.split}" + (" (FER+ majority labels)" if outcomes is not None else "")
+    json_path, png = save_report(report, out, title)
     print(format_report(report))
+    if outcomes is not None:
+        print(format_summary(report["ferplus"]))
+    print(f"compute: {format_macs(report['macs'])} MACs per invoke"
+          + (f", {report['params']:,} parameters" if report["params"] is not None else " (counted for .tflite models)"))
     print(f"report: {json_path}" + (f", {png}" if png else "") + f" ({seconds:.1f}s to classify)", file=sys.stderr)
     return 0
 

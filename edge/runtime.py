@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import platform
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -94,3 +95,31 @@ def make_interpreter(model_path: str | Path, threads: int = 1, accelerator: str 
 
 def runtime_name() -> str:
     return runtime()[2]
+
+
+@dataclass(frozen=True)
+class GraphOp:
+    """One operator of a model's main graph: its builtin name and its tensors as (tensor index, shape); an
+    optional input left out is (-1, None)."""
+
+    name: str
+    inputs: tuple[tuple[int, tuple[int, ...] | None], ...]
+    outputs: tuple[tuple[int, tuple[int, ...] | None], ...]
+
+
+def graph_ops(model_path: str | Path) -> list[GraphOp]:
+    """The operators of a .tflite file with their tensor shapes at batch 1, read through the runtime itself (so the
+    counter needs no flatbuffer schema and sees the shapes the runtime allocates)."""
+    interpreter = make_interpreter(model_path)
+    try:
+        ops = interpreter._get_ops_details()  # noqa: SLF001 - public in every runtime since TF 2.5, just underscored
+    except AttributeError:
+        raise FerEdgeError(f"{model_path}: this TFLite runtime ({runtime_name()}) cannot list a model's operators") from None
+    shapes = {}
+    for detail in interpreter.get_tensor_details():
+        shapes[int(detail["index"])] = tuple(int(s) for s in detail["shape"])
+
+    def tensors(indices) -> tuple[tuple[int, tuple[int, ...] | None], ...]:
+        return tuple((int(i), shapes.get(int(i))) for i in indices)
+
+    return [GraphOp(str(op["op_name"]), tensors(op["inputs"]), tensors(op["outputs"])) for op in ops]

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, assert_one_line_error, run_cli
 
 from benchmarks.machine import describe, governors, temperatures_c
-from benchmarks.report import SCHEMA, compare, model_rows, pareto_front, png_text, render_markdown
+from benchmarks.report import SCHEMA, compare, model_rows, pareto_front, plot_points, png_text, render_markdown
 from benchmarks.worker import latency_summary
 
 BUNDLED = ROOT / "edge" / "models"
@@ -71,16 +71,22 @@ def test_quick_run_with_data_writes_every_output(fer_csv, tmp_path):
         assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] and t["runs"] == 100
         assert t["load_ms"] > 0 and t["peak_rss_mb"] > t["baseline_rss_mb"] > 0
         assert t["tensorflow_loaded"] is False
+    assert [(m["macs"], m["params"]) for m in results["models"]] == [(234_900_992, 1_174_446), (76_348_864, 1_364_398)]
     cnn = results["models"][0]
     assert 0.6 < cnn["accuracy"] < 0.76 and 0.5 < cnn["macro_f1"] < cnn["accuracy"]
     video = results["video"]
     assert [(v["model"], v["status"], v["frames"]) for v in video] == [("cnn_int8", "ok", 60), ("mobilenetv2_int8", "ok", 60)]
     assert all(v["faces_per_frame"] == 1.0 and v["fps"] > 0 and not v["tensorflow_loaded"] for v in video)
     assert {"decode", "detect", "crop", "classify", "events"} <= set(video[0]["stages_ms"])
+    # a still photo is detected on every frame: BlazeFace back 189 M + one face x the classifier
+    assert video[0]["detect_every"] == 1 and video[0]["detector_macs"] == 188_749_824
+    assert [v["macs_per_frame"] for v in video] == [188_749_824 + 234_900_992, 188_749_824 + 76_348_864]
     rows = (out / "results.csv").read_text().splitlines()
-    assert rows[0].startswith("model,kind,variant,threads") and len(rows) == 3
+    assert rows[0].startswith("model,kind,variant,threads,size_bytes,macs,params") and len(rows) == 3
+    assert rows[1].split(",")[5:7] == ["234900992", "1174446"]
     report = (out / "report.md").read_text()
-    assert "| cnn_int8 | int8 |" in report and "![accuracy against latency](pareto.png)" in report
+    assert "| cnn_int8 | int8 | 1.17 MiB | 235 M |" in report and "(pareto.png)" in report
+    assert "| 424 M |" in report and "| 265 M |" in report  # MACs per loop frame
     assert "★" in report and "The whole loop on a video" in report
     png = (out / "pareto.png").read_bytes()
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
@@ -90,6 +96,7 @@ def test_quick_run_with_data_writes_every_output(fer_csv, tmp_path):
 
 def _result(created: str, p50: dict[str, float], fps: float, acc: float) -> dict:
     models = [{"name": name, "kind": "tflite", "variant": "int8", "status": "ok", "accuracy": acc, "macro_f1": acc - 0.01,
+               "macs": int(v * 1e8), "params": 1000,
                "threads": {"1": {"status": "ok", "load_ms": 10, "latency_ms": {"min": v, "mean": v, "p50": v, "p90": v,
                                                                                "p99": v, "cv": 0.01}}}}
               for name, v in p50.items()]
@@ -123,7 +130,16 @@ def test_report_renders_from_results_alone_and_says_when_the_plot_is_missing():
     text = render_markdown(r, None, "No `pareto.png`: matplotlib is not installed")
     assert text.startswith("# fer-edge bench: board A (4 cores, aarch64)")
     assert "> warning: CPU governor is ondemand" in text and "No `pareto.png`: matplotlib" in text
-    assert "| cnn_int8 | int8 |" in text and "| ★ |" in text and "![" not in text
+    assert "| cnn_int8 | int8 | - | 200 M |" in text and "| ★ |" in text and "![" not in text
+
+
+def test_pareto_fronts_against_latency_and_against_macs():
+    r = _result("A", {"fast": 1.0, "slow": 2.0}, fps=20.0, acc=0.68)
+    r["models"][1]["accuracy"] = 0.70
+    r["models"][0]["macs"] = 300_000_000  # fast on this machine but more compute: off the MACs front
+    pts = {p["model"]: p for p in plot_points(r)}
+    assert pts["fast"]["pareto"] and pts["slow"]["pareto"]
+    assert not pts["fast"]["pareto_macs"] and pts["slow"]["pareto_macs"]
 
 
 def test_corrupt_model_among_good_ones_fails_alone(tmp_path):

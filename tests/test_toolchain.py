@@ -9,6 +9,7 @@ import pytest
 from conftest import assert_one_line_error, run_cli
 
 from edge.classifier import TFLiteClassifier
+from edge.cost import model_cost
 from edge.sidecar import REQUIRED_KEYS, read_sidecar
 
 pytestmark = [pytest.mark.shared, pytest.mark.tf]
@@ -73,7 +74,11 @@ def test_convert_every_variant_with_complete_sidecars(converted):
         acc = side["accuracy"]
         assert acc["split"] == "PrivateTest" and acc["images"] == 3589
         assert 0 <= acc["tflite"] <= 1 and 0 <= acc["top1_agreement"] <= 1
+        assert side["macs"] == model_cost(model).macs and side["params"] == model_cost(model).params
     int8 = read_sidecar(out / "tiny_int8.tflite")
+    # the same graph in every variant: same compute (widths 8,16,32 on 48x48: about 3 M MACs)
+    assert {read_sidecar(out / f"tiny_{v}.tflite")["macs"] for v in ("float16", "float32", "dynamic")} == {int8["macs"]}
+    assert 1e6 < int8["macs"] < 1e7 and int8["params"] > 1000
     assert int8["calibration"]["images"] >= 100 - 7 and int8["calibration"]["per_class"]["disgust"] >= 1
     assert "edgetpu_compiler" in log  # says how to compile for the Edge TPU
 
@@ -139,12 +144,15 @@ def test_imagenet_weights_unavailable_is_a_clear_error(monkeypatch, tf_available
         build_model("mobilenetv2", 96, 0.35, "imagenet")
 
 
-def test_flip_average_is_baked_into_the_int8_graph(trained_run, fer_csv, fer_splits, tmp_path):
+def test_flip_average_is_baked_into_the_int8_graph(trained_run, converted, fer_csv, fer_splits, tmp_path):
     proc = run_cli("convert", str(trained_run / "best.keras"), "--calib", str(fer_csv), "--calib-images", "100",
                    "--out", str(tmp_path / "flip"), "--variants", "int8", "--flip-average")
     assert proc.returncode == 0, proc.stderr[-3000:]
     model = tmp_path / "flip" / "flip_int8.tflite"
-    assert "mirror" in read_sidecar(model)["output"]["test_time_augmentation"]
+    side, plain = read_sidecar(model), read_sidecar(converted[0] / "tiny_int8.tflite")
+    assert "mirror" in side["output"]["test_time_augmentation"]
+    # two passes, one set of weights (int8 re-quantizes the second pass's biases: those few count twice)
+    assert side["macs"] == 2 * plain["macs"] and plain["params"] <= side["params"] < 1.01 * plain["params"]
     clf = TFLiteClassifier(model)
     faces = fer_splits["PublicTest"].images[:32]
     probs, mirrored = clf.predict(faces), clf.predict(faces[:, :, ::-1].copy())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -39,3 +40,12 @@ def make_detector(name: str = DEFAULT_DETECTOR, threads: int = 1, yunet_model: s
 
         return HaarDetector()
     raise UsageError(f"unknown detector {name!r}: use one of {', '.join(DETECTORS)}")
+
+
+def detector_model_file(name: str) -> Path | None:
+    """The .tflite a detector runs (for counting its MACs), or None for OpenCV's detectors, which have none."""
+    if not name.startswith("blazeface") or name not in DETECTORS:
+        return None
+    from edge.detectors.blazeface import DEFAULT_VARIANT, MODEL_DIR, VARIANTS
+
+    return MODEL_DIR / VARIANTS[name.partition("-")[2] or DEFAULT_VARIANT].file
