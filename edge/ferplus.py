@@ -118,7 +118,13 @@ def label_agreement(outcomes: np.ndarray, labels: np.ndarray) -> float:
 
 
 def split_outcomes(ferplus: str | os.PathLike, fer2013: str | os.PathLike, split: str) -> np.ndarray:
-    """FER+ majority outcomes of `split`'s rows, in the order `load_split` returns that split's images.
+    """FER+ majority outcomes of `split`'s rows, in the order `load_split` returns that split's images."""
+    votes = paired_votes(ferplus, fer2013, split)
+    return majority_outcomes(votes.votes, votes.named)
+
+
+def paired_votes(ferplus: str | os.PathLike, fer2013: str | os.PathLike, split: str) -> FerPlusVotes:
+    """The FER+ rows of `split`, paired with the FER2013 CSV's rows (evaluation labels, or soft training targets).
 
     The two files must pair row for row: a different row count, rows whose Usage differs, or majorities that agree
     with the CSV's own labels no more than chance does (the rows are in another order) is a usage error.
@@ -133,13 +139,13 @@ def split_outcomes(ferplus: str | os.PathLike, fer2013: str | os.PathLike, split
     if differ.size:
         raise UsageError(f"{ferplus}: row {differ[0] + 2} is {votes.usage[differ[0]]!r} but {Path(fer2013).name} says "
                          f"{usages[differ[0]]!r} ({differ.size} rows differ): not the FER+ labels of this file")
-    outcomes = majority_outcomes(votes.votes, votes.named)
-    agreement = label_agreement(outcomes, labels)
+    agreement = label_agreement(majority_outcomes(votes.votes, votes.named), labels)
     if agreement < MIN_AGREEMENT:
         raise UsageError(f"{ferplus}: its majorities agree with {Path(fer2013).name}'s labels on only {agreement:.0%} "
                          f"of rows (chance is about 20%): that CSV's rows are not in the order of Kaggle's "
                          "fer2013.csv, which FER+ follows")
-    return outcomes[usages == split]
+    keep = usages == split
+    return FerPlusVotes(votes.usage[keep], votes.named[keep], votes.votes[keep])
 
 
 def outcome_summary(outcomes: np.ndarray, predicted: np.ndarray, label_names: tuple[str, ...]) -> dict:

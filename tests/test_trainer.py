@@ -87,3 +87,41 @@ def test_trains_on_the_jax_backend_and_the_model_loads_with_tensorflow(tmp_path,
 def test_bad_training_options_are_one_line_errors(tmp_path, args, fragment):
     proc = run_cli("train", "--data", "whatever.csv", "--out", str(tmp_path / "r"), *args)
     assert_one_line_error(proc, fragment, code=2)
+
+
+def _paired_files(tmp_path, n_train=70, n_val=21):
+    """A FER2013 CSV and a FER+ file that pair row for row: each row's crowd majority is its label, with a
+    minority vote for the next class; row 0 has only not-a-face votes (no soft label there)."""
+    from conftest import write_fer_csv
+
+    rng = np.random.default_rng(0)
+    rows, plus = [], ["Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"]
+    column_of = {6: 0, 3: 1, 5: 2, 4: 3, 0: 4, 1: 5, 2: 6}  # FER2013 id -> FER+ vote column
+    for i in range(n_train + n_val):
+        usage, label = ("Training" if i < n_train else "PublicTest"), i % 7
+        rows.append((label, rng.integers(0, 256, (48, 48)), usage))
+        votes = [0] * 10
+        if i == 0:
+            votes[9] = 10
+        else:
+            votes[column_of[label]], votes[column_of[(label + 1) % 7]] = 7, 3
+        plus.append(f"{usage},fer{i:07d}.png,{','.join(map(str, votes))}")
+    (tmp_path / "fer2013new.csv").write_text("\n".join(plus) + "\n")
+    return write_fer_csv(tmp_path / "fer2013.csv", rows), tmp_path / "fer2013new.csv"
+
+
+def test_ferplus_votes_train_as_soft_labels(tmp_path, tf_available):
+    data, plus = _paired_files(tmp_path)
+    proc = run_cli("train", "--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--widths", "8,16",
+                   "--ferplus", str(plus), "--ferplus-weight", "0.3", "--batch", "16")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "FER+ votes for 69 of 70 Training images" in proc.stderr
+
+
+@pytest.mark.shared
+def test_ferplus_that_does_not_pair_with_the_csv_is_refused(tmp_path, fer_csv, shared, tf_available):
+    """The shared FER2013 copy is not in Kaggle's row order, so FER+ votes would be random labels for it."""
+    proc = run_cli("train", "--data", str(fer_csv), "--out", str(tmp_path / "run"), "--epochs", "1", "--limit", "200",
+                   "--ferplus", str(shared / "data" / "ferplus" / "fer2013new.csv"))
+    assert_one_line_error(proc, "fer2013new.csv", "not in the order", code=2)
+    assert not (tmp_path / "run" / "last.keras").exists()

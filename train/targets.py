@@ -7,7 +7,6 @@ with the TFLite runtime and cached in the run folder, so `--resume` does not pay
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 
@@ -18,45 +17,18 @@ from edge.labels import EMOTIONS
 
 log = logging.getLogger(__name__)
 
-# FER+ vote columns (fer2013new.csv) in file order, and the FER2013 id each maps to (None: no such class).
-FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
-FERPLUS_TO_FER2013 = (6, 3, 5, 4, 0, 1, 2, None, None, None)
-
-
-def read_ferplus_votes(path: str | Path, split: str, expected_rows: int | None = None) -> np.ndarray:
-    """(N, 10) vote counts of the rows of `split`, in file order (which is fer2013.csv's order)."""
-    path = Path(path)
-    try:
-        with open(path, newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None or [h.strip() for h in header[2:12]] != list(FERPLUS_COLUMNS):
-                raise UsageError(f"{path}: not a FER+ fer2013new.csv (header {header!r})")
-            rows, total = [], 0
-            for row in reader:
-                total += 1
-                if row and row[0] == split:
-                    rows.append([int(v or 0) for v in row[2:12]])
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
-    except ValueError:
-        raise UsageError(f"{path}: row {total + 1}: vote counts must be integers") from None
-    votes = np.asarray(rows, dtype=np.int32).reshape(-1, len(FERPLUS_COLUMNS))
-    if expected_rows is not None and len(votes) != expected_rows:
-        raise UsageError(f"{path}: {len(votes)} {split} rows, but the FER2013 file has {expected_rows}: "
-                         "the two files must come from the same release, row for row")
-    return votes
-
-
 def ferplus_probs(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Votes (N, 10) -> (probabilities over the 7 FER2013 classes (N, 7), valid rows (N,)).
+    """Votes (N, 10) in FER+ column order -> (probabilities over the 7 FER2013 classes (N, 7), valid rows (N,)).
 
     Contempt, unknown and not-a-face votes are dropped; a row left with no votes is not valid.
     """
+    from edge.ferplus import VOTE_COLUMNS
+
+    fer_ids = {"neutral": 6, "happiness": 3, "surprise": 5, "sadness": 4, "anger": 0, "disgust": 1, "fear": 2}
     probs = np.zeros((len(votes), len(EMOTIONS)), np.float32)
-    for col, fer_id in enumerate(FERPLUS_TO_FER2013):
-        if fer_id is not None:
-            probs[:, fer_id] += votes[:, col]
+    for col, name in enumerate(VOTE_COLUMNS):
+        if name in fer_ids:
+            probs[:, fer_ids[name]] += votes[:, col]
     total = probs.sum(axis=1)
     valid = total > 0
     probs[valid] /= total[valid, None]

@@ -127,7 +127,7 @@ def _limit(data, n: int, seed: int):
 
 def _soft_targets(opts: TrainOptions, train_data, rows: np.ndarray, out: Path) -> np.ndarray:
     """The training targets: FER2013 one-hot, mixed with the teacher's and the FER+ crowd's probabilities."""
-    from train.targets import ferplus_probs, mix_targets, read_ferplus_votes, teacher_probs
+    from train.targets import ferplus_probs, mix_targets, teacher_probs
 
     parts = []
     if opts.teacher and opts.teacher_weight > 0:
@@ -139,10 +139,9 @@ def _soft_targets(opts: TrainOptions, train_data, rows: np.ndarray, out: Path) -
     if opts.ferplus and opts.ferplus_weight > 0:
         if not str(opts.data).lower().endswith((".csv", ".csv.gz")):
             raise UsageError("--ferplus needs --data to be the FER2013 CSV (FER+ rows follow its rows)")
-        from edge.datasets import read_fer2013_csv
+        from edge.ferplus import paired_votes
 
-        n_rows = len(read_fer2013_csv(opts.data, (opts.train_split,))[opts.train_split])
-        votes = read_ferplus_votes(opts.ferplus, opts.train_split, n_rows)[rows]
+        votes = paired_votes(opts.ferplus, opts.data, opts.train_split).votes[rows]
         probs, valid = ferplus_probs(votes)
         print(f"FER+ votes for {int(valid.sum())} of {len(valid)} {opts.train_split} images", file=sys.stderr, flush=True)
         parts.append((opts.ferplus_weight, probs, valid))
