@@ -233,6 +233,7 @@ def _cmd_convert(args) -> int:
 
 
 def _add_run(sub) -> None:
+    from edge.config import add_section_arguments
     from edge.detectors import DEFAULT_DETECTOR, DETECTORS
 
     p = sub.add_parser("run", help="the live loop: capture, detect faces, classify expressions, write events",
@@ -259,22 +260,27 @@ def _add_run(sub) -> None:
     p.add_argument("--stats-every", type=float, default=10.0, help="seconds between stats records")
     p.add_argument("--annotate", default=None, help="write an annotated video here (opt-in: contains faces)")
     p.add_argument("--show", action="store_true", help="show an annotated window (opt-in)")
+    add_section_arguments(p.add_argument_group("smoothing (the service config's [smoothing] keys)"), "smoothing")
     p.set_defaults(func=_cmd_run)
 
 
 def _cmd_run(args) -> int:
+    import dataclasses
     import signal
     import threading
 
     from edge.bundled import DEFAULT_MODEL
     from edge.classifier import TFLiteClassifier
+    from edge.config import section_from_args
     from edge.detectors import make_detector
     from edge.events import JsonlWriter
     from edge.pipeline import LoopOptions, run_loop
     from edge.sources import open_source
+    from edge.tracking import Tracker
 
     if args.frames < 0 or args.margin < 0 or args.stats_every <= 0 or (args.detect_every is not None and args.detect_every < 1):
         raise UsageError("--frames, --margin must be >= 0, --stats-every > 0 and --detect-every >= 1")
+    smoothing = section_from_args(args, "smoothing")
     detector = make_detector(args.detector, args.threads, args.yunet_model, args.min_face_score)
     classifier = TFLiteClassifier(args.model or DEFAULT_MODEL, args.threads, args.accelerator)
     source = open_source(args.source, args.width, args.height, args.fps, demo_frames=args.frames or 1)
@@ -295,7 +301,8 @@ def _cmd_run(args) -> int:
         opts = LoopOptions(margin=args.margin, level_eyes=args.level_eyes, max_frames=args.frames,
                            stats_every_s=args.stats_every,
                            **({} if args.detect_every is None else {"detect_every": args.detect_every}))
-        stats = run_loop(source, detector, classifier, events, opts, tuple(sinks), stop)
+        tracker = Tracker(tuple(classifier.labels), **dataclasses.asdict(smoothing))
+        stats = run_loop(source, detector, classifier, events, opts, tuple(sinks), stop, tracker)
     finally:
         for sink in sinks:
             sink.close()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge import tracking
 from edge.errors import UsageError
 
 DEFAULT_PATH = "/etc/fer-edge/config.toml"
@@ -62,11 +63,19 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class SmoothingConfig:
-    alpha: float = _key(0.4, "weight of the newest frame in each face's moving average", above=0, hi=1)
-    min_score: float = _key(0.4, "below this smoothed top score a face is \"uncertain\"", lo=0, hi=1)
-    switch_margin: float = _key(0.1, "another label must lead the shown one by this much to replace it", lo=0, hi=1)
-    iou_threshold: float = _key(0.3, "box overlap that keeps a face's id from one frame to the next", above=0, hi=1)
-    max_missed: int = _key(5, "frames a face may go unseen before its id is dropped", lo=0, hi=10000)
+    """Also `fer-edge run`'s --smoothing-* flags; the defaults live in edge.tracking, where they were tuned."""
+
+    alpha: float = _key(tracking.ALPHA, "weight of the newest frame in each face's moving average", above=0, hi=1)
+    min_score: float = _key(tracking.MIN_SCORE, "a face is \"uncertain\" until its smoothed top score reaches this",
+                            lo=0, hi=1)
+    switch_margin: float = _key(tracking.SWITCH_MARGIN, "hysteresis: another label must lead the shown one by this "
+                                "much to replace it, and the shown one drops to uncertain only this far below "
+                                "min_score", lo=0, hi=1)
+    iou_threshold: float = _key(tracking.IOU_THRESHOLD, "box overlap that keeps a face's id from one frame to the next",
+                                above=0, hi=1)
+    max_missed: int = _key(tracking.MAX_MISSED, "frames a face may go unseen before its id is dropped", lo=0, hi=10000)
+    scene_cut: float = _key(tracking.SCENE_CUT, "mean grey-level change of a small thumbnail between two frames that "
+                            "counts as a scene cut and ends every face's id (0: never)", lo=0, hi=255)
 
 
 @dataclass(frozen=True)
@@ -267,10 +276,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help=f"TOML config file (e.g. {DEFAULT_PATH}); "
                                                       "without it, the defaults and the flags below")
     parser.add_argument("--check-config", action="store_true", help="validate the config and exit (0: valid, 2: not)")
-    for path, f in iter_keys():
+    _add_key_flags(parser, iter_keys())
+
+
+def _add_key_flags(parser: argparse.ArgumentParser, keys) -> None:
+    for path, f in keys:
         default = f.default if f.default != "" else '""'
         parser.add_argument(flag_for(path, f), dest=path, default=None, metavar=type(f.default).__name__.upper(),
                             help=f"{path}: {f.metadata['help']} (default {default})".replace("%", "%%"))
+
+
+def _section_keys(section: str):
+    return [(path, f) for path, f in iter_keys() if path.startswith(section + ".")]
+
+
+def add_section_arguments(parser: argparse.ArgumentParser, section: str) -> None:
+    """The flags of one config section (e.g. `smoothing` for `fer-edge run`): the service's names and defaults."""
+    _add_key_flags(parser, _section_keys(section))
+
+
+def section_from_args(args: argparse.Namespace, section: str):
+    """That section's dataclass from the flags `add_section_arguments` added, checked as the config file is."""
+    keys = _section_keys(section)
+    table = {}
+    for path, f in keys:
+        text = getattr(args, path, None)
+        if text is not None:
+            try:
+                table[f.name] = _check(path, f, _parse_text(path, f, text))
+            except UsageError as exc:
+                if f"({flag_for(path, f)})" in str(exc):
+                    raise
+                raise UsageError(f"{path} ({flag_for(path, f)}):{str(exc).partition(':')[2]}") from None
+    cls = next(f.default_factory for f in dataclasses.fields(ServiceConfig) if f.name == section)
+    return cls(**table)
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, str]:

@@ -30,14 +30,12 @@ def face_record(time_s: float, frame: int, track, box, detector_score: float, pr
                 labels: tuple[str, ...], detected: bool = True) -> dict:
     """`detected` is False when the box was carried over from an earlier frame's detection (--detect-every)."""
     top = int(probs.argmax())
-    smoothed = track.probs
-    held = labels.index(track.label) if track.label in labels else int(smoothed.argmax())
     return {
         "type": "face", "v": SCHEMA_VERSION, "time": round(time_s, 3), "frame": frame, "face_id": track.id,
         "box": box.as_list(), "detected": detected, "detector_score": round(float(detector_score), 3),
         "label": labels[top], "score": round(float(probs[top]), 4),
         "probs": {name: round(float(p), 4) for name, p in zip(labels, probs)},
-        "smoothed_label": track.label, "smoothed_score": round(float(smoothed[held]), 4),
+        "smoothed_label": track.label, "smoothed_score": round(track.score, 4),  # worked out by the tracker
     }
 
 

@@ -82,8 +82,9 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
             t1 = time.perf_counter()
             if frame is None:
                 break
+            cut = tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
             # asked per frame: a reconnecting source may hold a camera now and a folder of photos later
-            detected = stats.frames % every == 0 or getattr(source, "still", False)
+            detected = stats.frames % every == 0 or getattr(source, "still", False) or cut
             if detected:
                 dets = detector.detect(frame.image)
             t2 = time.perf_counter()

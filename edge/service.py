@@ -8,6 +8,7 @@ the way out; teardown (events flushed and closed) in `finally`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
@@ -105,8 +106,7 @@ def run_service(cfg: ServiceConfig) -> int:
     try:
         det, src, out = cfg.detector, cfg.source, cfg.outputs
         detector, classifier, model = build_models(cfg)
-        tracker = Tracker(tuple(classifier.labels), cfg.smoothing.iou_threshold, cfg.smoothing.max_missed,
-                          cfg.smoothing.alpha, cfg.smoothing.min_score, cfg.smoothing.switch_margin)
+        tracker = Tracker(tuple(classifier.labels), **dataclasses.asdict(cfg.smoothing))
 
         def opener():
             return open_source(src.input, src.width or None, src.height or None, src.fps or None)

@@ -1,4 +1,8 @@
-"""Stable face ids across frames (greedy IoU matching) and per-track label smoothing with hysteresis."""
+"""Stable face ids across frames (greedy IoU matching), per-track label smoothing with hysteresis, and scene cuts.
+
+Defaults were tuned on the Hamilton test clip with `python -m benchmarks.stability` (README, "Stable labels"):
+never on FER2013, whose PrivateTest split is what accuracy is reported on.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import numpy as np
 from edge.geometry import Box, iou_matrix
 
 UNCERTAIN = "uncertain"
+ALPHA, MIN_SCORE, SWITCH_MARGIN, IOU_THRESHOLD, MAX_MISSED, SCENE_CUT = 0.3, 0.3, 0.15, 0.3, 5, 18.0
+THUMB = (32, 24)  # (w, h) of the grey thumbnail a cut is judged on: about 0.05 ms a frame
 
 
 @dataclass
@@ -17,33 +23,74 @@ class Track:
     box: Box
     probs: np.ndarray  # exponential moving average of the class probabilities
     label: str = UNCERTAIN  # the smoothed label shown to users
+    score: float = 0.0  # the smoothed probability of `label` (of the top class while `uncertain`)
     missed: int = 0
     age: int = 0
     extra: dict = field(default_factory=dict)
 
 
 def smooth_label(current: str, avg: np.ndarray, labels: tuple[str, ...], min_score: float, switch_margin: float) -> str:
-    """Hysteresis: keep the current label unless another beats it by `switch_margin`; `uncertain` under `min_score`."""
+    """The label to show for the moving average `avg`, given the one shown now.
+
+    Hysteresis both ways, so a face whose scores wobble near a threshold does not flicker: the shown label stays
+    while no other leads it by `switch_margin` and its own score stays above `min_score - switch_margin`; otherwise
+    the top label when it reaches `min_score`, else `uncertain`.
+    """
     top = int(avg.argmax())
-    if avg[top] < min_score:
-        return UNCERTAIN
     if current in labels:
-        held = avg[labels.index(current)]
-        if labels[top] != current and avg[top] - held < switch_margin and held >= min_score:
+        held = float(avg[labels.index(current)])
+        if held >= min_score - switch_margin and avg[top] - held < switch_margin:
             return current
-    return labels[top]
+    return labels[top] if avg[top] >= min_score else UNCERTAIN
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """A tiny grey copy with its mean taken out (a change of exposure is not a cut); float32, THUMB sized."""
+    import cv2  # not at the top: edge.config takes its defaults from here, and every command builds its parser
+
+    h, w = image.shape[:2]
+    step = max(1, min(w // (THUMB[0] * 4), h // (THUMB[1] * 4)))  # subsample first: INTER_AREA on 1080p is slow
+    small = cv2.resize(image[::step, ::step], THUMB, interpolation=cv2.INTER_AREA)
+    grey = (cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small).astype(np.float32)
+    return grey - grey.mean()
+
+
+def cut_between(before: np.ndarray | None, after: np.ndarray, threshold: float) -> bool:
+    """A scene cut: the thumbnails differ by more than `threshold` grey levels on average (0: never a cut).
+
+    On the test clip its three cuts score 25-33 and camera moves and fades at most 13.
+    """
+    return before is not None and threshold > 0 and float(np.abs(after - before).mean()) > threshold
 
 
 class Tracker:
-    """Greedy IoU matching of this frame's faces to live tracks; a track survives `max_missed` frames unseen."""
+    """Greedy IoU matching of this frame's faces to live tracks; a track survives `max_missed` frames unseen.
 
-    def __init__(self, labels: tuple[str, ...], iou_threshold: float = 0.3, max_missed: int = 5, alpha: float = 0.4,
-                 min_score: float = 0.4, switch_margin: float = 0.1):
+    The keyword arguments are the service config's [smoothing] keys, so `Tracker(labels, **asdict(cfg))` builds it.
+    """
+
+    def __init__(self, labels: tuple[str, ...], iou_threshold: float = IOU_THRESHOLD, max_missed: int = MAX_MISSED,
+                 alpha: float = ALPHA, min_score: float = MIN_SCORE, switch_margin: float = SWITCH_MARGIN,
+                 scene_cut: float = SCENE_CUT):
         self.labels = labels
         self.iou_threshold, self.max_missed, self.alpha = iou_threshold, max_missed, alpha
-        self.min_score, self.switch_margin = min_score, switch_margin
+        self.min_score, self.switch_margin, self.scene_cut = min_score, switch_margin, scene_cut
         self.tracks: list[Track] = []
+        self.cuts = 0
         self._next_id = 1
+        self._thumb: np.ndarray | None = None
+
+    def new_frame(self, image: np.ndarray) -> bool:
+        """Call before `update` with each frame: on a scene cut every track ends (True: detect faces afresh)."""
+        if self.scene_cut <= 0:
+            return False
+        thumb = thumbnail(image)
+        cut = cut_between(self._thumb, thumb, self.scene_cut)
+        self._thumb = thumb
+        if cut:
+            self.cuts += 1
+            self.tracks = []
+        return cut
 
     def update(self, boxes: list[Box], probs: np.ndarray) -> list[Track]:
         """The track for each of `boxes` (same order), created or updated with `probs` (N, classes)."""
@@ -68,6 +115,8 @@ class Tracker:
                 track.box = box
             track.missed, track.age = 0, track.age + 1
             track.label = smooth_label(track.label, track.probs, self.labels, self.min_score, self.switch_margin)
+            shown = self.labels.index(track.label) if track.label in self.labels else int(track.probs.argmax())
+            track.score = float(track.probs[shown])
             assigned[i] = track
             seen.add(track.id)
         for t in self.tracks:

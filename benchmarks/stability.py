@@ -1,0 +1,86 @@
+"""How steady the labels are on a video: the share of face records shown `uncertain` and how often a face's
+smoothed label changes, per 100 face-frames (issue 12's targets: at most 25% and at most 4).
+
+    python -m benchmarks.stability --clip ../shared/data/scenes/fr_short_hamilton_clip.mp4
+    python -m benchmarks.stability --clip clip.mp4 --smoothing-alpha 0.4 --smoothing-min-score 0.4   # other settings
+
+Runs the real loop (default detector and model, `--detect-every 2`) with `fer-edge run`'s smoothing flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+from edge.bundled import DEFAULT_MODEL
+from edge.classifier import TFLiteClassifier
+from edge.config import add_section_arguments, section_from_args
+from edge.detectors import DEFAULT_DETECTOR, make_detector
+from edge.errors import FerEdgeError
+from edge.events import JsonlWriter
+from edge.files import atomic_write_text
+from edge.pipeline import LoopOptions, run_loop
+from edge.sources import open_source
+from edge.tracking import UNCERTAIN, Tracker
+
+
+def stability(records: list[dict]) -> dict:
+    """Figures over face records in frame order: a change is a face's smoothed label differing from its last one."""
+    last: dict[int, str] = {}
+    per_face: Counter = Counter()
+    uncertain = 0
+    for r in records:
+        uncertain += r["smoothed_label"] == UNCERTAIN
+        if r["face_id"] in last and last[r["face_id"]] != r["smoothed_label"]:
+            per_face[r["face_id"]] += 1
+        last[r["face_id"]] = r["smoothed_label"]
+    n = len(records)
+    changes = sum(per_face.values())
+    return {"face_records": n, "faces": len(last), "uncertain_share": round(uncertain / n, 3) if n else 0.0,
+            "label_changes": changes, "changes_per_100": round(100 * changes / n, 2) if n else 0.0,
+            "most_changes_one_face": max(per_face.values(), default=0)}
+
+
+def records_on_clip(clip: str, tracker: Tracker, detector: str = DEFAULT_DETECTOR,
+                    model: str | Path = DEFAULT_MODEL) -> list[dict]:
+    out = io.StringIO()
+    source = open_source(clip)
+    try:
+        run_loop(source, make_detector(detector), TFLiteClassifier(model), JsonlWriter(out),
+                 LoopOptions(stats_every_s=1e9), tracker=tracker)
+    finally:
+        source.close()
+    return [r for r in map(json.loads, out.getvalue().splitlines()) if r["type"] == "face"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.stability", description=__doc__.splitlines()[0])
+    p.add_argument("--clip", required=True, help="a video file")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR)
+    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("--out", default=None, help="also write the figures here (JSON)")
+    add_section_arguments(p, "smoothing")
+    args = p.parse_args(argv)
+    try:
+        smoothing = section_from_args(args, "smoothing")
+        tracker = Tracker(tuple(TFLiteClassifier(args.model).labels), **dataclasses.asdict(smoothing))
+        figures = stability(records_on_clip(args.clip, tracker, args.detector, args.model))
+        result = {"clip": Path(args.clip).name, "detector": args.detector, "model": Path(args.model).name,
+                  "smoothing": dataclasses.asdict(smoothing), "scene_cuts": tracker.cuts, **figures}
+        text = json.dumps(result, indent=2)
+        if args.out:
+            atomic_write_text(args.out, text + "\n")
+    except FerEdgeError as exc:
+        print(f"benchmarks.stability: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
