@@ -23,7 +23,7 @@ import numpy as np
 from benchmarks import report
 from benchmarks.machine import describe
 from edge.errors import FerEdgeError, UsageError
-from edge.files import atomic_write_text
+from edge.files import atomic_write_text, ensure_folder
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "edge" / "models"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -208,8 +208,7 @@ def run_bench(opts: BenchOptions) -> dict:
     for k in keras_paths:
         if not k.exists():
             raise UsageError(f"{k}: no such Keras model")
-    out = Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_folder(opts.out, "--out")
     machine = describe()
     for warning in machine["warnings"]:
         print(f"fer-edge bench: warning: {warning}", file=sys.stderr)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from edge.errors import FerEdgeError, UsageError
+from edge.files import ensure_folder
 from edge.redact import redact
 
 
@@ -73,6 +74,7 @@ def _cmd_train(args) -> int:
     for model in args.teacher:
         if not Path(model).is_file():
             raise UsageError(f"--teacher {model}: no such file")
+    ensure_folder(args.out, "--out")
     size = args.size or (96 if args.arch == "mobilenetv2" else 48)
     if size < 32:
         raise UsageError(f"--size {size}: at least 32")
@@ -137,16 +139,17 @@ def _cmd_evaluate(args) -> int:
     from edge.cost import format_macs
     from edge.datasets import canonical_split, load_split, print_counts
     from edge.evaluation import report_from_probs, save_report
-    from edge.files import writable_target
+    from edge.files import check_output_file
     from edge.metrics import format_report
     from edge.preprocess import batch_to_model_input
 
     canonical_split(args.split)  # a usage error before any model loads
     _check_labels(args)
+    _check_model_flags(args)
     path = Path(args.model) if args.model else DEFAULT_MODEL
     out = Path(args.report or f"{path.stem}_{args.split}{'_ferplus' if args.labels == 'ferplus' else ''}.json")
     for target in (out, out.with_suffix(".png")):
-        writable_target(target)  # a device or FIFO as --report is refused now, not after the evaluation
+        check_output_file(target, "--report")  # a folder, device or unwritable place: refused now, not after the work
     t0 = time.perf_counter()
     cost = None
     if path.suffix.lower() == ".tflite":
@@ -227,6 +230,7 @@ def _cmd_convert(args) -> int:
 
     if args.calib_images < 1:
         raise UsageError("--calib-images must be at least 1")
+    ensure_folder(args.out, "--out")
     run_convert(args.model, args.out, parse_variants(args.variants), args.calib, args.calib_images,
                 args.eval_data, args.eval_split, args.normalize, args.name, args.seed, args.flip_average)
     return 0
@@ -278,6 +282,7 @@ def _cmd_run(args) -> int:
     from edge.sources import open_source
     from edge.tracking import Tracker
 
+    _check_model_flags(args)
     if args.frames < 0 or args.margin < 0 or args.stats_every <= 0 or (args.detect_every is not None and args.detect_every < 1):
         raise UsageError("--frames, --margin must be >= 0, --stats-every > 0 and --detect-every >= 1")
     smoothing = section_from_args(args, "smoothing")
@@ -316,6 +321,17 @@ def _cmd_run(args) -> int:
           file=sys.stderr)
     _check_events_delivered(events)
     return 0
+
+
+def _check_model_flags(args) -> None:
+    """--threads, --margin and --min-face-score within the service config's limits for the same keys."""
+    from edge.config import check_flag
+
+    check_flag("threads", "--threads", args.threads)
+    if getattr(args, "margin", None) is not None:  # `evaluate` has neither
+        check_flag("detector.margin", "--margin", args.margin)
+    if getattr(args, "min_face_score", None) is not None:
+        check_flag("detector.min_score", "--min-face-score", args.min_face_score)
 
 
 def _check_events_delivered(events) -> None:
@@ -364,6 +380,10 @@ def _cmd_bench(args) -> int:
         threads = tuple(int(t) for t in _csv_list(args.threads))
     except ValueError:
         raise UsageError(f"--threads {args.threads!r}: want comma-separated integers") from None
+    from edge.config import check_flag
+
+    for t in threads:
+        check_flag("threads", "--threads", t)
     if args.quick and (args.models or args.video):
         raise UsageError("--quick measures the bundled models on the demo source: leave out --models and --video")
     if args.images < 0 or args.video_frames < 0:
@@ -402,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXTRAS = {"keras": "train", "tensorflow": "train"}  # optional packages a command may need, by extra
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -413,6 +436,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"fer-edge {args.command}: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        extra = EXTRAS.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(f"fer-edge {args.command}: error: this needs {exc.name}, which the light install leaves out: "
+              f"pip install \"fer-edge[{extra}]\"", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

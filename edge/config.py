@@ -312,5 +312,15 @@ def section_from_args(args: argparse.Namespace, section: str):
     return cls(**table)
 
 
+def check_flag(key: str, flag: str, value):
+    """A command-line value of another command (`run --margin`) checked against the config key's type and limits,
+    so the ranges OpenCV and LiteRT would reject later are refused at parse time in one line naming the flag."""
+    f = dict(iter_keys())[key]
+    try:
+        return _check(key, f, value)
+    except UsageError as exc:
+        raise UsageError(f"{flag}:{str(exc).partition(':')[2]}") from None
+
+
 def overrides_from(args: argparse.Namespace) -> dict[str, str]:
     return {path: getattr(args, path) for path, _ in iter_keys() if getattr(args, path, None) is not None}

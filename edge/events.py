@@ -87,7 +87,7 @@ class JsonlWriter:
                 self._open()
             except OSError as exc:
                 if not keep_going:
-                    raise FerEdgeError(f"{self.target}: cannot open events file ({exc.strerror or exc})") from None
+                    raise UsageError(f"{self.target}: cannot open events file ({exc.strerror or exc})") from None
                 self._error(exc.strerror or str(exc), "cannot open")
 
     def _stdout_fd(self, keep_going: bool) -> int | None:

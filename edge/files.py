@@ -38,6 +38,39 @@ def writable_target(path: str | os.PathLike) -> Path:
     return Path(os.path.realpath(path))
 
 
+def _unwritable(folder: Path) -> str | None:
+    """Why no file can be made in `folder` (created if missing), or None when one can. A probe, not `os.access`,
+    which says yes to root on a read-only mount."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except FileExistsError:
+        return f"{folder} is not a folder"
+    except OSError as exc:
+        return f"cannot write in {folder} ({exc.strerror or exc})"
+    return None
+
+
+def ensure_folder(path: str | os.PathLike, option: str) -> Path:
+    """Make the output folder `path` now, so that a bad output option fails in one line naming `option` (exit 2)
+    before any work is done rather than after it."""
+    path = Path(path)
+    reason = _unwritable(path)
+    if reason:
+        raise UsageError(f"{option} {path}: {reason}")
+    return path
+
+
+def check_output_file(path: str | os.PathLike, option: str) -> Path:
+    """The result file `path`, checked now: not a folder or device, and its folder takes new files."""
+    target = writable_target(path)
+    reason = _unwritable(target.parent)
+    if reason:
+        raise UsageError(f"{option} {path}: {reason}")
+    return target
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary path beside the real target, renamed over it only when the block succeeds.
@@ -75,5 +108,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def printable(text: str) -> str:
+    """`text` with the bytes of a file name that is not UTF-8 (Python's surrogate escapes) shown as `\\xNN`, so it
+    can be written as UTF-8 or drawn in a plot."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, printable(text).encode("utf-8"))

@@ -6,7 +6,7 @@ import io
 import sys
 from pathlib import Path
 
-from edge.files import atomic_write_bytes
+from edge.files import atomic_write_bytes, printable
 
 Series = dict[str, tuple[list[float], list[float]]]
 
@@ -25,6 +25,10 @@ def pyplot():
 
 def save_png(fig, plt, path: Path, text: dict[str, str] | None = None) -> None:
     """Write the figure atomically; `text` goes into tEXt chunks (facts about the plot a program can read back)."""
+    from matplotlib.text import Text
+
+    for artist in fig.findobj(Text):  # titles and labels that carry a model's file name
+        artist.set_text(printable(artist.get_text()))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -39,7 +43,7 @@ def _with_text_chunk(png: bytes, key: str, value: str) -> bytes:
     import struct
     import zlib
 
-    body = key.encode("latin-1") + b"\0" + value.encode("latin-1")
+    body = key.encode("latin-1") + b"\0" + value.encode("latin-1", "backslashreplace")  # tEXt is Latin-1
     chunk = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(">I", zlib.crc32(b"tEXt" + body) & 0xFFFFFFFF)
     end = 8 + 4 + 4 + 13 + 4
     return png[:end] + chunk + png[end:]

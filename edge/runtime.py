@@ -7,6 +7,7 @@ Order: LiteRT (`ai_edge_litert`, numpy 2, XNNPACK int8), then `tflite_runtime`
 from __future__ import annotations
 
 import ctypes
+import os
 import platform
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +17,7 @@ from edge.errors import DeviceError, FerEdgeError, UsageError
 
 EDGETPU_LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
 ACCELERATORS = ("none", "edgetpu")
+MAX_THREADS = 64  # as the service config's `threads`; far beyond it the binding fails with a C++ signature dump
 
 
 @lru_cache(maxsize=1)
@@ -68,13 +70,25 @@ def edgetpu_delegate():
             "device, or run without --accelerator edgetpu") from None
 
 
+def _model_arg(path: Path) -> dict:
+    """The runtime's binding takes a path only as UTF-8 text: a name with other bytes is passed as its content."""
+    try:
+        os.fsencode(path).decode("utf-8")
+        return {"model_path": str(path)}
+    except UnicodeDecodeError:
+        try:
+            return {"model_content": path.read_bytes()}
+        except OSError as exc:
+            raise FerEdgeError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
 def make_interpreter(model_path: str | Path, threads: int = 1, accelerator: str = "none"):
     """A ready (tensors allocated) interpreter for `model_path`; errors name the file."""
     path = Path(model_path)
     if accelerator not in ACCELERATORS:
         raise UsageError(f"unknown accelerator {accelerator!r}: use one of {', '.join(ACCELERATORS)}")
-    if threads < 1:
-        raise UsageError(f"threads must be at least 1, not {threads}")
+    if not 1 <= threads <= MAX_THREADS:
+        raise UsageError(f"threads must be from 1 to {MAX_THREADS}, not {threads}")
     if not path.is_file():
         raise FerEdgeError(f"{path}: no such model file")
     if path.stat().st_size == 0:
@@ -82,7 +96,7 @@ def make_interpreter(model_path: str | Path, threads: int = 1, accelerator: str 
     Interpreter, _, _ = runtime()
     delegates = [edgetpu_delegate()] if accelerator == "edgetpu" else []
     try:
-        interpreter = Interpreter(model_path=str(path), num_threads=threads, experimental_delegates=delegates or None)
+        interpreter = Interpreter(**_model_arg(path), num_threads=threads, experimental_delegates=delegates or None)
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         text = str(exc)

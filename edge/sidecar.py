@@ -35,7 +35,31 @@ def read_sidecar(model_path: str | Path) -> dict | None:
         raise FerEdgeError(f"{path}: unreadable model sidecar ({exc})") from None
     if not isinstance(data, dict):
         raise FerEdgeError(f"{path}: model sidecar is not a JSON object")
+    _check_types(path, data)
     return data
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+# what run, evaluate and bench read from a sidecar, and the shape each must have: a sidecar is edited by hand
+_CHECKS = {
+    "labels": ("a list of distinct names", lambda v: isinstance(v, list) and all(isinstance(x, str) and x for x in v)
+               and len(set(v)) == len(v)),
+    "variant": ("a string", lambda v: isinstance(v, str)),
+    "macs": ("a number", _number),
+    "params": ("a number", _number),
+    "accuracy": ("an object whose \"tflite\" is a number", lambda v: isinstance(v, dict)
+                 and (v.get("tflite") is None or _number(v["tflite"]))),
+}
+
+
+def _check_types(path: Path, data: dict) -> None:
+    """A sidecar that parses but holds a wrong type is refused in one line naming the file and the key."""
+    for key, (want, ok) in _CHECKS.items():
+        if data.get(key) is not None and not ok(data[key]):
+            raise FerEdgeError(f"{path}: \"{key}\" is not {want}")
 
 
 @dataclass(frozen=True)

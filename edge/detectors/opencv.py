@@ -19,6 +19,8 @@ class YuNetDetector:
     def __init__(self, model_path: str | Path | None, min_score: float = 0.7, nms: float = 0.3, top_k: int = 50):
         if not model_path:
             raise UsageError("the yunet detector needs --yunet-model PATH (face_detection_yunet_2023mar.onnx)")
+        if not 0 <= min_score < 1:  # NaN too: cv2's NMS asserts on it at the first frame
+            raise UsageError(f"YuNet score threshold must be from 0 to below 1, not {min_score}")
         path = Path(model_path)
         if not path.is_file() or path.stat().st_size == 0:
             raise FerEdgeError(f"{path}: no such YuNet model file")

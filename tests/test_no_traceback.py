@@ -1,0 +1,155 @@
+"""No traceback, ever (issue 12): every subcommand through each class of bad input that once gave one. Each case
+asserts one error line, the exit code (2 for a usage or config mistake, 1 for a bad file or a missing extra) and no
+`Traceback`; each class is fixed once, at its depth (edge/files.py for output paths, edge/sidecar.py for sidecars,
+the config's limits for values, edge/runtime.py for file names, edge/cli.py's main for the light install)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, assert_one_line_error, run_cli
+
+from edge.bundled import DEFAULT_MODEL
+
+GONE = "/proc/fer-edge-no-such-dir"  # nobody, root included, can make a folder here
+YUNET = "face_detection_yunet_2023mar.onnx"
+
+
+@pytest.fixture()
+def place(tmp_path: Path) -> Path:
+    """A file where a folder is wanted, a folder, and a one-image labelled tree for `evaluate`."""
+    import cv2
+
+    (tmp_path / "file").write_text("I am a file\n")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "data" / "test" / "happy").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "data" / "test" / "happy" / "a.png"), np.full((48, 48), 128, np.uint8))
+    return tmp_path
+
+
+OUTPUT_PATHS = [
+    (("bench", "--quick", "--out", "{file}"), 2, ["--out", "is not a folder"]),
+    (("bench", "--quick", "--out", GONE + "/bench"), 2, ["--out", "cannot write in"]),
+    (("evaluate", "--data", "{data}", "--report", "{folder}"), 2, ["folder", "not a regular file"]),
+    (("evaluate", "--data", "{data}", "--report", "/proc/report.json"), 2, ["--report", "cannot write in /proc"]),
+    (("evaluate", "--data", "{data}", "--report", "{file}/report.json"), 2, ["--report", "is not a folder"]),
+    (("run", "--source", "demo", "--events", GONE + "/e.jsonl"), 2, ["e.jsonl", "cannot open events file"]),
+    (("run", "--source", "demo", "--events", "{folder}"), 2, ["cannot open events file"]),
+    (("convert", "{model}", "--out", "{file}"), 2, ["--out", "is not a folder"]),
+    (("service", "--config", "{folder}", "--check-config"), 2, ["cannot read config"]),
+]
+
+VALUES = [
+    (("run", "--source", "demo", "--threads", "99999999999"), 2, ["--threads", "out of range"]),
+    (("evaluate", "--data", "{data}", "--threads", "99999999999"), 2, ["--threads", "out of range"]),
+    (("bench", "--quick", "--threads", "1,99999999999", "--out", "{folder}"), 2, ["--threads", "out of range"]),
+    (("service", "--check-config", "--threads", "99999999999"), 2, ["--threads", "out of range"]),
+    (("run", "--source", "demo", "--detector", "yunet", "--yunet-model", "{yunet}", "--min-face-score", "-1"), 2,
+     ["--min-face-score", "out of range"]),
+    (("run", "--source", "demo", "--detector", "yunet", "--yunet-model", "{yunet}", "--min-face-score", "nan"), 2,
+     ["--min-face-score", "finite"]),
+    (("service", "--check-config", "--detector", "yunet", "--detector-yunet-model", "{yunet}",
+      "--detector-min-score", "nan"), 2, ["detector.min_score", "finite"]),
+    (("run", "--source", "demo", "--margin", "inf", "--level-eyes"), 2, ["--margin", "finite"]),
+    (("run", "--source", "demo", "--margin", "1e6", "--level-eyes"), 2, ["--margin", "out of range"]),
+    (("service", "--check-config", "--detector-margin", "1e6"), 2, ["detector.margin", "out of range"]),
+]
+
+
+def _fill(args: tuple[str, ...], place: Path, shared: Path | None) -> list[str]:
+    names = {"file": place / "file", "folder": place / "folder", "data": place / "data", "model": DEFAULT_MODEL,
+             "yunet": shared / "models" / YUNET if shared else ""}
+    return [a.format(**{k: str(v) for k, v in names.items()}) for a in args]
+
+
+def _needs_shared(args) -> bool:
+    return any("{yunet}" in a for a in args)
+
+
+def _id(value) -> str | None:
+    return " ".join(value) if isinstance(value, tuple) else None
+
+
+@pytest.mark.parametrize("args,code,fragments", OUTPUT_PATHS + VALUES, ids=_id)
+def test_bad_outputs_and_values_are_one_line(args, code, fragments, place, request):
+    shared = request.getfixturevalue("shared") if _needs_shared(args) else None
+    proc = run_cli(*_fill(args, place, shared), timeout=180)
+    assert_one_line_error(proc, *fragments, code=code)
+
+
+def _model_with_sidecar(folder: Path, **changes) -> Path:
+    model = folder / "model.tflite"
+    shutil.copy(DEFAULT_MODEL, model)
+    side = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text()) | changes
+    model.with_suffix(".json").write_text(json.dumps(side))
+    return model
+
+
+@pytest.mark.parametrize("changes,key", [({"labels": [["happy"], ["sad"]]}, "labels"), ({"labels": 7}, "labels"),
+                                         ({"accuracy": 0.6}, "accuracy"), ({"macs": "many"}, "macs")])
+def test_sidecars_that_parse_but_are_wrong(changes, key, place):
+    model = str(_model_with_sidecar(place, **changes))
+    for args, code in ((("run", "--source", "demo", "--model", model), 1),
+                       (("evaluate", model, "--data", str(place / "data"), "--report", str(place / "r.json")), 1),
+                       (("service", "--model", model, "--check-config"), 2)):
+        assert_one_line_error(run_cli(*args, timeout=120), "model.json", f'"{key}"', code=code)
+    proc = run_cli("bench", "--models", model, "--out", str(place / "bench"), "--runs", "2", "--warmup", "0")
+    assert "Traceback" not in proc.stderr and proc.returncode == 1, proc.stderr
+    assert f'"{key}"' in json.loads((place / "bench" / "results.json").read_text())["models"][0]["sidecar_error"]
+
+
+def test_a_model_path_that_is_not_utf8(place):
+    odd = os.fsdecode(bytes(place) + b"/mod\xffel.tflite")  # a name as a Latin-1 system would write it
+    shutil.copy(DEFAULT_MODEL, odd)
+    shutil.copy(DEFAULT_MODEL.with_suffix(".json"), os.fsdecode(bytes(place) + b"/mod\xffel.json"))
+    proc = run_cli("run", "--source", "demo", "--frames", "1", "--model", odd)
+    assert proc.returncode == 0 and json.loads(proc.stdout.splitlines()[0])["label"] == "happy", proc.stderr
+    proc = run_cli("evaluate", odd, "--data", str(place / "data"), "--report", str(place / "r.json"))
+    assert proc.returncode == 0, proc.stderr
+    os.unlink(odd)
+    assert_one_line_error(run_cli("run", "--source", "demo", "--model", odd), "no such model file", code=1)
+
+
+BLOCKER = '''import sys
+
+
+class _NoTrainExtra:
+    """The light install: keras and tensorflow are not there."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("keras", "tensorflow"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NoTrainExtra())
+'''
+
+
+@pytest.mark.parametrize("args", [("train", "--data", "{data}", "--out", "{folder}/run"),
+                                  ("convert", "{folder}/m.keras", "--out", "{folder}/out"),
+                                  ("evaluate", "{folder}/m.keras", "--data", "{data}", "--report", "{folder}/r.json"),
+                                  ("evaluate", "{folder}/saved", "--data", "{data}", "--report", "{folder}/r.json")])
+def test_the_light_install_says_which_extra_to_install(args, place):
+    (place / "folder" / "m.keras").write_bytes(b"PK\x03\x04")
+    (place / "folder" / "saved").mkdir()
+    (place / "block").mkdir()
+    (place / "block" / "sitecustomize.py").write_text(BLOCKER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(place / "block"), str(ROOT),
+                                                       os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", *_fill(args, place, None)], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT, env=env)
+    assert_one_line_error(proc, "light install", 'pip install "fer-edge[train]"', code=1)
+
+
+@pytest.mark.tf
+def test_train_output_folder_that_is_a_file(place, tf_available):
+    proc = run_cli("train", "--data", str(place / "data"), "--out", str(place / "file"), timeout=300)
+    assert_one_line_error(proc, "--out", "is not a folder", code=2)
