@@ -1,7 +1,9 @@
 """What the running service tells the outside: sd_notify (READY, WATCHDOG, STATUS), health, metrics, latest faces.
 
-The loop thread calls `on_frame` after every processed frame, so a watchdog ping means a frame really went through;
-HTTP threads read only what `on_frame` copied under the lock, never the loop's own structures.
+The process owns reconnecting its source, so systemd hears READY once the model is loaded, whether or not a camera
+is there. Watchdog pings come only from the loop thread: `on_frame` after a processed frame, `on_source_state`
+after each failed attempt to open the source. A loop that hangs stops both and gets the service restarted; a
+camera that is missing does not. HTTP threads read only what the loop thread copied under the lock.
 """
 
 from __future__ import annotations
@@ -47,10 +49,30 @@ class Monitor:
         self._latest: dict[int, tuple[float, dict]] = {}  # face_id -> (when seen, its last record)
         self._latency: dict[str, tuple[float, float, float]] = {}  # stage -> (p50 s, p95 s, sum s)
         self._last_ping = self._last_status = self._last_snapshot = -math.inf
+        self._waiting: str | None = None  # why there is no frame now: the source's last failed attempt
+
+    def started(self, source_name: str) -> None:
+        """The model is loaded and the endpoint up: READY, before any frame (the camera may be missing for hours)."""
+        self.ready = True
+        self._waiting = f"opening {source_name}"
+        self._last_status = self._clock()
+        self._notifier.send("READY=1", f"STATUS={self.status()}")
+
+    def on_source_state(self, text: str) -> None:
+        """From the loop thread after each failed attempt to open or read the source: say why, and that it is alive."""
+        now = self._clock()
+        self._waiting = text
+        fields = []
+        if self._notifier.watchdog_s and now - self._last_ping >= self._notifier.watchdog_s:
+            self._last_ping = now
+            fields.append("WATCHDOG=1")
+        self._last_status = now
+        self._notifier.send(*fields, f"STATUS={self.status()}")
 
     def on_frame(self, frame: Frame, records: list[dict], stats: LoopStats) -> None:
         """The loop's observer: count, remember each face's last record, and tell systemd the loop is alive."""
         now = self._clock()
+        was_waiting, self._waiting = self._waiting is not None, None
         with self._lock:
             self._last_frame = now
             self._frames, self._faces, self._fps, self._frame_faces = stats.frames, stats.faces, stats.fps, len(records)
@@ -69,13 +91,15 @@ class Monitor:
         if self._notifier.watchdog_s and now - self._last_ping >= self._notifier.watchdog_s:
             self._last_ping = now
             fields.append("WATCHDOG=1")
-        if now - self._last_status >= self.STATUS_EVERY_S or fields and fields[0] == "READY=1":
+        if now - self._last_status >= self.STATUS_EVERY_S or was_waiting or fields and fields[0] == "READY=1":
             self._last_status = now
             fields.append(f"STATUS={self.status()}")
         if fields:
             self._notifier.send(*fields)
 
     def status(self) -> str:
+        if self._waiting is not None:
+            return f"waiting for camera: {self._waiting}"
         faces = "1 face" if self._frame_faces == 1 else f"{self._frame_faces} faces"
         lost = f", {self._events.lost} event records lost" if self._events.lost else ""
         return f"{self._fps:.1f} fps, {faces}, {self._frames} frames, {self._source.reconnects} reconnects{lost}"
@@ -86,11 +110,13 @@ class Monitor:
         return last is not None and self._clock() - last <= self._stale
 
     def health_text(self) -> str:
-        last = self._last_frame
+        last, waiting = self._last_frame, self._waiting
         if last is None:
-            return "starting: no frame processed yet\n"
+            return f"waiting for camera: {waiting}\n" if waiting else "starting: no frame processed yet\n"
         age = self._clock() - last
-        return f"ok: last frame {age:.2f} s ago\n" if age <= self._stale else f"stale: no frame for {age:.1f} s\n"
+        if age <= self._stale:
+            return f"ok: last frame {age:.2f} s ago\n"
+        return f"stale: no frame for {age:.1f} s" + (f"; waiting for camera: {waiting}" if waiting else "") + "\n"
 
     def latest_json(self) -> str:
         """The last record of each face seen within `stale_after_s`, by face id."""

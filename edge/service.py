@@ -1,8 +1,10 @@
 """`fer-edge service`: the camera loop as a long-running systemd service.
 
 One validated config; the HTTP port is bound before the models load, so a taken port fails the start at once;
-SIGTERM and SIGINT only set the stop event; READY after the first frame, WATCHDOG while frames flow, STOPPING on
-the way out; teardown (events flushed and closed) in `finally`.
+SIGTERM and SIGINT only set the stop event; READY once the model is loaded (the process, not systemd, owns
+reconnecting a missing camera: STATUS and /healthz say it is waiting), WATCHDOG from the loop thread while it runs
+(frames, or attempts to reopen the source), STOPPING on the way out; teardown (events flushed and closed) in
+`finally`.
 """
 
 from __future__ import annotations
@@ -112,10 +114,10 @@ def run_service(cfg: ServiceConfig) -> int:
             return open_source(src.input, src.width or None, src.height or None, src.fps or None)
 
         def on_state(text: str) -> None:
-            notifier.send(f"STATUS={text}")
+            monitor.on_source_state(text)
 
-        source = ReconnectingSource(opener, src.input, stop, src.reconnect_min_s, src.reconnect_max_s, src.fps,
-                                    on_state)
+        min_wait, max_wait = reconnect_waits(src.reconnect_min_s, src.reconnect_max_s, notifier.watchdog_s)
+        source = ReconnectingSource(opener, src.input, stop, min_wait, max_wait, src.fps, on_state)
         events = (JsonlWriter(out.events, keep_going=True, max_bytes=int(out.events_max_mb * 1e6)) if out.events
                   else NullWriter())
         monitor = Monitor(notifier, source, events, tuple(classifier.labels), cfg.http.stale_after_s,
@@ -128,6 +130,7 @@ def run_service(cfg: ServiceConfig) -> int:
              f"http {http.url if http else 'off'}")
         if http is not None and http.exposure:
             log.warning(http.exposure)
+        monitor.started(redact(src.input))
         opts = LoopOptions(margin=det.margin, level_eyes=det.level_eyes, stats_every_s=out.stats_every_s,
                            detect_every=det.every)
         stats = run_loop(source, detector, classifier, events, opts, stop=stop, tracker=tracker,
@@ -146,6 +149,16 @@ def run_service(cfg: ServiceConfig) -> int:
     _log(f"stopped: {stats.frames} frames, {stats.faces} faces, {source.reconnects} reconnects, "
          f"{source.undecodable} undecodable, {events.lost} event records lost")
     return 0
+
+
+def reconnect_waits(min_s: float, max_s: float, watchdog_s: float) -> tuple[float, float]:
+    """The source's backoff bounds, the longest held to the watchdog's ping interval: each attempt pings, so the
+    watchdog must not fire between two of them (only a hung loop should get the service restarted)."""
+    if watchdog_s and max_s > watchdog_s:
+        log.warning(f"source.reconnect_max_s {max_s:g} s is longer than half of WatchdogSec; reopening the source at "
+                    f"least every {watchdog_s:g} s so that the watchdog hears from the loop")
+        max_s = watchdog_s
+    return min(min_s, max_s), max_s
 
 
 def _on_stop(stop: threading.Event, notifier, source) -> None:

@@ -146,8 +146,10 @@ def test_service_notifies_systemd_serves_http_and_stops_on_sigterm(tmp_path):
     events = tmp_path / "events.jsonl"
     config.write_text(f'[source]\ninput = "demo"\nfps = 20\n\n[outputs]\nevents = "{events}"\nstats_every_s = 1.0\n')
     with Service(tmp_path, "--config", str(config), abstract=True) as svc:
-        ready = svc.wait_for("READY=1")
-        assert re.search(r"STATUS=[\d.]+ fps, 1 face", svc.messages[ready]), svc.messages[ready]
+        ready = svc.wait_for("READY=1")  # once the model is loaded, before any frame
+        assert "STATUS=waiting for camera: opening demo" in svc.messages[ready], svc.messages[ready]
+        first = svc.wait_for("fps, 1 face", after=ready)  # STATUS says so as soon as frames flow
+        assert re.search(r"STATUS=[\d.]+ fps, 1 face", svc.messages[first]), svc.messages[first]
         svc.wait_for("WATCHDOG=1", after=svc.wait_for("WATCHDOG=1") + 1)  # pinged again and again
         assert svc.get("/healthz")[0] == 200
         # 30 frames at 20 fps: past the first periodic stats record
@@ -186,7 +188,8 @@ def _clip(path: Path, frames: int = 12) -> Path:
     return path
 
 
-def test_lost_source_reconnects_with_watchdog_paused_and_health_503(tmp_path):
+def test_lost_source_reconnects_with_watchdog_alive_and_health_503(tmp_path):
+    """The process owns reconnecting: each attempt pings the watchdog (the loop is alive) while /healthz says 503."""
     clip = _clip(tmp_path / "clip.avi")
     away = tmp_path / "moved.avi"
     events = tmp_path / "events.jsonl"
@@ -197,7 +200,7 @@ def test_lost_source_reconnects_with_watchdog_paused_and_health_503(tmp_path):
         svc.wait_for("WATCHDOG=1")
         assert svc.get("/healthz")[0] == 200
         clip.rename(away)  # the camera is unplugged: the open capture ends its pass, reopening fails
-        lost = svc.wait_for("STATUS=source ")
+        lost = svc.wait_for("STATUS=waiting for camera: source ")
         assert "no such file" in svc.messages[lost] and "reconnecting in" in svc.messages[lost]
         status, _, body = svc.poll_until(lambda: (r := svc.get("/healthz"))[0] == 503 and r, timeout=30)
         assert body.startswith("stale: no frame for")
@@ -205,11 +208,11 @@ def test_lost_source_reconnects_with_watchdog_paused_and_health_503(tmp_path):
         assert m[("fer_edge_source_up", ())] == 0 and m[("fer_edge_source_errors_total", ())] >= 1
         assert m[("fer_edge_healthy", ())] == 0 and m[("fer_edge_frames_per_second", ())] == 0
         assert json.loads(svc.get("/events/latest")[2])["faces"] == []
-        time.sleep(1.0)  # several watchdog periods (0.3 s) with nothing processed
-        assert svc.count("WATCHDOG=1", after=lost) == 0, svc.messages[lost:]
-        assert svc.count("STATUS=source ", after=lost) >= 2  # each attempt says so
+        pinged = svc.wait_for("WATCHDOG=1", after=lost)  # no frame, yet the loop is alive: systemd leaves it be
+        svc.wait_for("STATUS=waiting for camera: source ", after=pinged)  # each attempt says so
+        assert svc.get("/healthz")[0] == 503
         away.rename(clip)  # plugged back in
-        back = svc.wait_for("WATCHDOG=1", after=lost, timeout=60)
+        back = svc.wait_for("fps, 1 face", after=lost, timeout=60)
         assert svc.get("/healthz")[0] == 200
         m = svc.metrics()
         assert m[("fer_edge_source_reconnects_total", ())] == 1 and m[("fer_edge_source_up", ())] == 1
@@ -218,6 +221,27 @@ def test_lost_source_reconnects_with_watchdog_paused_and_health_503(tmp_path):
     assert re.search(r"source .*clip.avi: back after [\d.]+ s \(reconnect 1\)", svc.stderr())
     frames = [r["frame"] for r in _records(events) if r["type"] == "face"]
     assert len(frames) > 12 and frames == sorted(set(frames))  # numbering runs on across reopenings
+
+
+def test_a_camera_missing_at_start_is_waited_for_not_restarted(tmp_path):
+    """READY once the model is loaded, then STATUS and /healthz say it waits, and the watchdog keeps hearing from
+    the loop: systemd neither times the start out nor restarts it. The default backoff (16 s at most) is held to
+    the watchdog's ping interval (here 0.3 s)."""
+    with Service(tmp_path, "--source", "/dev/video97", "--source-reconnect-min-s", "0.2", "--http-stale-after-s",
+                 "1") as svc:
+        ready = svc.wait_for("READY=1")
+        assert "STATUS=waiting for camera" in svc.messages[ready]
+        waiting = svc.wait_for("STATUS=waiting for camera: source /dev/video97", after=ready)
+        svc.wait_for("WATCHDOG=1", after=svc.wait_for("WATCHDOG=1", after=waiting) + 1)  # again and again
+        status, _, body = svc.get("/healthz")
+        assert status == 503 and body.startswith("waiting for camera: source /dev/video97"), body
+        m = svc.metrics()
+        assert m[("fer_edge_source_up", ())] == 0 and m[("fer_edge_frames_total", ())] == 0
+        before = len(svc.messages)
+        assert svc.stop() == 0, svc.stderr()
+        assert svc.count("STOPPING=1", after=before) == 1 and svc.count("READY=1") == 1
+    assert "reopening the source at least every 0.3 s" in svc.stderr()
+    assert "Traceback" not in svc.stderr()
 
 
 def test_undecodable_frames_are_skipped_and_counted_and_sigint_stops(tmp_path):

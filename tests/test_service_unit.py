@@ -61,8 +61,13 @@ def test_unit_runs_the_installed_service_the_way_issue_and_install_script_expect
     s = _settings()
     assert s["ExecStart"] == [f"{EXEC} service --config /etc/fer-edge/config.toml"]
     assert s["Type"] == ["notify"] and s["Restart"] == ["on-failure"] and s["RestartPreventExitStatus"] == ["2"]
-    assert int(s["WatchdogSec"][0]) > 16  # above source.reconnect_max_s: one lost camera gets retried first
+    assert int(s["WatchdogSec"][0]) >= 2 * 16  # the default reconnect_max_s fits between two pings, uncapped
     assert int(s["StartLimitBurst"][0]) >= 1 and int(s["TimeoutStopSec"][0]) >= 2
+    # restarts come only from crashes, hangs and device errors: a crash loop (start, fail, RestartSec) or a hung
+    # loop (start, WatchdogSec, RestartSec) reaches the burst within the interval, so it fails for good
+    start = int(s["TimeoutStartSec"][0])
+    hung = start + int(s["WatchdogSec"][0]) + int(s["RestartSec"][0])
+    assert int(s["StartLimitBurst"][0]) * hung <= int(s["StartLimitIntervalSec"][0])
     assert s["User"] == ["fer-edge"] and s["SupplementaryGroups"] == ["video"] and s["ProtectSystem"] == ["strict"]
     assert s["StateDirectory"] == ["fer-edge"] and s["CapabilityBoundingSet"] == [""] and "MemoryMax" in s
 
