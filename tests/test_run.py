@@ -59,8 +59,11 @@ def test_clip_end_to_end_with_stable_ids_and_stats(shared, tmp_path):
     kept = [bool(by_frame[i] & by_frame[i + 1]) for i in range(274) if by_frame.get(i) and by_frame.get(i + 1)]
     assert len(kept) > 100 and sum(kept) / len(kept) > 0.95  # ids carry over between consecutive frames
     assert len({f["face_id"] for f in faces}) < 30
-    # the default detects on even frames; odd frames carry the boxes of the frame before (labels are fresh)
-    assert all(f["detected"] == (f["frame"] % 2 == 0) for f in faces)
+    # the default detects on even frames; odd frames carry the boxes of the frame before (labels are fresh), except
+    # after a scene cut, where faces are detected afresh and no id carries over
+    assert all(f["detected"] for f in faces if f["frame"] % 2 == 0)
+    cuts = {f["frame"] for f in faces if f["detected"] and f["frame"] % 2}
+    assert len(cuts) <= 3 and all(not by_frame[i] & by_frame.get(i - 1, set()) for i in cuts), cuts
     boxes = {(f["frame"], f["face_id"]): f["box"] for f in faces}
     carried = [(f["box"], boxes.get((f["frame"] - 1, f["face_id"]))) for f in faces if not f["detected"]]
     assert carried and all(box == before for box, before in carried)
