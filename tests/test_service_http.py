@@ -199,8 +199,8 @@ def test_stream_password_never_printed_logged_or_sent_to_systemd(tmp_path):
     url = f"rtsp://admin:hunter2@127.0.0.1:{_closed_port()}/live"
     with Service(tmp_path, "--source", url, "--source-reconnect-min-s", "0.1", "--source-reconnect-max-s", "0.2",
                  "--events", "") as svc:
-        svc.wait_for("STATUS=source ", timeout=90)
-        svc.poll_until(lambda: svc.count("STATUS=source ") >= 2, timeout=30)
+        svc.wait_for("STATUS=waiting for camera: source ", timeout=90)
+        svc.poll_until(lambda: svc.count("STATUS=waiting for camera: source ") >= 2, timeout=30)
         assert svc.stop() == 0, svc.stderr()
     err = svc.stderr()
     assert re.search(r"source rtsp://admin:\*\*\*@127\.0\.0\.1:\d+/live", err), err
