@@ -259,6 +259,9 @@ def _add_run(sub) -> None:
     p.add_argument("--stats-every", type=float, default=10.0, help="seconds between stats records")
     p.add_argument("--annotate", default=None, help="write an annotated video here (opt-in: contains faces)")
     p.add_argument("--show", action="store_true", help="show an annotated window (opt-in)")
+    from edge.config import add_section_arguments
+
+    add_section_arguments(p, "mqtt.")  # --mqtt-host and the rest, as on `fer-edge service`
     p.set_defaults(func=_cmd_run)
 
 
@@ -272,9 +275,13 @@ def _cmd_run(args) -> int:
     from edge.events import JsonlWriter
     from edge.pipeline import LoopOptions, run_loop
     from edge.sources import open_source
+    from edge.tracking import Tracker
 
     if args.frames < 0 or args.margin < 0 or args.stats_every <= 0 or (args.detect_every is not None and args.detect_every < 1):
         raise UsageError("--frames, --margin must be >= 0, --stats-every > 0 and --detect-every >= 1")
+    from edge.config import load_config, overrides_from
+
+    mqtt_cfg = load_config(None, overrides_from(args)).mqtt  # the --mqtt-* flags, checked like the service's
     detector = make_detector(args.detector, args.threads, args.yunet_model, args.min_face_score)
     classifier = TFLiteClassifier(args.model or DEFAULT_MODEL, args.threads, args.accelerator)
     source = open_source(args.source, args.width, args.height, args.fps, demo_frames=args.frames or 1)
@@ -283,7 +290,12 @@ def _cmd_run(args) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     events = JsonlWriter(args.events, on_gone=stop.set)  # stdout's reader gone: nothing left to run for
+    mqtt = None
     try:
+        if mqtt_cfg.host:
+            from edge.mqtt import open_mqtt
+
+            mqtt = open_mqtt(mqtt_cfg, args.stats_every)
         if args.annotate:
             from edge.annotate import VideoSink
 
@@ -295,12 +307,18 @@ def _cmd_run(args) -> int:
         opts = LoopOptions(margin=args.margin, level_eyes=args.level_eyes, max_frames=args.frames,
                            stats_every_s=args.stats_every,
                            **({} if args.detect_every is None else {"detect_every": args.detect_every}))
-        stats = run_loop(source, detector, classifier, events, opts, tuple(sinks), stop)
+        tracker = Tracker(tuple(classifier.labels))
+        if mqtt is not None:
+            mqtt.attach(tracker, source)
+        stats = run_loop(source, detector, classifier, events, opts, tuple(sinks), stop, tracker,
+                         mqtt.on_frame if mqtt is not None else None)
     finally:
         for sink in sinks:
             sink.close()
         source.close()
         events.close()
+        if mqtt is not None:
+            mqtt.close()
     if stats.frames == 0 and not stop.is_set():
         from edge.errors import FerEdgeError
 

@@ -85,6 +85,30 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class MqttConfig:
+    host: str = _key("", "MQTT broker host name or address (\"\": MQTT off; setting one turns it on)")
+    port: int = _key(1883, "broker TCP port (8883 is the usual one for TLS)", lo=1, hi=65535)
+    topic_prefix: str = _key("", "topics start with this (\"\": fer-edge/<hostname>)")
+    client_id: str = _key("", "MQTT client id (\"\": fer-edge-<hostname>-<pid>)")
+    username: str = _key("", "user name for the broker (\"\": anonymous)")
+    password: str = _key("", "password for the broker; prefer password_file (never logged)")
+    password_file: str = _key("", "file whose first line is the password (readable only by the service user)")
+    qos: int = _key(1, "QoS of every message: 0, 1 or 2", lo=0, hi=2)
+    keepalive: int = _key(60, "seconds between keepalive pings; the broker sends the last will after 1.5x this",
+                          lo=5, hi=65535)
+    tls: bool = _key(False, "connect with TLS (turned on by tls_ca; without it, the system's CA certificates)")
+    tls_ca: str = _key("", "CA certificate file (PEM) that signed the broker's certificate")
+    tls_cert: str = _key("", "client certificate file (PEM), for brokers that ask for one")
+    tls_key: str = _key("", "client certificate's private key (PEM)")
+    update_every_s: float = _key(5.0, "a tracked face's update is sent when its label changes, else at most this "
+                                      "often (0: only on changes)", lo=0)
+    queue_size: int = _key(1000, "messages held while the broker is away; beyond, the oldest are dropped and counted",
+                           lo=1, hi=1_000_000)
+    discovery: bool = _key(False, "publish Home Assistant MQTT discovery configs (a device with three sensors)")
+    discovery_prefix: str = _key("homeassistant", "Home Assistant's discovery prefix")
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     threads: int = _key(1, "CPU threads for the detector and the classifier", lo=1, hi=64)
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -93,6 +117,7 @@ class ServiceConfig:
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
 
 
 def _is_section(f: dataclasses.Field) -> bool:
@@ -120,7 +145,8 @@ def _check(path: str, f: dataclasses.Field, value: Any) -> Any:
         value = float(value)
     if type(value) is not want:
         kind = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[want]
-        raise UsageError(f"{path}: want {kind}, got {value!r}")
+        shown = "a secret" if path.endswith("password") else repr(value)  # never echo a password
+        raise UsageError(f"{path}: want {kind}, got {shown}")
     if want is float and not math.isfinite(value):
         raise UsageError(f"{path}: want a finite number, got {value!r}")
     if m["choices"] and value not in m["choices"]:
@@ -175,6 +201,10 @@ def _check_together(cfg: ServiceConfig) -> None:
         raise UsageError("http.host: empty")
     if cfg.http.enabled:
         _check_host(cfg.http.host, cfg.http.port)
+    if cfg.mqtt.host:
+        from edge.mqtt import check_config
+
+        check_config(cfg.mqtt)
 
 
 def _check_readable(key: str, path: Path) -> None:
@@ -267,10 +297,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help=f"TOML config file (e.g. {DEFAULT_PATH}); "
                                                       "without it, the defaults and the flags below")
     parser.add_argument("--check-config", action="store_true", help="validate the config and exit (0: valid, 2: not)")
+    add_section_arguments(parser, "")
+
+
+def add_section_arguments(parser: argparse.ArgumentParser, section: str) -> None:
+    """One flag per key under `section` ("": all), e.g. the [mqtt] flags for `fer-edge run`."""
     for path, f in iter_keys():
-        default = f.default if f.default != "" else '""'
-        parser.add_argument(flag_for(path, f), dest=path, default=None, metavar=type(f.default).__name__.upper(),
-                            help=f"{path}: {f.metadata['help']} (default {default})".replace("%", "%%"))
+        if path.startswith(section):
+            default = f.default if f.default != "" else '""'
+            parser.add_argument(flag_for(path, f), dest=path, default=None, metavar=type(f.default).__name__.upper(),
+                                help=f"{path}: {f.metadata['help']} (default {default})".replace("%", "%%"))
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, str]:

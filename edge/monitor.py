@@ -47,6 +47,7 @@ class Monitor:
         self._latest: dict[int, tuple[float, dict]] = {}  # face_id -> (when seen, its last record)
         self._latency: dict[str, tuple[float, float, float]] = {}  # stage -> (p50 s, p95 s, sum s)
         self._last_ping = self._last_status = self._last_snapshot = -math.inf
+        self.extra_metrics: list[Callable[[list[str]], None]] = []  # other outputs' families (edge/mqtt.py)
 
     def on_frame(self, frame: Frame, records: list[dict], stats: LoopStats) -> None:
         """The loop's observer: count, remember each face's last record, and tell systemd the loop is alive."""
@@ -142,4 +143,6 @@ class Monitor:
                             ("fer_edge_stage_seconds_count", {"stage": stage}, frames)]
         _metric(out, "fer_edge_stage_seconds", "summary",
                 "Per-stage latency over the last 1000 frames (decode includes the wait for a frame).", samples)
+        for add in self.extra_metrics:
+            add(out)
         return "\n".join(out) + "\n"

@@ -101,9 +101,13 @@ def run_service(cfg: ServiceConfig) -> int:
         signal.signal(sig, lambda *_: stop.set())
     http = HttpEndpoint(cfg.http.host, cfg.http.port) if cfg.http.enabled else None
     notifier = Notifier()
-    events = source = watcher = None
+    events = source = watcher = mqtt = None
     try:
         det, src, out = cfg.detector, cfg.source, cfg.outputs
+        if cfg.mqtt.host:  # a login the broker refuses fails the start before the models load
+            from edge.mqtt import open_mqtt
+
+            mqtt = open_mqtt(cfg.mqtt, out.stats_every_s)
         detector, classifier, model = build_models(cfg)
         tracker = Tracker(tuple(classifier.labels), cfg.smoothing.iou_threshold, cfg.smoothing.max_missed,
                           cfg.smoothing.alpha, cfg.smoothing.min_score, cfg.smoothing.switch_margin)
@@ -120,6 +124,13 @@ def run_service(cfg: ServiceConfig) -> int:
                   else NullWriter())
         monitor = Monitor(notifier, source, events, tuple(classifier.labels), cfg.http.stale_after_s,
                           {"model": model.name, "detector": det.name})
+        observer = monitor.on_frame
+        if mqtt is not None:
+            from edge.mqtt import chain
+
+            mqtt.attach(tracker, source)
+            monitor.extra_metrics.append(mqtt.link.metrics)
+            observer = chain(monitor.on_frame, mqtt.on_frame)
         watcher = threading.Thread(target=_on_stop, args=(stop, notifier, source), name="stop", daemon=True)
         watcher.start()
         if http is not None:
@@ -131,7 +142,7 @@ def run_service(cfg: ServiceConfig) -> int:
         opts = LoopOptions(margin=det.margin, level_eyes=det.level_eyes, stats_every_s=out.stats_every_s,
                            detect_every=det.every)
         stats = run_loop(source, detector, classifier, events, opts, stop=stop, tracker=tracker,
-                         observer=monitor.on_frame)
+                         observer=observer)
     finally:
         stop.set()
         if watcher is not None:
@@ -142,6 +153,8 @@ def run_service(cfg: ServiceConfig) -> int:
             source.close()
         if events is not None:
             events.close()
+        if mqtt is not None:
+            mqtt.close()
         notifier.close()
     _log(f"stopped: {stats.frames} frames, {stats.faces} faces, {source.reconnects} reconnects, "
          f"{source.undecodable} undecodable, {events.lost} event records lost")
