@@ -220,7 +220,7 @@ class MqttLink:
         with self._cond:
             self.dropped += len(self._queue)
             self._queue.clear()
-        if self.connected and not quiet:
+        if self.connected and not quiet and not self._sender.is_alive():  # _infos is the sender's until it ends
             self._infos.append(self._client.publish(self.availability, "offline", self.cfg.qos, retain=True))
             while self._infos and time.monotonic() < deadline and self.connected:
                 if self._infos[0].is_published():
@@ -303,11 +303,18 @@ class MqttLink:
         was = self.connected
         with self._cond:
             self.connected = False
-        if was and not self._closing:
+        if self._closing:
+            return
+        why = "connection closed" if reason.value == 128 else str(reason)  # 128: paho's "Unspecified error"
+        if was:
             self._trouble_since = time.monotonic()
-            why = "connection closed" if reason.value == 128 else str(reason)  # 128: paho's "Unspecified error"
             log.warning("lost the broker at %s (%s); reconnecting in the background, holding up to %d messages",
                         self.where, why, self.cfg.queue_size)
+        elif self._trouble_since is None and self._refused is None:  # no CONNACK: not MQTT, or TLS not asked for
+            self._trouble_since = time.monotonic()
+            log.warning("%s closed the connection before accepting it (%s; a TLS port without mqtt.tls?); retrying",
+                        self.where, why)
+        self._connack.set()  # the first attempt is over: start() need not wait longer
 
     def _on_publish(self, client, userdata, mid, reason, properties) -> None:
         self.sent += 1

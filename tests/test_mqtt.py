@@ -49,13 +49,17 @@ def _free_port() -> int:
 class Broker:
     """mosquitto on 127.0.0.1:port; `users` ({name: password}) turns anonymous logins off."""
 
-    def __init__(self, tmp_path: Path, users: dict[str, str] | None = None):
+    def __init__(self, tmp_path: Path, users: dict[str, str] | None = None, tls: Path | None = None):
         if not Path(MOSQUITTO).is_file():
             _missing("mosquitto not installed (apt-get install mosquitto mosquitto-clients)")
         self.port = _free_port()
         self.conf = tmp_path / "mosquitto.conf"
         lines = [f"listener {self.port} 127.0.0.1", f"allow_anonymous {'false' if users else 'true'}",
                  "persistence false", f"user {getpass.getuser()}"]  # as root it would drop to `mosquitto`
+        if tls is not None:  # a second listener, TLS with the certificates in `tls` (see _certificates)
+            self.tls_port = _free_port()
+            lines += [f"listener {self.tls_port} 127.0.0.1", f"cafile {tls / 'ca.crt'}",
+                      f"certfile {tls / 'server.crt'}", f"keyfile {tls / 'server.key'}"]
         if users:
             pw = tmp_path / "mosquitto.passwd"
             for i, (name, password) in enumerate(users.items()):
@@ -463,3 +467,43 @@ def test_home_assistant_discovery_and_birth(broker, tmp_path):
             proc.kill()
         sub.close()
         states.close()
+
+
+# -- TLS
+
+
+def _certificates(folder: Path) -> Path:
+    """A CA and a server certificate for 127.0.0.1 signed by it, plus a second CA that signed nothing."""
+    folder.mkdir()
+
+    def ossl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True, timeout=60)
+
+    for ca in ("ca", "other-ca"):
+        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key", "-out", f"{ca}.crt", "-days", "2",
+             "-subj", f"/CN=fer-edge test {ca}")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+         "server.crt", "-days", "2", "-extfile", "ext.cnf")
+    return folder
+
+
+def test_tls_with_the_broker_ca_and_a_wrong_ca(tmp_path):
+    if not shutil.which("openssl"):
+        _missing("openssl not installed")
+    certs = _certificates(tmp_path / "certs")
+    broker = Broker(tmp_path, tls=certs)
+    try:
+        sub = Subscriber(broker.port)  # the plain listener; fer-edge uses the TLS one
+        base = ("run", "--source", "demo", "--frames", "3", "--events", str(tmp_path / "ev.jsonl"), "--mqtt-host",
+                "127.0.0.1", "--mqtt-port", str(broker.tls_port), "--mqtt-topic-prefix", "tls/cam")
+        proc = run_cli(*base, "--mqtt-tls-ca", str(certs / "ca.crt"), timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        sub.wait_for(lambda: b"offline" in sub.on("tls/cam/availability"), what="the run's messages over TLS")
+        assert [json.loads(p)["type"] for p in sub.on("tls/cam/events")] == ["new", "end"]
+        sub.close()
+        proc = run_cli(*base, "--mqtt-tls-ca", str(certs / "other-ca.crt"), timeout=120)
+        assert_one_line_error(proc, "mqtt.tls_ca", f"TLS with 127.0.0.1:{broker.tls_port} failed", code=2)
+    finally:
+        broker.stop()
