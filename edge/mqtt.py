@@ -119,7 +119,8 @@ class MqttLink:
         self._retained: dict[str, bytes] = {self.availability: b"online"}  # sent again on every connect, in order
         self._retained_lock = threading.Lock()
         self._handlers: dict[str, Callable[[bytes], None]] = {}
-        self._infos: collections.deque = collections.deque()  # paho's MQTTMessageInfo of messages not yet acked
+        # paho's MQTTMessageInfo of messages maybe not yet acked, for close() to wait on; bounded over weeks
+        self._infos: collections.deque = collections.deque(maxlen=4 * PAHO_QUEUE)
         self._connack = threading.Event()
         self._refused: tuple[int, str] | None = None
         self._closing = self._started = False
