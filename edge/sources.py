@@ -2,27 +2,32 @@
 
 Live sources (cameras, streams) are read on a thread into a small queue that
 drops the oldest frame when the loop falls behind, so results stay current;
-files are read in step with the loop and never dropped.
+files are read in step with the loop and never dropped; stills are decoded to a bounded size.
 """
 
 from __future__ import annotations
 
 import collections
+import math
+import os
+import stat
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import cv2
 import numpy as np
 
-from edge.datasets import imread
 from edge.errors import FerEdgeError, UsageError
 
 DEMO_IMAGE = Path(__file__).resolve().parent / "assets" / "demo_astronaut.jpg"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".h264", ".gif")
+
+MAX_PIXELS = 4096 * 4096  # a still decodes to at most this (48 MB as BGR): MemoryMax=384M holds an 8000x8000 JPEG
+MAX_FILE_BYTES = 64 << 20  # a still file larger than this is not read at all
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class ImageSource:
         while self._i < len(self._paths) * self._repeat:
             path = self._paths[self._i % len(self._paths)]
             self._i += 1
-            image = imread(path)
+            image = read_still(path)
             if image is not None:
                 return self._counter.frame(image)
             self.unreadable += 1
@@ -74,6 +79,87 @@ class ImageSource:
 
     def close(self) -> None:
         self._i = len(self._paths) * self._repeat
+
+
+class _Header(NamedTuple):
+    width: int
+    height: int
+    reducible: bool  # a baseline JPEG: libjpeg scales it down while decoding, never holding the full size
+
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_BASELINE = {0xC0, 0xC1}  # progressive and lossless JPEGs keep every coefficient at full size, whatever the scale
+_REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+            8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def _jpeg_header(data: bytes) -> _Header | None:
+    """Walks the marker segments to the frame header (SOFn): height and width sit 3 and 5 bytes into it."""
+    i = 2
+    while i + 9 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            i += 2
+        elif marker in _SOF:
+            return _Header(int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big"),
+                           marker in _BASELINE)
+        elif marker == 0xDA:  # the scan starts before any frame header: not a JPEG we can size
+            return None
+        else:
+            i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    return None
+
+
+def image_header(data: bytes) -> _Header | None:
+    """Width and height from a JPEG, PNG or BMP header, without decoding; None for other formats."""
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_header(data)
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return _Header(int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"), False)
+    if data[:2] == b"BM" and len(data) >= 26:
+        size = (abs(int.from_bytes(data[k:k + 4], "little", signed=True)) for k in (18, 22))
+        return _Header(*size, False)
+    return None
+
+
+def _reduction(header: _Header | None) -> int | None:
+    """The least decode scale (1, 2, 4, 8) that fits MAX_PIXELS; None when none does."""
+    if header is None:
+        return 1
+    for factor in (1, 2, 4, 8) if header.reducible else (1,):
+        if math.ceil(header.width / factor) * math.ceil(header.height / factor) <= MAX_PIXELS:
+            return factor
+    return None
+
+
+def _read_regular(path: Path) -> bytes | None:
+    """The bytes of a regular file; None for anything else (a FIFO would block a plain open until a writer comes)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= MAX_FILE_BYTES:
+            return None
+        try:
+            return f.read()
+        except OSError:
+            return None
+
+
+def read_still(path: Path) -> np.ndarray | None:
+    """A photo as BGR of at most MAX_PIXELS (a large JPEG decodes at 1/2, 1/4 or 1/8 of its size); None for what
+    is not a regular file, does not decode, or would not fit."""
+    data = _read_regular(path)
+    if data is None:
+        return None
+    scale = _reduction(image_header(data))
+    if scale is None:
+        return None
+    return cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED[scale])
 
 
 class VideoSource:
@@ -225,18 +311,20 @@ def open_source(spec: str = "auto", width: int | None = None, height: int | None
         if not path.exists():
             raise FerEdgeError(f"{spec}: no such camera device")
         return VideoSource(spec, live=True, width=width, height=height, fps=fps)
-    if path.is_dir():
-        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if path.is_dir():  # only regular files are frames: a FIFO or a device would block or never end
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not images:
             raise FerEdgeError(f"{path}: no images in folder")
         return ImageSource(images, str(path))
     if not path.exists():
         raise FerEdgeError(f"{path}: no such file")
+    if not path.is_file():
+        raise FerEdgeError(f"{path}: not a regular file")
     if path.stat().st_size == 0:
         raise FerEdgeError(f"{path}: empty file")
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        if imread(path) is None:
-            raise FerEdgeError(f"{path}: unreadable image")
+        if read_still(path) is None:
+            raise FerEdgeError(f"{path}: unreadable image (or above {MAX_PIXELS} pixels even reduced)")
         return ImageSource([path], str(path))
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise UsageError(f"{path}: unknown source type (an image, a video file, a folder, a camera or a URL)")
