@@ -1,8 +1,8 @@
 """A source that outlives its camera: a long-running service reopens what it loses instead of exiting.
 
 Files, folders and the demo photo loop (at `fps`, so the demo plays at a steady rate); a camera or stream that
-cannot be opened or stops delivering is reopened with exponential backoff; a frame that is not an image is
-skipped and counted. `read` returns None only once `stop` is set.
+cannot be opened or stops delivering (ends, or stalls) is reopened with exponential backoff; a frame that is not an
+image is skipped and counted. `read` returns None only once `stop` is set.
 """
 
 from __future__ import annotations
@@ -95,14 +95,16 @@ class ReconnectingSource:
         except UsageError:
             raise  # the source setting itself is wrong: no retry helps
         except FerEdgeError as exc:
-            self._fail(str(exc))
+            if not self._stop.is_set():  # a stop abandons an opening: that is no failure to report
+                self._fail(str(exc))
             return False
 
     def _lost(self) -> None:
         looped = self._got_frame and not getattr(self._inner, "live", False)
+        why = getattr(self._inner, "failure", None)  # a live source says: stalled, or the stream ended
         self._close_inner()
         if not looped:  # a file that ended after frames just starts again; anything else is a failure
-            self._fail("stopped delivering frames" if self._got_frame else "no frame could be read")
+            self._fail(why or ("stopped delivering frames" if self._got_frame else "no frame could be read"))
 
     def _fail(self, reason: str) -> None:
         self.errors += 1

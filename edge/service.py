@@ -65,7 +65,7 @@ def run_service(cfg: ServiceConfig) -> int:
                           cfg.smoothing.alpha, cfg.smoothing.min_score, cfg.smoothing.switch_margin)
 
         def opener():
-            return open_source(src.input, src.width or None, src.height or None, src.fps or None)
+            return open_source(src.input, src.width or None, src.height or None, src.fps or None, cancel=stop)
 
         def on_state(text: str) -> None:
             notifier.send(f"STATUS={text}")
