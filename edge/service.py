@@ -71,7 +71,7 @@ def run_service(cfg: ServiceConfig) -> int:
             notifier.send(f"STATUS={text}")
 
         source = ReconnectingSource(opener, src.input, stop, src.reconnect_min_s, src.reconnect_max_s, src.fps,
-                                    on_state)
+                                    on_state, stale_s=cfg.http.stale_after_s)
         events = (JsonlWriter(out.events, keep_going=True, max_bytes=int(out.events_max_mb * 1e6)) if out.events
                   else NullWriter())
         monitor = Monitor(notifier, source, events, tuple(classifier.labels), cfg.http.stale_after_s,

@@ -60,12 +60,15 @@ def _stopped_within(svc: Service, seconds: float) -> tuple[int, float]:
 
 
 def test_stalled_stream_is_reported_down_then_reconnected_not_a_crash(tmp_path, serve):
-    """30 frames, then the connection stays open and silent: the stall is
+    """30 frames, then the connection stays open and silent: source_up goes to 0 with /healthz, and the stall is
     a logged, counted reconnect (it used to be a SIGSEGV, a capture released under a thread blocked in read)."""
     server = serve(MjpegServer(frames=30, stall=True))
     args = ("--source", server.url, "--http-stale-after-s", "1", "--source-reconnect-min-s", "0.2", "--events", "")
     with Service(tmp_path, *args) as svc:
         svc.wait_for("READY=1")
+        svc.poll_until(lambda: svc.get("/healthz")[0] == 503, timeout=30)  # the stream has gone quiet
+        m = svc.metrics()
+        assert m[("fer_edge_source_up", ())] == 0 and m[("fer_edge_healthy", ())] == 0
         lost = svc.wait_for("STATUS=source ", timeout=40)
         assert "stalled" in svc.messages[lost] and "reconnecting in" in svc.messages[lost]
         svc.poll_until(lambda: svc.metrics()[("fer_edge_source_reconnects_total", ())] >= 1, timeout=40)
@@ -74,7 +77,8 @@ def test_stalled_stream_is_reported_down_then_reconnected_not_a_crash(tmp_path, 
     assert code == 0, (code, svc.stderr())
     log = svc.stderr()
     assert re.search(r"source http://\S+: no frame for \d+ s \(stalled\); reconnecting in", log), log
-    assert "back after" in log and "Traceback" not in log
+    assert float(re.search(r"back after ([\d.]+) s", log).group(1)) >= 9  # counted from the last frame
+    assert "Traceback" not in log
 
 
 def test_broken_mjpeg_frame_is_undecodable_not_a_lost_source(tmp_path, serve):
