@@ -284,11 +284,18 @@ def _cmd_run(args) -> int:
     mqtt_cfg = load_config(None, overrides_from(args)).mqtt  # the --mqtt-* flags, checked like the service's
     detector = make_detector(args.detector, args.threads, args.yunet_model, args.min_face_score)
     classifier = TFLiteClassifier(args.model or DEFAULT_MODEL, args.threads, args.accelerator)
-    source = open_source(args.source, args.width, args.height, args.fps, demo_frames=args.frames or 1)
-    sinks = []
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    try:
+        source = open_source(args.source, args.width, args.height, args.fps, demo_frames=args.frames or 1, cancel=stop)
+    except FerEdgeError:
+        if not stop.is_set():
+            raise
+        print(f"fer-edge run: stopped while opening {args.source}", file=sys.stderr)
+        return 0
+    threading.Thread(target=_wake_on_stop, args=(stop, source), name="stop", daemon=True).start()
+    sinks = []
     events = JsonlWriter(args.events, on_gone=stop.set)  # stdout's reader gone: nothing left to run for
     mqtt = None
     try:
@@ -320,12 +327,28 @@ def _cmd_run(args) -> int:
         if mqtt is not None:
             mqtt.close()
     if stats.frames == 0 and not stop.is_set():
-        from edge.errors import FerEdgeError
-
-        raise FerEdgeError(f"{args.source}: no frame could be read")
+        raise FerEdgeError(f"{args.source}: {getattr(source, 'failure', None) or 'no frame could be read'}")
     print(f"{stats.frames} frames, {stats.faces} faces, {stats.overall_fps():.1f} fps, {source.dropped} dropped",
           file=sys.stderr)
     _check_events_delivered(events)
+    return _live_end(args.source, source, stop)
+
+
+def _wake_on_stop(stop, source) -> None:
+    """A signal only sets the stop event; this wakes a read waiting on a camera or stream, so the stop is prompt."""
+    stop.wait()
+    if hasattr(source, "wake"):
+        source.wake()
+
+
+def _live_end(spec: str, source, stop) -> int:
+    """Says why a live source stopped the run: a stream that ended exits 0, one that stalled is an error (exit 1)."""
+    failure = getattr(source, "failure", None)
+    if failure is None or stop.is_set():
+        return 0
+    if getattr(source, "stalled", False):
+        raise FerEdgeError(f"{spec}: {failure}")
+    print(f"fer-edge run: source {spec}: {failure}", file=sys.stderr)
     return 0
 
 

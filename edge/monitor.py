@@ -121,7 +121,7 @@ class Monitor:
                 [("fer_edge_frames_dropped_total", {}, src.dropped)])
         _metric(out, "fer_edge_frames_undecodable_total", "counter", "Frames skipped because they did not decode.",
                 [("fer_edge_frames_undecodable_total", {}, src.undecodable)])
-        _metric(out, "fer_edge_source_up", "gauge", "1 while the source delivers frames.",
+        _metric(out, "fer_edge_source_up", "gauge", "1 while the source delivers frames (one within stale_after_s).",
                 [("fer_edge_source_up", {}, int(src.up))])
         _metric(out, "fer_edge_source_errors_total", "counter", "Source openings that failed or sources that stopped.",
                 [("fer_edge_source_errors_total", {}, src.errors)])

@@ -113,13 +113,13 @@ def run_service(cfg: ServiceConfig) -> int:
                           cfg.smoothing.alpha, cfg.smoothing.min_score, cfg.smoothing.switch_margin)
 
         def opener():
-            return open_source(src.input, src.width or None, src.height or None, src.fps or None)
+            return open_source(src.input, src.width or None, src.height or None, src.fps or None, cancel=stop)
 
         def on_state(text: str) -> None:
             notifier.send(f"STATUS={text}")
 
         source = ReconnectingSource(opener, src.input, stop, src.reconnect_min_s, src.reconnect_max_s, src.fps,
-                                    on_state)
+                                    on_state, stale_s=cfg.http.stale_after_s)
         events = (JsonlWriter(out.events, keep_going=True, max_bytes=int(out.events_max_mb * 1e6)) if out.events
                   else NullWriter())
         monitor = Monitor(notifier, source, events, tuple(classifier.labels), cfg.http.stale_after_s,
