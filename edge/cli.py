@@ -257,6 +257,9 @@ def _add_run(sub) -> None:
     p.add_argument("--width", type=int, default=None)
     p.add_argument("--height", type=int, default=None)
     p.add_argument("--fps", type=float, default=None, help="camera frame rate to ask for")
+    p.add_argument("--lores", default="auto",
+                   help="picamera2 only: detect on its small YUV stream, WxH or off (auto: 320 px wide, main's aspect; "
+                        "off where the room detector would tile main, wider than 640 px: tiles need main's pixels)")
     p.add_argument("--stats-every", type=float, default=10.0, help="seconds between stats records")
     p.add_argument("--annotate", default=None, help="write an annotated video here (opt-in: contains faces)")
     p.add_argument("--show", action="store_true", help="show an annotated window (opt-in)")
@@ -274,6 +277,7 @@ def _cmd_run(args) -> int:
     from edge.classifier import TFLiteClassifier
     from edge.detectors import make_detector
     from edge.events import JsonlWriter
+    from edge.lores import lores_option
     from edge.pipeline import DETECT_BUDGET_MACS, LoopOptions, run_loop
     from edge.sources import open_source
     from edge.tracking import Tracker
@@ -283,13 +287,15 @@ def _cmd_run(args) -> int:
     from edge.config import load_config, overrides_from
 
     mqtt_cfg = load_config(None, overrides_from(args)).mqtt  # the --mqtt-* flags, checked like the service's
+    lores = lores_option(args.lores, args.detector, (args.width or 640, args.height or 480))
     detector = make_detector(args.detector, args.threads, args.yunet_model, args.min_face_score)
     classifier = TFLiteClassifier(args.model or DEFAULT_MODEL, args.threads, args.accelerator)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        source = open_source(args.source, args.width, args.height, args.fps, demo_frames=args.frames or 1, cancel=stop)
+        source = open_source(args.source, args.width, args.height, args.fps, demo_frames=args.frames or 1, cancel=stop,
+                             lores=lores)
     except FerEdgeError:
         if not stop.is_set():
             raise

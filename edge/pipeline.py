@@ -16,6 +16,7 @@ import numpy as np
 from edge.detectors import FaceDetector
 from edge.events import JsonlWriter, face_record, stats_record
 from edge.geometry import Detection, eye_angle, square_crop_box
+from edge.lores import detect_frame, detect_image
 from edge.sources import Frame, FrameSource
 from edge.stats import LoopStats
 from edge.tracking import Tracker
@@ -99,7 +100,7 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
             if frame is None:
                 break
             if stats.frames == 0 and opts.detect_budget_macs > 0 and hasattr(detector, "macs"):
-                h, w = frame.image.shape[:2]
+                h, w = detect_image(frame).shape[:2]
                 macs = detector.macs(w, h)
                 every = detect_interval(macs, every, opts.detect_budget_macs)
                 log.info("detecting on every %d frame(s): %s costs %s M MACs a call on %dx%d", every,
@@ -107,7 +108,7 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
             # asked per frame: a reconnecting source may hold a camera now and a folder of photos later
             detected = stats.frames % every == 0 or getattr(source, "still", False)
             if detected:
-                dets = detector.detect(frame.image)
+                dets = detect_frame(detector, frame)  # on picamera2's lores stream when there is one
             t2 = time.perf_counter()
             crops = [crop_face(frame.image, d, opts.margin, opts.level_eyes) for d in dets]
             keep = [i for i, c in enumerate(crops) if c.size and min(c.shape[:2]) >= 8]

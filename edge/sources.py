@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from edge.errors import FerEdgeError, UsageError
+from edge.lores import capture_main_and_lores, lores_size, lores_stream
 
 DEMO_IMAGE = Path(__file__).resolve().parent / "assets" / "demo_astronaut.jpg"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -40,6 +41,7 @@ class Frame:
     image: np.ndarray  # BGR, H x W x 3
     index: int
     timestamp: float  # seconds since the epoch when captured
+    lores: np.ndarray | None = None  # picamera2's small grey stream of the same instant: the detector's input
 
 
 class FrameSource(Protocol):
@@ -57,8 +59,8 @@ class _Counter:
     def __init__(self):
         self.index = 0
 
-    def frame(self, image: np.ndarray) -> Frame:
-        f = Frame(image, self.index, time.time())
+    def frame(self, image: np.ndarray, lores: np.ndarray | None = None) -> Frame:
+        f = Frame(image, self.index, time.time(), lores)
         self.index += 1
         return f
 
@@ -333,7 +335,8 @@ class _LatestFrames:
                 self.unreadable, failed = self.unreadable + failed, 0
                 if len(self._frames) == self._frames.maxlen:
                     self.dropped += 1
-                self._frames.append(self._counter.frame(image))
+                # a grab may return (main, lores) from a camera with a detection stream
+                self._frames.append(self._counter.frame(*image) if isinstance(image, tuple) else self._counter.frame(image))
                 self._cond.notify_all()
 
     def wait_open(self, cancel: threading.Event | None = None, name: str = "source") -> None:
@@ -373,7 +376,7 @@ class PiCameraSource:
     """picamera2 on a Raspberry Pi, imported only when asked for (it needs the apt-installed libcamera)."""
 
     def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0, pixel_format: str = "RGB888",
-                 queue: int = 2):
+                 queue: int = 2, lores: tuple[int, int] | None = None):
         try:
             from picamera2 import Picamera2
         except ImportError as exc:
@@ -383,14 +386,19 @@ class PiCameraSource:
         self.name, self.dropped, self.live = "picamera2", 0, True
         try:
             self._cam = Picamera2()
+            # with `lores`, the detector gets a small YUV stream of the same frames (edge/lores.py)
+            extra = {"lores": lores_stream(lores)} if lores else {}
             config = self._cam.create_video_configuration(
-                main={"size": (width, height), "format": pixel_format}, controls={"FrameRate": fps})
+                main={"size": (width, height), "format": pixel_format}, controls={"FrameRate": fps}, **extra)
             self._cam.configure(config)
             self._cam.start()
         except (RuntimeError, IndexError) as exc:
             raise FerEdgeError(f"picamera2: no camera available ({exc})") from None
-        # picamera2's "RGB888" is laid out B, G, R in memory: OpenCV's BGR as it is
-        self._reader = _LatestFrames(lambda: self._cam.capture_array("main")[:, :, :3], queue, self._cam.close)
+        if lores:
+            self._reader = _LatestFrames(lambda: capture_main_and_lores(self._cam, lores), queue, self._cam.close)
+        else:
+            # picamera2's "RGB888" is laid out B, G, R in memory: OpenCV's BGR as it is
+            self._reader = _LatestFrames(lambda: self._cam.capture_array("main")[:, :, :3], queue, self._cam.close)
 
     def read(self) -> Frame | None:
         frame = self._reader.get()
@@ -410,20 +418,28 @@ def _picamera_present() -> bool:
     return importlib.util.find_spec("picamera2") is not None and Path("/proc/device-tree/model").exists()
 
 
+def _picamera(width: int | None, height: int | None, fps: float | None, lores: tuple[int, int] | str | None):
+    """picamera2 with its lores stream: "auto" picks one 320 px wide at main's aspect ratio."""
+    size = (width or 640, height or 480)
+    return PiCameraSource(*size, fps or 30.0, lores=lores_size(size) if lores == "auto" else lores)
+
+
 def open_source(spec: str = "auto", width: int | None = None, height: int | None = None, fps: float | None = None,
-                demo_frames: int = 1, cancel: threading.Event | None = None) -> FrameSource:
+                demo_frames: int = 1, cancel: threading.Event | None = None,
+                lores: tuple[int, int] | str | None = None) -> FrameSource:
     """`auto` (picamera2 on a Pi, else /dev/video0), `demo`, `picamera`, an index, /dev/videoN, a file, folder or URL.
 
-    `cancel`, when set while a camera or stream is being opened, abandons the opening (FerEdgeError).
+    `cancel`, when set while a camera or stream is being opened, abandons the opening (FerEdgeError). `lores`
+    ("auto" or a size) only concerns picamera2: the detector then runs on its small stream.
     """
     if spec == "auto":
         if _picamera_present():
-            return PiCameraSource(width or 640, height or 480, fps or 30.0)
+            return _picamera(width, height, fps, lores)
         return open_source("/dev/video0", width, height, fps, cancel=cancel)
     if spec == "demo":
         return ImageSource([DEMO_IMAGE], "demo", repeat=demo_frames)
     if spec == "picamera":
-        return PiCameraSource(width or 640, height or 480, fps or 30.0)
+        return _picamera(width, height, fps, lores)
     live = {"width": width, "height": height, "fps": fps, "cancel": cancel}
     if spec.isdigit():
         return VideoSource(int(spec), live=True, **live)
