@@ -82,6 +82,13 @@ class HttpConfig:
     host: str = _key("127.0.0.1", "address to bind (0.0.0.0 exposes it to the network)")
     port: int = _key(8787, "TCP port (0: any free port, logged at start)", lo=0, hi=65535)
     stale_after_s: float = _key(5.0, "/healthz says 503 when no frame was processed for this long", above=0)
+    preview: bool = _key(False, "serve a live preview page at / (annotated camera pictures and the faces); "
+                                "off: no path serves a picture")
+    preview_fps: float = _key(2.0, "frames per second of the preview's MJPEG stream (JPEG is encoded only while "
+                                   "someone watches)", above=0, hi=30)
+    token: str = _key("", "secret the preview asks for (?token= or Authorization: Bearer); needed when http.host "
+                          "is not loopback; prefer token_file")
+    token_file: str = _key("", "file holding the preview token (first line), instead of http.token")
 
 
 @dataclass(frozen=True)
@@ -205,6 +212,9 @@ def _check_together(cfg: ServiceConfig) -> None:
         from edge.mqtt import check_config
 
         check_config(cfg.mqtt)
+    from edge.preview import check_preview_config
+
+    check_preview_config(cfg.http)
 
 
 def _check_readable(key: str, path: Path) -> None:

@@ -89,7 +89,8 @@ def run_service(cfg: ServiceConfig) -> int:
     from edge.events import JsonlWriter, NullWriter
     from edge.httpd import HttpEndpoint
     from edge.monitor import Monitor
-    from edge.pipeline import LoopOptions, run_loop
+    from edge.pipeline import LoopOptions, chain, run_loop
+    from edge.preview import make_preview
     from edge.reconnect import ReconnectingSource
     from edge.sdnotify import Notifier
     from edge.sources import open_source
@@ -126,15 +127,14 @@ def run_service(cfg: ServiceConfig) -> int:
                           {"model": model.name, "detector": det.name})
         observer = monitor.on_frame
         if mqtt is not None:
-            from edge.mqtt import chain
-
             mqtt.attach(tracker, source)
             monitor.extra_metrics.append(mqtt.link.metrics)
             observer = chain(monitor.on_frame, mqtt.on_frame)
         watcher = threading.Thread(target=_on_stop, args=(stop, notifier, source), name="stop", daemon=True)
         watcher.start()
+        preview = make_preview(cfg.http) if http is not None and cfg.http.preview else None
         if http is not None:
-            http.start(monitor)
+            http.start(monitor, preview)
         _log(f"model {model.name}, detector {det.name}, source {src.input}, events {out.events or 'off'}, "
              f"http {http.url if http else 'off'}")
         if http is not None and http.exposure:
@@ -142,7 +142,7 @@ def run_service(cfg: ServiceConfig) -> int:
         opts = LoopOptions(margin=det.margin, level_eyes=det.level_eyes, stats_every_s=out.stats_every_s,
                            detect_every=det.every)
         stats = run_loop(source, detector, classifier, events, opts, stop=stop, tracker=tracker,
-                         observer=observer)
+                         observer=chain(observer, preview and preview.on_frame))
     finally:
         stop.set()
         if watcher is not None:
