@@ -264,8 +264,10 @@ def _add_run(sub) -> None:
     p.add_argument("--annotate", default=None, help="write an annotated video here (opt-in: contains faces)")
     p.add_argument("--show", action="store_true", help="show an annotated window (opt-in)")
     from edge.config import add_section_arguments
+    from edge.runhttp import add_http_arguments
 
     add_section_arguments(p, "mqtt.")  # --mqtt-host and the rest, as on `fer-edge service`
+    add_http_arguments(p)
     p.set_defaults(func=_cmd_run)
 
 
@@ -278,10 +280,12 @@ def _cmd_run(args) -> int:
     from edge.detectors import make_detector
     from edge.events import JsonlWriter
     from edge.lores import lores_option
-    from edge.pipeline import DETECT_BUDGET_MACS, LoopOptions, run_loop
+    from edge.pipeline import DETECT_BUDGET_MACS, LoopOptions, chain, run_loop
+    from edge.runhttp import http_config, serving
     from edge.sources import open_source
     from edge.tracking import Tracker
 
+    http = http_config(args)  # a bad --http-* flag is exit 2 before any model loads
     if args.frames < 0 or args.margin < 0 or args.stats_every <= 0 or (args.detect_every is not None and args.detect_every < 1):
         raise UsageError("--frames, --margin must be >= 0, --stats-every > 0 and --detect-every >= 1")
     from edge.config import load_config, overrides_from
@@ -325,8 +329,10 @@ def _cmd_run(args) -> int:
         tracker = Tracker(tuple(classifier.labels))
         if mqtt is not None:
             mqtt.attach(tracker, source)
-        stats = run_loop(source, detector, classifier, events, opts, tuple(sinks), stop, tracker,
-                         mqtt.on_frame if mqtt is not None else None)
+        info = {"model": Path(args.model or DEFAULT_MODEL).name, "detector": args.detector}
+        with serving(http, source, events, tuple(classifier.labels), info) as observer:
+            stats = run_loop(source, detector, classifier, events, opts, tuple(sinks), stop, tracker,
+                             chain(observer, mqtt.on_frame if mqtt is not None else None))
     finally:
         for sink in sinks:
             sink.close()
