@@ -4,6 +4,7 @@
 records. See `help(Analyzer)`.
 """
 
+from edge.sources import DEMO_IMAGE  # the bundled demo photo (one smiling face), for trying the API
 from fer_edge.analyzer import Analyzer, Face
 
-__all__ = ["Analyzer", "Face"]
+__all__ = ["Analyzer", "Face", "DEMO_IMAGE"]
