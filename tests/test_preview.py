@@ -299,3 +299,28 @@ def test_bad_preview_settings_are_one_line_exit_2(args, fragments):
     assert_one_line_error(run_cli("service", "--source", "demo", "--check-config", *args), *fragments, code=2)
     if "--http-enabled" not in args:
         assert_one_line_error(run_cli("run", "--source", "demo", *args), *fragments, code=2)
+
+
+def test_token_and_loopback_rules_without_a_service(tmp_path):
+    from edge.config import HttpConfig
+    from edge.errors import UsageError
+    from edge.preview import Preview, is_loopback, read_token
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("no-such-host.invalid")
+    token_file = tmp_path / "token"
+    token_file.write_text(f"  {TOKEN}  \nignored second line\n")
+    assert read_token(HttpConfig(token_file=str(token_file))) == TOKEN
+    for bad, message in ((HttpConfig(token=TOKEN, token_file=str(token_file)), "not both"),
+                         (HttpConfig(token="with a space 0123456789"), "without spaces"),
+                         (HttpConfig(token_file=str(tmp_path)), "cannot read")):
+        with pytest.raises(UsageError, match=message):
+            read_token(bad)
+    guarded, open_ = Preview(token=TOKEN), Preview()
+    assert guarded.answer("GET", "/healthz", {}) is None  # not a preview path: the endpoint's own
+    assert guarded.answer("GET", "/faces", {})[0] == 401
+    assert guarded.answer("GET", f"/faces?token={TOKEN}", {})[0] == 200
+    assert guarded.answer("GET", "/faces", {"Authorization": f"bearer {TOKEN}"})[0] == 200
+    assert guarded.answer("GET", f"/faces?token={TOKEN}x", {})[0] == 401
+    assert open_.answer("GET", "/faces", {})[0] == 200
+    assert json.loads(open_.answer("GET", "/faces", {})[2])["faces"] == []  # no frame yet
