@@ -420,14 +420,3 @@ class MqttSink:
 def open_mqtt(cfg: MqttConfig, stats_every_s: float) -> MqttSink:
     """The MQTT output of a validated [mqtt] section, connected (or retrying); `attach` the tracker and source."""
     return MqttSink(start_link(cfg), cfg.update_every_s, stats_every_s)
-
-
-def chain(*observers):
-    """One loop observer that calls each of `observers` (None skipped) in turn."""
-    calls = [o for o in observers if o is not None]
-
-    def observe(frame, records, stats) -> None:
-        for call in calls:
-            call(frame, records, stats)
-
-    return observe

@@ -139,3 +139,16 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
         events.write(stats_record(time.time(), stats, source.dropped))
         events.flush()
     return stats
+
+
+def chain(*observers):
+    """One loop observer calling each of `observers` (those not None) in turn: monitor, MQTT, preview."""
+    live = [o for o in observers if o is not None]
+    if len(live) == 1:
+        return live[0]
+
+    def observe(frame, records, stats) -> None:
+        for call in live:
+            call(frame, records, stats)
+
+    return observe

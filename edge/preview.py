@@ -204,16 +204,3 @@ class Preview:
 def make_preview(http) -> Preview:
     """The preview an `HttpConfig` asks for (`http.preview` must be true); reads the token file once."""
     return Preview(http.preview_fps, read_token(http), http.stale_after_s)
-
-
-def observers(*callbacks):
-    """One loop observer calling each of `callbacks` (those not None) in turn."""
-    live = [c for c in callbacks if c is not None]
-    if len(live) == 1:
-        return live[0]
-
-    def observe(frame, records, stats) -> None:
-        for c in live:
-            c(frame, records, stats)
-
-    return observe

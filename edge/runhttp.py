@@ -68,7 +68,8 @@ def serving(http: HttpConfig | None, source, events, labels: tuple[str, ...], in
         return
     from edge.httpd import HttpEndpoint
     from edge.monitor import Monitor
-    from edge.preview import make_preview, observers
+    from edge.pipeline import chain
+    from edge.preview import make_preview
     from edge.sdnotify import Notifier
 
     _setup_logging()
@@ -80,6 +81,6 @@ def serving(http: HttpConfig | None, source, events, labels: tuple[str, ...], in
         log.info(f"http {endpoint.url}")
         if endpoint.exposure:
             log.warning(endpoint.exposure)
-        yield observers(monitor.on_frame, preview and preview.on_frame)
+        yield chain(monitor.on_frame, preview and preview.on_frame)
     finally:
         endpoint.close()
