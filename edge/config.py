@@ -44,13 +44,15 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    name: str = _key("blazeface", "face detector: blazeface, blazeface-short, blazeface-full, blazeface-back, "
-                                  "yunet or haar", flag="--detector")
+    name: str = _key("room", "face detector: room (BlazeFace back on the frame and on tiles: small faces at 1080p), "
+                             "blazeface, blazeface-short, blazeface-full, blazeface-back, yunet or haar",
+                     flag="--detector")
     min_score: float = _key(0.0, "detector score threshold (0: the detector's own default)", lo=0, hi=0.999)
     yunet_model: str = _key("", "YuNet ONNX file, for name = \"yunet\"")
     margin: float = _key(0.25, "face crop margin, a fraction of the face size", lo=0, hi=2)
     level_eyes: bool = _key(False, "rotate each face crop so the eyes are level")
-    every: int = _key(2, "detect on every Nth frame of a camera or video, reusing the boxes between", lo=1, hi=100,
+    every: int = _key(0, "detect on every Nth frame of a camera or video, reusing the boxes between (0: the "
+                         "smallest N, at least 2, that keeps the detector within 100 M MACs a frame)", lo=0, hi=100,
                       flag="--detect-every")
 
 

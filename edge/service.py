@@ -89,7 +89,7 @@ def run_service(cfg: ServiceConfig) -> int:
     from edge.events import JsonlWriter, NullWriter
     from edge.httpd import HttpEndpoint
     from edge.monitor import Monitor
-    from edge.pipeline import LoopOptions, chain, run_loop
+    from edge.pipeline import DETECT_BUDGET_MACS, LoopOptions, chain, run_loop
     from edge.preview import make_preview
     from edge.reconnect import ReconnectingSource
     from edge.sdnotify import Notifier
@@ -139,8 +139,8 @@ def run_service(cfg: ServiceConfig) -> int:
              f"http {http.url if http else 'off'}")
         if http is not None and http.exposure:
             log.warning(http.exposure)
-        opts = LoopOptions(margin=det.margin, level_eyes=det.level_eyes, stats_every_s=out.stats_every_s,
-                           detect_every=det.every)
+        interval = {"detect_every": det.every} if det.every else {"detect_budget_macs": DETECT_BUDGET_MACS}
+        opts = LoopOptions(margin=det.margin, level_eyes=det.level_eyes, stats_every_s=out.stats_every_s, **interval)
         stats = run_loop(source, detector, classifier, events, opts, stop=stop, tracker=tracker,
                          observer=chain(observer, preview and preview.on_frame))
     finally:
