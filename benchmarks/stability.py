@@ -19,7 +19,7 @@ from pathlib import Path
 
 from edge.bundled import DEFAULT_MODEL
 from edge.classifier import TFLiteClassifier
-from edge.config import add_section_arguments, section_from_args
+from edge.config import add_section_arguments, load_config, overrides_from
 from edge.detectors import DEFAULT_DETECTOR, make_detector
 from edge.errors import FerEdgeError
 from edge.events import JsonlWriter
@@ -64,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detector", default=DEFAULT_DETECTOR)
     p.add_argument("--model", default=str(DEFAULT_MODEL))
     p.add_argument("--out", default=None, help="also write the figures here (JSON)")
-    add_section_arguments(p, "smoothing")
+    add_section_arguments(p, "smoothing.")
     args = p.parse_args(argv)
     try:
-        smoothing = section_from_args(args, "smoothing")
+        smoothing = load_config(None, overrides_from(args)).smoothing  # checked as the service checks them
         tracker = Tracker(tuple(TFLiteClassifier(args.model).labels), **dataclasses.asdict(smoothing))
         figures = stability(records_on_clip(args.clip, tracker, args.detector, args.model))
         result = {"clip": Path(args.clip).name, "detector": args.detector, "model": Path(args.model).name,

@@ -237,7 +237,6 @@ def _cmd_convert(args) -> int:
 
 
 def _add_run(sub) -> None:
-    from edge.config import add_section_arguments
     from edge.detectors import DEFAULT_DETECTOR, DETECTORS
 
     p = sub.add_parser("run", help="the live loop: capture, detect faces, classify expressions, write events",
@@ -256,15 +255,24 @@ def _add_run(sub) -> None:
     p.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: run until the source ends)")
     p.add_argument("--margin", type=float, default=0.25, help="face crop margin, a fraction of the face size")
     p.add_argument("--detect-every", type=int, default=None,
-                   help="detect faces on every Nth video frame, reuse the boxes between (default 2; images: 1)")
+                   help="detect faces on every Nth video frame, reuse the boxes between (default 2, or as many as keep "
+                        "the detector within 100 M MACs a frame: room at 1080p detects every 18th; images: 1)")
     p.add_argument("--level-eyes", action="store_true", help="rotate face crops so the eyes are level")
     p.add_argument("--width", type=int, default=None)
     p.add_argument("--height", type=int, default=None)
     p.add_argument("--fps", type=float, default=None, help="camera frame rate to ask for")
+    p.add_argument("--lores", default="auto",
+                   help="picamera2 only: detect on its small YUV stream, WxH or off (auto: 320 px wide, main's aspect; "
+                        "off where the room detector would tile main, wider than 640 px: tiles need main's pixels)")
     p.add_argument("--stats-every", type=float, default=10.0, help="seconds between stats records")
     p.add_argument("--annotate", default=None, help="write an annotated video here (opt-in: contains faces)")
     p.add_argument("--show", action="store_true", help="show an annotated window (opt-in)")
-    add_section_arguments(p.add_argument_group("smoothing (the service config's [smoothing] keys)"), "smoothing")
+    from edge.config import add_section_arguments
+    from edge.runhttp import add_http_arguments
+
+    add_section_arguments(p, "mqtt.")  # --mqtt-host and the rest, as on `fer-edge service`
+    add_section_arguments(p.add_argument_group("smoothing (the service config's [smoothing] keys)"), "smoothing.")
+    add_http_arguments(p)
     p.set_defaults(func=_cmd_run)
 
 
@@ -275,26 +283,45 @@ def _cmd_run(args) -> int:
 
     from edge.bundled import DEFAULT_MODEL
     from edge.classifier import TFLiteClassifier
-    from edge.config import section_from_args
     from edge.detectors import make_detector
     from edge.events import JsonlWriter
-    from edge.pipeline import LoopOptions, run_loop
+    from edge.lores import lores_option
+    from edge.pipeline import DETECT_BUDGET_MACS, LoopOptions, chain, run_loop
+    from edge.runhttp import http_config, serving
     from edge.sources import open_source
     from edge.tracking import Tracker
 
     _check_model_flags(args)
+    http = http_config(args)  # a bad --http-* flag is exit 2 before any model loads
     if args.frames < 0 or args.margin < 0 or args.stats_every <= 0 or (args.detect_every is not None and args.detect_every < 1):
         raise UsageError("--frames, --margin must be >= 0, --stats-every > 0 and --detect-every >= 1")
-    smoothing = section_from_args(args, "smoothing")
+    from edge.config import load_config, overrides_from
+
+    flags = load_config(None, overrides_from(args))  # the --mqtt-* and --smoothing-* flags, checked like the service's
+    mqtt_cfg, smoothing = flags.mqtt, flags.smoothing
+    lores = lores_option(args.lores, args.detector, (args.width or 640, args.height or 480))
     detector = make_detector(args.detector, args.threads, args.yunet_model, args.min_face_score)
     classifier = TFLiteClassifier(args.model or DEFAULT_MODEL, args.threads, args.accelerator)
-    source = open_source(args.source, args.width, args.height, args.fps, demo_frames=args.frames or 1)
-    sinks = []
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    events = JsonlWriter(args.events, on_gone=stop.set)  # stdout's reader gone: nothing left to run for
     try:
+        source = open_source(args.source, args.width, args.height, args.fps, demo_frames=args.frames or 1, cancel=stop,
+                             lores=lores)
+    except FerEdgeError:
+        if not stop.is_set():
+            raise
+        print(f"fer-edge run: stopped while opening {args.source}", file=sys.stderr)
+        return 0
+    threading.Thread(target=_wake_on_stop, args=(stop, source), name="stop", daemon=True).start()
+    sinks = []
+    events = JsonlWriter(args.events, on_gone=stop.set)  # stdout's reader gone: nothing left to run for
+    mqtt = None
+    try:
+        if mqtt_cfg.host:
+            from edge.mqtt import open_mqtt
+
+            mqtt = open_mqtt(mqtt_cfg, args.stats_every)
         if args.annotate:
             from edge.annotate import VideoSink
 
@@ -305,21 +332,45 @@ def _cmd_run(args) -> int:
             sinks.append(WindowSink())
         opts = LoopOptions(margin=args.margin, level_eyes=args.level_eyes, max_frames=args.frames,
                            stats_every_s=args.stats_every,
-                           **({} if args.detect_every is None else {"detect_every": args.detect_every}))
+                           **({"detect_budget_macs": DETECT_BUDGET_MACS} if args.detect_every is None
+                              else {"detect_every": args.detect_every}))
         tracker = Tracker(tuple(classifier.labels), **dataclasses.asdict(smoothing))
-        stats = run_loop(source, detector, classifier, events, opts, tuple(sinks), stop, tracker)
+        if mqtt is not None:
+            mqtt.attach(tracker, source)
+        info = {"model": Path(args.model or DEFAULT_MODEL).name, "detector": args.detector}
+        with serving(http, source, events, tuple(classifier.labels), info) as observer:
+            stats = run_loop(source, detector, classifier, events, opts, tuple(sinks), stop, tracker,
+                             chain(observer, mqtt.on_frame if mqtt is not None else None))
     finally:
         for sink in sinks:
             sink.close()
         source.close()
         events.close()
+        if mqtt is not None:
+            mqtt.close()
     if stats.frames == 0 and not stop.is_set():
-        from edge.errors import FerEdgeError
-
-        raise FerEdgeError(f"{args.source}: no frame could be read")
+        raise FerEdgeError(f"{args.source}: {getattr(source, 'failure', None) or 'no frame could be read'}")
     print(f"{stats.frames} frames, {stats.faces} faces, {stats.overall_fps():.1f} fps, {source.dropped} dropped",
           file=sys.stderr)
     _check_events_delivered(events)
+    return _live_end(args.source, source, stop)
+
+
+def _wake_on_stop(stop, source) -> None:
+    """A signal only sets the stop event; this wakes a read waiting on a camera or stream, so the stop is prompt."""
+    stop.wait()
+    if hasattr(source, "wake"):
+        source.wake()
+
+
+def _live_end(spec: str, source, stop) -> int:
+    """Says why a live source stopped the run: a stream that ended exits 0, one that stalled is an error (exit 1)."""
+    failure = getattr(source, "failure", None)
+    if failure is None or stop.is_set():
+        return 0
+    if getattr(source, "stalled", False):
+        raise FerEdgeError(f"{spec}: {failure}")
+    print(f"fer-edge run: source {spec}: {failure}", file=sys.stderr)
     return 0
 
 

@@ -45,13 +45,15 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    name: str = _key("blazeface", "face detector: blazeface, blazeface-short, blazeface-full, blazeface-back, "
-                                  "yunet or haar", flag="--detector")
+    name: str = _key("room", "face detector: room (BlazeFace back on the frame and on tiles: small faces at 1080p), "
+                             "blazeface, blazeface-short, blazeface-full, blazeface-back, yunet or haar",
+                     flag="--detector")
     min_score: float = _key(0.0, "detector score threshold (0: the detector's own default)", lo=0, hi=0.999)
     yunet_model: str = _key("", "YuNet ONNX file, for name = \"yunet\"")
     margin: float = _key(0.25, "face crop margin, a fraction of the face size", lo=0, hi=2)
     level_eyes: bool = _key(False, "rotate each face crop so the eyes are level")
-    every: int = _key(2, "detect on every Nth frame of a camera or video, reusing the boxes between", lo=1, hi=100,
+    every: int = _key(0, "detect on every Nth frame of a camera or video, reusing the boxes between (0: the "
+                         "smallest N, at least 2, that keeps the detector within 100 M MACs a frame)", lo=0, hi=100,
                       flag="--detect-every")
 
 
@@ -91,6 +93,37 @@ class HttpConfig:
     host: str = _key("127.0.0.1", "address to bind (0.0.0.0 exposes it to the network)")
     port: int = _key(8787, "TCP port (0: any free port, logged at start)", lo=0, hi=65535)
     stale_after_s: float = _key(5.0, "/healthz says 503 when no frame was processed for this long", above=0)
+    preview: bool = _key(False, "serve a live preview page at / (annotated camera pictures and the faces); "
+                                "off: no path serves a picture")
+    preview_fps: float = _key(2.0, "frames per second of the preview's MJPEG stream (JPEG is encoded only while "
+                                   "someone watches)", above=0, hi=30)
+    token: str = _key("", "secret the preview asks for (?token= or Authorization: Bearer); needed when http.host "
+                          "is not loopback; prefer token_file")
+    token_file: str = _key("", "file holding the preview token (first line), instead of http.token")
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str = _key("", "MQTT broker host name or address (\"\": MQTT off; setting one turns it on)")
+    port: int = _key(1883, "broker TCP port (8883 is the usual one for TLS)", lo=1, hi=65535)
+    topic_prefix: str = _key("", "topics start with this (\"\": fer-edge/<hostname>)")
+    client_id: str = _key("", "MQTT client id (\"\": fer-edge-<hostname>-<pid>)")
+    username: str = _key("", "user name for the broker (\"\": anonymous)")
+    password: str = _key("", "password for the broker; prefer password_file (never logged)")
+    password_file: str = _key("", "file whose first line is the password (readable only by the service user)")
+    qos: int = _key(1, "QoS of every message: 0, 1 or 2", lo=0, hi=2)
+    keepalive: int = _key(60, "seconds between keepalive pings; the broker sends the last will after 1.5x this",
+                          lo=5, hi=65535)
+    tls: bool = _key(False, "connect with TLS (turned on by tls_ca; without it, the system's CA certificates)")
+    tls_ca: str = _key("", "CA certificate file (PEM) that signed the broker's certificate")
+    tls_cert: str = _key("", "client certificate file (PEM), for brokers that ask for one")
+    tls_key: str = _key("", "client certificate's private key (PEM)")
+    update_every_s: float = _key(5.0, "a tracked face's update is sent when its label changes, else at most this "
+                                      "often (0: only on changes)", lo=0)
+    queue_size: int = _key(1000, "messages held while the broker is away; beyond, the oldest are dropped and counted",
+                           lo=1, hi=1_000_000)
+    discovery: bool = _key(False, "publish Home Assistant MQTT discovery configs (a device with three sensors)")
+    discovery_prefix: str = _key("homeassistant", "Home Assistant's discovery prefix")
 
 
 @dataclass(frozen=True)
@@ -102,6 +135,7 @@ class ServiceConfig:
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
 
 
 def _is_section(f: dataclasses.Field) -> bool:
@@ -129,7 +163,8 @@ def _check(path: str, f: dataclasses.Field, value: Any) -> Any:
         value = float(value)
     if type(value) is not want:
         kind = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[want]
-        raise UsageError(f"{path}: want {kind}, got {value!r}")
+        shown = "a secret" if path.endswith("password") else repr(value)  # never echo a password
+        raise UsageError(f"{path}: want {kind}, got {shown}")
     if want is float and not math.isfinite(value):
         raise UsageError(f"{path}: want a finite number, got {value!r}")
     if m["choices"] and value not in m["choices"]:
@@ -184,6 +219,13 @@ def _check_together(cfg: ServiceConfig) -> None:
         raise UsageError("http.host: empty")
     if cfg.http.enabled:
         _check_host(cfg.http.host, cfg.http.port)
+    if cfg.mqtt.host:
+        from edge.mqtt import check_config
+
+        check_config(cfg.mqtt)
+    from edge.preview import check_preview_config
+
+    check_preview_config(cfg.http)
 
 
 def _check_readable(key: str, path: Path) -> None:
@@ -276,40 +318,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help=f"TOML config file (e.g. {DEFAULT_PATH}); "
                                                       "without it, the defaults and the flags below")
     parser.add_argument("--check-config", action="store_true", help="validate the config and exit (0: valid, 2: not)")
-    _add_key_flags(parser, iter_keys())
-
-
-def _add_key_flags(parser: argparse.ArgumentParser, keys) -> None:
-    for path, f in keys:
-        default = f.default if f.default != "" else '""'
-        parser.add_argument(flag_for(path, f), dest=path, default=None, metavar=type(f.default).__name__.upper(),
-                            help=f"{path}: {f.metadata['help']} (default {default})".replace("%", "%%"))
-
-
-def _section_keys(section: str):
-    return [(path, f) for path, f in iter_keys() if path.startswith(section + ".")]
+    add_section_arguments(parser, "")
 
 
 def add_section_arguments(parser: argparse.ArgumentParser, section: str) -> None:
-    """The flags of one config section (e.g. `smoothing` for `fer-edge run`): the service's names and defaults."""
-    _add_key_flags(parser, _section_keys(section))
-
-
-def section_from_args(args: argparse.Namespace, section: str):
-    """That section's dataclass from the flags `add_section_arguments` added, checked as the config file is."""
-    keys = _section_keys(section)
-    table = {}
-    for path, f in keys:
-        text = getattr(args, path, None)
-        if text is not None:
-            try:
-                table[f.name] = _check(path, f, _parse_text(path, f, text))
-            except UsageError as exc:
-                if f"({flag_for(path, f)})" in str(exc):
-                    raise
-                raise UsageError(f"{path} ({flag_for(path, f)}):{str(exc).partition(':')[2]}") from None
-    cls = next(f.default_factory for f in dataclasses.fields(ServiceConfig) if f.name == section)
-    return cls(**table)
+    """One flag per key under `section` ("": all), e.g. the [mqtt] flags for `fer-edge run`."""
+    for path, f in iter_keys():
+        if path.startswith(section):
+            default = f.default if f.default != "" else '""'
+            parser.add_argument(flag_for(path, f), dest=path, default=None, metavar=type(f.default).__name__.upper(),
+                                help=f"{path}: {f.metadata['help']} (default {default})".replace("%", "%%"))
 
 
 def check_flag(key: str, flag: str, value):

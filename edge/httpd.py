@@ -1,11 +1,12 @@
 """The local HTTP endpoint, standard library only: /healthz, /metrics (Prometheus text) and /events/latest (JSON).
 
-Bound to 127.0.0.1 unless configured otherwise. It serves numbers and event records, never an image: there is no
-path that could. It must never cost the camera loop what it needs, whatever a local client does: one thread
-serves every client from a selector (a slow client costs a descriptor, never a thread), at most `MAX_CONNECTIONS`
-are open and the oldest unfinished request makes room for a new one, a request must arrive whole within
-`HEAD_TIMEOUT_S`, `FD_RESERVE` descriptors stay free for the loop (a source reopening), and a client that resets
-is counted, not logged with a traceback.
+Bound to 127.0.0.1 unless configured otherwise. It serves numbers and event records, never an image: with the
+preview off (the default) there is no path that could; `edge/preview.py` adds the opt-in page and stream, whose
+long-lived sockets are handed to the preview's own thread. It must never cost the camera loop what it needs,
+whatever a local client does: one thread serves every client from a selector (a slow client costs a descriptor,
+never a thread), at most `MAX_CONNECTIONS` are open and the oldest unfinished request makes room for a new one, a
+request must arrive whole within `HEAD_TIMEOUT_S`, `FD_RESERVE` descriptors stay free for the loop (a source
+reopening), and a client that resets is counted, not logged with a traceback.
 """
 
 from __future__ import annotations
@@ -101,10 +102,11 @@ class _Handler(BaseHTTPRequestHandler):
     error_content_type = "text/plain; charset=utf-8"
     error_message_format = "%(code)d %(message)s\n"
 
-    def __init__(self, head: bytes, client_address, endpoint: Endpoint, extra_metrics):  # no socket: not super()
+    def __init__(self, head: bytes, client_address, endpoint: Endpoint, extra_metrics, preview=None):  # no socket
         self.rfile, self.wfile = io.BytesIO(head), io.BytesIO()
         self.client_address, self.endpoint, self._extra_metrics = client_address, endpoint, extra_metrics
         self.close_connection = True
+        self.preview, self.stream = preview, False  # stream: the preview takes the socket, nothing is written here
         self.handle_one_request()
 
     def version_string(self) -> str:
@@ -119,18 +121,27 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, "text/plain; version=0.0.4; charset=utf-8", ep.metrics_text() + self._extra_metrics())
         elif path == "/events/latest":
             self._send(200, "application/json", ep.latest_json())
+        elif self.preview is not None and (answer := self.preview.answer(self.command, self.path, self.headers)):
+            from edge.preview import STREAM
+
+            if answer is STREAM:
+                self.stream = True
+            else:
+                self._send(*answer)
         else:
             self._send(404, "text/plain; charset=utf-8", "not found; try /healthz, /metrics or /events/latest\n")
 
     def do_HEAD(self) -> None:  # noqa: N802
         self.do_GET()  # `_send` leaves the body out
 
-    def _send(self, code: int, content_type: str, body: str) -> None:
+    def _send(self, code: int, content_type: str, body: str, headers: dict[str, str] | None = None) -> None:
         data = body.encode()
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -173,6 +184,7 @@ class _Server:
         self.socket.setblocking(False)
         self.server_address = self.socket.getsockname()
         self.endpoint: Endpoint | None = None
+        self.preview = None  # edge.preview.Preview when http.preview is on
         self._selector = selectors.DefaultSelector()
         self._clients: dict[socket.socket, _Client] = {}  # in order of arrival: the first is the oldest
         self._stop = threading.Event()
@@ -270,15 +282,20 @@ class _Server:
         end = _head_end(client.inbox)
         if end > 0:
             client.outbox = self._answer(bytes(client.inbox[:end]), client.address)
+            if client.outbox is None:  # the preview's stream: its own thread owns the socket from here
+                self._hand_over(client)
+                return
             self._selector.modify(client.sock, selectors.EVENT_WRITE, client)
             self._write(client)
         elif len(client.inbox) > MAX_HEAD_BYTES:
             self.dropped += 1
             self._close(client)
 
-    def _answer(self, head: bytes, address) -> bytes:
+    def _answer(self, head: bytes, address) -> bytes | None:
+        """The whole answer, or None when the preview takes the socket for a stream."""
         try:
-            return _Handler(head, address, self.endpoint, self.metrics_text).wfile.getvalue()
+            handler = _Handler(head, address, self.endpoint, self.metrics_text, self.preview)
+            return None if handler.stream else handler.wfile.getvalue()
         except Exception as exc:  # a bug behind one path: that answer fails, the endpoint stays up
             self._errors.note("error answering a request", f"{type(exc).__name__}: {exc}")
             return b"HTTP/1.0 500 Internal Server Error\r\nServer: fer-edge\r\nContent-Length: 0\r\n\r\n"
@@ -291,6 +308,12 @@ class _Server:
         client.outbox = client.outbox[sent:]
         if not client.outbox:
             self._close(client)
+
+    def _hand_over(self, client: _Client) -> None:
+        self._clients.pop(client.sock, None)
+        self._selector.unregister(client.sock)
+        if not self.preview.adopt(client.sock):  # full after all: closed, the page's image retries
+            client.sock.close()
 
     def _expire(self) -> None:
         now = self._clock()
@@ -321,7 +344,7 @@ class _Server:
              self.client_errors),
         ]
         return "".join(f"# HELP {name} {text}\n# TYPE {name} counter\n{name} {value}\n"
-                       for name, text, value in families)
+                       for name, text, value in families) + (self.preview.metrics_text() if self.preview else "")
 
 
 class HttpEndpoint:
@@ -351,8 +374,11 @@ class HttpEndpoint:
         """A warning when the bound address is not loopback (0.0.0.0, ::, a LAN address)."""
         return exposure_warning(self._server.server_address[0])
 
-    def start(self, endpoint: Endpoint) -> None:
-        self._server.endpoint = endpoint
+    def start(self, endpoint: Endpoint, preview=None) -> None:
+        """Serve `endpoint`'s paths, and `preview`'s (an edge.preview.Preview) when given."""
+        self._server.endpoint, self._server.preview = endpoint, preview
+        if preview is not None:
+            preview.start(self.url)
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
         self._thread.start()
 
@@ -361,4 +387,6 @@ class HttpEndpoint:
             self._server.shutdown()
             self._thread.join(timeout=2)
             self._thread = None
+        if self._server.preview is not None:
+            self._server.preview.close()
         self._server.server_close()

@@ -50,6 +50,7 @@ class Monitor:
         self._latency: dict[str, tuple[float, float, float]] = {}  # stage -> (p50 s, p95 s, sum s)
         self._last_ping = self._last_status = self._last_snapshot = -math.inf
         self._waiting: str | None = None  # why there is no frame now: the source's last failed attempt
+        self.extra_metrics: list[Callable[[list[str]], None]] = []  # other outputs' families (edge/mqtt.py)
 
     def started(self, source_name: str) -> None:
         """The model is loaded and the endpoint up: READY, before any frame (the camera may be missing for hours)."""
@@ -146,7 +147,7 @@ class Monitor:
                 [("fer_edge_frames_dropped_total", {}, src.dropped)])
         _metric(out, "fer_edge_frames_undecodable_total", "counter", "Frames skipped because they did not decode.",
                 [("fer_edge_frames_undecodable_total", {}, src.undecodable)])
-        _metric(out, "fer_edge_source_up", "gauge", "1 while the source delivers frames.",
+        _metric(out, "fer_edge_source_up", "gauge", "1 while the source delivers frames (one within stale_after_s).",
                 [("fer_edge_source_up", {}, int(src.up))])
         _metric(out, "fer_edge_source_errors_total", "counter", "Source openings that failed or sources that stopped.",
                 [("fer_edge_source_errors_total", {}, src.errors)])
@@ -168,4 +169,6 @@ class Monitor:
                             ("fer_edge_stage_seconds_count", {"stage": stage}, frames)]
         _metric(out, "fer_edge_stage_seconds", "summary",
                 "Per-stage latency over the last 1000 frames (decode includes the wait for a frame).", samples)
+        for add in self.extra_metrics:
+            add(out)
         return "\n".join(out) + "\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -14,11 +16,17 @@ import numpy as np
 from edge.detectors import FaceDetector
 from edge.events import JsonlWriter, face_record, stats_record
 from edge.geometry import Detection, eye_angle, square_crop_box
+from edge.lores import detect_frame, detect_image
 from edge.sources import Frame, FrameSource
 from edge.stats import LoopStats
 from edge.tracking import Tracker
 
 DEFAULT_DETECT_EVERY = 2  # README "Measured": detection is 70% of a frame; faces move little in 1/30 s
+# A Pi-sized cost ceiling for the detector, amortized over the interval (issue 9): `room` on a 1080p frame costs
+# 1.7 G MACs a call (nine back invokes), so with this budget it detects every 18th frame, while `back` (189 M) keeps every 2nd.
+DETECT_BUDGET_MACS = 100_000_000
+
+log = logging.getLogger(__name__)
 
 
 class Classifier(Protocol):
@@ -44,6 +52,15 @@ class LoopOptions:
     # Detect faces on every Nth frame of a video or camera; between detections the last boxes are reused and only
     # the classifier runs (DeepStream's `interval`, MediaPipe's detect-then-track). Stills are always detected.
     detect_every: int = DEFAULT_DETECT_EVERY
+    # When > 0, the interval is raised on the first frame until the detector's MACs per frame, amortized, fit in it.
+    detect_budget_macs: float = 0.0
+
+
+def detect_interval(macs: int | None, every: int, budget: float) -> int:
+    """Detect on every Nth frame: at least `every`, more when one detection costs over `budget` MACs a frame."""
+    if budget <= 0 or not macs:
+        return max(1, every)
+    return max(1, every, math.ceil(macs / budget))
 
 
 def crop_face(image: np.ndarray, det: Detection, margin: float, level_eyes: bool) -> np.ndarray:
@@ -82,11 +99,17 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
             t1 = time.perf_counter()
             if frame is None:
                 break
+            if stats.frames == 0 and opts.detect_budget_macs > 0 and hasattr(detector, "macs"):
+                h, w = detect_image(frame).shape[:2]
+                macs = detector.macs(w, h)
+                every = detect_interval(macs, every, opts.detect_budget_macs)
+                log.info("detecting on every %d frame(s): %s costs %s M MACs a call on %dx%d", every,
+                         getattr(detector, "name", "the detector"), "?" if macs is None else round(macs / 1e6), w, h)
             cut = tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
             # asked per frame: a reconnecting source may hold a camera now and a folder of photos later
             detected = stats.frames % every == 0 or getattr(source, "still", False) or cut
             if detected:
-                dets = detector.detect(frame.image)
+                dets = detect_frame(detector, frame)  # on picamera2's lores stream when there is one
             t2 = time.perf_counter()
             crops = [crop_face(frame.image, d, opts.margin, opts.level_eyes) for d in dets]
             keep = [i for i, c in enumerate(crops) if c.size and min(c.shape[:2]) >= 8]
@@ -117,3 +140,16 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
         events.write(stats_record(time.time(), stats, source.dropped))
         events.flush()
     return stats
+
+
+def chain(*observers):
+    """One loop observer calling each of `observers` (those not None) in turn: monitor, MQTT, preview."""
+    live = [o for o in observers if o is not None]
+    if len(live) == 1:
+        return live[0]
+
+    def observe(frame, records, stats) -> None:
+        for call in live:
+            call(frame, records, stats)
+
+    return observe

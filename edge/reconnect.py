@@ -1,8 +1,9 @@
 """A source that outlives its camera: a long-running service reopens what it loses instead of exiting.
 
 Files, folders and the demo photo loop (at `fps`, so the demo plays at a steady rate); a camera or stream that
-cannot be opened or stops delivering is reopened with exponential backoff; a frame that is not an image is
-skipped and counted. `read` returns None only once `stop` is set.
+cannot be opened or stops delivering (ends, or stalls) is reopened with exponential backoff; a frame that is not an
+image is skipped and counted. `read` returns None only once `stop` is set. `up` is true while frames come: it goes
+false as soon as none came for `stale_s`, before a stalled stream is given up on.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def decodable(image) -> bool:
 
 class ReconnectingSource:
     def __init__(self, opener: Callable[[], FrameSource], name: str, stop: threading.Event, min_wait_s: float = 0.5,
-                 max_wait_s: float = 16.0, fps: float = 0.0, on_state: Callable[[str], None] = lambda text: None):
+                 max_wait_s: float = 16.0, fps: float = 0.0, on_state: Callable[[str], None] = lambda text: None,
+                 stale_s: float = 5.0):
         self.name, self._opener, self._stop = name, opener, stop
         self._min_wait, self._max_wait, self._period = min_wait_s, max_wait_s, 1.0 / fps if fps > 0 else 0.0
         self._on_state = on_state
@@ -38,11 +40,16 @@ class ReconnectingSource:
         self._got_frame = False  # since the last opening
         self._failing_since: float | None = None
         self._wait = min_wait_s
-        self.up = False
+        self._up, self._stale_s, self._last_frame_at = False, stale_s, -float("inf")
         self.errors = 0  # openings that failed and live sources that stopped delivering
         self.reconnects = 0  # recoveries: the first frame after one or more errors
         self._skipped = 0
         self._closed_dropped = self._closed_unreadable = 0
+
+    @property
+    def up(self) -> bool:
+        """Open and delivering: a frame came within `stale_s` (a stalled stream reads as down before it is lost)."""
+        return self._up and time.monotonic() - self._last_frame_at <= self._stale_s
 
     @property
     def dropped(self) -> int:
@@ -83,7 +90,7 @@ class ReconnectingSource:
                              f"{time.monotonic() - self._failing_since:.1f} s (reconnect {self.reconnects})"),
                       file=sys.stderr, flush=True)
                 self._failing_since, self._wait = None, self._min_wait
-            self.up = True
+            self._up, self._last_frame_at = True, time.monotonic()
             frame = dataclasses.replace(frame, index=self._index)
             self._index += 1
             return frame
@@ -97,20 +104,22 @@ class ReconnectingSource:
         except UsageError:
             raise  # the source setting itself is wrong: no retry helps
         except FerEdgeError as exc:
-            self._fail(str(exc))
+            if not self._stop.is_set():  # a stop abandons an opening: that is no failure to report
+                self._fail(str(exc))
             return False
 
     def _lost(self) -> None:
         looped = self._got_frame and not getattr(self._inner, "live", False)
+        why = getattr(self._inner, "failure", None)  # a live source says: stalled, or the stream ended
         self._close_inner()
         if not looped:  # a file that ended after frames just starts again; anything else is a failure
-            self._fail("stopped delivering frames" if self._got_frame else "no frame could be read")
+            self._fail(why or ("stopped delivering frames" if self._got_frame else "no frame could be read"))
 
     def _fail(self, reason: str) -> None:
         self.errors += 1
-        self.up = False
-        if self._failing_since is None:
-            self._failing_since = time.monotonic()
+        self._up = False
+        if self._failing_since is None:  # an outage began with the last frame (a stall is noticed 10 s later)
+            self._failing_since = min(self._last_frame_at, time.monotonic()) if self._index else time.monotonic()
         wait = self._wait
         self._wait = min(self._wait * 2, self._max_wait)
         text = redact(f"source {self.name}: {reason}; reconnecting in {wait:.1f} s (attempt {self.errors})")

@@ -92,7 +92,8 @@ def run_service(cfg: ServiceConfig) -> int:
     from edge.events import JsonlWriter, NullWriter
     from edge.httpd import HttpEndpoint
     from edge.monitor import Monitor
-    from edge.pipeline import LoopOptions, run_loop
+    from edge.pipeline import DETECT_BUDGET_MACS, LoopOptions, chain, run_loop
+    from edge.preview import make_preview
     from edge.reconnect import ReconnectingSource
     from edge.sdnotify import Notifier
     from edge.sources import open_source
@@ -104,37 +105,48 @@ def run_service(cfg: ServiceConfig) -> int:
         signal.signal(sig, lambda *_: stop.set())
     http = HttpEndpoint(cfg.http.host, cfg.http.port) if cfg.http.enabled else None
     notifier = Notifier()
-    events = source = watcher = None
+    events = source = watcher = mqtt = None
     try:
         det, src, out = cfg.detector, cfg.source, cfg.outputs
+        if cfg.mqtt.host:  # a login the broker refuses fails the start before the models load
+            from edge.mqtt import open_mqtt
+
+            mqtt = open_mqtt(cfg.mqtt, out.stats_every_s)
         detector, classifier, model = build_models(cfg)
         tracker = Tracker(tuple(classifier.labels), **dataclasses.asdict(cfg.smoothing))
 
         def opener():
-            return open_source(src.input, src.width or None, src.height or None, src.fps or None)
+            return open_source(src.input, src.width or None, src.height or None, src.fps or None, cancel=stop)
 
         def on_state(text: str) -> None:
             monitor.on_source_state(text)
 
         min_wait, max_wait = reconnect_waits(src.reconnect_min_s, src.reconnect_max_s, notifier.watchdog_s)
-        source = ReconnectingSource(opener, src.input, stop, min_wait, max_wait, src.fps, on_state)
+        source = ReconnectingSource(opener, src.input, stop, min_wait, max_wait, src.fps, on_state,
+                                    stale_s=cfg.http.stale_after_s)
         events = (JsonlWriter(out.events, keep_going=True, max_bytes=int(out.events_max_mb * 1e6)) if out.events
                   else NullWriter())
         monitor = Monitor(notifier, source, events, tuple(classifier.labels), cfg.http.stale_after_s,
                           {"model": model.name, "detector": det.name})
+        observer = monitor.on_frame
+        if mqtt is not None:
+            mqtt.attach(tracker, source)
+            monitor.extra_metrics.append(mqtt.link.metrics)
+            observer = chain(monitor.on_frame, mqtt.on_frame)
         watcher = threading.Thread(target=_on_stop, args=(stop, notifier, source), name="stop", daemon=True)
         watcher.start()
+        preview = make_preview(cfg.http) if http is not None and cfg.http.preview else None
         if http is not None:
-            http.start(monitor)
+            http.start(monitor, preview)
         _log(f"model {model.name}, detector {det.name}, source {src.input}, events {out.events or 'off'}, "
              f"http {http.url if http else 'off'}")
         if http is not None and http.exposure:
             log.warning(http.exposure)
         monitor.started(redact(src.input))
-        opts = LoopOptions(margin=det.margin, level_eyes=det.level_eyes, stats_every_s=out.stats_every_s,
-                           detect_every=det.every)
+        interval = {"detect_every": det.every} if det.every else {"detect_budget_macs": DETECT_BUDGET_MACS}
+        opts = LoopOptions(margin=det.margin, level_eyes=det.level_eyes, stats_every_s=out.stats_every_s, **interval)
         stats = run_loop(source, detector, classifier, events, opts, stop=stop, tracker=tracker,
-                         observer=monitor.on_frame)
+                         observer=chain(observer, preview and preview.on_frame))
     finally:
         stop.set()
         if watcher is not None:
@@ -145,6 +157,8 @@ def run_service(cfg: ServiceConfig) -> int:
             source.close()
         if events is not None:
             events.close()
+        if mqtt is not None:
+            mqtt.close()
         notifier.close()
     _log(f"stopped: {stats.frames} frames, {stats.faces} faces, {source.reconnects} reconnects, "
          f"{source.undecodable} undecodable, {events.lost} event records lost")

@@ -57,7 +57,8 @@ install_service() {
     local src
     src="$(mktemp -d)"
     tar -C "$REPO" --exclude=.git --exclude=.venv --exclude=build --exclude=runs --exclude='*.egg-info' -cf - . | tar -C "$src" -xf -
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${pip_args[@]}" --upgrade "$src"
+    # the mqtt extra (paho-mqtt, pure Python) so that [mqtt] host in the config works without another step
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${pip_args[@]}" --upgrade "$src[mqtt]"
     rm -rf "$src"
     install -m 0644 "$REPO/README.md" "$PREFIX/README.md"
 

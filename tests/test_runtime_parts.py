@@ -100,14 +100,15 @@ def test_picamera_source_through_a_stand_in_package(tmp_path):
     log = tmp_path / "calls.jsonl"
     env = cli_env(tmp_path, stand_ins=True) | {"FAKE_PICAMERA2_LOG": str(log)}
     proc = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--source", "picamera", "--frames", "3",
-                           "--width", "320", "--height", "240", "--fps", "30"], capture_output=True, text=True,
+                           "--width", "640", "--height", "480", "--fps", "30"], capture_output=True, text=True,
                           timeout=120, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr
     stats = [json.loads(line) for line in proc.stdout.splitlines()][-1]
     assert stats["type"] == "stats" and stats["frames"] == 3, proc.stdout
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert [c["call"] for c in calls] == ["init", "configure", "start", "close"]
-    assert calls[1]["size"] == [320, 240] and calls[1]["controls"] == {"FrameRate": 30.0}
+    assert calls[1]["size"] == [640, 480] and calls[1]["controls"] == {"FrameRate": 30.0}
+    assert calls[1]["lores"] == [320, 240, "YUV420"]  # the detector's stream, taken in the same request
 
 
 def test_picamera_absent_is_a_clear_error(tmp_path):

@@ -10,8 +10,8 @@ import numpy as np
 from edge.errors import UsageError
 from edge.geometry import Detection
 
-DEFAULT_DETECTOR = "blazeface"
-DETECTORS = ("blazeface", "blazeface-short", "blazeface-full", "blazeface-back", "yunet", "haar")
+DEFAULT_DETECTOR = "room"  # back on small frames, back on tiles too on big ones: README "Detectors"
+DETECTORS = ("blazeface", "blazeface-short", "blazeface-full", "blazeface-back", "room", "yunet", "haar")
 
 
 class FaceDetector(Protocol):
@@ -19,6 +19,10 @@ class FaceDetector(Protocol):
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         """Faces in a BGR (or grey) frame, in frame pixels, best first."""
+        ...
+
+    def macs(self, width: int, height: int) -> int | None:
+        """Multiply-accumulates one detect call costs on a width x height frame (None: not a network)."""
         ...
 
 
@@ -31,6 +35,10 @@ def make_detector(name: str = DEFAULT_DETECTOR, threads: int = 1, yunet_model: s
         if name not in DETECTORS:
             raise UsageError(f"unknown detector {name!r}: use one of {', '.join(DETECTORS)}")
         return BlazeFaceDetector(variant, min_score=min_score, threads=threads)
+    if name == "room":
+        from edge.detectors.tiled import TiledBlazeFace
+
+        return TiledBlazeFace(min_score=min_score, threads=threads)
     if name == "yunet":
         from edge.detectors.opencv import YuNetDetector
 

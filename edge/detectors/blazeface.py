@@ -27,17 +27,18 @@ class BlazeFaceSpec:
     strides: tuple[int, ...]
     anchors_per_cell: tuple[int, ...]
     min_score: float
+    macs: int  # multiply-accumulates per invoke (conv, depthwise; batch 1), counted from the vendored float model
 
 
 DEFAULT_VARIANT = "back"  # the only variant that finds every face in the test photos; see README
 VARIANTS = {
     # near faces (a kiosk): 128x128
-    "short": BlazeFaceSpec("face_detection_short_range.tflite", 128, (8, 16), (2, 6), 0.5),
+    "short": BlazeFaceSpec("face_detection_short_range.tflite", 128, (8, 16), (2, 6), 0.5, 31_000_000),
     # full-range (a room): 192x192, one anchor per cell on a 48x48 grid
-    "full": BlazeFaceSpec("face_detection_full_range_sparse.tflite", 192, (4,), (1,), 0.5),
+    "full": BlazeFaceSpec("face_detection_full_range_sparse.tflite", 192, (4,), (1,), 0.5, 117_000_000),
     # the back-camera model: 256x256
     # 0.4, not MediaPipe's 0.5: on the test clip it adds real audience faces (1.32 -> 1.65 per frame), photos stay exact
-    "back": BlazeFaceSpec("face_detection_back.tflite", 256, (16, 32), (2, 6), 0.4),
+    "back": BlazeFaceSpec("face_detection_back.tflite", 256, (16, 32), (2, 6), 0.4, 189_000_000),
 }
 
 
@@ -99,6 +100,10 @@ class BlazeFaceDetector:
         self._anchors = anchor_centres(self.spec.size, self.spec.strides, self.spec.anchors_per_cell)
         self._rgb = np.empty((self.spec.size, self.spec.size, 3), np.uint8)
         self._x = np.empty((1, self.spec.size, self.spec.size, 3), np.float32)
+
+    def macs(self, width: int, height: int) -> int:
+        """Multiply-accumulates per detect call: one invoke whatever the frame size (it is letterboxed)."""
+        return self.spec.macs
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         size = self.spec.size

@@ -10,11 +10,19 @@ import numpy as np
 from edge.errors import FerEdgeError, UsageError
 from edge.geometry import Box, Detection
 
+# YuNet (2023mar) runs at the frame's own size: its conv layers cost 86.1 M MACs at 320x320, counted from the ONNX
+# graph's weight shapes and strides, so about 841 per input pixel (1.74 G at 1920x1080).
+YUNET_MACS_PER_PIXEL = 86.1e6 / (320 * 320)
+
 
 class YuNetDetector:
     """cv2.FaceDetectorYN; keypoints: right eye, left eye, nose tip, right and left mouth corners."""
 
     name = "yunet"
+
+    def macs(self, width: int, height: int) -> int:
+        """Multiply-accumulates per detect call on a width x height frame (approximate: stride-rounded maps)."""
+        return round(YUNET_MACS_PER_PIXEL * width * height)
 
     def __init__(self, model_path: str | Path | None, min_score: float = 0.7, nms: float = 0.3, top_k: int = 50):
         if not model_path:
@@ -53,6 +61,10 @@ class HaarDetector:
     """OpenCV's frontal-face Haar cascade: no model download, poor recall; a fallback."""
 
     name = "haar"
+
+    def macs(self, width: int, height: int) -> None:
+        """Not a network: a cascade's cost depends on the image, so no MAC figure."""
+        return None
 
     def __init__(self, min_size: int = 30, scale_factor: float = 1.1, min_neighbors: int = 5):
         cascades = getattr(getattr(cv2, "data", None), "haarcascades", None)

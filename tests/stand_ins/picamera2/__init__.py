@@ -23,20 +23,31 @@ class Picamera2:
         self._config = None
         _log("init")
 
-    def create_video_configuration(self, main, controls):
-        return {"main": dict(main), "controls": dict(controls)}
+    def create_video_configuration(self, main, controls, lores=None):
+        return {"main": dict(main), "controls": dict(controls), "lores": dict(lores) if lores else None}
 
     def configure(self, config):
         self._config = config
+        lores = config["lores"]
         _log("configure", size=list(config["main"]["size"]), format=config["main"]["format"],
-             controls=config["controls"])
+             controls=config["controls"], lores=[*lores["size"], lores["format"]] if lores else None)
 
     def start(self):
         _log("start")
 
     def capture_array(self, stream="main"):
-        w, h = self._config["main"]["size"]
         time.sleep(0.01)
+        return self._array(stream)
+
+    def capture_arrays(self, names):
+        """Both streams of one request, and its metadata."""
+        time.sleep(0.01)
+        return [self._array(n) for n in names], {}
+
+    def _array(self, stream):
+        w, h = self._config[stream]["size"]
+        if stream == "lores":  # YUV420: h rows of Y, then h / 2 rows of U and V
+            return np.full((h * 3 // 2, w), 90, np.uint8)
         frame = np.zeros((h, w, 4), np.uint8)  # XBGR8888-like: the source keeps the first three channels
         frame[..., :3] = 90
         return frame

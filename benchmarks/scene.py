@@ -1,0 +1,296 @@
+"""Room-view benchmark: recall, extra boxes per frame, loop FPS and MACs per frame of each detector on a 1080p clip.
+
+    python -m benchmarks.scene --yunet-model ../shared/models/face_detection_yunet_2023mar.onnx
+
+The clip is composed from the shared photos with known face boxes (see
+benchmarks/scene_clip.py) and cached under .cache/scene/. Each detector runs
+in the real loop (decode, detect every Nth frame, crop, classify with the
+default model, events) on the clip; the boxes the loop reports for each frame
+are matched one-to-one to the true boxes at IoU >= 0.3. With --yunet-model,
+YuNet at the full frame size is run too and each detector's recall is also
+given against YuNet's boxes. Writes results.json, report.md and scene.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.machine import describe, short_name
+from benchmarks.scene_clip import write_clip
+from benchmarks.scene_metrics import MATCH_IOU, score
+from edge.errors import FerEdgeError, UsageError
+from edge.files import atomic_write_text
+
+log = logging.getLogger("benchmarks.scene")
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DETECTORS = "room,blazeface-back,blazeface-full,blazeface-short,yunet,yunet:2,room:2"
+
+
+def parse_detectors(text: str) -> list[tuple[str, int | None]]:
+    """"room,yunet:2" -> [("room", None), ("yunet", 2)]: a detector and its --detect-every (None: the budget's)."""
+    from edge.detectors import DETECTORS
+
+    out = []
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, _, every = item.partition(":")
+        if name not in DETECTORS:
+            raise UsageError(f"--detectors: unknown detector {name!r}: use one of {', '.join(DETECTORS)}")
+        if every and (not every.isdigit() or int(every) < 1):
+            raise UsageError(f"--detectors: {item!r}: the interval after ':' must be a whole number >= 1")
+        out.append((name, int(every) if every else None))
+    if not out:
+        raise UsageError("--detectors: give at least one detector")
+    return out
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    w, _, h = text.lower().partition("x")
+    if not (w.isdigit() and h.isdigit()) or int(w) < 64 or int(h) < 64:
+        raise UsageError(f"--size: {text!r} is not WIDTHxHEIGHT (at least 64x64)")
+    return int(w), int(h)
+
+
+class _Timed:
+    """A detector that times its calls; the loop sees the same `detect` and `macs`."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.seconds = inner, inner.name, []
+
+    def macs(self, width: int, height: int) -> int | None:
+        return self.inner.macs(width, height)
+
+    def detect(self, frame):
+        t0 = time.perf_counter()
+        out = self.inner.detect(frame)
+        self.seconds.append(time.perf_counter() - t0)
+        return out
+
+
+def _load() -> float | None:
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def reference_boxes(video: Path, yunet_model: str, cache: Path) -> list[list[list[float]]]:
+    """YuNet at the frame's full size on every frame (cached beside the clip: it is the slow part)."""
+    import cv2
+
+    from edge.detectors import make_detector
+
+    if cache.is_file():
+        return json.loads(cache.read_text())["boxes"]
+    det = make_detector("yunet", yunet_model=yunet_model)
+    cap = cv2.VideoCapture(str(video))
+    boxes = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        boxes.append([[round(v, 1) for v in (d.box.x1, d.box.y1, d.box.x2, d.box.y2)] for d in det.detect(frame)])
+        if len(boxes) % 50 == 0:
+            log.info("reference: YuNet at full size, %d frames", len(boxes))
+    cap.release()
+    atomic_write_text(cache, json.dumps({"model": Path(yunet_model).name, "boxes": boxes}) + "\n")
+    return boxes
+
+
+def run_detector(video: Path, name: str, every: int | None, classifier, size: tuple[int, int], threads: int,
+                 yunet_model: str | None, min_score: float | None) -> dict:
+    """One pass of the real loop over the clip: the boxes it reports per frame, its FPS and the detector's cost."""
+    from edge.detectors import make_detector
+    from edge.events import JsonlWriter
+    from edge.pipeline import DETECT_BUDGET_MACS, LoopOptions, detect_interval, run_loop
+    from edge.sources import open_source
+    from edge.tracking import Tracker
+
+    detector = _Timed(make_detector(name, threads, yunet_model, min_score))
+    macs = detector.macs(*size)
+    interval = every or detect_interval(macs, 2, DETECT_BUDGET_MACS)
+    found: list[list[list[float]]] = []
+
+    def observe(frame, records, stats):
+        found.append([r["box"] for r in records])
+        if stats.frames % 100 == 0:
+            log.info("%s every %d: %d frames", name, interval, stats.frames)
+
+    source = open_source(str(video))
+    opts = LoopOptions(stats_every_s=1e9, detect_every=interval)
+    load_before = _load()
+    t0 = time.perf_counter()
+    try:
+        stats = run_loop(source, detector, classifier, JsonlWriter(io.StringIO()), opts,
+                         tracker=Tracker(tuple(classifier.labels)), observer=observe)
+    finally:
+        source.close()
+    wall = time.perf_counter() - t0
+    calls = detector.seconds
+    return {"detector": name, "detect_every": interval, "frames": stats.frames,
+            "fps": round(stats.frames / wall, 2), "ms_per_frame": round(wall / stats.frames * 1000, 2),
+            "detect_ms_per_call": round(sum(calls) / max(1, len(calls)) * 1000, 2),
+            "macs_per_call": macs, "macs_per_frame": None if macs is None else round(macs / interval),
+            "load_avg": [load_before, _load()], "boxes": found}
+
+
+def summarize(run: dict, truth: list, reference: list | None) -> dict:
+    """A result row: the run's figures with its recall and extra boxes (boxes themselves left out)."""
+    row = {k: v for k, v in run.items() if k != "boxes"}
+    row.update(score(truth, run["boxes"]))
+    if reference is not None:
+        row["recall_vs_yunet"] = score(reference, run["boxes"])["recall"]
+    return row
+
+
+def _m(v) -> str:
+    return "-" if v is None else f"{v / 1e6:,.0f}"
+
+
+def render_markdown(results: dict) -> str:
+    """The side-by-side table, one row per detector and interval."""
+    clip, ref = results["clip"], results.get("reference")
+    lines = [f"# Room-view scene benchmark: {results['machine_name']}", "",
+             f"Clip: {clip['width']}x{clip['height']}, {clip['frames']} frames at {clip['fps']:g} fps, seed {clip['seed']}, "
+             f"{clip['faces']} true faces ({clip['faces_per_frame']:.1f} a frame, {clip['min_face']:.0f}-"
+             f"{clip['max_face']:.0f} px wide). Matching: one-to-one at IoU >= {results['match_iou']}. "
+             f"Loop: one thread, classifier `{results['classifier']}`. Load average {results['load_avg']}.", ""]
+    if ref:
+        lines += [f"Reference: YuNet at full size finds {ref['recall']:.3f} of the true faces, "
+                  f"{ref['extra_per_frame']:.2f} extra boxes a frame.", ""]
+    head = "| detector | detect every | recall | recall <40 px | extra boxes / frame | loop fps | detect ms / call " \
+           "| M MACs / call | M MACs / frame |"
+    if ref:
+        head += " recall vs YuNet |"
+    lines += [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in results["rows"]:
+        small = r["recall_by_width"].get("0-40px")
+        cells = [r["detector"], str(r["detect_every"]), f"{r['recall']:.3f}", "-" if small is None else f"{small:.3f}",
+                 f"{r['extra_per_frame']:.3f}", f"{r['fps']:.1f}", f"{r['detect_ms_per_call']:.1f}",
+                 _m(r["macs_per_call"]), _m(r["macs_per_frame"])]
+        if ref:
+            cells.append(f"{r['recall_vs_yunet']:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Re-run: `" + results["command"] + "`", ""]
+    return "\n".join(lines)
+
+
+def draw(results: dict, path: Path) -> bool:
+    """Recall against MACs per frame, one point per row, labelled with its FPS."""
+    from edge.plots import pyplot, save_png
+
+    plt = pyplot()
+    if plt is None:
+        return False
+    rows = [r for r in results["rows"] if r["macs_per_frame"]]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for r in rows:
+        ax.scatter(r["macs_per_frame"] / 1e6, r["recall"])
+        ax.annotate(f"{r['detector']}/{r['detect_every']} ({r['fps']:.0f} fps)", (r["macs_per_frame"] / 1e6, r["recall"]),
+                    fontsize=8, xytext=(4, 4), textcoords="offset points")
+    ax.axhline(0.9, color="grey", lw=0.8, ls="--")
+    ax.axvline(100, color="grey", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.margins(x=0.2)
+    ax.set_xlabel("detector M MACs per frame (amortized over the interval)")
+    ax.set_ylabel("recall of true faces")
+    ax.set_title(f"Room view {results['clip']['width']}x{results['clip']['height']}: {results['machine_name']}", fontsize=9)
+    ax.grid(alpha=0.3)
+    save_png(fig, plt, path, {"source": "benchmarks.scene"})
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.scene", description=__doc__.splitlines()[0])
+    p.add_argument("--shared", default=os.environ.get("FER_EDGE_SHARED", str(ROOT.parent / "shared")),
+                   help="the shared data folder (its data/scenes/ photos are composed into the clip)")
+    p.add_argument("--frames", type=int, default=300, help="clip length (30 fps)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", default="1920x1080", help="clip size WIDTHxHEIGHT (face sizes scale with the width)")
+    p.add_argument("--cache", default=str(ROOT / ".cache" / "scene"), help="where the clip and reference boxes go")
+    p.add_argument("--detectors", default=DEFAULT_DETECTORS,
+                   help="comma list of NAME or NAME:N (detect every Nth frame; default: the loop's MAC budget)")
+    p.add_argument("--yunet-model", default=None, help="YuNet ONNX: needed for yunet rows and the YuNet reference")
+    p.add_argument("--model", default=None, help="classifier .tflite (default: the bundled default)")
+    p.add_argument("--min-face-score", type=float, default=None)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=None, help="results folder (default: CACHE/results)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        if args.frames < 2:
+            raise UsageError("--frames must be at least 2")
+        size = parse_size(args.size)
+        rows = parse_detectors(args.detectors)
+        if not args.yunet_model:
+            skipped = [n for n, _ in rows if n == "yunet"]
+            rows = [(n, e) for n, e in rows if n != "yunet"]
+            if skipped:
+                log.info("no --yunet-model: the yunet rows and the YuNet reference are left out")
+        command = "python -m benchmarks.scene " + " ".join(sys.argv[1:] if argv is None else argv)
+        result = run(args, size, rows, command.strip())
+    except FerEdgeError as exc:
+        print(f"benchmarks.scene: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(render_markdown(result))
+    return 0
+
+
+def run(args, size: tuple[int, int], rows: list[tuple[str, int | None]], command: str) -> dict:
+    """Compose (or reuse) the clip, score each detector in the loop, write the results folder."""
+    from edge.bundled import DEFAULT_MODEL
+    from edge.classifier import TFLiteClassifier
+
+    scenes = Path(args.shared) / "data" / "scenes"
+    cache = Path(args.cache)
+    out = Path(args.out) if args.out else cache / "results"
+
+    def progress(i: int, n: int) -> None:
+        if i % 50 == 0 or i == n:
+            log.info("composing the clip: %d/%d frames", i, n)
+
+    video, truth_file = write_clip(scenes, cache, args.seed, args.frames, size, progress=progress)
+    clip = json.loads(truth_file.read_text())
+    truth = clip["boxes"]
+    reference = None
+    if args.yunet_model:
+        reference = reference_boxes(video, args.yunet_model, truth_file.with_suffix(".yunet.json"))
+        if len(reference) != len(truth):
+            raise FerEdgeError(f"{video}: decoded {len(reference)} frames, the truth file has {len(truth)}")
+    model = args.model or str(DEFAULT_MODEL)
+    classifier = TFLiteClassifier(model, args.threads)
+    widths = [b[2] - b[0] for f in truth for b in f]
+    results = {
+        "v": 1, "machine": describe(), "load_avg": _load(), "threads": args.threads, "match_iou": MATCH_IOU,
+        "classifier": Path(model).name,
+        "command": command,
+        "clip": {"file": video.name, "seed": args.seed, "frames": len(truth), "width": size[0], "height": size[1],
+                 "fps": clip["fps"], "faces": len(widths), "faces_per_frame": len(widths) / len(truth),
+                 "min_face": min(widths), "max_face": max(widths)},
+        "rows": [],
+    }
+    results["machine_name"] = short_name(results["machine"])
+    if reference is not None:
+        results["reference"] = {"detector": "yunet at full size", **score(truth, reference)}
+    for i, (name, every) in enumerate(rows, 1):
+        log.info("[%d/%d] %s", i, len(rows), name if every is None else f"{name}, every {every}")
+        r = run_detector(video, name, every, classifier, size, args.threads, args.yunet_model, args.min_face_score)
+        results["rows"].append(summarize(r, truth, reference))
+    out.mkdir(parents=True, exist_ok=True)
+    if draw(results, out / "scene.png"):
+        results["plot"] = "scene.png"
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    atomic_write_text(out / "report.md", render_markdown(results) + ("\n![recall against MACs](scene.png)\n"
+                                                                     if results.get("plot") else ""))
+    log.info("wrote %s", out)
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""SIGTERM to exit of `fer-edge service` in the states where a stop could hang: running, waiting out a reconnect
+backoff, opening a stream whose server never answers, and reading a stream that stalled.
+
+    python -m benchmarks.sigterm --repeat 3
+
+Each state is set up on loopback only (benchmarks/loopback.py), the service runs as a subprocess as under systemd,
+and the time from SIGTERM to the process's exit is measured; the exit code is reported beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from benchmarks.loopback import MjpegServer, SilentServer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _until(check, timeout: float, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"state not reached (exit {proc.returncode}): {log.read_text()[-400:]}")
+        time.sleep(0.05)
+
+
+def _get(log: Path, path: str) -> tuple[int, str]:
+    """Status and body of the service's `path`; (0, "") before it listens."""
+    found = re.search(r"http (http://\S+)", log.read_text())
+    if not found:
+        return 0, ""
+    try:
+        with urllib.request.urlopen(found.group(1) + path, timeout=2) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError:
+        return 0, ""
+
+
+def _stalled(log: Path) -> bool:
+    """Frames came, then none for `stale_after_s`: the reader sits in a read that does not return."""
+    frames = re.search(r"^fer_edge_frames_total (\d+)", _get(log, "/metrics")[1], re.M)
+    return bool(frames) and int(frames.group(1)) > 0 and _get(log, "/healthz")[0] == 503
+
+
+def _connected(server: SilentServer):
+    """A check that the service has connected to `server` since the check was last met: the open is under way."""
+    seen = [server.connections]
+
+    def check(log: Path) -> bool:
+        if server.connections > seen[0]:
+            seen[0] = server.connections
+            return True
+        return False
+
+    return check
+
+
+def _states():
+    """name -> (service arguments, a server to close after, a check that the state is reached)."""
+    silent, stalled = SilentServer(), MjpegServer(frames=30, stall=True)
+    return {
+        "running (demo, 15 fps)": (["--source", "demo"], None, lambda log: _get(log, "/healthz")[0] == 200),
+        "reconnect backoff (30 s)": (["--source", "/nonexistent/cam.mp4", "--source-reconnect-min-s", "30",
+                                      "--source-reconnect-max-s", "30"], None,
+                                     lambda log: "reconnecting in" in log.read_text()),
+        "opening a silent stream": (["--source", silent.url], silent, _connected(silent)),
+        "stream stalled, reader blocked in read": (
+            ["--source", stalled.url, "--http-stale-after-s", "1"], stalled, _stalled),
+    }
+
+
+def measure(args: list[str], reached, log: Path) -> tuple[float, int]:
+    with log.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "service", "--http-port", "0", "--events", "",
+                                 *args], stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
+    try:
+        _until(lambda: reached(log), 60, proc, log)
+        time.sleep(0.5)  # well inside the state
+        t0 = time.perf_counter()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+        return time.perf_counter() - t0, code
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeat", type=int, default=3)
+    args = p.parse_args(argv)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="fer-edge-sigterm-") as tmp:
+        for name, (service_args, server, reached) in _states().items():
+            runs = [measure(service_args, reached, Path(tmp) / "service.log") for _ in range(args.repeat)]
+            if server is not None:
+                server.close()
+            seconds = [s for s, _ in runs]
+            results[name] = {"median_s": round(statistics.median(seconds), 3), "max_s": round(max(seconds), 3),
+                             "exit_codes": sorted({c for _, c in runs})}
+            print(f"{name}: {results[name]}", file=sys.stderr, flush=True)
+    print(json.dumps(results, indent=1))
+    return 0 if all(r["exit_codes"] == [0] and r["max_s"] < 2.0 for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

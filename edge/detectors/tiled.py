@@ -1,0 +1,119 @@
+"""BlazeFace over overlapping tiles of a large frame: small faces in a room view stay big enough to be found.
+
+Letterboxing a 1920x1080 frame into BlazeFace back's 256x256 input shrinks a
+40 px face to 5 px, below the 8 px the model needs. Here the frame is scaled
+by `tile_scale` (0.4: a 40 px face becomes 16 px, a 20 px one 8 px) and cut
+into 256x256 tiles that overlap by at least `min_overlap` input pixels, so a
+face up to that size (times 1/tile_scale in the frame) lies whole in some tile.
+The whole frame, letterboxed as the `back` detector does, is searched too:
+it finds the big faces and vets the tiles' big boxes. A frame that fits one
+tile at that scale gets only that pass: there `room` is `back`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from edge.detectors.blazeface import BlazeFaceDetector
+from edge.geometry import Box, Detection
+
+TILE_SIZE = 256  # BlazeFace back's input
+TILE_SCALE = 0.4  # input pixels per frame pixel in the tiles: a 20 px face becomes 8 px, the least back finds
+MIN_OVERLAP = 64  # input pixels: faces up to 64 / TILE_SCALE = 160 frame px lie whole in some tile
+SAME_FACE = 0.5  # intersection over the smaller box: above this, two boxes are one face
+# A tile box this wide or more in the whole-frame pass's 256 px input needs that pass to have found it too: the
+# whole-frame pass finds such faces reliably, and the false boxes tiles add (a sleeve, a hand, a patterned
+# backdrop seen up close, in the shared photos) are all of that size.
+CONFIRM_PX = 12
+
+
+def tile_starts(length: int, tile: int, min_overlap: int) -> list[int]:
+    """Evenly spread tile origins covering [0, length) with at least `min_overlap` between neighbours."""
+    if length <= tile:
+        return [0]
+    n = math.ceil((length - min_overlap) / (tile - min_overlap))
+    step = (length - tile) / (n - 1)
+    return [round(i * step) for i in range(n)]
+
+
+def tile_grid(width: int, height: int, tile: int, min_overlap: int) -> list[tuple[int, int, int, int]]:
+    """Tiles (x, y, w, h) over a width x height image, row by row."""
+    return [(x, y, min(tile, width), min(tile, height))
+            for y in tile_starts(height, tile, min_overlap) for x in tile_starts(width, tile, min_overlap)]
+
+
+def merge(dets: list[Detection], cut: list[bool]) -> list[Detection]:
+    """One box per face: whole boxes before ones cut by a tile edge, then by score; drop any box that covers
+    more than SAME_FACE of a kept box (or is so covered)."""
+    order = sorted(range(len(dets)), key=lambda i: (cut[i], -dets[i].score))
+    kept: list[Detection] = []
+    for i in order:
+        b = dets[i].box
+        if all(_overlap_of_smaller(b, k.box) < SAME_FACE for k in kept):
+            kept.append(dets[i])
+    return sorted(kept, key=lambda d: -d.score)
+
+
+def _overlap_of_smaller(a: Box, b: Box) -> float:
+    iw = min(a.x2, b.x2) - max(a.x1, b.x1)
+    ih = min(a.y2, b.y2) - max(a.y1, b.y1)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    return iw * ih / max(1e-9, min(a.width * a.height, b.width * b.height))
+
+
+def _shift(det: Detection, dx: float, dy: float, scale: float) -> Detection:
+    """Tile pixels -> frame pixels."""
+    b = det.box
+    box = Box((b.x1 + dx) / scale, (b.y1 + dy) / scale, (b.x2 + dx) / scale, (b.y2 + dy) / scale)
+    kps = tuple(((x + dx) / scale, (y + dy) / scale) for x, y in det.keypoints)
+    return Detection(box, det.score, kps)
+
+
+class TiledBlazeFace:
+    """The `room` detector: BlazeFace back on the whole frame, and on tiles of it for the faces too small for that."""
+
+    name = "room"
+
+    def __init__(self, min_score: float | None = None, threads: int = 1, tile_scale: float = TILE_SCALE,
+                 min_overlap: int = MIN_OVERLAP):
+        self.back = BlazeFaceDetector("back", min_score=min_score, threads=threads)
+        self.size = TILE_SIZE
+        self.tile_scale, self.min_overlap = tile_scale, min_overlap
+
+    def grid(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
+        """Tiles in scaled-frame pixels; empty when the frame fits one tile (the whole-frame pass is then enough)."""
+        sw, sh = round(width * self.tile_scale), round(height * self.tile_scale)
+        if max(sw, sh) <= self.size:
+            return []
+        return tile_grid(sw, sh, self.size, self.min_overlap)
+
+    def macs(self, width: int, height: int) -> int:
+        """Multiply-accumulates per detect call: one back invoke for the whole frame and one per tile."""
+        return (1 + len(self.grid(width, height))) * self.back.spec.macs
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        whole = self.back.detect(frame)
+        h, w = frame.shape[:2]
+        tiles = self.grid(w, h)
+        if not tiles:
+            return whole
+        s = self.tile_scale
+        scaled = cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        sh, sw = scaled.shape[:2]
+        confirm = CONFIRM_PX * max(w, h) / self.size  # frame px: a face this wide is the whole-frame pass's to find
+        dets, cut = list(whole), [False] * len(whole)
+        for x, y, tw, th in tiles:
+            for d in self.back.detect(scaled[y:y + th, x:x + tw]):
+                fd = _shift(d, x, y, s)
+                if fd.box.width >= confirm and all(_overlap_of_smaller(fd.box, o.box) < SAME_FACE for o in whole):
+                    continue  # big and unseen by the whole-frame pass: texture seen up close (a sleeve, a hand)
+                b = d.box
+                # touches a tile edge that is not a frame edge: the face may be cut, another tile has it whole
+                cut.append((b.x1 < 1 and x > 0) or (b.y1 < 1 and y > 0) or (b.x2 > tw - 1 and x + tw < sw)
+                           or (b.y2 > th - 1 and y + th < sh))
+                dets.append(fd)
+        return merge(dets, cut)

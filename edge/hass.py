@@ -1,0 +1,41 @@
+"""Home Assistant MQTT discovery: one device with three sensors (faces in view, dominant expression, fps).
+
+Configs go to `<discovery_prefix>/sensor/<node_id>/<object_id>/config`, retained, and are sent again when Home
+Assistant's birth message (`<discovery_prefix>/status` = `online`) arrives, so a restarted Home Assistant (or a
+broker that lost its retained messages) finds the device again. Keys are the documented ones of an MQTT sensor.
+"""
+
+from __future__ import annotations
+
+import re
+
+BIRTH_PAYLOAD = "online"
+
+
+def node_id(text: str) -> str:
+    """Home Assistant allows [a-zA-Z0-9_-] in node and object ids."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text) or "fer-edge"
+
+
+def birth_topic(discovery_prefix: str) -> str:
+    return f"{discovery_prefix}/status"
+
+
+def discovery_configs(prefix: str, node: str, name: str, version: str,
+                      discovery_prefix: str = "homeassistant") -> list[tuple[str, dict]]:
+    """(topic, config) for each sensor; `prefix` is this device's topic prefix (state, stats, availability)."""
+    device = {"identifiers": [node], "name": name, "model": "fer-edge facial-expression recognition",
+              "manufacturer": "fer-edge", "sw_version": version}
+    common = {"availability_topic": f"{prefix}/availability", "payload_available": "online",
+              "payload_not_available": "offline", "device": device, "qos": 1}
+    sensors = [
+        ("faces", {"name": "Faces", "state_topic": f"{prefix}/state", "value_template": "{{ value_json.faces }}",
+                   "unit_of_measurement": "faces", "state_class": "measurement", "icon": "mdi:account-multiple"}),
+        ("expression", {"name": "Expression", "state_topic": f"{prefix}/state",
+                        "value_template": "{{ value_json.dominant }}", "icon": "mdi:emoticon-outline"}),
+        ("fps", {"name": "FPS", "state_topic": f"{prefix}/stats", "value_template": "{{ value_json.fps_avg }}",
+                 "unit_of_measurement": "fps", "state_class": "measurement", "icon": "mdi:speedometer",
+                 "entity_category": "diagnostic"}),
+    ]
+    return [(f"{discovery_prefix}/sensor/{node}/{obj}/config", {**cfg, "unique_id": f"{node}_{obj}", **common})
+            for obj, cfg in sensors]

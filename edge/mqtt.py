@@ -1,0 +1,422 @@
+"""MQTT output: per-face lifecycle events, retained availability and state, stats, Home Assistant discovery.
+
+The loop never waits on the network: it only appends to a bounded queue (the oldest message is dropped, and
+counted, when it is full); a sender thread hands messages to paho only while connected, and paho's own thread
+(`loop_start`) does the I/O and reconnects with backoff. An event is handed to paho once: after a reconnect only
+paho's QoS 1 redelivery of unacknowledged messages repeats one, while the retained topics (availability, state,
+discovery) are sent again on purpose, because a restarted broker may have lost them. Payloads are JSON built from
+whitelisted fields (edge/lifecycle.py); never a pixel. paho-mqtt is imported only when MQTT is turned on.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import math
+import os
+import re
+import socket
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from edge.config import MqttConfig
+from edge.errors import UsageError
+from edge.events import stats_record
+from edge.hass import BIRTH_PAYLOAD, birth_topic, discovery_configs, node_id
+from edge.lifecycle import NO_FACE, FaceLifecycle, scene_state
+
+log = logging.getLogger("fer_edge.mqtt")
+MAX_PAYLOAD_BYTES = 8192  # a face event is ~500 bytes; anything near a picture's size is refused
+RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30  # paho doubles the wait after each failed attempt
+PAHO_QUEUE = 64  # messages paho may hold unacknowledged; beyond, ours waits in our own bounded queue
+# CONNACK reasons that retrying will not fix, and the key to blame: bad client id, bad login, banned
+REFUSED_KEYS = {133: "mqtt.client_id", 134: "mqtt.password", 135: "mqtt.password", 138: "mqtt.username",
+                140: "mqtt.username"}
+
+
+def _setup_logging() -> None:
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("fer-edge mqtt: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def _topic_ok(path: str, topic: str) -> None:
+    if re.search(r"[+#\x00]", topic) or topic.startswith(("/", "$")) or topic.endswith("/") or not topic.strip():
+        raise UsageError(f"{path}: {topic!r} is not a topic prefix (no + or #, no leading $ or /, no trailing /)")
+
+
+def read_password(cfg: MqttConfig) -> str | None:
+    if not cfg.password_file:
+        return cfg.password or None
+    try:
+        lines = Path(cfg.password_file).read_text().splitlines()
+    except FileNotFoundError:
+        raise UsageError(f"mqtt.password_file: {cfg.password_file}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise UsageError(f"mqtt.password_file: {cfg.password_file}: cannot read ({reason})") from None
+    if not lines or not lines[0]:
+        raise UsageError(f"mqtt.password_file: {cfg.password_file}: empty first line")
+    return lines[0]
+
+
+def check_config(cfg: MqttConfig) -> None:
+    """The [mqtt] checks that span keys or read files (config.py runs them when a host is set)."""
+    if cfg.topic_prefix:
+        _topic_ok("mqtt.topic_prefix", cfg.topic_prefix)
+    _topic_ok("mqtt.discovery_prefix", cfg.discovery_prefix)
+    if cfg.password and cfg.password_file:
+        raise UsageError("mqtt.password_file: set mqtt.password or mqtt.password_file, not both")
+    if (cfg.password or cfg.password_file) and not cfg.username:
+        raise UsageError(f"mqtt.{'password_file' if cfg.password_file else 'password'}: needs mqtt.username")
+    read_password(cfg)
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        value = getattr(cfg, key)
+        if value and not Path(value).is_file():
+            raise UsageError(f"mqtt.{key}: {value}: no such file")
+    if cfg.tls_key and not cfg.tls_cert:
+        raise UsageError("mqtt.tls_key: needs mqtt.tls_cert")
+
+
+def default_prefix() -> str:
+    return "fer-edge/" + re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname() or "host")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fer-edge")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class MqttLink:
+    """A paho client with a bounded send queue and counters; `publish` never blocks the caller."""
+
+    def __init__(self, cfg: MqttConfig, prefix: str, client_id: str, password: str | None):
+        try:
+            from paho.mqtt import client as paho
+        except ImportError:
+            raise UsageError("mqtt.host: MQTT needs paho-mqtt: pip install 'fer-edge[mqtt]'") from None
+        _setup_logging()
+        self._paho = paho
+        self.cfg, self.prefix, self.where, self.client_id = cfg, prefix, f"{cfg.host}:{cfg.port}", client_id
+        self.availability = f"{prefix}/availability"
+        self.connected = False
+        self.sent = self.dropped = self.reconnects = self.refusals = 0
+        self._connects = 0
+        self._queue: collections.deque[tuple[str, bytes, bool]] = collections.deque()
+        self._cond = threading.Condition()
+        self._retained: dict[str, bytes] = {self.availability: b"online"}  # sent again on every connect, in order
+        self._retained_lock = threading.Lock()
+        self._handlers: dict[str, Callable[[bytes], None]] = {}
+        # paho's MQTTMessageInfo of messages maybe not yet acked, for close() to wait on; bounded over weeks
+        self._infos: collections.deque = collections.deque(maxlen=4 * PAHO_QUEUE)
+        self._connack = threading.Event()
+        self._refused: tuple[int, str] | None = None
+        self._closing = self._started = False
+        self._trouble_since: float | None = None  # start of the current outage; one log line each way
+        self._full_logged = False
+        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        if cfg.username:
+            client.username_pw_set(cfg.username, password)
+        if cfg.tls or cfg.tls_ca or cfg.tls_cert:
+            try:
+                client.tls_set(ca_certs=cfg.tls_ca or None, certfile=cfg.tls_cert or None, keyfile=cfg.tls_key or None)
+            except (ssl.SSLError, OSError, ValueError) as exc:
+                key = "mqtt.tls_cert" if cfg.tls_cert else "mqtt.tls_ca"
+                raise UsageError(f"{key}: cannot load the TLS files ({getattr(exc, 'reason', None) or exc})") from None
+        client.will_set(self.availability, "offline", cfg.qos, retain=True)
+        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        client.max_queued_messages_set(PAHO_QUEUE)
+        client.connect_timeout = 5.0
+        client.on_connect, client.on_connect_fail = self._on_connect, self._on_connect_fail
+        client.on_disconnect, client.on_publish, client.on_message = self._on_disconnect, self._on_publish, self._on_message
+        self._client = client
+        self._sender = threading.Thread(target=self._send_loop, name="mqtt-send", daemon=True)
+
+    # -- the loop's side: never blocks on the network
+    def publish(self, topic: str, payload: dict | str, retain: bool = False) -> None:
+        data = (payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))).encode()
+        with self._cond:
+            if len(data) > MAX_PAYLOAD_BYTES:  # never a picture, whatever a caller passes
+                self.dropped += 1
+                log.warning("refused a %d-byte message for %s (limit %d)", len(data), topic, MAX_PAYLOAD_BYTES)
+                return
+            if len(self._queue) >= self.cfg.queue_size:
+                self._queue.popleft()
+                self.dropped += 1
+                if not self._full_logged:
+                    self._full_logged = True
+                    log.warning("queue full (%d messages): dropping the oldest until the broker takes them",
+                                self.cfg.queue_size)
+            self._queue.append((topic, data, retain))
+            self._cond.notify()
+
+    def retain(self, topic: str, payload: dict | str) -> None:
+        """A retained message sent on every connect (discovery configs), beside availability and the last state."""
+        data = (payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))).encode()
+        with self._retained_lock:
+            self._retained[topic] = data
+
+    def subscribe(self, topic: str, handler: Callable[[bytes], None]) -> None:
+        """Subscribe on every connect; `handler(payload)` runs on paho's thread."""
+        self._handlers[topic] = handler
+
+    def resend(self, topics: Iterable[str]) -> None:
+        with self._retained_lock:
+            items = [(t, self._retained[t]) for t in topics if t in self._retained]
+        for topic, data in items:
+            self._client.publish(topic, data, self.cfg.qos, retain=True)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    # -- start and stop
+    def start(self, wait_s: float = 5.0) -> MqttLink:
+        """Connect; a login the broker refuses is a UsageError (exit 2); a broker that is away is retried."""
+        cfg, client = self.cfg, self._client
+        self._sender.start()
+        reached = True
+        try:
+            client.connect(cfg.host, cfg.port, cfg.keepalive)
+        except ssl.SSLError as exc:
+            key = "mqtt.tls_ca" if cfg.tls_ca else "mqtt.tls"
+            self.close(quiet=True)
+            raise UsageError(f"{key}: TLS with {self.where} failed ({exc.reason or exc})") from None
+        except OSError as exc:
+            reached = False
+            self._trouble_since = time.monotonic()
+            log.warning("cannot reach %s (%s); retrying in the background every %d to %d s", self.where,
+                        exc.strerror or exc, RECONNECT_MIN_S, RECONNECT_MAX_S)
+            client.connect_async(cfg.host, cfg.port, cfg.keepalive)
+        client.loop_start()
+        if reached and self._connack.wait(wait_s) and self._refused and self._refused[0] in REFUSED_KEYS:
+            code, reason = self._refused
+            self.close(quiet=True)
+            key = REFUSED_KEYS[code] if cfg.username or code == 133 else "mqtt.username"
+            who = f"user {cfg.username!r}" if cfg.username else "an anonymous login"
+            raise UsageError(f"{key}: the broker at {self.where} refused {who} ({reason})")
+        self._started = True
+        return self
+
+    def close(self, timeout: float = 3.0, quiet: bool = False) -> None:
+        """Send what is queued while connected (at most `timeout`), then `offline`, then disconnect."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._sender.is_alive():
+            self._sender.join(max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            self.dropped += len(self._queue)
+            self._queue.clear()
+        if self.connected and not quiet and not self._sender.is_alive():  # _infos is the sender's until it ends
+            self._infos.append(self._client.publish(self.availability, "offline", self.cfg.qos, retain=True))
+            while self._infos and time.monotonic() < deadline and self.connected:
+                if self._infos[0].is_published():
+                    self._infos.popleft()
+                else:
+                    time.sleep(0.01)
+        self._client.disconnect()
+        self._client.loop_stop()
+        if not quiet:
+            log.info("closed: %d messages sent, %d dropped, %d reconnects", self.sent, self.dropped, self.reconnects)
+
+    # -- the sender thread
+    def _send_loop(self) -> None:
+        ok = self._paho.MQTT_ERR_SUCCESS
+        while True:
+            with self._cond:
+                while not (self._queue and self.connected):
+                    if self._closing:
+                        return
+                    self._cond.wait(0.5)
+                topic, data, retain = item = self._queue.popleft()
+            info = self._client.publish(topic, data, self.cfg.qos, retain)
+            if info.rc == self._paho.MQTT_ERR_QUEUE_SIZE:  # paho holds PAHO_QUEUE unacked: wait for the broker
+                with self._cond:
+                    if len(self._queue) < self.cfg.queue_size:
+                        self._queue.appendleft(item)
+                    else:
+                        self.dropped += 1
+                    self._cond.wait(0.05)
+                continue
+            if info.rc == ok or info.rc == self._paho.MQTT_ERR_NO_CONN and self.cfg.qos > 0:  # NO_CONN: paho resends
+                self._infos.append(info)
+                while self._infos and self._infos[0].is_published():
+                    self._infos.popleft()
+                if retain:
+                    with self._retained_lock:
+                        self._retained[topic] = data
+            else:
+                with self._cond:
+                    self.dropped += 1
+
+    # -- paho's callbacks (its network thread)
+    def _on_connect(self, client, userdata, flags, reason, properties) -> None:
+        if reason.is_failure:
+            self.refusals += 1
+            self._refused = (reason.value, str(reason))
+            if self._trouble_since is None and self._started:  # a refusal at start is start()'s error line
+                self._trouble_since = time.monotonic()
+                log.warning("the broker at %s refused the connection (%s); retrying", self.where, reason)
+            self._connack.set()
+            return
+        self._refused = None
+        self._connects += 1
+        if self._connects > 1:
+            self.reconnects += 1
+        if self._trouble_since is not None or self._connects > 1:
+            away = time.monotonic() - (self._trouble_since or time.monotonic())
+            log.info("connected to %s again after %.1f s (%d messages dropped so far)", self.where, away, self.dropped)
+        else:
+            log.info("connected to %s as %s, topics %s/...", self.where, self.client_id, self.prefix)
+        self._trouble_since = None
+        for topic in self._handlers:
+            client.subscribe(topic, self.cfg.qos)
+        with self._retained_lock:
+            items = list(self._retained.items())
+        for topic, data in items:
+            client.publish(topic, data, self.cfg.qos, retain=True)
+        with self._cond:
+            self.connected = True
+            self._full_logged = False
+            self._cond.notify_all()
+        self._connack.set()
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        if self._trouble_since is None:
+            self._trouble_since = time.monotonic()
+            log.warning("cannot reach %s; retrying every %d to %d s", self.where, RECONNECT_MIN_S, RECONNECT_MAX_S)
+
+    def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
+        was = self.connected
+        with self._cond:
+            self.connected = False
+        if self._closing:
+            return
+        why = "connection closed" if reason.value == 128 else str(reason)  # 128: paho's "Unspecified error"
+        if was:
+            self._trouble_since = time.monotonic()
+            log.warning("lost the broker at %s (%s); reconnecting in the background, holding up to %d messages",
+                        self.where, why, self.cfg.queue_size)
+        elif self._trouble_since is None and self._refused is None:  # no CONNACK: not MQTT, or TLS not asked for
+            self._trouble_since = time.monotonic()
+            log.warning("%s closed the connection before accepting it (%s; a TLS port without mqtt.tls?); retrying",
+                        self.where, why)
+        self._connack.set()  # the first attempt is over: start() need not wait longer
+
+    def _on_publish(self, client, userdata, mid, reason, properties) -> None:
+        self.sent += 1
+
+    def _on_message(self, client, userdata, message) -> None:
+        handler = self._handlers.get(message.topic)
+        if handler is not None:
+            handler(message.payload)
+
+    def metrics(self, out: list[str]) -> None:
+        """Prometheus families for /metrics (edge/monitor.py calls this)."""
+        from edge.monitor import _metric
+
+        _metric(out, "fer_edge_mqtt_connected", "gauge", "1 while connected to the MQTT broker.",
+                [("fer_edge_mqtt_connected", {}, int(self.connected))])
+        _metric(out, "fer_edge_mqtt_messages_sent_total", "counter", "MQTT messages the broker acknowledged.",
+                [("fer_edge_mqtt_messages_sent_total", {}, self.sent)])
+        _metric(out, "fer_edge_mqtt_messages_dropped_total", "counter",
+                "MQTT messages dropped (queue full while the broker was away, or refused).",
+                [("fer_edge_mqtt_messages_dropped_total", {}, self.dropped)])
+        _metric(out, "fer_edge_mqtt_queue_length", "gauge", "MQTT messages waiting for the broker.",
+                [("fer_edge_mqtt_queue_length", {}, self.queued)])
+        _metric(out, "fer_edge_mqtt_reconnects_total", "counter", "Reconnections to the MQTT broker after a loss.",
+                [("fer_edge_mqtt_reconnects_total", {}, self.reconnects)])
+
+
+def start_link(cfg: MqttConfig) -> MqttLink:
+    """Connect to the broker of a validated [mqtt] section, with discovery when asked."""
+    host = socket.gethostname() or "host"
+    prefix = cfg.topic_prefix or default_prefix()
+    client_id = cfg.client_id or f"fer-edge-{host}-{os.getpid()}"
+    link = MqttLink(cfg, prefix, client_id, read_password(cfg))
+    if cfg.discovery:
+        configs = discovery_configs(prefix, node_id(prefix.replace("/", "_")), f"fer-edge {prefix.rsplit('/', 1)[-1]}",
+                                    _version(), cfg.discovery_prefix)
+        for topic, config in configs:
+            link.retain(topic, config)
+        topics = [t for t, _ in configs]
+
+        def on_birth(payload: bytes) -> None:
+            if payload.decode(errors="replace").strip() == BIRTH_PAYLOAD:
+                link.resend(topics)
+
+        link.subscribe(birth_topic(cfg.discovery_prefix), on_birth)
+    return link.start()
+
+
+class MqttSink:
+    """The loop's observer for MQTT: face lifecycle events, the retained scene state, and stats on a timer."""
+
+    STATE_MIN_S = 1.0  # the faces count flickers with the detector; HA needs no more than this
+
+    def __init__(self, link: MqttLink, update_every_s: float, stats_every_s: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self.link, self._clock = link, clock
+        self._tracker = self._source = None
+        self._lifecycle = FaceLifecycle(update_every_s)
+        self._stats_every = stats_every_s
+        self._last_stats = clock()
+        self._state_key: tuple | None = None
+        self._state_at = -math.inf
+        self._stats = None
+
+    def attach(self, tracker=None, source=None) -> MqttSink:
+        """The tracker says when a face ends (its id dropped); the source gives the stats' `dropped`."""
+        self._tracker, self._source = tracker, source
+        return self
+
+    def on_frame(self, frame, records: list[dict], stats) -> None:
+        link, prefix = self.link, self.link.prefix
+        live = [t.id for t in self._tracker.tracks] if self._tracker is not None else None
+        for event in self._lifecycle.on_frame(records, live):
+            link.publish(f"{prefix}/events", event)
+        now = self._clock()
+        state = scene_state(records, frame.timestamp)
+        key = (state["faces"], state["dominant"])
+        if key != self._state_key and now - self._state_at >= self.STATE_MIN_S:
+            self._state_key, self._state_at = key, now
+            link.publish(f"{prefix}/state", state, retain=True)
+        self._stats = stats
+        if now - self._last_stats >= self._stats_every:
+            self._last_stats = now
+            link.publish(f"{prefix}/stats", self.stats_payload(stats))
+
+    def stats_payload(self, stats) -> dict:
+        record = stats_record(time.time(), stats, getattr(self._source, "dropped", 0))
+        record["mqtt"] = {"sent": self.link.sent, "dropped": self.link.dropped, "reconnects": self.link.reconnects}
+        return record
+
+    def close(self) -> None:
+        """`end` for the faces still tracked, an empty state, the last stats; then the link sends `offline`."""
+        prefix = self.link.prefix
+        for event in self._lifecycle.close():
+            self.link.publish(f"{prefix}/events", event)
+        self.link.publish(f"{prefix}/state", {"time": round(time.time(), 3), "faces": 0, "dominant": NO_FACE,
+                                              "labels": {}}, retain=True)
+        if self._stats is not None:
+            self.link.publish(f"{prefix}/stats", self.stats_payload(self._stats))
+        self.link.close()
+
+
+def open_mqtt(cfg: MqttConfig, stats_every_s: float) -> MqttSink:
+    """The MQTT output of a validated [mqtt] section, connected (or retrying); `attach` the tracker and source."""
+    return MqttSink(start_link(cfg), cfg.update_every_s, stats_every_s)

@@ -1,0 +1,206 @@
+"""The opt-in live preview (`http.preview = true`): a page, the annotated view as MJPEG, the current faces as JSON.
+
+Nothing here is built unless asked, so with the preview off no path can serve a picture. The loop only hands over
+a reference to its latest frame and records (`on_frame`: no copy, no encoding); JPEG is encoded on the streamer's
+thread, at `preview_fps`, while someone watches. Pictures exist only in memory and on viewers' sockets, never on
+disk. Beyond loopback the preview asks for a token (`?token=` or `Authorization: Bearer`), checked at start.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import cv2
+
+from edge.errors import UsageError
+from edge.mjpeg import MjpegStreamer
+
+log = logging.getLogger(__name__)
+
+PAGE = Path(__file__).resolve().parent / "assets" / "preview.html"
+PATHS = ("/", "/preview", "/faces", "/preview.mjpg")
+STREAM = object()  # `answer` for the MJPEG path: the HTTP thread hands the socket to the streamer
+MAX_VIEWERS = 4  # open streams at once; each costs an encode share and a socket, none costs a thread
+MAX_WIDTH = 1280  # wider frames are scaled down before drawing: the page is a check, not a recording
+JPEG_QUALITY = 75
+MIN_TOKEN = 16
+Answer = tuple[int, str, str, dict[str, str]]  # status, content type, body, extra headers
+
+
+def is_loopback(host: str) -> bool:
+    """Every address `host` resolves to is loopback (127.0.0.0/8, ::1); False when it does not resolve."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        return bool(infos) and all(ipaddress.ip_address(str(i[4][0]).split("%", 1)[0]).is_loopback for i in infos)
+    except (OSError, UnicodeError, ValueError):
+        return False
+
+
+def read_token(http) -> str:
+    """The preview token of an `HttpConfig` ("" for none), checked; a UsageError names the key."""
+    if http.token and http.token_file:
+        raise UsageError("http.token_file: set http.token or http.token_file, not both")
+    key, token = "http.token", http.token
+    if http.token_file:
+        key, path = "http.token_file", Path(http.token_file)
+        try:
+            lines = path.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{key}: {path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise UsageError(f"{key}: {path}: empty (want the token on its first line)")
+    if token and not (token.isascii() and token.isprintable() and " " not in token):
+        raise UsageError(f"{key}: want printable ASCII without spaces")
+    if token and len(token) < MIN_TOKEN:
+        raise UsageError(f"{key}: too short ({len(token)} characters; want at least {MIN_TOKEN}, "
+                         "e.g. from `openssl rand -hex 16`)")
+    return token
+
+
+def check_preview_config(http) -> None:
+    """The preview's part of the config check: it needs the endpoint, and a token beyond loopback."""
+    if not http.preview:
+        return
+    if not http.enabled:
+        raise UsageError("http.preview: needs http.enabled = true (the preview is served by the HTTP endpoint)")
+    if not read_token(http) and not is_loopback(http.host):
+        raise UsageError(f"http.token: needed: http.preview shows camera pictures and http.host {http.host!r} is "
+                         "not loopback; set http.token_file (or http.token), or http.host = \"127.0.0.1\"")
+
+
+def _inline_hash(page: str, tag: str) -> str:
+    """The CSP source for the page's one inline `<tag>` element: only that script or style runs."""
+    found = re.search(rf"<{tag}>(.*?)</{tag}>", page, re.S)
+    digest = hashlib.sha256(found.group(1).encode()).digest() if found else b""
+    return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+class Preview:
+    """Routes for the HTTP endpoint (`answer`, `adopt`), the loop's observer (`on_frame`) and the MJPEG streamer."""
+
+    def __init__(self, fps: float = 2.0, token: str = "", stale_after_s: float = 5.0, max_viewers: int = MAX_VIEWERS,
+                 clock: Callable[[], float] = time.monotonic):
+        self._token, self._stale, self._clock = token.encode(), stale_after_s, clock
+        self._lock = threading.Lock()
+        self._image = None
+        self._records: list[dict] = []
+        self._frame = self._seq = 0
+        self._seen: float | None = None
+        self._page = PAGE.read_text()
+        self._page_headers = {
+            "Content-Security-Policy": (f"default-src 'none'; img-src 'self'; connect-src 'self'; "
+                                        f"script-src {_inline_hash(self._page, 'script')}; "
+                                        f"style-src {_inline_hash(self._page, 'style')}; "
+                                        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+            "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"}
+        self.streamer = MjpegStreamer(self._encode, fps, max_viewers, clock)
+        self.denied = self.refused = 0
+
+    # the loop's side: a reference under the lock, nothing more
+
+    def on_frame(self, frame, records: list[dict], stats=None) -> None:
+        with self._lock:
+            self._image, self._records, self._frame = frame.image, records, frame.index
+            self._seq += 1
+            self._seen = self._clock()
+
+    def _encode(self, last_seq: int) -> tuple[int, bytes] | None:
+        from edge.annotate import draw
+
+        with self._lock:
+            image, records, seq = self._image, self._records, self._seq
+        if image is None or seq == last_seq:
+            return None
+        scale = min(1.0, MAX_WIDTH / image.shape[1])
+        if scale < 1.0:
+            image = cv2.resize(image, (MAX_WIDTH, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+            records = [{**r, "box": [round(v * scale) for v in r["box"]]} for r in records]
+        ok, jpeg = cv2.imencode(".jpg", draw(image, records), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        return (seq, jpeg.tobytes()) if ok else None
+
+    # the HTTP thread's side
+
+    def answer(self, method: str, target: str, headers: Mapping[str, str]) -> Answer | object | None:
+        """The answer to a preview path, `STREAM` to hand the socket to the streamer, or None: not a preview path."""
+        url = urlsplit(target)
+        if url.path not in PATHS:
+            return None
+        if not self._allowed(url.query, headers.get("Authorization", "")):
+            self.denied += 1
+            return (401, "text/plain; charset=utf-8", "token required: add ?token=TOKEN to the address or send "
+                    "Authorization: Bearer TOKEN\n", {"WWW-Authenticate": 'Bearer realm="fer-edge preview"'})
+        if url.path == "/faces":
+            return 200, "application/json", self.faces_json(), {}
+        if url.path == "/preview.mjpg":
+            if method == "HEAD":
+                return 200, "multipart/x-mixed-replace; boundary=fer-edge-frame", "", {}
+            if not self.streamer.has_room():
+                self.refused += 1
+                return 503, "text/plain; charset=utf-8", "busy: every preview stream is taken; try later\n", {}
+            return STREAM
+        return 200, "text/html; charset=utf-8", self._page, self._page_headers
+
+    def _allowed(self, query: str, authorization: str) -> bool:
+        if not self._token:
+            return True
+        given = parse_qs(query).get("token", [""])[0]
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            given = credentials.strip()
+        return hmac.compare_digest(given.encode(), self._token)
+
+    def adopt(self, sock: socket.socket) -> bool:
+        return self.streamer.adopt(sock)
+
+    def faces_json(self) -> str:
+        """The faces of the last processed frame (the events schema), none once it is older than `stale_after_s`."""
+        now = self._clock()
+        with self._lock:
+            records, frame, seen = self._records, self._frame, self._seen
+        age = None if seen is None else now - seen
+        fresh = age is not None and age <= self._stale
+        return json.dumps({"time": round(time.time(), 3), "frame": frame if seen is not None else None,
+                           "age_s": None if age is None else round(age, 3), "fresh": fresh,
+                           "faces": records if fresh else []}) + "\n"
+
+    def metrics_text(self) -> str:
+        s = self.streamer
+        families = [
+            ("fer_edge_preview_viewers", "gauge", "Preview streams open now.", s.viewers),
+            ("fer_edge_preview_frames_encoded_total", "counter", "Preview JPEG pictures encoded (only while watched).",
+             s.encoded),
+            ("fer_edge_preview_frames_skipped_total", "counter", "Preview pictures a slow viewer skipped.", s.skipped),
+            ("fer_edge_preview_requests_denied_total", "counter", "Preview requests without the right token.",
+             self.denied),
+            ("fer_edge_preview_viewers_refused_total", "counter", "Preview streams refused: every slot taken.",
+             self.refused),
+        ]
+        return "".join(f"# HELP {name} {text}\n# TYPE {name} {kind}\n{name} {value}\n"
+                       for name, kind, text, value in families)
+
+    def start(self, url: str) -> None:
+        self.streamer.start()
+        how = ("with the token (?token= or Authorization: Bearer)" if self._token
+               else "without a token (loopback only)")
+        log.info(f"http: preview on at {url}/ {how}: camera pictures leave the process for whoever opens it")
+
+    def close(self) -> None:
+        self.streamer.close()
+
+
+def make_preview(http) -> Preview:
+    """The preview an `HttpConfig` asks for (`http.preview` must be true); reads the token file once."""
+    return Preview(http.preview_fps, read_token(http), http.stale_after_s)

@@ -1,0 +1,86 @@
+"""The service's HTTP endpoint on `fer-edge run`, only when a `--http-*` flag asks for it (e.g. --http-preview true).
+
+The flags are the service's `[http]` keys, validated by the same config code, so `run` and `service` agree on
+names, limits and the token rule; the endpoint, monitor and preview are the service's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from edge.config import HttpConfig, flag_for, iter_keys, load_config
+
+log = logging.getLogger(__name__)
+
+
+def add_http_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("HTTP endpoint (off unless one of these is given; the service's [http] keys)")
+    for path, f in iter_keys():
+        if path.startswith("http.") and path != "http.enabled":
+            default = f.default if f.default != "" else '""'
+            group.add_argument(flag_for(path, f), dest=path, default=None, metavar=type(f.default).__name__.upper(),
+                               help=f"{path}: {f.metadata['help']} (default {default})".replace("%", "%%"))
+
+
+def http_config(args: argparse.Namespace) -> HttpConfig | None:
+    """The [http] the flags give, checked like the service's config (exit 2 naming the flag); None: no flag given."""
+    given = {path: getattr(args, path) for path, _ in iter_keys()
+             if path.startswith("http.") and getattr(args, path, None) is not None}
+    return load_config(None, given).http if given else None
+
+
+class _SourceCounts:
+    """What the monitor reads of a source, for `run`'s plain one (which neither reconnects nor counts errors)."""
+
+    up, errors, reconnects = True, 0, 0
+
+    def __init__(self, source):
+        self._source = source
+
+    @property
+    def dropped(self) -> int:
+        return self._source.dropped
+
+    @property
+    def undecodable(self) -> int:
+        return getattr(self._source, "undecodable", getattr(self._source, "unreadable", 0))
+
+
+def _setup_logging() -> None:
+    root = logging.getLogger("edge")
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("fer-edge run: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        root.propagate = False
+
+
+@contextmanager
+def serving(http: HttpConfig | None, source, events, labels: tuple[str, ...], info: dict[str, str]) -> Iterator:
+    """Yields the loop observer that feeds the endpoint (None without one); the endpoint closes on the way out."""
+    if http is None:
+        yield None
+        return
+    from edge.httpd import HttpEndpoint
+    from edge.monitor import Monitor
+    from edge.pipeline import chain
+    from edge.preview import make_preview
+    from edge.sdnotify import Notifier
+
+    _setup_logging()
+    endpoint = HttpEndpoint(http.host, http.port)
+    try:
+        monitor = Monitor(Notifier({}), _SourceCounts(source), events, labels, http.stale_after_s, info)
+        preview = make_preview(http) if http.preview else None
+        endpoint.start(monitor, preview)
+        log.info(f"http {endpoint.url}")
+        if endpoint.exposure:
+            log.warning(endpoint.exposure)
+        yield chain(monitor.on_frame, preview and preview.on_frame)
+    finally:
+        endpoint.close()

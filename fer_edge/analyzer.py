@@ -1,0 +1,177 @@
+"""`Analyzer`: the faces in a picture or along a video and their expressions, as typed records for other programs.
+
+The detector, crop, classifier and tracker are the ones `fer-edge run` uses (edge/), so a program that embeds
+fer-edge gets the same answers as the command line; nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.pipeline import DEFAULT_DETECT_EVERY, crop_face
+from edge.tracking import Track, Tracker
+
+MIN_CROP = 8  # pixels: a smaller crop (a box at the very edge) says nothing about an expression
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face: where it is and what it shows.
+
+    `box` is (x1, y1, x2, y2) in pixels of the image given, x2 and y2 exclusive; `label` and `score` are the most
+    likely expression and its probability, `probs` every label's probability (label: probability); `detector_score` is the
+    face detector's confidence. From `Analyzer.stream` also: `face_id`, a track id that stays the same while the
+    face stays in view; `frame`, the frame number; `smoothed_label` and `smoothed_score`, the track's moving
+    average (`uncertain` while its top score is low). They are None from `Analyzer.analyze`.
+    """
+
+    box: tuple[int, int, int, int]
+    label: str
+    score: float
+    probs: dict[str, float] = field(hash=False)
+    detector_score: float
+    face_id: int | None = None
+    frame: int | None = None
+    smoothed_label: str | None = None
+    smoothed_score: float | None = None
+
+
+def _as_bgr(image) -> np.ndarray:
+    """A uint8 BGR H x W x 3 array; grey and BGRA are converted, anything else is a ValueError saying what came."""
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image: want a numpy array (BGR, as cv2.imread gives), got {type(image).__name__}")
+    if image.dtype != np.uint8 or not (image.ndim == 2 or image.ndim == 3 and image.shape[2] in (1, 3, 4)) \
+            or min(image.shape[:2]) < 1:
+        raise ValueError(f"image: want a uint8 array of H x W x 3 (BGR), H x W (grey) or H x W x 4 (BGRA), "
+                         f"got {image.dtype} {image.shape}")
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+class Analyzer:
+    """Finds the faces in BGR images (numpy arrays as OpenCV reads them) and classifies their expressions.
+
+        from fer_edge import Analyzer
+        faces = Analyzer().analyze(cv2.imread("photo.jpg"))   # [Face(box=(x1, y1, x2, y2), label='happy', ...)]
+
+    Keyword arguments: `model`, an expression classifier .tflite (default: the bundled int8 CNN); `detector`,
+    one of blazeface (default), blazeface-short, blazeface-full, blazeface-back, yunet (with `yunet_model`) or
+    haar; `threads`, CPU threads for the detector and the classifier; `accelerator`, none or edgetpu;
+    `min_face_score`, the detector's threshold (None: its default); `margin`, the face crop's margin as a
+    fraction of the face; `level_eyes`, rotate each crop so the eyes are level. The models load once, here:
+    build one Analyzer and reuse it. One Analyzer serves one thread at a time.
+
+    A model or detector that cannot be loaded raises `edge.errors.FerEdgeError` (its message names the file);
+    a bad argument or image raises ValueError or TypeError.
+    """
+
+    def __init__(self, *, model: str | os.PathLike | None = None, detector: str = "blazeface", threads: int = 1,
+                 accelerator: str = "none", min_face_score: float | None = None,
+                 yunet_model: str | os.PathLike | None = None, margin: float = 0.25, level_eyes: bool = False):
+        from edge.bundled import DEFAULT_MODEL
+        from edge.classifier import TFLiteClassifier
+        from edge.detectors import make_detector
+
+        if not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads: want an integer >= 1, got {threads!r}")
+        if not margin >= 0:
+            raise ValueError(f"margin: want a number >= 0, got {margin!r}")
+        self.model = Path(model) if model is not None else DEFAULT_MODEL
+        self.detector, self.threads, self._margin, self._level_eyes = detector, threads, float(margin), level_eyes
+        self._detector = make_detector(detector, threads, str(yunet_model) if yunet_model else None, min_face_score)
+        self._classifier = TFLiteClassifier(self.model, threads, accelerator)
+
+    def __repr__(self) -> str:
+        return f"Analyzer(model={str(self.model)!r}, detector={self.detector!r}, threads={self.threads})"
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The expressions the model tells apart, in its output order (FER2013's seven for the bundled models)."""
+        return tuple(self._classifier.labels)
+
+    def analyze(self, image: np.ndarray) -> list[Face]:
+        """The faces in one BGR image (H x W x 3 uint8; grey and BGRA are accepted), best detection first."""
+        image = _as_bgr(image)
+        faces, probs = self._classify(image, self._detector.detect(image))
+        return [self._face(d, p) for d, p in zip(faces, probs)]
+
+    def stream(self, source, *, detect_every: int = DEFAULT_DETECT_EVERY, max_frames: int = 0) -> Iterator[list[Face]]:
+        """One list of `Face`s per frame (an empty list for a frame without faces), each with its track id.
+
+        `source` is what `fer-edge run --source` takes: a video file, a folder of images, a camera index (0) or
+        /dev/videoN, an rtsp:// or http:// URL, "demo"; or any iterable of BGR images (numpy arrays). On a video,
+        camera or iterable the detector runs on every `detect_every`-th frame and the boxes are carried between
+        (every face is still classified on every frame); images from a file or folder are always detected.
+        `max_frames` stops after that many (0: until the source ends). The source is opened when iteration
+        starts and closed when it ends or the loop leaves early (`break`, or the generator's `close()`).
+        """
+        if not isinstance(detect_every, int) or detect_every < 1:
+            raise ValueError(f"detect_every: want an integer >= 1, got {detect_every!r}")
+        if not isinstance(max_frames, int) or max_frames < 0:
+            raise ValueError(f"max_frames: want an integer >= 0, got {max_frames!r}")
+        if not isinstance(source, (str, int, os.PathLike)) and not isinstance(source, Iterable):
+            raise TypeError(f"source: want a path, camera index, URL or an iterable of images, got "
+                            f"{type(source).__name__}")
+        return self._stream(source, detect_every, max_frames)
+
+    def _stream(self, source, detect_every: int, max_frames: int) -> Iterator[list[Face]]:
+        tracker = Tracker(self.labels)
+        dets: list = []
+        frames = _frames(source, max_frames)
+        try:
+            for n, (index, image, still) in enumerate(frames):
+                if still or n % detect_every == 0:
+                    dets = self._detector.detect(image)
+                dets, probs = self._classify(image, dets)
+                tracks = tracker.update([d.box for d in dets], probs)
+                yield [self._face(d, p, t, index) for d, p, t in zip(dets, probs, tracks)]
+                if max_frames and n + 1 >= max_frames:
+                    return
+        finally:
+            frames.close()
+
+    def _classify(self, image: np.ndarray, dets: list) -> tuple[list, np.ndarray]:
+        """The detections whose crop is big enough, and their probabilities (N, classes)."""
+        crops = [crop_face(image, d, self._margin, self._level_eyes) for d in dets]
+        keep = [i for i, c in enumerate(crops) if c.size and min(c.shape[:2]) >= MIN_CROP]
+        if not keep:
+            return [], np.zeros((0, len(self.labels)), np.float32)
+        return [dets[i] for i in keep], self._classifier.classify([crops[i] for i in keep])
+
+    def _face(self, det, probs: np.ndarray, track: Track | None = None, frame: int | None = None) -> Face:
+        labels = self.labels
+        top = int(probs.argmax())
+        smoothed_label = smoothed_score = None
+        if track is not None:
+            held = labels.index(track.label) if track.label in labels else int(track.probs.argmax())
+            smoothed_label, smoothed_score = track.label, float(track.probs[held])
+        return Face(box=tuple(det.box.as_list()), label=labels[top], score=float(probs[top]),
+                    probs={name: float(p) for name, p in zip(labels, probs)},
+                    detector_score=float(det.score), face_id=None if track is None else track.id, frame=frame,
+                    smoothed_label=smoothed_label, smoothed_score=smoothed_score)
+
+
+def _frames(source, max_frames: int) -> Iterator[tuple[int, np.ndarray, bool]]:
+    """(frame number, BGR image, whether it is a still to detect on) from a source spec or an iterable of images."""
+    if isinstance(source, (str, int, os.PathLike)):
+        from edge.sources import open_source
+
+        opened = open_source(str(source) if isinstance(source, int) else os.fspath(source),
+                             demo_frames=max_frames or 1)
+        try:
+            while (frame := opened.read()) is not None:
+                yield frame.index, frame.image, getattr(opened, "still", False)
+        finally:
+            opened.close()
+        return
+    for index, image in enumerate(source):
+        yield index, _as_bgr(image), False

@@ -1,0 +1,123 @@
+"""The Python API (`from fer_edge import Analyzer`) on the shared photos and clip, as a program would embed it."""
+
+from __future__ import annotations
+
+import dataclasses
+import pydoc
+import re
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from edge.errors import FerEdgeError
+from edge.sources import DEMO_IMAGE
+from fer_edge import Analyzer, Face
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Analyzer:
+    return Analyzer()
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name,count", [("skimage_astronaut.png", 1), ("fr_obama.jpg", 1), ("fr_biden.jpg", 1),
+                                        ("fr_two_people.jpg", 2), ("fr_obama_and_biden.jpg", 3)])
+def test_analyze_finds_every_face_of_the_shared_photos(shared, analyzer, name, count):
+    image = cv2.imread(str(shared / "data" / "scenes" / name))
+    faces = analyzer.analyze(image)
+    assert len(faces) == count
+    h, w = image.shape[:2]
+    for face in faces:
+        assert isinstance(face, Face) and face.face_id is None and face.smoothed_label is None
+        x1, y1, x2, y2 = face.box
+        assert all(isinstance(v, int) for v in face.box) and 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
+        assert set(face.probs) == set(analyzer.labels) and abs(sum(face.probs.values()) - 1) < 0.02
+        assert face.label == max(face.probs, key=face.probs.get) and face.score == face.probs[face.label]
+    if name == "skimage_astronaut.png":
+        assert faces[0].label == "happy" and faces[0].score > 0.8
+
+
+def test_records_are_frozen_and_the_image_forms_are_checked(analyzer):
+    image = cv2.imread(str(DEMO_IMAGE))
+    face = analyzer.analyze(image)[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        face.label = "sad"
+    assert hash(face) == hash(dataclasses.replace(face))
+    grey = analyzer.analyze(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+    assert len(grey) == 1 and np.abs(np.subtract(grey[0].box, face.box)).max() <= 3
+    assert analyzer.analyze(np.full((240, 320, 3), 90, np.uint8)) == []
+    with pytest.raises(TypeError, match="image: want a numpy array"):
+        analyzer.analyze(str(DEMO_IMAGE))
+    with pytest.raises(ValueError, match="image: want a uint8 array"):
+        analyzer.analyze(image.astype(np.float32))
+
+
+def test_keyword_arguments_and_their_errors(shared):
+    other = Analyzer(model=ROOT / "edge" / "models" / "mobilenetv2_int8.tflite", detector="blazeface-short",
+                     threads=2)
+    assert "mobilenetv2_int8.tflite" in repr(other) and "blazeface-short" in repr(other)
+    assert [f.label for f in other.analyze(cv2.imread(str(DEMO_IMAGE)))] == ["happy"]
+    yunet = Analyzer(detector="yunet", yunet_model=shared / "models" / "face_detection_yunet_2023mar.onnx")
+    assert len(yunet.analyze(cv2.imread(str(shared / "data" / "scenes" / "fr_obama_and_biden.jpg")))) == 3
+    with pytest.raises(FerEdgeError, match="unknown detector 'mtcnn'"):
+        Analyzer(detector="mtcnn")
+    with pytest.raises(FerEdgeError, match="missing.tflite"):
+        Analyzer(model="missing.tflite")
+    with pytest.raises(ValueError, match="threads"):
+        Analyzer(threads=0)
+    with pytest.raises(TypeError):
+        Analyzer("positional.tflite")  # keyword arguments only: model=, detector=, threads=
+
+
+@pytest.mark.shared
+def test_stream_over_the_clip_yields_track_ids(shared, analyzer):
+    clip = shared / "data" / "scenes" / "fr_short_hamilton_clip.mp4"
+    frames = list(analyzer.stream(clip, max_frames=8))
+    assert len(frames) == 8
+    assert [f.frame for faces in frames for f in faces] == sorted(f.frame for faces in frames for f in faces)
+    ids = [[f.face_id for f in faces] for faces in frames]
+    assert all(faces for faces in frames) and all(isinstance(i, int) for row in ids for i in row)
+    assert all(len(set(row)) == len(row) for row in ids)  # one id per face within a frame
+    assert set(ids[0]) <= set(ids[-1]) or set(ids[-1]) <= set(ids[0])  # the same people keep their ids
+    for faces in frames:
+        for f in faces:
+            assert f.smoothed_label in (*analyzer.labels, "uncertain") and 0 <= f.smoothed_score <= 1
+
+
+def test_stream_over_images_in_memory_and_early_exit(analyzer):
+    image = cv2.imread(str(DEMO_IMAGE))
+    frames = list(analyzer.stream([image, image, image]))
+    assert [[(f.frame, f.face_id, f.label) for f in faces] for faces in frames] == [
+        [(0, 1, "happy")], [(1, 1, "happy")], [(2, 1, "happy")]]
+    stream = analyzer.stream("demo", max_frames=50)
+    assert next(stream)[0].face_id == 1
+    stream.close()  # closes the source
+    with pytest.raises(ValueError, match="detect_every"):
+        analyzer.stream("demo", detect_every=0)
+    with pytest.raises(TypeError, match="source"):
+        analyzer.stream(3.5)
+
+
+def test_help_shows_the_docstrings():
+    text = pydoc.render_doc(Analyzer, renderer=pydoc.plaintext)
+    for fragment in ("BGR images", "analyze(self, image", "stream(self, source", "track id", "detect_every"):
+        assert fragment in text, fragment
+    assert "x2 and y2 exclusive" in pydoc.render_doc(Face, renderer=pydoc.plaintext)
+
+
+def test_readme_example_runs_without_tensorflow(tmp_path):
+    """The README's Python API example, as written there, in a fresh interpreter: no TensorFlow is imported."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Python API"):]
+    example = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    code = example + ("\nbad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
+                      "print('LOADED', bad)\n")
+    script = tmp_path / "example.py"
+    script.write_text("import sys\n" + code)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "happy" in proc.stdout and "LOADED []" in proc.stdout, proc.stdout
