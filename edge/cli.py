@@ -54,6 +54,13 @@ def _add_train(sub) -> None:
     p.set_defaults(func=_cmd_train)
 
 
+def _preload(module: str) -> None:
+    """TensorFlow prints its oneDNN and absl lines as it loads: load it where they can be kept off stderr."""
+    from edge.quiet import preload
+
+    preload(module)
+
+
 def _int_list(text: str, flag: str) -> tuple[int, ...]:
     try:
         return tuple(int(w) for w in _csv_list(text))
@@ -89,6 +96,7 @@ def _cmd_train(args) -> int:
         augment={**AUGMENT, "erase": args.erase})
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
+    _preload("keras")
     train(opts, resume=args.resume)
     return 0
 
@@ -160,6 +168,7 @@ def _cmd_evaluate(args) -> int:
         from convert.loading import load_source_model
         from edge.labels import EMOTIONS
 
+        _preload("keras")
         model = load_source_model(path, args.normalize)
         if model.classes != len(EMOTIONS):
             raise UsageError(f"{path}: model has {model.classes} outputs, but FER2013 has {len(EMOTIONS)} classes")
@@ -227,7 +236,9 @@ def _cmd_convert(args) -> int:
 
     if args.calib_images < 1:
         raise UsageError("--calib-images must be at least 1")
-    run_convert(args.model, args.out, parse_variants(args.variants), args.calib, args.calib_images,
+    variants = parse_variants(args.variants)  # a usage error before TensorFlow takes seconds to load
+    _preload("tensorflow")
+    run_convert(args.model, args.out, variants, args.calib, args.calib_images,
                 args.eval_data, args.eval_split, args.normalize, args.name, args.seed, args.flip_average)
     return 0
 
@@ -438,8 +449,20 @@ def _add_service(sub) -> None:
     add_service_parser(sub)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fer-edge")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fer-edge", description="Facial-expression recognition on edge devices.")
+    parser.add_argument("--version", action="version", version=f"fer-edge {_version()}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the native libraries' own log lines (LiteRT, OpenCV/FFmpeg, TensorFlow)")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
@@ -447,12 +470,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_bench(sub)
     _add_service(sub)
+    for p in sub.choices.values():  # after the subcommand too: `fer-edge run --verbose`
+        p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from edge import quiet
+
+    quiet.configure(args.verbose)  # before any subcommand loads OpenCV, LiteRT or TensorFlow
     try:
         return int(args.func(args) or 0)
     except FerEdgeError as exc:
