@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from edge.errors import FerEdgeError, UsageError
@@ -248,31 +249,38 @@ def _add_run(sub) -> None:
 
     p = sub.add_parser("run", help="the live loop: capture, detect faces, classify expressions, write events",
                        description="Per-face JSON Lines events from a camera, video, image(s) or the demo photo. "
-                                   "No frame or face crop leaves the process unless --annotate or --show asks.")
+                                   "No frame or face crop leaves the process unless --annotate or --show asks.",
+                       formatter_class=_DefaultsShown)
     p.add_argument("--source", default="auto",
                    help="auto (picamera2 on a Pi, else /dev/video0), demo, picamera, N, /dev/videoN, a file, "
                         "a folder of images, or an rtsp:// / http:// URL")
     p.add_argument("--model", default=None, help="classifier .tflite (default: the bundled default int8 model)")
     p.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"one of {', '.join(DETECTORS)}")
     p.add_argument("--yunet-model", default=None, help="YuNet ONNX file for --detector yunet")
-    p.add_argument("--min-face-score", type=float, default=None, help="detector score threshold")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--min-face-score", type=float, default=None,
+                   help="detector score threshold (default: the detector's own)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for the detector and the classifier")
     p.add_argument("--accelerator", default="none", choices=["none", "edgetpu"], help="classifier delegate")
-    p.add_argument("--events", default="-", help="JSON Lines output file, or - for stdout")
+    p.add_argument("--events", default="-",
+                   help="JSON Lines output file (started afresh, with a run record first), or - for stdout")
+    p.add_argument("--append", action="store_true", help="add to the --events file instead of starting it afresh")
     p.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: run until the source ends)")
-    p.add_argument("--margin", type=float, default=0.25, help="face crop margin, a fraction of the face size")
+    p.add_argument("--margin", type=float, default=0.25,
+                   help=f"face crop margin, a fraction of the face size (0 to {MAX_MARGIN:g})")
     p.add_argument("--detect-every", type=int, default=None,
                    help="detect faces on every Nth video frame, reuse the boxes between (default 2, or as many as keep "
                         "the detector within 100 M MACs a frame: room at 1080p detects every 18th; images: 1)")
     p.add_argument("--level-eyes", action="store_true", help="rotate face crops so the eyes are level")
-    p.add_argument("--width", type=int, default=None)
-    p.add_argument("--height", type=int, default=None)
+    p.add_argument("--width", type=int, default=None, help="camera frame width to ask for")
+    p.add_argument("--height", type=int, default=None, help="camera frame height to ask for")
     p.add_argument("--fps", type=float, default=None, help="camera frame rate to ask for")
     p.add_argument("--lores", default="auto",
                    help="picamera2 only: detect on its small YUV stream, WxH or off (auto: 320 px wide, main's aspect; "
                         "off where the room detector would tile main, wider than 640 px: tiles need main's pixels)")
     p.add_argument("--stats-every", type=float, default=10.0, help="seconds between stats records")
-    p.add_argument("--annotate", default=None, help="write an annotated video here (opt-in: contains faces)")
+    p.add_argument("--annotate", default=None,
+                   help="opt-in, contains faces: photos give annotated photos (an image file, or a folder for a "
+                        "folder of photos: one per photo, named after it); videos and cameras give a video file")
     p.add_argument("--show", action="store_true", help="show an annotated window (opt-in)")
     from edge.config import add_section_arguments
     from edge.runhttp import add_http_arguments
@@ -282,6 +290,36 @@ def _add_run(sub) -> None:
     p.set_defaults(func=_cmd_run)
 
 
+MAX_MARGIN = 2.0  # as the service's detector.margin: more is mostly background, and a huge crop is a huge allocation
+
+
+class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` shows each option's default, except where there is none to show (None, a flag's False)."""
+
+    def _get_help_string(self, action) -> str:
+        if action.default in (None, False, argparse.SUPPRESS):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def _check_run_args(args) -> None:
+    """Each bad value named with its option, before anything loads."""
+    checks = [("--frames", args.frames, args.frames >= 0, ">= 0"),
+              ("--margin", args.margin, 0 <= args.margin <= MAX_MARGIN, f"between 0 and {MAX_MARGIN:g}"),
+              ("--stats-every", args.stats_every, args.stats_every > 0, "> 0"),
+              ("--detect-every", args.detect_every, args.detect_every is None or args.detect_every >= 1, ">= 1")]
+    for flag, value, ok, want in checks:
+        if not ok:  # NaN fails every comparison, so it lands here too
+            raise UsageError(f"{flag} {value}: want {flag} {want}")
+
+
+def _run_config(args, model) -> dict:
+    """What a run record carries: the options as given, the model actually loaded, a stream password masked."""
+    skip = {"func", "command", "verbose", "show"}
+    config = {k: v for k, v in vars(args).items() if k not in skip}
+    return {**config, "source": redact(args.source), "model": str(model)}
+
+
 def _cmd_run(args) -> int:
     import signal
     import threading
@@ -289,7 +327,7 @@ def _cmd_run(args) -> int:
     from edge.bundled import DEFAULT_MODEL
     from edge.classifier import TFLiteClassifier
     from edge.detectors import make_detector
-    from edge.events import JsonlWriter
+    from edge.events import JsonlWriter, run_record
     from edge.lores import lores_option
     from edge.pipeline import DETECT_BUDGET_MACS, LoopOptions, chain, run_loop
     from edge.runhttp import http_config, serving
@@ -297,16 +335,16 @@ def _cmd_run(args) -> int:
     from edge.tracking import Tracker
 
     http = http_config(args)  # a bad --http-* flag is exit 2 before any model loads
-    if args.frames < 0 or args.margin < 0 or args.stats_every <= 0 or (args.detect_every is not None and args.detect_every < 1):
-        raise UsageError("--frames, --margin must be >= 0, --stats-every > 0 and --detect-every >= 1")
+    _check_run_args(args)
     from edge.config import load_config, overrides_from
 
     mqtt_cfg = load_config(None, overrides_from(args)).mqtt  # the --mqtt-* flags, checked like the service's
     lores = lores_option(args.lores, args.detector, (args.width or 640, args.height or 480))
     detector = make_detector(args.detector, args.threads, args.yunet_model, args.min_face_score)
-    classifier = TFLiteClassifier(args.model or DEFAULT_MODEL, args.threads, args.accelerator)
+    model = Path(args.model) if args.model else DEFAULT_MODEL
+    classifier = TFLiteClassifier(model, args.threads, args.accelerator)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed; stop as cleanly
         signal.signal(sig, lambda *_: stop.set())
     try:
         source = open_source(args.source, args.width, args.height, args.fps, demo_frames=args.frames or 1, cancel=stop,
@@ -318,17 +356,20 @@ def _cmd_run(args) -> int:
         return 0
     threading.Thread(target=_wake_on_stop, args=(stop, source), name="stop", daemon=True).start()
     sinks = []
-    events = JsonlWriter(args.events, on_gone=stop.set)  # stdout's reader gone: nothing left to run for
+    events = JsonlWriter(args.events, on_gone=stop.set, truncate=not args.append)  # stdout's reader gone: stop
     mqtt = None
     try:
+        if args.events != "-":  # a file outlives the run: it says which run, when and how
+            events.write(run_record(time.time(), "run", _run_config(args, model)))
         if mqtt_cfg.host:
             from edge.mqtt import open_mqtt
 
             mqtt = open_mqtt(mqtt_cfg, args.stats_every)
         if args.annotate:
-            from edge.annotate import VideoSink
+            from edge.annotate import annotation_sink
 
-            sinks.append(VideoSink(args.annotate, getattr(source, "fps", None) or 15.0))
+            sinks.append(annotation_sink(args.annotate, args.source, getattr(source, "still", False),
+                                         getattr(source, "fps", None)))
         if args.show:
             from edge.annotate import WindowSink
 
@@ -340,17 +381,16 @@ def _cmd_run(args) -> int:
         tracker = Tracker(tuple(classifier.labels))
         if mqtt is not None:
             mqtt.attach(tracker, source)
-        info = {"model": Path(args.model or DEFAULT_MODEL).name, "detector": args.detector}
+        info = {"model": model.name, "detector": args.detector}
         with serving(http, source, events, tuple(classifier.labels), info) as observer:
             stats = run_loop(source, detector, classifier, events, opts, tuple(sinks), stop, tracker,
                              chain(observer, mqtt.on_frame if mqtt is not None else None))
     finally:
-        for sink in sinks:
-            sink.close()
-        source.close()
-        events.close()
+        failed = _close_all(sinks, source, events)
         if mqtt is not None:
             mqtt.close()
+    if failed is not None:
+        raise failed
     if stats.frames == 0 and not stop.is_set():
         raise FerEdgeError(f"{args.source}: {getattr(source, 'failure', None) or 'no frame could be read'}")
     print(f"{stats.frames} frames, {stats.faces} faces, {stats.overall_fps():.1f} fps, {source.dropped} dropped",
@@ -375,6 +415,19 @@ def _live_end(spec: str, source, stop) -> int:
         raise FerEdgeError(f"{spec}: {failure}")
     print(f"fer-edge run: source {spec}: {failure}", file=sys.stderr)
     return 0
+
+
+def _close_all(sinks, source, events) -> FerEdgeError | None:
+    """Close everything, whatever fails; the first failure (an annotated video cut short) is returned, not lost."""
+    failed = None
+    for sink in sinks:
+        try:
+            sink.close()
+        except FerEdgeError as exc:
+            failed = failed or exc
+    source.close()
+    events.close()
+    return failed
 
 
 def _check_events_delivered(events) -> None:

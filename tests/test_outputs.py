@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from conftest import ROOT, assert_one_line_error
 
+from edge.bundled import DEFAULT_MODEL
 from edge.sources import DEMO_IMAGE
 
 
@@ -86,3 +88,128 @@ def test_convert_stderr_has_no_tensorflow_noise(tmp_path, tf_available):
 def test_version():
     proc = cli("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("fer-edge ") and proc.stdout.split()[1][0].isdigit()
+
+
+# --- --annotate: photos give photos, videos give a video, a failed write is an error --------------------------------
+
+def _photo_folder(tmp_path: Path) -> Path:
+    """Two photos of different sizes and formats (one face each): a folder OpenCV's video writer could not hold."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    demo = cv2.imread(str(DEMO_IMAGE))
+    cv2.imwrite(str(folder / "a_big.jpg"), demo)
+    cv2.imwrite(str(folder / "b_small.png"), cv2.resize(demo, (320, 320)))
+    return folder
+
+
+def _clip(path: Path, frames: int = 30) -> Path:
+    image = cv2.resize(cv2.imread(str(DEMO_IMAGE)), (320, 320))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (320, 320))
+    for _ in range(frames):
+        writer.write(image)
+    writer.release()
+    return path
+
+
+def test_annotate_a_photo_writes_an_image(tmp_path):
+    out = tmp_path / "ann.jpg"
+    proc = cli("run", "--source", str(DEMO_IMAGE), "--annotate", str(out))
+    assert proc.returncode == 0, proc.stderr
+    image = cv2.imread(str(out))  # an MPEG-4 stream under a .jpg name reads as None
+    assert image is not None and image.shape == cv2.imread(str(DEMO_IMAGE)).shape
+
+
+def test_annotate_a_folder_writes_one_image_per_photo_named_after_it(tmp_path):
+    folder = _photo_folder(tmp_path)
+    out = tmp_path / "annotated"
+    proc = cli("run", "--source", str(folder), "--annotate", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a_big.jpg", "b_small.png"]
+    for name in ("a_big.jpg", "b_small.png"):
+        assert cv2.imread(str(out / name)).shape == cv2.imread(str(folder / name)).shape
+    faces = [r for r in _records(proc.stdout) if r["type"] == "face"]
+    assert [(f["frame"], f["file"]) for f in faces] == [(0, "a_big.jpg"), (1, "b_small.png")]  # which photo
+
+
+def test_annotate_refuses_what_it_cannot_write_well(tmp_path):
+    folder = _photo_folder(tmp_path)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert_one_line_error(cli("run", "--source", str(folder), "--annotate", str(folder)), "the source itself", code=2)
+    assert_one_line_error(cli("run", "--source", str(folder), "--annotate", str(tmp_path / "x.jpg")),
+                          "--annotate", "name a folder", code=2)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # the photos are untouched
+    clip = _clip(tmp_path / "clip.avi", frames=4)
+    assert_one_line_error(cli("run", "--source", str(clip), "--annotate", str(tmp_path / "v.jpg")),
+                          "--annotate", "name a video file", code=2)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert_one_line_error(cli("run", "--source", str(DEMO_IMAGE), "--annotate", str(blocker / "ann.jpg")), "ann.jpg",
+                          code=1)
+    assert_one_line_error(cli("run", "--source", str(clip), "--annotate", str(blocker / "v.mp4")), "v.mp4", code=1)
+
+
+def test_annotated_video_cut_short_by_a_full_disk_is_an_error(tmp_path):
+    import resource
+
+    clip = _clip(tmp_path / "clip.avi")
+    out = tmp_path / "out.mp4"
+    ok = cli("run", "--source", str(clip), "--annotate", str(out))
+    assert ok.returncode == 0, ok.stderr
+    assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 30
+    limit = out.stat().st_size // 2  # the disk fills half way through (RLIMIT_FSIZE: writes fail with EFBIG)
+    out.unlink()
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--source", str(clip), "--annotate", str(out)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    assert_one_line_error(proc, "out.mp4", "not written whole", code=1)
+
+
+# --- annotations readable at 1080p and on dark scenes --------------------------------------------------------------
+
+def _face(label: str, box=(800, 400, 1100, 700)) -> dict:
+    return {"box": list(box), "face_id": 3, "smoothed_label": label, "smoothed_score": 0.41}
+
+
+def test_annotation_scales_with_the_frame_and_sits_on_a_filled_label():
+    from edge.annotate import COLOURS, draw, luma
+
+    assert all(luma(c) >= 100 for c in COLOURS.values()), COLOURS  # none vanishes on a dark scene
+    for label in ("uncertain", "fear"):
+        dark = draw(np.zeros((1080, 1920, 3), np.uint8), [_face(label)])
+        colour = np.array(COLOURS[label], np.uint8)
+        filled = np.all(dark[:400] == colour, axis=2)  # above the box: the label's background
+        rows = np.flatnonzero(filled.any(axis=1))
+        assert rows.size and rows.max() - rows.min() + 1 >= 0.025 * 1080, rows  # about 3% of the height, not 12 px
+        edge = np.all(dark[550, 780:830] == colour, axis=1)  # the box's left side, half way down
+        assert edge.sum() >= 3  # thicker than 2 px at 1080p
+    bright = draw(np.full((1080, 1920, 3), 255, np.uint8), [_face("neutral")])
+    assert (bright[550, 780:830].max(axis=1) < 60).any()  # a dark outline: a light box still shows on white
+    small = draw(np.zeros((360, 640, 3), np.uint8), [_face("happy", (100, 100, 200, 200))])
+    assert np.all(small[150, 95:105] == np.array(COLOURS["happy"], np.uint8), axis=1).sum() >= 2
+
+
+# --- events: which photo, and which run ---------------------------------------------------------------------------
+
+def test_events_file_is_started_afresh_with_a_run_record_or_appended_to(tmp_path):
+    events = tmp_path / "events.jsonl"
+    for _ in range(2):
+        proc = cli("run", "--source", "demo", "--frames", "2", "--events", str(events))
+        assert proc.returncode == 0, proc.stderr
+    records = _records(events.read_text())
+    assert [r["type"] for r in records] == ["run", "face", "face", "stats"]  # the second run replaced the first
+    run = records[0]
+    assert run["command"] == "run" and run["config"]["source"] == "demo" and run["config"]["frames"] == 2
+    assert run["config"]["model"].endswith("cnn_int8.tflite") and run["time"] <= records[1]["time"]
+    proc = cli("run", "--source", "demo", "--frames", "1", "--events", str(events), "--append")
+    assert proc.returncode == 0, proc.stderr
+    records = _records(events.read_text())
+    assert [r["type"] for r in records] == ["run", "face", "face", "stats", "run", "face", "stats"]
+    assert records[4]["config"]["append"] is True and records[4]["time"] > records[0]["time"]
+
+
+def test_a_stream_password_never_reaches_the_run_record():
+    from edge.cli import _run_config, build_parser
+
+    args = build_parser().parse_args(["run", "--source", "rtsp://admin:hunter2@cam/stream"])
+    config = _run_config(args, DEFAULT_MODEL)
+    assert "hunter2" not in json.dumps(config) and config["source"] == "rtsp://admin:***@cam/stream"
