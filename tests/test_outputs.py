@@ -213,3 +213,77 @@ def test_a_stream_password_never_reaches_the_run_record():
     args = build_parser().parse_args(["run", "--source", "rtsp://admin:hunter2@cam/stream"])
     config = _run_config(args, DEFAULT_MODEL)
     assert "hunter2" not in json.dumps(config) and config["source"] == "rtsp://admin:***@cam/stream"
+
+
+# --- the service: faces in view now, and SIGHUP ---------------------------------------------------------------------
+
+def _monitor(clock):
+    from types import SimpleNamespace
+
+    from edge.monitor import Monitor
+    from edge.sdnotify import Notifier
+
+    source = SimpleNamespace(dropped=0, undecodable=0, up=True, errors=0, reconnects=0)
+    events = SimpleNamespace(errors=0, lost=0)
+    return Monitor(Notifier(), source, events, ("happy", "sad"), 5.0, {"model": "m", "detector": "d"}, clock=clock)
+
+
+def _frame_records(*ids: int) -> list[dict]:
+    return [{"face_id": i, "smoothed_label": "happy", "box": [0, 0, 10, 10]} for i in ids]
+
+
+def test_latest_lists_the_faces_in_view_now_and_the_ended_ones_apart(monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    now = [100.0]
+    monitor = _monitor(lambda: now[0])
+    stats = SimpleNamespace(frames=1, faces=0, fps=10.0, latency=lambda: {}, total_s={})
+    for step, ids in enumerate([(1, 2, 3, 4, 5), (1, 2, 3, 4, 5), (6, 7), (6, 7)]):  # a crowd passes, two remain
+        now[0] = 100.0 + 0.1 * step
+        monitor.on_frame(None, _frame_records(*ids), stats)
+    latest = json.loads(monitor.latest_json())
+    assert [f["face_id"] for f in latest["faces"]] == [6, 7]
+    assert [f["face_id"] for f in latest["ended"]] == [1, 2, 3, 4, 5] and latest["ended"][0]["gone_s"] >= 0
+    assert "fer_edge_faces_in_view 2\n" in monitor.metrics_text()
+    now[0] += 10  # frames stop: nothing is known to be in view, and the ended ones are too old to list
+    latest = json.loads(monitor.latest_json())
+    assert latest["faces"] == [] and latest["ended"] == [] and latest["healthy"] is False
+    assert "fer_edge_faces_in_view 0\n" in monitor.metrics_text()
+
+
+@pytest.mark.shared
+def test_service_latest_shows_one_photo_s_faces_while_a_folder_loops(shared, tmp_path):
+    from test_service import Service
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("fr_obama.jpg", "fr_obama_and_biden.jpg"):  # 1 face, then 3: never 4 in view at once
+        (folder / name).write_bytes((shared / "data" / "scenes" / name).read_bytes())
+    with Service(tmp_path, "--source", str(folder), "--source-fps", "10", "--events", "") as svc:
+        svc.wait_for("READY=1")
+        svc.poll_until(lambda: (m := svc.metrics())[("fer_edge_frames_total", ())] >= 6 and m)  # each photo, twice
+        seen = []
+        for _ in range(10):
+            latest = json.loads(svc.get("/events/latest")[2])
+            seen.append(len(latest["faces"]))
+            assert {f.get("file") for f in latest["faces"]} <= {"fr_obama.jpg", "fr_obama_and_biden.jpg"}
+        assert set(seen) <= {1, 3}, seen
+        assert svc.metrics()[("fer_edge_faces_in_view", ())] in (1, 3)
+        assert svc.stop() == 0, svc.stderr()
+
+
+def test_service_sighup_stops_cleanly_and_says_so(tmp_path):
+    import signal
+
+    from test_service import Service
+
+    events = tmp_path / "events.jsonl"
+    with Service(tmp_path, "--source", "demo", "--source-fps", "20", "--events", str(events)) as svc:
+        svc.wait_for("READY=1")
+        before = len(svc.messages)
+        assert svc.stop(signal.SIGHUP) == 0, svc.stderr()
+        assert svc.count("STOPPING=1", after=before) == 1
+    log = svc.stderr()
+    assert "SIGHUP: stopping (the config is read only at start" in log and "stopped: " in log, log
+    assert json.loads(events.read_text().splitlines()[-1])["type"] == "stats"  # the final stats record, flushed
