@@ -109,7 +109,9 @@ def _add_evaluate(sub) -> None:
                    help=".tflite, .keras, .h5 or a SavedModel folder (default: the bundled default int8 model)")
     p.add_argument("--data", required=True, help="fer2013.csv(.gz) or an image-folder tree")
     p.add_argument("--split", default="PrivateTest", help="Training, PublicTest or PrivateTest (folder: train/val/test)")
-    p.add_argument("--report", default=None, help="report JSON path (default <model>_<split>.json here); PNG beside it")
+    p.add_argument("--report", default=None,
+                   help="report JSON path, PNG beside it (default: <model>_<split>[_ferplus].json beside the model, "
+                        "or here for a model inside the installed package)")
     p.add_argument("--normalize", default="none", help="Keras models only: none, unit, symmetric or SCALE,OFFSET")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--labels", default="fer2013",
@@ -119,6 +121,15 @@ def _add_evaluate(sub) -> None:
 
 
 LABEL_SETS = ("fer2013", "ferplus")
+
+
+def default_report(model: Path, split: str, label_set: str) -> Path:
+    """Beside the model, named after it, the split and the label set, so runs and models never share a report;
+    never into the installed package (a bundled model's report goes to the working directory)."""
+    name = f"{model.stem}_{split}{'_ferplus' if label_set == 'ferplus' else ''}.json"
+    package = Path(__file__).resolve().parent
+    folder = model.resolve().parent
+    return Path(name) if folder == package or package in folder.parents else model.parent / name
 
 
 def _check_labels(args) -> None:
@@ -153,7 +164,7 @@ def _cmd_evaluate(args) -> int:
     canonical_split(args.split)  # a usage error before any model loads
     _check_labels(args)
     path = Path(args.model) if args.model else DEFAULT_MODEL
-    out = Path(args.report or f"{path.stem}_{args.split}{'_ferplus' if args.labels == 'ferplus' else ''}.json")
+    out = Path(args.report) if args.report else default_report(path, canonical_split(args.split), args.labels)
     for target in (out, out.with_suffix(".png")):
         writable_target(target)  # a device or FIFO as --report is refused now, not after the evaluation
     t0 = time.perf_counter()

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, assert_one_line_error
+from conftest import ROOT, assert_one_line_error, write_fer_csv
 
 from edge.bundled import DEFAULT_MODEL
 from edge.sources import DEMO_IMAGE
@@ -287,3 +287,28 @@ def test_service_sighup_stops_cleanly_and_says_so(tmp_path):
     log = svc.stderr()
     assert "SIGHUP: stopping (the config is read only at start" in log and "stopped: " in log, log
     assert json.loads(events.read_text().splitlines()[-1])["type"] == "stats"  # the final stats record, flushed
+
+
+# --- evaluate: a report beside its model, never into the package ---------------------------------------------------
+
+def test_evaluate_reports_go_beside_the_model_and_never_into_the_package(tmp_path):
+    import shutil
+
+    rng = np.random.default_rng(0)
+    data = write_fer_csv(tmp_path / "fer.csv", [(i % 7, rng.integers(0, 256, (48, 48)), "PrivateTest") for i in range(14)])
+    models = tmp_path / "converted"
+    models.mkdir()
+    for suffix in (".tflite", ".json"):
+        shutil.copy(DEFAULT_MODEL.with_suffix(suffix), models / f"cnn_int8{suffix}")  # same name as the bundled one
+    work = tmp_path / "work"
+    work.mkdir()
+    package = sorted(p.name for p in DEFAULT_MODEL.parent.iterdir())
+    proc = cli("evaluate", str(models / "cnn_int8.tflite"), "--data", str(data), "--split", "test", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    assert (models / "cnn_int8_PrivateTest.json").is_file() and not list(work.iterdir())
+    proc = cli("evaluate", "--data", str(data), cwd=work)  # the bundled model: into the working directory
+    assert proc.returncode == 0, proc.stderr
+    assert (work / "cnn_int8_PrivateTest.json").is_file()
+    assert json.loads((models / "cnn_int8_PrivateTest.json").read_text())["model"] != \
+        json.loads((work / "cnn_int8_PrivateTest.json").read_text())["model"]  # neither overwrote the other
+    assert sorted(p.name for p in DEFAULT_MODEL.parent.iterdir()) == package
