@@ -479,6 +479,9 @@ def _cmd_bench(args) -> int:
 
     if args.compare:
         a, b = (report.load_results(p) for p in args.compare)
+        for difference in report.source_differences(a, b):
+            print(f"fer-edge bench: warning: A and B measured different sources ({difference}); their ratios "
+                  "compare different work", file=sys.stderr)
         print(report.format_compare(a, b, report.compare(a, b)))
         return 0
     from benchmarks.bench import BenchOptions, run_bench, summary

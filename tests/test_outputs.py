@@ -312,3 +312,71 @@ def test_evaluate_reports_go_beside_the_model_and_never_into_the_package(tmp_pat
     assert json.loads((models / "cnn_int8_PrivateTest.json").read_text())["model"] != \
         json.loads((work / "cnn_int8_PrivateTest.json").read_text())["model"]  # neither overwrote the other
     assert sorted(p.name for p in DEFAULT_MODEL.parent.iterdir()) == package
+
+
+# --- the small ones ------------------------------------------------------------------------------------------------
+
+def test_run_help_shows_defaults_and_bad_values_name_their_option():
+    proc = cli("run", "--help")
+    assert proc.returncode == 0 and "(default: 0.25)" in proc.stdout and "(default: blazeface)" in proc.stdout
+    assert "(default: None)" not in proc.stdout  # nothing to show is not shown
+    for value in ("-1", "nan", "inf", "1e6"):
+        assert_one_line_error(cli("run", "--source", "demo", "--margin", value), f"--margin {float(value)}", code=2)
+    assert_one_line_error(cli("run", "--source", "demo", "--frames", "-2"), "--frames -2", code=2)
+
+
+def test_blazeface_detector_defaults_to_the_documented_back_variant():
+    from edge.detectors.blazeface import BlazeFaceDetector
+
+    assert BlazeFaceDetector().name == "blazeface-back"
+
+
+def test_load_split_gives_the_csv_at_the_size_and_channels_asked(tmp_path):
+    from edge.datasets import load_split
+
+    rng = np.random.default_rng(1)
+    csv = write_fer_csv(tmp_path / "fer.csv", [(i % 7, rng.integers(0, 256, (48, 48)), "PrivateTest") for i in range(3)])
+    assert load_split(csv, "PrivateTest").images.shape == (3, 48, 48, 1)
+    assert load_split(csv, "PrivateTest", (96, 96)).images.shape == (3, 96, 96, 1)
+    assert load_split(csv, "PrivateTest", (64, 64), 3).images.shape == (3, 64, 64, 3)
+
+
+def test_bench_compare_warns_when_the_results_measured_different_sources(tmp_path):
+    from benchmarks.report import SCHEMA
+
+    def result(video: str, data: str | None) -> dict:
+        return {"schema": SCHEMA, "created": "now", "machine": {"cores": 2}, "models": [], "video": [],
+                "settings": {"threads": [1], "video": video, "data": data, "split": "PrivateTest", "images": 100}}
+
+    same_a, same_b = tmp_path / "a.json", tmp_path / "b.json"
+    same_a.write_text(json.dumps(result("/home/pi/clip.mp4", "/data/fer2013.csv")))
+    same_b.write_text(json.dumps(result("/work/clip.mp4", "../shared/fer2013.csv")))  # the same files elsewhere
+    proc = cli("bench", "--compare", str(same_a), str(same_b))
+    assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
+    other = tmp_path / "c.json"
+    other.write_text(json.dumps(result("demo", None)))
+    proc = cli("bench", "--compare", str(same_a), str(other))
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: A and B measured different sources (video A clip.mp4, B demo)" in proc.stderr, proc.stderr
+    assert "(data A fer2013.csv, B none)" in proc.stderr
+
+
+def test_bench_warns_when_threads_exceed_the_cores(tmp_path):
+    over = (os.cpu_count() or 1) + 1
+    proc = cli("bench", "--quick", "--threads", str(over), "--runs", "2", "--warmup", "0", "--video-frames", "2",
+               "--out", str(tmp_path / "bench"))
+    assert proc.returncode == 0, proc.stderr
+    assert f"warning: --threads {over}: more than the {over - 1} cores" in proc.stderr, proc.stderr
+    assert f"--threads {over}: more than" in (tmp_path / "bench" / "report.md").read_text()
+
+
+def test_soak_with_fewer_frames_than_warmup_reports_instead_of_crashing(tmp_path):
+    clip = _clip(tmp_path / "clip.avi", frames=10)
+    out = tmp_path / "soak.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.soak", "--source", str(clip), "--frames", "3",
+                           "--warmup", "2000", "--every", "0.2", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "--warmup 2000 is more than --frames 3" in proc.stderr
+    result = json.loads(out.read_text())
+    assert result["frames"] >= 3 and result["exit_code"] == 0 and result["rss_mb_warm"] > 0
