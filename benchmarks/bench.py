@@ -195,6 +195,15 @@ def _loop_cost(detector: str, model: dict, result: dict) -> dict:
             "macs_per_frame": None if per_frame is None else round(per_frame)}
 
 
+def thread_warnings(threads: tuple[int, ...], cores: int | None) -> list[str]:
+    """More threads than cores share them: such a latency measures contention, not the model."""
+    over = [t for t in threads if cores and t > cores]
+    if not over:
+        return []
+    return [f"--threads {','.join(map(str, over))}: more than the {cores} cores of this machine; those threads share "
+            "cores, so their latencies measure contention, not the model"]
+
+
 def run_bench(opts: BenchOptions) -> dict:
     from edge.datasets import canonical_split
 
@@ -210,6 +219,7 @@ def run_bench(opts: BenchOptions) -> dict:
             raise UsageError(f"{k}: no such Keras model")
     out = ensure_folder(opts.out, "--out")
     machine = describe()
+    machine["warnings"] += thread_warnings(opts.threads, machine.get("cores"))
     for warning in machine["warnings"]:
         print(f"fer-edge bench: warning: {warning}", file=sys.stderr)
     results = {"schema": report.SCHEMA, "created": datetime.now(UTC).isoformat(timespec="seconds"),

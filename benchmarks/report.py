@@ -254,6 +254,27 @@ def compare(a: dict, b: dict) -> list[dict]:
     return out
 
 
+def _source(value) -> str | None:
+    """A data or video setting as a name: paths differ between machines, the file measured should not."""
+    if value is None:
+        return None
+    text = str(value)
+    return text if "://" in text or text.isdigit() or text == "demo" else Path(text).name
+
+
+def source_differences(a: dict, b: dict) -> list[str]:
+    """What A and B measured that differs (clip, labelled data, split, images): their ratios compare other work."""
+    sa, sb = a.get("settings") or {}, b.get("settings") or {}
+    out = []
+    for key, what, detail in (("video", "video", ("video_frames",)), ("data", "data", ("split", "images"))):
+        va, vb = _source(sa.get(key)), _source(sb.get(key))
+        if va != vb:
+            out.append(f"{what} A {va or 'none'}, B {vb or 'none'}")
+        elif va is not None:
+            out += [f"{k} A {sa.get(k)}, B {sb.get(k)}" for k in detail if sa.get(k) != sb.get(k)]
+    return out
+
+
 def format_compare(a: dict, b: dict, rows: list[dict]) -> str:
     lines = [f"A: {short_name(a['machine'])}, {a['created']}", f"B: {short_name(b['machine'])}, {b['created']}", "",
              f"{'what':<44}{'measure':<18}{'A':>10}{'B':>10}{'B/A':>8}{'acc B-A':>9}"]

@@ -84,7 +84,8 @@ def soak(source: str, frames: int, warmup: int, every_s: float, extra: list[str]
                 proc.kill()
         last = json.loads(events.read_text().splitlines()[-1])
         rotated = events.with_name(events.name + ".1").exists()
-    after = [s for s in samples if s["frames"] >= warmup]
+    warm = warm or samples[0]  # the run ended before the warm-up did: the baseline is the first sample
+    after = [s for s in samples if s["frames"] >= warm["frames"]]
     return {
         "machine": {"platform": platform.platform(), "cpu": _cpu(), "cores": os.cpu_count(), "python": sys.version.split()[0]},
         "source": source, "frames_asked": frames, "warmup_frames": warmup, "extra_args": extra,
@@ -119,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="write the JSON result here too")
     p.add_argument("service_args", nargs="*", help="more `fer-edge service` flags (after --)")
     args = p.parse_args(argv)
+    if args.frames < 1 or args.warmup < 0 or args.every <= 0:
+        p.error("--frames must be at least 1, --warmup at least 0 and --every above 0")
+    if args.warmup > args.frames:  # no sample would come after the warm-up: take the baseline at the start
+        print(f"soak: --warmup {args.warmup} is more than --frames {args.frames}; the memory baseline is taken at "
+              "the first sample instead", file=sys.stderr)
     result = soak(args.source, args.frames, args.warmup, args.every, args.service_args)
     text = json.dumps(result, indent=1)
     if args.out:

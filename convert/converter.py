@@ -17,6 +17,7 @@ from edge.classifier import TFLiteClassifier
 from edge.errors import FerEdgeError, UsageError
 from edge.files import atomic_write_bytes
 from edge.labels import EMOTIONS
+from edge.quiet import native_stderr
 
 VARIANTS = ("int8", "float16", "float32", "dynamic")
 
@@ -68,7 +69,8 @@ def convert_variant(model: SourceModel, variant: str, calib: np.ndarray | None =
         raise UsageError(f"unknown variant {variant!r}")
     sink = io.StringIO()
     try:
-        with contextlib.redirect_stdout(sink):  # the converter prints a long "Saved artifact" dump
+        # the converter prints a long "Saved artifact" dump to stdout and its "fully_quantize: ..." line to fd 2
+        with contextlib.redirect_stdout(sink), native_stderr():
             return conv.convert()
     except Exception as exc:
         text = str(exc).strip().splitlines()

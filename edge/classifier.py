@@ -10,7 +10,7 @@ from edge.errors import FerEdgeError
 from edge.labels import EMOTIONS
 from edge.preprocess import batch_to_model_input, to_model_input
 from edge.quant import output_to_probs, pixels_to_input
-from edge.runtime import make_interpreter
+from edge.runtime import allocate, make_interpreter
 from edge.sidecar import ModelInput, read_sidecar, sidecar_path
 
 
@@ -67,7 +67,7 @@ class TFLiteClassifier:
         if interp is None:
             interp = make_interpreter(self.path, self._threads, self._accelerator)
             interp.resize_tensor_input(self._in["index"], [n, *self.input.size, self.input.channels])
-            interp.allocate_tensors()
+            allocate(interp)
             self._by_batch[n] = interp
         return interp
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from edge.errors import FerEdgeError, UsageError
@@ -55,6 +56,13 @@ def _add_train(sub) -> None:
     p.set_defaults(func=_cmd_train)
 
 
+def _preload(module: str) -> None:
+    """TensorFlow prints its oneDNN and absl lines as it loads: load it where they can be kept off stderr."""
+    from edge.quiet import preload
+
+    preload(module)
+
+
 def _int_list(text: str, flag: str) -> tuple[int, ...]:
     try:
         return tuple(int(w) for w in _csv_list(text))
@@ -91,6 +99,7 @@ def _cmd_train(args) -> int:
         augment={**AUGMENT, "erase": args.erase})
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
+    _preload("keras")
     train(opts, resume=args.resume)
     return 0
 
@@ -102,7 +111,9 @@ def _add_evaluate(sub) -> None:
                    help=".tflite, .keras, .h5 or a SavedModel folder (default: the bundled default int8 model)")
     p.add_argument("--data", required=True, help="fer2013.csv(.gz) or an image-folder tree")
     p.add_argument("--split", default="PrivateTest", help="Training, PublicTest or PrivateTest (folder: train/val/test)")
-    p.add_argument("--report", default=None, help="report JSON path (default <model>_<split>.json here); PNG beside it")
+    p.add_argument("--report", default=None,
+                   help="report JSON path, PNG beside it (default: <model>_<split>[_ferplus].json beside the model, "
+                        "or here for a model inside the installed package)")
     p.add_argument("--normalize", default="none", help="Keras models only: none, unit, symmetric or SCALE,OFFSET")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--labels", default="fer2013",
@@ -112,6 +123,15 @@ def _add_evaluate(sub) -> None:
 
 
 LABEL_SETS = ("fer2013", "ferplus")
+
+
+def default_report(model: Path, split: str, label_set: str) -> Path:
+    """Beside the model, named after it, the split and the label set, so runs and models never share a report;
+    never into the installed package (a bundled model's report goes to the working directory)."""
+    name = f"{model.stem}_{split}{'_ferplus' if label_set == 'ferplus' else ''}.json"
+    package = Path(__file__).resolve().parent
+    folder = model.resolve().parent
+    return Path(name) if folder == package or package in folder.parents else model.parent / name
 
 
 def _check_labels(args) -> None:
@@ -147,7 +167,7 @@ def _cmd_evaluate(args) -> int:
     _check_labels(args)
     _check_model_flags(args)
     path = Path(args.model) if args.model else DEFAULT_MODEL
-    out = Path(args.report or f"{path.stem}_{args.split}{'_ferplus' if args.labels == 'ferplus' else ''}.json")
+    out = Path(args.report) if args.report else default_report(path, canonical_split(args.split), args.labels)
     for target in (out, out.with_suffix(".png")):
         check_output_file(target, "--report")  # a folder, device or unwritable place: refused now, not after the work
     t0 = time.perf_counter()
@@ -163,6 +183,7 @@ def _cmd_evaluate(args) -> int:
         from convert.loading import load_source_model
         from edge.labels import EMOTIONS
 
+        _preload("keras")
         model = load_source_model(path, args.normalize)
         if model.classes != len(EMOTIONS):
             raise UsageError(f"{path}: model has {model.classes} outputs, but FER2013 has {len(EMOTIONS)} classes")
@@ -231,7 +252,9 @@ def _cmd_convert(args) -> int:
     if args.calib_images < 1:
         raise UsageError("--calib-images must be at least 1")
     ensure_folder(args.out, "--out")
-    run_convert(args.model, args.out, parse_variants(args.variants), args.calib, args.calib_images,
+    variants = parse_variants(args.variants)  # a usage error before TensorFlow takes seconds to load
+    _preload("tensorflow")
+    run_convert(args.model, args.out, variants, args.calib, args.calib_images,
                 args.eval_data, args.eval_split, args.normalize, args.name, args.seed, args.flip_average)
     return 0
 
@@ -241,31 +264,38 @@ def _add_run(sub) -> None:
 
     p = sub.add_parser("run", help="the live loop: capture, detect faces, classify expressions, write events",
                        description="Per-face JSON Lines events from a camera, video, image(s) or the demo photo. "
-                                   "No frame or face crop leaves the process unless --annotate or --show asks.")
+                                   "No frame or face crop leaves the process unless --annotate or --show asks.",
+                       formatter_class=_DefaultsShown)
     p.add_argument("--source", default="auto",
                    help="auto (picamera2 on a Pi, else /dev/video0), demo, picamera, N, /dev/videoN, a file, "
                         "a folder of images, or an rtsp:// / http:// URL")
     p.add_argument("--model", default=None, help="classifier .tflite (default: the bundled default int8 model)")
     p.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"one of {', '.join(DETECTORS)}")
     p.add_argument("--yunet-model", default=None, help="YuNet ONNX file for --detector yunet")
-    p.add_argument("--min-face-score", type=float, default=None, help="detector score threshold")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--min-face-score", type=float, default=None,
+                   help="detector score threshold (default: the detector's own)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for the detector and the classifier")
     p.add_argument("--accelerator", default="none", choices=["none", "edgetpu"], help="classifier delegate")
-    p.add_argument("--events", default="-", help="JSON Lines output file, or - for stdout")
+    p.add_argument("--events", default="-",
+                   help="JSON Lines output file (started afresh, with a run record first), or - for stdout")
+    p.add_argument("--append", action="store_true", help="add to the --events file instead of starting it afresh")
     p.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: run until the source ends)")
-    p.add_argument("--margin", type=float, default=0.25, help="face crop margin, a fraction of the face size")
+    p.add_argument("--margin", type=float, default=0.25,
+                   help=f"face crop margin, a fraction of the face size (0 to {MAX_MARGIN:g})")
     p.add_argument("--detect-every", type=int, default=None,
                    help="detect faces on every Nth video frame, reuse the boxes between (default 2, or as many as keep "
                         "the detector within 100 M MACs a frame: room at 1080p detects every 18th; images: 1)")
     p.add_argument("--level-eyes", action="store_true", help="rotate face crops so the eyes are level")
-    p.add_argument("--width", type=int, default=None)
-    p.add_argument("--height", type=int, default=None)
+    p.add_argument("--width", type=int, default=None, help="camera frame width to ask for")
+    p.add_argument("--height", type=int, default=None, help="camera frame height to ask for")
     p.add_argument("--fps", type=float, default=None, help="camera frame rate to ask for")
     p.add_argument("--lores", default="auto",
                    help="picamera2 only: detect on its small YUV stream, WxH or off (auto: 320 px wide, main's aspect; "
                         "off where the room detector would tile main, wider than 640 px: tiles need main's pixels)")
     p.add_argument("--stats-every", type=float, default=10.0, help="seconds between stats records")
-    p.add_argument("--annotate", default=None, help="write an annotated video here (opt-in: contains faces)")
+    p.add_argument("--annotate", default=None,
+                   help="opt-in, contains faces: photos give annotated photos (an image file, or a folder for a "
+                        "folder of photos: one per photo, named after it); videos and cameras give a video file")
     p.add_argument("--show", action="store_true", help="show an annotated window (opt-in)")
     from edge.config import add_section_arguments
     from edge.runhttp import add_http_arguments
@@ -276,6 +306,36 @@ def _add_run(sub) -> None:
     p.set_defaults(func=_cmd_run)
 
 
+MAX_MARGIN = 2.0  # as the service's detector.margin: more is mostly background, and a huge crop is a huge allocation
+
+
+class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` shows each option's default, except where there is none to show (None, a flag's False)."""
+
+    def _get_help_string(self, action) -> str:
+        if action.default in (None, False, argparse.SUPPRESS):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def _check_run_args(args) -> None:
+    """Each bad value named with its option, before anything loads."""
+    checks = [("--frames", args.frames, args.frames >= 0, ">= 0"),
+              ("--margin", args.margin, 0 <= args.margin <= MAX_MARGIN, f"between 0 and {MAX_MARGIN:g}"),
+              ("--stats-every", args.stats_every, args.stats_every > 0, "> 0"),
+              ("--detect-every", args.detect_every, args.detect_every is None or args.detect_every >= 1, ">= 1")]
+    for flag, value, ok, want in checks:
+        if not ok:  # NaN fails every comparison, so it lands here too
+            raise UsageError(f"{flag} {value}: want {flag} {want}")
+
+
+def _run_config(args, model) -> dict:
+    """What a run record carries: the options as given, the model actually loaded, a stream password masked."""
+    skip = {"func", "command", "verbose", "show"}
+    config = {k: v for k, v in vars(args).items() if k not in skip}
+    return {**config, "source": redact(args.source), "model": str(model)}
+
+
 def _cmd_run(args) -> int:
     import dataclasses
     import signal
@@ -284,7 +344,7 @@ def _cmd_run(args) -> int:
     from edge.bundled import DEFAULT_MODEL
     from edge.classifier import TFLiteClassifier
     from edge.detectors import make_detector
-    from edge.events import JsonlWriter
+    from edge.events import JsonlWriter, run_record
     from edge.lores import lores_option
     from edge.pipeline import DETECT_BUDGET_MACS, LoopOptions, chain, run_loop
     from edge.runhttp import http_config, serving
@@ -293,17 +353,17 @@ def _cmd_run(args) -> int:
 
     _check_model_flags(args)
     http = http_config(args)  # a bad --http-* flag is exit 2 before any model loads
-    if args.frames < 0 or args.margin < 0 or args.stats_every <= 0 or (args.detect_every is not None and args.detect_every < 1):
-        raise UsageError("--frames, --margin must be >= 0, --stats-every > 0 and --detect-every >= 1")
+    _check_run_args(args)
     from edge.config import load_config, overrides_from
 
     flags = load_config(None, overrides_from(args))  # the --mqtt-* and --smoothing-* flags, checked like the service's
     mqtt_cfg, smoothing = flags.mqtt, flags.smoothing
     lores = lores_option(args.lores, args.detector, (args.width or 640, args.height or 480))
     detector = make_detector(args.detector, args.threads, args.yunet_model, args.min_face_score)
-    classifier = TFLiteClassifier(args.model or DEFAULT_MODEL, args.threads, args.accelerator)
+    model = Path(args.model) if args.model else DEFAULT_MODEL
+    classifier = TFLiteClassifier(model, args.threads, args.accelerator)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed; stop as cleanly
         signal.signal(sig, lambda *_: stop.set())
     try:
         source = open_source(args.source, args.width, args.height, args.fps, demo_frames=args.frames or 1, cancel=stop,
@@ -315,17 +375,20 @@ def _cmd_run(args) -> int:
         return 0
     threading.Thread(target=_wake_on_stop, args=(stop, source), name="stop", daemon=True).start()
     sinks = []
-    events = JsonlWriter(args.events, on_gone=stop.set)  # stdout's reader gone: nothing left to run for
+    events = JsonlWriter(args.events, on_gone=stop.set, truncate=not args.append)  # stdout's reader gone: stop
     mqtt = None
     try:
+        if args.events != "-":  # a file outlives the run: it says which run, when and how
+            events.write(run_record(time.time(), "run", _run_config(args, model)))
         if mqtt_cfg.host:
             from edge.mqtt import open_mqtt
 
             mqtt = open_mqtt(mqtt_cfg, args.stats_every)
         if args.annotate:
-            from edge.annotate import VideoSink
+            from edge.annotate import annotation_sink
 
-            sinks.append(VideoSink(args.annotate, getattr(source, "fps", None) or 15.0))
+            sinks.append(annotation_sink(args.annotate, args.source, getattr(source, "still", False),
+                                         getattr(source, "fps", None)))
         if args.show:
             from edge.annotate import WindowSink
 
@@ -337,17 +400,16 @@ def _cmd_run(args) -> int:
         tracker = Tracker(tuple(classifier.labels), **dataclasses.asdict(smoothing))
         if mqtt is not None:
             mqtt.attach(tracker, source)
-        info = {"model": Path(args.model or DEFAULT_MODEL).name, "detector": args.detector}
+        info = {"model": model.name, "detector": args.detector}
         with serving(http, source, events, tuple(classifier.labels), info) as observer:
             stats = run_loop(source, detector, classifier, events, opts, tuple(sinks), stop, tracker,
                              chain(observer, mqtt.on_frame if mqtt is not None else None))
     finally:
-        for sink in sinks:
-            sink.close()
-        source.close()
-        events.close()
+        failed = _close_all(sinks, source, events)
         if mqtt is not None:
             mqtt.close()
+    if failed is not None:
+        raise failed
     if stats.frames == 0 and not stop.is_set():
         raise FerEdgeError(f"{args.source}: {getattr(source, 'failure', None) or 'no frame could be read'}")
     print(f"{stats.frames} frames, {stats.faces} faces, {stats.overall_fps():.1f} fps, {source.dropped} dropped",
@@ -383,6 +445,19 @@ def _check_model_flags(args) -> None:
         check_flag("detector.margin", "--margin", args.margin)
     if getattr(args, "min_face_score", None) is not None:
         check_flag("detector.min_score", "--min-face-score", args.min_face_score)
+
+
+def _close_all(sinks, source, events) -> FerEdgeError | None:
+    """Close everything, whatever fails; the first failure (an annotated video cut short) is returned, not lost."""
+    failed = None
+    for sink in sinks:
+        try:
+            sink.close()
+        except FerEdgeError as exc:
+            failed = failed or exc
+    source.close()
+    events.close()
+    return failed
 
 
 def _check_events_delivered(events) -> None:
@@ -423,6 +498,9 @@ def _cmd_bench(args) -> int:
 
     if args.compare:
         a, b = (report.load_results(p) for p in args.compare)
+        for difference in report.source_differences(a, b):
+            print(f"fer-edge bench: warning: A and B measured different sources ({difference}); their ratios "
+                  "compare different work", file=sys.stderr)
         print(report.format_compare(a, b, report.compare(a, b)))
         return 0
     from benchmarks.bench import BenchOptions, run_bench, summary
@@ -461,8 +539,20 @@ def _add_service(sub) -> None:
     add_service_parser(sub)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fer-edge")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fer-edge", description="Facial-expression recognition on edge devices.")
+    parser.add_argument("--version", action="version", version=f"fer-edge {_version()}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the native libraries' own log lines (LiteRT, OpenCV/FFmpeg, TensorFlow)")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
@@ -470,6 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_bench(sub)
     _add_service(sub)
+    for p in sub.choices.values():  # after the subcommand too: `fer-edge run --verbose`
+        p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -479,6 +571,9 @@ EXTRAS = {"keras": "train", "tensorflow": "train"}  # optional packages a comman
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from edge import quiet
+
+    quiet.configure(args.verbose)  # before any subcommand loads OpenCV, LiteRT or TensorFlow
     try:
         return int(args.func(args) or 0)
     except FerEdgeError as exc:

@@ -20,7 +20,7 @@ import numpy as np
 
 from edge.errors import FerEdgeError, UsageError
 from edge.labels import EMOTIONS
-from edge.preprocess import to_model_input
+from edge.preprocess import batch_to_model_input, to_model_input
 
 FER_SIDE = 48
 FER_PIXELS = FER_SIDE * FER_SIDE
@@ -224,7 +224,9 @@ def load_split(
         raise FerEdgeError(f"{path}: no {split!r} folder and no class folders")
     if not path.exists():
         raise FerEdgeError(f"{path}: no such file or folder")
-    return read_fer2013_csv(path, (split,))[canonical_split(split)]
+    data = read_fer2013_csv(path, (split,))[canonical_split(split)]
+    images = batch_to_model_input(data.images, size, channels)  # the CSV's 48x48 grey, as the caller asked
+    return LabelledImages(images, data.labels, data.source, data.skipped)
 
 
 def _folder_split_names(split: str) -> tuple[str, ...]:

@@ -1,8 +1,9 @@
 """JSON Lines events: one record per face per processed frame, and periodic stats records.
 
 Schema (documented in README.md, "Events"):
-  face:  {"type": "face", "time", "frame", "face_id", "box": [x1, y1, x2, y2], "detected", "detector_score",
-          "label", "score", "probs": {label: p}, "smoothed_label", "smoothed_score"}
+  face:  {"type": "face", "time", "frame", "file" (stills only), "face_id", "box": [x1, y1, x2, y2], "detected",
+          "detector_score", "label", "score", "probs": {label: p}, "smoothed_label", "smoothed_score"}
+  run:   {"type": "run", "time", "version", "command", "config"} (first in a file, once per run)
   stats: {"type": "stats", "time", "frames", "fps", "fps_avg", "faces", "faces_per_frame", "dropped",
           "latency_ms": {stage: {"p50", "p95", "mean"}}}
 """
@@ -27,16 +28,30 @@ SCHEMA_VERSION = 1
 
 
 def face_record(time_s: float, frame: int, track, box, detector_score: float, probs: np.ndarray,
-                labels: tuple[str, ...], detected: bool = True) -> dict:
-    """`detected` is False when the box was carried over from an earlier frame's detection (--detect-every)."""
+                labels: tuple[str, ...], detected: bool = True, file: str | None = None) -> dict:
+    """`detected` is False when the box was carried over from an earlier frame's detection (--detect-every);
+    `file` is the photo a still came from (its name only: a folder run numbers frames, which says nothing)."""
     top = int(probs.argmax())
     return {
-        "type": "face", "v": SCHEMA_VERSION, "time": round(time_s, 3), "frame": frame, "face_id": track.id,
+        "type": "face", "v": SCHEMA_VERSION, "time": round(time_s, 3), "frame": frame,
+        **({"file": Path(file).name} if file else {}), "face_id": track.id,
         "box": box.as_list(), "detected": detected, "detector_score": round(float(detector_score), 3),
         "label": labels[top], "score": round(float(probs[top]), 4),
         "probs": {name: round(float(p), 4) for name, p in zip(labels, probs)},
         "smoothed_label": track.label, "smoothed_score": round(track.score, 4),  # worked out by the tracker
     }
+
+
+def run_record(time_s: float, command: str, config: dict) -> dict:
+    """Opens a run in an events file, so that a file appended to by many runs says where each begins and how."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package = version("fer-edge")
+    except PackageNotFoundError:
+        package = "unknown"
+    return {"type": "run", "v": SCHEMA_VERSION, "time": round(time_s, 3), "version": package, "command": command,
+            "config": config}
 
 
 def stats_record(time_s: float, stats, dropped: int) -> dict:
@@ -55,15 +70,16 @@ class JsonlWriter:
     records are dropped, not kept in memory, and a partly written line is cut off again. With `keep_going`, a file
     that cannot be opened is retried every `REOPEN_S` instead of being an error; with `max_bytes`, the file is
     rotated to `<file>.1` beyond that size, so weeks of events fit on an SD card. A file deleted or moved away while
-    running is reopened at its path, as log shippers expect. Stdout is written with `os.write` on its descriptor
-    (no hidden buffer); once its reader is gone (a broken pipe) nothing more is tried, `gone` is set and `on_gone`
-    called, and every later record is counted as lost.
+    running is reopened at its path, as log shippers expect; with `truncate`, what the file held before is dropped
+    when it is first opened (a run's own output), else it is appended to (the service, across restarts). Stdout is
+    written with `os.write` on its descriptor (no hidden buffer); once its reader is gone (a broken pipe) nothing
+    more is tried, `gone` is set and `on_gone` called, and every later record is counted as lost.
     """
 
     REOPEN_S = 30.0
 
     def __init__(self, target: str | Path | TextIO = "-", keep_going: bool = False, max_bytes: int = 0,
-                 on_gone: Callable[[], None] = lambda: None):
+                 on_gone: Callable[[], None] = lambda: None, truncate: bool = False):
         self.target = str(target) if isinstance(target, (str, Path)) else str(getattr(target, "name", target))
         self.errors = 0  # failed writes
         self.lost = 0  # records not written
@@ -77,6 +93,7 @@ class JsonlWriter:
         self._fd: int | None = None  # one os.write per flush, no hidden buffer to fill up
         self._own = isinstance(target, (str, Path)) and self.target != "-"  # a file we open, rotate and reopen
         self._inode: tuple[int, int] | None = None
+        self._truncate = truncate  # the first opening only: a reopened or rotated file is a new one anyway
         self._path = Path(self.target)
         if not isinstance(target, (str, Path)):
             self._stream = target
@@ -106,7 +123,9 @@ class JsonlWriter:
 
     def _open(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if self._truncate else 0)
+        self._fd = os.open(self._path, flags, 0o644)
+        self._truncate = False
         st = os.fstat(self._fd)
         self._size, self._inode = st.st_size, (st.st_dev, st.st_ino)
 

@@ -46,7 +46,8 @@ class Monitor:
         self._frames = self._faces = self._frame_faces = 0
         self._fps = 0.0
         self._labels = dict.fromkeys((*labels, UNCERTAIN), 0)
-        self._latest: dict[int, tuple[float, dict]] = {}  # face_id -> (when seen, its last record)
+        self._in_view: list[dict] = []  # the last processed frame's records: the faces in view now
+        self._ended: dict[int, tuple[float, dict]] = {}  # face_id -> (when last seen, its last record), gone since
         self._latency: dict[str, tuple[float, float, float]] = {}  # stage -> (p50 s, p95 s, sum s)
         self._last_ping = self._last_status = self._last_snapshot = -math.inf
         self._waiting: str | None = None  # why there is no frame now: the source's last failed attempt
@@ -79,12 +80,17 @@ class Monitor:
             self._frames, self._faces, self._fps, self._frame_faces = stats.frames, stats.faces, stats.fps, len(records)
             for r in records:
                 self._labels[r["smoothed_label"]] = self._labels.get(r["smoothed_label"], 0) + 1
-                self._latest[r["face_id"]] = (now, r)
+                self._ended.pop(r["face_id"], None)
+            seen = {r["face_id"] for r in records}
+            for r in self._in_view:
+                if r["face_id"] not in seen:
+                    self._ended[r["face_id"]] = (now, r)
+            self._in_view = list(records)
             if now - self._last_snapshot >= self.SNAPSHOT_EVERY_S:
                 self._last_snapshot = now
                 self._latency = {stage: (v["p50"] / 1000, v["p95"] / 1000, stats.total_s[stage])
                                  for stage, v in stats.latency().items()}
-                self._latest = {k: v for k, v in self._latest.items() if now - v[0] <= self._stale}
+                self._ended = {k: v for k, v in self._ended.items() if now - v[0] <= self._stale}
         fields = []
         if not self.ready:
             self.ready = True
@@ -120,11 +126,22 @@ class Monitor:
         return f"stale: no frame for {age:.1f} s" + (f"; waiting for camera: {waiting}" if waiting else "") + "\n"
 
     def latest_json(self) -> str:
-        """The last record of each face seen within `stale_after_s`, by face id."""
+        """The faces in view now (the last frame's, while frames flow), and apart, those that left the view within
+        `stale_after_s` (their last record and how long ago): a street scene is a few faces, not every passer-by."""
         now = self._clock()
         with self._lock:
-            faces = [r for _, (seen, r) in sorted(self._latest.items()) if now - seen <= self._stale]
-        return json.dumps({"time": round(time.time(), 3), "healthy": self.healthy(), "faces": faces}) + "\n"
+            fresh = self._last_frame is not None and now - self._last_frame <= self._stale
+            faces = sorted(self._in_view, key=lambda r: r["face_id"]) if fresh else []
+            ended = [{**r, "gone_s": round(now - seen, 2)} for _, (seen, r) in sorted(self._ended.items())
+                     if now - seen <= self._stale]
+        return json.dumps({"time": round(time.time(), 3), "healthy": self.healthy(), "faces": faces,
+                           "ended": ended}) + "\n"
+
+    def faces_in_view(self) -> int:
+        """How many faces the last frame held; 0 once frames stop (nothing is known to be in view)."""
+        with self._lock:
+            fresh = self._last_frame is not None and self._clock() - self._last_frame <= self._stale
+            return len(self._in_view) if fresh else 0
 
     def metrics_text(self) -> str:
         now = self._clock()
@@ -139,6 +156,8 @@ class Monitor:
                 [("fer_edge_healthy", {}, int(healthy))])
         _metric(out, "fer_edge_frames_total", "counter", "Frames processed.", [("fer_edge_frames_total", {}, frames)])
         _metric(out, "fer_edge_faces_total", "counter", "Faces classified.", [("fer_edge_faces_total", {}, faces)])
+        _metric(out, "fer_edge_faces_in_view", "gauge", "Faces in the last processed frame (0 while frames stop).",
+                [("fer_edge_faces_in_view", {}, self.faces_in_view())])
         _metric(out, "fer_edge_frames_per_second", "gauge", "Moving average of the frame rate (0 while frames stop).",
                 [("fer_edge_frames_per_second", {}, round(fps, 3) if healthy else 0.0)])
         _metric(out, "fer_edge_last_frame_age_seconds", "gauge", "Seconds since the last processed frame.",

@@ -118,7 +118,7 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
             probs = classifier.classify(crops) if crops else np.zeros((0, len(labels)), np.float32)
             t4 = time.perf_counter()
             tracks = tracker.update([d.box for d in dets], probs)
-            records = [face_record(frame.timestamp, frame.index, tr, d.box, d.score, p, labels, detected)
+            records = [face_record(frame.timestamp, frame.index, tr, d.box, d.score, p, labels, detected, frame.file)
                        for d, tr, p in zip(dets, tracks, probs)]
             for r in records:
                 events.write(r)

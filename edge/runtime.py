@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from edge.errors import DeviceError, FerEdgeError, UsageError
+from edge.quiet import native_stderr
 
 EDGETPU_LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
 ACCELERATORS = ("none", "edgetpu")
@@ -96,8 +97,9 @@ def make_interpreter(model_path: str | Path, threads: int = 1, accelerator: str 
     Interpreter, _, _ = runtime()
     delegates = [edgetpu_delegate()] if accelerator == "edgetpu" else []
     try:
-        interpreter = Interpreter(**_model_arg(path), num_threads=threads, experimental_delegates=delegates or None)
-        interpreter.allocate_tensors()
+        with native_stderr():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" on every start
+            interpreter = Interpreter(**_model_arg(path), num_threads=threads, experimental_delegates=delegates or None)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         text = str(exc)
         if "edgetpu-custom-op" in text:
@@ -105,6 +107,12 @@ def make_interpreter(model_path: str | Path, threads: int = 1, accelerator: str 
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise FerEdgeError(f"{path}: not a valid TFLite model ({first})") from None
     return interpreter
+
+
+def allocate(interpreter) -> None:
+    """`allocate_tensors` after a resize, as quiet as the first one."""
+    with native_stderr():
+        interpreter.allocate_tensors()
 
 
 def runtime_name() -> str:

@@ -1,10 +1,10 @@
 """`fer-edge service`: the camera loop as a long-running systemd service.
 
 One validated config; the HTTP port is bound before the models load, so a taken port fails the start at once;
-SIGTERM and SIGINT only set the stop event; READY once the model is loaded (the process, not systemd, owns
-reconnecting a missing camera: STATUS and /healthz say it is waiting), WATCHDOG from the loop thread while it runs
-(frames, or attempts to reopen the source), STOPPING on the way out; teardown (events flushed and closed) in
-`finally`.
+SIGTERM, SIGINT and SIGHUP only set the stop event (SIGHUP does not reload: the config is read once, at start);
+READY once the model is loaded (the process, not systemd, owns reconnecting a missing camera: STATUS and /healthz
+say it is waiting), WATCHDOG from the loop thread while it runs (frames, or attempts to reopen the source), STOPPING
+on the way out; teardown (events flushed and closed) in `finally`.
 """
 
 from __future__ import annotations
@@ -101,8 +101,14 @@ def run_service(cfg: ServiceConfig) -> int:
 
     _setup_logging()
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    received: list[str] = []  # which signal stopped us: said in the stop line
+
+    def on_signal(sig, _frame) -> None:
+        received.append(signal.Signals(sig).name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     http = HttpEndpoint(cfg.http.host, cfg.http.port) if cfg.http.enabled else None
     notifier = Notifier()
     events = source = watcher = mqtt = None
@@ -160,6 +166,8 @@ def run_service(cfg: ServiceConfig) -> int:
         if mqtt is not None:
             mqtt.close()
         notifier.close()
+    if "SIGHUP" in received:
+        _log("SIGHUP: stopping (the config is read only at start; restart the service to apply a changed one)")
     _log(f"stopped: {stats.frames} frames, {stats.faces} faces, {source.reconnects} reconnects, "
          f"{source.undecodable} undecodable, {events.lost} event records lost")
     return 0

@@ -42,6 +42,7 @@ class Frame:
     index: int
     timestamp: float  # seconds since the epoch when captured
     lores: np.ndarray | None = None  # picamera2's small grey stream of the same instant: the detector's input
+    file: str | None = None  # the image file a still came from (events name it, annotated copies are named after it)
 
 
 class FrameSource(Protocol):
@@ -59,8 +60,8 @@ class _Counter:
     def __init__(self):
         self.index = 0
 
-    def frame(self, image: np.ndarray, lores: np.ndarray | None = None) -> Frame:
-        f = Frame(image, self.index, time.time(), lores)
+    def frame(self, image: np.ndarray, lores: np.ndarray | None = None, file: str | None = None) -> Frame:
+        f = Frame(image, self.index, time.time(), lores, file)
         self.index += 1
         return f
 
@@ -80,7 +81,7 @@ class ImageSource:
             self._i += 1
             image = read_still(path)
             if image is not None:
-                return self._counter.frame(image)
+                return self._counter.frame(image, file=str(path))
             self.unreadable += 1
         return None
 

@@ -47,7 +47,7 @@ def test_run_stops_when_the_reader_goes_away_and_never_says_writing_again(tmp_pa
 
 def test_run_exits_non_zero_when_every_record_was_lost():
     proc = run_cli("run", "--source", "demo", "--frames", "3", "--events", "/dev/full", timeout=120)
-    assert_one_line_error(proc, "events /dev/full", "4 of 4 records lost", code=1)
+    assert_one_line_error(proc, "events /dev/full", "5 of 5 records lost", code=1)  # a run record, 3 faces, stats
 
 
 def test_a_deleted_or_moved_events_file_is_reopened_and_nothing_is_lost(tmp_path, capsys):

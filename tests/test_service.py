@@ -28,7 +28,7 @@ from conftest import ROOT, assert_one_line_error, run_cli
 
 from edge.sources import DEMO_IMAGE
 
-FACE_KEYS = {"type", "v", "time", "frame", "face_id", "box", "detected", "detector_score", "label", "score", "probs",
+FACE_KEYS = {"type", "v", "time", "frame", "file", "face_id", "box", "detected", "detector_score", "label", "score", "probs",
              "smoothed_label", "smoothed_score"}
 
 

@@ -81,7 +81,7 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, float, f
 class BlazeFaceDetector:
     """detect(frame BGR) -> detections in frame pixels, best first."""
 
-    def __init__(self, variant: str = "full", min_score: float | None = None, iou_threshold: float = 0.3,
+    def __init__(self, variant: str = DEFAULT_VARIANT, min_score: float | None = None, iou_threshold: float = 0.3,
                  threads: int = 1, model_path: str | Path | None = None):
         if variant not in VARIANTS:
             raise FerEdgeError(f"unknown blazeface variant {variant!r}: use one of {', '.join(VARIANTS)}")
