@@ -321,7 +321,6 @@ class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
 def _check_run_args(args) -> None:
     """Each bad value named with its option, before anything loads."""
     checks = [("--frames", args.frames, args.frames >= 0, ">= 0"),
-              ("--margin", args.margin, 0 <= args.margin <= MAX_MARGIN, f"between 0 and {MAX_MARGIN:g}"),
               ("--stats-every", args.stats_every, args.stats_every > 0, "> 0"),
               ("--detect-every", args.detect_every, args.detect_every is None or args.detect_every >= 1, ">= 1")]
     for flag, value, ok, want in checks:

@@ -321,7 +321,7 @@ def test_run_help_shows_defaults_and_bad_values_name_their_option():
     assert proc.returncode == 0 and "(default: 0.25)" in proc.stdout and "(default: room)" in proc.stdout
     assert "(default: None)" not in proc.stdout  # nothing to show is not shown
     for value in ("-1", "nan", "inf", "1e6"):
-        assert_one_line_error(cli("run", "--source", "demo", "--margin", value), f"--margin {float(value)}", code=2)
+        assert_one_line_error(cli("run", "--source", "demo", "--margin", value), "--margin", code=2)
     assert_one_line_error(cli("run", "--source", "demo", "--frames", "-2"), "--frames -2", code=2)
 
 
