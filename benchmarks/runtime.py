@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import platform
@@ -20,13 +21,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.build import Pipeline, build_pipeline
 from edge.bundled import DEFAULT_MODEL
-from edge.classifier import TFLiteClassifier
-from edge.detectors import DEFAULT_DETECTOR, make_detector
+from edge.config import DetectorConfig, config_from
+from edge.detectors import DEFAULT_DETECTOR
 from edge.errors import FerEdgeError
 from edge.events import JsonlWriter
 from edge.files import atomic_write_text
-from edge.pipeline import DEFAULT_DETECT_EVERY, LoopOptions, crop_face, run_loop
+from edge.pipeline import DEFAULT_DETECT_EVERY, crop_face
 from edge.sources import open_source
 
 
@@ -67,12 +69,14 @@ def stages_alone(frames: list[np.ndarray], decode_s: float, detector, classifier
                                                         "faces_per_frame": round(sum(map(len, dets)) / n, 3)}
 
 
-def loop_on_clip(clip: str, detector, classifier, margin: float, detect_every: int) -> dict:
+def loop_on_clip(clip: str, pipeline: Pipeline, detect_every: int) -> dict:
+    """The whole loop over the clip, detecting on every `detect_every`-th frame, with a fresh tracker."""
     writer = JsonlWriter(io.StringIO())  # events are produced and serialized, just not kept
+    pipeline = dataclasses.replace(pipeline, tracker=pipeline.new_tracker(),
+                                   options=dataclasses.replace(pipeline.options, detect_every=detect_every))
     source = open_source(clip)
     t0 = time.perf_counter()
-    opts = LoopOptions(margin=margin, stats_every_s=1e9, detect_every=detect_every)
-    stats = run_loop(source, detector, classifier, writer, opts)
+    stats = pipeline.run(source, writer)
     wall = time.perf_counter() - t0
     source.close()
     return {"frames": stats.frames, "fps": round(stats.frames / wall, 2), "ms_per_frame": round(wall / stats.frames * 1000, 3),
@@ -117,23 +121,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clip", required=True)
     p.add_argument("--detector", default=DEFAULT_DETECTOR)
     p.add_argument("--model", default=str(DEFAULT_MODEL))
-    p.add_argument("--margin", type=float, default=0.25)
+    p.add_argument("--margin", type=float, default=DetectorConfig().margin)
     p.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY, help="as fer-edge run's option")
     p.add_argument("--peer", action="store_true", help="also time the fer package (needs it and TensorFlow)")
     p.add_argument("--out", default=None, help="results JSON")
     args = p.parse_args(argv)
     try:
         log = sys.stderr
-        detector = make_detector(args.detector)
-        classifier = TFLiteClassifier(args.model)
+        pipeline = build_pipeline(config_from({"detector.name": args.detector, "model.path": args.model,
+                                               "detector.margin": args.margin, "detector.every": args.detect_every,
+                                               "outputs.stats_every_s": 1e9}))
+        detector, classifier = pipeline.detector, pipeline.classifier
         print("[1/4] decoding the clip", file=log, flush=True)
         frames, decode_s = _decode_all(args.clip)
         print("[2/4] stages alone", file=log, flush=True)
         alone = stages_alone(frames, decode_s, detector, classifier, args.margin, args.detect_every)
         print("[3/4] the loop", file=log, flush=True)
-        loop = loop_on_clip(args.clip, detector, classifier, args.margin, args.detect_every)
+        loop = loop_on_clip(args.clip, pipeline, args.detect_every)
         loop["overhead_pct"] = round((loop["ms_per_frame"] / alone["sum"] - 1) * 100, 1)
-        every_frame = loop_on_clip(args.clip, detector, classifier, args.margin, 1) if args.detect_every > 1 else loop
+        every_frame = loop_on_clip(args.clip, pipeline, 1) if args.detect_every > 1 else loop
         result = {"machine": f"{platform.machine()}, {platform.python_version()}", "clip": Path(args.clip).name,
                   "detector": args.detector, "model": Path(args.model).name, "threads": 1,
                   "detect_every": args.detect_every, "stages_alone_ms": alone, "loop": loop,

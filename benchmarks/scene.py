@@ -103,18 +103,27 @@ def reference_boxes(video: Path, yunet_model: str, cache: Path) -> list[list[lis
     return boxes
 
 
-def run_detector(video: Path, name: str, every: int | None, classifier, size: tuple[int, int], threads: int,
+def run_detector(video: Path, name: str, every: int | None, model: str, size: tuple[int, int], threads: int,
                  yunet_model: str | None, min_score: float | None) -> dict:
     """One pass of the real loop over the clip: the boxes it reports per frame, its FPS and the detector's cost."""
-    from edge.detectors import make_detector
-    from edge.events import JsonlWriter
-    from edge.pipeline import DETECT_BUDGET_MACS, LoopOptions, detect_interval, run_loop
-    from edge.sources import open_source
-    from edge.tracking import Tracker
+    import dataclasses
 
-    detector = _Timed(make_detector(name, threads, yunet_model, min_score))
+    from edge.build import build_pipeline
+    from edge.config import config_from
+    from edge.events import JsonlWriter
+    from edge.pipeline import DETECT_BUDGET_MACS, detect_interval
+    from edge.sources import open_source
+
+    cfg = config_from({"threads": threads, "detector.name": name, "detector.yunet_model": yunet_model or "",
+                       "detector.min_score": min_score or 0.0, "model.path": model,
+                       "outputs.stats_every_s": 1e9})
+    built = build_pipeline(cfg)
+    detector = _Timed(built.detector)
     macs = detector.macs(*size)
     interval = every or detect_interval(macs, 2, DETECT_BUDGET_MACS)
+    pipeline = dataclasses.replace(built, detector=detector,
+                                   options=dataclasses.replace(built.options, detect_every=interval,
+                                                               detect_budget_macs=0.0))
     found: list[list[list[float]]] = []
 
     def observe(frame, records, stats):
@@ -123,12 +132,10 @@ def run_detector(video: Path, name: str, every: int | None, classifier, size: tu
             log.info("%s every %d: %d frames", name, interval, stats.frames)
 
     source = open_source(str(video))
-    opts = LoopOptions(stats_every_s=1e9, detect_every=interval)
     load_before = _load()
     t0 = time.perf_counter()
     try:
-        stats = run_loop(source, detector, classifier, JsonlWriter(io.StringIO()), opts,
-                         tracker=Tracker(tuple(classifier.labels)), observer=observe)
+        stats = pipeline.run(source, JsonlWriter(io.StringIO()), observer=observe)
     finally:
         source.close()
     wall = time.perf_counter() - t0
@@ -245,7 +252,6 @@ def main(argv: list[str] | None = None) -> int:
 def run(args, size: tuple[int, int], rows: list[tuple[str, int | None]], command: str) -> dict:
     """Compose (or reuse) the clip, score each detector in the loop, write the results folder."""
     from edge.bundled import DEFAULT_MODEL
-    from edge.classifier import TFLiteClassifier
 
     scenes = Path(args.shared) / "data" / "scenes"
     cache = Path(args.cache)
@@ -264,7 +270,6 @@ def run(args, size: tuple[int, int], rows: list[tuple[str, int | None]], command
         if len(reference) != len(truth):
             raise FerEdgeError(f"{video}: decoded {len(reference)} frames, the truth file has {len(truth)}")
     model = args.model or str(DEFAULT_MODEL)
-    classifier = TFLiteClassifier(model, args.threads)
     widths = [b[2] - b[0] for f in truth for b in f]
     results = {
         "v": 1, "machine": describe(), "load_avg": _load(), "threads": args.threads, "match_iou": MATCH_IOU,
@@ -280,7 +285,7 @@ def run(args, size: tuple[int, int], rows: list[tuple[str, int | None]], command
         results["reference"] = {"detector": "yunet at full size", **score(truth, reference)}
     for i, (name, every) in enumerate(rows, 1):
         log.info("[%d/%d] %s", i, len(rows), name if every is None else f"{name}, every {every}")
-        r = run_detector(video, name, every, classifier, size, args.threads, args.yunet_model, args.min_face_score)
+        r = run_detector(video, name, every, model, size, args.threads, args.yunet_model, args.min_face_score)
         results["rows"].append(summarize(r, truth, reference))
     out.mkdir(parents=True, exist_ok=True)
     if draw(results, out / "scene.png"):

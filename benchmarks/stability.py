@@ -17,16 +17,16 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from edge.build import Pipeline, build_pipeline
 from edge.bundled import DEFAULT_MODEL
-from edge.classifier import TFLiteClassifier
 from edge.config import add_section_arguments, load_config, overrides_from
-from edge.detectors import DEFAULT_DETECTOR, make_detector
+from edge.detectors import DEFAULT_DETECTOR
 from edge.errors import FerEdgeError
 from edge.events import JsonlWriter
 from edge.files import atomic_write_text
-from edge.pipeline import LoopOptions, run_loop
+from edge.pipeline import DEFAULT_DETECT_EVERY
 from edge.sources import open_source
-from edge.tracking import UNCERTAIN, Tracker
+from edge.tracking import UNCERTAIN
 
 
 def stability(records: list[dict]) -> dict:
@@ -46,13 +46,11 @@ def stability(records: list[dict]) -> dict:
             "most_changes_one_face": max(per_face.values(), default=0)}
 
 
-def records_on_clip(clip: str, tracker: Tracker, detector: str = DEFAULT_DETECTOR,
-                    model: str | Path = DEFAULT_MODEL) -> list[dict]:
+def records_on_clip(clip: str, pipeline: Pipeline) -> list[dict]:
     out = io.StringIO()
     source = open_source(clip)
     try:
-        run_loop(source, make_detector(detector), TFLiteClassifier(model), JsonlWriter(out),
-                 LoopOptions(stats_every_s=1e9), tracker=tracker)
+        pipeline.run(source, JsonlWriter(out))
     finally:
         source.close()
     return [r for r in map(json.loads, out.getvalue().splitlines()) if r["type"] == "face"]
@@ -67,9 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     add_section_arguments(p, "smoothing.")
     args = p.parse_args(argv)
     try:
-        smoothing = load_config(None, overrides_from(args)).smoothing  # checked as the service checks them
-        tracker = Tracker(tuple(TFLiteClassifier(args.model).labels), **dataclasses.asdict(smoothing))
-        figures = stability(records_on_clip(args.clip, tracker, args.detector, args.model))
+        overrides = {**overrides_from(args), "detector.name": args.detector, "model.path": args.model,
+                     "detector.every": str(DEFAULT_DETECT_EVERY), "outputs.stats_every_s": "1e9"}
+        cfg = load_config(None, overrides, loaders=False)  # the smoothing checked as the service checks it
+        smoothing, pipeline = cfg.smoothing, build_pipeline(cfg)
+        tracker = pipeline.tracker
+        figures = stability(records_on_clip(args.clip, pipeline))
         result = {"clip": Path(args.clip).name, "detector": args.detector, "model": Path(args.model).name,
                   "smoothing": dataclasses.asdict(smoothing), "scene_cuts": tracker.cuts, **figures}
         text = json.dumps(result, indent=2)

@@ -115,21 +115,23 @@ def keras_task(task: dict) -> dict:
 
 
 def video_task(task: dict) -> dict:
-    from edge.classifier import TFLiteClassifier
-    from edge.detectors import make_detector
+    from edge.build import build_pipeline
+    from edge.config import config_from
     from edge.events import JsonlWriter
-    from edge.pipeline import LoopOptions, run_loop
+    from edge.pipeline import DEFAULT_DETECT_EVERY
     from edge.sources import open_source
 
-    detector = make_detector(task["detector"], task["threads"], task.get("yunet_model"))
-    clf = TFLiteClassifier(task["model"], threads=task["threads"])
+    cfg = config_from({"threads": task["threads"], "detector.name": task["detector"],
+                       "detector.yunet_model": task.get("yunet_model") or "", "model.path": str(task["model"]),
+                       "detector.every": DEFAULT_DETECT_EVERY, "outputs.stats_every_s": 1e9})
+    pipeline = build_pipeline(cfg, max_frames=task["frames"])
     source = open_source(task["source"], demo_frames=task["frames"])
     writer = JsonlWriter(io.StringIO())  # events are built and serialized as in a real run, not kept
-    opts = LoopOptions(max_frames=task["frames"], stats_every_s=1e9)
+    opts = pipeline.options
     still = bool(getattr(source, "still", False))
     t0 = time.perf_counter()
     try:
-        stats = run_loop(source, detector, clf, writer, opts)
+        stats = pipeline.run(source, writer)
     finally:
         source.close()
     wall = time.perf_counter() - t0

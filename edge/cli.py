@@ -260,53 +260,31 @@ def _cmd_convert(args) -> int:
 
 
 def _add_run(sub) -> None:
-    from edge.detectors import DEFAULT_DETECTOR, DETECTORS
+    from edge.config import SERVICE_ONLY, add_section_arguments
+    from edge.runhttp import add_http_arguments
 
     p = sub.add_parser("run", help="the live loop: capture, detect faces, classify expressions, write events",
                        description="Per-face JSON Lines events from a camera, video, image(s) or the demo photo. "
-                                   "No frame or face crop leaves the process unless --annotate or --show asks.",
+                                   "No frame or face crop leaves the process unless --annotate or --show asks. "
+                                   "Every loop option is a key of the service's config, with the same flag and "
+                                   "default (--print-config shows them as the service's TOML).",
                        formatter_class=_DefaultsShown)
-    p.add_argument("--source", default="auto",
-                   help="auto (picamera2 on a Pi, else /dev/video0), demo, picamera, N, /dev/videoN, a file, "
-                        "a folder of images, or an rtsp:// / http:// URL")
-    p.add_argument("--model", default=None, help="classifier .tflite (default: the bundled default int8 model)")
-    p.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"one of {', '.join(DETECTORS)}")
-    p.add_argument("--yunet-model", default=None, help="YuNet ONNX file for --detector yunet")
-    p.add_argument("--min-face-score", type=float, default=None,
-                   help="detector score threshold (default: the detector's own)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for the detector and the classifier")
-    p.add_argument("--accelerator", default="none", choices=["none", "edgetpu"], help="classifier delegate")
-    p.add_argument("--events", default="-",
-                   help="JSON Lines output file (started afresh, with a run record first), or - for stdout")
-    p.add_argument("--append", action="store_true", help="add to the --events file instead of starting it afresh")
-    p.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: run until the source ends)")
-    p.add_argument("--margin", type=float, default=0.25,
-                   help=f"face crop margin, a fraction of the face size (0 to {MAX_MARGIN:g})")
-    p.add_argument("--detect-every", type=int, default=None,
-                   help="detect faces on every Nth video frame, reuse the boxes between (default 2, or as many as keep "
-                        "the detector within 100 M MACs a frame: room at 1080p detects every 18th; images: 1)")
-    p.add_argument("--level-eyes", action="store_true", help="rotate face crops so the eyes are level")
-    p.add_argument("--width", type=int, default=None, help="camera frame width to ask for")
-    p.add_argument("--height", type=int, default=None, help="camera frame height to ask for")
-    p.add_argument("--fps", type=float, default=None, help="camera frame rate to ask for")
-    p.add_argument("--lores", default="auto",
-                   help="picamera2 only: detect on its small YUV stream, WxH or off (auto: 320 px wide, main's aspect; "
-                        "off where the room detector would tile main, wider than 640 px: tiles need main's pixels)")
-    p.add_argument("--stats-every", type=float, default=10.0, help="seconds between stats records")
-    p.add_argument("--annotate", default=None,
-                   help="opt-in, contains faces: photos give annotated photos (an image file, or a folder for a "
-                        "folder of photos: one per photo, named after it); videos and cameras give a video file")
-    p.add_argument("--show", action="store_true", help="show an annotated window (opt-in)")
-    from edge.config import add_section_arguments
-    from edge.runhttp import add_http_arguments
-
-    add_section_arguments(p, "mqtt.")  # --mqtt-host and the rest, as on `fer-edge service`
-    add_section_arguments(p.add_argument_group("smoothing (the service config's [smoothing] keys)"), "smoothing.")
+    for section, title in (("", "the loop (the service config's keys)"), ("mqtt.", "MQTT (the [mqtt] keys)")):
+        skip = (*SERVICE_ONLY, "http.", *(("mqtt.",) if not section else ()))
+        add_section_arguments(p.add_argument_group(title), section, skip)
+    group = p.add_argument_group("run only")
+    group.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: run until the source ends)")
+    group.add_argument("--append", action="store_true", help="add to the --events file instead of starting it afresh "
+                                                             "(a run starts it afresh, with a run record first)")
+    group.add_argument("--annotate", default=None,
+                       help="opt-in, contains faces: photos give annotated photos (an image file, or a folder for a "
+                            "folder of photos: one per photo, named after it); videos and cameras give a video file")
+    group.add_argument("--show", action="store_true", help="show an annotated window (opt-in)")
+    group.add_argument("--print-config", action="store_true",
+                       help="print the effective config as TOML for `fer-edge service --config` and exit")
     add_http_arguments(p)
     p.set_defaults(func=_cmd_run)
 
-
-MAX_MARGIN = 2.0  # as the service's detector.margin: more is mostly background, and a huge crop is a huge allocation
 
 
 class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
@@ -320,19 +298,35 @@ class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
 
 def _check_run_args(args) -> None:
     """Each bad value named with its option, before anything loads."""
-    checks = [("--frames", args.frames, args.frames >= 0, ">= 0"),
-              ("--stats-every", args.stats_every, args.stats_every > 0, "> 0"),
-              ("--detect-every", args.detect_every, args.detect_every is None or args.detect_every >= 1, ">= 1")]
-    for flag, value, ok, want in checks:
-        if not ok:  # NaN fails every comparison, so it lands here too
-            raise UsageError(f"{flag} {value}: want {flag} {want}")
+    if not args.frames >= 0:
+        raise UsageError(f"--frames {args.frames}: want --frames >= 0")
+    if getattr(args, "detector.every") is not None and getattr(args, "detector.every").strip() == "0":
+        # 0 is the MAC budget in a config file; on the command line, leave the flag out for that
+        raise UsageError("--detect-every 0: want --detect-every >= 1 (leave it out for the 100 M MACs budget)")
 
 
-def _run_config(args, model) -> dict:
-    """What a run record carries: the options as given, the model actually loaded, a stream password masked."""
-    skip = {"func", "command", "verbose", "show"}
-    config = {k: v for k, v in vars(args).items() if k not in skip}
-    return {**config, "source": redact(args.source), "model": str(model)}
+def run_config(args):
+    """The ServiceConfig `run`'s flags give, each key checked as the service checks it (exit 2 naming the flag)."""
+    from edge.config import load_config, overrides_from
+
+    return load_config(None, overrides_from(args), loaders=False)
+
+
+def _run_config(args, model, cfg=None) -> dict:
+    """What a run record carries: run's own options, every config key, the model actually loaded; no secret and
+    no stream password."""
+    from edge.config import SECRETS, SERVICE_ONLY, iter_keys
+
+    cfg = cfg or run_config(args)
+    keys = {}
+    for path, _ in iter_keys():
+        if path not in (*SECRETS, *SERVICE_ONLY, "source.input") and not path.startswith("http."):
+            value = cfg
+            for part in path.split("."):
+                value = getattr(value, part)
+            keys[path] = value
+    return {"source": redact(cfg.source.input), "model": str(model), "frames": args.frames, "append": args.append,
+            "annotate": args.annotate, "events": cfg.outputs.events, **keys}
 
 
 def _cmd_run(args) -> int:
@@ -340,69 +334,58 @@ def _cmd_run(args) -> int:
     import signal
     import threading
 
-    from edge.bundled import DEFAULT_MODEL
-    from edge.classifier import TFLiteClassifier
-    from edge.detectors import make_detector
-    from edge.events import JsonlWriter, run_record
-    from edge.lores import lores_option
-    from edge.pipeline import DETECT_BUDGET_MACS, LoopOptions, chain, run_loop
+    from edge.build import build_pipeline
+    from edge.config import HttpConfig, to_toml
+    from edge.events import JsonlWriter, NullWriter, run_record
+    from edge.pipeline import chain
     from edge.runhttp import http_config, serving
     from edge.sources import open_source
-    from edge.tracking import Tracker
 
-    _check_model_flags(args)
     http = http_config(args)  # a bad --http-* flag is exit 2 before any model loads
     _check_run_args(args)
-    from edge.config import load_config, overrides_from
-
-    flags = load_config(None, overrides_from(args))  # the --mqtt-* and --smoothing-* flags, checked like the service's
-    mqtt_cfg, smoothing = flags.mqtt, flags.smoothing
-    lores = lores_option(args.lores, args.detector, (args.width or 640, args.height or 480))
-    detector = make_detector(args.detector, args.threads, args.yunet_model, args.min_face_score)
-    model = Path(args.model) if args.model else DEFAULT_MODEL
-    classifier = TFLiteClassifier(model, args.threads, args.accelerator)
+    cfg = run_config(args)
+    if args.print_config:
+        print(to_toml(dataclasses.replace(cfg, http=http or HttpConfig(enabled=False))), end="")
+        return 0
+    pipeline = build_pipeline(cfg, max_frames=args.frames)
+    src, out = cfg.source, cfg.outputs
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed; stop as cleanly
         signal.signal(sig, lambda *_: stop.set())
     try:
-        source = open_source(args.source, args.width, args.height, args.fps, demo_frames=args.frames or 1, cancel=stop,
-                             lores=lores)
+        source = open_source(src.input, src.width or None, src.height or None, src.fps or None,
+                             demo_frames=args.frames or 1, cancel=stop, lores=pipeline.lores)
     except FerEdgeError:
         if not stop.is_set():
             raise
-        print(f"fer-edge run: stopped while opening {args.source}", file=sys.stderr)
+        print(f"fer-edge run: stopped while opening {src.input}", file=sys.stderr)
         return 0
     threading.Thread(target=_wake_on_stop, args=(stop, source), name="stop", daemon=True).start()
     sinks = []
-    events = JsonlWriter(args.events, on_gone=stop.set, truncate=not args.append)  # stdout's reader gone: stop
+    events = (JsonlWriter(out.events, on_gone=stop.set, truncate=not args.append,  # stdout's reader gone: stop
+                          max_bytes=int(out.events_max_mb * 1e6)) if out.events else NullWriter())
     mqtt = None
     try:
-        if args.events != "-":  # a file outlives the run: it says which run, when and how
-            events.write(run_record(time.time(), "run", _run_config(args, model)))
-        if mqtt_cfg.host:
+        if out.events not in ("-", ""):  # a file outlives the run: it says which run, when and how
+            events.write(run_record(time.time(), "run", _run_config(args, pipeline.model, cfg)))
+        if cfg.mqtt.host:
             from edge.mqtt import open_mqtt
 
-            mqtt = open_mqtt(mqtt_cfg, args.stats_every)
+            mqtt = open_mqtt(cfg.mqtt, out.stats_every_s)
         if args.annotate:
             from edge.annotate import annotation_sink
 
-            sinks.append(annotation_sink(args.annotate, args.source, getattr(source, "still", False),
+            sinks.append(annotation_sink(args.annotate, src.input, getattr(source, "still", False),
                                          getattr(source, "fps", None)))
         if args.show:
             from edge.annotate import WindowSink
 
             sinks.append(WindowSink())
-        opts = LoopOptions(margin=args.margin, level_eyes=args.level_eyes, max_frames=args.frames,
-                           stats_every_s=args.stats_every,
-                           **({"detect_budget_macs": DETECT_BUDGET_MACS} if args.detect_every is None
-                              else {"detect_every": args.detect_every}))
-        tracker = Tracker(tuple(classifier.labels), **dataclasses.asdict(smoothing))
         if mqtt is not None:
-            mqtt.attach(tracker, source)
-        info = {"model": model.name, "detector": args.detector}
-        with serving(http, source, events, tuple(classifier.labels), info) as observer:
-            stats = run_loop(source, detector, classifier, events, opts, tuple(sinks), stop, tracker,
-                             chain(observer, mqtt.on_frame if mqtt is not None else None))
+            mqtt.attach(pipeline.tracker, source)
+        with serving(http, source, events, pipeline.labels, pipeline.info) as observer:
+            stats = pipeline.run(source, events, sinks=tuple(sinks), stop=stop,
+                                 observer=chain(observer, mqtt.on_frame if mqtt is not None else None))
     finally:
         failed = _close_all(sinks, source, events)
         if mqtt is not None:
@@ -410,11 +393,11 @@ def _cmd_run(args) -> int:
     if failed is not None:
         raise failed
     if stats.frames == 0 and not stop.is_set():
-        raise FerEdgeError(f"{args.source}: {getattr(source, 'failure', None) or 'no frame could be read'}")
+        raise FerEdgeError(f"{src.input}: {getattr(source, 'failure', None) or 'no frame could be read'}")
     print(f"{stats.frames} frames, {stats.faces} faces, {stats.overall_fps():.1f} fps, {source.dropped} dropped",
           file=sys.stderr)
     _check_events_delivered(events)
-    return _live_end(args.source, source, stop)
+    return _live_end(src.input, source, stop)
 
 
 def _wake_on_stop(stop, source) -> None:

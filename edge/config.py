@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import socket
 import tomllib
@@ -19,6 +20,8 @@ from edge import tracking
 from edge.errors import UsageError
 
 DEFAULT_PATH = "/etc/fer-edge/config.toml"
+# Keys only a service uses: `fer-edge run` neither reconnects nor serves HTTP unless an --http-* flag asks (README).
+SERVICE_ONLY = ("source.reconnect_min_s", "source.reconnect_max_s", "http.enabled")
 ACCELERATORS = ("none", "edgetpu")
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "rtp", "srt")
 
@@ -34,10 +37,14 @@ def _key(default, help: str, *, lo: float | None = None, hi: float | None = None
 class SourceConfig:
     input: str = _key("auto", "auto (picamera2 on a Pi, else /dev/video0), picamera, demo, N, /dev/videoN, "
                               "a video file, a folder of images, or an rtsp:// / http:// URL", flag="--source")
-    width: int = _key(640, "frame width asked of a camera (0: the camera's default)", lo=0, hi=8192)
-    height: int = _key(480, "frame height asked of a camera (0: the camera's default)", lo=0, hi=8192)
-    fps: float = _key(15.0, "frame rate asked of a camera; files, folders and the demo photo loop at this rate "
-                            "(0: as fast as the loop runs)", lo=0, hi=1000)
+    width: int = _key(640, "frame width asked of a camera (0: the camera's default)", lo=0, hi=8192, flag="--width")
+    height: int = _key(480, "frame height asked of a camera (0: the camera's default)", lo=0, hi=8192,
+                       flag="--height")
+    fps: float = _key(15.0, "frame rate asked of a camera; under the service, files, folders and the demo photo "
+                            "loop at this rate too (0: as fast as the loop runs)", lo=0, hi=1000, flag="--fps")
+    lores: str = _key("auto", "picamera2 only: detect on its small YUV stream, WxH or off (auto: 320 px wide, "
+                              "main's aspect; off where the room detector would tile main, wider than 640 px)",
+                      flag="--lores")
     reconnect_min_s: float = _key(0.5, "first wait before reopening a lost camera or stream; doubles per failure",
                                   above=0, hi=3600)
     reconnect_max_s: float = _key(16.0, "longest wait between reopening attempts", above=0, hi=3600)
@@ -48,10 +55,11 @@ class DetectorConfig:
     name: str = _key("room", "face detector: room (BlazeFace back on the frame and on tiles: small faces at 1080p), "
                              "blazeface, blazeface-short, blazeface-full, blazeface-back, yunet or haar",
                      flag="--detector")
-    min_score: float = _key(0.0, "detector score threshold (0: the detector's own default)", lo=0, hi=0.999)
-    yunet_model: str = _key("", "YuNet ONNX file, for name = \"yunet\"")
-    margin: float = _key(0.25, "face crop margin, a fraction of the face size", lo=0, hi=2)
-    level_eyes: bool = _key(False, "rotate each face crop so the eyes are level")
+    min_score: float = _key(0.0, "detector score threshold (0: the detector's own default)", lo=0, hi=0.999,
+                            flag="--min-face-score")
+    yunet_model: str = _key("", "YuNet ONNX file, for name = \"yunet\"", flag="--yunet-model")
+    margin: float = _key(0.25, "face crop margin, a fraction of the face size", lo=0, hi=2, flag="--margin")
+    level_eyes: bool = _key(False, "rotate each face crop so the eyes are level", flag="--level-eyes")
     every: int = _key(0, "detect on every Nth frame of a camera or video, reusing the boxes between (0: the "
                          "smallest N, at least 2, that keeps the detector within 100 M MACs a frame)", lo=0, hi=100,
                       flag="--detect-every")
@@ -60,7 +68,8 @@ class DetectorConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     path: str = _key("", "expression classifier .tflite (\"\": the bundled default int8 model)", flag="--model")
-    accelerator: str = _key("none", "classifier delegate: none or edgetpu", choices=ACCELERATORS)
+    accelerator: str = _key("none", "classifier delegate: none or edgetpu", choices=ACCELERATORS,
+                            flag="--accelerator")
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,8 @@ class SmoothingConfig:
 class OutputsConfig:
     events: str = _key("-", "JSON Lines events file, - for stdout, \"\" for none", flag="--events")
     events_max_mb: float = _key(64.0, "rotate the events file to <file>.1 beyond this size (0: never)", lo=0)
-    stats_every_s: float = _key(60.0, "seconds between stats records in the events", above=0)
+    stats_every_s: float = _key(10.0, "seconds between stats records in the events (and on MQTT)", above=0,
+                                flag="--stats-every")
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,17 @@ def iter_keys(cls=ServiceConfig, prefix: str = ""):
 
 
 def flag_for(path: str, f: dataclasses.Field) -> str:
-    return f.metadata["flag"] or "--" + path.replace(".", "-").replace("_", "-")
+    """The key's flag: its short name where it has one (`--margin`), else the key path (`--http-port`)."""
+    return f.metadata["flag"] or long_flag(path)
+
+
+def long_flag(path: str) -> str:
+    """The flag every key answers to, spelled from its path: `detector.margin` is `--detector-margin`."""
+    return "--" + path.replace(".", "-").replace("_", "-")
+
+
+def flags_of(path: str, f: dataclasses.Field) -> list[str]:
+    return list(dict.fromkeys((flag_for(path, f), long_flag(path))))
 
 
 def _check(path: str, f: dataclasses.Field, value: Any) -> Any:
@@ -198,23 +218,14 @@ def _build(cls, table: dict, prefix: str):
     return cls(**kwargs)
 
 
-def _check_together(cfg: ServiceConfig) -> None:
-    """Checks that span keys or look at files; run once at start (and by --check-config)."""
-    from edge.detectors import DETECTORS
-
+def _check_together(cfg: ServiceConfig, loaders: bool = True) -> None:
+    """Checks that span keys or look at files; run once at start (and by --check-config). `loaders=False` leaves
+    the source, detector and model to the code that opens them (`fer-edge run` words those errors its own way)."""
     if cfg.source.reconnect_min_s > cfg.source.reconnect_max_s:
         raise UsageError(f"source.reconnect_min_s: {cfg.source.reconnect_min_s} is above source.reconnect_max_s "
                          f"({cfg.source.reconnect_max_s})")
-    if not cfg.source.input.strip():
-        raise UsageError("source.input: empty")
-    if cfg.detector.name not in DETECTORS:
-        raise UsageError(f"detector.name: {cfg.detector.name!r} is not one of {', '.join(DETECTORS)}")
-    if cfg.detector.name == "yunet" and not cfg.detector.yunet_model:
-        raise UsageError("detector.yunet_model: needed for detector.name = \"yunet\"")
-    for path, value in (("model.path", cfg.model.path), ("detector.yunet_model", cfg.detector.yunet_model)):
-        if value:
-            _check_readable(path, Path(value))
-    _check_source(cfg.source.input)
+    if loaders:
+        _check_loaders(cfg)
     if not cfg.http.host.strip():
         raise UsageError("http.host: empty")
     if cfg.http.enabled:
@@ -226,6 +237,28 @@ def _check_together(cfg: ServiceConfig) -> None:
     from edge.preview import check_preview_config
 
     check_preview_config(cfg.http)
+
+
+def _check_loaders(cfg: ServiceConfig) -> None:
+    """What opening the source and loading the models would refuse, found before either happens."""
+    from edge.detectors import DETECTORS
+
+    if not cfg.source.input.strip():
+        raise UsageError("source.input: empty")
+    from edge.lores import lores_option
+
+    try:
+        lores_option(cfg.source.lores, cfg.detector.name, (cfg.source.width or 640, cfg.source.height or 480))
+    except UsageError as exc:
+        raise UsageError(f"source.lores:{str(exc).partition(':')[2]}") from None
+    if cfg.detector.name not in DETECTORS:
+        raise UsageError(f"detector.name: {cfg.detector.name!r} is not one of {', '.join(DETECTORS)}")
+    if cfg.detector.name == "yunet" and not cfg.detector.yunet_model:
+        raise UsageError("detector.yunet_model: needed for detector.name = \"yunet\"")
+    for path, value in (("model.path", cfg.model.path), ("detector.yunet_model", cfg.detector.yunet_model)):
+        if value:
+            _check_readable(path, Path(value))
+    _check_source(cfg.source.input)
 
 
 def _check_readable(key: str, path: Path) -> None:
@@ -280,8 +313,13 @@ def _parse_text(path: str, f: dataclasses.Field, text: str) -> Any:
         raise UsageError(f"{path} ({flag_for(path, f)}): want {kind}, got {text!r}") from None
 
 
-def load_config(path: str | Path | None, overrides: dict[str, str] | None = None) -> ServiceConfig:
-    """The file (or the defaults when `path` is None) with command-line `overrides` ({key path: text}) on top."""
+def load_config(path: str | Path | None, overrides: dict[str, str] | None = None, *,
+                loaders: bool = True) -> ServiceConfig:
+    """The file (or the defaults when `path` is None) with command-line `overrides` ({key path: text}) on top.
+
+    `loaders=False` leaves the source, detector and model names and files to the code that opens them: `fer-edge
+    run` reports a missing model or an unknown detector as the loader words it (exit 1 for a bad model file).
+    """
     table: dict = {}
     if path is not None:
         p = Path(path)
@@ -304,12 +342,27 @@ def load_config(path: str | Path | None, overrides: dict[str, str] | None = None
             node[name] = _parse_text(key, fields[key], text)
     try:
         cfg = _build(ServiceConfig, table, "")
-        _check_together(cfg)
+        _check_together(cfg, loaders)
     except UsageError as exc:
         key, _, reason = str(exc).partition(":")
         if key in (overrides or {}):
             raise UsageError(f"{key} ({flag_for(key, fields[key])}):{reason}") from None
         raise UsageError(f"{path}: {exc}" if path is not None else str(exc)) from None
+    return cfg
+
+
+def config_from(values: dict[str, Any]) -> ServiceConfig:
+    """The defaults with `values` ({key path: value}) on top, each checked as a file's: for code that builds a loop
+    without a file or flags (the benchmarks, the API, tests). Names and files are left to the loaders."""
+    table: dict = {}
+    for key, value in values.items():
+        *sections, name = key.split(".")
+        node = table
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[name] = value
+    cfg = _build(ServiceConfig, table, "")
+    _check_together(cfg, loaders=False)
     return cfg
 
 
@@ -321,13 +374,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_section_arguments(parser, "")
 
 
-def add_section_arguments(parser: argparse.ArgumentParser, section: str) -> None:
-    """One flag per key under `section` ("": all), e.g. the [mqtt] flags for `fer-edge run`."""
+def add_section_arguments(parser: argparse.ArgumentParser, section: str, skip: tuple[str, ...] = ()) -> None:
+    """One flag per key under `section` ("": all) but those in `skip` (key paths or sections ending in ".")."""
     for path, f in iter_keys():
-        if path.startswith(section):
-            default = f.default if f.default != "" else '""'
-            parser.add_argument(flag_for(path, f), dest=path, default=None, metavar=type(f.default).__name__.upper(),
-                                help=f"{path}: {f.metadata['help']} (default {default})".replace("%", "%%"))
+        if path.startswith(section) and not any(path == s or s.endswith(".") and path.startswith(s) for s in skip):
+            add_key_argument(parser, path, f)
+
+
+def add_key_argument(parser, path: str, f: dataclasses.Field) -> None:
+    """`--flag VALUE` (and its long spelling) for one key; a true-or-false key may be given bare (`--level-eyes`)."""
+    default = f.default if f.default != "" else '""'
+    bare = {"nargs": "?", "const": "true"} if type(f.default) is bool else {}
+    parser.add_argument(*flags_of(path, f), dest=path, default=None, metavar=type(f.default).__name__.upper(),
+                        help=f"{path}: {f.metadata['help']} (default: {default})".replace("%", "%%"), **bare)
 
 
 def check_flag(key: str, flag: str, value):
@@ -342,3 +401,34 @@ def check_flag(key: str, flag: str, value):
 
 def overrides_from(args: argparse.Namespace) -> dict[str, str]:
     return {path: getattr(args, path) for path, _ in iter_keys() if getattr(args, path, None) is not None}
+
+
+SECRETS = ("mqtt.password", "http.token")
+
+
+def to_toml(cfg: ServiceConfig) -> str:
+    """The config as TOML that `load_config` reads back; a secret is left out, with a comment saying so."""
+    lines: list[str] = []
+    section = None
+    for path, _ in iter_keys():
+        *parents, name = path.split(".")
+        value: Any = cfg
+        for part in path.split("."):
+            value = getattr(value, part)
+        head = ".".join(parents) or None
+        if head != section:
+            lines += ["", f"[{head}]"]
+            section = head
+        if path in SECRETS and value:
+            lines.append(f"# {name}: set, not shown (put it in {name}_file)")
+            continue
+        lines.append(f"{name} = {_toml_value(value)}")
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # JSON's escapes are TOML basic-string escapes
+    return repr(value)

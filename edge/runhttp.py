@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from edge.config import HttpConfig, flag_for, iter_keys, load_config
+from edge.config import HttpConfig, add_key_argument, iter_keys, load_config
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +21,7 @@ def add_http_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("HTTP endpoint (off unless one of these is given; the service's [http] keys)")
     for path, f in iter_keys():
         if path.startswith("http.") and path != "http.enabled":
-            default = f.default if f.default != "" else '""'
-            group.add_argument(flag_for(path, f), dest=path, default=None, metavar=type(f.default).__name__.upper(),
-                               help=f"{path}: {f.metadata['help']} (default {default})".replace("%", "%%"))
+            add_key_argument(group, path, f)
 
 
 def http_config(args: argparse.Namespace) -> HttpConfig | None:

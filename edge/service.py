@@ -10,15 +10,12 @@ on the way out; teardown (events flushed and closed) in `finally`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import signal
 import sys
 import threading
-from pathlib import Path
 
 from edge.config import ServiceConfig, add_arguments, load_config, overrides_from
-from edge.errors import DeviceError, FerEdgeError, UsageError
 from edge.redact import redact
 
 log = logging.getLogger(__name__)
@@ -36,41 +33,12 @@ def add_service_parser(sub) -> None:
 def cmd_service(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides_from(args))
     if args.check_config:
-        build_models(cfg)  # what the start loads, so a model that would fail the start fails the check
+        from edge.build import build_pipeline
+
+        build_pipeline(cfg, keyed_errors=True)  # what the start loads, so a model that would fail the start fails the check
         print(f"fer-edge service: config OK ({args.config or 'defaults and flags'})")
         return 0
     return run_service(cfg)
-
-
-def build_models(cfg: ServiceConfig):
-    """(detector, classifier, model path) as the config names them; used by the start and by --check-config.
-
-    A file that is not the right model, a bad sidecar or a missing Edge TPU library is a config error (exit 2,
-    naming the key): restarting cannot fix it. An Edge TPU that is not plugged in stays a DeviceError (exit 1).
-    """
-    from edge.bundled import DEFAULT_MODEL
-    from edge.classifier import TFLiteClassifier
-    from edge.detectors import make_detector
-    from edge.runtime import edgetpu_library
-
-    det = cfg.detector
-    detector = _config_error("detector.yunet_model" if det.name == "yunet" else "detector.name", make_detector,
-                             det.name, cfg.threads, det.yunet_model or None, det.min_score or None)
-    if cfg.model.accelerator == "edgetpu":
-        _config_error("model.accelerator", edgetpu_library)
-    model = Path(cfg.model.path) if cfg.model.path else DEFAULT_MODEL
-    classifier = _config_error("model.path", TFLiteClassifier, model, cfg.threads, cfg.model.accelerator)
-    return detector, classifier, model
-
-
-def _config_error(key: str, build, *args):
-    """`build(*args)`, its FerEdgeError turned into a UsageError naming `key`."""
-    try:
-        return build(*args)
-    except (DeviceError, UsageError):
-        raise
-    except FerEdgeError as exc:
-        raise UsageError(f"{key}: {exc}") from None
 
 
 def _log(text: str) -> None:
@@ -89,15 +57,15 @@ def _setup_logging() -> None:
 
 
 def run_service(cfg: ServiceConfig) -> int:
+    from edge.build import build_pipeline
     from edge.events import JsonlWriter, NullWriter
     from edge.httpd import HttpEndpoint
     from edge.monitor import Monitor
-    from edge.pipeline import DETECT_BUDGET_MACS, LoopOptions, chain, run_loop
+    from edge.pipeline import chain
     from edge.preview import make_preview
     from edge.reconnect import ReconnectingSource
     from edge.sdnotify import Notifier
     from edge.sources import open_source
-    from edge.tracking import Tracker
 
     _setup_logging()
     stop = threading.Event()
@@ -118,11 +86,11 @@ def run_service(cfg: ServiceConfig) -> int:
             from edge.mqtt import open_mqtt
 
             mqtt = open_mqtt(cfg.mqtt, out.stats_every_s)
-        detector, classifier, model = build_models(cfg)
-        tracker = Tracker(tuple(classifier.labels), **dataclasses.asdict(cfg.smoothing))
+        pipeline = build_pipeline(cfg, keyed_errors=True)
 
         def opener():
-            return open_source(src.input, src.width or None, src.height or None, src.fps or None, cancel=stop)
+            return open_source(src.input, src.width or None, src.height or None, src.fps or None, cancel=stop,
+                               lores=pipeline.lores)
 
         def on_state(text: str) -> None:
             monitor.on_source_state(text)
@@ -132,11 +100,10 @@ def run_service(cfg: ServiceConfig) -> int:
                                     stale_s=cfg.http.stale_after_s)
         events = (JsonlWriter(out.events, keep_going=True, max_bytes=int(out.events_max_mb * 1e6)) if out.events
                   else NullWriter())
-        monitor = Monitor(notifier, source, events, tuple(classifier.labels), cfg.http.stale_after_s,
-                          {"model": model.name, "detector": det.name})
+        monitor = Monitor(notifier, source, events, pipeline.labels, cfg.http.stale_after_s, pipeline.info)
         observer = monitor.on_frame
         if mqtt is not None:
-            mqtt.attach(tracker, source)
+            mqtt.attach(pipeline.tracker, source)
             monitor.extra_metrics.append(mqtt.link.metrics)
             observer = chain(monitor.on_frame, mqtt.on_frame)
         watcher = threading.Thread(target=_on_stop, args=(stop, notifier, source), name="stop", daemon=True)
@@ -144,15 +111,12 @@ def run_service(cfg: ServiceConfig) -> int:
         preview = make_preview(cfg.http) if http is not None and cfg.http.preview else None
         if http is not None:
             http.start(monitor, preview)
-        _log(f"model {model.name}, detector {det.name}, source {src.input}, events {out.events or 'off'}, "
+        _log(f"model {pipeline.model.name}, detector {det.name}, source {src.input}, events {out.events or 'off'}, "
              f"http {http.url if http else 'off'}")
         if http is not None and http.exposure:
             log.warning(http.exposure)
         monitor.started(redact(src.input))
-        interval = {"detect_every": det.every} if det.every else {"detect_budget_macs": DETECT_BUDGET_MACS}
-        opts = LoopOptions(margin=det.margin, level_eyes=det.level_eyes, stats_every_s=out.stats_every_s, **interval)
-        stats = run_loop(source, detector, classifier, events, opts, stop=stop, tracker=tracker,
-                         observer=chain(observer, preview and preview.on_frame))
+        stats = pipeline.run(source, events, stop=stop, observer=chain(observer, preview and preview.on_frame))
     finally:
         stop.set()
         if watcher is not None:

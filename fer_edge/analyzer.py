@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edge.pipeline import DEFAULT_DETECT_EVERY, crop_face
-from edge.tracking import Track, Tracker
+from edge.tracking import Track
 
 MIN_CROP = 8  # pixels: a smaller crop (a box at the very edge) says nothing about an expression
 
@@ -77,18 +76,22 @@ class Analyzer:
     def __init__(self, *, model: str | os.PathLike | None = None, detector: str = "blazeface", threads: int = 1,
                  accelerator: str = "none", min_face_score: float | None = None,
                  yunet_model: str | os.PathLike | None = None, margin: float = 0.25, level_eyes: bool = False):
-        from edge.bundled import DEFAULT_MODEL
-        from edge.classifier import TFLiteClassifier
-        from edge.detectors import make_detector
+        from edge.build import build_pipeline
+        from edge.config import DetectorConfig, ModelConfig, ServiceConfig
 
         if not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads: want an integer >= 1, got {threads!r}")
         if not margin >= 0:
             raise ValueError(f"margin: want a number >= 0, got {margin!r}")
-        self.model = Path(model) if model is not None else DEFAULT_MODEL
-        self.detector, self.threads, self._margin, self._level_eyes = detector, threads, float(margin), level_eyes
-        self._detector = make_detector(detector, threads, str(yunet_model) if yunet_model else None, min_face_score)
-        self._classifier = TFLiteClassifier(self.model, threads, accelerator)
+        cfg = ServiceConfig(threads=threads, model=ModelConfig(path=os.fspath(model) if model is not None else "",
+                                                               accelerator=accelerator),
+                            detector=DetectorConfig(name=detector, min_score=min_face_score or 0.0,
+                                                    yunet_model=os.fspath(yunet_model) if yunet_model else "",
+                                                    margin=float(margin), level_eyes=level_eyes))
+        self._pipeline = build_pipeline(cfg)  # the models `fer-edge run` would load for the same settings
+        self.model, self.detector, self.threads = self._pipeline.model, detector, threads
+        self._margin, self._level_eyes = float(margin), level_eyes
+        self._detector, self._classifier = self._pipeline.detector, self._pipeline.classifier
 
     def __repr__(self) -> str:
         return f"Analyzer(model={str(self.model)!r}, detector={self.detector!r}, threads={self.threads})"
@@ -124,7 +127,7 @@ class Analyzer:
         return self._stream(source, detect_every, max_frames)
 
     def _stream(self, source, detect_every: int, max_frames: int) -> Iterator[list[Face]]:
-        tracker = Tracker(self.labels)
+        tracker = self._pipeline.new_tracker()
         dets: list = []
         frames = _frames(source, max_frames)
         try:

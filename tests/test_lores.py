@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.detectors import make_detector
 from edge.errors import UsageError
 from edge.geometry import Box, Detection
 from edge.lores import lores_option, lores_size, scale_detections, y_plane
@@ -95,10 +94,9 @@ class _LoresPicamera2:
 
 
 def test_picamera_lores_detects_small_and_crops_main(monkeypatch):
-    from edge.bundled import DEFAULT_MODEL
-    from edge.classifier import TFLiteClassifier
+    from edge.build import build_pipeline
+    from edge.config import config_from
     from edge.events import JsonlWriter
-    from edge.pipeline import LoopOptions, run_loop
     from edge.sources import open_source
 
     monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=_LoresPicamera2))
@@ -106,13 +104,13 @@ def test_picamera_lores_detects_small_and_crops_main(monkeypatch):
     cam = _LoresPicamera2.instances[-1]
     assert cam.config["lores"] == {"size": (320, 240), "format": "YUV420"}
     seen = []
-    detector = make_detector("blazeface")
+    pipeline = build_pipeline(config_from({"detector.name": "blazeface", "detector.every": 1}), max_frames=2)
+    detector = pipeline.detector
     real_detect = detector.detect
     detector.detect = lambda image: seen.append(image.shape) or real_detect(image)
     records = []
     try:
-        run_loop(src, detector, TFLiteClassifier(DEFAULT_MODEL), JsonlWriter(io.StringIO()),
-                 LoopOptions(max_frames=2, detect_every=1), observer=lambda f, r, s: records.append((f, r)))
+        pipeline.run(src, JsonlWriter(io.StringIO()), observer=lambda f, r, s: records.append((f, r)))
     finally:
         src.close()
     assert cam.started and cam.closed and set(cam.single) == {("main", "lores")}

@@ -291,16 +291,14 @@ def test_loop_observer_sees_every_frame():
     """run_loop's observer (the service's watchdog and metrics) is called once per processed frame, after stats."""
     import io
 
-    from edge.bundled import DEFAULT_MODEL
-    from edge.classifier import TFLiteClassifier
-    from edge.detectors import make_detector
+    from edge.build import build_pipeline
+    from edge.config import config_from
     from edge.events import JsonlWriter
-    from edge.pipeline import run_loop
     from edge.sources import open_source
 
     seen = []
-    stats = run_loop(open_source("demo", demo_frames=3), make_detector("blazeface-short"),
-                     TFLiteClassifier(DEFAULT_MODEL), JsonlWriter(io.StringIO()),
-                     observer=lambda frame, records, st: seen.append((frame.index, len(records), st.frames)))
+    pipeline = build_pipeline(config_from({"detector.name": "blazeface-short"}))
+    stats = pipeline.run(open_source("demo", demo_frames=3), JsonlWriter(io.StringIO()),
+                         observer=lambda frame, records, st: seen.append((frame.index, len(records), st.frames)))
     assert seen == [(0, 1, 1), (1, 1, 2), (2, 1, 3)] and stats.frames == 3
     assert np.isclose(sum(stats.total_s.values()), 2 * stats.total_s["total"])  # the stages add up to the total

@@ -200,10 +200,8 @@ def test_a_stop_wakes_a_read_waiting_on_a_stalled_camera():
 @pytest.mark.shared
 def test_a_looping_folder_is_detected_on_every_frame_through_the_reconnecting_source(shared, tmp_path):
     """Consecutive photos are unrelated: boxes must never be carried from one to the next (--detect-every)."""
-    from edge.bundled import DEFAULT_MODEL
-    from edge.classifier import TFLiteClassifier
-    from edge.detectors import make_detector
-    from edge.pipeline import LoopOptions, run_loop
+    from edge.build import build_pipeline
+    from edge.config import config_from
 
     for name in ("fr_obama.jpg", "fr_two_people.jpg"):
         (tmp_path / name).write_bytes((shared / "data" / "scenes" / name).read_bytes())
@@ -211,7 +209,7 @@ def test_a_looping_folder_is_detected_on_every_frame_through_the_reconnecting_so
     src = ReconnectingSource(lambda: open_source(str(tmp_path)), str(tmp_path), stop)
     out = tmp_path / "events.jsonl"
     writer = JsonlWriter(out)
-    run_loop(src, make_detector(), TFLiteClassifier(DEFAULT_MODEL), writer, LoopOptions(max_frames=4, detect_every=2))
+    build_pipeline(config_from({"detector.every": 2}), max_frames=4).run(src, writer)
     writer.close()
     assert src.still
     faces = [r for r in map(json.loads, out.read_text().splitlines()) if r["type"] == "face"]

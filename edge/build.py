@@ -1,0 +1,96 @@
+"""One way from the validated config to a loop ready to run, so `run`, `service`, the benchmarks, the API and the
+tests cannot wire the detector, classifier, tracker and loop options differently."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.config import ServiceConfig
+from edge.detectors import FaceDetector
+from edge.errors import DeviceError, FerEdgeError, UsageError
+from edge.pipeline import DETECT_BUDGET_MACS, Classifier, FrameSink, LoopOptions, run_loop
+from edge.sources import FrameSource
+from edge.stats import LoopStats
+from edge.tracking import Tracker
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The loaded models and the loop's settings; `run` drives a source through them."""
+
+    config: ServiceConfig
+    detector: FaceDetector
+    classifier: Classifier
+    tracker: Tracker
+    options: LoopOptions
+    model: Path
+    lores: tuple[int, int] | str | None  # picamera2's small stream for the detector (open_source's `lores`)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.classifier.labels)
+
+    @property
+    def info(self) -> dict[str, str]:
+        """What the monitor and the start line name: the model file and the detector."""
+        return {"model": self.model.name, "detector": self.config.detector.name}
+
+    def new_tracker(self) -> Tracker:
+        """A tracker with the config's smoothing, for a second, unrelated stream (the API's `stream`)."""
+        return Tracker(self.labels, **dataclasses.asdict(self.config.smoothing))
+
+    def run(self, source: FrameSource, events, *, sinks: tuple[FrameSink, ...] = (),
+            stop: threading.Event | None = None, observer: Callable | None = None) -> LoopStats:
+        return run_loop(source, self.detector, self.classifier, events, self.options, sinks, stop, self.tracker,
+                        observer)
+
+
+def loop_options(cfg: ServiceConfig, max_frames: int = 0) -> LoopOptions:
+    """detector.every N, or (0) the MAC budget that picks N on the first frame."""
+    det = cfg.detector
+    interval = {"detect_every": det.every} if det.every else {"detect_budget_macs": DETECT_BUDGET_MACS}
+    return LoopOptions(margin=det.margin, level_eyes=det.level_eyes, max_frames=max_frames,
+                       stats_every_s=cfg.outputs.stats_every_s, **interval)
+
+
+def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: bool = False) -> Pipeline:
+    """Load the detector and classifier the config names and set up the tracker and loop options.
+
+    With `keyed_errors` (the service), a model that cannot be loaded is a config error naming the key (exit 2:
+    a restart cannot fix it); an Edge TPU that is not plugged in stays a DeviceError either way.
+    """
+    from edge.bundled import DEFAULT_MODEL
+    from edge.classifier import TFLiteClassifier
+    from edge.detectors import make_detector
+    from edge.lores import lores_option
+    from edge.runtime import edgetpu_library
+
+    load = _keyed if keyed_errors else _plain
+    det, src = cfg.detector, cfg.source
+    lores = lores_option(src.lores, det.name, (src.width or 640, src.height or 480))
+    detector = load("detector.yunet_model" if det.name == "yunet" else "detector.name", make_detector,
+                    det.name, cfg.threads, det.yunet_model or None, det.min_score or None)
+    if cfg.model.accelerator == "edgetpu" and keyed_errors:
+        load("model.accelerator", edgetpu_library)
+    model = Path(cfg.model.path) if cfg.model.path else DEFAULT_MODEL
+    classifier = load("model.path", TFLiteClassifier, model, cfg.threads, cfg.model.accelerator)
+    tracker = Tracker(tuple(classifier.labels), **dataclasses.asdict(cfg.smoothing))
+    return Pipeline(cfg, detector, classifier, tracker, loop_options(cfg, max_frames), model, lores)
+
+
+def _plain(_key: str, build, *args):
+    return build(*args)
+
+
+def _keyed(key: str, build, *args):
+    """`build(*args)`, its FerEdgeError turned into a UsageError naming `key`."""
+    try:
+        return build(*args)
+    except (DeviceError, UsageError):
+        raise
+    except FerEdgeError as exc:
+        raise UsageError(f"{key}: {exc}") from None

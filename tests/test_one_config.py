@@ -1,0 +1,101 @@
+"""`run` and `service` describe the loop with one config: the same keys, flags and defaults, and one builder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tomllib
+
+from conftest import run_cli
+
+from edge.build import build_pipeline
+from edge.cli import build_parser
+from edge.config import SERVICE_ONLY, ServiceConfig, config_from, flags_of, iter_keys, load_config, to_toml
+
+RUN_ONLY = {"frames", "append", "annotate", "show", "print_config"}  # README "One config for run and service"
+SERVICE_ONLY_FLAGS = {"config", "check_config"}
+
+
+def _dests(command: str) -> dict[str, list[str]]:
+    """dest: option strings of one subcommand's flags (not --help, --verbose)."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    parser = sub.choices[command]
+    return {a.dest: a.option_strings for a in parser._actions if a.option_strings and a.dest not in ("help", "verbose")}
+
+
+def test_every_run_flag_is_a_config_key_and_every_key_a_run_flag():
+    keys = dict(iter_keys())
+    run = _dests("run")
+    assert set(run) - set(keys) == RUN_ONLY
+    assert set(keys) - set(run) == set(SERVICE_ONLY)
+    for path, strings in run.items():
+        if path in keys:
+            assert strings == flags_of(path, keys[path]), path
+
+
+def test_run_and_service_share_flag_names():
+    run, service = _dests("run"), _dests("service")
+    assert set(service) - set(run) == set(SERVICE_ONLY) | SERVICE_ONLY_FLAGS
+    for path in set(run) & set(service):
+        assert run[path] == service[path], path
+
+
+def test_legacy_run_flags_and_long_spellings_give_the_same_config():
+    short = ["--margin", "0.4", "--min-face-score", "0.5", "--level-eyes", "--stats-every", "3", "--fps", "20",
+             "--accelerator", "none", "--detect-every", "3", "--yunet-model", "y.onnx", "--width", "320"]
+    long = ["--detector-margin", "0.4", "--detector-min-score", "0.5", "--detector-level-eyes", "true",
+            "--outputs-stats-every-s", "3", "--source-fps", "20", "--model-accelerator", "none", "--detector-every",
+            "3", "--detector-yunet-model", "y.onnx", "--source-width", "320"]
+    from edge.cli import run_config
+
+    a = run_config(build_parser().parse_args(["run", *short]))
+    b = run_config(build_parser().parse_args(["run", *long]))
+    assert a == b and a.detector.margin == 0.4 and a.detector.level_eyes and a.outputs.stats_every_s == 3.0
+
+
+def test_run_defaults_are_the_config_defaults():
+    from edge.cli import run_config
+
+    assert run_config(build_parser().parse_args(["run"])) == ServiceConfig()
+    assert ServiceConfig().outputs.stats_every_s == 10.0 and ServiceConfig().source.fps == 15.0
+
+
+def test_print_config_round_trips_through_service_check_config(tmp_path):
+    proc = run_cli("run", "--source", "demo", "--margin", "0.3", "--level-eyes", "--smoothing-alpha", "0.5",
+                   "--stats-every", "2", "--print-config")
+    assert proc.returncode == 0, proc.stderr
+    table = tomllib.loads(proc.stdout)
+    assert table["detector"]["margin"] == 0.3 and table["http"]["enabled"] is False
+    path = tmp_path / "config.toml"
+    path.write_text(proc.stdout)
+    cfg = load_config(path)
+    assert (cfg.source.input, cfg.detector.level_eyes, cfg.smoothing.alpha, cfg.outputs.stats_every_s) == \
+        ("demo", True, 0.5, 2.0)
+    check = run_cli("service", "--config", str(path), "--check-config")
+    assert check.returncode == 0, check.stderr
+
+
+def test_to_toml_leaves_secrets_out():
+    cfg = config_from({"mqtt.host": "broker", "mqtt.username": "u", "mqtt.password": "hunter2"})
+    text = to_toml(cfg)
+    assert "hunter2" not in text and "password_file" in text
+    assert tomllib.loads(text)["mqtt"]["host"] == "broker"
+
+
+def test_build_pipeline_takes_every_loop_setting_from_the_config():
+    cfg = config_from({"detector.name": "blazeface-short", "detector.margin": 0.5, "detector.level_eyes": True,
+                       "detector.every": 3, "outputs.stats_every_s": 2.0, "smoothing.max_missed": 9})
+    p = build_pipeline(cfg, max_frames=4)
+    assert (p.options.margin, p.options.level_eyes, p.options.detect_every, p.options.max_frames,
+            p.options.stats_every_s) == (0.5, True, 3, 4, 2.0)
+    assert p.tracker.max_missed == 9 and p.new_tracker() is not p.tracker and p.info["detector"] == "blazeface-short"
+    budget = build_pipeline(config_from({"detector.name": "blazeface-short"})).options
+    assert budget.detect_budget_macs > 0
+
+
+def test_run_record_carries_the_config_keys_without_secrets(tmp_path):
+    events = tmp_path / "e.jsonl"
+    proc = run_cli("run", "--source", "demo", "--frames", "1", "--events", str(events), "--margin", "0.3")
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(events.read_text().splitlines()[0])
+    assert run["config"]["detector.margin"] == 0.3 and "mqtt.password" not in run["config"]
