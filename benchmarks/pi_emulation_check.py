@@ -70,7 +70,7 @@ def check_run(events: Path) -> None:
         raise CheckFailed(f"expected every face labelled {RUN_LABEL}, got {labels}")
     scores = [f["score"] for f in faces]
     say(f"run: ok: {stats[-1]['frames']} frames, {len(faces)} faces, all labelled {RUN_LABEL} "
-        f"(score {min(scores):.2f}-{max(scores):.2f}); emulated fps {stats[-1].get('fps')} (meaningless)")
+        f"(score {min(scores):.2f}-{max(scores):.2f}); emulated fps {stats[-1].get('fps_mean')} (meaningless)")
 
 
 def check_bench(out: Path) -> None:

@@ -394,7 +394,7 @@ def _cmd_run(args) -> int:
         raise failed
     if stats.frames == 0 and not stop.is_set():
         raise FerEdgeError(f"{src.input}: {getattr(source, 'failure', None) or 'no frame could be read'}")
-    print(f"{stats.frames} frames, {stats.faces} faces, {stats.overall_fps():.1f} fps, {source.dropped} dropped",
+    print(f"{stats.frames} frames, {stats.faces} faces, {stats.fps_mean():.1f} fps, {source.dropped} dropped",
           file=sys.stderr)
     _check_events_delivered(events)
     return _live_end(src.input, source, stop)

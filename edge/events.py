@@ -4,8 +4,10 @@ Schema (documented in README.md, "Events"):
   face:  {"type": "face", "time", "frame", "file" (stills only), "face_id", "box": [x1, y1, x2, y2], "detected",
           "detector_score", "label", "score", "probs": {label: p}, "smoothed_label", "smoothed_score"}
   run:   {"type": "run", "time", "version", "command", "config"} (first in a file, once per run)
-  stats: {"type": "stats", "time", "frames", "fps", "fps_avg", "faces", "faces_per_frame", "dropped",
-          "latency_ms": {stage: {"p50", "p95", "mean"}}}
+  stats: {"type": "stats", "time", "frames", "fps_now", "fps_mean", "detected", "detected_share", "faces",
+          "faces_per_frame", "dropped", "latency_ms": {stage: {"p50", "p95", "mean"}}} (`detect`: detected frames only)
+Version 2 (README "Events"): the stats record's `fps` and `fps_avg` became `fps_mean` and `fps_now`; `detected`
+and `detected_share` were added.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from edge.errors import FerEdgeError, UsageError
 from edge.files import writable_target
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def face_record(time_s: float, frame: int, track, box, detector_score: float, probs: np.ndarray,
@@ -57,7 +59,8 @@ def run_record(time_s: float, command: str, config: dict) -> dict:
 def stats_record(time_s: float, stats, dropped: int) -> dict:
     return {
         "type": "stats", "v": SCHEMA_VERSION, "time": round(time_s, 3), "frames": stats.frames,
-        "fps": round(stats.overall_fps(), 2), "fps_avg": round(stats.fps, 2), "faces": stats.faces,
+        "fps_now": round(stats.fps_now, 2), "fps_mean": round(stats.fps_mean(), 2), "detected": stats.detected,
+        "detected_share": round(stats.detected_share(), 3), "faces": stats.faces,
         "faces_per_frame": round(stats.faces / stats.frames, 3) if stats.frames else 0.0,
         "dropped": dropped, "latency_ms": stats.latency(),
     }

@@ -33,7 +33,7 @@ def discovery_configs(prefix: str, node: str, name: str, version: str,
                    "unit_of_measurement": "faces", "state_class": "measurement", "icon": "mdi:account-multiple"}),
         ("expression", {"name": "Expression", "state_topic": f"{prefix}/state",
                         "value_template": "{{ value_json.dominant }}", "icon": "mdi:emoticon-outline"}),
-        ("fps", {"name": "FPS", "state_topic": f"{prefix}/stats", "value_template": "{{ value_json.fps_avg }}",
+        ("fps", {"name": "FPS", "state_topic": f"{prefix}/stats", "value_template": "{{ value_json.fps_now }}",
                  "unit_of_measurement": "fps", "state_class": "measurement", "icon": "mdi:speedometer",
                  "entity_category": "diagnostic"}),
     ]

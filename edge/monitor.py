@@ -45,6 +45,7 @@ class Monitor:
         self._last_frame: float | None = None
         self._frames = self._faces = self._frame_faces = 0
         self._fps = 0.0
+        self._detected = 0
         self._labels = dict.fromkeys((*labels, UNCERTAIN), 0)
         self._in_view: list[dict] = []  # the last processed frame's records: the faces in view now
         self._ended: dict[int, tuple[float, dict]] = {}  # face_id -> (when last seen, its last record), gone since
@@ -77,7 +78,8 @@ class Monitor:
         was_waiting, self._waiting = self._waiting is not None, None
         with self._lock:
             self._last_frame = now
-            self._frames, self._faces, self._fps, self._frame_faces = stats.frames, stats.faces, stats.fps, len(records)
+            self._frames, self._faces, self._fps, self._frame_faces = stats.frames, stats.faces, stats.fps_now, len(records)
+            self._detected = stats.detected
             for r in records:
                 self._labels[r["smoothed_label"]] = self._labels.get(r["smoothed_label"], 0) + 1
                 self._ended.pop(r["face_id"], None)
@@ -147,6 +149,7 @@ class Monitor:
         now = self._clock()
         with self._lock:
             frames, faces, fps, labels = self._frames, self._faces, self._fps, dict(self._labels)
+            detected = self._detected
             latency, last = dict(self._latency), self._last_frame
         healthy = last is not None and now - last <= self._stale
         src, ev = self._source, self._events
@@ -158,7 +161,10 @@ class Monitor:
         _metric(out, "fer_edge_faces_total", "counter", "Faces classified.", [("fer_edge_faces_total", {}, faces)])
         _metric(out, "fer_edge_faces_in_view", "gauge", "Faces in the last processed frame (0 while frames stop).",
                 [("fer_edge_faces_in_view", {}, self.faces_in_view())])
-        _metric(out, "fer_edge_frames_per_second", "gauge", "Moving average of the frame rate (0 while frames stop).",
+        _metric(out, "fer_edge_frames_detected_total", "counter", "Frames on which the face detector ran (the others "
+                "reuse the last boxes).", [("fer_edge_frames_detected_total", {}, detected)])
+        _metric(out, "fer_edge_frames_per_second", "gauge", "The frame rate now: a moving average over about the last "
+                "ten frames (0 while frames stop).",
                 [("fer_edge_frames_per_second", {}, round(fps, 3) if healthy else 0.0)])
         _metric(out, "fer_edge_last_frame_age_seconds", "gauge", "Seconds since the last processed frame.",
                 [("fer_edge_last_frame_age_seconds", {}, round(now - last, 3) if last is not None else -1.0)])
@@ -185,9 +191,10 @@ class Monitor:
                 samples += [("fer_edge_stage_seconds", {"stage": stage, "quantile": "0.5"}, p50),
                             ("fer_edge_stage_seconds", {"stage": stage, "quantile": "0.95"}, p95),
                             ("fer_edge_stage_seconds_sum", {"stage": stage}, round(total, 6)),
-                            ("fer_edge_stage_seconds_count", {"stage": stage}, frames)]
+                            ("fer_edge_stage_seconds_count", {"stage": stage}, detected if stage == "detect" else frames)]
         _metric(out, "fer_edge_stage_seconds", "summary",
-                "Per-stage latency over the last 1000 frames (decode includes the wait for a frame).", samples)
+                "Per-stage latency over the last 1000 frames timed for it (decode includes the wait for a frame; detect "
+                "counts only the frames that ran the detector).", samples)
         for add in self.extra_metrics:
             add(out)
         return "\n".join(out) + "\n"

@@ -108,6 +108,7 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
             cut = tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
             # asked per frame: a reconnecting source may hold a camera now and a folder of photos later
             detected = stats.frames % every == 0 or getattr(source, "still", False) or cut
+            td = time.perf_counter()  # the scene-cut check above counts as crop time: `detect` is the detector's
             if detected:
                 dets = detect_frame(detector, frame)  # on picamera2's lores stream when there is one
             t2 = time.perf_counter()
@@ -126,8 +127,8 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
             t5 = time.perf_counter()
             for sink in sinks:
                 sink.show(frame, records)
-            stats.add({"decode": t1 - t0, "detect": t2 - t1, "crop": t3 - t2, "classify": t4 - t3,
-                       "events": t5 - t4, "total": t5 - t0}, len(records))
+            stats.add({"decode": t1 - t0, "detect": t2 - td, "crop": t3 - t2 + td - t1, "classify": t4 - t3,
+                       "events": t5 - t4, "total": t5 - t0}, len(records), detected)
             if observer is not None:
                 observer(frame, records, stats)
             if opts.max_frames and stats.frames >= opts.max_frames:

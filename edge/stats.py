@@ -1,4 +1,9 @@
-"""Loop metrics that cost little: per-stage perf_counter timings in a bounded window and an FPS moving average."""
+"""Loop metrics that cost little: per-stage perf_counter timings in a bounded window, and two frame rates.
+
+`detect` is timed only on the frames that ran the detector (with --detect-every N the others reuse boxes), so its
+percentiles are a detection's cost; `detected` says on how many frames it ran. `fps_now` is a moving average over
+about the last ten frames (Frigate's), `fps_mean()` the frames over the seconds since the start.
+"""
 
 from __future__ import annotations
 
@@ -15,21 +20,26 @@ class LoopStats:
         self._ms = {s: collections.deque(maxlen=window) for s in STAGES}
         self.total_s = dict.fromkeys(STAGES, 0.0)  # since the start, for Prometheus summaries' _sum
         self.frames = 0
+        self.detected = 0  # frames on which the detector ran
         self.faces = 0
-        self.fps = 0.0  # exponential moving average, like Frigate's (avg*9 + new)/10
+        self.fps_now = 0.0  # exponential moving average of the frame rate, like Frigate's (avg*9 + new)/10
         self._last = None
         self.started = time.perf_counter()
 
-    def add(self, timings_s: dict[str, float], faces: int) -> None:
+    def add(self, timings_s: dict[str, float], faces: int, detected: bool = True) -> None:
+        """One frame's stage timings; a frame that did not run the detector gives no `detect` timing."""
         for stage, seconds in timings_s.items():
+            if stage == "detect" and not detected:
+                continue
             self._ms[stage].append(seconds * 1000.0)
             self.total_s[stage] += seconds
         self.frames += 1
+        self.detected += bool(detected)
         self.faces += faces
         now = time.perf_counter()
         if self._last is not None and now > self._last:
             inst = 1.0 / (now - self._last)
-            self.fps = inst if self.fps == 0 else (self.fps * 9 + inst) / 10
+            self.fps_now = inst if self.fps_now == 0 else (self.fps_now * 9 + inst) / 10
         self._last = now
 
     def latency(self) -> dict[str, dict[str, float]]:
@@ -41,6 +51,14 @@ class LoopStats:
                               "mean": round(float(arr.mean()), 3)}
         return out
 
-    def overall_fps(self) -> float:
+    def count(self, stage: str) -> int:
+        """Frames timed for `stage` since the start: the detected ones for `detect`, every frame otherwise."""
+        return self.detected if stage == "detect" else self.frames
+
+    def detected_share(self) -> float:
+        return self.detected / self.frames if self.frames else 0.0
+
+    def fps_mean(self) -> float:
+        """Frames over the seconds since the start."""
         elapsed = time.perf_counter() - self.started
         return self.frames / elapsed if elapsed > 0 else 0.0

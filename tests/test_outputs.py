@@ -238,7 +238,7 @@ def test_latest_lists_the_faces_in_view_now_and_the_ended_ones_apart(monkeypatch
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     now = [100.0]
     monitor = _monitor(lambda: now[0])
-    stats = SimpleNamespace(frames=1, faces=0, fps=10.0, latency=lambda: {}, total_s={})
+    stats = SimpleNamespace(frames=1, faces=0, fps_now=10.0, detected=1, latency=lambda: {}, total_s={})
     for step, ids in enumerate([(1, 2, 3, 4, 5), (1, 2, 3, 4, 5), (6, 7), (6, 7)]):  # a crowd passes, two remain
         now[0] = 100.0 + 0.1 * step
         monitor.on_frame(None, _frame_records(*ids), stats)

@@ -1,0 +1,55 @@
+"""The loop's figures say what they measure: detection latency over detected frames only, two named frame rates."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_cli
+
+from edge.stats import LoopStats
+
+
+def test_detect_latency_counts_only_frames_that_ran_the_detector():
+    stats = LoopStats()
+    for i in range(10):
+        detected = i % 2 == 0
+        stats.add({"decode": 0.001, "detect": 0.020 if detected else 0.0, "crop": 0.001, "total": 0.022}, 1, detected)
+    assert (stats.frames, stats.detected, stats.count("detect"), stats.count("crop")) == (10, 5, 5, 10)
+    assert stats.detected_share() == 0.5
+    assert stats.latency()["detect"]["p50"] == pytest.approx(20.0)  # not 10: the skipped frames are not in it
+    assert stats.total_s["detect"] == pytest.approx(0.1)
+    assert stats.fps_mean() > 0 and stats.fps_now > 0
+
+
+@pytest.mark.shared
+def test_stats_record_names_its_rates_and_the_detected_share(shared, tmp_path):
+    events = tmp_path / "e.jsonl"
+    clip = shared / "data" / "scenes" / "fr_short_hamilton_clip.mp4"
+    proc = run_cli("run", "--source", str(clip), "--frames", "10", "--detect-every", "2", "--events", str(events))
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in events.read_text().splitlines()]
+    stats = records[-1]
+    assert stats["type"] == "stats" and all(r["v"] == 2 for r in records)
+    assert (stats["frames"], stats["detected"], stats["detected_share"]) == (10, 5, 0.5)
+    assert {"fps_now", "fps_mean"} <= set(stats) and not {"fps", "fps_avg"} & set(stats)
+    assert sum(r["detected"] for r in records if r["type"] == "face") > 0
+
+
+def test_metrics_count_detect_over_detected_frames(monkeypatch):
+    from types import SimpleNamespace
+
+    from edge.monitor import Monitor
+    from edge.sdnotify import Notifier
+
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    source = SimpleNamespace(dropped=0, undecodable=0, up=True, errors=0, reconnects=0)
+    monitor = Monitor(Notifier(), source, SimpleNamespace(errors=0, lost=0), ("happy",), 5.0, {}, clock=lambda: 1.0)
+    monitor.SNAPSHOT_EVERY_S = 0.0
+    stats = LoopStats()
+    for i in range(4):
+        stats.add({"detect": 0.01, "total": 0.02}, 0, i % 2 == 0)
+        monitor.on_frame(None, [], stats)
+    text = monitor.metrics_text()
+    assert 'fer_edge_stage_seconds_count{stage="detect"} 2\n' in text
+    assert 'fer_edge_stage_seconds_count{stage="total"} 4\n' in text and "fer_edge_frames_detected_total 2\n" in text
