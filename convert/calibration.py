@@ -45,7 +45,7 @@ def calibration_images(calib: str | Path, n: int, size: tuple[int, int], channel
     chosen = data.subset(idx)
     images = batch_to_model_input(chosen.images, size, channels)
     return images, {"source": path.name, "split": split, "images": int(len(idx)), "sampling": "stratified by class",
-                    "per_class": chosen.counts(), "seed": seed, "skipped_unreadable": data.skipped}
+                    "per_class": chosen.counts(), "seed": seed, "skipped_unreadable": data.undecodable}
 
 
 def _flat_folder(path: Path, n: int, size: tuple[int, int], channels: int, seed: int) -> tuple[np.ndarray, dict]:

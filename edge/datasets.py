@@ -49,7 +49,7 @@ class LabelledImages:
     images: np.ndarray
     labels: np.ndarray
     source: str
-    skipped: int = 0
+    undecodable: int = 0  # image files that did not decode, left out (the sources' word for frames too)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -60,11 +60,11 @@ class LabelledImages:
 
     def describe(self) -> str:
         counts = ", ".join(f"{k} {v}" for k, v in self.counts().items())
-        extra = f"; {self.skipped} unreadable skipped" if self.skipped else ""
+        extra = f"; {self.undecodable} undecodable skipped" if self.undecodable else ""
         return f"{self.source}: {len(self)} images ({counts}){extra}"
 
     def subset(self, index: np.ndarray) -> LabelledImages:
-        return LabelledImages(self.images[index], self.labels[index], self.source, self.skipped)
+        return LabelledImages(self.images[index], self.labels[index], self.source, self.undecodable)
 
 
 def canonical_split(name: str) -> str:
@@ -226,7 +226,7 @@ def load_split(
         raise FerEdgeError(f"{path}: no such file or folder")
     data = read_fer2013_csv(path, (split,))[canonical_split(split)]
     images = batch_to_model_input(data.images, size, channels)  # the CSV's 48x48 grey, as the caller asked
-    return LabelledImages(images, data.labels, data.source, data.skipped)
+    return LabelledImages(images, data.labels, data.source, data.undecodable)
 
 
 def _folder_split_names(split: str) -> tuple[str, ...]:

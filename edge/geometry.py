@@ -31,9 +31,6 @@ class Box:
     def as_list(self) -> list[int]:
         return [round(self.x1), round(self.y1), round(self.x2), round(self.y2)]
 
-    def iou(self, other: Box) -> float:
-        return float(iou_matrix(np.array([self.as_array()]), np.array([other.as_array()]))[0, 0])
-
     def as_array(self) -> np.ndarray:
         return np.array([self.x1, self.y1, self.x2, self.y2], dtype=np.float32)
 
@@ -66,12 +63,11 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
-def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, iou_threshold: float,
-                 weighted: bool = True) -> list[tuple[np.ndarray, float, np.ndarray]]:
+def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
+                 iou_threshold: float) -> list[tuple[np.ndarray, float, np.ndarray]]:
     """MediaPipe-style suppression: each cluster of overlapping boxes becomes the score-weighted mean of its members.
 
     boxes (N, 4), scores (N,), keypoints (N, K, 2). Returns (box, score, keypoints) best first.
-    With weighted=False it is plain NMS (the top box of each cluster).
     """
     order = np.argsort(-scores)
     boxes, scores, keypoints = boxes[order], scores[order], keypoints[order]
@@ -83,12 +79,9 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, i
         overlap = iou_matrix(boxes[i:i + 1], boxes)[0] >= iou_threshold
         members = np.flatnonzero(overlap & remaining)
         remaining[members] = False
-        if weighted:
-            w = scores[members][:, None]
-            box = (boxes[members] * w).sum(0) / w.sum()
-            kps = (keypoints[members] * w[:, :, None]).sum(0) / w.sum()
-        else:
-            box, kps = boxes[i], keypoints[i]
+        w = scores[members][:, None]
+        box = (boxes[members] * w).sum(0) / w.sum()
+        kps = (keypoints[members] * w[:, :, None]).sum(0) / w.sum()
         out.append((box, float(scores[i]), kps))
     return out
 

@@ -90,21 +90,3 @@ def confusion_plot(path: str | Path, matrix, labels: list[str], title: str) -> b
     ax.set_title(title)
     save_png(fig, plt, Path(path))
     return True
-
-
-def scatter_plot(path: str | Path, title: str, xlabel: str, ylabel: str,
-                 points: list[tuple[str, float, float]]) -> bool:
-    """Labelled points, e.g. accuracy against frames per second for each model variant."""
-    plt = pyplot()
-    if plt is None:
-        return False
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for label, x, y in points:
-        ax.scatter([x], [y])
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.set_title(title)
-    save_png(fig, plt, Path(path))
-    return True

@@ -43,8 +43,8 @@ class ReconnectingSource:
         self._up, self._stale_s, self._last_frame_at = False, stale_s, -float("inf")
         self.errors = 0  # openings that failed and live sources that stopped delivering
         self.reconnects = 0  # recoveries: the first frame after one or more errors
-        self._skipped = 0
-        self._closed_dropped = self._closed_unreadable = 0
+        self._undecodable = 0
+        self._closed_dropped = self._closed_undecodable = 0
 
     @property
     def up(self) -> bool:
@@ -64,8 +64,8 @@ class ReconnectingSource:
     @property
     def undecodable(self) -> int:
         """Frames skipped because they could not be decoded, over every opening."""
-        inner = getattr(self._inner, "unreadable", 0) if self._inner is not None else 0
-        return self._skipped + self._closed_unreadable + inner
+        inner = getattr(self._inner, "undecodable", 0) if self._inner is not None else 0
+        return self._undecodable + self._closed_undecodable + inner
 
     def read(self) -> Frame | None:
         paced = False  # one wait per frame, however many reopenings (a one-image folder reopens every frame)
@@ -81,7 +81,7 @@ class ReconnectingSource:
                 self._lost()
                 continue
             if not decodable(frame.image):
-                self._skipped += 1
+                self._undecodable += 1
                 continue
             self._got_frame = True
             if self._failing_since is not None:
@@ -148,7 +148,7 @@ class ReconnectingSource:
         inner, self._inner = self._inner, None
         if inner is not None:
             self._closed_dropped += inner.dropped
-            self._closed_unreadable += getattr(inner, "unreadable", 0)
+            self._closed_undecodable += getattr(inner, "undecodable", 0)
             inner.close()
 
     def close(self) -> None:

@@ -45,7 +45,7 @@ class _SourceCounts:
 
     @property
     def undecodable(self) -> int:
-        return getattr(self._source, "undecodable", getattr(self._source, "unreadable", 0))
+        return getattr(self._source, "undecodable", 0)
 
 
 def _setup_logging() -> None:

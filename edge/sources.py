@@ -73,7 +73,7 @@ class ImageSource:
 
     def __init__(self, paths: list[Path], name: str, repeat: int = 1):
         self.name, self.dropped, self._paths, self._repeat = name, 0, paths, max(1, repeat)
-        self._i, self._counter, self.unreadable = 0, _Counter(), 0
+        self._i, self._counter, self.undecodable = 0, _Counter(), 0
 
     def read(self) -> Frame | None:
         while self._i < len(self._paths) * self._repeat:
@@ -82,7 +82,7 @@ class ImageSource:
             image = read_still(path)
             if image is not None:
                 return self._counter.frame(image, file=str(path))
-            self.unreadable += 1
+            self.undecodable += 1
         return None
 
     def close(self) -> None:
@@ -255,9 +255,9 @@ class VideoSource:
         return self._reader is not None and self._reader.stalled
 
     @property
-    def unreadable(self) -> int:
+    def undecodable(self) -> int:
         """Failed reads between good frames: broken frames of a stream."""
-        return self._reader.unreadable if self._reader is not None else 0
+        return self._reader.undecodable if self._reader is not None else 0
 
     def read(self) -> Frame | None:
         if self._reader is not None:
@@ -292,7 +292,7 @@ class _LatestFrames:
         self._opened, self._open_error = opener is None, None
         self._ended = self._woken = self.stalled = False
         self.failure: str | None = None
-        self.dropped = self.unreadable = 0
+        self.dropped = self.undecodable = 0
         self._counter = _Counter()
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._thread.start()
@@ -333,7 +333,7 @@ class _LatestFrames:
                         self._cond.notify_all()
                         return
                     continue
-                self.unreadable, failed = self.unreadable + failed, 0
+                self.undecodable, failed = self.undecodable + failed, 0
                 if len(self._frames) == self._frames.maxlen:
                     self.dropped += 1
                 # a grab may return (main, lores) from a camera with a detection stream

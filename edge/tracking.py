@@ -6,7 +6,7 @@ never on FER2013, whose PrivateTest split is what accuracy is reported on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,8 +25,6 @@ class Track:
     label: str = UNCERTAIN  # the smoothed label shown to users
     score: float = 0.0  # the smoothed probability of `label` (of the top class while `uncertain`)
     missed: int = 0
-    age: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def smooth_label(current: str, avg: np.ndarray, labels: tuple[str, ...], min_score: float, switch_margin: float) -> str:
@@ -113,7 +111,7 @@ class Tracker:
             else:
                 track.probs = (1 - self.alpha) * track.probs + self.alpha * probs[i]
                 track.box = box
-            track.missed, track.age = 0, track.age + 1
+            track.missed = 0
             track.label = smooth_label(track.label, track.probs, self.labels, self.min_score, self.switch_margin)
             shown = self.labels.index(track.label) if track.label in self.labels else int(track.probs.argmax())
             track.score = float(track.probs[shown])

@@ -66,8 +66,8 @@ def test_image_tree_any_size_and_colour(tmp_path):
     data = load_split(tmp_path, "Training")
     assert data.images.shape == (4, 48, 48, 1)
     assert sorted(data.labels.tolist()) == [3, 3, 4, 5]
-    assert data.skipped == 2
-    assert "2 unreadable skipped" in data.describe()
+    assert data.undecodable == 2
+    assert "2 undecodable skipped" in data.describe()
     rgb = read_image_folder(tmp_path / "train", size=(96, 96), channels=3)
     assert rgb.images.shape == (4, 96, 96, 3)
 

@@ -177,4 +177,4 @@ def test_an_image_too_large_to_decode_reduced_is_skipped_and_counted(tmp_path):
     (folder / "b_good.jpg").write_bytes(DEMO_IMAGE.read_bytes())
     src = open_source(str(folder))
     assert src.read().image.shape == cv2.imread(str(DEMO_IMAGE)).shape
-    assert src.read() is None and src.unreadable == 1
+    assert src.read() is None and src.undecodable == 1
