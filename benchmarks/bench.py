@@ -98,7 +98,7 @@ def _prepare_data(opts: BenchOptions, tmp: Path) -> tuple[Path, Path, int] | Non
         raise FerEdgeError(f"{source}: no images in split {opts.split}")
     print_counts(data)
     np.save(tmp / "images.npy", data.images)
-    np.save(tmp / "labels.npy", data.labels)
+    np.save(tmp / "labels.npy", data.label_ids)
     return tmp / "images.npy", tmp / "labels.npy", len(data)
 
 

@@ -19,7 +19,7 @@ def stratified_sample(data: LabelledImages, n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     picks = []
     for c in range(len(EMOTIONS)):
-        idx = np.flatnonzero(data.labels == c)
+        idx = np.flatnonzero(data.label_ids == c)
         if len(idx):
             k = min(len(idx), max(1, round(n * len(idx) / len(data))))
             picks.append(rng.choice(idx, size=k, replace=False))

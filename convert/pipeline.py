@@ -56,7 +56,7 @@ def _eval_set(model: SourceModel, data: str | None, split: str, log) -> tuple[np
         return None
     ds: LabelledImages = load_split(data, split, (model.height, model.width), model.channels)
     images = batch_to_model_input(ds.images, (model.height, model.width), model.channels)
-    return images, ds.labels, {"data": Path(data).name, "split": split, "images": len(ds)}
+    return images, ds.label_ids, {"data": Path(data).name, "split": split, "images": len(ds)}
 
 
 def _acc(probs: np.ndarray | None, labels: np.ndarray) -> float | None:

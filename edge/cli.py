@@ -205,7 +205,7 @@ def _cmd_evaluate(args) -> int:
             "macs": cost.macs if cost else None, "params": cost.params if cost else None,
             "predict_seconds": round(seconds, 2)}
     if outcomes is None:
-        report = report_from_probs(probs, data.labels, tuple(labels), **meta)
+        report = report_from_probs(probs, data.label_ids, tuple(labels), **meta)
     else:
         from edge.ferplus import format_summary, outcome_summary
 

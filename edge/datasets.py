@@ -44,18 +44,18 @@ _CLASS_ALIASES = {
 
 @dataclass(frozen=True)
 class LabelledImages:
-    """Images (N, H, W, C) uint8 with FER2013 label ids (N,)."""
+    """Images (N, H, W, C) uint8 with FER2013 label ids (N,): `label_ids`, as `labels` means names everywhere else."""
 
     images: np.ndarray
-    labels: np.ndarray
+    label_ids: np.ndarray
     source: str
     undecodable: int = 0  # image files that did not decode, left out (the sources' word for frames too)
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.label_ids)
 
     def counts(self) -> dict[str, int]:
-        per_class = np.bincount(self.labels, minlength=len(EMOTIONS))
+        per_class = np.bincount(self.label_ids, minlength=len(EMOTIONS))
         return {name: int(n) for name, n in zip(EMOTIONS, per_class)}
 
     def describe(self) -> str:
@@ -64,7 +64,7 @@ class LabelledImages:
         return f"{self.source}: {len(self)} images ({counts}){extra}"
 
     def subset(self, index: np.ndarray) -> LabelledImages:
-        return LabelledImages(self.images[index], self.labels[index], self.source, self.undecodable)
+        return LabelledImages(self.images[index], self.label_ids[index], self.source, self.undecodable)
 
 
 def canonical_split(name: str) -> str:
@@ -226,7 +226,7 @@ def load_split(
         raise FerEdgeError(f"{path}: no such file or folder")
     data = read_fer2013_csv(path, (split,))[canonical_split(split)]
     images = batch_to_model_input(data.images, size, channels)  # the CSV's 48x48 grey, as the caller asked
-    return LabelledImages(images, data.labels, data.source, data.undecodable)
+    return LabelledImages(images, data.label_ids, data.source, data.undecodable)
 
 
 def _folder_split_names(split: str) -> tuple[str, ...]:

@@ -25,10 +25,10 @@ def test_csv_plain_and_gzipped(tmp_path, name):
     assert set(splits) == {"Training", "PublicTest", "PrivateTest"}
     train = splits["Training"]
     assert train.images.shape == (2, 48, 48, 1) and train.images.dtype == np.uint8
-    assert train.labels.tolist() == [3, 0]
+    assert train.label_ids.tolist() == [3, 0]
     np.testing.assert_array_equal(train.images[0, :, :, 0], _face(0))
     assert train.counts()["happy"] == 1 and train.counts()["angry"] == 1
-    assert load_split(path, "test").labels.tolist() == [5]
+    assert load_split(path, "test").label_ids.tolist() == [5]
 
 
 @pytest.mark.parametrize("pixels,label,expect", [
@@ -65,7 +65,7 @@ def test_image_tree_any_size_and_colour(tmp_path):
     (tmp_path / "train" / "sad" / "empty.jpg").write_bytes(b"")
     data = load_split(tmp_path, "Training")
     assert data.images.shape == (4, 48, 48, 1)
-    assert sorted(data.labels.tolist()) == [3, 3, 4, 5]
+    assert sorted(data.label_ids.tolist()) == [3, 3, 4, 5]
     assert data.undecodable == 2
     assert "2 undecodable skipped" in data.describe()
     rgb = read_image_folder(tmp_path / "train", size=(96, 96), channels=3)

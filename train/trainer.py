@@ -118,7 +118,7 @@ def _limit(data, n: int, seed: int):
     rng = np.random.default_rng(seed)
     take = []
     for c in range(len(EMOTIONS)):
-        idx = np.flatnonzero(data.labels == c)
+        idx = np.flatnonzero(data.label_ids == c)
         k = max(1, round(n * len(idx) / len(data))) if len(idx) else 0
         take.extend(rng.choice(idx, size=min(k, len(idx)), replace=False))
     index = np.sort(np.asarray(take))
@@ -132,7 +132,7 @@ def _soft_targets(opts: TrainOptions, train_data, rows: np.ndarray, out: Path) -
     parts = []
     if opts.teacher and opts.teacher_weight > 0:
         probs = teacher_probs(opts.teacher, train_data.images, out / "teacher.npz")
-        agree = float((probs.argmax(1) == train_data.labels).mean())
+        agree = float((probs.argmax(1) == train_data.label_ids).mean())
         print(f"teacher ({len(opts.teacher)} models) agrees with {agree:.1%} of {opts.train_split} labels",
               file=sys.stderr, flush=True)
         parts.append((opts.teacher_weight, probs, np.ones(len(probs), bool)))
@@ -145,7 +145,7 @@ def _soft_targets(opts: TrainOptions, train_data, rows: np.ndarray, out: Path) -
         probs, valid = ferplus_probs(votes)
         print(f"FER+ votes for {int(valid.sum())} of {len(valid)} {opts.train_split} images", file=sys.stderr, flush=True)
         parts.append((opts.ferplus_weight, probs, valid))
-    return mix_targets(train_data.labels, parts)
+    return mix_targets(train_data.label_ids, parts)
 
 
 def train(opts: TrainOptions, resume: bool = False) -> Path:
@@ -181,8 +181,8 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     for d in (train_data, val_data):
         print_counts(d)
     targets = _soft_targets(opts, train_data, train_rows, out)
-    train_data = type(train_data)(batch_to_model_input(train_data.images, size, 1), train_data.labels, train_data.source)
-    val_data = type(val_data)(batch_to_model_input(val_data.images, size, 1), val_data.labels, val_data.source)
+    train_data = type(train_data)(batch_to_model_input(train_data.images, size, 1), train_data.label_ids, train_data.source)
+    val_data = type(val_data)(batch_to_model_input(val_data.images, size, 1), val_data.label_ids, val_data.source)
 
     from train.models import build_model
 
@@ -208,8 +208,8 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
           f"training {start + 1}-{opts.epochs} of {opts.epochs} epochs", file=sys.stderr, flush=True)
 
     x_train, x_val = train_data.images.astype(np.float32), val_data.images.astype(np.float32)
-    sample_weight = class_weights(train_data.labels, opts.class_weight).astype(np.float32)[train_data.labels]
-    y_val = np.eye(len(EMOTIONS), dtype=np.float32)[val_data.labels]
+    sample_weight = class_weights(train_data.label_ids, opts.class_weight).astype(np.float32)[train_data.label_ids]
+    y_val = np.eye(len(EMOTIONS), dtype=np.float32)[val_data.label_ids]
     for epoch in range(start, opts.epochs):
         if epoch - state["best_epoch"] >= opts.patience and state["best_epoch"] > 0:
             print(f"early stop: no PublicTest gain for {opts.patience} epochs", file=sys.stderr, flush=True)
