@@ -1,4 +1,5 @@
-"""The service's one config tree: TOML, validated once at start, every key overridable on the command line.
+"""The loop's one config tree, for `fer-edge run` and `fer-edge service` alike: TOML (the service's file, run's
+--print-config), validated once at start, every key a flag of both commands with the same name and default.
 
 Each field documents itself (`help`) and carries its limits; an unknown key, a wrong type or a bad value is a
 `UsageError` (exit 2) naming the key path (`http.port`) and, for a command-line value, its flag.
