@@ -419,14 +419,10 @@ def _live_end(spec: str, source, stop) -> int:
 
 
 def _check_model_flags(args) -> None:
-    """--threads, --margin and --min-face-score within the service config's limits for the same keys."""
+    """`evaluate --threads` within the config's limits for the key (`run` reads the key itself)."""
     from edge.config import check_flag
 
     check_flag("threads", "--threads", args.threads)
-    if getattr(args, "margin", None) is not None:  # `evaluate` has neither
-        check_flag("detector.margin", "--margin", args.margin)
-    if getattr(args, "min_face_score", None) is not None:
-        check_flag("detector.min_score", "--min-face-score", args.min_face_score)
 
 
 def _close_all(sinks, source, events) -> FerEdgeError | None:
