@@ -18,7 +18,6 @@ import os
 import re
 import socket
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +28,7 @@ from edge.errors import UsageError
 from edge.events import stats_record
 from edge.hass import BIRTH_PAYLOAD, birth_topic, discovery_configs, node_id
 from edge.lifecycle import NO_FACE, FaceLifecycle, scene_state
+from edge.logs import send_to_stderr
 
 log = logging.getLogger("fer_edge.mqtt")
 MAX_PAYLOAD_BYTES = 8192  # a face event is ~500 bytes; anything near a picture's size is refused
@@ -37,15 +37,6 @@ PAHO_QUEUE = 64  # messages paho may hold unacknowledged; beyond, ours waits in 
 # CONNACK reasons that retrying will not fix, and the key to blame: bad client id, bad login, banned
 REFUSED_KEYS = {133: "mqtt.client_id", 134: "mqtt.password", 135: "mqtt.password", 138: "mqtt.username",
                 140: "mqtt.username"}
-
-
-def _setup_logging() -> None:
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("fer-edge mqtt: %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
 
 
 def _topic_ok(path: str, topic: str) -> None:
@@ -107,7 +98,7 @@ class MqttLink:
             from paho.mqtt import client as paho
         except ImportError:
             raise UsageError("mqtt.host: MQTT needs paho-mqtt: pip install 'fer-edge[mqtt]'") from None
-        _setup_logging()
+        send_to_stderr("fer-edge mqtt", log.name)
         self._paho = paho
         self.cfg, self.prefix, self.where, self.client_id = cfg, prefix, f"{cfg.host}:{cfg.port}", client_id
         self.availability = f"{prefix}/availability"

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from edge.config import HttpConfig, add_key_argument, iter_keys, load_config
+from edge.logs import send_to_stderr
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +48,6 @@ class _SourceCounts:
         return getattr(self._source, "undecodable", 0)
 
 
-def _setup_logging() -> None:
-    root = logging.getLogger("edge")
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("fer-edge run: %(message)s"))
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
-        root.propagate = False
-
-
 @contextmanager
 def serving(http: HttpConfig | None, source, events, labels: tuple[str, ...], info: dict[str, str]) -> Iterator:
     """Yields the loop observer that feeds the endpoint (None without one); the endpoint closes on the way out."""
@@ -70,7 +60,7 @@ def serving(http: HttpConfig | None, source, events, labels: tuple[str, ...], in
     from edge.preview import make_preview
     from edge.sdnotify import Notifier
 
-    _setup_logging()
+    send_to_stderr("fer-edge run")
     endpoint = HttpEndpoint(http.host, http.port)
     try:
         monitor = Monitor(Notifier({}), _SourceCounts(source), events, labels, http.stale_after_s, info)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sys
 import threading
 
 from edge.config import ServiceConfig, add_arguments, load_config, overrides_from
+from edge.logs import send_to_stderr
 from edge.redact import redact
 
 log = logging.getLogger(__name__)
@@ -45,17 +45,6 @@ def _log(text: str) -> None:
     log.info(redact(text))
 
 
-def _setup_logging() -> None:
-    """The `edge` loggers print one line each to stderr (the journal adds time and unit), prefixed like the rest."""
-    root = logging.getLogger("edge")
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("fer-edge service: %(message)s"))
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
-        root.propagate = False
-
-
 def run_service(cfg: ServiceConfig) -> int:
     from edge.build import build_pipeline
     from edge.events import JsonlWriter, NullWriter
@@ -67,7 +56,7 @@ def run_service(cfg: ServiceConfig) -> int:
     from edge.sdnotify import Notifier
     from edge.sources import open_source
 
-    _setup_logging()
+    send_to_stderr("fer-edge service")
     stop = threading.Event()
     received: list[str] = []  # which signal stopped us: said in the stop line
 
