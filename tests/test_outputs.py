@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, assert_one_line_error, write_fer_csv
+from conftest import ROOT, assert_one_line_error, write_demo_clip, write_fer_csv
 
 from edge.bundled import DEFAULT_MODEL
 from edge.sources import DEMO_IMAGE
@@ -103,12 +103,7 @@ def _photo_folder(tmp_path: Path) -> Path:
 
 
 def _clip(path: Path, frames: int = 30) -> Path:
-    image = cv2.resize(cv2.imread(str(DEMO_IMAGE)), (320, 320))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (320, 320))
-    for _ in range(frames):
-        writer.write(image)
-    writer.release()
-    return path
+    return write_demo_clip(path, frames, 320)
 
 
 def test_annotate_a_photo_writes_an_image(tmp_path):

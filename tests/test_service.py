@@ -21,10 +21,9 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, assert_one_line_error, run_cli
+from conftest import ROOT, assert_one_line_error, run_cli, write_demo_clip
 
 from edge.sources import DEMO_IMAGE
 
@@ -180,12 +179,7 @@ def test_service_notifies_systemd_serves_http_and_stops_on_sigterm(tmp_path):
 
 
 def _clip(path: Path, frames: int = 12) -> Path:
-    image = cv2.resize(cv2.imread(str(DEMO_IMAGE)), (256, 256))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (256, 256))
-    for _ in range(frames):
-        writer.write(image)
-    writer.release()
-    return path
+    return write_demo_clip(path, frames, 256)
 
 
 def test_lost_source_reconnects_with_watchdog_alive_and_health_503(tmp_path):
