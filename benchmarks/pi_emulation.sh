@@ -314,6 +314,18 @@ main() {
     done
     run_s=$(since "$t")
 
+    # The light install has no Keras or TensorFlow: the desktop commands say which extra to install, in one line.
+    local cmd err rc
+    for cmd in "train --data /tmp/fer2013.csv --out /tmp/run" "convert /tmp/model.keras --out /tmp/out"; do
+        rc=0
+        # shellcheck disable=SC2086  # the words of $cmd are the arguments
+        err=$(in_chroot "$venv/bin/fer-edge" $cmd 2>&1 >/dev/null) || rc=$?
+        if [ "$rc" != 2 ] || [ "$(wc -l <<<"$err")" != 1 ] || ! grep -qF 'pip install "fer-edge[train]"' <<<"$err"; then
+            die "fer-edge ${cmd%% *} on the light install: want one line naming fer-edge[train] and exit 2, got exit $rc: $err"
+        fi
+        log "extras: fer-edge ${cmd%% *}: exit 2: $err"
+    done
+
     t=$(now)
     use_cpu "${CPUS[0]}"
     if in_chroot "$venv/bin/fer-edge" bench --help >/dev/null 2>&1; then

@@ -1,107 +1,24 @@
-"""The `fer-edge` console script. Subcommands import their heavy modules lazily."""
+"""The `fer-edge` console script: the device's own commands (run, service, evaluate) and, through the
+`fer_edge.commands` entry points, the commands the other packages own (train, convert, bench), loaded only when
+named. Subcommands import their heavy modules lazily.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-from edge.errors import FerEdgeError, UsageError
-from edge.files import ensure_folder
-from edge.redact import redact
-
-
-def _csv_list(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train a Keras model on FER2013 (needs fer-edge[train])",
-                       description="Train on the Training split, keep the best PublicTest epoch.")
-    p.add_argument("--data", required=True, help="fer2013.csv(.gz) or an image-folder tree (train/<class>/...)")
-    p.add_argument("--out", required=True, help="run folder (checkpoints, state.json, history.png)")
-    p.add_argument("--arch", default="cnn", choices=["cnn", "dscnn", "mobilenetv2"],
-                   help="cnn: VGG-style; dscnn: depthwise-separable, about 32 M MACs; mobilenetv2")
-    p.add_argument("--size", type=int, default=None, help="input side in pixels (cnn 48, mobilenetv2 96)")
-    p.add_argument("--alpha", type=float, default=0.35, help="MobileNetV2 width multiplier")
-    p.add_argument("--weights", default="none", help="mobilenetv2 backbone start: imagenet or none")
-    p.add_argument("--widths", default=None,
-                   help="cnn: filters per stage (32,64,128,256); dscnn: stem then per stage (24,48,96,192,384,768)")
-    p.add_argument("--blocks", default="1,2,2,2,1", help="dscnn: separable blocks per stage")
-    p.add_argument("--warmup", type=int, default=1, help="epochs of linear warmup before the cosine")
-    p.add_argument("--erase", type=float, default=0.0, help="probability of random erasing (augmentation)")
-    p.add_argument("--backend", default=None, choices=["tensorflow", "jax", "torch"],
-                   help="Keras 3 backend (default: KERAS_BACKEND, else tensorflow); jax trains on a GPU without TensorFlow")
-    p.add_argument("--teacher", nargs="+", default=[], metavar="MODEL",
-                   help="distil from these .tflite models (their mean probabilities, computed once per run)")
-    p.add_argument("--teacher-weight", type=float, default=0.5, help="share of the target from the teacher")
-    p.add_argument("--ferplus", default=None, help="FER+ fer2013new.csv: its crowd votes as soft labels")
-    p.add_argument("--ferplus-weight", type=float, default=0.2, help="share of the target from the FER+ votes")
-    p.add_argument("--epochs", type=int, default=None, help="total epochs (default 40; with --resume, the run's own)")
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"], help="SGD with Nesterov momentum, or AdamW")
-    p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (one warmup epoch, then cosine)")
-    p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--dropout", type=float, default=0.3)
-    p.add_argument("--class-weight", default="sqrt", choices=["none", "sqrt", "balanced"])
-    p.add_argument("--patience", type=int, default=12, help="early stop after this many epochs without a PublicTest gain")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--limit", type=int, default=0, help="train on a stratified subset of this many images (smoke tests)")
-    p.add_argument("--float32", action="store_true", help="train in float32 instead of mixed bfloat16")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last epoch, with its saved options (--data and --epochs may change)")
-    p.set_defaults(func=_cmd_train)
+from .errors import FerEdgeError, UsageError
+from .redact import redact
 
 
 def _preload(module: str) -> None:
     """TensorFlow prints its oneDNN and absl lines as it loads: load it where they can be kept off stderr."""
-    from edge.quiet import preload
+    from .quiet import preload
 
     preload(module)
-
-
-def _int_list(text: str, flag: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(w) for w in _csv_list(text))
-    except ValueError:
-        raise UsageError(f"{flag} {text!r}: want comma-separated integers") from None
-
-
-def _cmd_train(args) -> int:
-    from train.models import DSCNN_WIDTHS
-    from train.trainer import AUGMENT, TrainOptions, train
-
-    default_widths = ",".join(map(str, DSCNN_WIDTHS)) if args.arch == "dscnn" else "32,64,128,256"
-    widths, blocks = (_int_list(args.widths or default_widths, "--widths"), _int_list(args.blocks, "--blocks"))
-    for flag, w in (("--teacher-weight", args.teacher_weight), ("--ferplus-weight", args.ferplus_weight)):
-        if not 0.0 <= w <= 1.0:
-            raise UsageError(f"{flag} {w}: want a share between 0 and 1")
-    for model in args.teacher:
-        if not Path(model).is_file():
-            raise UsageError(f"--teacher {model}: no such file")
-    ensure_folder(args.out, "--out")
-    size = args.size or (96 if args.arch == "mobilenetv2" else 48)
-    if size < 32:
-        raise UsageError(f"--size {size}: at least 32")
-    opts = TrainOptions(
-        data=args.data, out=args.out, arch=args.arch, size=size, alpha=args.alpha,
-        weights=None if args.weights.lower() == "none" else args.weights, widths=widths, blocks=blocks,
-        teacher=tuple(args.teacher), teacher_weight=args.teacher_weight if args.teacher else 0.0,
-        ferplus=args.ferplus, ferplus_weight=args.ferplus_weight if args.ferplus else 0.0,
-        epochs=args.epochs or (0 if args.resume else 40),
-        batch=args.batch, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing,
-        dropout=args.dropout, class_weight=args.class_weight, patience=args.patience, seed=args.seed,
-        limit=args.limit, mixed_precision=not args.float32, warmup=args.warmup,
-        augment={**AUGMENT, "erase": args.erase})
-    if args.backend:
-        os.environ["KERAS_BACKEND"] = args.backend
-    _preload("keras")
-    train(opts, resume=args.resume)
-    return 0
 
 
 def _add_evaluate(sub) -> None:
@@ -155,13 +72,13 @@ def _cmd_evaluate(args) -> int:
     import time
     from pathlib import Path
 
-    from edge.bundled import DEFAULT_MODEL
-    from edge.cost import format_macs
-    from edge.datasets import canonical_split, load_split, print_counts
-    from edge.evaluation import report_from_probs, save_report
-    from edge.files import check_output_file
-    from edge.metrics import format_report
-    from edge.preprocess import batch_to_model_input
+    from .bundled import DEFAULT_MODEL
+    from .cost import format_macs
+    from .datasets import canonical_split, load_split, print_counts
+    from .evaluation import report_from_probs, save_report
+    from .files import check_output_file
+    from .metrics import format_report
+    from .preprocess import batch_to_model_input
 
     canonical_split(args.split)  # a usage error before any model loads
     _check_labels(args)
@@ -173,25 +90,24 @@ def _cmd_evaluate(args) -> int:
     t0 = time.perf_counter()
     cost = None
     if path.suffix.lower() == ".tflite":
-        from edge.classifier import TFLiteClassifier
-        from edge.cost import model_cost
+        from .classifier import TFLiteClassifier
+        from .cost import model_cost
 
         clf = TFLiteClassifier(path, threads=args.threads)
         size, channels, labels, predict = clf.input.size, clf.input.channels, clf.labels, clf.predict_dataset
         cost = model_cost(path)
     else:
-        from convert.loading import load_source_model
-        from edge.labels import EMOTIONS
+        from .labels import EMOTIONS
 
         _preload("keras")
-        model = load_source_model(path, args.normalize)
+        model = plugin("fer_edge.model_loaders", "keras", f"{path}: a Keras model")(path, args.normalize)
         if model.classes != len(EMOTIONS):
             raise UsageError(f"{path}: model has {model.classes} outputs, but FER2013 has {len(EMOTIONS)} classes")
         size, channels, labels, predict = (model.height, model.width), model.channels, EMOTIONS, model.predict
     outcomes = None
     if args.labels == "ferplus":
-        from edge.ferplus import split_outcomes
-        from edge.labels import EMOTIONS
+        from .ferplus import split_outcomes
+        from .labels import EMOTIONS
 
         if tuple(labels) != EMOTIONS:
             raise FerEdgeError(f"{path}: labels {list(labels)} are not FER2013's seven, so FER+ labels cannot score it")
@@ -207,7 +123,7 @@ def _cmd_evaluate(args) -> int:
     if outcomes is None:
         report = report_from_probs(probs, data.label_ids, tuple(labels), **meta)
     else:
-        from edge.ferplus import format_summary, outcome_summary
+        from .ferplus import format_summary, outcome_summary
 
         keep = outcomes >= 0
         summary = outcome_summary(outcomes, probs.argmax(axis=1), tuple(labels))
@@ -225,43 +141,9 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-def _add_convert(sub) -> None:
-    p = sub.add_parser("convert", help="convert a Keras model to TFLite variants (needs fer-edge[train])",
-                       description="Convert to int8/float16/float32/dynamic TFLite, verify against the float model.")
-    p.add_argument("model", help=".keras, .h5 or a SavedModel folder")
-    p.add_argument("--out", required=True, help="output folder; files are <name>_<variant>.tflite + .json sidecars")
-    p.add_argument("--name", default=None, help="file name stem (default: the --out folder's name)")
-    p.add_argument("--variants", default="int8", help="comma list of int8, float16, float32, dynamic")
-    p.add_argument("--calib", default=None, help="calibration data: fer2013.csv(.gz) (Training split) or an image folder")
-    p.add_argument("--calib-images", type=int, default=500, help="representative images, stratified by class")
-    p.add_argument("--eval-data", default=None, help="data for the accuracy check (default: --calib when it is a CSV)")
-    p.add_argument("--eval-split", default="PrivateTest")
-    p.add_argument("--normalize", default="none",
-                   help="bake the model's own input normalization in: none, unit (x/255), symmetric (x/127.5-1) "
-                        "or SCALE,OFFSET")
-    p.add_argument("--flip-average", action="store_true",
-                   help="bake test-time augmentation in: average the face and its mirror image (2x compute)")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_cmd_convert)
-
-
-def _cmd_convert(args) -> int:
-    from convert.converter import parse_variants
-    from convert.pipeline import run_convert
-
-    if args.calib_images < 1:
-        raise UsageError("--calib-images must be at least 1")
-    ensure_folder(args.out, "--out")
-    variants = parse_variants(args.variants)  # a usage error before TensorFlow takes seconds to load
-    _preload("tensorflow")
-    run_convert(args.model, args.out, variants, args.calib, args.calib_images,
-                args.eval_data, args.eval_split, args.normalize, args.name, args.seed, args.flip_average)
-    return 0
-
-
 def _add_run(sub) -> None:
-    from edge.config import SERVICE_ONLY, add_section_arguments
-    from edge.runhttp import add_http_arguments
+    from .config import SERVICE_ONLY, add_section_arguments
+    from .runhttp import add_http_arguments
 
     p = sub.add_parser("run", help="the live loop: capture, detect faces, classify expressions, write events",
                        description="Per-face JSON Lines events from a camera, video, image(s) or the demo photo. "
@@ -307,7 +189,7 @@ def _check_run_args(args) -> None:
 
 def run_config(args):
     """The ServiceConfig `run`'s flags give, each key checked as the service checks it (exit 2 naming the flag)."""
-    from edge.config import load_config, overrides_from
+    from .config import load_config, overrides_from
 
     return load_config(None, overrides_from(args), loaders=False)
 
@@ -315,7 +197,7 @@ def run_config(args):
 def _run_config(args, model, cfg=None) -> dict:
     """What a run record carries: run's own options, every config key, the model actually loaded; no secret and
     no stream password."""
-    from edge.config import SECRETS, SERVICE_ONLY, iter_keys
+    from .config import SECRETS, SERVICE_ONLY, iter_keys
 
     cfg = cfg or run_config(args)
     keys = {}
@@ -334,12 +216,12 @@ def _cmd_run(args) -> int:
     import signal
     import threading
 
-    from edge.build import build_pipeline
-    from edge.config import HttpConfig, to_toml
-    from edge.events import JsonlWriter, NullWriter, run_record
-    from edge.pipeline import chain
-    from edge.runhttp import http_config, serving
-    from edge.sources import open_source
+    from .build import build_pipeline
+    from .config import HttpConfig, to_toml
+    from .events import JsonlWriter, NullWriter, run_record
+    from .pipeline import chain
+    from .runhttp import http_config, serving
+    from .sources import open_source
 
     http = http_config(args)  # a bad --http-* flag is exit 2 before any model loads
     _check_run_args(args)
@@ -369,16 +251,16 @@ def _cmd_run(args) -> int:
         if out.events not in ("-", ""):  # a file outlives the run: it says which run, when and how
             events.write(run_record(time.time(), "run", _run_config(args, pipeline.model, cfg)))
         if cfg.mqtt.host:
-            from edge.mqtt import open_mqtt
+            from .mqtt import open_mqtt
 
             mqtt = open_mqtt(cfg.mqtt, out.stats_every_s)
         if args.annotate:
-            from edge.annotate import annotation_sink
+            from .annotate import annotation_sink
 
             sinks.append(annotation_sink(args.annotate, src.input, getattr(source, "still", False),
                                          getattr(source, "fps", None)))
         if args.show:
-            from edge.annotate import WindowSink
+            from .annotate import WindowSink
 
             sinks.append(WindowSink())
         if mqtt is not None:
@@ -420,7 +302,7 @@ def _live_end(spec: str, source, stop) -> int:
 
 def _check_model_flags(args) -> None:
     """`evaluate --threads` within the config's limits for the key (`run` reads the key itself)."""
-    from edge.config import check_flag
+    from .config import check_flag
 
     check_flag("threads", "--threads", args.threads)
 
@@ -441,78 +323,13 @@ def _close_all(sinks, source, events) -> FerEdgeError | None:
 def _check_events_delivered(events) -> None:
     """A run whose events did not all arrive failed, whatever the loop did: its output is what a caller wanted."""
     if events.lost:
-        from edge.errors import FerEdgeError
+        from .errors import FerEdgeError
 
         raise FerEdgeError(f"events {events.target}: {events.lost} of {events.lost + events.written} records lost")
 
 
-def _add_bench(sub) -> None:
-    p = sub.add_parser("bench", help="accuracy against latency and FPS for each model on this machine",
-                       description="Measure every model variant (accuracy, macro-F1, latency per face, load time, "
-                                   "memory) and the whole loop on a video; write results.json, results.csv, report.md "
-                                   "and pareto.png. No TensorFlow needed unless --keras is given.")
-    p.add_argument("--models", nargs="+", default=[], help="model files or folders of *.tflite (default: the bundled models)")
-    p.add_argument("--keras", nargs="+", default=[], help="Keras models to measure beside them (imports TensorFlow)")
-    p.add_argument("--keras-normalize", default="none", help="the Keras models' own normalization (as convert --normalize)")
-    p.add_argument("--data", default=None, help="labelled images: fer2013.csv(.gz) or an image-folder tree")
-    p.add_argument("--split", default="PrivateTest")
-    p.add_argument("--images", type=int, default=0, help="only the first N images of the split (0: all)")
-    p.add_argument("--video", default=None, help="clip, camera or demo for the whole-loop measurement (default demo)")
-    p.add_argument("--video-frames", type=int, default=0, help="frames of the video to run (0: all; demo: 60)")
-    p.add_argument("--detectors", default="blazeface", help="comma list of detectors for the video")
-    p.add_argument("--yunet-model", default=None)
-    p.add_argument("--threads", default="1", help="comma list of thread counts, e.g. 1,2,4")
-    p.add_argument("--runs", type=int, default=None, help="timed calls per latency figure (default 300; --quick 100)")
-    p.add_argument("--warmup", type=int, default=None, help="untimed calls first (default 30; --quick 10)")
-    p.add_argument("--out", default="bench", help="output folder")
-    p.add_argument("--quick", action="store_true", help="under two minutes: bundled models, demo source, fewer runs")
-    p.add_argument("--emulated", action="store_true", help="label every timing as meaningless (CPU emulation)")
-    p.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None, help="print ratios B/A of two results.json")
-    p.set_defaults(func=_cmd_bench)
-
-
-def _cmd_bench(args) -> int:
-    from benchmarks import report
-
-    if args.compare:
-        a, b = (report.load_results(p) for p in args.compare)
-        for difference in report.source_differences(a, b):
-            print(f"fer-edge bench: warning: A and B measured different sources ({difference}); their ratios "
-                  "compare different work", file=sys.stderr)
-        print(report.format_compare(a, b, report.compare(a, b)))
-        return 0
-    from benchmarks.bench import BenchOptions, run_bench, summary
-
-    try:
-        threads = tuple(int(t) for t in _csv_list(args.threads))
-    except ValueError:
-        raise UsageError(f"--threads {args.threads!r}: want comma-separated integers") from None
-    from edge.config import check_flag
-
-    for t in threads:
-        check_flag("threads", "--threads", t)
-    if args.quick and (args.models or args.video):
-        raise UsageError("--quick measures the bundled models on the demo source: leave out --models and --video")
-    if args.images < 0 or args.video_frames < 0:
-        raise UsageError("--images and --video-frames must be >= 0")
-    quick = args.quick
-    opts = BenchOptions(
-        models=tuple(args.models), keras=tuple(args.keras), keras_normalize=args.keras_normalize, data=args.data,
-        split=args.split, images=args.images, video=args.video or "demo", video_frames=args.video_frames,
-        detectors=tuple(_csv_list(args.detectors)) or ("blazeface",), yunet_model=args.yunet_model,
-        threads=threads or (1,), runs=args.runs or (100 if quick else 300), warmup=args.warmup if args.warmup is not None
-        else (10 if quick else 30), out=args.out, quick=quick, emulated=args.emulated,
-        command=("fer-edge", *sys.argv[1:]))
-    results = run_bench(opts)
-    print(summary(results))
-    print(f"wrote {args.out}/results.json, results.csv, report.md" + (", pareto.png" if results.get("plot") else ""),
-          file=sys.stderr)
-    ok = any(m["status"] == "ok" for m in results["models"])
-    return 0 if ok else 1
-
-
 def _add_service(sub) -> None:
-    from edge.service import add_service_parser
+    from .service import add_service_parser
 
     add_service_parser(sub)
 
@@ -526,33 +343,81 @@ def _version() -> str:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = "fer_edge.commands"  # entry points: name -> a module's register(subparsers) (pyproject.toml)
+# Optional packages a command may need, by the extra that brings them: a missing one is one line, exit 2.
+EXTRAS = {"keras": "train", "tensorflow": "train", "jax": "train", "matplotlib": "plot", "paho": "mqtt"}
+
+
+def _entry_points(group: str) -> dict:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=group)}
+
+
+def plugin(group: str, name: str, what: str):
+    """The object another package registers under `group` (by entry point: this package never imports it)."""
+    ep = _entry_points(group).get(name)
+    if ep is None:
+        raise UsageError(f"{what} needs fer-edge's {name} support, which this install lacks: reinstall fer-edge")
+    return ep.load()
+
+
+def _command_word(argv: list[str]) -> str | None:
+    """The subcommand named on the command line (the first word that is not an option), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The device's commands, and the other packages' commands: only the one named is loaded (all of them for
+    `--help` or no command), so `fer-edge run` never imports train, convert or benchmarks."""
     parser = argparse.ArgumentParser(prog="fer-edge", description="Facial-expression recognition on edge devices.")
     parser.add_argument("--version", action="version", version=f"fer-edge {_version()}")
     parser.add_argument("--verbose", action="store_true",
                         help="show the native libraries' own log lines (LiteRT, OpenCV/FFmpeg, TensorFlow)")
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_train(sub)
     _add_evaluate(sub)
-    _add_convert(sub)
     _add_run(sub)
-    _add_bench(sub)
     _add_service(sub)
+    word = _command_word(sys.argv[1:] if argv is None else argv)
+    own = set(sub.choices)
+    for name, ep in _entry_points(COMMANDS).items():
+        if word is None or word == name or word not in own | set(_entry_points(COMMANDS)):
+            ep.load().register(sub)
+        else:  # named in usage lines; loaded when asked for
+            sub.add_parser(name, help=f"(fer-edge {name} --help)")
     for p in sub.choices.values():  # after the subcommand too: `fer-edge run --verbose`
         p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
-EXTRAS = {"keras": "train", "tensorflow": "train"}  # optional packages a command may need, by extra
+def _check_needs(modules: tuple[str, ...]) -> None:
+    """A command that cannot work without an extra says so first, whatever its arguments."""
+    from importlib.util import find_spec
+
+    for module in modules:
+        if find_spec(module) is None:
+            raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+
+
+def _missing_extra(exc: ModuleNotFoundError) -> str | None:
+    return EXTRAS.get((exc.name or "").partition(".")[0])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser(argv)
+    except ModuleNotFoundError as exc:  # a command's own module needs an extra to load
+        if (extra := _missing_extra(exc)) is None:
+            raise
+        print(f"fer-edge: error: this needs {exc.name}, which the light install leaves out: "
+              f"pip install \"fer-edge[{extra}]\"", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
-    from edge import quiet
+    from . import quiet
 
     quiet.configure(args.verbose)  # before any subcommand loads OpenCV, LiteRT or TensorFlow
     try:
+        _check_needs(getattr(args, "needs", ()))
         return int(args.func(args) or 0)
     except FerEdgeError as exc:
         print(f"fer-edge {args.command}: error: {redact(str(exc))}", file=sys.stderr)
@@ -561,12 +426,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fer-edge {args.command}: interrupted", file=sys.stderr)
         return 130
     except ModuleNotFoundError as exc:
-        extra = EXTRAS.get((exc.name or "").partition(".")[0])
-        if extra is None:
+        if (extra := _missing_extra(exc)) is None:
             raise
         print(f"fer-edge {args.command}: error: this needs {exc.name}, which the light install leaves out: "
               f"pip install \"fer-edge[{extra}]\"", file=sys.stderr)
-        return 1
+        return 2
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import sys
 import pytest
 from conftest import ROOT
 
-from benchmarks import pi_emulation_check as check
+from fer_edge.benchmarks import pi_emulation_check as check
 
 SCRIPT = ROOT / "benchmarks" / "pi_emulation.sh"
 
@@ -41,6 +41,8 @@ def test_light_install_runs_on_emulated_pi_bookworm_arm64():
     assert re.search(r"^pi-emulation: installed: .*numpy .*aarch64.*opencv-python-headless .*aarch64.*ai-edge-litert .*aarch64",
                      out, re.M), out
     assert out.count("pi-emulation: run: ok: 5 frames, 5 faces, all labelled happy") == len(cpus), out
+    for command in ("train", "convert"):  # the light install names the extra they need, exit 2
+        assert re.search(rf'^pi-emulation: extras: fer-edge {command}: exit 2: .*pip install "fer-edge\[train\]"', out, re.M), out
     if REQUIRE_BENCH:
         assert "pi-emulation: bench: ok:" in out, out
     else:

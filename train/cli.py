@@ -1,0 +1,88 @@
+"""`fer-edge train`: this package's own command (the train extra: Keras 3 and a backend).
+
+Registered through the `fer_edge.commands` entry point; the device package never imports it. Keras loads only
+inside the command, so a light install gets one line naming the extra instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fer_edge.argtypes import int_list
+from fer_edge.errors import UsageError
+from fer_edge.files import ensure_folder
+from fer_edge.quiet import preload
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a Keras model on FER2013 (needs fer-edge[train])",
+                       description="Train on the Training split, keep the best PublicTest epoch.")
+    p.add_argument("--data", required=True, help="fer2013.csv(.gz) or an image-folder tree (train/<class>/...)")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, state.json, history.png)")
+    p.add_argument("--arch", default="cnn", choices=["cnn", "dscnn", "mobilenetv2"],
+                   help="cnn: VGG-style; dscnn: depthwise-separable, about 32 M MACs; mobilenetv2")
+    p.add_argument("--size", type=int, default=None, help="input side in pixels (cnn 48, mobilenetv2 96)")
+    p.add_argument("--alpha", type=float, default=0.35, help="MobileNetV2 width multiplier")
+    p.add_argument("--weights", default="none", help="mobilenetv2 backbone start: imagenet or none")
+    p.add_argument("--widths", default=None,
+                   help="cnn: filters per stage (32,64,128,256); dscnn: stem then per stage (24,48,96,192,384,768)")
+    p.add_argument("--blocks", default="1,2,2,2,1", help="dscnn: separable blocks per stage")
+    p.add_argument("--warmup", type=int, default=1, help="epochs of linear warmup before the cosine")
+    p.add_argument("--erase", type=float, default=0.0, help="probability of random erasing (augmentation)")
+    p.add_argument("--backend", default=None, choices=["tensorflow", "jax", "torch"],
+                   help="Keras 3 backend (default: KERAS_BACKEND, else tensorflow); jax trains on a GPU without TensorFlow")
+    p.add_argument("--teacher", nargs="+", default=[], metavar="MODEL",
+                   help="distil from these .tflite models (their mean probabilities, computed once per run)")
+    p.add_argument("--teacher-weight", type=float, default=0.5, help="share of the target from the teacher")
+    p.add_argument("--ferplus", default=None, help="FER+ fer2013new.csv: its crowd votes as soft labels")
+    p.add_argument("--ferplus-weight", type=float, default=0.2, help="share of the target from the FER+ votes")
+    p.add_argument("--epochs", type=int, default=None, help="total epochs (default 40; with --resume, the run's own)")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"], help="SGD with Nesterov momentum, or AdamW")
+    p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (one warmup epoch, then cosine)")
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--class-weight", default="sqrt", choices=["none", "sqrt", "balanced"])
+    p.add_argument("--patience", type=int, default=12, help="early stop after this many epochs without a PublicTest gain")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--limit", type=int, default=0, help="train on a stratified subset of this many images (smoke tests)")
+    p.add_argument("--float32", action="store_true", help="train in float32 instead of mixed bfloat16")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last epoch, with its saved options (--data and --epochs may change)")
+    p.set_defaults(func=_cmd_train, needs=("keras",))  # the train extra: named before any argument is used
+
+
+def _cmd_train(args) -> int:
+    from .models import DSCNN_WIDTHS
+    from .trainer import AUGMENT, TrainOptions, train
+
+    default_widths = ",".join(map(str, DSCNN_WIDTHS)) if args.arch == "dscnn" else "32,64,128,256"
+    widths, blocks = (int_list(args.widths or default_widths, "--widths"), int_list(args.blocks, "--blocks"))
+    for flag, w in (("--teacher-weight", args.teacher_weight), ("--ferplus-weight", args.ferplus_weight)):
+        if not 0.0 <= w <= 1.0:
+            raise UsageError(f"{flag} {w}: want a share between 0 and 1")
+    for model in args.teacher:
+        if not Path(model).is_file():
+            raise UsageError(f"--teacher {model}: no such file")
+    ensure_folder(args.out, "--out")
+    size = args.size or (96 if args.arch == "mobilenetv2" else 48)
+    if size < 32:
+        raise UsageError(f"--size {size}: at least 32")
+    opts = TrainOptions(
+        data=args.data, out=args.out, arch=args.arch, size=size, alpha=args.alpha,
+        weights=None if args.weights.lower() == "none" else args.weights, widths=widths, blocks=blocks,
+        teacher=tuple(args.teacher), teacher_weight=args.teacher_weight if args.teacher else 0.0,
+        ferplus=args.ferplus, ferplus_weight=args.ferplus_weight if args.ferplus else 0.0,
+        epochs=args.epochs or (0 if args.resume else 40),
+        batch=args.batch, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing,
+        dropout=args.dropout, class_weight=args.class_weight, patience=args.patience, seed=args.seed,
+        limit=args.limit, mixed_precision=not args.float32, warmup=args.warmup,
+        augment={**AUGMENT, "erase": args.erase})
+    if args.backend:
+        os.environ["KERAS_BACKEND"] = args.backend
+    preload("keras")
+    train(opts, resume=args.resume)
+    return 0
