@@ -54,7 +54,7 @@ def _time_calls(fn, warmup: int, runs: int) -> np.ndarray:
 
 
 def _accuracy(probs: np.ndarray, labels: np.ndarray, names: tuple[str, ...]) -> dict:
-    from edge.metrics import classification_report
+    from edge.scores import classification_report
 
     report = classification_report(labels, probs.argmax(axis=1), names)
     return {"accuracy": round(report["accuracy"], 5), "macro_f1": round(report["macro_f1"], 5), "images": report["images"]}

@@ -160,8 +160,8 @@ def _cmd_evaluate(args) -> int:
     from edge.datasets import canonical_split, load_split, print_counts
     from edge.evaluation import report_from_probs, save_report
     from edge.files import check_output_file
-    from edge.metrics import format_report
     from edge.preprocess import batch_to_model_input
+    from edge.scores import format_report
 
     canonical_split(args.split)  # a usage error before any model loads
     _check_labels(args)

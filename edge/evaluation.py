@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.files import atomic_write_text
-from edge.metrics import classification_report
 from edge.plots import confusion_plot
+from edge.scores import classification_report
 
 
 def report_from_probs(probs: np.ndarray, labels: np.ndarray, label_names: tuple[str, ...], **meta) -> dict:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.metrics import classification_report, confusion_matrix
 from edge.preprocess import to_model_input
 from edge.quant import dequantize, output_to_probs, pixels_to_input, quantize
+from edge.scores import classification_report, confusion_matrix
 from train.trainer import TrainOptions, class_weights, lr_at
 
 
