@@ -6,24 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.datasets import LabelledImages, load_split, read_image_folder, read_images
+from edge.datasets import load_split, read_image_folder, read_images, stratified_sample
 from edge.errors import FerEdgeError
-from edge.labels import EMOTIONS
 from edge.preprocess import batch_to_model_input
-
-
-def stratified_sample(data: LabelledImages, n: int, seed: int) -> np.ndarray:
-    """Indices of about n images with each class in its dataset proportion (at least one per present class)."""
-    if n >= len(data):
-        return np.arange(len(data))
-    rng = np.random.default_rng(seed)
-    picks = []
-    for c in range(len(EMOTIONS)):
-        idx = np.flatnonzero(data.label_ids == c)
-        if len(idx):
-            k = min(len(idx), max(1, round(n * len(idx) / len(data))))
-            picks.append(rng.choice(idx, size=k, replace=False))
-    return np.sort(np.concatenate(picks))
 
 
 def calibration_images(calib: str | Path, n: int, size: tuple[int, int], channels: int, seed: int = 0
@@ -41,7 +26,7 @@ def calibration_images(calib: str | Path, n: int, size: tuple[int, int], channel
     else:
         data = load_split(path, "Training", size, channels)
         split = "Training"
-    idx = stratified_sample(data, n, seed)
+    idx = stratified_sample(data.label_ids, n, seed)
     chosen = data.subset(idx)
     images = batch_to_model_input(chosen.images, size, channels)
     return images, {"source": path.name, "split": split, "images": int(len(idx)), "sampling": "stratified by class",

@@ -67,6 +67,20 @@ class LabelledImages:
         return LabelledImages(self.images[index], self.label_ids[index], self.source, self.undecodable)
 
 
+def stratified_sample(label_ids: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted row indices of about n rows, each class in its share of `label_ids` (at least one of each present
+    class): every row when n is not below their number. Calibration and `train --limit` both draw with it."""
+    label_ids = np.asarray(label_ids)
+    if n >= len(label_ids):
+        return np.arange(len(label_ids))
+    rng = np.random.default_rng(seed)
+    picks = [np.empty(0, np.int64)]
+    for c in np.unique(label_ids):  # ascending, as the classes' ids: the same draws for the same seed
+        idx = np.flatnonzero(label_ids == c)
+        picks.append(rng.choice(idx, size=min(len(idx), max(1, round(n * len(idx) / len(label_ids)))), replace=False))
+    return np.sort(np.concatenate(picks))
+
+
 def canonical_split(name: str) -> str:
     split = _SPLIT_ALIASES.get(name.replace("_", "").replace("-", "").lower())
     if split is None:

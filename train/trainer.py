@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.datasets import load_split, print_counts
+from edge.datasets import load_split, print_counts, stratified_sample
 from edge.errors import FerEdgeError, UsageError
 from edge.files import atomic_path, atomic_write_text
 from edge.labels import EMOTIONS
@@ -112,16 +112,8 @@ def _training_model(keras, model, opts: TrainOptions):
 
 
 def _limit(data, n: int, seed: int):
-    """A class-stratified subset of about n images, for smoke tests, and its row indices."""
-    if not n or n >= len(data):
-        return data, np.arange(len(data))
-    rng = np.random.default_rng(seed)
-    take = []
-    for c in range(len(EMOTIONS)):
-        idx = np.flatnonzero(data.label_ids == c)
-        k = max(1, round(n * len(idx) / len(data))) if len(idx) else 0
-        take.extend(rng.choice(idx, size=min(k, len(idx)), replace=False))
-    index = np.sort(np.asarray(take))
+    """A class-stratified subset of about n images (0: all), for smoke tests, and its row indices."""
+    index = stratified_sample(data.label_ids, n, seed) if n else np.arange(len(data))
     return data.subset(index), index
 
 
