@@ -17,15 +17,14 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from benchmarks.clip import run_clip
 from edge.build import Pipeline, build_pipeline
 from edge.bundled import DEFAULT_MODEL
 from edge.config import add_section_arguments, load_config, overrides_from
 from edge.detectors import DEFAULT_DETECTOR
 from edge.errors import FerEdgeError
-from edge.events import JsonlWriter
 from edge.files import atomic_write_text
 from edge.pipeline import DEFAULT_DETECT_EVERY
-from edge.sources import open_source
 from edge.tracking import UNCERTAIN
 
 
@@ -48,11 +47,7 @@ def stability(records: list[dict]) -> dict:
 
 def records_on_clip(clip: str, pipeline: Pipeline) -> list[dict]:
     out = io.StringIO()
-    source = open_source(clip)
-    try:
-        pipeline.run(source, JsonlWriter(out))
-    finally:
-        source.close()
+    run_clip(pipeline, clip, events=out)
     return [r for r in map(json.loads, out.getvalue().splitlines()) if r["type"] == "face"]
 
 

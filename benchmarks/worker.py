@@ -7,7 +7,6 @@ Tasks: `classifier` (latency per face, then accuracy on a split), `video` (the w
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import resource
@@ -115,32 +114,18 @@ def keras_task(task: dict) -> dict:
 
 
 def video_task(task: dict) -> dict:
+    from benchmarks.clip import run_clip
     from edge.build import build_pipeline
     from edge.config import config_from
-    from edge.events import JsonlWriter
     from edge.pipeline import DEFAULT_DETECT_EVERY
-    from edge.sources import open_source
 
     cfg = config_from({"threads": task["threads"], "detector.name": task["detector"],
                        "detector.yunet_model": task.get("yunet_model") or "", "model.path": str(task["model"]),
                        "detector.every": DEFAULT_DETECT_EVERY, "outputs.stats_every_s": 1e9})
     pipeline = build_pipeline(cfg, max_frames=task["frames"])
-    source = open_source(task["source"], demo_frames=task["frames"])
-    writer = JsonlWriter(io.StringIO())  # events are built and serialized as in a real run, not kept
-    opts = pipeline.options
-    still = bool(getattr(source, "still", False))
-    t0 = time.perf_counter()
-    try:
-        stats = pipeline.run(source, writer)
-    finally:
-        source.close()
-    wall = time.perf_counter() - t0
-    if stats.frames == 0:
-        raise FerEdgeError(f"{task['source']}: no frame could be read")
-    stages = {k: v for k, v in stats.latency().items()}
-    return {"frames": stats.frames, "fps": round(stats.frames / wall, 2), "ms_per_frame": round(wall / stats.frames * 1000, 3),
-            "faces_per_frame": round(stats.faces / stats.frames, 3), "stages_ms": stages,
-            "detect_every": 1 if still else opts.detect_every, "peak_rss_mb": round(_peak_rss_mb(), 1)}
+    run = run_clip(pipeline, task["source"], demo_frames=task["frames"])
+    return {**run.figures(), "stages_ms": dict(run.stats.latency()),
+            "detect_every": 1 if run.still else pipeline.options.detect_every, "peak_rss_mb": round(_peak_rss_mb(), 1)}
 
 
 TASKS = {"classifier": classifier_task, "keras": keras_task, "video": video_task}
