@@ -52,10 +52,10 @@ def _time_calls(fn, warmup: int, runs: int) -> np.ndarray:
     return times
 
 
-def _accuracy(probs: np.ndarray, labels: np.ndarray, names: tuple[str, ...]) -> dict:
+def _accuracy(probs: np.ndarray, label_ids: np.ndarray, labels: tuple[str, ...]) -> dict:
     from edge.scores import classification_report
 
-    report = classification_report(labels, probs.argmax(axis=1), names)
+    report = classification_report(label_ids, probs.argmax(axis=1), labels)
     return {"accuracy": round(report["accuracy"], 5), "macro_f1": round(report["macro_f1"], 5), "images": report["images"]}
 
 
@@ -73,9 +73,9 @@ def classifier_task(task: dict) -> dict:
            "input": [*clf.input.size, clf.input.channels], "dtype": clf.input_dtype.name,
            "peak_rss_mb": round(_peak_rss_mb(), 1)}
     if task.get("data"):
-        images, labels = np.load(task["data"]), np.load(task["labels"])
+        images, label_ids = np.load(task["data"]), np.load(task["label_ids"])
         t1 = time.perf_counter()
-        out |= _accuracy(clf.predict_dataset(images), labels, clf.labels)
+        out |= _accuracy(clf.predict_dataset(images), label_ids, clf.labels)
         out["accuracy_seconds"] = round(time.perf_counter() - t1, 2)
     return out | {"baseline_rss_mb": round(baseline, 1)}
 
@@ -106,9 +106,9 @@ def keras_task(task: dict) -> dict:
     out = {"load_ms": round(load_ms, 2), "latency_ms": latency_summary(times), "runs": task["runs"],
            "input": [*size, model.channels], "dtype": "float32", "peak_rss_mb": round(_peak_rss_mb(), 1)}
     if task.get("data"):
-        images, labels = np.load(task["data"]), np.load(task["labels"])
+        images, label_ids = np.load(task["data"]), np.load(task["label_ids"])
         t1 = time.perf_counter()
-        out |= _accuracy(model.predict(batch_to_model_input(images, size, model.channels)), labels, EMOTIONS)
+        out |= _accuracy(model.predict(batch_to_model_input(images, size, model.channels)), label_ids, EMOTIONS)
         out["accuracy_seconds"] = round(time.perf_counter() - t1, 2)
     return out | {"baseline_rss_mb": round(baseline, 1)}
 

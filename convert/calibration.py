@@ -30,14 +30,14 @@ def calibration_images(calib: str | Path, n: int, size: tuple[int, int], channel
     chosen = data.subset(idx)
     images = batch_to_model_input(chosen.images, size, channels)
     return images, {"source": path.name, "split": split, "images": int(len(idx)), "sampling": "stratified by class",
-                    "per_class": chosen.counts(), "seed": seed, "skipped_unreadable": data.undecodable}
+                    "per_class": chosen.counts(), "seed": seed, "undecodable": data.undecodable}
 
 
 def _flat_folder(path: Path, n: int, size: tuple[int, int], channels: int, seed: int) -> tuple[np.ndarray, dict]:
     files = sorted(path.iterdir())
     np.random.default_rng(seed).shuffle(files)
-    images, skipped = read_images(files, size, channels, limit=n)
+    images, undecodable = read_images(files, size, channels, limit=n)
     if not images:
-        raise FerEdgeError(f"{path}: no readable image for calibration ({skipped} unreadable files)")
+        raise FerEdgeError(f"{path}: no readable image for calibration ({undecodable} undecodable files)")
     return np.stack(images), {"source": path.name, "split": "folder", "images": len(images), "sampling": "random",
-                              "seed": seed, "skipped_unreadable": skipped}
+                              "seed": seed, "undecodable": undecodable}

@@ -12,8 +12,8 @@ from edge.plots import confusion_plot
 from edge.scores import classification_report
 
 
-def report_from_probs(probs: np.ndarray, labels: np.ndarray, label_names: tuple[str, ...], **meta) -> dict:
-    report = classification_report(labels, probs.argmax(axis=1), label_names)
+def report_from_probs(probs: np.ndarray, label_ids: np.ndarray, labels: tuple[str, ...], **meta) -> dict:
+    report = classification_report(label_ids, probs.argmax(axis=1), labels)
     return {**meta, **report}
 
 

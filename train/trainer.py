@@ -60,16 +60,16 @@ AUGMENT = {"flip": True, "rotation_deg": 10.0, "shift": 0.1, "zoom": 0.1, "brigh
            "erase": 0.0}
 
 
-def class_weights(labels: np.ndarray, mode: str) -> np.ndarray:
+def class_weights(label_ids: np.ndarray, mode: str) -> np.ndarray:
     """Per-class loss weights, mean 1 over samples: none, balanced (1/n) or sqrt (1/sqrt(n))."""
-    counts = np.bincount(labels, minlength=len(EMOTIONS)).astype(np.float64)
+    counts = np.bincount(label_ids, minlength=len(EMOTIONS)).astype(np.float64)
     if mode == "none":
         return np.ones(len(EMOTIONS))
     power = {"balanced": 1.0, "sqrt": 0.5}.get(mode)
     if power is None:
         raise UsageError(f"unknown --class-weight {mode!r}: use none, sqrt or balanced")
     w = np.where(counts > 0, 1.0 / np.maximum(counts, 1) ** power, 0.0)
-    return w / (w[labels].mean())
+    return w / (w[label_ids].mean())
 
 
 def lr_at(epoch: int, opts: TrainOptions) -> float:
