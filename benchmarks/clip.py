@@ -11,11 +11,11 @@ from typing import TextIO
 
 import numpy as np
 
-from edge.build import Pipeline
-from edge.errors import FerEdgeError
-from edge.events import JsonlWriter
-from edge.sources import open_source
-from edge.stats import LoopStats
+from fer_edge.build import Pipeline
+from fer_edge.errors import FerEdgeError
+from fer_edge.events import JsonlWriter
+from fer_edge.sources import open_source
+from fer_edge.stats import LoopStats
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.files import atomic_write_text
-from edge.plots import confusion_plot
-from edge.scores import classification_report
+from .files import atomic_write_text
+from .plots import confusion_plot
+from .scores import classification_report
 
 
 def report_from_probs(probs: np.ndarray, label_ids: np.ndarray, labels: tuple[str, ...], **meta) -> dict:

@@ -23,8 +23,8 @@ from typing import TextIO
 
 import numpy as np
 
-from edge.errors import FerEdgeError, UsageError
-from edge.files import writable_target
+from .errors import FerEdgeError, UsageError
+from .files import writable_target
 
 SCHEMA_VERSION = 2
 

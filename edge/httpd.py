@@ -24,7 +24,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Protocol
 
-from edge.errors import FerEdgeError, UsageError
+from .errors import FerEdgeError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/events/latest":
             self._send(200, "application/json", ep.latest_json())
         elif self.preview is not None and (answer := self.preview.answer(self.command, self.path, self.headers)):
-            from edge.preview import STREAM
+            from .preview import STREAM
 
             if answer is STREAM:
                 self.stream = True

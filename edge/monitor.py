@@ -14,10 +14,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from edge.sdnotify import Notifier
-from edge.sources import Frame
-from edge.stats import STAGES, LoopStats
-from edge.tracking import UNCERTAIN
+from .sdnotify import Notifier
+from .sources import Frame
+from .stats import STAGES, LoopStats
+from .tracking import UNCERTAIN
 
 
 def _escape(value: str) -> str:

@@ -23,12 +23,12 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from edge.config import MqttConfig
-from edge.errors import UsageError
-from edge.events import stats_record
-from edge.hass import BIRTH_PAYLOAD, birth_topic, discovery_configs, node_id
-from edge.lifecycle import NO_FACE, FaceLifecycle, scene_state
-from edge.logs import send_to_stderr
+from .config import MqttConfig
+from .errors import UsageError
+from .events import stats_record
+from .hass import BIRTH_PAYLOAD, birth_topic, discovery_configs, node_id
+from .lifecycle import NO_FACE, FaceLifecycle, scene_state
+from .logs import send_to_stderr
 
 log = logging.getLogger("fer_edge.mqtt")
 MAX_PAYLOAD_BYTES = 8192  # a face event is ~500 bytes; anything near a picture's size is refused
@@ -318,7 +318,7 @@ class MqttLink:
 
     def metrics(self, out: list[str]) -> None:
         """Prometheus families for /metrics (edge/monitor.py calls this)."""
-        from edge.monitor import _metric
+        from .monitor import _metric
 
         _metric(out, "fer_edge_mqtt_connected", "gauge", "1 while connected to the MQTT broker.",
                 [("fer_edge_mqtt_connected", {}, int(self.connected))])

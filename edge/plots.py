@@ -6,7 +6,7 @@ import io
 import sys
 from pathlib import Path
 
-from edge.files import atomic_write_bytes, printable
+from .files import atomic_write_bytes, printable
 
 Series = dict[str, tuple[list[float], list[float]]]
 

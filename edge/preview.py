@@ -24,8 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import cv2
 
-from edge.errors import UsageError
-from edge.mjpeg import MjpegStreamer
+from .errors import UsageError
+from .mjpeg import MjpegStreamer
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class Preview:
             self._seen = self._clock()
 
     def _encode(self, last_seq: int) -> tuple[int, bytes] | None:
-        from edge.annotate import draw
+        from .annotate import draw
 
         with self._lock:
             image, records, seq = self._image, self._records, self._seq
