@@ -98,8 +98,8 @@ def _prepare_data(opts: BenchOptions, tmp: Path) -> tuple[Path, Path, int] | Non
         raise FerEdgeError(f"{source}: no images in split {opts.split}")
     print_counts(data)
     np.save(tmp / "images.npy", data.images)
-    np.save(tmp / "labels.npy", data.label_ids)
-    return tmp / "images.npy", tmp / "labels.npy", len(data)
+    np.save(tmp / "label_ids.npy", data.label_ids)
+    return tmp / "images.npy", tmp / "label_ids.npy", len(data)
 
 
 def run_worker(task: dict, timeout: float = 3600) -> dict:
@@ -242,7 +242,7 @@ def run_bench(opts: BenchOptions) -> dict:
                 task = {"kind": "classifier" if m["kind"] == "tflite" else "keras", "model": m["path"], "threads": threads,
                         "runs": opts.runs, "warmup": opts.warmup, "face": str(face), "normalize": opts.keras_normalize}
                 if data and i == 0:
-                    task |= {"data": str(data[0]), "labels": str(data[1])}
+                    task |= {"data": str(data[0]), "label_ids": str(data[1])}
                 tasks.append((m, task))
         video_models = [m for m in models if m["kind"] == "tflite"]
         progress = Progress(len(tasks) + len(opts.detectors) * len(video_models) * len(opts.threads))

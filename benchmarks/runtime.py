@@ -10,37 +10,28 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import json
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from fer_edge.benchmarks.clip import decoded_frames, run_clip
+from fer_edge.benchmarks.machine import describe
 from fer_edge.build import Pipeline, build_pipeline
 from fer_edge.bundled import DEFAULT_MODEL
 from fer_edge.config import DetectorConfig, config_from
 from fer_edge.detectors import DEFAULT_DETECTOR
 from fer_edge.errors import FerEdgeError
-from fer_edge.events import JsonlWriter
 from fer_edge.files import atomic_write_text
 from fer_edge.pipeline import DEFAULT_DETECT_EVERY, crop_face
-from fer_edge.sources import open_source
 
 
 def _decode_all(clip: str) -> tuple[list[np.ndarray], float]:
-    cap = cv2.VideoCapture(clip)
-    frames, t0 = [], time.perf_counter()
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
+    t0 = time.perf_counter()
+    frames = list(decoded_frames(clip))
     if not frames:
         raise FerEdgeError(f"{clip}: no frames decoded")
     return frames, time.perf_counter() - t0
@@ -71,16 +62,9 @@ def stages_alone(frames: list[np.ndarray], decode_s: float, detector, classifier
 
 def loop_on_clip(clip: str, pipeline: Pipeline, detect_every: int) -> dict:
     """The whole loop over the clip, detecting on every `detect_every`-th frame, with a fresh tracker."""
-    writer = JsonlWriter(io.StringIO())  # events are produced and serialized, just not kept
     pipeline = dataclasses.replace(pipeline, tracker=pipeline.new_tracker(),
                                    options=dataclasses.replace(pipeline.options, detect_every=detect_every))
-    source = open_source(clip)
-    t0 = time.perf_counter()
-    stats = pipeline.run(source, writer)
-    wall = time.perf_counter() - t0
-    source.close()
-    return {"frames": stats.frames, "fps": round(stats.frames / wall, 2), "ms_per_frame": round(wall / stats.frames * 1000, 3),
-            "faces_per_frame": round(stats.faces / stats.frames, 3)}
+    return run_clip(pipeline, clip).figures()
 
 
 def peer_on_clip(frames: list[np.ndarray], decode_s: float) -> dict:
@@ -140,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = loop_on_clip(args.clip, pipeline, args.detect_every)
         loop["overhead_pct"] = round((loop["ms_per_frame"] / alone["sum"] - 1) * 100, 1)
         every_frame = loop_on_clip(args.clip, pipeline, 1) if args.detect_every > 1 else loop
-        result = {"machine": f"{platform.machine()}, {platform.python_version()}", "clip": Path(args.clip).name,
+        result = {"machine": describe(), "clip": Path(args.clip).name,
                   "detector": args.detector, "model": Path(args.model).name, "threads": 1,
                   "detect_every": args.detect_every, "stages_alone_ms": alone, "loop": loop,
                   "loop_detect_every_frame": every_frame}

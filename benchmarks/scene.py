@@ -14,7 +14,6 @@ given against YuNet's boxes. Writes results.json, report.md and scene.png.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import os
@@ -82,23 +81,17 @@ def _load() -> float | None:
 
 def reference_boxes(video: Path, yunet_model: str, cache: Path) -> list[list[list[float]]]:
     """YuNet at the frame's full size on every frame (cached beside the clip: it is the slow part)."""
-    import cv2
-
+    from fer_edge.benchmarks.clip import decoded_frames
     from fer_edge.detectors import make_detector
 
     if cache.is_file():
         return json.loads(cache.read_text())["boxes"]
     det = make_detector("yunet", yunet_model=yunet_model)
-    cap = cv2.VideoCapture(str(video))
     boxes = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
+    for frame in decoded_frames(str(video)):
         boxes.append([[round(v, 1) for v in (d.box.x1, d.box.y1, d.box.x2, d.box.y2)] for d in det.detect(frame)])
         if len(boxes) % 50 == 0:
             log.info("reference: YuNet at full size, %d frames", len(boxes))
-    cap.release()
     atomic_write_text(cache, json.dumps({"model": Path(yunet_model).name, "boxes": boxes}) + "\n")
     return boxes
 
@@ -108,11 +101,10 @@ def run_detector(video: Path, name: str, every: int | None, model: str, size: tu
     """One pass of the real loop over the clip: the boxes it reports per frame, its FPS and the detector's cost."""
     import dataclasses
 
+    from fer_edge.benchmarks.clip import run_clip
     from fer_edge.build import build_pipeline
     from fer_edge.config import config_from
-    from fer_edge.events import JsonlWriter
     from fer_edge.pipeline import DETECT_BUDGET_MACS, detect_interval
-    from fer_edge.sources import open_source
 
     cfg = config_from({"threads": threads, "detector.name": name, "detector.yunet_model": yunet_model or "",
                        "detector.min_score": min_score or 0.0, "model.path": model,
@@ -131,17 +123,10 @@ def run_detector(video: Path, name: str, every: int | None, model: str, size: tu
         if stats.frames % 100 == 0:
             log.info("%s every %d: %d frames", name, interval, stats.frames)
 
-    source = open_source(str(video))
     load_before = _load()
-    t0 = time.perf_counter()
-    try:
-        stats = pipeline.run(source, JsonlWriter(io.StringIO()), observer=observe)
-    finally:
-        source.close()
-    wall = time.perf_counter() - t0
+    run = run_clip(pipeline, str(video), observer=observe)
     calls = detector.seconds
-    return {"detector": name, "detect_every": interval, "frames": stats.frames,
-            "fps": round(stats.frames / wall, 2), "ms_per_frame": round(wall / stats.frames * 1000, 2),
+    return {"detector": name, "detect_every": interval, **run.figures(),
             "detect_ms_per_call": round(sum(calls) / max(1, len(calls)) * 1000, 2),
             "macs_per_call": macs, "macs_per_frame": None if macs is None else round(macs / interval),
             "load_avg": [load_before, _load()], "boxes": found}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import signal
 import subprocess
@@ -23,6 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from fer_edge.benchmarks.machine import describe
 from fer_edge.files import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +87,7 @@ def soak(source: str, frames: int, warmup: int, every_s: float, extra: list[str]
     warm = warm or samples[0]  # the run ended before the warm-up did: the baseline is the first sample
     after = [s for s in samples if s["frames"] >= warm["frames"]]
     return {
-        "machine": {"platform": platform.platform(), "cpu": _cpu(), "cores": os.cpu_count(), "python": sys.version.split()[0]},
+        "machine": describe(),
         "source": source, "frames_asked": frames, "warmup_frames": warmup, "extra_args": extra,
         "frames": end["frames"], "seconds": end["s"], "fps": round(end["frames"] / end["s"], 1) if end["s"] else None,
         "rss_mb_warm": round(warm["rss_mb"], 1), "rss_mb_end": round(end["rss_mb"], 1),
@@ -99,16 +99,6 @@ def soak(source: str, frames: int, warmup: int, every_s: float, extra: list[str]
         "events_end_with_stats": last.get("type") == "stats", "events_final_frames": last.get("frames"),
         "events_rotated": rotated, "samples": samples,
     }
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "Model")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main(argv: list[str] | None = None) -> int:

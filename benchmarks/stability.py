@@ -17,15 +17,14 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from fer_edge.benchmarks.clip import run_clip
 from fer_edge.build import Pipeline, build_pipeline
 from fer_edge.bundled import DEFAULT_MODEL
 from fer_edge.config import add_section_arguments, load_config, overrides_from
 from fer_edge.detectors import DEFAULT_DETECTOR
 from fer_edge.errors import FerEdgeError
-from fer_edge.events import JsonlWriter
 from fer_edge.files import atomic_write_text
 from fer_edge.pipeline import DEFAULT_DETECT_EVERY
-from fer_edge.sources import open_source
 from fer_edge.tracking import UNCERTAIN
 
 
@@ -48,11 +47,7 @@ def stability(records: list[dict]) -> dict:
 
 def records_on_clip(clip: str, pipeline: Pipeline) -> list[dict]:
     out = io.StringIO()
-    source = open_source(clip)
-    try:
-        pipeline.run(source, JsonlWriter(out))
-    finally:
-        source.close()
+    run_clip(pipeline, clip, events=out)
     return [r for r in map(json.loads, out.getvalue().splitlines()) if r["type"] == "face"]
 
 

@@ -7,7 +7,6 @@ Tasks: `classifier` (latency per face, then accuracy on a split), `video` (the w
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import resource
@@ -53,10 +52,10 @@ def _time_calls(fn, warmup: int, runs: int) -> np.ndarray:
     return times
 
 
-def _accuracy(probs: np.ndarray, labels: np.ndarray, names: tuple[str, ...]) -> dict:
-    from fer_edge.metrics import classification_report
+def _accuracy(probs: np.ndarray, label_ids: np.ndarray, labels: tuple[str, ...]) -> dict:
+    from fer_edge.scores import classification_report
 
-    report = classification_report(labels, probs.argmax(axis=1), names)
+    report = classification_report(label_ids, probs.argmax(axis=1), labels)
     return {"accuracy": round(report["accuracy"], 5), "macro_f1": round(report["macro_f1"], 5), "images": report["images"]}
 
 
@@ -74,9 +73,9 @@ def classifier_task(task: dict) -> dict:
            "input": [*clf.input.size, clf.input.channels], "dtype": clf.input_dtype.name,
            "peak_rss_mb": round(_peak_rss_mb(), 1)}
     if task.get("data"):
-        images, labels = np.load(task["data"]), np.load(task["labels"])
+        images, label_ids = np.load(task["data"]), np.load(task["label_ids"])
         t1 = time.perf_counter()
-        out |= _accuracy(clf.predict_dataset(images), labels, clf.labels)
+        out |= _accuracy(clf.predict_dataset(images), label_ids, clf.labels)
         out["accuracy_seconds"] = round(time.perf_counter() - t1, 2)
     return out | {"baseline_rss_mb": round(baseline, 1)}
 
@@ -107,40 +106,26 @@ def keras_task(task: dict) -> dict:
     out = {"load_ms": round(load_ms, 2), "latency_ms": latency_summary(times), "runs": task["runs"],
            "input": [*size, model.channels], "dtype": "float32", "peak_rss_mb": round(_peak_rss_mb(), 1)}
     if task.get("data"):
-        images, labels = np.load(task["data"]), np.load(task["labels"])
+        images, label_ids = np.load(task["data"]), np.load(task["label_ids"])
         t1 = time.perf_counter()
-        out |= _accuracy(model.predict(batch_to_model_input(images, size, model.channels)), labels, EMOTIONS)
+        out |= _accuracy(model.predict(batch_to_model_input(images, size, model.channels)), label_ids, EMOTIONS)
         out["accuracy_seconds"] = round(time.perf_counter() - t1, 2)
     return out | {"baseline_rss_mb": round(baseline, 1)}
 
 
 def video_task(task: dict) -> dict:
+    from fer_edge.benchmarks.clip import run_clip
     from fer_edge.build import build_pipeline
     from fer_edge.config import config_from
-    from fer_edge.events import JsonlWriter
     from fer_edge.pipeline import DEFAULT_DETECT_EVERY
-    from fer_edge.sources import open_source
 
     cfg = config_from({"threads": task["threads"], "detector.name": task["detector"],
                        "detector.yunet_model": task.get("yunet_model") or "", "model.path": str(task["model"]),
                        "detector.every": DEFAULT_DETECT_EVERY, "outputs.stats_every_s": 1e9})
     pipeline = build_pipeline(cfg, max_frames=task["frames"])
-    source = open_source(task["source"], demo_frames=task["frames"])
-    writer = JsonlWriter(io.StringIO())  # events are built and serialized as in a real run, not kept
-    opts = pipeline.options
-    still = bool(getattr(source, "still", False))
-    t0 = time.perf_counter()
-    try:
-        stats = pipeline.run(source, writer)
-    finally:
-        source.close()
-    wall = time.perf_counter() - t0
-    if stats.frames == 0:
-        raise FerEdgeError(f"{task['source']}: no frame could be read")
-    stages = {k: v for k, v in stats.latency().items()}
-    return {"frames": stats.frames, "fps": round(stats.frames / wall, 2), "ms_per_frame": round(wall / stats.frames * 1000, 3),
-            "faces_per_frame": round(stats.faces / stats.frames, 3), "stages_ms": stages,
-            "detect_every": 1 if still else opts.detect_every, "peak_rss_mb": round(_peak_rss_mb(), 1)}
+    run = run_clip(pipeline, task["source"], demo_frames=task["frames"])
+    return {**run.figures(), "stages_ms": dict(run.stats.latency()),
+            "detect_every": 1 if run.still else pipeline.options.detect_every, "peak_rss_mb": round(_peak_rss_mb(), 1)}
 
 
 TASKS = {"classifier": classifier_task, "keras": keras_task, "video": video_task}

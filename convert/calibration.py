@@ -6,24 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.datasets import LabelledImages, load_split, read_image_folder, read_images
+from fer_edge.datasets import load_split, read_image_folder, read_images, stratified_sample
 from fer_edge.errors import FerEdgeError
-from fer_edge.labels import EMOTIONS
 from fer_edge.preprocess import batch_to_model_input
-
-
-def stratified_sample(data: LabelledImages, n: int, seed: int) -> np.ndarray:
-    """Indices of about n images with each class in its dataset proportion (at least one per present class)."""
-    if n >= len(data):
-        return np.arange(len(data))
-    rng = np.random.default_rng(seed)
-    picks = []
-    for c in range(len(EMOTIONS)):
-        idx = np.flatnonzero(data.label_ids == c)
-        if len(idx):
-            k = min(len(idx), max(1, round(n * len(idx) / len(data))))
-            picks.append(rng.choice(idx, size=k, replace=False))
-    return np.sort(np.concatenate(picks))
 
 
 def calibration_images(calib: str | Path, n: int, size: tuple[int, int], channels: int, seed: int = 0
@@ -41,18 +26,18 @@ def calibration_images(calib: str | Path, n: int, size: tuple[int, int], channel
     else:
         data = load_split(path, "Training", size, channels)
         split = "Training"
-    idx = stratified_sample(data, n, seed)
+    idx = stratified_sample(data.label_ids, n, seed)
     chosen = data.subset(idx)
     images = batch_to_model_input(chosen.images, size, channels)
     return images, {"source": path.name, "split": split, "images": int(len(idx)), "sampling": "stratified by class",
-                    "per_class": chosen.counts(), "seed": seed, "skipped_unreadable": data.undecodable}
+                    "per_class": chosen.counts(), "seed": seed, "undecodable": data.undecodable}
 
 
 def _flat_folder(path: Path, n: int, size: tuple[int, int], channels: int, seed: int) -> tuple[np.ndarray, dict]:
     files = sorted(path.iterdir())
     np.random.default_rng(seed).shuffle(files)
-    images, skipped = read_images(files, size, channels, limit=n)
+    images, undecodable = read_images(files, size, channels, limit=n)
     if not images:
-        raise FerEdgeError(f"{path}: no readable image for calibration ({skipped} unreadable files)")
+        raise FerEdgeError(f"{path}: no readable image for calibration ({undecodable} undecodable files)")
     return np.stack(images), {"source": path.name, "split": "folder", "images": len(images), "sampling": "random",
-                              "seed": seed, "skipped_unreadable": skipped}
+                              "seed": seed, "undecodable": undecodable}

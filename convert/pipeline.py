@@ -59,8 +59,8 @@ def _eval_set(model: SourceModel, data: str | None, split: str, log) -> tuple[np
     return images, ds.label_ids, {"data": Path(data).name, "split": split, "images": len(ds)}
 
 
-def _acc(probs: np.ndarray | None, labels: np.ndarray) -> float | None:
-    return None if probs is None else float((probs.argmax(1) == labels).mean())
+def _acc(probs: np.ndarray | None, label_ids: np.ndarray) -> float | None:
+    return None if probs is None else float((probs.argmax(1) == label_ids).mean())
 
 
 def _verify(model: SourceModel, item: Converted, labels: list[str], calib_info: dict | None, eval_set,

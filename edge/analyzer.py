@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .pipeline import DEFAULT_DETECT_EVERY, crop_face
+from .pipeline import DEFAULT_DETECT_EVERY, crop_faces
 from .tracking import Track
-
-MIN_CROP = 8  # pixels: a smaller crop (a box at the very edge) says nothing about an expression
 
 
 @dataclass(frozen=True)
@@ -143,12 +141,11 @@ class Analyzer:
             frames.close()
 
     def _classify(self, image: np.ndarray, dets: list) -> tuple[list, np.ndarray]:
-        """The detections whose crop is big enough, and their probabilities (N, classes)."""
-        crops = [crop_face(image, d, self._margin, self._level_eyes) for d in dets]
-        keep = [i for i, c in enumerate(crops) if c.size and min(c.shape[:2]) >= MIN_CROP]
-        if not keep:
+        """The detections whose crop is big enough (as in the loop), and their probabilities (N, classes)."""
+        dets, crops = crop_faces(image, dets, self._margin, self._level_eyes)
+        if not crops:
             return [], np.zeros((0, len(self.labels)), np.float32)
-        return [dets[i] for i in keep], self._classifier.classify([crops[i] for i in keep])
+        return dets, self._classifier.classify(crops)
 
     def _face(self, det, probs: np.ndarray, track: Track | None = None, frame: int | None = None) -> Face:
         labels = self.labels

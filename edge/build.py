@@ -57,11 +57,13 @@ def loop_options(cfg: ServiceConfig, max_frames: int = 0) -> LoopOptions:
                        stats_every_s=cfg.outputs.stats_every_s, **interval)
 
 
-def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: bool = False) -> Pipeline:
+def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: bool = False,
+                   detector: FaceDetector | None = None, classifier: Classifier | None = None) -> Pipeline:
     """Load the detector and classifier the config names and set up the tracker and loop options.
 
     With `keyed_errors` (the service), a model that cannot be loaded is a config error naming the key (exit 2:
-    a restart cannot fix it); an Edge TPU that is not plugged in stays a DeviceError either way.
+    a restart cannot fix it); an Edge TPU that is not plugged in stays a DeviceError either way. A `detector` or
+    `classifier` given stands in for the one the config names, the rest built as always (tests fake at this seam).
     """
     from .bundled import DEFAULT_MODEL
     from .classifier import TFLiteClassifier
@@ -72,12 +74,14 @@ def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: boo
     load = _keyed if keyed_errors else _plain
     det, src = cfg.detector, cfg.source
     lores = lores_option(src.lores, det.name, (src.width or 640, src.height or 480))
-    detector = load("detector.yunet_model" if det.name == "yunet" else "detector.name", make_detector,
-                    det.name, cfg.threads, det.yunet_model or None, det.min_score or None)
-    if cfg.model.accelerator == "edgetpu" and keyed_errors:
-        load("model.accelerator", edgetpu_library)
+    if detector is None:
+        detector = load("detector.yunet_model" if det.name == "yunet" else "detector.name", make_detector,
+                        det.name, cfg.threads, det.yunet_model or None, det.min_score or None)
     model = Path(cfg.model.path) if cfg.model.path else DEFAULT_MODEL
-    classifier = load("model.path", TFLiteClassifier, model, cfg.threads, cfg.model.accelerator)
+    if classifier is None:
+        if cfg.model.accelerator == "edgetpu" and keyed_errors:
+            load("model.accelerator", edgetpu_library)
+        classifier = load("model.path", TFLiteClassifier, model, cfg.threads, cfg.model.accelerator)
     tracker = Tracker(tuple(classifier.labels), **dataclasses.asdict(cfg.smoothing))
     return Pipeline(cfg, detector, classifier, tracker, loop_options(cfg, max_frames), model, lores)
 

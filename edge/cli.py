@@ -77,8 +77,8 @@ def _cmd_evaluate(args) -> int:
     from .datasets import canonical_split, load_split, print_counts
     from .evaluation import report_from_probs, save_report
     from .files import check_output_file
-    from .metrics import format_report
     from .preprocess import batch_to_model_input
+    from .scores import format_report
 
     canonical_split(args.split)  # a usage error before any model loads
     _check_labels(args)

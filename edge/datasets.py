@@ -67,6 +67,20 @@ class LabelledImages:
         return LabelledImages(self.images[index], self.label_ids[index], self.source, self.undecodable)
 
 
+def stratified_sample(label_ids: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted row indices of about n rows, each class in its share of `label_ids` (at least one of each present
+    class): every row when n is not below their number. Calibration and `train --limit` both draw with it."""
+    label_ids = np.asarray(label_ids)
+    if n >= len(label_ids):
+        return np.arange(len(label_ids))
+    rng = np.random.default_rng(seed)
+    picks = [np.empty(0, np.int64)]
+    for c in np.unique(label_ids):  # ascending, as the classes' ids: the same draws for the same seed
+        idx = np.flatnonzero(label_ids == c)
+        picks.append(rng.choice(idx, size=min(len(idx), max(1, round(n * len(idx) / len(label_ids)))), replace=False))
+    return np.sort(np.concatenate(picks))
+
+
 def canonical_split(name: str) -> str:
     split = _SPLIT_ALIASES.get(name.replace("_", "").replace("-", "").lower())
     if split is None:
@@ -93,7 +107,7 @@ def read_fer2013_csv(path: str | os.PathLike, splits: tuple[str, ...] | None = N
         raise FerEdgeError(f"{path}: no such file")
     wanted = None if splits is None else {canonical_split(s) for s in splits}
     images: dict[str, list[np.ndarray]] = {}
-    labels: dict[str, list[int]] = {}
+    label_ids: dict[str, list[int]] = {}
     try:
         with _open_text(path) as fh:
             reader = csv.reader(fh)
@@ -121,13 +135,13 @@ def read_fer2013_csv(path: str | os.PathLike, splits: tuple[str, ...] | None = N
                 if not 0 <= label < len(EMOTIONS):
                     raise FerEdgeError(f"{path}: row {row_no}: unknown label {row[i_label]!r} (want 0-6)")
                 images.setdefault(usage, []).append(_parse_pixels(row[i_pix], path, row_no))
-                labels.setdefault(usage, []).append(label)
+                label_ids.setdefault(usage, []).append(label)
     except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
         raise FerEdgeError(f"{path}: unreadable CSV ({exc})") from None
     out = {}
     for usage, imgs in images.items():
         arr = np.stack(imgs).reshape(-1, FER_SIDE, FER_SIDE, 1)
-        out[usage] = LabelledImages(arr, np.asarray(labels[usage], dtype=np.int64), f"{path.name}:{usage}")
+        out[usage] = LabelledImages(arr, np.asarray(label_ids[usage], dtype=np.int64), f"{path.name}:{usage}")
     if wanted is not None:
         absent = wanted - set(out)
         if absent:
@@ -160,8 +174,8 @@ def read_image_folder(
 ) -> LabelledImages:
     """Read `root/<class>/*.<image>` (any size, colour or grey), resized through the runtime's preprocessing.
 
-    Unreadable images are skipped and counted; an unknown class folder or an
-    empty result is an error.
+    Images that do not decode are skipped and counted (`undecodable`); an unknown
+    class folder or an empty result is an error.
     """
     root = Path(root)
     if not root.is_dir():
@@ -169,23 +183,23 @@ def read_image_folder(
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
     if not class_dirs:
         raise FerEdgeError(f"{root}: no class folders (want {'/, '.join(EMOTIONS)}/)")
-    images, labels, skipped = [], [], 0
+    images, label_ids, undecodable = [], [], 0
     for class_dir in class_dirs:
         label = _CLASS_ALIASES.get(class_dir.name.lower())
         if label is None:
             raise FerEdgeError(f"{class_dir}: folder name is not one of {', '.join(EMOTIONS)}")
         found, bad = read_images(sorted(class_dir.rglob("*")), size, channels)
         images += found
-        labels += [label] * len(found)
-        skipped += bad
+        label_ids += [label] * len(found)
+        undecodable += bad
     if not images:
-        raise FerEdgeError(f"{root}: no readable image ({skipped} unreadable files)")
-    return LabelledImages(np.stack(images), np.asarray(labels, dtype=np.int64), str(root), skipped)
+        raise FerEdgeError(f"{root}: no readable image ({undecodable} undecodable files)")
+    return LabelledImages(np.stack(images), np.asarray(label_ids, dtype=np.int64), str(root), undecodable)
 
 
 def read_images(files: list[Path], size: tuple[int, int], channels: int, limit: int = 0) -> tuple[list[np.ndarray], int]:
-    """Decode image files (hidden files and folders ignored) through the runtime's preprocessing: (images, unreadable)."""
-    images, skipped = [], 0
+    """Decode image files (hidden files and folders ignored) through the runtime's preprocessing: (images, undecodable)."""
+    images, undecodable = [], 0
     for file in files:
         if limit and len(images) >= limit:
             break
@@ -193,10 +207,10 @@ def read_images(files: list[Path], size: tuple[int, int], channels: int, limit: 
             continue
         image = imread(file)
         if image is None:
-            skipped += 1
+            undecodable += 1
             continue
         images.append(to_model_input(image, size, channels))
-    return images, skipped
+    return images, undecodable
 
 
 def imread(path: Path) -> np.ndarray | None:

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from .files import atomic_write_text
-from .metrics import classification_report
 from .plots import confusion_plot
+from .scores import classification_report
 
 
-def report_from_probs(probs: np.ndarray, labels: np.ndarray, label_names: tuple[str, ...], **meta) -> dict:
-    report = classification_report(labels, probs.argmax(axis=1), label_names)
+def report_from_probs(probs: np.ndarray, label_ids: np.ndarray, labels: tuple[str, ...], **meta) -> dict:
+    report = classification_report(label_ids, probs.argmax(axis=1), labels)
     return {**meta, **report}
 
 

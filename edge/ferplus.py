@@ -100,21 +100,21 @@ def fer2013_rows(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
                 raise FerEdgeError(f"{path}: row 1: not a FER2013 CSV (want emotion,pixels,Usage)")
             i_label = header.index("emotion")
             i_usage = header.index("usage") if "usage" in header else None
-            usages, labels = [], []
+            usages, label_ids = [], []
             for row in reader:
                 if not row:
                     continue
                 usages.append(row[i_usage].strip() if i_usage is not None and i_usage < len(row) else "Training")
-                labels.append(int(row[i_label]) if row[i_label].strip().isdigit() else -1)
+                label_ids.append(int(row[i_label]) if row[i_label].strip().isdigit() else -1)
     except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
         raise FerEdgeError(f"{path}: unreadable CSV ({exc})") from None
-    return np.asarray(usages), np.asarray(labels, dtype=np.int64)
+    return np.asarray(usages), np.asarray(label_ids, dtype=np.int64)
 
 
-def label_agreement(outcomes: np.ndarray, labels: np.ndarray) -> float:
+def label_agreement(outcomes: np.ndarray, label_ids: np.ndarray) -> float:
     """Share of the scored FER+ majorities that equal the FER2013 label of the same row: the pairing check."""
     scored = np.asarray(outcomes) >= 0
-    return float((np.asarray(outcomes)[scored] == np.asarray(labels)[scored]).mean()) if scored.any() else 1.0
+    return float((np.asarray(outcomes)[scored] == np.asarray(label_ids)[scored]).mean()) if scored.any() else 1.0
 
 
 def split_outcomes(ferplus: str | os.PathLike, fer2013: str | os.PathLike, split: str) -> np.ndarray:
@@ -130,7 +130,7 @@ def paired_votes(ferplus: str | os.PathLike, fer2013: str | os.PathLike, split: 
     with the CSV's own labels no more than chance does (the rows are in another order) is a usage error.
     """
     split = canonical_split(split)
-    usages, labels = fer2013_rows(fer2013)
+    usages, label_ids = fer2013_rows(fer2013)
     votes = read_ferplus_csv(ferplus)
     if len(votes) != len(usages):
         raise UsageError(f"{ferplus}: {len(votes)} rows but {Path(fer2013).name} has {len(usages)}: "
@@ -139,7 +139,7 @@ def paired_votes(ferplus: str | os.PathLike, fer2013: str | os.PathLike, split: 
     if differ.size:
         raise UsageError(f"{ferplus}: row {differ[0] + 2} is {votes.usage[differ[0]]!r} but {Path(fer2013).name} says "
                          f"{usages[differ[0]]!r} ({differ.size} rows differ): not the FER+ labels of this file")
-    agreement = label_agreement(majority_outcomes(votes.votes, votes.named), labels)
+    agreement = label_agreement(majority_outcomes(votes.votes, votes.named), label_ids)
     if agreement < MIN_AGREEMENT:
         raise UsageError(f"{ferplus}: its majorities agree with {Path(fer2013).name}'s labels on only {agreement:.0%} "
                          f"of rows (chance is about 20%): that CSV's rows are not in the order of Kaggle's "

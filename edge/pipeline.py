@@ -25,6 +25,7 @@ DEFAULT_DETECT_EVERY = 2  # README "Measured": detection is 70% of a frame; face
 # A Pi-sized cost ceiling for the detector, amortized over the interval (issue 9): `room` on a 1080p frame costs
 # 1.7 G MACs a call (nine back invokes), so with this budget it detects every 18th frame, while `back` (189 M) keeps every 2nd.
 DETECT_BUDGET_MACS = 100_000_000
+MIN_CROP = 8  # pixels: a smaller crop (a box at the very edge) says nothing about an expression
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,14 @@ def crop_face(image: np.ndarray, det: Detection, margin: float, level_eyes: bool
     return image[y1:y2, x1:x2]
 
 
+def crop_faces(image: np.ndarray, dets: list[Detection], margin: float, level_eyes: bool
+               ) -> tuple[list[Detection], list[np.ndarray]]:
+    """The detections whose crop is at least MIN_CROP pixels a side, and those crops."""
+    crops = [crop_face(image, d, margin, level_eyes) for d in dets]
+    keep = [i for i, c in enumerate(crops) if c.size and min(c.shape[:2]) >= MIN_CROP]
+    return [dets[i] for i in keep], [crops[i] for i in keep]
+
+
 def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier, events: JsonlWriter,
              opts: LoopOptions = LoopOptions(), sinks: tuple[FrameSink, ...] = (),
              stop: threading.Event | None = None, tracker: Tracker | None = None,
@@ -112,9 +121,7 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
             if detected:
                 dets = detect_frame(detector, frame)  # on picamera2's lores stream when there is one
             t2 = time.perf_counter()
-            crops = [crop_face(frame.image, d, opts.margin, opts.level_eyes) for d in dets]
-            keep = [i for i, c in enumerate(crops) if c.size and min(c.shape[:2]) >= 8]
-            dets, crops = [dets[i] for i in keep], [crops[i] for i in keep]
+            dets, crops = crop_faces(frame.image, dets, opts.margin, opts.level_eyes)
             t3 = time.perf_counter()
             probs = classifier.classify(crops) if crops else np.zeros((0, len(labels)), np.float32)
             t4 = time.perf_counter()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli, write_fer_csv
 
-from fer_edge.datasets import load_split, read_fer2013_csv, read_image_folder
+from fer_edge.datasets import load_split, read_fer2013_csv, read_image_folder, stratified_sample
 from fer_edge.errors import FerEdgeError
 from fer_edge.labels import EMOTIONS
 
@@ -87,3 +87,12 @@ def test_real_fer2013_counts(fer_splits):
     assert {k: len(v) for k, v in fer_splits.items()} == {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}
     assert fer_splits["PrivateTest"].counts() == dict(zip(EMOTIONS, [491, 55, 528, 879, 594, 416, 626]))
     assert fer_splits["Training"].counts()["disgust"] == 436
+
+
+def test_stratified_sample_keeps_class_shares_and_every_present_class():
+    ids = np.array([3] * 60 + [0] * 30 + [1] * 2 + [6] * 8)  # no 2, 4 or 5
+    idx = stratified_sample(ids, 20, seed=0)
+    assert np.array_equal(idx, np.sort(idx)) and len(set(idx.tolist())) == len(idx)
+    assert np.bincount(ids[idx], minlength=7).tolist() == [6, 1, 0, 12, 0, 0, 2]  # round(20 * share), at least one
+    assert np.array_equal(idx, stratified_sample(ids, 20, seed=0))  # the same draw for the same seed
+    assert np.array_equal(stratified_sample(ids, 100, seed=0), np.arange(100))  # n not below the rows: all of them

@@ -36,8 +36,8 @@ ROWS = [
 def _pair(tmp_path, drop_last: bool = False, shuffled: bool = False):
     rng = np.random.default_rng(0)
     faces = [rng.integers(0, 256, (48, 48), dtype=np.uint8) for _ in ROWS]
-    labels = [6 if shuffled else r[4] for r in ROWS]  # shuffled: FER2013's labels no longer meet their votes
-    fer = write_fer_csv(tmp_path / "fer2013.csv", [(label, f, r[0]) for r, f, label in zip(ROWS, faces, labels)])
+    label_ids = [6 if shuffled else r[4] for r in ROWS]  # shuffled: FER2013's labels no longer meet their votes
+    fer = write_fer_csv(tmp_path / "fer2013.csv", [(label, f, r[0]) for r, f, label in zip(ROWS, faces, label_ids)])
     lines = [HEADER] + [f"{u},{f'fer{i:07d}.png' if named else ''},{','.join(map(str, v))}"
                         for i, (u, named, v, _, _) in enumerate(ROWS)]
     plus = tmp_path / "fer2013new.csv"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer_edge.metrics import classification_report, confusion_matrix
 from fer_edge.preprocess import to_model_input
 from fer_edge.quant import dequantize, output_to_probs, pixels_to_input, quantize
+from fer_edge.scores import classification_report, confusion_matrix
 from fer_edge.train.trainer import TrainOptions, class_weights, lr_at
 
 
@@ -56,11 +56,11 @@ def test_preprocess_geometry_and_colour():
 
 
 def test_class_weights_and_schedule():
-    labels = np.array([0] * 90 + [1] * 10)
-    w = class_weights(labels, "balanced")
-    assert w[labels].mean() == pytest.approx(1.0)
+    label_ids = np.array([0] * 90 + [1] * 10)
+    w = class_weights(label_ids, "balanced")
+    assert w[label_ids].mean() == pytest.approx(1.0)
     assert w[1] / w[0] == pytest.approx(9.0)
-    assert class_weights(labels, "sqrt")[1] / class_weights(labels, "sqrt")[0] == pytest.approx(3.0)
+    assert class_weights(label_ids, "sqrt")[1] / class_weights(label_ids, "sqrt")[0] == pytest.approx(3.0)
     opts = TrainOptions(data="", out="", epochs=10, warmup=1, lr=0.1)
     assert lr_at(0, opts) == pytest.approx(0.05)
     assert lr_at(1, opts) == pytest.approx(0.1)

@@ -124,8 +124,9 @@ def test_edgetpu_absent_is_a_clear_error():
 
 
 def test_stop_event_ends_the_loop():
+    from fer_edge.build import build_pipeline
+    from fer_edge.config import config_from
     from fer_edge.events import JsonlWriter
-    from fer_edge.pipeline import run_loop
     from fer_edge.sources import ImageSource
 
     class Endless(ImageSource):
@@ -151,7 +152,8 @@ def test_stop_event_ends_the_loop():
     import io
 
     out = io.StringIO()
-    stats = run_loop(Endless([], "endless"), NoFaces(), Clf(), JsonlWriter(out), stop=stop)
+    pipeline = build_pipeline(config_from({}), detector=NoFaces(), classifier=Clf())
+    stats = pipeline.run(Endless([], "endless"), JsonlWriter(out), stop=stop)
     assert stats.frames > 10 and '"type":"stats"' in out.getvalue()
 
 

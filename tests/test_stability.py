@@ -117,11 +117,13 @@ class _Happy:
 
 
 def test_a_track_does_not_survive_a_scene_cut_and_the_cut_is_detected_afresh():
+    from fer_edge.build import build_pipeline
+    from fer_edge.config import config_from
     from fer_edge.events import JsonlWriter
-    from fer_edge.pipeline import LoopOptions, run_loop
 
     out, detector = io.StringIO(), _SameBox()
-    run_loop(_TwoScenes(), detector, _Happy(), JsonlWriter(out), LoopOptions(detect_every=10, stats_every_s=1e9))
+    cfg = config_from({"detector.every": 10, "outputs.stats_every_s": 1e9})
+    build_pipeline(cfg, detector=detector, classifier=_Happy()).run(_TwoScenes(), JsonlWriter(out))
     faces = [r for r in map(json.loads, out.getvalue().splitlines()) if r["type"] == "face"]
     assert [r["face_id"] for r in faces] == [1, 1, 1, 2, 2, 2]
     assert [r["detected"] for r in faces] == [True, False, False, True, False, False]

@@ -26,16 +26,16 @@ def test_ferplus_votes_become_fer2013_probabilities():
 
 
 def test_mix_targets_gives_an_invalid_part_back_to_the_label():
-    labels = np.array([3, 0])
+    label_ids = np.array([3, 0])
     teacher = np.full((2, 7), 1 / 7, np.float32)
     crowd = np.zeros((2, 7), np.float32)
     crowd[0, 5] = 1.0
-    target = mix_targets(labels, [(0.5, teacher, np.array([True, True])), (0.2, crowd, np.array([True, False]))])
+    target = mix_targets(label_ids, [(0.5, teacher, np.array([True, True])), (0.2, crowd, np.array([True, False]))])
     np.testing.assert_allclose(target.sum(axis=1), 1.0, rtol=1e-6)
     assert target[0, 3] == pytest.approx(0.3 + 0.5 / 7) and target[0, 5] == pytest.approx(0.2 + 0.5 / 7)
     assert target[1, 0] == pytest.approx(0.5 + 0.5 / 7)  # row 1 has no crowd votes: its 0.2 goes to the label
     with pytest.raises(Exception, match="more than 1"):
-        mix_targets(labels, [(0.7, teacher, np.array([True, True])), (0.6, crowd, np.array([True, True]))])
+        mix_targets(label_ids, [(0.7, teacher, np.array([True, True])), (0.6, crowd, np.array([True, True]))])
 
 
 def test_dscnn_fits_the_pi_budget(tf_available):

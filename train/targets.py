@@ -35,21 +35,21 @@ def ferplus_probs(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return probs, valid
 
 
-def mix_targets(labels: np.ndarray, parts: list[tuple[float, np.ndarray, np.ndarray]]) -> np.ndarray:
-    """One-hot labels mixed with soft parts: each (weight, probs (N, 7), valid (N,)).
+def mix_targets(label_ids: np.ndarray, parts: list[tuple[float, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """The one-hot targets of `label_ids` mixed with soft parts: each (weight, probs (N, 7), valid (N,)).
 
     Per row, the weight of a part that is not valid there goes back to the label.
     """
     n_cls = len(EMOTIONS)
-    target = np.zeros((len(labels), n_cls), np.float32)
-    rest = np.ones(len(labels), np.float32)
+    target = np.zeros((len(label_ids), n_cls), np.float32)
+    rest = np.ones(len(label_ids), np.float32)
     for weight, probs, valid in parts:
         w = np.where(valid, np.float32(weight), np.float32(0.0))
         target += w[:, None] * probs
         rest -= w
     if np.any(rest < -1e-6):
         raise UsageError("soft-target weights add up to more than 1")
-    target[np.arange(len(labels)), labels] += rest
+    target[np.arange(len(label_ids)), label_ids] += rest
     return target
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.datasets import load_split, print_counts
+from fer_edge.datasets import load_split, print_counts, stratified_sample
 from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.files import atomic_path, atomic_write_text
 from fer_edge.labels import EMOTIONS
@@ -60,16 +60,16 @@ AUGMENT = {"flip": True, "rotation_deg": 10.0, "shift": 0.1, "zoom": 0.1, "brigh
            "erase": 0.0}
 
 
-def class_weights(labels: np.ndarray, mode: str) -> np.ndarray:
+def class_weights(label_ids: np.ndarray, mode: str) -> np.ndarray:
     """Per-class loss weights, mean 1 over samples: none, balanced (1/n) or sqrt (1/sqrt(n))."""
-    counts = np.bincount(labels, minlength=len(EMOTIONS)).astype(np.float64)
+    counts = np.bincount(label_ids, minlength=len(EMOTIONS)).astype(np.float64)
     if mode == "none":
         return np.ones(len(EMOTIONS))
     power = {"balanced": 1.0, "sqrt": 0.5}.get(mode)
     if power is None:
         raise UsageError(f"unknown --class-weight {mode!r}: use none, sqrt or balanced")
     w = np.where(counts > 0, 1.0 / np.maximum(counts, 1) ** power, 0.0)
-    return w / (w[labels].mean())
+    return w / (w[label_ids].mean())
 
 
 def lr_at(epoch: int, opts: TrainOptions) -> float:
@@ -112,16 +112,8 @@ def _training_model(keras, model, opts: TrainOptions):
 
 
 def _limit(data, n: int, seed: int):
-    """A class-stratified subset of about n images, for smoke tests, and its row indices."""
-    if not n or n >= len(data):
-        return data, np.arange(len(data))
-    rng = np.random.default_rng(seed)
-    take = []
-    for c in range(len(EMOTIONS)):
-        idx = np.flatnonzero(data.label_ids == c)
-        k = max(1, round(n * len(idx) / len(data))) if len(idx) else 0
-        take.extend(rng.choice(idx, size=min(k, len(idx)), replace=False))
-    index = np.sort(np.asarray(take))
+    """A class-stratified subset of about n images (0: all), for smoke tests, and its row indices."""
+    index = stratified_sample(data.label_ids, n, seed) if n else np.arange(len(data))
     return data.subset(index), index
 
 

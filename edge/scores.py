@@ -1,4 +1,4 @@
-"""Classification metrics as pure numpy: the same report for Keras and TFLite models."""
+"""Accuracy scores as pure numpy (confusion matrix, per-class precision, recall, F1) for Keras and TFLite models alike."""
 
 from __future__ import annotations
 

@@ -1,0 +1,63 @@
+"""A clip through the built loop, timed, and a clip's decoded frames: what the video, runtime, scene and stability
+benchmarks each measure on."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TextIO
+
+import numpy as np
+
+from fer_edge.build import Pipeline
+from fer_edge.errors import FerEdgeError
+from fer_edge.events import JsonlWriter
+from fer_edge.sources import open_source
+from fer_edge.stats import LoopStats
+
+
+@dataclass(frozen=True)
+class ClipRun:
+    stats: LoopStats
+    wall_s: float  # from the first read to the source closed, the events written
+    still: bool  # a still or a folder of them: the loop detected on every frame
+
+    def figures(self) -> dict:
+        """Frames, loop fps, wall ms per frame and faces per frame."""
+        n = self.stats.frames
+        return {"frames": n, "fps": round(n / self.wall_s, 2), "ms_per_frame": round(self.wall_s / n * 1000, 3),
+                "faces_per_frame": round(self.stats.faces / n, 3)}
+
+
+def run_clip(pipeline: Pipeline, clip: str, *, events: TextIO | None = None,
+             observer: Callable | None = None, demo_frames: int = 1) -> ClipRun:
+    """`pipeline` over `clip` (what `--source` takes) until it ends or `max_frames`; the events are built and
+    serialized as in a real run, into `events` when given, else dropped."""
+    source = open_source(clip, demo_frames=demo_frames)
+    still = bool(getattr(source, "still", False))
+    t0 = time.perf_counter()
+    try:
+        stats = pipeline.run(source, JsonlWriter(io.StringIO() if events is None else events), observer=observer)
+    finally:
+        source.close()
+    wall = time.perf_counter() - t0
+    if stats.frames == 0:
+        raise FerEdgeError(f"{clip}: no frame could be read")
+    return ClipRun(stats, wall, still)
+
+
+def decoded_frames(clip: str) -> Iterator[np.ndarray]:
+    """Every frame of a video file, BGR as OpenCV decodes it, without the loop."""
+    import cv2
+
+    cap = cv2.VideoCapture(clip)
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            yield frame
+    finally:
+        cap.release()
