@@ -20,8 +20,10 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from edge.config import MqttConfig
 from edge.errors import UsageError
@@ -316,21 +318,18 @@ class MqttLink:
         if handler is not None:
             handler(message.payload)
 
-    def metrics(self, out: list[str]) -> None:
-        """Prometheus families for /metrics (edge/monitor.py calls this)."""
-        from edge.monitor import _metric
-
-        _metric(out, "fer_edge_mqtt_connected", "gauge", "1 while connected to the MQTT broker.",
-                [("fer_edge_mqtt_connected", {}, int(self.connected))])
-        _metric(out, "fer_edge_mqtt_messages_sent_total", "counter", "MQTT messages the broker acknowledged.",
-                [("fer_edge_mqtt_messages_sent_total", {}, self.sent)])
-        _metric(out, "fer_edge_mqtt_messages_dropped_total", "counter",
-                "MQTT messages dropped (queue full while the broker was away, or refused).",
-                [("fer_edge_mqtt_messages_dropped_total", {}, self.dropped)])
-        _metric(out, "fer_edge_mqtt_queue_length", "gauge", "MQTT messages waiting for the broker.",
-                [("fer_edge_mqtt_queue_length", {}, self.queued)])
-        _metric(out, "fer_edge_mqtt_reconnects_total", "counter", "Reconnections to the MQTT broker after a loss.",
-                [("fer_edge_mqtt_reconnects_total", {}, self.reconnects)])
+    def collect(self) -> Iterator[Metric]:
+        """Prometheus families for /metrics (a prometheus_client collector; edge/service.py registers it)."""
+        yield GaugeMetricFamily("fer_edge_mqtt_connected", "1 while connected to the MQTT broker.",
+                                value=int(self.connected))
+        yield CounterMetricFamily("fer_edge_mqtt_messages_sent_total", "MQTT messages the broker acknowledged.",
+                                  value=self.sent)
+        yield CounterMetricFamily("fer_edge_mqtt_messages_dropped_total",
+                                  "MQTT messages dropped (queue full while the broker was away, or refused).",
+                                  value=self.dropped)
+        yield GaugeMetricFamily("fer_edge_mqtt_queue_length", "MQTT messages waiting for the broker.", value=self.queued)
+        yield CounterMetricFamily("fer_edge_mqtt_reconnects_total", "Reconnections to the MQTT broker after a loss.",
+                                  value=self.reconnects)
 
 
 def start_link(cfg: MqttConfig) -> MqttLink:

@@ -93,7 +93,7 @@ def run_service(cfg: ServiceConfig) -> int:
         observer = monitor.on_frame
         if mqtt is not None:
             mqtt.attach(pipeline.tracker, source)
-            monitor.extra_metrics.append(mqtt.link.metrics)
+            monitor.registry.register(mqtt.link)
             observer = chain(monitor.on_frame, mqtt.on_frame)
         watcher = threading.Thread(target=_on_stop, args=(stop, notifier, source), name="stop", daemon=True)
         watcher.start()
