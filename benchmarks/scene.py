@@ -27,8 +27,9 @@ from benchmarks.scene_clip import write_clip
 from benchmarks.scene_metrics import MATCH_IOU, score
 from edge.errors import FerEdgeError, UsageError
 from edge.files import atomic_write_text
+from edge.logs import log_to_stderr
 
-log = logging.getLogger("benchmarks.scene")
+log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DETECTORS = "room,blazeface-back,blazeface-full,blazeface-short,yunet,yunet:2,room:2"
 
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None, help="results folder (default: CACHE/results)")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    log_to_stderr("benchmarks.scene")
     try:
         if args.frames < 2:
             raise UsageError("--frames must be at least 2")

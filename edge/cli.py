@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -11,6 +12,8 @@ from pathlib import Path
 from edge.errors import FerEdgeError, UsageError
 from edge.files import ensure_folder
 from edge.redact import redact
+
+log = logging.getLogger(__name__)
 
 
 def _csv_list(text: str) -> list[str]:
@@ -157,7 +160,7 @@ def _cmd_evaluate(args) -> int:
 
     from edge.bundled import DEFAULT_MODEL
     from edge.cost import format_macs
-    from edge.datasets import canonical_split, load_split, print_counts
+    from edge.datasets import canonical_split, load_split, log_counts
     from edge.evaluation import report_from_probs, save_report
     from edge.files import check_output_file
     from edge.metrics import format_report
@@ -197,7 +200,7 @@ def _cmd_evaluate(args) -> int:
             raise FerEdgeError(f"{path}: labels {list(labels)} are not FER2013's seven, so FER+ labels cannot score it")
         outcomes = split_outcomes(args.ferplus, args.data, args.split)  # FER+ rows pair with the CSV's, so CSV only
     data = load_split(args.data, args.split, size, channels)
-    print_counts(data)
+    log_counts(data)
     t1 = time.perf_counter()
     probs = predict(batch_to_model_input(data.images, size, channels))
     seconds = time.perf_counter() - t1
@@ -221,7 +224,7 @@ def _cmd_evaluate(args) -> int:
         print(format_summary(report["ferplus"]))
     print(f"compute: {format_macs(report['macs'])} MACs per invoke"
           + (f", {report['params']:,} parameters" if report["params"] is not None else " (counted for .tflite models)"))
-    print(f"report: {json_path}" + (f", {png}" if png else "") + f" ({seconds:.1f}s to classify)", file=sys.stderr)
+    log.info(f"report: {json_path}" + (f", {png}" if png else "") + f" ({seconds:.1f}s to classify)")
     return 0
 
 
@@ -358,7 +361,7 @@ def _cmd_run(args) -> int:
     except FerEdgeError:
         if not stop.is_set():
             raise
-        print(f"fer-edge run: stopped while opening {src.input}", file=sys.stderr)
+        log.info(f"stopped while opening {src.input}")
         return 0
     threading.Thread(target=_wake_on_stop, args=(stop, source), name="stop", daemon=True).start()
     sinks = []
@@ -394,8 +397,7 @@ def _cmd_run(args) -> int:
         raise failed
     if stats.frames == 0 and not stop.is_set():
         raise FerEdgeError(f"{src.input}: {getattr(source, 'failure', None) or 'no frame could be read'}")
-    print(f"{stats.frames} frames, {stats.faces} faces, {stats.fps_mean():.1f} fps, {source.dropped} dropped",
-          file=sys.stderr)
+    log.info(f"{stats.frames} frames, {stats.faces} faces, {stats.fps_mean():.1f} fps, {source.dropped} dropped")
     _check_events_delivered(events)
     return _live_end(src.input, source, stop)
 
@@ -414,7 +416,7 @@ def _live_end(spec: str, source, stop) -> int:
         return 0
     if getattr(source, "stalled", False):
         raise FerEdgeError(f"{spec}: {failure}")
-    print(f"fer-edge run: source {spec}: {failure}", file=sys.stderr)
+    log.warning(f"source {spec}: {failure}")
     return 0
 
 
@@ -477,8 +479,8 @@ def _cmd_bench(args) -> int:
     if args.compare:
         a, b = (report.load_results(p) for p in args.compare)
         for difference in report.source_differences(a, b):
-            print(f"fer-edge bench: warning: A and B measured different sources ({difference}); their ratios "
-                  "compare different work", file=sys.stderr)
+            log.warning(f"warning: A and B measured different sources ({difference}); their ratios compare "
+                        "different work")
         print(report.format_compare(a, b, report.compare(a, b)))
         return 0
     from benchmarks.bench import BenchOptions, run_bench, summary
@@ -505,8 +507,7 @@ def _cmd_bench(args) -> int:
         command=("fer-edge", *sys.argv[1:]))
     results = run_bench(opts)
     print(summary(results))
-    print(f"wrote {args.out}/results.json, results.csv, report.md" + (", pareto.png" if results.get("plot") else ""),
-          file=sys.stderr)
+    log.info(f"wrote {args.out}/results.json, results.csv, report.md" + (", pareto.png" if results.get("plot") else ""))
     ok = any(m["status"] == "ok" for m in results["models"])
     return 0 if ok else 1
 
@@ -550,8 +551,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from edge import quiet
+    from edge.logs import log_to_stderr
 
     quiet.configure(args.verbose)  # before any subcommand loads OpenCV, LiteRT or TensorFlow
+    log_to_stderr(f"fer-edge {args.command}")  # diagnostics: `fer-edge COMMAND: ...` on stderr, levels for journald
     try:
         return int(args.func(args) or 0)
     except FerEdgeError as exc:

@@ -30,9 +30,8 @@ from edge.errors import UsageError
 from edge.events import stats_record
 from edge.hass import BIRTH_PAYLOAD, birth_topic, discovery_configs, node_id
 from edge.lifecycle import NO_FACE, FaceLifecycle, scene_state
-from edge.logs import send_to_stderr
 
-log = logging.getLogger("fer_edge.mqtt")
+log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 8192  # a face event is ~500 bytes; anything near a picture's size is refused
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30  # paho doubles the wait after each failed attempt
 PAHO_QUEUE = 64  # messages paho may hold unacknowledged; beyond, ours waits in our own bounded queue
@@ -100,7 +99,6 @@ class MqttLink:
             from paho.mqtt import client as paho
         except ImportError:
             raise UsageError("mqtt.host: MQTT needs paho-mqtt: pip install 'fer-edge[mqtt]'") from None
-        send_to_stderr("fer-edge mqtt", log.name)
         self._paho = paho
         self.cfg, self.prefix, self.where, self.client_id = cfg, prefix, f"{cfg.host}:{cfg.port}", client_id
         self.availability = f"{prefix}/availability"

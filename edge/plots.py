@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
-import sys
+import logging
 from pathlib import Path
 
 from edge.files import atomic_write_bytes, printable
+
+log = logging.getLogger(__name__)
 
 Series = dict[str, tuple[list[float], list[float]]]
 
@@ -15,7 +17,7 @@ def pyplot():
     try:
         import matplotlib
     except ImportError:
-        print("note: matplotlib is not installed, so no PNG plot (pip install 'fer-edge[plot]')", file=sys.stderr)
+        log.info("matplotlib is not installed, so no PNG plot (pip install 'fer-edge[plot]')")
         return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -15,7 +15,6 @@ import signal
 import threading
 
 from edge.config import ServiceConfig, add_arguments, load_config, overrides_from
-from edge.logs import send_to_stderr
 from edge.redact import redact
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,6 @@ def run_service(cfg: ServiceConfig) -> int:
     from edge.sdnotify import Notifier
     from edge.sources import open_source
 
-    send_to_stderr("fer-edge service")
     stop = threading.Event()
     received: list[str] = []  # which signal stopped us: said in the stop line
 
