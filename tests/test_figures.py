@@ -56,3 +56,5 @@ def test_metrics_count_detect_over_detected_frames(monkeypatch):
          for s in f.samples}
     assert m[("fer_edge_stage_seconds_count", "detect")] == 2 and m[("fer_edge_stage_seconds_count", "total")] == 4
     assert m[("fer_edge_frames_detected_total", None)] == 2 and m[("fer_edge_frames_total", None)] == 4
+    assert m[("fer_edge_stage_seconds_sum", "detect")] == pytest.approx(0.02)  # sum / count: one detection's cost
+    assert m[("fer_edge_stage_seconds", "detect")] == pytest.approx(0.01)  # both quantiles: detected frames only
