@@ -8,9 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import FerEdgeError, UsageError
-from edge.files import atomic_write_bytes, writable_target
-from edge.sources import DEMO_IMAGE, IMAGE_SUFFIXES, Frame
+from .errors import FerEdgeError, UsageError
+from .files import atomic_write_bytes, writable_target
+from .sources import DEMO_IMAGE, IMAGE_SUFFIXES, Frame
 
 # BGR, each light enough (luma >= 100) to show on a dark scene; a black outline keeps them visible on a bright one
 COLOURS = {"angry": (60, 60, 255), "disgust": (0, 200, 0), "fear": (255, 80, 255), "happy": (0, 215, 255),

@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from edge.errors import FerEdgeError, UsageError
-from edge.files import ensure_folder
-from edge.redact import redact
+from .errors import FerEdgeError, UsageError
+from .files import ensure_folder
+from .redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def _add_train(sub) -> None:
 
 def _preload(module: str) -> None:
     """TensorFlow prints its oneDNN and absl lines as it loads: load it where they can be kept off stderr."""
-    from edge.quiet import preload
+    from .quiet import preload
 
     preload(module)
 
@@ -158,13 +158,13 @@ def _cmd_evaluate(args) -> int:
     import time
     from pathlib import Path
 
-    from edge.bundled import DEFAULT_MODEL
-    from edge.cost import format_macs
-    from edge.datasets import canonical_split, load_split, log_counts
-    from edge.evaluation import report_from_probs, save_report
-    from edge.files import check_output_file
-    from edge.metrics import format_report
-    from edge.preprocess import batch_to_model_input
+    from .bundled import DEFAULT_MODEL
+    from .cost import format_macs
+    from .datasets import canonical_split, load_split, log_counts
+    from .evaluation import report_from_probs, save_report
+    from .files import check_output_file
+    from .metrics import format_report
+    from .preprocess import batch_to_model_input
 
     canonical_split(args.split)  # a usage error before any model loads
     _check_labels(args)
@@ -176,15 +176,15 @@ def _cmd_evaluate(args) -> int:
     t0 = time.perf_counter()
     cost = None
     if path.suffix.lower() == ".tflite":
-        from edge.classifier import TFLiteClassifier
-        from edge.cost import model_cost
+        from .classifier import TFLiteClassifier
+        from .cost import model_cost
 
         clf = TFLiteClassifier(path, threads=args.threads)
         size, channels, labels, predict = clf.input.size, clf.input.channels, clf.labels, clf.predict_dataset
         cost = model_cost(path)
     else:
         from convert.loading import load_source_model
-        from edge.labels import EMOTIONS
+        from .labels import EMOTIONS
 
         _preload("keras")
         model = load_source_model(path, args.normalize)
@@ -193,8 +193,8 @@ def _cmd_evaluate(args) -> int:
         size, channels, labels, predict = (model.height, model.width), model.channels, EMOTIONS, model.predict
     outcomes = None
     if args.labels == "ferplus":
-        from edge.ferplus import split_outcomes
-        from edge.labels import EMOTIONS
+        from .ferplus import split_outcomes
+        from .labels import EMOTIONS
 
         if tuple(labels) != EMOTIONS:
             raise FerEdgeError(f"{path}: labels {list(labels)} are not FER2013's seven, so FER+ labels cannot score it")
@@ -210,7 +210,7 @@ def _cmd_evaluate(args) -> int:
     if outcomes is None:
         report = report_from_probs(probs, data.label_ids, tuple(labels), **meta)
     else:
-        from edge.ferplus import format_summary, outcome_summary
+        from .ferplus import format_summary, outcome_summary
 
         keep = outcomes >= 0
         summary = outcome_summary(outcomes, probs.argmax(axis=1), tuple(labels))
@@ -263,8 +263,8 @@ def _cmd_convert(args) -> int:
 
 
 def _add_run(sub) -> None:
-    from edge.config import SERVICE_ONLY, add_section_arguments
-    from edge.runhttp import add_http_arguments
+    from .config import SERVICE_ONLY, add_section_arguments
+    from .runhttp import add_http_arguments
 
     p = sub.add_parser("run", help="the live loop: capture, detect faces, classify expressions, write events",
                        description="Per-face JSON Lines events from a camera, video, image(s) or the demo photo. "
@@ -310,7 +310,7 @@ def _check_run_args(args) -> None:
 
 def run_config(args):
     """The ServiceConfig `run`'s flags give, each key checked as the service checks it (exit 2 naming the flag)."""
-    from edge.config import load_config, overrides_from
+    from .config import load_config, overrides_from
 
     return load_config(None, overrides_from(args), loaders=False)
 
@@ -318,7 +318,7 @@ def run_config(args):
 def _run_config(args, model, cfg=None) -> dict:
     """What a run record carries: run's own options, every config key, the model actually loaded; no secret and
     no stream password."""
-    from edge.config import SECRETS, SERVICE_ONLY, iter_keys
+    from .config import SECRETS, SERVICE_ONLY, iter_keys
 
     cfg = cfg or run_config(args)
     keys = {}
@@ -337,12 +337,12 @@ def _cmd_run(args) -> int:
     import signal
     import threading
 
-    from edge.build import build_pipeline
-    from edge.config import HttpConfig, to_toml
-    from edge.events import JsonlWriter, NullWriter, run_record
-    from edge.pipeline import chain
-    from edge.runhttp import http_config, serving
-    from edge.sources import open_source
+    from .build import build_pipeline
+    from .config import HttpConfig, to_toml
+    from .events import JsonlWriter, NullWriter, run_record
+    from .pipeline import chain
+    from .runhttp import http_config, serving
+    from .sources import open_source
 
     http = http_config(args)  # a bad --http-* flag is exit 2 before any model loads
     _check_run_args(args)
@@ -372,16 +372,16 @@ def _cmd_run(args) -> int:
         if out.events not in ("-", ""):  # a file outlives the run: it says which run, when and how
             events.write(run_record(time.time(), "run", _run_config(args, pipeline.model, cfg)))
         if cfg.mqtt.host:
-            from edge.mqtt import open_mqtt
+            from .mqtt import open_mqtt
 
             mqtt = open_mqtt(cfg.mqtt, out.stats_every_s)
         if args.annotate:
-            from edge.annotate import annotation_sink
+            from .annotate import annotation_sink
 
             sinks.append(annotation_sink(args.annotate, src.input, getattr(source, "still", False),
                                          getattr(source, "fps", None)))
         if args.show:
-            from edge.annotate import WindowSink
+            from .annotate import WindowSink
 
             sinks.append(WindowSink())
         if mqtt is not None:
@@ -422,7 +422,7 @@ def _live_end(spec: str, source, stop) -> int:
 
 def _check_model_flags(args) -> None:
     """`evaluate --threads` within the config's limits for the key (`run` reads the key itself)."""
-    from edge.config import check_flag
+    from .config import check_flag
 
     check_flag("threads", "--threads", args.threads)
 
@@ -443,7 +443,7 @@ def _close_all(sinks, source, events) -> FerEdgeError | None:
 def _check_events_delivered(events) -> None:
     """A run whose events did not all arrive failed, whatever the loop did: its output is what a caller wanted."""
     if events.lost:
-        from edge.errors import FerEdgeError
+        from .errors import FerEdgeError
 
         raise FerEdgeError(f"events {events.target}: {events.lost} of {events.lost + events.written} records lost")
 
@@ -489,7 +489,7 @@ def _cmd_bench(args) -> int:
         threads = tuple(int(t) for t in _csv_list(args.threads))
     except ValueError:
         raise UsageError(f"--threads {args.threads!r}: want comma-separated integers") from None
-    from edge.config import check_flag
+    from .config import check_flag
 
     for t in threads:
         check_flag("threads", "--threads", t)
@@ -513,7 +513,7 @@ def _cmd_bench(args) -> int:
 
 
 def _add_service(sub) -> None:
-    from edge.service import add_service_parser
+    from .service import add_service_parser
 
     add_service_parser(sub)
 
@@ -550,8 +550,8 @@ EXTRAS = {"keras": "train", "tensorflow": "train"}  # optional packages a comman
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from edge import quiet
-    from edge.logs import log_to_stderr
+    from . import quiet
+    from .logs import log_to_stderr
 
     quiet.configure(args.verbose)  # before any subcommand loads OpenCV, LiteRT or TensorFlow
     log_to_stderr(f"fer-edge {args.command}")  # diagnostics: `fer-edge COMMAND: ...` on stderr, levels for journald

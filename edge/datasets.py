@@ -18,9 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import FerEdgeError, UsageError
-from edge.labels import EMOTIONS
-from edge.preprocess import batch_to_model_input, to_model_input
+from .errors import FerEdgeError, UsageError
+from .labels import EMOTIONS
+from .preprocess import batch_to_model_input, to_model_input
 
 log = logging.getLogger(__name__)
 

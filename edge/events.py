@@ -24,8 +24,8 @@ from typing import TextIO
 
 import numpy as np
 
-from edge.errors import FerEdgeError, UsageError
-from edge.files import writable_target
+from .errors import FerEdgeError, UsageError
+from .files import writable_target
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
-from edge.errors import FerEdgeError, UsageError
+from .errors import FerEdgeError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/events/latest":
             self._send(200, "application/json", ep.latest_json())
         elif self.preview is not None and (answer := self.preview.answer(self.command, self.path, self.headers)):
-            from edge.preview import STREAM
+            from .preview import STREAM
 
             if answer is STREAM:
                 self.stream = True

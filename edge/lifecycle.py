@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from edge.tracking import UNCERTAIN
+from .tracking import UNCERTAIN
 
 NO_FACE = "none"  # the dominant expression when nobody is in view
 # The only keys of a face summary; a test checks every published payload against this set.

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 
-# The loggers fer-edge's modules log under (`logging.getLogger(__name__)`); `__main__` is a `python -m benchmarks.x`.
+# The loggers fer-edge's modules log under (`logging.getLogger(__name__)`); `__main__` is a `python -m fer_edge.benchmarks.x`.
 LOGGERS = ("edge", "fer_edge", "train", "convert", "benchmarks", "__main__")
 SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.errors import UsageError
-from edge.geometry import Box, Detection
+from .errors import UsageError
+from .geometry import Box, Detection
 
 LORES_WIDTH = 320  # BlazeFace back letterboxes to 256 anyway: more lores pixels buy the kiosk detector nothing
 
@@ -29,7 +29,7 @@ def lores_size(main: tuple[int, int], width: int = LORES_WIDTH) -> tuple[int, in
 def lores_option(text: str, detector: str, main: tuple[int, int]) -> tuple[int, int] | str | None:
     """`--lores`: "auto" (a 320 px stream, unless `room` would tile main: tiles need main's pixels), "off", "WxH"."""
     if text == "auto":
-        from edge.detectors.tiled import TILE_SCALE, TILE_SIZE
+        from .detectors.tiled import TILE_SCALE, TILE_SIZE
 
         return None if detector == "room" and max(main) * TILE_SCALE > TILE_SIZE else "auto"
     if text == "off":

@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterator
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
-from edge.sdnotify import Notifier
-from edge.sources import Frame
-from edge.stats import STAGES, LoopStats
-from edge.tracking import UNCERTAIN
+from .sdnotify import Notifier
+from .sources import Frame
+from .stats import STAGES, LoopStats
+from .tracking import UNCERTAIN
 
 
 class Monitor:

@@ -25,11 +25,11 @@ from pathlib import Path
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from edge.config import MqttConfig
-from edge.errors import UsageError
-from edge.events import stats_record
-from edge.hass import BIRTH_PAYLOAD, birth_topic, discovery_configs, node_id
-from edge.lifecycle import NO_FACE, FaceLifecycle, scene_state
+from .config import MqttConfig
+from .errors import UsageError
+from .events import stats_record
+from .hass import BIRTH_PAYLOAD, birth_topic, discovery_configs, node_id
+from .lifecycle import NO_FACE, FaceLifecycle, scene_state
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 8192  # a face event is ~500 bytes; anything near a picture's size is refused

@@ -6,7 +6,7 @@ import io
 import logging
 from pathlib import Path
 
-from edge.files import atomic_write_bytes, printable
+from .files import atomic_write_bytes, printable
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 import cv2
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from edge.errors import UsageError
-from edge.mjpeg import MjpegStreamer
+from .errors import UsageError
+from .mjpeg import MjpegStreamer
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class Preview:
             self._seen = self._clock()
 
     def _encode(self, last_seq: int) -> tuple[int, bytes] | None:
-        from edge.annotate import draw
+        from .annotate import draw
 
         with self._lock:
             image, records, seq = self._image, self._records, self._seq

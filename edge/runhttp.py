@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from edge.config import HttpConfig, add_key_argument, iter_keys, load_config
+from .config import HttpConfig, add_key_argument, iter_keys, load_config
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,11 @@ def serving(http: HttpConfig | None, source, events, labels: tuple[str, ...], in
     if http is None:
         yield None
         return
-    from edge.httpd import HttpEndpoint
-    from edge.monitor import Monitor
-    from edge.pipeline import chain
-    from edge.preview import make_preview
-    from edge.sdnotify import Notifier
+    from .httpd import HttpEndpoint
+    from .monitor import Monitor
+    from .pipeline import chain
+    from .preview import make_preview
+    from .sdnotify import Notifier
 
     endpoint = HttpEndpoint(http.host, http.port)
     try:

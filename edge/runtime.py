@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from edge.errors import DeviceError, FerEdgeError, UsageError
-from edge.quiet import native_stderr
+from .errors import DeviceError, FerEdgeError, UsageError
+from .quiet import native_stderr
 
 EDGETPU_LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
 ACCELERATORS = ("none", "edgetpu")

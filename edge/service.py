@@ -14,8 +14,8 @@ import logging
 import signal
 import threading
 
-from edge.config import ServiceConfig, add_arguments, load_config, overrides_from
-from edge.redact import redact
+from .config import ServiceConfig, add_arguments, load_config, overrides_from
+from .redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def add_service_parser(sub) -> None:
 def cmd_service(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides_from(args))
     if args.check_config:
-        from edge.build import build_pipeline
+        from .build import build_pipeline
 
         build_pipeline(cfg, keyed_errors=True)  # what the start loads, so a model that would fail the start fails the check
         print(f"fer-edge service: config OK ({args.config or 'defaults and flags'})")
@@ -45,15 +45,15 @@ def _log(text: str) -> None:
 
 
 def run_service(cfg: ServiceConfig) -> int:
-    from edge.build import build_pipeline
-    from edge.events import JsonlWriter, NullWriter
-    from edge.httpd import HttpEndpoint
-    from edge.monitor import Monitor
-    from edge.pipeline import chain
-    from edge.preview import make_preview
-    from edge.reconnect import ReconnectingSource
-    from edge.sdnotify import Notifier
-    from edge.sources import open_source
+    from .build import build_pipeline
+    from .events import JsonlWriter, NullWriter
+    from .httpd import HttpEndpoint
+    from .monitor import Monitor
+    from .pipeline import chain
+    from .preview import make_preview
+    from .reconnect import ReconnectingSource
+    from .sdnotify import Notifier
+    from .sources import open_source
 
     stop = threading.Event()
     received: list[str] = []  # which signal stopped us: said in the stop line
@@ -70,7 +70,7 @@ def run_service(cfg: ServiceConfig) -> int:
     try:
         det, src, out = cfg.detector, cfg.source, cfg.outputs
         if cfg.mqtt.host:  # a login the broker refuses fails the start before the models load
-            from edge.mqtt import open_mqtt
+            from .mqtt import open_mqtt
 
             mqtt = open_mqtt(cfg.mqtt, out.stats_every_s)
         pipeline = build_pipeline(cfg, keyed_errors=True)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from edge.errors import FerEdgeError
-from edge.sources import DEMO_IMAGE
+from fer_edge.errors import FerEdgeError
+from fer_edge.sources import DEMO_IMAGE
 from fer_edge import Analyzer, Face
 
 

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from edge.errors import FerEdgeError, UsageError
-from edge.events import JsonlWriter
-from edge.reconnect import ReconnectingSource
-from edge.sdnotify import Notifier
-from edge.sources import Frame, _LatestFrames, open_source
+from fer_edge.errors import FerEdgeError, UsageError
+from fer_edge.events import JsonlWriter
+from fer_edge.reconnect import ReconnectingSource
+from fer_edge.sdnotify import Notifier
+from fer_edge.sources import Frame, _LatestFrames, open_source
 
 
 def _lines(path) -> list[dict]:
@@ -125,8 +125,8 @@ def test_log_lines_carry_their_priority_when_stderr_is_the_journal(tmp_path):
     """Under systemd (JOURNAL_STREAM names the stderr stream) a line starts with its syslog priority, which journald
     strips and keeps; elsewhere (a terminal, a file, JOURNAL_STREAM naming another stream) lines read as they are."""
     code = ("import logging; from edge.logs import log_to_stderr; log_to_stderr('fer-edge service'); "
-            "log = logging.getLogger('edge.events'); log.info('started'); log.warning('disk full'); "
-            "logging.getLogger('train.trainer').debug('not shown')")
+            "log = logging.getLogger('fer_edge.events'); log.info('started'); log.warning('disk full'); "
+            "logging.getLogger('fer_edge.train.trainer').debug('not shown')")
     for under_systemd in (True, False):
         path = tmp_path / f"stderr-{under_systemd}"
         with path.open("w") as err:
@@ -221,8 +221,8 @@ def test_a_stop_wakes_a_read_waiting_on_a_stalled_camera():
 @pytest.mark.shared
 def test_a_looping_folder_is_detected_on_every_frame_through_the_reconnecting_source(shared, tmp_path):
     """Consecutive photos are unrelated: boxes must never be carried from one to the next (--detect-every)."""
-    from edge.build import build_pipeline
-    from edge.config import config_from
+    from fer_edge.build import build_pipeline
+    from fer_edge.config import config_from
 
     for name in ("fr_obama.jpg", "fr_two_people.jpg"):
         (tmp_path / name).write_bytes((shared / "data" / "scenes" / name).read_bytes())

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from conftest import ROOT, assert_one_line_error, run_cli
 
-from edge.geometry import Box, Detection
-from edge.labels import EMOTIONS
-from edge.tracking import UNCERTAIN, Tracker, cut_between, thumbnail
+from fer_edge.geometry import Box, Detection
+from fer_edge.labels import EMOTIONS
+from fer_edge.tracking import UNCERTAIN, Tracker, cut_between, thumbnail
 
 BOX = Box(100, 100, 200, 200)
 
@@ -87,7 +87,7 @@ class _TwoScenes:
         self._frames = [_scene(1)] * 3 + [_scene(2)] * 3
 
     def read(self):
-        from edge.sources import Frame
+        from fer_edge.sources import Frame
 
         if not self._frames:
             return None
@@ -117,8 +117,8 @@ class _Happy:
 
 
 def test_a_track_does_not_survive_a_scene_cut_and_the_cut_is_detected_afresh():
-    from edge.events import JsonlWriter
-    from edge.pipeline import LoopOptions, run_loop
+    from fer_edge.events import JsonlWriter
+    from fer_edge.pipeline import LoopOptions, run_loop
 
     out, detector = io.StringIO(), _SameBox()
     run_loop(_TwoScenes(), detector, _Happy(), JsonlWriter(out), LoopOptions(detect_every=10, stats_every_s=1e9))
@@ -129,7 +129,7 @@ def test_a_track_does_not_survive_a_scene_cut_and_the_cut_is_detected_afresh():
 
 
 def test_run_takes_the_service_smoothing_flags_with_the_same_defaults():
-    from edge.cli import build_parser
+    from fer_edge.cli import build_parser
 
     subs = build_parser()._subparsers._group_actions[0].choices
 
@@ -153,7 +153,7 @@ def test_run_smoothing_flags_take_effect_and_are_checked():
 @pytest.mark.shared
 def test_labels_on_the_test_clip_meet_the_targets(shared):
     clip = shared / "data" / "scenes" / "fr_short_hamilton_clip.mp4"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.stability", "--clip", str(clip)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "fer_edge.benchmarks.stability", "--clip", str(clip)], capture_output=True,
                           text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout)
