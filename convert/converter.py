@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_edge.classifier import TFLiteClassifier
 from fer_edge.convert.calibration import calibration_images
 from fer_edge.convert.loading import SourceModel
-from fer_edge.classifier import TFLiteClassifier
 from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.files import atomic_write_bytes
 from fer_edge.labels import EMOTIONS

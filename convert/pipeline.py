@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_edge.classifier import TFLiteClassifier
 from fer_edge.convert.converter import Converted, convert_all, labels_for, non_integer_tensors
 from fer_edge.convert.edgetpu import compile_for_edgetpu
 from fer_edge.convert.loading import SourceModel, load_source_model
-from fer_edge.classifier import TFLiteClassifier
 from fer_edge.cost import format_macs, model_cost
 from fer_edge.datasets import LabelledImages, load_split
 from fer_edge.errors import FerEdgeError

@@ -184,6 +184,7 @@ def _cmd_evaluate(args) -> int:
         cost = model_cost(path)
     else:
         from convert.loading import load_source_model
+
         from .labels import EMOTIONS
 
         _preload("keras")
