@@ -9,6 +9,7 @@ rewritten after every measurement, so an interrupted run keeps what it had.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from fer_edge.benchmarks import report
 from fer_edge.benchmarks.machine import describe
 from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.files import atomic_write_text, ensure_folder
+
+log = logging.getLogger(__name__)
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "edge" / "models"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +90,7 @@ def _prepare_data(opts: BenchOptions, tmp: Path) -> tuple[Path, Path, int] | Non
     """The split once, as stored (FER2013: 48x48 grey; folders: 96x96 colour); workers resize per model."""
     if not opts.data:
         return None
-    from fer_edge.datasets import load_split, print_counts
+    from fer_edge.datasets import load_split, log_counts
 
     source = Path(opts.data)
     size, channels = ((96, 96), 3) if source.is_dir() else ((48, 48), 1)
@@ -96,7 +99,7 @@ def _prepare_data(opts: BenchOptions, tmp: Path) -> tuple[Path, Path, int] | Non
         data = data.subset(np.arange(opts.images))
     if len(data) == 0:
         raise FerEdgeError(f"{source}: no images in split {opts.split}")
-    print_counts(data)
+    log_counts(data)
     np.save(tmp / "images.npy", data.images)
     np.save(tmp / "label_ids.npy", data.label_ids)
     return tmp / "images.npy", tmp / "label_ids.npy", len(data)
@@ -124,23 +127,22 @@ def run_worker(task: dict, timeout: float = 3600) -> dict:
 
 
 class Progress:
-    """`[#####...............] 4/12 25% what (elapsed 0:14, eta 0:42)` on stderr, one line a step (journald and CI
+    """`[#####...............] 4/12 25% what (elapsed 0:14, eta 0:42)` logged, one line a step (journald and CI
     logs keep it readable); the estimate from the mean time of the steps done so far."""
 
-    def __init__(self, total: int, stream=sys.stderr):
-        self.total, self.done, self.stream, self.t0 = total, 0, stream, time.perf_counter()
+    def __init__(self, total: int):
+        self.total, self.done, self.t0 = total, 0, time.perf_counter()
 
     def step(self, what: str) -> None:
         elapsed = time.perf_counter() - self.t0
         eta = "" if not self.done else f", eta {_clock(elapsed / self.done * (self.total - self.done))}"
         filled = round(20 * self.done / self.total)
-        print(f"[{'#' * filled}{'.' * (20 - filled)}] {self.done + 1}/{self.total} {self.done / self.total:.0%} {what} "
-              f"(elapsed {_clock(elapsed)}{eta})", file=self.stream, flush=True)
+        log.info(f"[{'#' * filled}{'.' * (20 - filled)}] {self.done + 1}/{self.total} {self.done / self.total:.0%} {what} "
+                 f"(elapsed {_clock(elapsed)}{eta})")
         self.done += 1
 
     def finish(self) -> None:
-        print(f"[{'#' * 20}] {self.total}/{self.total} 100% done in {_clock(time.perf_counter() - self.t0)}",
-              file=self.stream, flush=True)
+        log.info(f"[{'#' * 20}] {self.total}/{self.total} 100% done in {_clock(time.perf_counter() - self.t0)}")
 
 
 def _clock(seconds: float) -> str:
@@ -221,7 +223,7 @@ def run_bench(opts: BenchOptions) -> dict:
     machine = describe()
     machine["warnings"] += thread_warnings(opts.threads, machine.get("cores"))
     for warning in machine["warnings"]:
-        print(f"fer-edge bench: warning: {warning}", file=sys.stderr)
+        log.warning(f"warning: {warning}")
     results = {"schema": report.SCHEMA, "created": datetime.now(UTC).isoformat(timespec="seconds"),
                "command": list(opts.command) or ["fer-edge", "bench"], "machine": machine,
                "emulated": opts.emulated or machine.get("emulated", False), "settings": {}, "models": [], "video": []}
@@ -229,7 +231,7 @@ def run_bench(opts: BenchOptions) -> dict:
     results["models"] = models
     with tempfile.TemporaryDirectory(prefix="fer-edge-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        print("preparing: the demo face and the labelled split", file=sys.stderr, flush=True)
+        log.info("preparing: the demo face and the labelled split")
         face = _demo_face(tmp)
         data = _prepare_data(opts, tmp)
         frames = opts.video_frames or (60 if opts.video == "demo" else 0)

@@ -5,11 +5,14 @@ Registered through the `fer_edge.commands` entry point; the device package never
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from fer_edge.argtypes import csv_list, int_list
 from fer_edge.config import check_flag
 from fer_edge.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
@@ -43,8 +46,8 @@ def _cmd_bench(args) -> int:
     if args.compare:
         a, b = (report.load_results(p) for p in args.compare)
         for difference in report.source_differences(a, b):
-            print(f"fer-edge bench: warning: A and B measured different sources ({difference}); their ratios "
-                  "compare different work", file=sys.stderr)
+            log.warning(f"warning: A and B measured different sources ({difference}); their ratios compare "
+                        "different work")
         print(report.format_compare(a, b, report.compare(a, b)))
         return 0
     from .bench import BenchOptions, run_bench, summary
@@ -66,7 +69,6 @@ def _cmd_bench(args) -> int:
         command=("fer-edge", *sys.argv[1:]))
     results = run_bench(opts)
     print(summary(results))
-    print(f"wrote {args.out}/results.json, results.csv, report.md" + (", pareto.png" if results.get("plot") else ""),
-          file=sys.stderr)
+    log.info(f"wrote {args.out}/results.json, results.csv, report.md" + (", pareto.png" if results.get("plot") else ""))
     ok = any(m["status"] == "ok" for m in results["models"])
     return 0 if ok else 1

@@ -150,17 +150,11 @@ def render_markdown(results: dict, plot_file: str | None, plot_note: str | None 
 
 
 def png_text(png: bytes) -> dict[str, str]:
-    """The tEXt chunks of a PNG (for tests and for `report` consumers)."""
-    import struct
+    """The text chunks of a PNG (for tests and for `report` consumers), read by Pillow, which matplotlib requires."""
+    from PIL import Image
 
-    out, pos = {}, 8
-    while pos + 8 <= len(png):
-        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
-        if kind == b"tEXt":
-            key, _, value = png[pos + 8:pos + 8 + length].partition(b"\0")
-            out[key.decode("latin-1")] = value.decode("latin-1")
-        pos += 12 + length
-    return out
+    with Image.open(io.BytesIO(png)) as image:
+        return dict(image.text)
 
 
 def _panel(ax, pts: list[dict], x_of, flag: str) -> None:

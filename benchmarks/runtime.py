@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -26,7 +27,10 @@ from fer_edge.config import DetectorConfig, config_from
 from fer_edge.detectors import DEFAULT_DETECTOR
 from fer_edge.errors import FerEdgeError
 from fer_edge.files import atomic_write_text
+from fer_edge.logs import log_to_stderr
 from fer_edge.pipeline import DEFAULT_DETECT_EVERY, crop_face
+
+log = logging.getLogger(__name__)
 
 
 def _decode_all(clip: str) -> tuple[list[np.ndarray], float]:
@@ -110,17 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peer", action="store_true", help="also time the fer package (needs it and TensorFlow)")
     p.add_argument("--out", default=None, help="results JSON")
     args = p.parse_args(argv)
+    log_to_stderr("fer_edge.benchmarks.runtime")
     try:
-        log = sys.stderr
         pipeline = build_pipeline(config_from({"detector.name": args.detector, "model.path": args.model,
                                                "detector.margin": args.margin, "detector.every": args.detect_every,
                                                "outputs.stats_every_s": 1e9}))
         detector, classifier = pipeline.detector, pipeline.classifier
-        print("[1/4] decoding the clip", file=log, flush=True)
+        log.info("[1/4] decoding the clip")
         frames, decode_s = _decode_all(args.clip)
-        print("[2/4] stages alone", file=log, flush=True)
+        log.info("[2/4] stages alone")
         alone = stages_alone(frames, decode_s, detector, classifier, args.margin, args.detect_every)
-        print("[3/4] the loop", file=log, flush=True)
+        log.info("[3/4] the loop")
         loop = loop_on_clip(args.clip, pipeline, args.detect_every)
         loop["overhead_pct"] = round((loop["ms_per_frame"] / alone["sum"] - 1) * 100, 1)
         every_frame = loop_on_clip(args.clip, pipeline, 1) if args.detect_every > 1 else loop
@@ -128,11 +132,11 @@ def main(argv: list[str] | None = None) -> int:
                   "detector": args.detector, "model": Path(args.model).name, "threads": 1,
                   "detect_every": args.detect_every, "stages_alone_ms": alone, "loop": loop,
                   "loop_detect_every_frame": every_frame}
-        print("[4/4] cold start", file=log, flush=True)
+        log.info("[4/4] cold start")
         result["cold_start"] = cold_start([sys.executable, "-m", "fer_edge.cli", "run", "--source", "demo", "--frames", "1",
                                            "--events", "/dev/null"])
         if args.peer:
-            print("[peer] fer package on the same frames", file=log, flush=True)
+            log.info("[peer] fer package on the same frames")
             result["peer_fer"] = peer_on_clip(frames, decode_s)
             result["vs_peer"] = {"fps_ratio": round(loop["fps"] / result["peer_fer"]["fps"], 2),
                                  "fps_ratio_detect_every_frame": round(every_frame["fps"] / result["peer_fer"]["fps"], 2),

@@ -26,8 +26,9 @@ from fer_edge.benchmarks.scene_clip import write_clip
 from fer_edge.benchmarks.scene_metrics import MATCH_IOU, score
 from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.files import atomic_write_text
+from fer_edge.logs import log_to_stderr
 
-log = logging.getLogger("fer_edge.benchmarks.scene")
+log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DETECTORS = "room,blazeface-back,blazeface-full,blazeface-short,yunet,yunet:2,room:2"
 
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None, help="results folder (default: CACHE/results)")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    log_to_stderr("fer_edge.benchmarks.scene")
     try:
         if args.frames < 2:
             raise UsageError("--frames must be at least 2")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import signal
 import statistics
@@ -23,6 +24,9 @@ import urllib.request
 from pathlib import Path
 
 from fer_edge.benchmarks.loopback import MjpegServer, SilentServer
+from fer_edge.logs import log_to_stderr
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args(argv)
+    log_to_stderr("fer_edge.benchmarks.sigterm")
     results = {}
     with tempfile.TemporaryDirectory(prefix="fer-edge-sigterm-") as tmp:
         for name, (service_args, server, reached) in _states().items():
@@ -112,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds = [s for s, _ in runs]
             results[name] = {"median_s": round(statistics.median(seconds), 3), "max_s": round(max(seconds), 3),
                              "exit_codes": sorted({c for _, c in runs})}
-            print(f"{name}: {results[name]}", file=sys.stderr, flush=True)
+            log.info(f"{name}: {results[name]}")
     print(json.dumps(results, indent=1))
     return 0 if all(r["exit_codes"] == [0] and r["max_s"] < 2.0 for r in results.values()) else 1
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import signal
@@ -24,6 +25,9 @@ from pathlib import Path
 
 from fer_edge.benchmarks.machine import describe
 from fer_edge.files import atomic_write_text
+from fer_edge.logs import log_to_stderr
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,9 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.frames < 1 or args.warmup < 0 or args.every <= 0:
         p.error("--frames must be at least 1, --warmup at least 0 and --every above 0")
+    log_to_stderr("soak")
     if args.warmup > args.frames:  # no sample would come after the warm-up: take the baseline at the start
-        print(f"soak: --warmup {args.warmup} is more than --frames {args.frames}; the memory baseline is taken at "
-              "the first sample instead", file=sys.stderr)
+        log.warning(f"--warmup {args.warmup} is more than --frames {args.frames}; the memory baseline is taken at "
+                    "the first sample instead")
     result = soak(args.source, args.frames, args.warmup, args.every, args.service_args)
     text = json.dumps(result, indent=1)
     if args.out:

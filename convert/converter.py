@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import sys
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,8 @@ from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.files import atomic_write_bytes
 from fer_edge.labels import EMOTIONS
 from fer_edge.quiet import native_stderr
+
+log = logging.getLogger(__name__)
 
 VARIANTS = ("int8", "float16", "float32", "dynamic")
 
@@ -83,7 +85,7 @@ def non_integer_tensors(classifier: TFLiteClassifier) -> list[str]:
 
 
 def convert_all(model: SourceModel, out_dir: Path, name: str, variants: tuple[str, ...], calib_path: str | None,
-                calib_n: int, seed: int = 0, log=sys.stderr) -> tuple[list[Converted], dict | None]:
+                calib_n: int, seed: int = 0) -> tuple[list[Converted], dict | None]:
     """Write `<out_dir>/<name>_<variant>.tflite` for each variant; return them and the calibration description."""
     calib, calib_info = None, None
     if "int8" in variants:
@@ -91,18 +93,18 @@ def convert_all(model: SourceModel, out_dir: Path, name: str, variants: tuple[st
             raise UsageError("int8 needs --calib (a FER2013 CSV or an image folder)")
         t0 = time.perf_counter()
         calib, calib_info = calibration_images(calib_path, calib_n, (model.height, model.width), model.channels, seed)
-        print(f"calibration: {calib_info['images']} images from {calib_info['source']} "
-              f"({calib_info['sampling']}) in {time.perf_counter() - t0:.1f}s", file=log, flush=True)
+        log.info(f"calibration: {calib_info['images']} images from {calib_info['source']} "
+                 f"({calib_info['sampling']}) in {time.perf_counter() - t0:.1f}s")
     done = []
     for i, variant in enumerate(variants, 1):
         t0 = time.perf_counter()
-        print(f"[{i}/{len(variants)}] converting {variant} ...", file=log, flush=True)
+        log.info(f"[{i}/{len(variants)}] converting {variant} ...")
         flat = convert_variant(model, variant, calib)
         path = out_dir / f"{name}_{variant}.tflite"
         atomic_write_bytes(path, flat)
         seconds = time.perf_counter() - t0
         done.append(Converted(variant, path, len(flat), round(seconds, 2)))
-        print(f"[{i}/{len(variants)}] {path} {len(flat) / 1024:.0f} KiB in {seconds:.1f}s", file=log, flush=True)
+        log.info(f"[{i}/{len(variants)}] {path} {len(flat) / 1024:.0f} KiB in {seconds:.1f}s")
     return done, calib_info
 
 

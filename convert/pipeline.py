@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from datetime import UTC, datetime
@@ -21,10 +22,12 @@ from fer_edge.files import atomic_write_text
 from fer_edge.preprocess import batch_to_model_input
 from fer_edge.sidecar import write_sidecar
 
+log = logging.getLogger(__name__)
+
 
 def run_convert(source: str, out_dir: str, variants: tuple[str, ...], calib: str | None, calib_n: int = 500,
                 eval_data: str | None = None, eval_split: str = "PrivateTest", normalize: str = "none",
-                name: str | None = None, seed: int = 0, flip_average: bool = False, log=sys.stderr) -> dict:
+                name: str | None = None, seed: int = 0, flip_average: bool = False) -> dict:
     t_start = time.perf_counter()
     for given in (calib, eval_data):
         if given and not Path(given).exists():
@@ -33,26 +36,26 @@ def run_convert(source: str, out_dir: str, variants: tuple[str, ...], calib: str
     labels = labels_for(model)
     out = Path(out_dir)
     name = name or out.name
-    print(f"{model.path}: input {model.height}x{model.width}x{model.channels}, {model.classes} classes, "
-          f"{model.keras_model.count_params():,} parameters", file=log, flush=True)
-    converted, calib_info = convert_all(model, out, name, variants, calib, calib_n, seed, log)
-    eval_set = _eval_set(model, eval_data or (calib if calib and Path(calib).is_file() else None), eval_split, log)
+    log.info(f"{model.path}: input {model.height}x{model.width}x{model.channels}, {model.classes} classes, "
+             f"{model.keras_model.count_params():,} parameters")
+    converted, calib_info = convert_all(model, out, name, variants, calib, calib_n, seed)
+    eval_set = _eval_set(model, eval_data or (calib if calib and Path(calib).is_file() else None), eval_split)
     float_probs = model.predict(eval_set[0]) if eval_set else None
     results = []
     for item in converted:
-        results.append(_verify(model, item, labels, calib_info, eval_set, float_probs, normalize, out, log))
+        results.append(_verify(model, item, labels, calib_info, eval_set, float_probs, normalize, out))
     report = {"source": str(model.path), "source_sha256": model.sha256, "created": _now(),
               "seconds": round(time.perf_counter() - t_start, 1), "calibration": calib_info,
               "evaluation": eval_set[2] if eval_set else None,
               "float_accuracy": _acc(float_probs, eval_set[1]) if eval_set else None, "variants": results}
     atomic_write_text(out / f"{name}_conversion_report.json", json.dumps(report, indent=2) + "\n")
-    _print_table(report, log)
+    _print_table(report)
     return report
 
 
-def _eval_set(model: SourceModel, data: str | None, split: str, log) -> tuple[np.ndarray, np.ndarray, dict] | None:
+def _eval_set(model: SourceModel, data: str | None, split: str) -> tuple[np.ndarray, np.ndarray, dict] | None:
     if not data:
-        print("no --eval-data: accuracy not checked (pass a FER2013 CSV or an image tree)", file=log)
+        log.warning("no --eval-data: accuracy not checked (pass a FER2013 CSV or an image tree)")
         return None
     ds: LabelledImages = load_split(data, split, (model.height, model.width), model.channels)
     images = batch_to_model_input(ds.images, (model.height, model.width), model.channels)
@@ -64,7 +67,7 @@ def _acc(probs: np.ndarray | None, label_ids: np.ndarray) -> float | None:
 
 
 def _verify(model: SourceModel, item: Converted, labels: list[str], calib_info: dict | None, eval_set,
-            float_probs, normalize: str, out: Path, log) -> dict:
+            float_probs, normalize: str, out: Path) -> dict:
     clf = TFLiteClassifier(item.path)
     cost = model_cost(item.path)
     row: dict = {"variant": item.variant, "path": item.path.name, "size_bytes": item.size_bytes,
@@ -86,7 +89,7 @@ def _verify(model: SourceModel, item: Converted, labels: list[str], calib_info: 
     if item.variant == "int8":
         row["edgetpu"] = compile_for_edgetpu(item.path, out)
         if not row["edgetpu"]["compiled"]:
-            print(row["edgetpu"]["message"], file=log)
+            log.info(row["edgetpu"]["message"])
     scale, offset = model.normalization
     write_sidecar(item.path, {
         "labels": labels,
@@ -113,13 +116,15 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _print_table(report: dict, log) -> None:
-    print(f"\n{'variant':<9}{'KiB':>8}{'MACs':>8}{'accuracy':>10}{'float':>8}{'delta pt':>10}{'agree':>8}  integer", file=log)
+def _print_table(report: dict) -> None:
+    """The variants side by side, on stderr as before: the command's result (the report JSON holds it all)."""
+    print(f"\n{'variant':<9}{'KiB':>8}{'MACs':>8}{'accuracy':>10}{'float':>8}{'delta pt':>10}{'agree':>8}  integer",
+          file=sys.stderr)
     for r in report["variants"]:
         a = r.get("accuracy") or {}
         fmt = lambda v, spec: format(v, spec) if v is not None else "-"  # noqa: E731
         integer = {True: "yes", False: "NO"}.get(r.get("all_integer"), "")
         print(f"{r['variant']:<9}{r['size_bytes'] / 1024:>8.0f}{format_macs(r.get('macs')):>8}{fmt(a.get('tflite'), '.4f'):>10}"
               f"{fmt(a.get('float'), '.4f'):>8}{fmt(a.get('delta_points'), '+.2f'):>10}"
-              f"{fmt(a.get('top1_agreement'), '.3f'):>8}  {integer}", file=log)
-    print(f"done in {report['seconds']:.1f}s", file=log, flush=True)
+              f"{fmt(a.get('top1_agreement'), '.3f'):>8}  {integer}", file=sys.stderr, flush=True)
+    log.info(f"done in {report['seconds']:.1f}s")

@@ -6,12 +6,15 @@ named. Subcommands import their heavy modules lazily.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
 
 from .errors import FerEdgeError, UsageError
 from .redact import redact
+
+log = logging.getLogger(__name__)
 
 
 def _preload(module: str) -> None:
@@ -74,7 +77,7 @@ def _cmd_evaluate(args) -> int:
 
     from .bundled import DEFAULT_MODEL
     from .cost import format_macs
-    from .datasets import canonical_split, load_split, print_counts
+    from .datasets import canonical_split, load_split, log_counts
     from .evaluation import report_from_probs, save_report
     from .files import check_output_file
     from .preprocess import batch_to_model_input
@@ -113,7 +116,7 @@ def _cmd_evaluate(args) -> int:
             raise FerEdgeError(f"{path}: labels {list(labels)} are not FER2013's seven, so FER+ labels cannot score it")
         outcomes = split_outcomes(args.ferplus, args.data, args.split)  # FER+ rows pair with the CSV's, so CSV only
     data = load_split(args.data, args.split, size, channels)
-    print_counts(data)
+    log_counts(data)
     t1 = time.perf_counter()
     probs = predict(batch_to_model_input(data.images, size, channels))
     seconds = time.perf_counter() - t1
@@ -137,7 +140,7 @@ def _cmd_evaluate(args) -> int:
         print(format_summary(report["ferplus"]))
     print(f"compute: {format_macs(report['macs'])} MACs per invoke"
           + (f", {report['params']:,} parameters" if report["params"] is not None else " (counted for .tflite models)"))
-    print(f"report: {json_path}" + (f", {png}" if png else "") + f" ({seconds:.1f}s to classify)", file=sys.stderr)
+    log.info(f"report: {json_path}" + (f", {png}" if png else "") + f" ({seconds:.1f}s to classify)")
     return 0
 
 
@@ -240,7 +243,7 @@ def _cmd_run(args) -> int:
     except FerEdgeError:
         if not stop.is_set():
             raise
-        print(f"fer-edge run: stopped while opening {src.input}", file=sys.stderr)
+        log.info(f"stopped while opening {src.input}")
         return 0
     threading.Thread(target=_wake_on_stop, args=(stop, source), name="stop", daemon=True).start()
     sinks = []
@@ -276,8 +279,7 @@ def _cmd_run(args) -> int:
         raise failed
     if stats.frames == 0 and not stop.is_set():
         raise FerEdgeError(f"{src.input}: {getattr(source, 'failure', None) or 'no frame could be read'}")
-    print(f"{stats.frames} frames, {stats.faces} faces, {stats.fps_mean():.1f} fps, {source.dropped} dropped",
-          file=sys.stderr)
+    log.info(f"{stats.frames} frames, {stats.faces} faces, {stats.fps_mean():.1f} fps, {source.dropped} dropped")
     _check_events_delivered(events)
     return _live_end(src.input, source, stop)
 
@@ -296,7 +298,7 @@ def _live_end(spec: str, source, stop) -> int:
         return 0
     if getattr(source, "stalled", False):
         raise FerEdgeError(f"{spec}: {failure}")
-    print(f"fer-edge run: source {spec}: {failure}", file=sys.stderr)
+    log.warning(f"source {spec}: {failure}")
     return 0
 
 
@@ -414,8 +416,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args = parser.parse_args(argv)
     from . import quiet
+    from .logs import log_to_stderr
 
     quiet.configure(args.verbose)  # before any subcommand loads OpenCV, LiteRT or TensorFlow
+    log_to_stderr(f"fer-edge {args.command}")  # diagnostics: `fer-edge COMMAND: ...` on stderr, levels for journald
     try:
         _check_needs(getattr(args, "needs", ()))
         return int(args.func(args) or 0)

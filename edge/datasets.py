@@ -9,8 +9,8 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import logging
 import os
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,8 @@ import numpy as np
 from .errors import FerEdgeError, UsageError
 from .labels import EMOTIONS
 from .preprocess import batch_to_model_input, to_model_input
+
+log = logging.getLogger(__name__)
 
 FER_SIDE = 48
 FER_PIXELS = FER_SIDE * FER_SIDE
@@ -250,5 +252,5 @@ def _folder_split_names(split: str) -> tuple[str, ...]:
             "PrivateTest": ("test", "privatetest", "PrivateTest")}[key]
 
 
-def print_counts(data: LabelledImages, file=sys.stderr) -> None:
-    print(data.describe(), file=file, flush=True)
+def log_counts(data: LabelledImages) -> None:
+    log.info(data.describe())

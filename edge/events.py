@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
 import time
@@ -25,6 +26,8 @@ import numpy as np
 
 from .errors import FerEdgeError, UsageError
 from .files import writable_target
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 
@@ -166,8 +169,7 @@ class JsonlWriter:
         self.written += count
         if self._failing:
             self._failing = False
-            print(f"fer-edge: events {self.target}: writing again ({self.lost} records lost so far)",
-                  file=sys.stderr, flush=True)
+            log.info(f"events {self.target}: writing again ({self.lost} records lost so far)")
         if self._own and self._max_bytes and self._size > self._max_bytes:
             self._rotate()
 
@@ -184,8 +186,7 @@ class JsonlWriter:
                 return  # cannot tell: keep writing where we were
             os.close(self._fd)
             self._fd = None
-            print(f"fer-edge: events {self.target}: the file was deleted or replaced; reopening it",
-                  file=sys.stderr, flush=True)
+            log.warning(f"events {self.target}: the file was deleted or replaced; reopening it")
         self._open()
 
     def _write_fd(self, data: bytes) -> None:
@@ -213,8 +214,8 @@ class JsonlWriter:
         except (OSError, UsageError) as exc:
             self._rotate_at = time.monotonic() + self.REOPEN_S
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            print(f"fer-edge: events {self.target}: rotation failed ({reason}); writing on to the same file, "
-                  f"retrying in {self.REOPEN_S:.0f} s", file=sys.stderr, flush=True)
+            log.warning(f"events {self.target}: rotation failed ({reason}); writing on to the same file, "
+                        f"retrying in {self.REOPEN_S:.0f} s")
             return
         os.close(self._fd)
         self._fd = None
@@ -225,7 +226,7 @@ class JsonlWriter:
 
     def _set_gone(self, reason: str) -> None:
         self.gone = True
-        print(f"fer-edge: events {self.target}: {reason}; dropping every later record", file=sys.stderr, flush=True)
+        log.warning(f"events {self.target}: {reason}; dropping every later record")
         self._on_gone()
 
     def _error(self, reason: str, what: str) -> None:
@@ -235,8 +236,7 @@ class JsonlWriter:
         if not self._failing:
             self._failing = True
             retry = f", retrying every {self.REOPEN_S:.0f} s" if self._fd is None and self._own else ""
-            print(f"fer-edge: events {self.target}: {what} ({reason}); dropping records{retry} "
-                  "and continuing", file=sys.stderr, flush=True)
+            log.warning(f"events {self.target}: {what} ({reason}); dropping records{retry} and continuing")
 
     def close(self) -> None:
         self.flush()

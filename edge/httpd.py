@@ -1,4 +1,4 @@
-"""The local HTTP endpoint, standard library only: /healthz, /metrics (Prometheus text) and /events/latest (JSON).
+"""The local HTTP endpoint: /healthz, /metrics (prometheus_client renders the registry) and /events/latest (JSON).
 
 Bound to 127.0.0.1 unless configured otherwise. It serves numbers and event records, never an image: with the
 preview off (the default) there is no path that could; `edge/preview.py` adds the opt-in page and stream, whose
@@ -21,8 +21,13 @@ import selectors
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Protocol
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 
 from .errors import FerEdgeError, UsageError
 
@@ -45,7 +50,8 @@ class Endpoint(Protocol):
 
     def health_text(self) -> str: ...
 
-    def metrics_text(self) -> str: ...
+    @property
+    def registry(self) -> CollectorRegistry: ...  # what /metrics renders; the server and the preview register here
 
     def latest_json(self) -> str: ...
 
@@ -102,9 +108,9 @@ class _Handler(BaseHTTPRequestHandler):
     error_content_type = "text/plain; charset=utf-8"
     error_message_format = "%(code)d %(message)s\n"
 
-    def __init__(self, head: bytes, client_address, endpoint: Endpoint, extra_metrics, preview=None):  # no socket
+    def __init__(self, head: bytes, client_address, endpoint: Endpoint, preview=None):  # no socket
         self.rfile, self.wfile = io.BytesIO(head), io.BytesIO()
-        self.client_address, self.endpoint, self._extra_metrics = client_address, endpoint, extra_metrics
+        self.client_address, self.endpoint = client_address, endpoint
         self.close_connection = True
         self.preview, self.stream = preview, False  # stream: the preview takes the socket, nothing is written here
         self.handle_one_request()
@@ -117,8 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
         ep = self.endpoint
         if path == "/healthz":
             self._send(200 if ep.healthy() else 503, "text/plain; charset=utf-8", ep.health_text())
-        elif path == "/metrics":
-            self._send(200, "text/plain; version=0.0.4; charset=utf-8", ep.metrics_text() + self._extra_metrics())
+        elif path == "/metrics":  # the text format 0.0.4, or OpenMetrics when the Accept header asks for it
+            encode, content_type = choose_encoder(self.headers.get("Accept", ""))
+            self._send(200, content_type, encode(ep.registry))
         elif path == "/events/latest":
             self._send(200, "application/json", ep.latest_json())
         elif self.preview is not None and (answer := self.preview.answer(self.command, self.path, self.headers)):
@@ -134,8 +141,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802
         self.do_GET()  # `_send` leaves the body out
 
-    def _send(self, code: int, content_type: str, body: str, headers: dict[str, str] | None = None) -> None:
-        data = body.encode()
+    def _send(self, code: int, content_type: str, body: str | bytes, headers: dict[str, str] | None = None) -> None:
+        data = body.encode() if isinstance(body, str) else body
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -294,7 +301,7 @@ class _Server:
     def _answer(self, head: bytes, address) -> bytes | None:
         """The whole answer, or None when the preview takes the socket for a stream."""
         try:
-            handler = _Handler(head, address, self.endpoint, self.metrics_text, self.preview)
+            handler = _Handler(head, address, self.endpoint, self.preview)
             return None if handler.stream else handler.wfile.getvalue()
         except Exception as exc:  # a bug behind one path: that answer fails, the endpoint stays up
             self._errors.note("error answering a request", f"{type(exc).__name__}: {exc}")
@@ -334,17 +341,14 @@ class _Server:
             pass
         client.sock.close()
 
-    def metrics_text(self) -> str:
-        families = [
-            ("fer_edge_http_connections_refused_total", "HTTP clients turned away at once (every slot answering, "
-             "or out of descriptors).", self.refused),
-            ("fer_edge_http_connections_dropped_total", "HTTP clients closed unanswered: too slow to send a request, "
-             "or the oldest when room was needed.", self.dropped),
-            ("fer_edge_http_client_errors_total", "HTTP connections that failed (reset, broken pipe).",
-             self.client_errors),
-        ]
-        return "".join(f"# HELP {name} {text}\n# TYPE {name} counter\n{name} {value}\n"
-                       for name, text, value in families) + (self.preview.metrics_text() if self.preview else "")
+    def collect(self) -> Iterator[Metric]:
+        """The endpoint's own families for /metrics (a prometheus_client collector; `HttpEndpoint.start` registers it)."""
+        yield CounterMetricFamily("fer_edge_http_connections_refused_total", "HTTP clients turned away at once (every "
+                                  "slot answering, or out of descriptors).", value=self.refused)
+        yield CounterMetricFamily("fer_edge_http_connections_dropped_total", "HTTP clients closed unanswered: too slow "
+                                  "to send a request, or the oldest when room was needed.", value=self.dropped)
+        yield CounterMetricFamily("fer_edge_http_client_errors_total", "HTTP connections that failed (reset, broken "
+                                  "pipe).", value=self.client_errors)
 
 
 class HttpEndpoint:
@@ -375,9 +379,11 @@ class HttpEndpoint:
         return exposure_warning(self._server.server_address[0])
 
     def start(self, endpoint: Endpoint, preview=None) -> None:
-        """Serve `endpoint`'s paths, and `preview`'s (an edge.preview.Preview) when given."""
+        """Serve `endpoint`'s paths, and `preview`'s (an edge.preview.Preview) when given; both count in /metrics."""
         self._server.endpoint, self._server.preview = endpoint, preview
+        endpoint.registry.register(self._server)
         if preview is not None:
+            endpoint.registry.register(preview)
             preview.start(self.url)
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
         self._thread.start()

@@ -1,17 +1,60 @@
-"""One place that sends fer-edge's loggers to stderr: one line each, prefixed with the command (journald adds time)."""
+"""fer-edge's diagnostics: `logging`, set up once where a command starts, one stderr line a record, `PREFIX: message`.
+
+Under systemd (stderr is the journal stream that `JOURNAL_STREAM` names), each line starts with its syslog priority,
+`<4>` for a warning, `<6>` for information, which journald strips and keeps as the entry's priority
+(`journalctl -p warning`); elsewhere the lines are as they read.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
+# The loggers fer-edge's modules log under (`logging.getLogger(__name__)`); `__main__` is a `python -m fer_edge.benchmarks.x`.
+LOGGERS = ("edge", "fer_edge", "train", "convert", "benchmarks", "__main__")
+SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
-def send_to_stderr(prefix: str, name: str = "edge") -> None:
-    """Logger `name` (and those below it) prints `PREFIX: message` lines, once however often this is called."""
-    log = logging.getLogger(name)
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(f"{prefix}: %(message)s"))
+
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a record comes (a test's capture, a redirect), as logging's last resort."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+
+class _Lines(logging.Formatter):
+    def __init__(self, prefix: str, journal: bool):
+        super().__init__(f"{prefix}: %(message)s")
+        self._journal = journal
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        return f"<{SYSLOG_PRIORITY.get(record.levelno, 6)}>{line}" if self._journal else line
+
+
+def stderr_is_journal(environ=os.environ) -> bool:
+    """stderr is connected to journald: `JOURNAL_STREAM` is `DEVICE:INODE` of that stream (systemd.exec(5))."""
+    try:
+        device, inode = (int(x) for x in environ.get("JOURNAL_STREAM", "").split(":"))
+        st = os.fstat(sys.stderr.fileno())
+    except (ValueError, OSError, AttributeError):
+        return False
+    return (st.st_dev, st.st_ino) == (device, inode)
+
+
+def log_to_stderr(prefix: str, level: int = logging.INFO) -> None:
+    """Every fer-edge logger prints `PREFIX: message` from `level` up to stderr; called again, the prefix changes."""
+    handler = _Stderr()
+    handler.setFormatter(_Lines(prefix, stderr_is_journal()))
+    for name in LOGGERS:
+        log = logging.getLogger(name)
+        for old in [h for h in log.handlers if isinstance(h, _Stderr)]:
+            log.removeHandler(old)
         log.addHandler(handler)
-        log.setLevel(logging.INFO)
+        log.setLevel(level)
         log.propagate = False

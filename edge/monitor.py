@@ -3,7 +3,8 @@
 The process owns reconnecting its source, so systemd hears READY once the model is loaded, whether or not a camera
 is there. Watchdog pings come only from the loop thread: `on_frame` after a processed frame, `on_source_state`
 after each failed attempt to open the source. A loop that hangs stops both and gets the service restarted; a
-camera that is missing does not. HTTP threads read only what the loop thread copied under the lock.
+camera that is missing does not. HTTP threads read only what the loop thread copied under the lock: the
+monitor is a prometheus_client collector in its own registry, with the process collector beside it.
 """
 
 from __future__ import annotations
@@ -12,24 +13,15 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
 from .sdnotify import Notifier
 from .sources import Frame
 from .stats import STAGES, LoopStats
 from .tracking import UNCERTAIN
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _metric(lines: list[str], name: str, kind: str, help: str, samples: list[tuple[str, dict, float]]) -> None:
-    """One family in the Prometheus text format (0.0.4): HELP, TYPE, then `name{labels} value` lines."""
-    lines += [f"# HELP {name} {help}", f"# TYPE {name} {kind}"]
-    for sample, labels, value in samples:
-        tags = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
-        lines.append(f"{sample}{{{tags}}} {value!r}" if tags else f"{sample} {value!r}")
 
 
 class Monitor:
@@ -49,10 +41,14 @@ class Monitor:
         self._labels = dict.fromkeys((*labels, UNCERTAIN), 0)
         self._in_view: list[dict] = []  # the last processed frame's records: the faces in view now
         self._ended: dict[int, tuple[float, dict]] = {}  # face_id -> (when last seen, its last record), gone since
-        self._latency: dict[str, tuple[float, float, float]] = {}  # stage -> (p50 s, p95 s, sum s)
+        self._latency: dict[str, tuple[float, float, float, int]] = {}  # stage -> (p50 s, p95 s, sum s, count)
         self._last_ping = self._last_status = self._last_snapshot = -math.inf
         self._waiting: str | None = None  # why there is no frame now: the source's last failed attempt
-        self.extra_metrics: list[Callable[[list[str]], None]] = []  # other outputs' families (edge/mqtt.py)
+        # /metrics: this monitor's families, the process's (memory, CPU, descriptors), and what other parts
+        # register (the HTTP server, the preview, MQTT): each collected when scraped, on the HTTP thread
+        self.registry = CollectorRegistry()
+        self.registry.register(self)
+        ProcessCollector(registry=self.registry)
 
     def started(self, source_name: str) -> None:
         """The model is loaded and the endpoint up: READY, before any frame (the camera may be missing for hours)."""
@@ -90,7 +86,7 @@ class Monitor:
             self._in_view = list(records)
             if now - self._last_snapshot >= self.SNAPSHOT_EVERY_S:
                 self._last_snapshot = now
-                self._latency = {stage: (v["p50"] / 1000, v["p95"] / 1000, stats.total_s[stage])
+                self._latency = {stage: (v["p50"] / 1000, v["p95"] / 1000, stats.total_s[stage], stats.count(stage))
                                  for stage, v in stats.latency().items()}
                 self._ended = {k: v for k, v in self._ended.items() if now - v[0] <= self._stale}
         fields = []
@@ -146,6 +142,11 @@ class Monitor:
             return len(self._in_view) if fresh else 0
 
     def metrics_text(self) -> str:
+        """The registry in the Prometheus text format (0.0.4)."""
+        return generate_latest(self.registry).decode()
+
+    def collect(self) -> Iterator[Metric]:
+        """The loop's families (prometheus_client's collector interface), from what the loop thread last copied."""
         now = self._clock()
         with self._lock:
             frames, faces, fps, labels = self._frames, self._faces, self._fps, dict(self._labels)
@@ -153,48 +154,44 @@ class Monitor:
             latency, last = dict(self._latency), self._last_frame
         healthy = last is not None and now - last <= self._stale
         src, ev = self._source, self._events
-        out: list[str] = []
-        _metric(out, "fer_edge_info", "gauge", "What this service runs (value 1).", [("fer_edge_info", self._info, 1)])
-        _metric(out, "fer_edge_healthy", "gauge", "1 while frames flow (the /healthz answer).",
-                [("fer_edge_healthy", {}, int(healthy))])
-        _metric(out, "fer_edge_frames_total", "counter", "Frames processed.", [("fer_edge_frames_total", {}, frames)])
-        _metric(out, "fer_edge_faces_total", "counter", "Faces classified.", [("fer_edge_faces_total", {}, faces)])
-        _metric(out, "fer_edge_faces_in_view", "gauge", "Faces in the last processed frame (0 while frames stop).",
-                [("fer_edge_faces_in_view", {}, self.faces_in_view())])
-        _metric(out, "fer_edge_frames_detected_total", "counter", "Frames on which the face detector ran (the others "
-                "reuse the last boxes).", [("fer_edge_frames_detected_total", {}, detected)])
-        _metric(out, "fer_edge_frames_per_second", "gauge", "The frame rate now: a moving average over about the last "
-                "ten frames (0 while frames stop).",
-                [("fer_edge_frames_per_second", {}, round(fps, 3) if healthy else 0.0)])
-        _metric(out, "fer_edge_last_frame_age_seconds", "gauge", "Seconds since the last processed frame.",
-                [("fer_edge_last_frame_age_seconds", {}, round(now - last, 3) if last is not None else -1.0)])
-        _metric(out, "fer_edge_frames_dropped_total", "counter", "Camera frames dropped because the loop was behind.",
-                [("fer_edge_frames_dropped_total", {}, src.dropped)])
-        _metric(out, "fer_edge_frames_undecodable_total", "counter", "Frames skipped because they did not decode.",
-                [("fer_edge_frames_undecodable_total", {}, src.undecodable)])
-        _metric(out, "fer_edge_source_up", "gauge", "1 while the source delivers frames (one within stale_after_s).",
-                [("fer_edge_source_up", {}, int(src.up))])
-        _metric(out, "fer_edge_source_errors_total", "counter", "Source openings that failed or sources that stopped.",
-                [("fer_edge_source_errors_total", {}, src.errors)])
-        _metric(out, "fer_edge_source_reconnects_total", "counter", "Recoveries of the source after an error.",
-                [("fer_edge_source_reconnects_total", {}, src.reconnects)])
-        _metric(out, "fer_edge_events_write_errors_total", "counter", "Failed writes of the events file.",
-                [("fer_edge_events_write_errors_total", {}, ev.errors)])
-        _metric(out, "fer_edge_events_lost_total", "counter", "Event records not written (disk full, unwritable).",
-                [("fer_edge_events_lost_total", {}, ev.lost)])
-        _metric(out, "fer_edge_labels_total", "counter", "Face records by smoothed label.",
-                [("fer_edge_labels_total", {"label": k}, v) for k, v in labels.items()])
-        samples = []
+        yield InfoMetricFamily("fer_edge", "What this service runs (value 1).", value=self._info)
+        yield GaugeMetricFamily("fer_edge_healthy", "1 while frames flow (the /healthz answer).", value=int(healthy))
+        yield CounterMetricFamily("fer_edge_frames_total", "Frames processed.", value=frames)
+        yield CounterMetricFamily("fer_edge_faces_total", "Faces classified.", value=faces)
+        yield GaugeMetricFamily("fer_edge_faces_in_view", "Faces in the last processed frame (0 while frames stop).",
+                                value=self.faces_in_view())
+        yield CounterMetricFamily("fer_edge_frames_detected_total", "Frames on which the face detector ran (the others "
+                                  "reuse the last boxes).", value=detected)
+        yield GaugeMetricFamily("fer_edge_frames_per_second", "The frame rate now: a moving average over about the "
+                                "last ten frames (0 while frames stop).", value=round(fps, 3) if healthy else 0.0)
+        yield GaugeMetricFamily("fer_edge_last_frame_age_seconds", "Seconds since the last processed frame.",
+                                value=round(now - last, 3) if last is not None else -1.0)
+        yield CounterMetricFamily("fer_edge_frames_dropped_total", "Camera frames dropped because the loop was behind.",
+                                  value=src.dropped)
+        yield CounterMetricFamily("fer_edge_frames_undecodable_total", "Frames skipped because they did not decode.",
+                                  value=src.undecodable)
+        yield GaugeMetricFamily("fer_edge_source_up", "1 while the source delivers frames (one within stale_after_s).",
+                                value=int(src.up))
+        yield CounterMetricFamily("fer_edge_source_errors_total", "Source openings that failed or sources that stopped.",
+                                  value=src.errors)
+        yield CounterMetricFamily("fer_edge_source_reconnects_total", "Recoveries of the source after an error.",
+                                  value=src.reconnects)
+        yield CounterMetricFamily("fer_edge_events_write_errors_total", "Failed writes of the events file.",
+                                  value=ev.errors)
+        yield CounterMetricFamily("fer_edge_events_lost_total", "Event records not written (disk full, unwritable).",
+                                  value=ev.lost)
+        by_label = CounterMetricFamily("fer_edge_labels_total", "Face records by smoothed label.", labels=["label"])
+        for label, n in labels.items():
+            by_label.add_metric([label], n)
+        yield by_label
+        # a summary with quantiles, which prometheus_client's SummaryMetricFamily does not take: samples by hand
+        stages = Metric("fer_edge_stage_seconds", "Per-stage latency over the last 1000 frames timed for it (decode "
+                        "includes the wait for a frame; detect counts only the frames that ran the detector).", "summary")
         for stage in STAGES:
             if stage in latency:
-                p50, p95, total = latency[stage]
-                samples += [("fer_edge_stage_seconds", {"stage": stage, "quantile": "0.5"}, p50),
-                            ("fer_edge_stage_seconds", {"stage": stage, "quantile": "0.95"}, p95),
-                            ("fer_edge_stage_seconds_sum", {"stage": stage}, round(total, 6)),
-                            ("fer_edge_stage_seconds_count", {"stage": stage}, detected if stage == "detect" else frames)]
-        _metric(out, "fer_edge_stage_seconds", "summary",
-                "Per-stage latency over the last 1000 frames timed for it (decode includes the wait for a frame; detect "
-                "counts only the frames that ran the detector).", samples)
-        for add in self.extra_metrics:
-            add(out)
-        return "\n".join(out) + "\n"
+                p50, p95, total, count = latency[stage]  # sum and count of one moment: the detected frames' for detect
+                stages.add_sample("fer_edge_stage_seconds", {"stage": stage, "quantile": "0.5"}, p50)
+                stages.add_sample("fer_edge_stage_seconds", {"stage": stage, "quantile": "0.95"}, p95)
+                stages.add_sample("fer_edge_stage_seconds_sum", {"stage": stage}, round(total, 6))
+                stages.add_sample("fer_edge_stage_seconds_count", {"stage": stage}, count)
+        yield stages

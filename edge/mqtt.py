@@ -20,17 +20,18 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from .config import MqttConfig
 from .errors import UsageError
 from .events import stats_record
 from .hass import BIRTH_PAYLOAD, birth_topic, discovery_configs, node_id
 from .lifecycle import NO_FACE, FaceLifecycle, scene_state
-from .logs import send_to_stderr
 
-log = logging.getLogger("fer_edge.mqtt")
+log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 8192  # a face event is ~500 bytes; anything near a picture's size is refused
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30  # paho doubles the wait after each failed attempt
 PAHO_QUEUE = 64  # messages paho may hold unacknowledged; beyond, ours waits in our own bounded queue
@@ -98,7 +99,6 @@ class MqttLink:
             from paho.mqtt import client as paho
         except ImportError:
             raise UsageError("mqtt.host: MQTT needs paho-mqtt: pip install 'fer-edge[mqtt]'") from None
-        send_to_stderr("fer-edge mqtt", log.name)
         self._paho = paho
         self.cfg, self.prefix, self.where, self.client_id = cfg, prefix, f"{cfg.host}:{cfg.port}", client_id
         self.availability = f"{prefix}/availability"
@@ -316,21 +316,18 @@ class MqttLink:
         if handler is not None:
             handler(message.payload)
 
-    def metrics(self, out: list[str]) -> None:
-        """Prometheus families for /metrics (edge/monitor.py calls this)."""
-        from .monitor import _metric
-
-        _metric(out, "fer_edge_mqtt_connected", "gauge", "1 while connected to the MQTT broker.",
-                [("fer_edge_mqtt_connected", {}, int(self.connected))])
-        _metric(out, "fer_edge_mqtt_messages_sent_total", "counter", "MQTT messages the broker acknowledged.",
-                [("fer_edge_mqtt_messages_sent_total", {}, self.sent)])
-        _metric(out, "fer_edge_mqtt_messages_dropped_total", "counter",
-                "MQTT messages dropped (queue full while the broker was away, or refused).",
-                [("fer_edge_mqtt_messages_dropped_total", {}, self.dropped)])
-        _metric(out, "fer_edge_mqtt_queue_length", "gauge", "MQTT messages waiting for the broker.",
-                [("fer_edge_mqtt_queue_length", {}, self.queued)])
-        _metric(out, "fer_edge_mqtt_reconnects_total", "counter", "Reconnections to the MQTT broker after a loss.",
-                [("fer_edge_mqtt_reconnects_total", {}, self.reconnects)])
+    def collect(self) -> Iterator[Metric]:
+        """Prometheus families for /metrics (a prometheus_client collector; edge/service.py registers it)."""
+        yield GaugeMetricFamily("fer_edge_mqtt_connected", "1 while connected to the MQTT broker.",
+                                value=int(self.connected))
+        yield CounterMetricFamily("fer_edge_mqtt_messages_sent_total", "MQTT messages the broker acknowledged.",
+                                  value=self.sent)
+        yield CounterMetricFamily("fer_edge_mqtt_messages_dropped_total",
+                                  "MQTT messages dropped (queue full while the broker was away, or refused).",
+                                  value=self.dropped)
+        yield GaugeMetricFamily("fer_edge_mqtt_queue_length", "MQTT messages waiting for the broker.", value=self.queued)
+        yield CounterMetricFamily("fer_edge_mqtt_reconnects_total", "Reconnections to the MQTT broker after a loss.",
+                                  value=self.reconnects)
 
 
 def start_link(cfg: MqttConfig) -> MqttLink:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
-import sys
+import logging
 from pathlib import Path
 
 from .files import atomic_write_bytes, printable
+
+log = logging.getLogger(__name__)
 
 Series = dict[str, tuple[list[float], list[float]]]
 
@@ -15,7 +17,7 @@ def pyplot():
     try:
         import matplotlib
     except ImportError:
-        print("note: matplotlib is not installed, so no PNG plot (pip install 'fer-edge[plot]')", file=sys.stderr)
+        log.info("matplotlib is not installed, so no PNG plot (pip install 'fer-edge[plot]')")
         return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -24,29 +26,16 @@ def pyplot():
 
 
 def save_png(fig, plt, path: Path, text: dict[str, str] | None = None) -> None:
-    """Write the figure atomically; `text` goes into tEXt chunks (facts about the plot a program can read back)."""
+    """Write the figure atomically; `text` goes into the PNG's text chunks (facts about the plot a program can read
+    back), written by matplotlib's `metadata`: tEXt for Latin-1, iTXt otherwise."""
     from matplotlib.text import Text
 
     for artist in fig.findobj(Text):  # titles and labels that carry a model's file name
         artist.set_text(printable(artist.get_text()))
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata=text)
     plt.close(fig)
-    png = buf.getvalue()
-    for key, value in (text or {}).items():
-        png = _with_text_chunk(png, key, value)
-    atomic_write_bytes(path, png)
-
-
-def _with_text_chunk(png: bytes, key: str, value: str) -> bytes:
-    """Insert a tEXt chunk right after IHDR (8-byte signature, then IHDR's 4+4+13+4 bytes)."""
-    import struct
-    import zlib
-
-    body = key.encode("latin-1") + b"\0" + value.encode("latin-1", "backslashreplace")  # tEXt is Latin-1
-    chunk = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(">I", zlib.crc32(b"tEXt" + body) & 0xFFFFFFFF)
-    end = 8 + 4 + 4 + 13 + 4
-    return png[:end] + chunk + png[end:]
+    atomic_write_bytes(path, buf.getvalue())  # rendered in memory first: a failed plot leaves no half file
 
 
 def line_plot(path: str | Path, title: str, xlabel: str, panels: dict[str, Series]) -> bool:

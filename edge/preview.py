@@ -18,11 +18,12 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import cv2
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from .errors import UsageError
 from .mjpeg import MjpegStreamer
@@ -176,20 +177,18 @@ class Preview:
                            "age_s": None if age is None else round(age, 3), "fresh": fresh,
                            "faces": records if fresh else []}) + "\n"
 
-    def metrics_text(self) -> str:
+    def collect(self) -> Iterator[Metric]:
+        """Prometheus families for /metrics (a prometheus_client collector; edge/httpd.py registers it)."""
         s = self.streamer
-        families = [
-            ("fer_edge_preview_viewers", "gauge", "Preview streams open now.", s.viewers),
-            ("fer_edge_preview_frames_encoded_total", "counter", "Preview JPEG pictures encoded (only while watched).",
-             s.encoded),
-            ("fer_edge_preview_frames_skipped_total", "counter", "Preview pictures a slow viewer skipped.", s.skipped),
-            ("fer_edge_preview_requests_denied_total", "counter", "Preview requests without the right token.",
-             self.denied),
-            ("fer_edge_preview_viewers_refused_total", "counter", "Preview streams refused: every slot taken.",
-             self.refused),
-        ]
-        return "".join(f"# HELP {name} {text}\n# TYPE {name} {kind}\n{name} {value}\n"
-                       for name, kind, text, value in families)
+        yield GaugeMetricFamily("fer_edge_preview_viewers", "Preview streams open now.", value=s.viewers)
+        yield CounterMetricFamily("fer_edge_preview_frames_encoded_total",
+                                  "Preview JPEG pictures encoded (only while watched).", value=s.encoded)
+        yield CounterMetricFamily("fer_edge_preview_frames_skipped_total", "Preview pictures a slow viewer skipped.",
+                                  value=s.skipped)
+        yield CounterMetricFamily("fer_edge_preview_requests_denied_total", "Preview requests without the right token.",
+                                  value=self.denied)
+        yield CounterMetricFamily("fer_edge_preview_viewers_refused_total", "Preview streams refused: every slot taken.",
+                                  value=self.refused)
 
     def start(self, url: str) -> None:
         self.streamer.start()

@@ -9,7 +9,7 @@ false as soon as none came for `stale_s`, before a stalled stream is given up on
 from __future__ import annotations
 
 import dataclasses
-import sys
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +19,8 @@ import numpy as np
 from .errors import FerEdgeError, UsageError
 from .redact import redact
 from .sources import Frame, FrameSource
+
+log = logging.getLogger(__name__)
 
 
 def decodable(image) -> bool:
@@ -86,9 +88,8 @@ class ReconnectingSource:
             self._got_frame = True
             if self._failing_since is not None:
                 self.reconnects += 1
-                print(redact(f"fer-edge service: source {self.name}: back after "
-                             f"{time.monotonic() - self._failing_since:.1f} s (reconnect {self.reconnects})"),
-                      file=sys.stderr, flush=True)
+                log.info(redact(f"source {self.name}: back after {time.monotonic() - self._failing_since:.1f} s "
+                                f"(reconnect {self.reconnects})"))
                 self._failing_since, self._wait = None, self._min_wait
             self._up, self._last_frame_at = True, time.monotonic()
             frame = dataclasses.replace(frame, index=self._index)
@@ -123,7 +124,7 @@ class ReconnectingSource:
         wait = self._wait
         self._wait = min(self._wait * 2, self._max_wait)
         text = redact(f"source {self.name}: {reason}; reconnecting in {wait:.1f} s (attempt {self.errors})")
-        print(f"fer-edge service: {text}", file=sys.stderr, flush=True)
+        log.warning(text)
         self._on_state(text)
         self._stop.wait(wait)
 

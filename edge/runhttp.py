@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .config import HttpConfig, add_key_argument, iter_keys, load_config
-from .logs import send_to_stderr
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,6 @@ def serving(http: HttpConfig | None, source, events, labels: tuple[str, ...], in
     from .preview import make_preview
     from .sdnotify import Notifier
 
-    send_to_stderr("fer-edge run")
     endpoint = HttpEndpoint(http.host, http.port)
     try:
         monitor = Monitor(Notifier({}), _SourceCounts(source), events, labels, http.stale_after_s, info)

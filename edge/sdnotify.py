@@ -5,10 +5,12 @@ Outside systemd (no NOTIFY_SOCKET) every call is a no-op, so the service runs th
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
-import sys
 import threading
+
+log = logging.getLogger(__name__)
 
 
 class Notifier:
@@ -41,8 +43,7 @@ class Notifier:
         except OSError as exc:
             if not self._failed:
                 self._failed = True
-                print(f"fer-edge service: NOTIFY_SOCKET {self._address!r}: {exc}; systemd is not told",
-                      file=sys.stderr, flush=True)
+                log.warning(f"NOTIFY_SOCKET {self._address!r}: {exc}; systemd is not told")
 
     def close(self) -> None:
         if self._sock is not None:

@@ -15,7 +15,6 @@ import signal
 import threading
 
 from .config import ServiceConfig, add_arguments, load_config, overrides_from
-from .logs import send_to_stderr
 from .redact import redact
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,6 @@ def run_service(cfg: ServiceConfig) -> int:
     from .sdnotify import Notifier
     from .sources import open_source
 
-    send_to_stderr("fer-edge service")
     stop = threading.Event()
     received: list[str] = []  # which signal stopped us: said in the stop line
 
@@ -93,7 +91,7 @@ def run_service(cfg: ServiceConfig) -> int:
         observer = monitor.on_frame
         if mqtt is not None:
             mqtt.attach(pipeline.tracker, source)
-            monitor.extra_metrics.append(mqtt.link.metrics)
+            monitor.registry.register(mqtt.link)
             observer = chain(monitor.on_frame, mqtt.on_frame)
         watcher = threading.Thread(target=_on_stop, args=(stop, notifier, source), name="stop", daemon=True)
         watcher.start()

@@ -8,6 +8,7 @@ failure, not a skip, so a green run means everything ran.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import subprocess
 import sys
@@ -93,6 +94,19 @@ def write_fer_csv(path: Path, rows: list[tuple[int, np.ndarray | str, str]]) -> 
         data = gzip.compress(data)
     path.write_bytes(data)
     return path
+
+
+@pytest.fixture
+def log_lines():
+    """fer-edge's log lines on stderr as a command prints them (`fer-edge: message`), for capsys; put back after."""
+    from fer_edge.logs import LOGGERS, log_to_stderr
+
+    saved = [(log, log.handlers[:], log.level, log.propagate) for log in map(logging.getLogger, LOGGERS)]
+    log_to_stderr("fer-edge")
+    yield
+    for log, handlers, level, propagate in saved:
+        log.handlers[:], log.propagate = handlers, propagate
+        log.setLevel(level)
 
 
 def run_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:

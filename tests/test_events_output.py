@@ -50,7 +50,7 @@ def test_run_exits_non_zero_when_every_record_was_lost():
     assert_one_line_error(proc, "events /dev/full", "5 of 5 records lost", code=1)  # a run record, 3 faces, stats
 
 
-def test_a_deleted_or_moved_events_file_is_reopened_and_nothing_is_lost(tmp_path, capsys):
+def test_a_deleted_or_moved_events_file_is_reopened_and_nothing_is_lost(tmp_path, capsys, log_lines):
     target = tmp_path / "events.jsonl"
     writer = JsonlWriter(target, keep_going=True)
     writer.write({"i": 0})
@@ -67,7 +67,7 @@ def test_a_deleted_or_moved_events_file_is_reopened_and_nothing_is_lost(tmp_path
     assert capsys.readouterr().err.count("the file was deleted or replaced; reopening it") == 2
 
 
-def test_rotation_follows_a_symlink_and_never_replaces_a_fifo(tmp_path, capsys):
+def test_rotation_follows_a_symlink_and_never_replaces_a_fifo(tmp_path, capsys, log_lines):
     real, link = tmp_path / "real.jsonl", tmp_path / "events.jsonl"
     link.symlink_to(real.name)
     writer = JsonlWriter(link, max_bytes=200)

@@ -50,6 +50,11 @@ def test_metrics_count_detect_over_detected_frames(monkeypatch):
     for i in range(4):
         stats.add({"detect": 0.01, "total": 0.02}, 0, i % 2 == 0)
         monitor.on_frame(None, [], stats)
-    text = monitor.metrics_text()
-    assert 'fer_edge_stage_seconds_count{stage="detect"} 2\n' in text
-    assert 'fer_edge_stage_seconds_count{stage="total"} 4\n' in text and "fer_edge_frames_detected_total 2\n" in text
+    from prometheus_client.parser import text_string_to_metric_families
+
+    m = {(s.name, s.labels.get("stage")): s.value for f in text_string_to_metric_families(monitor.metrics_text())
+         for s in f.samples}
+    assert m[("fer_edge_stage_seconds_count", "detect")] == 2 and m[("fer_edge_stage_seconds_count", "total")] == 4
+    assert m[("fer_edge_frames_detected_total", None)] == 2 and m[("fer_edge_frames_total", None)] == 4
+    assert m[("fer_edge_stage_seconds_sum", "detect")] == pytest.approx(0.02)  # sum / count: one detection's cost
+    assert m[("fer_edge_stage_seconds", "detect")] == pytest.approx(0.01)  # both quantiles: detected frames only

@@ -265,8 +265,8 @@ def test_events_disk_full_or_unwritable_logs_once_and_keeps_running(tmp_path, ta
         svc.wait_for("event records lost", after=svc.wait_for("WATCHDOG=1"))  # STATUS says so; the loop goes on
         assert svc.get("/healthz")[0] == 200
         assert svc.stop() == 0, svc.stderr()
-    logged = [x for x in svc.stderr().splitlines() if "events" in x and "fer-edge: " in x]
-    assert logged == [f"fer-edge: {line}"], logged
+    logged = [x for x in svc.stderr().splitlines() if x.startswith("fer-edge service: events ")]
+    assert logged == [f"fer-edge service: {line}"], logged
 
 
 def test_taken_port_is_a_clear_error_at_start():

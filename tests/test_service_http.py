@@ -155,6 +155,34 @@ def test_head_plain_text_errors_and_no_version_in_server_header(service):
     assert body.startswith("431 ") and "<" not in body, body
 
 
+def test_metrics_parse_as_the_loop_s_families_and_the_process_gauges(service):
+    """/metrics of a running service, read by prometheus_client's parsers: the loop's families with their types, the
+    endpoint's own, and the process collector's memory, CPU and descriptors; OpenMetrics when Prometheus asks for it."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
+    from prometheus_client.parser import text_string_to_metric_families
+
+    service.poll_until(lambda: service.metrics()[("fer_edge_stage_seconds_count", (("stage", "total"),))] >= 3)
+    status, ctype, body = service.get("/metrics")
+    assert status == 200 and ctype == "text/plain; version=0.0.4; charset=utf-8", ctype
+    families = {f.name: f for f in text_string_to_metric_families(body)}
+    value = {s.name: s.value for f in families.values() for s in f.samples if not s.labels}
+    for name, kind in [("fer_edge_frames", "counter"), ("fer_edge_frames_detected", "counter"),
+                       ("fer_edge_faces_in_view", "gauge"), ("fer_edge_frames_per_second", "gauge"),
+                       ("fer_edge_labels", "counter"), ("fer_edge_stage_seconds", "summary"), ("fer_edge_info", "gauge"),
+                       ("fer_edge_http_client_errors", "counter"), ("process_cpu_seconds", "counter")]:
+        assert families[name].type == kind, (name, families[name].type)
+    assert value["fer_edge_frames_total"] >= 3 and value["fer_edge_healthy"] == 1
+    stages = {s.labels["stage"] for s in families["fer_edge_stage_seconds"].samples}
+    assert stages == {"decode", "detect", "crop", "classify", "events", "total"}, stages
+    assert value["process_resident_memory_bytes"] > 10e6 and value["process_open_fds"] > 0
+    assert value["process_max_fds"] > 0 and value["process_cpu_seconds_total"] > 0
+    with urllib.request.urlopen(urllib.request.Request(service.url + "/metrics", headers={
+            "Accept": "application/openmetrics-text; version=1.0.0"}), timeout=10) as resp:
+        assert resp.headers["Content-Type"].startswith("application/openmetrics-text"), resp.headers["Content-Type"]
+        names = {f.name for f in openmetrics_families(resp.read().decode())}
+    assert {"fer_edge_frames", "fer_edge", "process_resident_memory_bytes"} <= names, names
+
+
 def test_listen_backlog_holds_a_burst_of_200_health_checks(service):
     port = _port(service)
     if shutil.which("ss"):  # the backlog itself, as the kernel has it (Send-Q of a listening socket)

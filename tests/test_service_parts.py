@@ -1,9 +1,10 @@
-"""The service's parts in-process, on real files and sockets: the events writer under faults, sd_notify, the
-reconnecting source and a camera read that a stop wakes."""
+"""The service's parts in-process, on real files and sockets: the events writer under faults, sd_notify, log lines
+for journald, the reconnecting source and a camera read that a stop wakes."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -26,7 +27,7 @@ def _lines(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_writer_on_a_full_disk_counts_and_logs_once(capsys):
+def test_writer_on_a_full_disk_counts_and_logs_once(capsys, log_lines):
     writer = JsonlWriter("/dev/full", keep_going=True)
     for i in range(5):
         writer.write({"i": i})
@@ -38,7 +39,7 @@ def test_writer_on_a_full_disk_counts_and_logs_once(capsys):
     assert (writer.errors, writer.lost) == (5, 10)
 
 
-def test_writer_retries_a_path_it_could_not_open_and_says_when_it_writes_again(tmp_path, capsys, monkeypatch):
+def test_writer_retries_a_path_it_could_not_open_and_says_when_it_writes_again(tmp_path, capsys, monkeypatch, log_lines):
     blocker = tmp_path / "state"
     blocker.write_text("a file where a folder should be")
     target = blocker / "events.jsonl"
@@ -74,7 +75,7 @@ def test_writer_cut_short_by_a_file_size_limit_leaves_no_half_line(tmp_path):
     target = tmp_path / "events.jsonl"
     code = (
         "import resource, signal\n"
-        "from edge.events import JsonlWriter\n"
+        "from fer_edge.events import JsonlWriter\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (5000, 5000))\n"
         f"w = JsonlWriter({str(target)!r}, keep_going=True)\n"
@@ -109,7 +110,7 @@ def test_notifier_sends_datagrams_to_a_path_or_an_abstract_socket(tmp_path, abst
     sock.close()
 
 
-def test_notifier_without_systemd_does_nothing_and_respects_watchdog_pid(capsys):
+def test_notifier_without_systemd_does_nothing_and_respects_watchdog_pid(capsys, log_lines):
     quiet = Notifier({})
     quiet.send("READY=1")
     assert not quiet.enabled and quiet.watchdog_s == 0
@@ -118,6 +119,26 @@ def test_notifier_without_systemd_does_nothing_and_respects_watchdog_pid(capsys)
     gone.send("READY=1")
     gone.send("WATCHDOG=1")
     assert capsys.readouterr().err.count("systemd is not told") == 1
+
+
+def test_log_lines_carry_their_priority_when_stderr_is_the_journal(tmp_path):
+    """Under systemd (JOURNAL_STREAM names the stderr stream) a line starts with its syslog priority, which journald
+    strips and keeps; elsewhere (a terminal, a file, JOURNAL_STREAM naming another stream) lines read as they are."""
+    code = ("import logging; from fer_edge.logs import log_to_stderr; log_to_stderr('fer-edge service'); "
+            "log = logging.getLogger('fer_edge.events'); log.info('started'); log.warning('disk full'); "
+            "logging.getLogger('fer_edge.train.trainer').debug('not shown')")
+    for under_systemd in (True, False):
+        path = tmp_path / f"stderr-{under_systemd}"
+        with path.open("w") as err:
+            st = os.fstat(err.fileno())
+            stream = f"{st.st_dev}:{st.st_ino}" if under_systemd else f"{st.st_dev}:{st.st_ino + 1}"
+            subprocess.run([sys.executable, "-c", code], stderr=err, check=True, timeout=60, cwd=ROOT,
+                           env={**os.environ, "JOURNAL_STREAM": stream})
+        lines = path.read_text().splitlines()
+        if under_systemd:
+            assert lines == ["<6>fer-edge service: started", "<4>fer-edge service: disk full"], lines
+        else:
+            assert lines == ["fer-edge service: started", "fer-edge service: disk full"], lines
 
 
 def test_reconnecting_source_backs_off_then_recovers_and_numbers_frames_on():

@@ -8,6 +8,7 @@ A run folder holds `last.keras` (with optimizer state, for `--resume`),
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sys
@@ -17,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.datasets import load_split, print_counts, stratified_sample
+from fer_edge.datasets import load_split, log_counts, stratified_sample
 from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.files import atomic_path, atomic_write_text
 from fer_edge.labels import EMOTIONS
 from fer_edge.preprocess import batch_to_model_input
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -125,8 +128,7 @@ def _soft_targets(opts: TrainOptions, train_data, rows: np.ndarray, out: Path) -
     if opts.teacher and opts.teacher_weight > 0:
         probs = teacher_probs(opts.teacher, train_data.images, out / "teacher.npz")
         agree = float((probs.argmax(1) == train_data.label_ids).mean())
-        print(f"teacher ({len(opts.teacher)} models) agrees with {agree:.1%} of {opts.train_split} labels",
-              file=sys.stderr, flush=True)
+        log.info(f"teacher ({len(opts.teacher)} models) agrees with {agree:.1%} of {opts.train_split} labels")
         parts.append((opts.teacher_weight, probs, np.ones(len(probs), bool)))
     if opts.ferplus and opts.ferplus_weight > 0:
         if not str(opts.data).lower().endswith((".csv", ".csv.gz")):
@@ -135,7 +137,7 @@ def _soft_targets(opts: TrainOptions, train_data, rows: np.ndarray, out: Path) -
 
         votes = paired_votes(opts.ferplus, opts.data, opts.train_split).votes[rows]
         probs, valid = ferplus_probs(votes)
-        print(f"FER+ votes for {int(valid.sum())} of {len(valid)} {opts.train_split} images", file=sys.stderr, flush=True)
+        log.info(f"FER+ votes for {int(valid.sum())} of {len(valid)} {opts.train_split} images")
         parts.append((opts.ferplus_weight, probs, valid))
     return mix_targets(train_data.label_ids, parts)
 
@@ -171,7 +173,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
                                     opts.limit, opts.seed)
     val_data, _ = _limit(load_split(opts.data, opts.val_split, size), opts.limit // 4, opts.seed)
     for d in (train_data, val_data):
-        print_counts(d)
+        log_counts(d)
     targets = _soft_targets(opts, train_data, train_rows, out)
     train_data = type(train_data)(batch_to_model_input(train_data.images, size, 1), train_data.label_ids, train_data.source)
     val_data = type(val_data)(batch_to_model_input(val_data.images, size, 1), val_data.label_ids, val_data.source)
@@ -181,8 +183,8 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     if state:
         trainer = keras.models.load_model(out / "last.keras")
         start = state["epoch"]
-        print(f"resuming {out} at epoch {start + 1}/{opts.epochs}" if start < opts.epochs else
-              f"{out}: all {opts.epochs} epochs done, nothing to train (raise --epochs to go on)", file=sys.stderr, flush=True)
+        log.info(f"resuming {out} at epoch {start + 1}/{opts.epochs}" if start < opts.epochs else
+                 f"{out}: all {opts.epochs} epochs done, nothing to train (raise --epochs to go on)")
     else:
         model = build_model(opts.arch, opts.size, opts.alpha, opts.weights, opts.dropout, opts.widths, opts.blocks)
         trainer = _training_model(keras, model, opts)
@@ -196,15 +198,15 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     model = trainer.layers[-1]
     keras.mixed_precision.set_global_policy("float32")
     float_model = build_model(opts.arch, opts.size, opts.alpha, None, opts.dropout, opts.widths, opts.blocks)
-    print(f"{model.name}: {model.count_params():,} parameters, Keras {keras.__version__} on {keras.backend.backend()}; "
-          f"training {start + 1}-{opts.epochs} of {opts.epochs} epochs", file=sys.stderr, flush=True)
+    log.info(f"{model.name}: {model.count_params():,} parameters, Keras {keras.__version__} on {keras.backend.backend()}; "
+             f"training {start + 1}-{opts.epochs} of {opts.epochs} epochs")
 
     x_train, x_val = train_data.images.astype(np.float32), val_data.images.astype(np.float32)
     sample_weight = class_weights(train_data.label_ids, opts.class_weight).astype(np.float32)[train_data.label_ids]
     y_val = np.eye(len(EMOTIONS), dtype=np.float32)[val_data.label_ids]
     for epoch in range(start, opts.epochs):
         if epoch - state["best_epoch"] >= opts.patience and state["best_epoch"] > 0:
-            print(f"early stop: no PublicTest gain for {opts.patience} epochs", file=sys.stderr, flush=True)
+            log.info(f"early stop: no PublicTest gain for {opts.patience} epochs")
             break
         lr = lr_at(epoch, opts)
         trainer.optimizer.learning_rate.assign(lr)
@@ -223,12 +225,11 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
             _atomic_save(float_model, out / "best.keras")
         _atomic_save(trainer, out / "last.keras")
         atomic_write_text(state_path, json.dumps(state, indent=1))
-        print(f"epoch {epoch + 1}/{opts.epochs} lr {lr:.4f} loss {row['loss']:.4f} acc {row['accuracy']:.4f} "
-              f"val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f} {row['seconds']:.0f}s"
-              + (" *best" if improved else ""), file=sys.stderr, flush=True)
+        log.info(f"epoch {epoch + 1}/{opts.epochs} lr {lr:.4f} loss {row['loss']:.4f} acc {row['accuracy']:.4f} "
+                 f"val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f} {row['seconds']:.0f}s"
+                 + (" *best" if improved else ""))
         _plot_history(state["history"], out / "history.png")
-    print(f"best PublicTest accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}: {out / 'best.keras'}",
-          file=sys.stderr, flush=True)
+    log.info(f"best PublicTest accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}: {out / 'best.keras'}")
     return out / "best.keras"
 
 
