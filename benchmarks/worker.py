@@ -128,7 +128,7 @@ def video_task(task: dict) -> dict:
     source = open_source(task["source"], demo_frames=task["frames"])
     writer = JsonlWriter(io.StringIO())  # events are built and serialized as in a real run, not kept
     opts = pipeline.options
-    still = bool(getattr(source, "still", False))
+    still = source.still
     t0 = time.perf_counter()
     try:
         stats = pipeline.run(source, writer)

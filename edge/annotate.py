@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,7 @@ import numpy as np
 
 from edge.errors import FerEdgeError, UsageError
 from edge.files import atomic_write_bytes, writable_target
+from edge.records import FaceRecord
 from edge.sources import DEMO_IMAGE, IMAGE_SUFFIXES, Frame
 
 # BGR, each light enough (luma >= 100) to show on a dark scene; a black outline keeps them visible on a bright one
@@ -31,16 +33,16 @@ def style(shape: tuple[int, ...]) -> tuple[float, int, int]:
     return scale, max(1, round(scale * 1.5)), max(2, round(side / 270))
 
 
-def draw(image: np.ndarray, faces: list[dict]) -> np.ndarray:
+def draw(image: np.ndarray, faces: Sequence[FaceRecord]) -> np.ndarray:
     """A copy of `image` with each face's box and a label on a filled background, sized to the frame."""
     out = image.copy()
     scale, thick, box_thick = style(out.shape)
     for f in faces:
-        x1, y1, x2, y2 = f["box"]
-        colour = COLOURS.get(f["smoothed_label"], (255, 255, 255))
+        x1, y1, x2, y2 = f.box
+        colour = COLOURS.get(f.smoothed_label, (255, 255, 255))
         cv2.rectangle(out, (x1, y1), (x2, y2), OUTLINE, box_thick + 2)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, box_thick)
-        _label(out, f"#{f['face_id']} {f['smoothed_label']} {f['smoothed_score']:.2f}", x1, y1, colour, scale, thick)
+        _label(out, f"#{f.face_id} {f.smoothed_label} {f.smoothed_score:.2f}", x1, y1, colour, scale, thick)
     return out
 
 
@@ -93,7 +95,7 @@ class StillSink:
             raise UsageError(f"--annotate {self.path}: would overwrite the photo {photo}; name another folder or file")
         return out
 
-    def show(self, frame: Frame, faces: list[dict]) -> None:
+    def show(self, frame: Frame, faces: Sequence[FaceRecord]) -> None:
         out = self.target(frame)
         try:
             ok, data = cv2.imencode(out.suffix.lower(), draw(frame.image, faces))
@@ -127,7 +129,7 @@ class VideoSink:
         self._writer = None
         self._size: tuple[int, int] | None = None
 
-    def show(self, frame: Frame, faces: list[dict]) -> None:
+    def show(self, frame: Frame, faces: Sequence[FaceRecord]) -> None:
         image = draw(frame.image, faces)
         h, w = image.shape[:2]
         if self._writer is None:
@@ -170,7 +172,7 @@ class WindowSink:
             raise FerEdgeError("--show needs OpenCV with GUI support (pip install opencv-python<5 instead of the "
                                "headless build)") from None
 
-    def show(self, frame: Frame, faces: list[dict]) -> None:
+    def show(self, frame: Frame, faces: Sequence[FaceRecord]) -> None:
         cv2.imshow(self.title, draw(frame.image, faces))
         cv2.waitKey(1)
 

@@ -375,8 +375,7 @@ def _cmd_run(args) -> int:
         if args.annotate:
             from edge.annotate import annotation_sink
 
-            sinks.append(annotation_sink(args.annotate, src.input, getattr(source, "still", False),
-                                         getattr(source, "fps", None)))
+            sinks.append(annotation_sink(args.annotate, src.input, source.still, source.fps))
         if args.show:
             from edge.annotate import WindowSink
 
@@ -393,7 +392,7 @@ def _cmd_run(args) -> int:
     if failed is not None:
         raise failed
     if stats.frames == 0 and not stop.is_set():
-        raise FerEdgeError(f"{src.input}: {getattr(source, 'failure', None) or 'no frame could be read'}")
+        raise FerEdgeError(f"{src.input}: {source.failure or 'no frame could be read'}")
     print(f"{stats.frames} frames, {stats.faces} faces, {stats.fps_mean():.1f} fps, {source.dropped} dropped",
           file=sys.stderr)
     _check_events_delivered(events)
@@ -403,16 +402,15 @@ def _cmd_run(args) -> int:
 def _wake_on_stop(stop, source) -> None:
     """A signal only sets the stop event; this wakes a read waiting on a camera or stream, so the stop is prompt."""
     stop.wait()
-    if hasattr(source, "wake"):
-        source.wake()
+    source.wake()
 
 
 def _live_end(spec: str, source, stop) -> int:
     """Says why a live source stopped the run: a stream that ended exits 0, one that stalled is an error (exit 1)."""
-    failure = getattr(source, "failure", None)
+    failure = source.failure
     if failure is None or stop.is_set():
         return 0
-    if getattr(source, "stalled", False):
+    if source.stalled:
         raise FerEdgeError(f"{spec}: {failure}")
     print(f"fer-edge run: source {spec}: {failure}", file=sys.stderr)
     return 0

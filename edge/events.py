@@ -19,32 +19,37 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from edge.errors import FerEdgeError, UsageError
 from edge.files import writable_target
+from edge.records import FaceRecord
+
+if TYPE_CHECKING:
+    from edge.stats import LoopStats
 
 SCHEMA_VERSION = 2
 
 
-def face_record(time_s: float, frame: int, track, box, detector_score: float, probs: np.ndarray,
-                labels: tuple[str, ...], detected: bool = True, file: str | None = None) -> dict:
-    """`detected` is False when the box was carried over from an earlier frame's detection (--detect-every);
-    `file` is the photo a still came from (its name only: a folder run numbers frames, which says nothing)."""
-    top = int(probs.argmax())
+Json = dict[str, Any]  # a record as it leaves the process: JSON types only
+
+
+def face_json(r: FaceRecord) -> Json:
+    """A face record in the events schema: the JSONL line, and each face of /events/latest and /faces.
+
+    `file` is the photo a still came from, by its name only (a folder run numbers frames, which says nothing).
+    """
     return {
-        "type": "face", "v": SCHEMA_VERSION, "time": round(time_s, 3), "frame": frame,
-        **({"file": Path(file).name} if file else {}), "face_id": track.id,
-        "box": box.as_list(), "detected": detected, "detector_score": round(float(detector_score), 3),
-        "label": labels[top], "score": round(float(probs[top]), 4),
-        "probs": {name: round(float(p), 4) for name, p in zip(labels, probs)},
-        "smoothed_label": track.label, "smoothed_score": round(track.score, 4),  # worked out by the tracker
+        "type": "face", "v": SCHEMA_VERSION, "time": round(r.time, 3), "frame": r.frame,
+        **({"file": Path(r.file).name} if r.file else {}), "face_id": r.face_id,
+        "box": list(r.box), "detected": r.detected, "detector_score": round(r.detector_score, 3),
+        "label": r.label, "score": round(r.score, 4),
+        "probs": {name: round(p, 4) for name, p in zip(r.labels, r.probs)},
+        "smoothed_label": r.smoothed_label, "smoothed_score": round(r.smoothed_score, 4),
     }
 
 
-def run_record(time_s: float, command: str, config: dict) -> dict:
+def run_record(time_s: float, command: str, config: Json) -> Json:
     """Opens a run in an events file, so that a file appended to by many runs says where each begins and how."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -56,7 +61,7 @@ def run_record(time_s: float, command: str, config: dict) -> dict:
             "config": config}
 
 
-def stats_record(time_s: float, stats, dropped: int) -> dict:
+def stats_record(time_s: float, stats: LoopStats, dropped: int) -> Json:
     return {
         "type": "stats", "v": SCHEMA_VERSION, "time": round(time_s, 3), "frames": stats.frames,
         "fps_now": round(stats.fps_now, 2), "fps_mean": round(stats.fps_mean(), 2), "detected": stats.detected,
@@ -64,6 +69,31 @@ def stats_record(time_s: float, stats, dropped: int) -> dict:
         "faces_per_frame": round(stats.faces / stats.frames, 3) if stats.frames else 0.0,
         "dropped": dropped, "latency_ms": stats.latency(),
     }
+
+
+class EventWriter(Protocol):
+    """Where the loop writes its records: face records and stats, serialized by the writer (or dropped)."""
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def errors(self) -> int: ...  # failed writes
+
+    @property
+    def lost(self) -> int: ...  # records not written
+
+    @property
+    def written(self) -> int: ...
+
+    @property
+    def gone(self) -> bool: ...  # nothing more can be delivered
+
+    def write(self, record: FaceRecord | Json) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class JsonlWriter:
@@ -132,8 +162,9 @@ class JsonlWriter:
         st = os.fstat(self._fd)
         self._size, self._inode = st.st_size, (st.st_dev, st.st_ino)
 
-    def write(self, record: dict) -> None:
-        self._pending.append(json.dumps(record, separators=(",", ":")) + "\n")
+    def write(self, record: FaceRecord | Json) -> None:
+        data = face_json(record) if isinstance(record, FaceRecord) else record
+        self._pending.append(json.dumps(data, separators=(",", ":")) + "\n")
 
     def flush(self) -> None:
         data, count = "".join(self._pending), len(self._pending)
@@ -250,7 +281,7 @@ class NullWriter:
 
     target, errors, lost, written, gone = "", 0, 0, 0, False
 
-    def write(self, record: dict) -> None:
+    def write(self, record: FaceRecord | Json) -> None:
         pass
 
     def flush(self) -> None:

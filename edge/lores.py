@@ -10,10 +10,16 @@ stride. Boxes found there are scaled to `main`, where the faces are cropped.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from edge.errors import UsageError
 from edge.geometry import Box, Detection
+
+if TYPE_CHECKING:
+    from edge.detectors import FaceDetector
+    from edge.sources import Frame
 
 LORES_WIDTH = 320  # BlazeFace back letterboxes to 256 anyway: more lores pixels buy the kiosk detector nothing
 
@@ -66,15 +72,14 @@ def scale_detections(dets: list[Detection], sx: float, sy: float) -> list[Detect
                       tuple((x * sx, y * sy) for x, y in d.keypoints)) for d in dets]
 
 
-def detect_image(frame) -> np.ndarray:
+def detect_image(frame: Frame) -> np.ndarray:
     """What the detector sees: the lores image when the source gave one, else the frame itself."""
-    lores = getattr(frame, "lores", None)
-    return frame.image if lores is None else lores
+    return frame.image if frame.lores is None else frame.lores
 
 
-def detect_frame(detector, frame) -> list[Detection]:
+def detect_frame(detector: FaceDetector, frame: Frame) -> list[Detection]:
     """Faces in main's pixels: found on the lores image when there is one (detectors take grey), else on main."""
-    lores = getattr(frame, "lores", None)
+    lores = frame.lores
     if lores is None:
         return detector.detect(frame.image)
     (mh, mw), (lh, lw) = frame.image.shape[:2], lores.shape[:2]

@@ -20,8 +20,9 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from edge.config import MqttConfig
 from edge.errors import UsageError
@@ -29,6 +30,10 @@ from edge.events import stats_record
 from edge.hass import BIRTH_PAYLOAD, birth_topic, discovery_configs, node_id
 from edge.lifecycle import NO_FACE, FaceLifecycle, scene_state
 from edge.logs import send_to_stderr
+from edge.records import FaceRecord
+from edge.sources import Frame, FrameSource
+from edge.stats import LoopStats
+from edge.tracking import Tracker
 
 log = logging.getLogger("fer_edge.mqtt")
 MAX_PAYLOAD_BYTES = 8192  # a face event is ~500 bytes; anything near a picture's size is refused
@@ -370,12 +375,12 @@ class MqttSink:
         self._state_at = -math.inf
         self._stats = None
 
-    def attach(self, tracker=None, source=None) -> MqttSink:
+    def attach(self, tracker: Tracker | None = None, source: FrameSource | None = None) -> MqttSink:
         """The tracker says when a face ends (its id dropped); the source gives the stats' `dropped`."""
         self._tracker, self._source = tracker, source
         return self
 
-    def on_frame(self, frame, records: list[dict], stats) -> None:
+    def on_frame(self, frame: Frame, records: Sequence[FaceRecord], stats: LoopStats) -> None:
         link, prefix = self.link, self.link.prefix
         live = [t.id for t in self._tracker.tracks] if self._tracker is not None else None
         for event in self._lifecycle.on_frame(records, live):
@@ -391,8 +396,8 @@ class MqttSink:
             self._last_stats = now
             link.publish(f"{prefix}/stats", self.stats_payload(stats))
 
-    def stats_payload(self, stats) -> dict:
-        record = stats_record(time.time(), stats, getattr(self._source, "dropped", 0))
+    def stats_payload(self, stats: LoopStats) -> dict[str, Any]:
+        record = stats_record(time.time(), stats, self._source.dropped if self._source is not None else 0)
         record["mqtt"] = {"sent": self.link.sent, "dropped": self.link.dropped, "reconnects": self.link.reconnects}
         return record
 

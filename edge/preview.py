@@ -9,6 +9,7 @@ disk. Beyond loopback the preview asks for a token (`?token=` or `Authorization:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import ipaddress
@@ -18,14 +19,19 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import cv2
+import numpy as np
 
 from edge.errors import UsageError
+from edge.events import face_json
 from edge.mjpeg import MjpegStreamer
+from edge.records import FaceRecord
+from edge.sources import Frame
+from edge.stats import LoopStats
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,11 @@ MAX_WIDTH = 1280  # wider frames are scaled down before drawing: the page is a c
 JPEG_QUALITY = 75
 MIN_TOKEN = 16
 Answer = tuple[int, str, str, dict[str, str]]  # status, content type, body, extra headers
+
+
+def _scaled(box: tuple[int, int, int, int], scale: float) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = box
+    return round(x1 * scale), round(y1 * scale), round(x2 * scale), round(y2 * scale)
 
 
 def is_loopback(host: str) -> bool:
@@ -95,8 +106,8 @@ class Preview:
                  clock: Callable[[], float] = time.monotonic):
         self._token, self._stale, self._clock = token.encode(), stale_after_s, clock
         self._lock = threading.Lock()
-        self._image = None
-        self._records: list[dict] = []
+        self._image: np.ndarray | None = None
+        self._records: Sequence[FaceRecord] = ()
         self._frame = self._seq = 0
         self._seen: float | None = None
         self._page = PAGE.read_text()
@@ -111,7 +122,7 @@ class Preview:
 
     # the loop's side: a reference under the lock, nothing more
 
-    def on_frame(self, frame, records: list[dict], stats=None) -> None:
+    def on_frame(self, frame: Frame, records: Sequence[FaceRecord], stats: LoopStats | None = None) -> None:
         with self._lock:
             self._image, self._records, self._frame = frame.image, records, frame.index
             self._seq += 1
@@ -127,7 +138,7 @@ class Preview:
         scale = min(1.0, MAX_WIDTH / image.shape[1])
         if scale < 1.0:
             image = cv2.resize(image, (MAX_WIDTH, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-            records = [{**r, "box": [round(v * scale) for v in r["box"]]} for r in records]
+            records = [dataclasses.replace(r, box=_scaled(r.box, scale)) for r in records]
         ok, jpeg = cv2.imencode(".jpg", draw(image, records), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         return (seq, jpeg.tobytes()) if ok else None
 
@@ -174,7 +185,7 @@ class Preview:
         fresh = age is not None and age <= self._stale
         return json.dumps({"time": round(time.time(), 3), "frame": frame if seen is not None else None,
                            "age_s": None if age is None else round(age, 3), "fresh": fresh,
-                           "faces": records if fresh else []}) + "\n"
+                           "faces": [face_json(r) for r in records] if fresh else []}) + "\n"
 
     def metrics_text(self) -> str:
         s = self.streamer

@@ -45,7 +45,7 @@ class _SourceCounts:
 
     @property
     def undecodable(self) -> int:
-        return getattr(self._source, "undecodable", 0)
+        return self._source.undecodable
 
 
 @contextmanager

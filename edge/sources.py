@@ -46,11 +46,52 @@ class Frame:
 
 
 class FrameSource(Protocol):
-    name: str
-    dropped: int
+    """What the loop, `run` and the service use of a source; every source answers each (a file: no drops, no failure)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dropped(self) -> int:
+        """Frames dropped because the loop was behind (a live source's queue was full)."""
+        ...
+
+    @property
+    def undecodable(self) -> int:
+        """Frames skipped because they did not decode (broken frames of a stream, unreadable photos)."""
+        ...
+
+    @property
+    def still(self) -> bool:
+        """Every frame is an unrelated picture (photos): the loop detects on each, never carries boxes over."""
+        ...
+
+    @property
+    def live(self) -> bool:
+        """A camera or stream: it keeps its own pace and drops frames when behind; its end is a failure."""
+        ...
+
+    @property
+    def fps(self) -> float | None:
+        """The frame rate the source reports (None: unknown, or photos)."""
+        ...
+
+    @property
+    def failure(self) -> str | None:
+        """Why a live source stopped delivering (stalled, or the stream ended); None while it delivers."""
+        ...
+
+    @property
+    def stalled(self) -> bool:
+        """The source stopped delivering without ending (no frame for STALL_S)."""
+        ...
 
     def read(self) -> Frame | None:
         """The next frame, or None when the source has ended."""
+        ...
+
+    def wake(self) -> None:
+        """From another thread: a `read` waiting for a frame returns now, so a stop is not held up."""
         ...
 
     def close(self) -> None: ...
@@ -70,8 +111,11 @@ class ImageSource:
     """A still image or a folder of images, each shown once (or `repeat` times, for the demo)."""
 
     still = True  # every frame is a new picture: the loop detects on each
+    live = stalled = False
+    fps: float | None = None
+    failure: str | None = None
 
-    def __init__(self, paths: list[Path], name: str, repeat: int = 1):
+    def __init__(self, paths: list[Path], name: str, repeat: int = 1) -> None:
         self.name, self.dropped, self._paths, self._repeat = name, 0, paths, max(1, repeat)
         self._i, self._counter, self.undecodable = 0, _Counter(), 0
 
@@ -84,6 +128,9 @@ class ImageSource:
                 return self._counter.frame(image, file=str(path))
             self.undecodable += 1
         return None
+
+    def wake(self) -> None:
+        pass  # a read never waits
 
     def close(self) -> None:
         self._i = len(self._paths) * self._repeat
@@ -225,6 +272,8 @@ class VideoSource:
 
     A live source is opened on its reader thread; a set `cancel` event abandons an opening that hangs.
     """
+
+    still = False
 
     def __init__(self, target: str | int, live: bool, width: int | None = None, height: int | None = None,
                  fps: float | None = None, queue: int = 2, cancel: threading.Event | None = None):
@@ -376,8 +425,11 @@ class _LatestFrames:
 class PiCameraSource:
     """picamera2 on a Raspberry Pi, imported only when asked for (it needs the apt-installed libcamera)."""
 
+    still = False
+    fps: float | None = None  # not read back from the camera (an annotated video is written at 15 fps)
+
     def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0, pixel_format: str = "RGB888",
-                 queue: int = 2, lores: tuple[int, int] | None = None):
+                 queue: int = 2, lores: tuple[int, int] | None = None) -> None:
         try:
             from picamera2 import Picamera2
         except ImportError as exc:
@@ -400,6 +452,18 @@ class PiCameraSource:
         else:
             # picamera2's "RGB888" is laid out B, G, R in memory: OpenCV's BGR as it is
             self._reader = _LatestFrames(lambda: self._cam.capture_array("main")[:, :, :3], queue, self._cam.close)
+
+    @property
+    def failure(self) -> str | None:
+        return self._reader.failure
+
+    @property
+    def stalled(self) -> bool:
+        return self._reader.stalled
+
+    @property
+    def undecodable(self) -> int:
+        return self._reader.undecodable
 
     def read(self) -> Frame | None:
         frame = self._reader.get()

@@ -7,6 +7,7 @@ fer-edge gets the same answers as the command line; nothing here imports TensorF
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -14,7 +15,7 @@ import cv2
 import numpy as np
 
 from edge.pipeline import DEFAULT_DETECT_EVERY, crop_face
-from edge.tracking import Track
+from edge.records import FaceRecord
 
 MIN_CROP = 8  # pixels: a smaller crop (a box at the very edge) says nothing about an expression
 
@@ -39,6 +40,13 @@ class Face:
     frame: int | None = None
     smoothed_label: str | None = None
     smoothed_score: float | None = None
+
+    @classmethod
+    def from_record(cls, r: FaceRecord) -> Face:
+        """The tracker's record of a face (what `fer-edge run` writes as an event), unrounded."""
+        return cls(box=r.box, label=r.label, score=r.score, probs=dict(zip(r.labels, r.probs)),
+                   detector_score=r.detector_score, face_id=r.face_id, frame=r.frame, smoothed_label=r.smoothed_label,
+                   smoothed_score=r.smoothed_score)
 
 
 def _as_bgr(image) -> np.ndarray:
@@ -135,8 +143,7 @@ class Analyzer:
                 if still or n % detect_every == 0:
                     dets = self._detector.detect(image)
                 dets, probs = self._classify(image, dets)
-                tracks = tracker.update([d.box for d in dets], probs)
-                yield [self._face(d, p, t, index) for d, p, t in zip(dets, probs, tracks)]
+                yield [Face.from_record(r) for r in tracker.faces(dets, probs, time=time.time(), frame=index)]
                 if max_frames and n + 1 >= max_frames:
                     return
         finally:
@@ -150,17 +157,11 @@ class Analyzer:
             return [], np.zeros((0, len(self.labels)), np.float32)
         return [dets[i] for i in keep], self._classifier.classify([crops[i] for i in keep])
 
-    def _face(self, det, probs: np.ndarray, track: Track | None = None, frame: int | None = None) -> Face:
+    def _face(self, det, probs: np.ndarray) -> Face:
         labels = self.labels
         top = int(probs.argmax())
-        smoothed_label = smoothed_score = None
-        if track is not None:
-            held = labels.index(track.label) if track.label in labels else int(track.probs.argmax())
-            smoothed_label, smoothed_score = track.label, float(track.probs[held])
-        return Face(box=tuple(det.box.as_list()), label=labels[top], score=float(probs[top]),
-                    probs={name: float(p) for name, p in zip(labels, probs)},
-                    detector_score=float(det.score), face_id=None if track is None else track.id, frame=frame,
-                    smoothed_label=smoothed_label, smoothed_score=smoothed_score)
+        return Face(box=det.box.pixels, label=labels[top], score=float(probs[top]),
+                    probs={name: float(p) for name, p in zip(labels, probs)}, detector_score=float(det.score))
 
 
 def _frames(source, max_frames: int) -> Iterator[tuple[int, np.ndarray, bool]]:
@@ -172,7 +173,7 @@ def _frames(source, max_frames: int) -> Iterator[tuple[int, np.ndarray, bool]]:
                              demo_frames=max_frames or 1)
         try:
             while (frame := opened.read()) is not None:
-                yield frame.index, frame.image, getattr(opened, "still", False)
+                yield frame.index, frame.image, opened.still
         finally:
             opened.close()
         return
