@@ -7,17 +7,28 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from edge.errors import FerEdgeError, UsageError
 from edge.files import ensure_folder
 from edge.redact import redact
+
+if TYPE_CHECKING:
+    import threading
+
+    from edge.config import ServiceConfig
+    from edge.events import EventWriter
+    from edge.pipeline import FrameSink
+    from edge.sources import FrameSource
+
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _csv_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def _add_train(sub) -> None:
+def _add_train(sub: Subparsers) -> None:
     p = sub.add_parser("train", help="train a Keras model on FER2013 (needs fer-edge[train])",
                        description="Train on the Training split, keep the best PublicTest epoch.")
     p.add_argument("--data", required=True, help="fer2013.csv(.gz) or an image-folder tree (train/<class>/...)")
@@ -70,7 +81,7 @@ def _int_list(text: str, flag: str) -> tuple[int, ...]:
         raise UsageError(f"{flag} {text!r}: want comma-separated integers") from None
 
 
-def _cmd_train(args) -> int:
+def _cmd_train(args: argparse.Namespace) -> int:
     from train.models import DSCNN_WIDTHS
     from train.trainer import AUGMENT, TrainOptions, train
 
@@ -104,7 +115,7 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _add_evaluate(sub) -> None:
+def _add_evaluate(sub: Subparsers) -> None:
     p = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class metrics and confusion matrix of a model",
                        description="Evaluate a .tflite (no TensorFlow needed) or a Keras model on one split.")
     p.add_argument("model", nargs="?", default=None,
@@ -134,7 +145,7 @@ def default_report(model: Path, split: str, label_set: str) -> Path:
     return Path(name) if folder == package or package in folder.parents else model.parent / name
 
 
-def _check_labels(args) -> None:
+def _check_labels(args: argparse.Namespace) -> None:
     """Usage errors about --labels and --ferplus, before any model or data loads."""
     if args.labels not in LABEL_SETS:
         raise UsageError(f"--labels {args.labels!r}: use one of {', '.join(LABEL_SETS)}")
@@ -151,7 +162,7 @@ def _check_labels(args) -> None:
             raise UsageError(f"--data {args.data}: --labels ferplus needs the FER2013 CSV (FER+ rows follow its rows)")
 
 
-def _cmd_evaluate(args) -> int:
+def _cmd_evaluate(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
@@ -225,7 +236,7 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-def _add_convert(sub) -> None:
+def _add_convert(sub: Subparsers) -> None:
     p = sub.add_parser("convert", help="convert a Keras model to TFLite variants (needs fer-edge[train])",
                        description="Convert to int8/float16/float32/dynamic TFLite, verify against the float model.")
     p.add_argument("model", help=".keras, .h5 or a SavedModel folder")
@@ -245,7 +256,7 @@ def _add_convert(sub) -> None:
     p.set_defaults(func=_cmd_convert)
 
 
-def _cmd_convert(args) -> int:
+def _cmd_convert(args: argparse.Namespace) -> int:
     from convert.converter import parse_variants
     from convert.pipeline import run_convert
 
@@ -259,7 +270,7 @@ def _cmd_convert(args) -> int:
     return 0
 
 
-def _add_run(sub) -> None:
+def _add_run(sub: Subparsers) -> None:
     from edge.config import SERVICE_ONLY, add_section_arguments
     from edge.runhttp import add_http_arguments
 
@@ -290,13 +301,13 @@ def _add_run(sub) -> None:
 class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
     """`--help` shows each option's default, except where there is none to show (None, a flag's False)."""
 
-    def _get_help_string(self, action) -> str:
+    def _get_help_string(self, action: argparse.Action) -> str:
         if action.default in (None, False, argparse.SUPPRESS):
             return action.help or ""
-        return super()._get_help_string(action)
+        return super()._get_help_string(action) or ""
 
 
-def _check_run_args(args) -> None:
+def _check_run_args(args: argparse.Namespace) -> None:
     """Each bad value named with its option, before anything loads."""
     if not args.frames >= 0:
         raise UsageError(f"--frames {args.frames}: want --frames >= 0")
@@ -305,23 +316,23 @@ def _check_run_args(args) -> None:
         raise UsageError("--detect-every 0: want --detect-every >= 1 (leave it out for the 100 M MACs budget)")
 
 
-def run_config(args):
+def run_config(args: argparse.Namespace) -> ServiceConfig:
     """The ServiceConfig `run`'s flags give, each key checked as the service checks it (exit 2 naming the flag)."""
     from edge.config import load_config, overrides_from
 
     return load_config(None, overrides_from(args), loaders=False)
 
 
-def _run_config(args, model, cfg=None) -> dict:
+def _run_config(args: argparse.Namespace, model: Path, cfg: ServiceConfig | None = None) -> dict[str, Any]:
     """What a run record carries: run's own options, every config key, the model actually loaded; no secret and
     no stream password."""
     from edge.config import SECRETS, SERVICE_ONLY, iter_keys
 
     cfg = cfg or run_config(args)
-    keys = {}
+    keys: dict[str, Any] = {}
     for path, _ in iter_keys():
         if path not in (*SECRETS, *SERVICE_ONLY, "source.input") and not path.startswith("http."):
-            value = cfg
+            value: Any = cfg
             for part in path.split("."):
                 value = getattr(value, part)
             keys[path] = value
@@ -329,7 +340,7 @@ def _run_config(args, model, cfg=None) -> dict:
             "annotate": args.annotate, "events": cfg.outputs.events, **keys}
 
 
-def _cmd_run(args) -> int:
+def _cmd_run(args: argparse.Namespace) -> int:
     import dataclasses
     import signal
     import threading
@@ -361,7 +372,7 @@ def _cmd_run(args) -> int:
         print(f"fer-edge run: stopped while opening {src.input}", file=sys.stderr)
         return 0
     threading.Thread(target=_wake_on_stop, args=(stop, source), name="stop", daemon=True).start()
-    sinks = []
+    sinks: list[FrameSink] = []
     events = (JsonlWriter(out.events, on_gone=stop.set, truncate=not args.append,  # stdout's reader gone: stop
                           max_bytes=int(out.events_max_mb * 1e6)) if out.events else NullWriter())
     mqtt = None
@@ -399,13 +410,13 @@ def _cmd_run(args) -> int:
     return _live_end(src.input, source, stop)
 
 
-def _wake_on_stop(stop, source) -> None:
+def _wake_on_stop(stop: threading.Event, source: FrameSource) -> None:
     """A signal only sets the stop event; this wakes a read waiting on a camera or stream, so the stop is prompt."""
     stop.wait()
     source.wake()
 
 
-def _live_end(spec: str, source, stop) -> int:
+def _live_end(spec: str, source: FrameSource, stop: threading.Event) -> int:
     """Says why a live source stopped the run: a stream that ended exits 0, one that stalled is an error (exit 1)."""
     failure = source.failure
     if failure is None or stop.is_set():
@@ -416,14 +427,14 @@ def _live_end(spec: str, source, stop) -> int:
     return 0
 
 
-def _check_model_flags(args) -> None:
+def _check_model_flags(args: argparse.Namespace) -> None:
     """`evaluate --threads` within the config's limits for the key (`run` reads the key itself)."""
     from edge.config import check_flag
 
     check_flag("threads", "--threads", args.threads)
 
 
-def _close_all(sinks, source, events) -> FerEdgeError | None:
+def _close_all(sinks: list[FrameSink], source: FrameSource, events: EventWriter) -> FerEdgeError | None:
     """Close everything, whatever fails; the first failure (an annotated video cut short) is returned, not lost."""
     failed = None
     for sink in sinks:
@@ -436,7 +447,7 @@ def _close_all(sinks, source, events) -> FerEdgeError | None:
     return failed
 
 
-def _check_events_delivered(events) -> None:
+def _check_events_delivered(events: EventWriter) -> None:
     """A run whose events did not all arrive failed, whatever the loop did: its output is what a caller wanted."""
     if events.lost:
         from edge.errors import FerEdgeError
@@ -444,7 +455,7 @@ def _check_events_delivered(events) -> None:
         raise FerEdgeError(f"events {events.target}: {events.lost} of {events.lost + events.written} records lost")
 
 
-def _add_bench(sub) -> None:
+def _add_bench(sub: Subparsers) -> None:
     p = sub.add_parser("bench", help="accuracy against latency and FPS for each model on this machine",
                        description="Measure every model variant (accuracy, macro-F1, latency per face, load time, "
                                    "memory) and the whole loop on a video; write results.json, results.csv, report.md "
@@ -469,7 +480,7 @@ def _add_bench(sub) -> None:
     p.set_defaults(func=_cmd_bench)
 
 
-def _cmd_bench(args) -> int:
+def _cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks import report
 
     if args.compare:
@@ -509,7 +520,7 @@ def _cmd_bench(args) -> int:
     return 0 if ok else 1
 
 
-def _add_service(sub) -> None:
+def _add_service(sub: Subparsers) -> None:
     from edge.service import add_service_parser
 
     add_service_parser(sub)

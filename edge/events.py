@@ -13,6 +13,7 @@ and `detected_share` were added.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sys
@@ -220,14 +221,17 @@ class JsonlWriter:
         self._open()
 
     def _write_fd(self, data: bytes) -> None:
+        fd = self._fd
+        if fd is None:  # not reached: a closed stdout sets `gone`, a file is opened first
+            raise OSError(errno.EBADF, "no file open")
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(self._fd, view):]
+                view = view[os.write(fd, view):]
         except OSError:
             if self._own and len(view) < len(data):
                 with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, self._size)  # no half line left for readers to trip on
+                    os.ftruncate(fd, self._size)  # no half line left for readers to trip on
             raise
         self._size += len(data)
 
@@ -247,8 +251,9 @@ class JsonlWriter:
             print(f"fer-edge: events {self.target}: rotation failed ({reason}); writing on to the same file, "
                   f"retrying in {self.REOPEN_S:.0f} s", file=sys.stderr, flush=True)
             return
-        os.close(self._fd)
-        self._fd = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         try:
             self._open()
         except OSError as exc:

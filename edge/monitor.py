@@ -13,8 +13,9 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
-from edge.events import face_json
+from edge.events import EventWriter, face_json
 from edge.records import FaceRecord
 from edge.sdnotify import Notifier
 from edge.sources import Frame
@@ -26,7 +27,7 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _metric(lines: list[str], name: str, kind: str, help: str, samples: list[tuple[str, dict, float]]) -> None:
+def _metric(lines: list[str], name: str, kind: str, help: str, samples: list[tuple[str, dict[str, str], float]]) -> None:
     """One family in the Prometheus text format (0.0.4): HELP, TYPE, then `name{labels} value` lines."""
     lines += [f"# HELP {name} {help}", f"# TYPE {name} {kind}"]
     for sample, labels, value in samples:
@@ -34,12 +35,31 @@ def _metric(lines: list[str], name: str, kind: str, help: str, samples: list[tup
         lines.append(f"{sample}{{{tags}}} {value!r}" if tags else f"{sample} {value!r}")
 
 
+class SourceHealth(Protocol):
+    """What the monitor reads of the source: a ReconnectingSource, or `run`'s plain source (edge/runhttp.py)."""
+
+    @property
+    def dropped(self) -> int: ...
+
+    @property
+    def undecodable(self) -> int: ...
+
+    @property
+    def up(self) -> bool: ...
+
+    @property
+    def errors(self) -> int: ...
+
+    @property
+    def reconnects(self) -> int: ...
+
+
 class Monitor:
     STATUS_EVERY_S = 2.0
     SNAPSHOT_EVERY_S = 1.0  # latency percentiles and the latest-faces pruning: cheap, but not per frame
 
-    def __init__(self, notifier: Notifier, source, events, labels: tuple[str, ...], stale_after_s: float,
-                 info: dict[str, str], clock: Callable[[], float] = time.monotonic):
+    def __init__(self, notifier: Notifier, source: SourceHealth, events: EventWriter, labels: tuple[str, ...],
+                 stale_after_s: float, info: dict[str, str], clock: Callable[[], float] = time.monotonic) -> None:
         self._notifier, self._source, self._events = notifier, source, events
         self._stale, self._info, self._clock = stale_after_s, info, clock
         self._lock = threading.Lock()

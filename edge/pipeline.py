@@ -81,7 +81,7 @@ def crop_face(image: np.ndarray, det: Detection, margin: float, level_eyes: bool
         cx, cy = det.box.center
         side = int(round(max(det.box.width, det.box.height) * (1 + margin)))
         m = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
-        m[:, 2] += (side / 2 - cx, side / 2 - cy)
+        m[:, 2] += np.array([side / 2 - cx, side / 2 - cy])
         return cv2.warpAffine(image, m, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     x1, y1, x2, y2 = square_crop_box(det.box, margin, w, h)
     return image[y1:y2, x1:x2]

@@ -19,8 +19,9 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import cv2
@@ -33,16 +34,31 @@ from edge.records import FaceRecord
 from edge.sources import Frame
 from edge.stats import LoopStats
 
+if TYPE_CHECKING:
+    from edge.config import HttpConfig
+
 log = logging.getLogger(__name__)
 
 PAGE = Path(__file__).resolve().parent / "assets" / "preview.html"
 PATHS = ("/", "/preview", "/faces", "/preview.mjpg")
-STREAM = object()  # `answer` for the MJPEG path: the HTTP thread hands the socket to the streamer
+
+
+class Stream:
+    """`answer` for the MJPEG path: the HTTP thread hands the socket to the streamer."""
+
+
+STREAM = Stream()
 MAX_VIEWERS = 4  # open streams at once; each costs an encode share and a socket, none costs a thread
 MAX_WIDTH = 1280  # wider frames are scaled down before drawing: the page is a check, not a recording
 JPEG_QUALITY = 75
 MIN_TOKEN = 16
 Answer = tuple[int, str, str, dict[str, str]]  # status, content type, body, extra headers
+
+
+class Headers(Protocol):
+    """A request's headers (http.server's message, or a dict)."""
+
+    def get(self, name: str, default: str, /) -> str: ...
 
 
 def _scaled(box: tuple[int, int, int, int], scale: float) -> tuple[int, int, int, int]:
@@ -59,7 +75,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def read_token(http) -> str:
+def read_token(http: HttpConfig) -> str:
     """The preview token of an `HttpConfig` ("" for none), checked; a UsageError names the key."""
     if http.token and http.token_file:
         raise UsageError("http.token_file: set http.token or http.token_file, not both")
@@ -81,7 +97,7 @@ def read_token(http) -> str:
     return token
 
 
-def check_preview_config(http) -> None:
+def check_preview_config(http: HttpConfig) -> None:
     """The preview's part of the config check: it needs the endpoint, and a token beyond loopback."""
     if not http.preview:
         return
@@ -144,7 +160,7 @@ class Preview:
 
     # the HTTP thread's side
 
-    def answer(self, method: str, target: str, headers: Mapping[str, str]) -> Answer | object | None:
+    def answer(self, method: str, target: str, headers: Headers) -> Answer | Stream | None:
         """The answer to a preview path, `STREAM` to hand the socket to the streamer, or None: not a preview path."""
         url = urlsplit(target)
         if url.path not in PATHS:
@@ -212,6 +228,6 @@ class Preview:
         self.streamer.close()
 
 
-def make_preview(http) -> Preview:
+def make_preview(http: HttpConfig) -> Preview:
     """The preview an `HttpConfig` asks for (`http.preview` must be true); reads the token file once."""
     return Preview(http.preview_fps, read_token(http), http.stale_after_s)

@@ -21,7 +21,7 @@ from edge.redact import redact
 from edge.sources import Frame, FrameSource
 
 
-def decodable(image) -> bool:
+def decodable(image: object) -> bool:
     """A frame the loop can use: a non-empty uint8 grey or 3-channel image."""
     return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.size > 0
             and (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)))

@@ -10,9 +10,15 @@ import argparse
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from edge.config import HttpConfig, add_key_argument, iter_keys, load_config
 from edge.logs import send_to_stderr
+
+if TYPE_CHECKING:
+    from edge.events import EventWriter
+    from edge.pipeline import Observer
+    from edge.sources import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +42,7 @@ class _SourceCounts:
 
     up, errors, reconnects = True, 0, 0
 
-    def __init__(self, source):
+    def __init__(self, source: FrameSource) -> None:
         self._source = source
 
     @property
@@ -49,7 +55,8 @@ class _SourceCounts:
 
 
 @contextmanager
-def serving(http: HttpConfig | None, source, events, labels: tuple[str, ...], info: dict[str, str]) -> Iterator:
+def serving(http: HttpConfig | None, source: FrameSource, events: EventWriter, labels: tuple[str, ...],
+            info: dict[str, str]) -> Iterator[Observer | None]:
     """Yields the loop observer that feeds the endpoint (None without one); the endpoint closes on the way out."""
     if http is None:
         yield None
@@ -69,6 +76,6 @@ def serving(http: HttpConfig | None, source, events, labels: tuple[str, ...], in
         log.info(f"http {endpoint.url}")
         if endpoint.exposure:
             log.warning(endpoint.exposure)
-        yield chain(monitor.on_frame, preview and preview.on_frame)
+        yield chain(monitor.on_frame, preview.on_frame if preview is not None else None)
     finally:
         endpoint.close()

@@ -14,6 +14,7 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -22,7 +23,7 @@ import cv2
 import numpy as np
 
 from edge.errors import FerEdgeError, UsageError
-from edge.lores import capture_main_and_lores, lores_size, lores_stream
+from edge.lores import Lores, capture_main_and_lores, lores_size, lores_stream
 
 DEMO_IMAGE = Path(__file__).resolve().parent / "assets" / "demo_astronaut.jpg"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -98,7 +99,7 @@ class FrameSource(Protocol):
 
 
 class _Counter:
-    def __init__(self):
+    def __init__(self) -> None:
         self.index = 0
 
     def frame(self, image: np.ndarray, lores: np.ndarray | None = None, file: str | None = None) -> Frame:
@@ -174,8 +175,8 @@ def image_header(data: bytes) -> _Header | None:
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
         return _Header(int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"), False)
     if data[:2] == b"BM" and len(data) >= 26:
-        size = (abs(int.from_bytes(data[k:k + 4], "little", signed=True)) for k in (18, 22))
-        return _Header(*size, False)
+        width, height = (abs(int.from_bytes(data[k:k + 4], "little", signed=True)) for k in (18, 22))
+        return _Header(width, height, False)
     return None
 
 
@@ -255,6 +256,8 @@ class _Capture:
         self._cap = cap
 
     def grab(self) -> np.ndarray | None:
+        if self._cap is None:
+            return None
         try:
             ok, image = self._cap.read()
         except cv2.error:
@@ -327,6 +330,9 @@ class VideoSource:
             self._capture.release()
 
 
+Grabbed = np.ndarray | tuple[np.ndarray, np.ndarray]  # a picture, or (main, lores) from a camera with a detection stream
+
+
 class _LatestFrames:
     """A capture thread feeding a bounded deque: when full, the oldest frame is dropped and counted.
 
@@ -334,11 +340,13 @@ class _LatestFrames:
     `stop` only sets a flag, so a grab stuck in a driver is abandoned, never released under it.
     """
 
-    def __init__(self, grab, size: int, release=None, opener=None):
+    def __init__(self, grab: Callable[[], Grabbed | None], size: int, release: Callable[[], None] | None = None,
+                 opener: Callable[[], None] | None = None) -> None:
         self._grab, self._release, self._opener = grab, release, opener
-        self._frames = collections.deque(maxlen=max(1, size))
+        self._frames: collections.deque[Frame] = collections.deque(maxlen=max(1, size))
         self._cond, self._stop = threading.Condition(), threading.Event()
-        self._opened, self._open_error = opener is None, None
+        self._opened = opener is None
+        self._open_error: FerEdgeError | None = None
         self._ended = self._woken = self.stalled = False
         self.failure: str | None = None
         self.dropped = self.undecodable = 0
@@ -348,15 +356,15 @@ class _LatestFrames:
 
     def _run(self) -> None:
         try:
-            if self._opener is None or self._open():
+            if self._opener is None or self._open(self._opener):
                 self._read_frames()
         finally:
             if self._release is not None:
                 self._release()
 
-    def _open(self) -> bool:
+    def _open(self, opener: Callable[[], None]) -> bool:
         try:
-            self._opener()
+            opener()
         except Exception as exc:  # noqa: BLE001 -- handed to the waiting caller, which reports it
             with self._cond:
                 self._open_error = exc if isinstance(exc, FerEdgeError) else FerEdgeError(f"cannot open ({exc})")
@@ -483,15 +491,15 @@ def _picamera_present() -> bool:
     return importlib.util.find_spec("picamera2") is not None and Path("/proc/device-tree/model").exists()
 
 
-def _picamera(width: int | None, height: int | None, fps: float | None, lores: tuple[int, int] | str | None):
+def _picamera(width: int | None, height: int | None, fps: float | None, lores: Lores) -> PiCameraSource:
     """picamera2 with its lores stream: "auto" picks one 320 px wide at main's aspect ratio."""
     size = (width or 640, height or 480)
-    return PiCameraSource(*size, fps or 30.0, lores=lores_size(size) if lores == "auto" else lores)
+    return PiCameraSource(*size, fps or 30.0, lores=lores_size(size) if isinstance(lores, str) else lores)
 
 
 def open_source(spec: str = "auto", width: int | None = None, height: int | None = None, fps: float | None = None,
                 demo_frames: int = 1, cancel: threading.Event | None = None,
-                lores: tuple[int, int] | str | None = None) -> FrameSource:
+                lores: Lores = None) -> FrameSource:
     """`auto` (picamera2 on a Pi, else /dev/video0), `demo`, `picamera`, an index, /dev/videoN, a file, folder or URL.
 
     `cancel`, when set while a camera or stream is being opened, abandons the opening (FerEdgeError). `lores`
@@ -505,16 +513,19 @@ def open_source(spec: str = "auto", width: int | None = None, height: int | None
         return ImageSource([DEMO_IMAGE], "demo", repeat=demo_frames)
     if spec == "picamera":
         return _picamera(width, height, fps, lores)
-    live = {"width": width, "height": height, "fps": fps, "cancel": cancel}
+
+    def live(target: str | int) -> VideoSource:
+        return VideoSource(target, live=True, width=width, height=height, fps=fps, cancel=cancel)
+
     if spec.isdigit():
-        return VideoSource(int(spec), live=True, **live)
+        return live(int(spec))
     if "://" in spec:
-        return VideoSource(spec, live=True, **live)
+        return live(spec)
     path = Path(spec)
     if spec.startswith("/dev/video"):
         if not path.exists():
             raise FerEdgeError(f"{spec}: no such camera device")
-        return VideoSource(spec, live=True, **live)
+        return live(spec)
     if path.is_dir():  # only regular files are frames: a FIFO or a device would block or never end
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not images:

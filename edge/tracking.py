@@ -51,8 +51,8 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     step = max(1, min(w // (THUMB[0] * 4), h // (THUMB[1] * 4)))  # subsample first: INTER_AREA on 1080p is slow
     small = cv2.resize(image[::step, ::step], THUMB, interpolation=cv2.INTER_AREA)
-    grey = (cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small).astype(np.float32)
-    return grey - grey.mean()
+    grey: np.ndarray = (cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small).astype(np.float32)
+    return grey - np.float32(grey.mean())
 
 
 def cut_between(before: np.ndarray | None, after: np.ndarray, threshold: float) -> bool:
