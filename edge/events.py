@@ -40,11 +40,12 @@ def face_json(r: FaceRecord) -> Json:
 
     `file` is the photo a still came from, by its name only (a folder run numbers frames, which says nothing).
     """
+    top = r.top
     return {
         "type": "face", "v": SCHEMA_VERSION, "time": round(r.time, 3), "frame": r.frame,
         **({"file": Path(r.file).name} if r.file else {}), "face_id": r.face_id,
         "box": list(r.box), "detected": r.detected, "detector_score": round(r.detector_score, 3),
-        "label": r.label, "score": round(r.score, 4),
+        "label": r.labels[top], "score": round(r.probs[top], 4),
         "probs": {name: round(p, 4) for name, p in zip(r.labels, r.probs)},
         "smoothed_label": r.smoothed_label, "smoothed_score": round(r.smoothed_score, 4),
     }

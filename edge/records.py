@@ -27,7 +27,7 @@ class FaceRecord:
     @property
     def top(self) -> int:
         """Index of this frame's most likely class."""
-        return max(range(len(self.probs)), key=self.probs.__getitem__)
+        return self.probs.index(max(self.probs))  # the first of equal maxima, as numpy's argmax
 
     @property
     def label(self) -> str:
