@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import report
-from benchmarks.machine import describe
-from edge.errors import FerEdgeError, UsageError
-from edge.files import atomic_write_text, ensure_folder
+from fer_edge.benchmarks import report
+from fer_edge.benchmarks.machine import describe
+from fer_edge.errors import FerEdgeError, UsageError
+from fer_edge.files import atomic_write_text, ensure_folder
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "edge" / "models"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -69,10 +69,10 @@ def find_models(specs: tuple[str, ...]) -> list[Path]:
 
 def _demo_face(tmp: Path) -> Path:
     """A real face crop (the bundled demo photo's), the input every latency figure is measured on."""
-    from edge.datasets import imread
-    from edge.detectors import make_detector
-    from edge.pipeline import LoopOptions, crop_face
-    from edge.sources import DEMO_IMAGE
+    from fer_edge.datasets import imread
+    from fer_edge.detectors import make_detector
+    from fer_edge.pipeline import LoopOptions, crop_face
+    from fer_edge.sources import DEMO_IMAGE
 
     image = imread(DEMO_IMAGE)
     dets = make_detector().detect(image)
@@ -87,7 +87,7 @@ def _prepare_data(opts: BenchOptions, tmp: Path) -> tuple[Path, Path, int] | Non
     """The split once, as stored (FER2013: 48x48 grey; folders: 96x96 colour); workers resize per model."""
     if not opts.data:
         return None
-    from edge.datasets import load_split, print_counts
+    from fer_edge.datasets import load_split, print_counts
 
     source = Path(opts.data)
     size, channels = ((96, 96), 3) if source.is_dir() else ((48, 48), 1)
@@ -107,7 +107,7 @@ def run_worker(task: dict, timeout: float = 3600) -> dict:
     if task["kind"] == "keras":
         env |= {"TF_NUM_INTRAOP_THREADS": str(task["threads"]), "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
     try:
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", json.dumps(task)], capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "fer_edge.benchmarks.worker", json.dumps(task)], capture_output=True,
                               text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"timed out after {timeout:.0f} s"}
@@ -149,7 +149,7 @@ def _clock(seconds: float) -> str:
 
 
 def _model_entry(path: Path, kind: str) -> dict:
-    from edge.sidecar import read_sidecar
+    from fer_edge.sidecar import read_sidecar
 
     entry = {"name": path.stem + (" (keras)" if kind == "keras" else ""), "path": str(path), "kind": kind,
              "size_bytes": path.stat().st_size if path.is_file() else None, "status": "ok", "threads": {}}
@@ -171,7 +171,7 @@ def _model_entry(path: Path, kind: str) -> dict:
 def _cost(path: Path, side: dict) -> dict:
     """MACs and parameters counted from the file; the sidecar's when the file can't be read here (an Edge TPU
     model), else None: a model that can't be counted is still measured."""
-    from edge.cost import model_cost
+    from fer_edge.cost import model_cost
 
     try:
         cost = model_cost(path)
@@ -182,7 +182,7 @@ def _cost(path: Path, side: dict) -> dict:
 
 def _loop_cost(detector: str, model: dict, result: dict) -> dict:
     """MACs per frame of a loop row: detector MACs / detect-every + classifier MACs x faces per frame."""
-    from edge.cost import detector_macs, loop_macs_per_frame
+    from fer_edge.cost import detector_macs, loop_macs_per_frame
 
     if not result.get("ok"):
         return {}
@@ -205,7 +205,7 @@ def thread_warnings(threads: tuple[int, ...], cores: int | None) -> list[str]:
 
 
 def run_bench(opts: BenchOptions) -> dict:
-    from edge.datasets import canonical_split
+    from fer_edge.datasets import canonical_split
 
     canonical_split(opts.split)  # a usage error before anything is measured
     if any(t < 1 for t in opts.threads):
@@ -303,7 +303,7 @@ def _save(results: dict, out: Path) -> None:
 
 
 def summary(results: dict) -> str:
-    from edge.cost import format_macs
+    from fer_edge.cost import format_macs
 
     rows = report.model_rows(results)
     ok = [r for r in rows if r["status"] == "ok"]

@@ -1,5 +1,5 @@
 """Stream servers that misbehave, on 127.0.0.1: an MJPEG camera that stalls or sends a broken frame, and a
-server that accepts and never answers. The tests and `benchmarks.sigterm` point the service at them.
+server that accepts and never answers. The tests and `fer_edge.benchmarks.sigterm` point the service at them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 
 import cv2
 
-from edge.sources import DEMO_IMAGE
+from fer_edge.sources import DEMO_IMAGE
 
 
 class MjpegServer:

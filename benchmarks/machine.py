@@ -83,7 +83,7 @@ def _version(dist: str) -> str | None:
 
 def describe(delegate: str = "none", root: Path = Path("/")) -> dict:
     """Everything a reader needs to trust or discount the numbers beside it."""
-    from edge.runtime import runtime_name
+    from fer_edge.runtime import runtime_name
 
     govs = governors(root)
     runtime = runtime_name()

@@ -47,7 +47,7 @@ def check_installed() -> None:
         if not any("aarch64" in tag for tag in tags):
             raise CheckFailed(f"{dist} was not installed from an aarch64 wheel (tags {tags})")
         parts.append(f"{dist} {metadata.version(dist)} [{tags[0]}]")
-    from edge.runtime import runtime_name
+    from fer_edge.runtime import runtime_name
 
     if runtime_name() != "ai-edge-litert":
         raise CheckFailed(f"the TFLite runtime is {runtime_name()}, not ai-edge-litert")

@@ -8,10 +8,10 @@ import io
 import json
 from pathlib import Path
 
-from benchmarks.machine import short_name
-from edge.cost import format_macs
-from edge.errors import FerEdgeError, UsageError
-from edge.files import atomic_write_text
+from fer_edge.benchmarks.machine import short_name
+from fer_edge.cost import format_macs
+from fer_edge.errors import FerEdgeError, UsageError
+from fer_edge.files import atomic_write_text
 
 SCHEMA = "fer-edge-bench/1"
 PNG_POINTS_KEY = "fer-edge-points"  # a PNG text chunk: how many points the plot holds (checked by the tests)
@@ -192,7 +192,7 @@ def draw_pareto(results: dict, path: Path) -> int | None:
     """Accuracy against p50 latency per face and, beside it, against MACs per face (what a board without a
     measurement can compare), each point labelled, the fronts drawn; the number of points, or None when matplotlib
     is missing or nothing has an accuracy."""
-    from edge.plots import pyplot, save_png
+    from fer_edge.plots import pyplot, save_png
 
     pts = plot_points(results)
     if not pts:

@@ -1,7 +1,7 @@
 """The runtime's targets, measured: loop FPS and faces per frame on a clip (optionally side by side with the
 `fer` package), the loop's overhead over its stages timed alone, and a cold start's wall time and peak memory.
 
-    python -m benchmarks.runtime --clip ../shared/data/scenes/fr_short_hamilton_clip.mp4 --peer --out runtime.json
+    python -m fer_edge.benchmarks.runtime --clip ../shared/data/scenes/fr_short_hamilton_clip.mp4 --peer --out runtime.json
 
 `--peer` imports the `fer` package (and so TensorFlow) lazily; nothing else here does.
 """
@@ -21,15 +21,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.build import Pipeline, build_pipeline
-from edge.bundled import DEFAULT_MODEL
-from edge.config import DetectorConfig, config_from
-from edge.detectors import DEFAULT_DETECTOR
-from edge.errors import FerEdgeError
-from edge.events import JsonlWriter
-from edge.files import atomic_write_text
-from edge.pipeline import DEFAULT_DETECT_EVERY, crop_face
-from edge.sources import open_source
+from fer_edge.build import Pipeline, build_pipeline
+from fer_edge.bundled import DEFAULT_MODEL
+from fer_edge.config import DetectorConfig, config_from
+from fer_edge.detectors import DEFAULT_DETECTOR
+from fer_edge.errors import FerEdgeError
+from fer_edge.events import JsonlWriter
+from fer_edge.files import atomic_write_text
+from fer_edge.pipeline import DEFAULT_DETECT_EVERY, crop_face
+from fer_edge.sources import open_source
 
 
 def _decode_all(clip: str) -> tuple[list[np.ndarray], float]:
@@ -117,7 +117,7 @@ def cold_start(cmd: list[str], repeats: int = 3) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.runtime", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m fer_edge.benchmarks.runtime", description=__doc__.splitlines()[0])
     p.add_argument("--clip", required=True)
     p.add_argument("--detector", default=DEFAULT_DETECTOR)
     p.add_argument("--model", default=str(DEFAULT_MODEL))
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                   "detect_every": args.detect_every, "stages_alone_ms": alone, "loop": loop,
                   "loop_detect_every_frame": every_frame}
         print("[4/4] cold start", file=log, flush=True)
-        result["cold_start"] = cold_start([sys.executable, "-m", "edge.cli", "run", "--source", "demo", "--frames", "1",
+        result["cold_start"] = cold_start([sys.executable, "-m", "fer_edge.cli", "run", "--source", "demo", "--frames", "1",
                                            "--events", "/dev/null"])
         if args.peer:
             print("[peer] fer package on the same frames", file=log, flush=True)
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "faces_per_frame_ratio": round(loop["faces_per_frame"] /
                                                                 max(result["peer_fer"]["faces_per_frame"], 1e-9), 2)}
     except FerEdgeError as exc:
-        print(f"benchmarks.runtime: error: {exc}", file=sys.stderr)
+        print(f"fer_edge.benchmarks.runtime: error: {exc}", file=sys.stderr)
         return exc.exit_code
     text = json.dumps(result, indent=2)
     if args.out:

@@ -1,6 +1,6 @@
 """Room-view benchmark: recall, extra boxes per frame, loop FPS and MACs per frame of each detector on a 1080p clip.
 
-    python -m benchmarks.scene --yunet-model ../shared/models/face_detection_yunet_2023mar.onnx
+    python -m fer_edge.benchmarks.scene --yunet-model ../shared/models/face_detection_yunet_2023mar.onnx
 
 The clip is composed from the shared photos with known face boxes (see
 benchmarks/scene_clip.py) and cached under .cache/scene/. Each detector runs
@@ -22,20 +22,20 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.machine import describe, short_name
-from benchmarks.scene_clip import write_clip
-from benchmarks.scene_metrics import MATCH_IOU, score
-from edge.errors import FerEdgeError, UsageError
-from edge.files import atomic_write_text
+from fer_edge.benchmarks.machine import describe, short_name
+from fer_edge.benchmarks.scene_clip import write_clip
+from fer_edge.benchmarks.scene_metrics import MATCH_IOU, score
+from fer_edge.errors import FerEdgeError, UsageError
+from fer_edge.files import atomic_write_text
 
-log = logging.getLogger("benchmarks.scene")
+log = logging.getLogger("fer_edge.benchmarks.scene")
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DETECTORS = "room,blazeface-back,blazeface-full,blazeface-short,yunet,yunet:2,room:2"
 
 
 def parse_detectors(text: str) -> list[tuple[str, int | None]]:
     """"room,yunet:2" -> [("room", None), ("yunet", 2)]: a detector and its --detect-every (None: the budget's)."""
-    from edge.detectors import DETECTORS
+    from fer_edge.detectors import DETECTORS
 
     out = []
     for item in filter(None, (s.strip() for s in text.split(","))):
@@ -84,7 +84,7 @@ def reference_boxes(video: Path, yunet_model: str, cache: Path) -> list[list[lis
     """YuNet at the frame's full size on every frame (cached beside the clip: it is the slow part)."""
     import cv2
 
-    from edge.detectors import make_detector
+    from fer_edge.detectors import make_detector
 
     if cache.is_file():
         return json.loads(cache.read_text())["boxes"]
@@ -108,11 +108,11 @@ def run_detector(video: Path, name: str, every: int | None, model: str, size: tu
     """One pass of the real loop over the clip: the boxes it reports per frame, its FPS and the detector's cost."""
     import dataclasses
 
-    from edge.build import build_pipeline
-    from edge.config import config_from
-    from edge.events import JsonlWriter
-    from edge.pipeline import DETECT_BUDGET_MACS, detect_interval
-    from edge.sources import open_source
+    from fer_edge.build import build_pipeline
+    from fer_edge.config import config_from
+    from fer_edge.events import JsonlWriter
+    from fer_edge.pipeline import DETECT_BUDGET_MACS, detect_interval
+    from fer_edge.sources import open_source
 
     cfg = config_from({"threads": threads, "detector.name": name, "detector.yunet_model": yunet_model or "",
                        "detector.min_score": min_score or 0.0, "model.path": model,
@@ -190,7 +190,7 @@ def render_markdown(results: dict) -> str:
 
 def draw(results: dict, path: Path) -> bool:
     """Recall against MACs per frame, one point per row, labelled with its FPS."""
-    from edge.plots import pyplot, save_png
+    from fer_edge.plots import pyplot, save_png
 
     plt = pyplot()
     if plt is None:
@@ -209,12 +209,12 @@ def draw(results: dict, path: Path) -> bool:
     ax.set_ylabel("recall of true faces")
     ax.set_title(f"Room view {results['clip']['width']}x{results['clip']['height']}: {results['machine_name']}", fontsize=9)
     ax.grid(alpha=0.3)
-    save_png(fig, plt, path, {"source": "benchmarks.scene"})
+    save_png(fig, plt, path, {"source": "fer_edge.benchmarks.scene"})
     return True
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.scene", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m fer_edge.benchmarks.scene", description=__doc__.splitlines()[0])
     p.add_argument("--shared", default=os.environ.get("FER_EDGE_SHARED", str(ROOT.parent / "shared")),
                    help="the shared data folder (its data/scenes/ photos are composed into the clip)")
     p.add_argument("--frames", type=int, default=300, help="clip length (30 fps)")
@@ -240,10 +240,10 @@ def main(argv: list[str] | None = None) -> int:
             rows = [(n, e) for n, e in rows if n != "yunet"]
             if skipped:
                 log.info("no --yunet-model: the yunet rows and the YuNet reference are left out")
-        command = "python -m benchmarks.scene " + " ".join(sys.argv[1:] if argv is None else argv)
+        command = "python -m fer_edge.benchmarks.scene " + " ".join(sys.argv[1:] if argv is None else argv)
         result = run(args, size, rows, command.strip())
     except FerEdgeError as exc:
-        print(f"benchmarks.scene: error: {exc}", file=sys.stderr)
+        print(f"fer_edge.benchmarks.scene: error: {exc}", file=sys.stderr)
         return exc.exit_code
     print(render_markdown(result))
     return 0
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args, size: tuple[int, int], rows: list[tuple[str, int | None]], command: str) -> dict:
     """Compose (or reuse) the clip, score each detector in the loop, write the results folder."""
-    from edge.bundled import DEFAULT_MODEL
+    from fer_edge.bundled import DEFAULT_MODEL
 
     scenes = Path(args.shared) / "data" / "scenes"
     cache = Path(args.cache)

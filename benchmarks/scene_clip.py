@@ -20,9 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.datasets import imread
-from edge.errors import FerEdgeError
-from edge.files import atomic_write_text
+from fer_edge.datasets import imread
+from fer_edge.errors import FerEdgeError
+from fer_edge.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 

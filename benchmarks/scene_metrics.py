@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.geometry import iou_matrix
+from fer_edge.geometry import iou_matrix
 
 MATCH_IOU = 0.3  # loose on purpose: detectors draw the face box a little differently (YuNet's is taller)
 SIZE_BANDS = ((0, 40), (40, 80), (80, 10_000))  # face box width, px: recall is also given per band

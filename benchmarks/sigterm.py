@@ -1,7 +1,7 @@
 """SIGTERM to exit of `fer-edge service` in the states where a stop could hang: running, waiting out a reconnect
 backoff, opening a stream whose server never answers, and reading a stream that stalled.
 
-    python -m benchmarks.sigterm --repeat 3
+    python -m fer_edge.benchmarks.sigterm --repeat 3
 
 Each state is set up on loopback only (benchmarks/loopback.py), the service runs as a subprocess as under systemd,
 and the time from SIGTERM to the process's exit is measured; the exit code is reported beside it.
@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from benchmarks.loopback import MjpegServer, SilentServer
+from fer_edge.benchmarks.loopback import MjpegServer, SilentServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +84,7 @@ def _states():
 
 def measure(args: list[str], reached, log: Path) -> tuple[float, int]:
     with log.open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "service", "--http-port", "0", "--events", "",
+        proc = subprocess.Popen([sys.executable, "-m", "fer_edge.cli", "service", "--http-port", "0", "--events", "",
                                  *args], stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
     try:
         _until(lambda: reached(log), 60, proc, log)

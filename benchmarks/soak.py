@@ -1,6 +1,6 @@
 """Soak the service: `fer-edge service` on a looping file for N frames, its memory and file descriptors sampled.
 
-    python -m benchmarks.soak --source ../shared/data/scenes/fr_short_hamilton_clip.mp4 --frames 50000 --out soak.json
+    python -m fer_edge.benchmarks.soak --source ../shared/data/scenes/fr_short_hamilton_clip.mp4 --frames 50000 --out soak.json
 
 The service runs as a subprocess, as under systemd, unpaced (`--source-fps 0`) with a small events rotation size so
 that reopening the clip and rotating the events file are both exercised many times. Frames are counted through
@@ -23,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from edge.files import atomic_write_text
+from fer_edge.files import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,7 +55,7 @@ def _wait_for_url(log: Path, proc: subprocess.Popen, timeout: float = 60.0) -> s
 def soak(source: str, frames: int, warmup: int, every_s: float, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix="fer-edge-soak-") as tmp:
         events, log = Path(tmp) / "events.jsonl", Path(tmp) / "service.log"
-        cmd = [sys.executable, "-m", "edge.cli", "service", "--source", source, "--source-fps", "0",
+        cmd = [sys.executable, "-m", "fer_edge.cli", "service", "--source", source, "--source-fps", "0",
                "--http-port", "0", "--events", str(events), "--outputs-events-max-mb", "8", *extra]
         with log.open("w") as err:
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)

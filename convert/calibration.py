@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.datasets import LabelledImages, load_split, read_image_folder, read_images
-from edge.errors import FerEdgeError
-from edge.labels import EMOTIONS
-from edge.preprocess import batch_to_model_input
+from fer_edge.datasets import LabelledImages, load_split, read_image_folder, read_images
+from fer_edge.errors import FerEdgeError
+from fer_edge.labels import EMOTIONS
+from fer_edge.preprocess import batch_to_model_input
 
 
 def stratified_sample(data: LabelledImages, n: int, seed: int) -> np.ndarray:

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.calibration import calibration_images
-from convert.loading import SourceModel
-from edge.classifier import TFLiteClassifier
-from edge.errors import FerEdgeError, UsageError
-from edge.files import atomic_write_bytes
-from edge.labels import EMOTIONS
-from edge.quiet import native_stderr
+from fer_edge.classifier import TFLiteClassifier
+from fer_edge.convert.calibration import calibration_images
+from fer_edge.convert.loading import SourceModel
+from fer_edge.errors import FerEdgeError, UsageError
+from fer_edge.files import atomic_write_bytes
+from fer_edge.labels import EMOTIONS
+from fer_edge.quiet import native_stderr
 
 VARIANTS = ("int8", "float16", "float32", "dynamic")
 

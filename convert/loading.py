@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import FerEdgeError, UsageError
+from fer_edge.errors import FerEdgeError, UsageError
 
 # Named input normalizations a foreign model may expect; ours keep it in the graph ("none").
 NORMALIZATIONS = {

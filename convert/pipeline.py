@@ -10,16 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.converter import Converted, convert_all, labels_for, non_integer_tensors
-from convert.edgetpu import compile_for_edgetpu
-from convert.loading import SourceModel, load_source_model
-from edge.classifier import TFLiteClassifier
-from edge.cost import format_macs, model_cost
-from edge.datasets import LabelledImages, load_split
-from edge.errors import FerEdgeError
-from edge.files import atomic_write_text
-from edge.preprocess import batch_to_model_input
-from edge.sidecar import write_sidecar
+from fer_edge.classifier import TFLiteClassifier
+from fer_edge.convert.converter import Converted, convert_all, labels_for, non_integer_tensors
+from fer_edge.convert.edgetpu import compile_for_edgetpu
+from fer_edge.convert.loading import SourceModel, load_source_model
+from fer_edge.cost import format_macs, model_cost
+from fer_edge.datasets import LabelledImages, load_split
+from fer_edge.errors import FerEdgeError
+from fer_edge.files import atomic_write_text
+from fer_edge.preprocess import batch_to_model_input
+from fer_edge.sidecar import write_sidecar
 
 
 def run_convert(source: str, out_dir: str, variants: tuple[str, ...], calib: str | None, calib_n: int = 500,

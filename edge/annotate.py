@@ -9,10 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import FerEdgeError, UsageError
-from edge.files import atomic_write_bytes, writable_target
-from edge.records import FaceRecord
-from edge.sources import DEMO_IMAGE, IMAGE_SUFFIXES, Frame
+from .errors import FerEdgeError, UsageError
+from .files import atomic_write_bytes, writable_target
+from .records import FaceRecord
+from .sources import DEMO_IMAGE, IMAGE_SUFFIXES, Frame
 
 Colour = tuple[int, int, int]  # B, G, R
 # BGR, each light enough (luma >= 100) to show on a dark scene; a black outline keeps them visible on a bright one

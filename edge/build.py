@@ -10,15 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from edge.config import ServiceConfig
-from edge.detectors import FaceDetector
-from edge.errors import DeviceError, FerEdgeError, UsageError
-from edge.events import EventWriter
-from edge.lores import Lores
-from edge.pipeline import DETECT_BUDGET_MACS, Classifier, FrameSink, LoopOptions, Observer, run_loop
-from edge.sources import FrameSource
-from edge.stats import LoopStats
-from edge.tracking import Tracker
+from .config import ServiceConfig
+from .detectors import FaceDetector
+from .errors import DeviceError, FerEdgeError, UsageError
+from .events import EventWriter
+from .lores import Lores
+from .pipeline import DETECT_BUDGET_MACS, Classifier, FrameSink, LoopOptions, Observer, run_loop
+from .sources import FrameSource
+from .stats import LoopStats
+from .tracking import Tracker
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -69,11 +69,11 @@ def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: boo
     With `keyed_errors` (the service), a model that cannot be loaded is a config error naming the key (exit 2:
     a restart cannot fix it); an Edge TPU that is not plugged in stays a DeviceError either way.
     """
-    from edge.bundled import DEFAULT_MODEL
-    from edge.classifier import TFLiteClassifier
-    from edge.detectors import make_detector
-    from edge.lores import lores_option
-    from edge.runtime import edgetpu_library
+    from .bundled import DEFAULT_MODEL
+    from .classifier import TFLiteClassifier
+    from .detectors import make_detector
+    from .lores import lores_option
+    from .runtime import edgetpu_library
 
     load = _keyed if keyed_errors else _plain
     det, src = cfg.detector, cfg.source

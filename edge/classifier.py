@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import FerEdgeError
-from edge.labels import EMOTIONS
-from edge.preprocess import batch_to_model_input, to_model_input
-from edge.quant import output_to_probs, pixels_to_input
-from edge.runtime import Interpreter, allocate, make_interpreter
-from edge.sidecar import ModelInput, read_sidecar, sidecar_path
+from .errors import FerEdgeError
+from .labels import EMOTIONS
+from .preprocess import batch_to_model_input, to_model_input
+from .quant import output_to_probs, pixels_to_input
+from .runtime import Interpreter, allocate, make_interpreter
+from .sidecar import ModelInput, read_sidecar, sidecar_path
 
 
 class TFLiteClassifier:

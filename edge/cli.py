@@ -9,17 +9,17 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge.errors import FerEdgeError, UsageError
-from edge.files import ensure_folder
-from edge.redact import redact
+from .errors import FerEdgeError, UsageError
+from .files import ensure_folder
+from .redact import redact
 
 if TYPE_CHECKING:
     import threading
 
-    from edge.config import ServiceConfig
-    from edge.events import EventWriter
-    from edge.pipeline import FrameSink
-    from edge.sources import FrameSource
+    from .config import ServiceConfig
+    from .events import EventWriter
+    from .pipeline import FrameSink
+    from .sources import FrameSource
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -69,7 +69,7 @@ def _add_train(sub: Subparsers) -> None:
 
 def _preload(module: str) -> None:
     """TensorFlow prints its oneDNN and absl lines as it loads: load it where they can be kept off stderr."""
-    from edge.quiet import preload
+    from .quiet import preload
 
     preload(module)
 
@@ -166,13 +166,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from edge.bundled import DEFAULT_MODEL
-    from edge.cost import format_macs
-    from edge.datasets import canonical_split, load_split, print_counts
-    from edge.evaluation import report_from_probs, save_report
-    from edge.files import check_output_file
-    from edge.metrics import format_report
-    from edge.preprocess import batch_to_model_input
+    from .bundled import DEFAULT_MODEL
+    from .cost import format_macs
+    from .datasets import canonical_split, load_split, print_counts
+    from .evaluation import report_from_probs, save_report
+    from .files import check_output_file
+    from .metrics import format_report
+    from .preprocess import batch_to_model_input
 
     canonical_split(args.split)  # a usage error before any model loads
     _check_labels(args)
@@ -184,15 +184,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     cost = None
     if path.suffix.lower() == ".tflite":
-        from edge.classifier import TFLiteClassifier
-        from edge.cost import model_cost
+        from .classifier import TFLiteClassifier
+        from .cost import model_cost
 
         clf = TFLiteClassifier(path, threads=args.threads)
         size, channels, labels, predict = clf.input.size, clf.input.channels, clf.labels, clf.predict_dataset
         cost = model_cost(path)
     else:
         from convert.loading import load_source_model
-        from edge.labels import EMOTIONS
+
+        from .labels import EMOTIONS
 
         _preload("keras")
         model = load_source_model(path, args.normalize)
@@ -201,8 +202,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         size, channels, labels, predict = (model.height, model.width), model.channels, EMOTIONS, model.predict
     outcomes = None
     if args.labels == "ferplus":
-        from edge.ferplus import split_outcomes
-        from edge.labels import EMOTIONS
+        from .ferplus import split_outcomes
+        from .labels import EMOTIONS
 
         if tuple(labels) != EMOTIONS:
             raise FerEdgeError(f"{path}: labels {list(labels)} are not FER2013's seven, so FER+ labels cannot score it")
@@ -218,7 +219,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if outcomes is None:
         report = report_from_probs(probs, data.label_ids, tuple(labels), **meta)
     else:
-        from edge.ferplus import format_summary, outcome_summary
+        from .ferplus import format_summary, outcome_summary
 
         keep = outcomes >= 0
         summary = outcome_summary(outcomes, probs.argmax(axis=1), tuple(labels))
@@ -271,8 +272,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _add_run(sub: Subparsers) -> None:
-    from edge.config import SERVICE_ONLY, add_section_arguments
-    from edge.runhttp import add_http_arguments
+    from .config import SERVICE_ONLY, add_section_arguments
+    from .runhttp import add_http_arguments
 
     p = sub.add_parser("run", help="the live loop: capture, detect faces, classify expressions, write events",
                        description="Per-face JSON Lines events from a camera, video, image(s) or the demo photo. "
@@ -318,7 +319,7 @@ def _check_run_args(args: argparse.Namespace) -> None:
 
 def run_config(args: argparse.Namespace) -> ServiceConfig:
     """The ServiceConfig `run`'s flags give, each key checked as the service checks it (exit 2 naming the flag)."""
-    from edge.config import load_config, overrides_from
+    from .config import load_config, overrides_from
 
     return load_config(None, overrides_from(args), loaders=False)
 
@@ -326,7 +327,7 @@ def run_config(args: argparse.Namespace) -> ServiceConfig:
 def _run_config(args: argparse.Namespace, model: Path, cfg: ServiceConfig | None = None) -> dict[str, Any]:
     """What a run record carries: run's own options, every config key, the model actually loaded; no secret and
     no stream password."""
-    from edge.config import SECRETS, SERVICE_ONLY, iter_keys
+    from .config import SECRETS, SERVICE_ONLY, iter_keys
 
     cfg = cfg or run_config(args)
     keys: dict[str, Any] = {}
@@ -345,12 +346,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from edge.build import build_pipeline
-    from edge.config import HttpConfig, to_toml
-    from edge.events import JsonlWriter, NullWriter, run_record
-    from edge.pipeline import chain
-    from edge.runhttp import http_config, serving
-    from edge.sources import open_source
+    from .build import build_pipeline
+    from .config import HttpConfig, to_toml
+    from .events import JsonlWriter, NullWriter, run_record
+    from .pipeline import chain
+    from .runhttp import http_config, serving
+    from .sources import open_source
 
     http = http_config(args)  # a bad --http-* flag is exit 2 before any model loads
     _check_run_args(args)
@@ -380,15 +381,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if out.events not in ("-", ""):  # a file outlives the run: it says which run, when and how
             events.write(run_record(time.time(), "run", _run_config(args, pipeline.model, cfg)))
         if cfg.mqtt.host:
-            from edge.mqtt import open_mqtt
+            from .mqtt import open_mqtt
 
             mqtt = open_mqtt(cfg.mqtt, out.stats_every_s)
         if args.annotate:
-            from edge.annotate import annotation_sink
+            from .annotate import annotation_sink
 
             sinks.append(annotation_sink(args.annotate, src.input, source.still, source.fps))
         if args.show:
-            from edge.annotate import WindowSink
+            from .annotate import WindowSink
 
             sinks.append(WindowSink())
         if mqtt is not None:
@@ -429,7 +430,7 @@ def _live_end(spec: str, source: FrameSource, stop: threading.Event) -> int:
 
 def _check_model_flags(args: argparse.Namespace) -> None:
     """`evaluate --threads` within the config's limits for the key (`run` reads the key itself)."""
-    from edge.config import check_flag
+    from .config import check_flag
 
     check_flag("threads", "--threads", args.threads)
 
@@ -450,7 +451,7 @@ def _close_all(sinks: list[FrameSink], source: FrameSource, events: EventWriter)
 def _check_events_delivered(events: EventWriter) -> None:
     """A run whose events did not all arrive failed, whatever the loop did: its output is what a caller wanted."""
     if events.lost:
-        from edge.errors import FerEdgeError
+        from .errors import FerEdgeError
 
         raise FerEdgeError(f"events {events.target}: {events.lost} of {events.lost + events.written} records lost")
 
@@ -496,7 +497,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         threads = tuple(int(t) for t in _csv_list(args.threads))
     except ValueError:
         raise UsageError(f"--threads {args.threads!r}: want comma-separated integers") from None
-    from edge.config import check_flag
+    from .config import check_flag
 
     for t in threads:
         check_flag("threads", "--threads", t)
@@ -521,7 +522,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _add_service(sub: Subparsers) -> None:
-    from edge.service import add_service_parser
+    from .service import add_service_parser
 
     add_service_parser(sub)
 
@@ -558,7 +559,7 @@ EXTRAS = {"keras": "train", "tensorflow": "train"}  # optional packages a comman
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from edge import quiet
+    from . import quiet
 
     quiet.configure(args.verbose)  # before any subcommand loads OpenCV, LiteRT or TensorFlow
     try:

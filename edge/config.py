@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from edge import tracking
-from edge.errors import UsageError
+from . import tracking
+from .errors import UsageError
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -246,21 +246,21 @@ def _check_together(cfg: ServiceConfig, loaders: bool = True) -> None:
     if cfg.http.enabled:
         _check_host(cfg.http.host, cfg.http.port)
     if cfg.mqtt.host:
-        from edge.mqtt import check_config
+        from .mqtt import check_config
 
         check_config(cfg.mqtt)
-    from edge.preview import check_preview_config
+    from .preview import check_preview_config
 
     check_preview_config(cfg.http)
 
 
 def _check_loaders(cfg: ServiceConfig) -> None:
     """What opening the source and loading the models would refuse, found before either happens."""
-    from edge.detectors import DETECTORS
+    from .detectors import DETECTORS
 
     if not cfg.source.input.strip():
         raise UsageError("source.input: empty")
-    from edge.lores import lores_option
+    from .lores import lores_option
 
     try:
         lores_option(cfg.source.lores, cfg.detector.name, (cfg.source.width or 640, cfg.source.height or 480))
@@ -289,7 +289,7 @@ def _check_readable(key: str, path: Path) -> None:
 
 def _check_source(spec: str) -> None:
     """What opening the source would refuse as a wrong setting, found without a camera or a stream."""
-    from edge.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+    from .sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
     if spec in ("auto", "demo", "picamera") or spec.isdigit() or spec.startswith("/dev/video"):
         return

@@ -15,10 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge.errors import FerEdgeError
+from .errors import FerEdgeError
 
 if TYPE_CHECKING:
-    from edge.runtime import GraphOp
+    from .runtime import GraphOp
 
 COUNTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
 # which inputs hold the weights and the bias of each counted kind (TRANSPOSE_CONV: output_shape, weights, input, bias)
@@ -72,7 +72,7 @@ def op_macs(name: str, inputs: tuple[Tensor, ...], outputs: tuple[Tensor, ...]) 
 
 
 def count_cost(ops: Iterable[GraphOp]) -> ModelCost:
-    """Sum `op_macs` over a graph's operators (`edge.runtime.GraphOp`s) and count the distinct weight and bias
+    """Sum `op_macs` over a graph's operators (`fer_edge.runtime.GraphOp`s) and count the distinct weight and bias
     tensors they read: a layer run twice (the mirror pass) shares its weights, so they count once."""
     macs, layers, param_tensors = 0, 0, {}
     for op in ops:
@@ -89,7 +89,7 @@ def count_cost(ops: Iterable[GraphOp]) -> ModelCost:
 
 @lru_cache(maxsize=32)
 def _cached_cost(path: str, size: int, mtime_ns: int) -> ModelCost:
-    from edge.runtime import graph_ops
+    from .runtime import graph_ops
 
     return count_cost(graph_ops(path))
 
@@ -113,7 +113,7 @@ def format_macs(macs: int | float | None) -> str:
 
 def detector_macs(name: str) -> int | None:
     """MACs of one detection by a named detector; None for OpenCV's (YuNet's ONNX and Haar are not counted)."""
-    from edge.detectors import detector_model_file
+    from .detectors import detector_model_file
 
     path = detector_model_file(name)
     return None if path is None else model_cost(path).macs

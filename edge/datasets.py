@@ -19,9 +19,9 @@ from typing import TextIO
 import cv2
 import numpy as np
 
-from edge.errors import FerEdgeError, UsageError
-from edge.labels import EMOTIONS
-from edge.preprocess import batch_to_model_input, to_model_input
+from .errors import FerEdgeError, UsageError
+from .labels import EMOTIONS
+from .preprocess import batch_to_model_input, to_model_input
 
 FER_SIDE = 48
 FER_PIXELS = FER_SIDE * FER_SIDE

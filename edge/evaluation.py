@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.files import atomic_write_text
-from edge.metrics import classification_report
-from edge.plots import confusion_plot
+from .files import atomic_write_text
+from .metrics import classification_report
+from .plots import confusion_plot
 
 
 def report_from_probs(probs: np.ndarray, labels: np.ndarray, label_names: tuple[str, ...],

@@ -22,12 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from edge.errors import FerEdgeError, UsageError
-from edge.files import writable_target
-from edge.records import FaceRecord
+from .errors import FerEdgeError, UsageError
+from .files import writable_target
+from .records import FaceRecord
 
 if TYPE_CHECKING:
-    from edge.stats import LoopStats
+    from .stats import LoopStats
 
 SCHEMA_VERSION = 2
 

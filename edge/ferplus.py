@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.datasets import _open_text, canonical_split
-from edge.errors import FerEdgeError, UsageError
+from .datasets import _open_text, canonical_split
+from .errors import FerEdgeError, UsageError
 
 VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
 # A row's outcome: a FER2013 id (0-6) when it is scored, else one of these.

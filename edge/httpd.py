@@ -25,10 +25,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Protocol
 
-from edge.errors import FerEdgeError, UsageError
+from .errors import FerEdgeError, UsageError
 
 if TYPE_CHECKING:
-    from edge.preview import Preview
+    from .preview import Preview
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.records import FaceRecord
-from edge.tracking import UNCERTAIN
+from .records import FaceRecord
+from .tracking import UNCERTAIN
 
 NO_FACE = "none"  # the dominant expression when nobody is in view
 # The only keys of a face summary; a test checks every published payload against this set.

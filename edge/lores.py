@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from edge.errors import UsageError
-from edge.geometry import Box, Detection
+from .errors import UsageError
+from .geometry import Box, Detection
 
 if TYPE_CHECKING:
-    from edge.detectors import FaceDetector
-    from edge.sources import Frame
+    from .detectors import FaceDetector
+    from .sources import Frame
 
 # picamera2's small stream for the detector: a size, "auto" (320 px wide at main's aspect ratio), or none
 Lores = tuple[int, int] | Literal["auto"] | None
@@ -37,7 +37,7 @@ def lores_size(main: tuple[int, int], width: int = LORES_WIDTH) -> tuple[int, in
 def lores_option(text: str, detector: str, main: tuple[int, int]) -> Lores:
     """`--lores`: "auto" (a 320 px stream, unless `room` would tile main: tiles need main's pixels), "off", "WxH"."""
     if text == "auto":
-        from edge.detectors.tiled import TILE_SCALE, TILE_SIZE
+        from .detectors.tiled import TILE_SCALE, TILE_SIZE
 
         return None if detector == "room" and max(main) * TILE_SCALE > TILE_SIZE else "auto"
     if text == "off":

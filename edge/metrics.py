@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.labels import EMOTIONS
+from .labels import EMOTIONS
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = len(EMOTIONS)) -> np.ndarray:

@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from edge.events import EventWriter, face_json
-from edge.records import FaceRecord
-from edge.sdnotify import Notifier
-from edge.sources import Frame
-from edge.stats import STAGES, LoopStats
-from edge.tracking import UNCERTAIN
+from .events import EventWriter, face_json
+from .records import FaceRecord
+from .sdnotify import Notifier
+from .sources import Frame
+from .stats import STAGES, LoopStats
+from .tracking import UNCERTAIN
 
 
 def _escape(value: str) -> str:

@@ -24,16 +24,16 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge.config import MqttConfig
-from edge.errors import UsageError
-from edge.events import stats_record
-from edge.hass import BIRTH_PAYLOAD, birth_topic, discovery_configs, node_id
-from edge.lifecycle import NO_FACE, FaceLifecycle, scene_state
-from edge.logs import send_to_stderr
-from edge.records import FaceRecord
-from edge.sources import Frame, FrameSource
-from edge.stats import LoopStats
-from edge.tracking import Tracker
+from .config import MqttConfig
+from .errors import UsageError
+from .events import stats_record
+from .hass import BIRTH_PAYLOAD, birth_topic, discovery_configs, node_id
+from .lifecycle import NO_FACE, FaceLifecycle, scene_state
+from .logs import send_to_stderr
+from .records import FaceRecord
+from .sources import Frame, FrameSource
+from .stats import LoopStats
+from .tracking import Tracker
 
 if TYPE_CHECKING:  # paho is imported only when MQTT is turned on
     from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage, MQTTMessageInfo
@@ -332,7 +332,7 @@ class MqttLink:
 
     def metrics(self, out: list[str]) -> None:
         """Prometheus families for /metrics (edge/monitor.py calls this)."""
-        from edge.monitor import _metric
+        from .monitor import _metric
 
         _metric(out, "fer_edge_mqtt_connected", "gauge", "1 while connected to the MQTT broker.",
                 [("fer_edge_mqtt_connected", {}, int(self.connected))])

@@ -13,14 +13,14 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from edge.detectors import FaceDetector
-from edge.events import EventWriter, stats_record
-from edge.geometry import Detection, eye_angle, square_crop_box
-from edge.lores import detect_frame, detect_image
-from edge.records import FaceRecord
-from edge.sources import Frame, FrameSource
-from edge.stats import LoopStats
-from edge.tracking import Tracker
+from .detectors import FaceDetector
+from .events import EventWriter, stats_record
+from .geometry import Detection, eye_angle, square_crop_box
+from .lores import detect_frame, detect_image
+from .records import FaceRecord
+from .sources import Frame, FrameSource
+from .stats import LoopStats
+from .tracking import Tracker
 
 DEFAULT_DETECT_EVERY = 2  # README "Measured": detection is 70% of a frame; faces move little in 1/30 s
 # A Pi-sized cost ceiling for the detector, amortized over the interval (issue 9): `room` on a 1080p frame costs

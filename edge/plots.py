@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edge.files import atomic_write_bytes, printable
+from .files import atomic_write_bytes, printable
 
 Series = dict[str, tuple[list[float], list[float]]]
 

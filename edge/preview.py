@@ -27,15 +27,15 @@ from urllib.parse import parse_qs, urlsplit
 import cv2
 import numpy as np
 
-from edge.errors import UsageError
-from edge.events import face_json
-from edge.mjpeg import MjpegStreamer
-from edge.records import FaceRecord
-from edge.sources import Frame
-from edge.stats import LoopStats
+from .errors import UsageError
+from .events import face_json
+from .mjpeg import MjpegStreamer
+from .records import FaceRecord
+from .sources import Frame
+from .stats import LoopStats
 
 if TYPE_CHECKING:
-    from edge.config import HttpConfig
+    from .config import HttpConfig
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class Preview:
             self._seen = self._clock()
 
     def _encode(self, last_seq: int) -> tuple[int, bytes] | None:
-        from edge.annotate import draw
+        from .annotate import draw
 
         with self._lock:
             image, records, seq = self._image, self._records, self._seq

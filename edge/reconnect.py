@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edge.errors import FerEdgeError, UsageError
-from edge.redact import redact
-from edge.sources import Frame, FrameSource
+from .errors import FerEdgeError, UsageError
+from .redact import redact
+from .sources import Frame, FrameSource
 
 
 def decodable(image: object) -> bool:

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from edge.config import HttpConfig, add_key_argument, iter_keys, load_config
-from edge.logs import send_to_stderr
+from .config import HttpConfig, add_key_argument, iter_keys, load_config
+from .logs import send_to_stderr
 
 if TYPE_CHECKING:
-    from edge.events import EventWriter
-    from edge.pipeline import Observer
-    from edge.sources import FrameSource
+    from .events import EventWriter
+    from .pipeline import Observer
+    from .sources import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,11 @@ def serving(http: HttpConfig | None, source: FrameSource, events: EventWriter, l
     if http is None:
         yield None
         return
-    from edge.httpd import HttpEndpoint
-    from edge.monitor import Monitor
-    from edge.pipeline import chain
-    from edge.preview import make_preview
-    from edge.sdnotify import Notifier
+    from .httpd import HttpEndpoint
+    from .monitor import Monitor
+    from .pipeline import chain
+    from .preview import make_preview
+    from .sdnotify import Notifier
 
     send_to_stderr("fer-edge run")
     endpoint = HttpEndpoint(http.host, http.port)

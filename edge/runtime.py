@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edge.errors import DeviceError, FerEdgeError, UsageError
-from edge.quiet import native_stderr
+from .errors import DeviceError, FerEdgeError, UsageError
+from .quiet import native_stderr
 
 EDGETPU_LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
 ACCELERATORS = ("none", "edgetpu")

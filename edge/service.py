@@ -16,14 +16,14 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from edge.config import ServiceConfig, add_arguments, load_config, overrides_from
-from edge.logs import send_to_stderr
-from edge.redact import redact
+from .config import ServiceConfig, add_arguments, load_config, overrides_from
+from .logs import send_to_stderr
+from .redact import redact
 
 if TYPE_CHECKING:
-    from edge.pipeline import Observer
-    from edge.sdnotify import Notifier
-    from edge.sources import FrameSource
+    from .pipeline import Observer
+    from .sdnotify import Notifier
+    from .sources import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def add_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 def cmd_service(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides_from(args))
     if args.check_config:
-        from edge.build import build_pipeline
+        from .build import build_pipeline
 
         build_pipeline(cfg, keyed_errors=True)  # what the start loads, so a model that would fail the start fails the check
         print(f"fer-edge service: config OK ({args.config or 'defaults and flags'})")
@@ -53,15 +53,15 @@ def _log(text: str) -> None:
 
 
 def run_service(cfg: ServiceConfig) -> int:
-    from edge.build import build_pipeline
-    from edge.events import JsonlWriter, NullWriter
-    from edge.httpd import HttpEndpoint
-    from edge.monitor import Monitor
-    from edge.pipeline import chain
-    from edge.preview import make_preview
-    from edge.reconnect import ReconnectingSource
-    from edge.sdnotify import Notifier
-    from edge.sources import open_source
+    from .build import build_pipeline
+    from .events import JsonlWriter, NullWriter
+    from .httpd import HttpEndpoint
+    from .monitor import Monitor
+    from .pipeline import chain
+    from .preview import make_preview
+    from .reconnect import ReconnectingSource
+    from .sdnotify import Notifier
+    from .sources import open_source
 
     send_to_stderr("fer-edge service")
     stop = threading.Event()
@@ -79,7 +79,7 @@ def run_service(cfg: ServiceConfig) -> int:
     try:
         det, src, out = cfg.detector, cfg.source, cfg.outputs
         if cfg.mqtt.host:  # a login the broker refuses fails the start before the models load
-            from edge.mqtt import open_mqtt
+            from .mqtt import open_mqtt
 
             mqtt = open_mqtt(cfg.mqtt, out.stats_every_s)
         pipeline = build_pipeline(cfg, keyed_errors=True)

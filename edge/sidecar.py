@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.errors import FerEdgeError
-from edge.files import atomic_write_text
-from edge.labels import EMOTIONS
+from .errors import FerEdgeError
+from .files import atomic_write_text
+from .labels import EMOTIONS
 
 SIDECAR_FORMAT = "fer-edge-model/1"
 REQUIRED_KEYS = ("format", "labels", "input", "output", "variant", "source", "calibration", "accuracy")

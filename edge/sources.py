@@ -22,8 +22,8 @@ from typing import NamedTuple, Protocol
 import cv2
 import numpy as np
 
-from edge.errors import FerEdgeError, UsageError
-from edge.lores import Lores, capture_main_and_lores, lores_size, lores_stream
+from .errors import FerEdgeError, UsageError
+from .lores import Lores, capture_main_and_lores, lores_size, lores_stream
 
 DEMO_IMAGE = Path(__file__).resolve().parent / "assets" / "demo_astronaut.jpg"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")

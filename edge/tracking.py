@@ -1,6 +1,6 @@
 """Stable face ids across frames (greedy IoU matching), per-track label smoothing with hysteresis, and scene cuts.
 
-Defaults were tuned on the Hamilton test clip with `python -m benchmarks.stability` (README, "Stable labels"):
+Defaults were tuned on the Hamilton test clip with `python -m fer_edge.benchmarks.stability` (README, "Stable labels"):
 never on FER2013, whose PrivateTest split is what accuracy is reported on.
 """
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.geometry import Box, Detection, iou_matrix
-from edge.records import FaceRecord
+from .geometry import Box, Detection, iou_matrix
+from .records import FaceRecord
 
 UNCERTAIN = "uncertain"
 ALPHA, MIN_SCORE, SWITCH_MARGIN, IOU_THRESHOLD, MAX_MISSED, SCENE_CUT = 0.3, 0.3, 0.15, 0.3, 5, 18.0

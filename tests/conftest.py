@@ -43,7 +43,7 @@ def fer_csv(shared) -> Path:
 
 @pytest.fixture(scope="session")
 def fer_splits(fer_csv):
-    from edge.datasets import read_fer2013_csv
+    from fer_edge.datasets import read_fer2013_csv
 
     return read_fer2013_csv(fer_csv)
 
@@ -98,7 +98,7 @@ def write_fer_csv(path: Path, rows: list[tuple[int, np.ndarray | str, str]]) -> 
 def run_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     """`fer-edge ARGS` in a fresh process, as a user runs it."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "edge.cli", *args], capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([sys.executable, "-m", "fer_edge.cli", *args], capture_output=True, text=True, timeout=timeout,
                           cwd=ROOT, env=env)
 
 
@@ -146,7 +146,7 @@ def write_demo_clip(path: Path, frames: int, side: int) -> Path:
     """An MJPG .avi of the bundled demo photo, `side` pixels square, repeated for `frames` frames."""
     import cv2
 
-    from edge.sources import DEMO_IMAGE
+    from fer_edge.sources import DEMO_IMAGE
 
     image = cv2.resize(cv2.imread(str(DEMO_IMAGE)), (side, side))
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (side, side))

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from edge.errors import FerEdgeError
-from edge.sources import DEMO_IMAGE
 from fer_edge import Analyzer, Face
+from fer_edge.errors import FerEdgeError
+from fer_edge.sources import DEMO_IMAGE
 
 
 @pytest.fixture(scope="module")

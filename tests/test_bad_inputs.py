@@ -7,7 +7,7 @@ from conftest import assert_one_line_error, run_cli
 
 
 def test_truncated_tflite_model(tmp_path, shared):
-    from edge.bundled import DEFAULT_MODEL
+    from fer_edge.bundled import DEFAULT_MODEL
 
     bad = tmp_path / "cut.tflite"
     bad.write_bytes(DEFAULT_MODEL.read_bytes()[:5000])
@@ -26,7 +26,7 @@ def test_non_model_and_empty_tflite(tmp_path):
 
 
 def test_missing_data_file(tmp_path):
-    from edge.bundled import DEFAULT_MODEL
+    from fer_edge.bundled import DEFAULT_MODEL
 
     proc = run_cli("evaluate", str(DEFAULT_MODEL), "--data", str(tmp_path / "nope.csv"))
     assert_one_line_error(proc, "nope.csv")

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from conftest import ROOT, assert_one_line_error, run_cli
 
-from benchmarks.machine import describe, governors, temperatures_c
-from benchmarks.report import SCHEMA, compare, model_rows, pareto_front, plot_points, png_text, render_markdown
-from benchmarks.worker import latency_summary
+from fer_edge.benchmarks.machine import describe, governors, temperatures_c
+from fer_edge.benchmarks.report import SCHEMA, compare, model_rows, pareto_front, plot_points, png_text, render_markdown
+from fer_edge.benchmarks.worker import latency_summary
 
 BUNDLED = ROOT / "edge" / "models"
 

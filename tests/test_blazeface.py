@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.detectors.blazeface import VARIANTS, BlazeFaceDetector, anchor_centres, decode, letterbox
-from edge.geometry import iou_matrix, weighted_nms
+from fer_edge.detectors.blazeface import VARIANTS, BlazeFaceDetector, anchor_centres, decode, letterbox
+from fer_edge.geometry import iou_matrix, weighted_nms
 
 PHOTOS = {"skimage_astronaut.png": 1, "fr_obama.jpg": 1, "fr_biden.jpg": 1, "fr_two_people.jpg": 2,
           "fr_obama_and_biden.jpg": 3}

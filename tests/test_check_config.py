@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, assert_one_line_error, run_cli
 
-from edge.bundled import DEFAULT_MODEL, MODELS_DIR
+from fer_edge.bundled import DEFAULT_MODEL, MODELS_DIR
 
 
 def _check(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
@@ -105,7 +105,7 @@ def test_a_model_the_service_user_cannot_read_fails_the_check_as_that_user(open_
     config.chmod(0o644)
 
     def as_nobody() -> subprocess.CompletedProcess:
-        cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-m", "edge.cli",
+        cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-m", "fer_edge.cli",
                "service", "--config", str(config), "--check-config"]
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
         return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)

@@ -9,10 +9,10 @@ import io
 import pytest
 from conftest import ROOT
 
-from edge.bundled import bundled_models
-from edge.cost import count_cost, detector_macs, format_macs, loop_macs_per_frame, model_cost, op_macs
-from edge.runtime import GraphOp
-from edge.sidecar import read_sidecar
+from fer_edge.bundled import bundled_models
+from fer_edge.cost import count_cost, detector_macs, format_macs, loop_macs_per_frame, model_cost, op_macs
+from fer_edge.runtime import GraphOp
+from fer_edge.sidecar import read_sidecar
 
 
 def _op(name, inputs, outputs):

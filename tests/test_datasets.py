@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli, write_fer_csv
 
-from edge.datasets import load_split, read_fer2013_csv, read_image_folder
-from edge.errors import FerEdgeError
-from edge.labels import EMOTIONS
+from fer_edge.datasets import load_split, read_fer2013_csv, read_image_folder
+from fer_edge.errors import FerEdgeError
+from fer_edge.labels import EMOTIONS
 
 
 def _face(seed: int) -> np.ndarray:

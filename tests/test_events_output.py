@@ -11,7 +11,7 @@ import sys
 
 from conftest import ROOT, assert_one_line_error, run_cli
 
-from edge.events import JsonlWriter
+from fer_edge.events import JsonlWriter
 
 
 def _lines(path) -> list[dict]:
@@ -20,7 +20,7 @@ def _lines(path) -> list[dict]:
 
 def _cli(*args: str, cwd, **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.Popen([sys.executable, "-m", "edge.cli", *args], cwd=cwd, env=env, text=True, **kw)
+    return subprocess.Popen([sys.executable, "-m", "fer_edge.cli", *args], cwd=cwd, env=env, text=True, **kw)
 
 
 def test_run_with_stdout_closed_is_an_error_and_writes_no_file_named_dash(tmp_path):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli, write_fer_csv
 
-from edge.bundled import DEFAULT_MODEL
-from edge.classifier import TFLiteClassifier
-from edge.errors import UsageError
-from edge.ferplus import CONTEMPT, NO_IMAGE, NOT_A_FACE, TIE, UNKNOWN, majority_outcomes, read_ferplus_csv, split_outcomes
+from fer_edge.bundled import DEFAULT_MODEL
+from fer_edge.classifier import TFLiteClassifier
+from fer_edge.errors import UsageError
+from fer_edge.ferplus import CONTEMPT, NO_IMAGE, NOT_A_FACE, TIE, UNKNOWN, majority_outcomes, read_ferplus_csv, split_outcomes
 
 HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
 # (Usage, has an image, votes: neutral happiness surprise sadness anger disgust fear contempt unknown NF,

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.errors import UsageError
-from edge.geometry import Box, Detection
-from edge.lores import lores_option, lores_size, scale_detections, y_plane
-from edge.sources import DEMO_IMAGE
+from fer_edge.errors import UsageError
+from fer_edge.geometry import Box, Detection
+from fer_edge.lores import lores_option, lores_size, scale_detections, y_plane
+from fer_edge.sources import DEMO_IMAGE
 
 
 def test_lores_size_keeps_main_aspect():
@@ -94,10 +94,10 @@ class _LoresPicamera2:
 
 
 def test_picamera_lores_detects_small_and_crops_main(monkeypatch):
-    from edge.build import build_pipeline
-    from edge.config import config_from
-    from edge.events import JsonlWriter
-    from edge.sources import open_source
+    from fer_edge.build import build_pipeline
+    from fer_edge.config import config_from
+    from fer_edge.events import JsonlWriter
+    from fer_edge.sources import open_source
 
     monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=_LoresPicamera2))
     src = open_source("picamera", width=1280, height=960, fps=30, lores="auto")

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, _missing, assert_one_line_error, run_cli
 
-from edge.lifecycle import FACE_KEYS, FaceLifecycle, scene_state
-from edge.records import FaceRecord
+from fer_edge.lifecycle import FACE_KEYS, FaceLifecycle, scene_state
+from fer_edge.records import FaceRecord
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 CLIP = "data/scenes/fr_short_hamilton_clip.mp4"
@@ -291,7 +291,7 @@ def test_privacy_no_pixels_over_mqtt(shared, broker, tmp_path):
         (tmp_path / d).mkdir(exist_ok=True)
     env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "HOME": str(tmp_path / "home"),
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--source", str(shared / CLIP), "--events",
+    proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", "run", "--source", str(shared / CLIP), "--events",
                            "events.jsonl", "--stats-every", "0.5", "--mqtt-host", "127.0.0.1", "--mqtt-port",
                            str(broker.port), "--mqtt-discovery", "true", "--mqtt-update-every-s", "0.2"],
                           capture_output=True, text=True, cwd=work, env=env, timeout=300)
@@ -328,7 +328,7 @@ def _start_service(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, Path]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("NOTIFY_SOCKET", None)
     with log.open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "service", *args], stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen([sys.executable, "-m", "fer_edge.cli", "service", *args], stdout=subprocess.DEVNULL,
                                 stderr=err, cwd=ROOT, env=env)
     return proc, log
 

@@ -12,7 +12,7 @@ from conftest import ROOT
 def test_edge_and_benchmarks_import_without_tensorflow():
     modules = [f"edge.{m.name}" for m in pkgutil.iter_modules([str(ROOT / "edge")])]
     modules += [f"benchmarks.{m.name}" for m in pkgutil.iter_modules([str(ROOT / "benchmarks")])]
-    assert "edge.runtime" in modules and "edge.classifier" in modules
+    assert "fer_edge.runtime" in modules and "fer_edge.classifier" in modules
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}: importlib.import_module(m)\n"

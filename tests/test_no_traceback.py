@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, assert_one_line_error, cli_env, run_cli
 
-from edge.bundled import DEFAULT_MODEL
+from fer_edge.bundled import DEFAULT_MODEL
 
 GONE = "/proc/fer-edge-no-such-dir"  # nobody, root included, can make a folder here
 YUNET = "face_detection_yunet_2023mar.onnx"
@@ -124,7 +124,7 @@ def test_a_model_path_that_is_not_utf8(place):
 def test_the_light_install_says_which_extra_to_install(args, place):
     (place / "folder" / "m.keras").write_bytes(b"PK\x03\x04")
     (place / "folder" / "saved").mkdir()
-    proc = subprocess.run([sys.executable, "-m", "edge.cli", *_fill(args, place, None)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", *_fill(args, place, None)], capture_output=True,
                           text=True, timeout=120, cwd=ROOT, env=cli_env(place, block=("keras", "tensorflow")))
     assert_one_line_error(proc, "light install", 'pip install "fer-edge[train]"', code=1)
 

@@ -8,9 +8,9 @@ import tomllib
 
 from conftest import run_cli
 
-from edge.build import build_pipeline
-from edge.cli import build_parser
-from edge.config import SERVICE_ONLY, ServiceConfig, config_from, flags_of, iter_keys, load_config, to_toml
+from fer_edge.build import build_pipeline
+from fer_edge.cli import build_parser
+from fer_edge.config import SERVICE_ONLY, ServiceConfig, config_from, flags_of, iter_keys, load_config, to_toml
 
 RUN_ONLY = {"frames", "append", "annotate", "show", "print_config"}  # README "One config for run and service"
 SERVICE_ONLY_FLAGS = {"config", "check_config"}
@@ -46,7 +46,7 @@ def test_legacy_run_flags_and_long_spellings_give_the_same_config():
     long = ["--detector-margin", "0.4", "--detector-min-score", "0.5", "--detector-level-eyes", "true",
             "--outputs-stats-every-s", "3", "--source-fps", "20", "--model-accelerator", "none", "--detector-every",
             "3", "--detector-yunet-model", "y.onnx", "--source-width", "320"]
-    from edge.cli import run_config
+    from fer_edge.cli import run_config
 
     a = run_config(build_parser().parse_args(["run", *short]))
     b = run_config(build_parser().parse_args(["run", *long]))
@@ -54,7 +54,7 @@ def test_legacy_run_flags_and_long_spellings_give_the_same_config():
 
 
 def test_run_defaults_are_the_config_defaults():
-    from edge.cli import run_config
+    from fer_edge.cli import run_config
 
     assert run_config(build_parser().parse_args(["run"])) == ServiceConfig()
     assert ServiceConfig().outputs.stats_every_s == 10.0 and ServiceConfig().source.fps == 15.0

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from conftest import ROOT, assert_one_line_error, write_demo_clip, write_fer_csv
 
-from edge.bundled import DEFAULT_MODEL
-from edge.sources import DEMO_IMAGE
+from fer_edge.bundled import DEFAULT_MODEL
+from fer_edge.sources import DEMO_IMAGE
 
 
 def cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """`fer-edge ARGS` as a user runs it: no test-only environment (run_cli sets TF_CPP_MIN_LOG_LEVEL)."""
-    return subprocess.run([sys.executable, "-m", "edge.cli", *args], capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([sys.executable, "-m", "fer_edge.cli", *args], capture_output=True, text=True, timeout=timeout,
                           cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
@@ -32,15 +32,15 @@ def _records(text: str) -> list[dict]:
 
 def test_run_stderr_has_no_library_noise_unless_verbose():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_CPP", "OPENCV"))}
-    quiet = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--source", "demo", "--frames", "1"],
+    quiet = subprocess.run([sys.executable, "-m", "fer_edge.cli", "run", "--source", "demo", "--frames", "1"],
                            capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stderr.splitlines() == [quiet.stderr.splitlines()[-1]], quiet.stderr  # the summary line only
     assert "XNNPACK" not in quiet.stderr and "WARN" not in quiet.stderr
-    from edge.runtime import runtime_name
+    from fer_edge.runtime import runtime_name
 
     for where in (["--verbose", "run"], ["run", "--verbose"]):  # before or after the subcommand
-        loud = subprocess.run([sys.executable, "-m", "edge.cli", *where, "--source", "demo", "--frames", "1"],
+        loud = subprocess.run([sys.executable, "-m", "fer_edge.cli", *where, "--source", "demo", "--frames", "1"],
                               capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
         assert loud.returncode == 0, loud.stderr
         if runtime_name() == "ai-edge-litert":  # the runtime that prints it
@@ -77,7 +77,7 @@ def test_convert_stderr_has_no_tensorflow_noise(tmp_path, tf_available):
     calib.mkdir()
     cv2.imwrite(str(calib / "a.png"), cv2.imread(str(DEMO_IMAGE)))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
-    proc = subprocess.run([sys.executable, "-m", "edge.cli", "convert", str(model), "--calib", str(calib),
+    proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", "convert", str(model), "--calib", str(calib),
                            "--out", str(tmp_path / "out"), "--variants", "int8"],
                           capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr
@@ -153,7 +153,7 @@ def test_annotated_video_cut_short_by_a_full_disk_is_an_error(tmp_path):
     assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 30
     limit = out.stat().st_size // 2  # the disk fills half way through (RLIMIT_FSIZE: writes fail with EFBIG)
     out.unlink()
-    proc = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--source", str(clip), "--annotate", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", "run", "--source", str(clip), "--annotate", str(out)],
                           capture_output=True, text=True, timeout=120, cwd=ROOT,
                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
     assert_one_line_error(proc, "out.mp4", "not written whole", code=1)
@@ -162,14 +162,14 @@ def test_annotated_video_cut_short_by_a_full_disk_is_an_error(tmp_path):
 # --- annotations readable at 1080p and on dark scenes --------------------------------------------------------------
 
 def _face(label: str, box=(800, 400, 1100, 700), face_id: int = 3):
-    from edge.records import FaceRecord
+    from fer_edge.records import FaceRecord
 
     return FaceRecord(face_id=face_id, box=box, detector_score=0.9, probs=(1.0,), labels=(label,), smoothed_label=label,
                       smoothed_score=0.41, detected=True, time=0.0, frame=0)
 
 
 def test_annotation_scales_with_the_frame_and_sits_on_a_filled_label():
-    from edge.annotate import COLOURS, draw, luma
+    from fer_edge.annotate import COLOURS, draw, luma
 
     assert all(luma(c) >= 100 for c in COLOURS.values()), COLOURS  # none vanishes on a dark scene
     for label in ("uncertain", "fear"):
@@ -206,7 +206,7 @@ def test_events_file_is_started_afresh_with_a_run_record_or_appended_to(tmp_path
 
 
 def test_a_stream_password_never_reaches_the_run_record():
-    from edge.cli import _run_config, build_parser
+    from fer_edge.cli import _run_config, build_parser
 
     args = build_parser().parse_args(["run", "--source", "rtsp://admin:hunter2@cam/stream"])
     config = _run_config(args, DEFAULT_MODEL)
@@ -218,8 +218,8 @@ def test_a_stream_password_never_reaches_the_run_record():
 def _monitor(clock):
     from types import SimpleNamespace
 
-    from edge.monitor import Monitor
-    from edge.sdnotify import Notifier
+    from fer_edge.monitor import Monitor
+    from fer_edge.sdnotify import Notifier
 
     source = SimpleNamespace(dropped=0, undecodable=0, up=True, errors=0, reconnects=0)
     events = SimpleNamespace(errors=0, lost=0)
@@ -324,13 +324,13 @@ def test_run_help_shows_defaults_and_bad_values_name_their_option():
 
 
 def test_blazeface_detector_defaults_to_the_documented_back_variant():
-    from edge.detectors.blazeface import BlazeFaceDetector
+    from fer_edge.detectors.blazeface import BlazeFaceDetector
 
     assert BlazeFaceDetector().name == "blazeface-back"
 
 
 def test_load_split_gives_the_csv_at_the_size_and_channels_asked(tmp_path):
-    from edge.datasets import load_split
+    from fer_edge.datasets import load_split
 
     rng = np.random.default_rng(1)
     csv = write_fer_csv(tmp_path / "fer.csv", [(i % 7, rng.integers(0, 256, (48, 48)), "PrivateTest") for i in range(3)])
@@ -340,7 +340,7 @@ def test_load_split_gives_the_csv_at_the_size_and_channels_asked(tmp_path):
 
 
 def test_bench_compare_warns_when_the_results_measured_different_sources(tmp_path):
-    from benchmarks.report import SCHEMA
+    from fer_edge.benchmarks.report import SCHEMA
 
     def result(video: str, data: str | None) -> dict:
         return {"schema": SCHEMA, "created": "now", "machine": {"cores": 2}, "models": [], "video": [],
@@ -371,7 +371,7 @@ def test_bench_warns_when_threads_exceed_the_cores(tmp_path):
 def test_soak_with_fewer_frames_than_warmup_reports_instead_of_crashing(tmp_path):
     clip = _clip(tmp_path / "clip.avi", frames=10)
     out = tmp_path / "soak.json"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.soak", "--source", str(clip), "--frames", "3",
+    proc = subprocess.run([sys.executable, "-m", "fer_edge.benchmarks.soak", "--source", str(clip), "--frames", "3",
                            "--warmup", "2000", "--every", "0.2", "--out", str(out)],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr

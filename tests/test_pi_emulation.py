@@ -17,7 +17,7 @@ import sys
 import pytest
 from conftest import ROOT
 
-from benchmarks import pi_emulation_check as check
+from fer_edge.benchmarks import pi_emulation_check as check
 
 SCRIPT = ROOT / "benchmarks" / "pi_emulation.sh"
 

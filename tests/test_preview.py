@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 from conftest import REQUIRE, ROOT, assert_one_line_error, run_cli
 
-from edge.annotate import COLOURS
-from edge.mjpeg import BOUNDARY
-from edge.preview import MAX_VIEWERS
-from edge.sources import DEMO_IMAGE
+from fer_edge.annotate import COLOURS
+from fer_edge.mjpeg import BOUNDARY
+from fer_edge.preview import MAX_VIEWERS
+from fer_edge.sources import DEMO_IMAGE
 
 TOKEN = "s3cret-preview-token-0123"
 PREVIEW_PATHS = ("/", "/preview", "/faces", "/preview.mjpg")
@@ -45,7 +45,7 @@ class Proc:
         env = {**os.environ, "TMPDIR": str(tmp / "tmp"), "HOME": str(tmp / "home"), "TF_CPP_MIN_LOG_LEVEL": "3",
                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         with self.log.open("w") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "edge.cli", *args], stdout=subprocess.DEVNULL,
+            self.proc = subprocess.Popen([sys.executable, "-m", "fer_edge.cli", *args], stdout=subprocess.DEVNULL,
                                          stderr=err, cwd=tmp / "work", env=env)
         deadline = time.monotonic() + 90
         while not (found := re.search(r"http (http://\S+)", self.stderr())):
@@ -302,9 +302,9 @@ def test_bad_preview_settings_are_one_line_exit_2(args, fragments):
 
 
 def test_token_and_loopback_rules_without_a_service(tmp_path):
-    from edge.config import HttpConfig
-    from edge.errors import UsageError
-    from edge.preview import Preview, is_loopback, read_token
+    from fer_edge.config import HttpConfig
+    from fer_edge.errors import UsageError
+    from fer_edge.preview import Preview, is_loopback, read_token
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("no-such-host.invalid")

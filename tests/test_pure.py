@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.metrics import classification_report, confusion_matrix
-from edge.preprocess import to_model_input
-from edge.quant import dequantize, output_to_probs, pixels_to_input, quantize
-from train.trainer import TrainOptions, class_weights, lr_at
+from fer_edge.metrics import classification_report, confusion_matrix
+from fer_edge.preprocess import to_model_input
+from fer_edge.quant import dequantize, output_to_probs, pixels_to_input, quantize
+from fer_edge.train.trainer import TrainOptions, class_weights, lr_at
 
 
 def test_int8_input_with_unit_scale_is_lossless():

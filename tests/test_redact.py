@@ -1,10 +1,10 @@
-"""`edge.redact.redact`: stream passwords never reach a log line, and nothing else in the text changes."""
+"""`fer_edge.redact.redact`: stream passwords never reach a log line, and nothing else in the text changes."""
 
 from __future__ import annotations
 
 import pytest
 
-from edge.redact import redact
+from fer_edge.redact import redact
 
 
 @pytest.mark.parametrize("text,want", [

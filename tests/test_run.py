@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, assert_one_line_error, run_cli
 
-from edge.detectors import make_detector
+from fer_edge.detectors import make_detector
 
 PHOTOS = {"skimage_astronaut.png": 1, "fr_obama.jpg": 1, "fr_biden.jpg": 1, "fr_two_people.jpg": 2,
           "fr_obama_and_biden.jpg": 3}
@@ -90,7 +90,7 @@ def test_default_run_writes_only_events(tmp_path):
     env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "HOME": str(tmp_path / "home")}
     (tmp_path / "tmp").mkdir()
     (tmp_path / "home").mkdir()
-    proc = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--source", "demo", "--frames", "3",
+    proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", "run", "--source", "demo", "--frames", "3",
                            "--events", str(events)], capture_output=True, text=True, cwd=tmp_path, env=env,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -137,7 +137,7 @@ def test_model_whose_input_is_not_an_image(tmp_path, tf_available):
     model = tf.keras.Sequential([tf.keras.Input((10,)), tf.keras.layers.Dense(7, activation="softmax")])
     path = tmp_path / "vector.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    proc = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--source", "demo", "--model", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", "run", "--source", "demo", "--model", str(path)],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert_one_line_error(proc, "vector.tflite", "is not an image")
 

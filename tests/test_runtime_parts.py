@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from conftest import ROOT, assert_one_line_error, cli_env, run_cli
 
-from edge.geometry import Box, Detection, square_crop_box
-from edge.labels import EMOTIONS
-from edge.pipeline import crop_face
-from edge.sources import _LatestFrames
-from edge.tracking import UNCERTAIN, Tracker, smooth_label
+from fer_edge.geometry import Box, Detection, square_crop_box
+from fer_edge.labels import EMOTIONS
+from fer_edge.pipeline import crop_face
+from fer_edge.sources import _LatestFrames
+from fer_edge.tracking import UNCERTAIN, Tracker, smooth_label
 
 
 def _p(label: str, score: float) -> np.ndarray:
@@ -99,7 +99,7 @@ def test_picamera_source_through_a_stand_in_package(tmp_path):
     """The real command in a fresh interpreter, with a stand-in `picamera2` on its path as apt's is on a Pi."""
     log = tmp_path / "calls.jsonl"
     env = cli_env(tmp_path, stand_ins=True) | {"FAKE_PICAMERA2_LOG": str(log)}
-    proc = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--source", "picamera", "--frames", "3",
+    proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", "run", "--source", "picamera", "--frames", "3",
                            "--width", "640", "--height", "480", "--fps", "30"], capture_output=True, text=True,
                           timeout=120, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr
@@ -113,7 +113,7 @@ def test_picamera_source_through_a_stand_in_package(tmp_path):
 
 def test_picamera_absent_is_a_clear_error(tmp_path):
     env = cli_env(tmp_path, block=("picamera2",))  # absent even on a Pi that has it
-    proc = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--source", "picamera"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", "run", "--source", "picamera"], capture_output=True,
                           text=True, timeout=120, cwd=ROOT, env=env)
     assert_one_line_error(proc, "picamera2 is not available")
 
@@ -124,13 +124,13 @@ def test_edgetpu_absent_is_a_clear_error():
 
 
 def test_stop_event_ends_the_loop():
-    from edge.events import JsonlWriter
-    from edge.pipeline import run_loop
-    from edge.sources import ImageSource
+    from fer_edge.events import JsonlWriter
+    from fer_edge.pipeline import run_loop
+    from fer_edge.sources import ImageSource
 
     class Endless(ImageSource):
         def read(self):
-            from edge.sources import Frame
+            from fer_edge.sources import Frame
 
             return Frame(np.zeros((64, 64, 3), np.uint8), 0, time.time())
 

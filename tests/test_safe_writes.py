@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli, write_fer_csv
 
-from edge.errors import UsageError
-from edge.files import atomic_write_text
+from fer_edge.errors import UsageError
+from fer_edge.files import atomic_write_text
 
 
 def _char_device(path):

@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.scene_metrics import pairs, score
-from edge.detectors import DEFAULT_DETECTOR, make_detector
-from edge.detectors.tiled import merge, tile_grid, tile_starts
-from edge.geometry import Box, Detection, iou_matrix
-from edge.pipeline import DETECT_BUDGET_MACS, detect_interval
+from fer_edge.benchmarks.scene_metrics import pairs, score
+from fer_edge.detectors import DEFAULT_DETECTOR, make_detector
+from fer_edge.detectors.tiled import merge, tile_grid, tile_starts
+from fer_edge.geometry import Box, Detection, iou_matrix
+from fer_edge.pipeline import DETECT_BUDGET_MACS, detect_interval
 
 
 def test_matching_is_one_to_one_at_iou_03():
@@ -58,7 +58,7 @@ def test_room_detector_cost_follows_the_frame_size():
 
 @pytest.mark.shared
 def test_known_face_boxes_match_the_photos(shared):
-    from benchmarks.scene_clip import FACES
+    from fer_edge.benchmarks.scene_clip import FACES
 
     back = make_detector("blazeface-back")
     for name, box in FACES:
@@ -68,7 +68,7 @@ def test_known_face_boxes_match_the_photos(shared):
 
 @pytest.mark.shared
 def test_default_detector_finds_small_faces_in_a_composed_room(shared):
-    from benchmarks.scene_clip import compose, draw_room, make_cutouts, plan_tracks
+    from fer_edge.benchmarks.scene_clip import compose, draw_room, make_cutouts, plan_tracks
 
     cutouts = make_cutouts(shared / "data" / "scenes")
     tracks = plan_tracks(seed=3, frames=10)
@@ -82,7 +82,7 @@ def test_default_detector_finds_small_faces_in_a_composed_room(shared):
 
 @pytest.mark.shared
 def test_scene_benchmark_on_a_short_clip(shared, tmp_path):
-    from benchmarks.scene import main
+    from fer_edge.benchmarks.scene import main
 
     out = tmp_path / "results"
     code = main(["--shared", str(shared), "--frames", "12", "--cache", str(tmp_path / "cache"), "--out", str(out),
@@ -109,7 +109,7 @@ def test_scene_benchmark_on_a_short_clip(shared, tmp_path):
 
 
 def test_scene_benchmark_bad_arguments_exit_2(capsys):
-    from benchmarks.scene import main
+    from fer_edge.benchmarks.scene import main
 
     assert main(["--detectors", "mtcnn"]) == 2
     assert "unknown detector 'mtcnn'" in capsys.readouterr().err

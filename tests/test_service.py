@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, assert_one_line_error, run_cli, write_demo_clip
 
-from edge.sources import DEMO_IMAGE
+from fer_edge.sources import DEMO_IMAGE
 
 FACE_KEYS = {"type", "v", "time", "frame", "file", "face_id", "box", "detected", "detector_score", "label", "score", "probs",
              "smoothed_label", "smoothed_score"}
@@ -53,7 +53,7 @@ class Service:
         env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": str(watchdog_usec),
                "TF_CPP_MIN_LOG_LEVEL": "3"}
         with self.log.open("w") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "service", "--http-port", "0", *args],
+            self.proc = subprocess.Popen([sys.executable, "-m", "fer_edge.cli", "service", "--http-port", "0", *args],
                                          stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env,
                                          preexec_fn=preexec_fn)
         self._url: str | None = None
@@ -285,10 +285,10 @@ def test_loop_observer_sees_every_frame():
     """run_loop's observer (the service's watchdog and metrics) is called once per processed frame, after stats."""
     import io
 
-    from edge.build import build_pipeline
-    from edge.config import config_from
-    from edge.events import JsonlWriter
-    from edge.sources import open_source
+    from fer_edge.build import build_pipeline
+    from fer_edge.config import config_from
+    from fer_edge.events import JsonlWriter
+    from fer_edge.sources import open_source
 
     seen = []
     pipeline = build_pipeline(config_from({"detector.name": "blazeface-short"}))

@@ -8,8 +8,8 @@ import tomllib
 import pytest
 from conftest import ROOT, assert_one_line_error, run_cli
 
-from edge.config import ServiceConfig, iter_keys, load_config
-from edge.errors import UsageError
+from fer_edge.config import ServiceConfig, iter_keys, load_config
+from fer_edge.errors import UsageError
 
 SHIPPED = ROOT / "systemd" / "config.toml"
 

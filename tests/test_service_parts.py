@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from edge.errors import FerEdgeError, UsageError
-from edge.events import JsonlWriter
-from edge.reconnect import ReconnectingSource
-from edge.sdnotify import Notifier
-from edge.sources import Frame, _LatestFrames, open_source
+from fer_edge.errors import FerEdgeError, UsageError
+from fer_edge.events import JsonlWriter
+from fer_edge.reconnect import ReconnectingSource
+from fer_edge.sdnotify import Notifier
+from fer_edge.sources import Frame, _LatestFrames, open_source
 
 
 def _lines(path) -> list[dict]:
@@ -203,8 +203,8 @@ def test_a_stop_wakes_a_read_waiting_on_a_stalled_camera():
 @pytest.mark.shared
 def test_a_looping_folder_is_detected_on_every_frame_through_the_reconnecting_source(shared, tmp_path):
     """Consecutive photos are unrelated: boxes must never be carried from one to the next (--detect-every)."""
-    from edge.build import build_pipeline
-    from edge.config import config_from
+    from fer_edge.build import build_pipeline
+    from fer_edge.config import config_from
 
     for name in ("fr_obama.jpg", "fr_two_people.jpg"):
         (tmp_path / name).write_bytes((shared / "data" / "scenes" / name).read_bytes())

@@ -20,8 +20,8 @@ import pytest
 from conftest import ROOT, assert_one_line_error, run_cli
 from test_service import Service
 
-from benchmarks.loopback import MjpegServer, SilentServer
-from edge.sources import DEMO_IMAGE
+from fer_edge.benchmarks.loopback import MjpegServer, SilentServer
+from fer_edge.sources import DEMO_IMAGE
 
 
 @pytest.fixture
@@ -157,7 +157,7 @@ def test_a_huge_jpeg_in_a_folder_is_decoded_reduced_within_the_units_memory(tmp_
             "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
             "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
     # blazeface, not the default room: this is about memory, and room's tiles over a photo blown up 8x find texture
-    proc = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "edge.cli", "run", "--source",
+    proc = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "fer_edge.cli", "run", "--source",
                            str(folder), "--events", str(events), "--detector", "blazeface"], capture_output=True,
                           text=True, cwd=ROOT, timeout=120)
     returncode, peak_kb = map(int, proc.stdout.split())
@@ -169,7 +169,7 @@ def test_a_huge_jpeg_in_a_folder_is_decoded_reduced_within_the_units_memory(tmp_
 
 def test_an_image_too_large_to_decode_reduced_is_skipped_and_counted(tmp_path):
     """A PNG has no reduced decode: one above the pixel bound (4200x4200, 53 MB as BGR) is skipped, not decoded."""
-    from edge.sources import open_source
+    from fer_edge.sources import open_source
 
     folder = tmp_path / "frames"
     folder.mkdir()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.bundled import DEFAULT_MODEL, bundled_models
-from edge.classifier import TFLiteClassifier
-from edge.labels import EMOTIONS
-from edge.sidecar import REQUIRED_KEYS, read_sidecar
+from fer_edge.bundled import DEFAULT_MODEL, bundled_models
+from fer_edge.classifier import TFLiteClassifier
+from fer_edge.labels import EMOTIONS
+from fer_edge.sidecar import REQUIRED_KEYS, read_sidecar
 
 MODELS = bundled_models()
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from conftest import ROOT, assert_one_line_error, run_cli
 
-from edge.geometry import Box, Detection
-from edge.labels import EMOTIONS
-from edge.records import FaceRecord
-from edge.tracking import UNCERTAIN, Tracker, cut_between, thumbnail
+from fer_edge.geometry import Box, Detection
+from fer_edge.labels import EMOTIONS
+from fer_edge.records import FaceRecord
+from fer_edge.tracking import UNCERTAIN, Tracker, cut_between, thumbnail
 
 BOX = Box(100, 100, 200, 200)
 
@@ -63,7 +63,7 @@ def test_a_face_with_no_clear_expression_is_uncertain_and_scored_by_the_tracker(
 
 
 def test_the_tracker_s_records_are_frozen_and_carry_the_smoothed_label_and_score():
-    from edge.events import face_json
+    from fer_edge.events import face_json
 
     tracker, face = Tracker(EMOTIONS), Detection(Box(100.4, 99.6, 200.2, 200.5), 0.91, ())
     for frame in range(3):
@@ -110,7 +110,7 @@ class _TwoScenes:
         self._frames = [_scene(1)] * 3 + [_scene(2)] * 3
 
     def read(self):
-        from edge.sources import Frame
+        from fer_edge.sources import Frame
 
         if not self._frames:
             return None
@@ -140,8 +140,8 @@ class _Happy:
 
 
 def test_a_track_does_not_survive_a_scene_cut_and_the_cut_is_detected_afresh():
-    from edge.events import JsonlWriter
-    from edge.pipeline import LoopOptions, run_loop
+    from fer_edge.events import JsonlWriter
+    from fer_edge.pipeline import LoopOptions, run_loop
 
     out, detector = io.StringIO(), _SameBox()
     run_loop(_TwoScenes(), detector, _Happy(), JsonlWriter(out), LoopOptions(detect_every=10, stats_every_s=1e9))
@@ -152,7 +152,7 @@ def test_a_track_does_not_survive_a_scene_cut_and_the_cut_is_detected_afresh():
 
 
 def test_run_takes_the_service_smoothing_flags_with_the_same_defaults():
-    from edge.cli import build_parser
+    from fer_edge.cli import build_parser
 
     subs = build_parser()._subparsers._group_actions[0].choices
 
@@ -176,7 +176,7 @@ def test_run_smoothing_flags_take_effect_and_are_checked():
 @pytest.mark.shared
 def test_labels_on_the_test_clip_meet_the_targets(shared):
     clip = shared / "data" / "scenes" / "fr_short_hamilton_clip.mp4"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.stability", "--clip", str(clip)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "fer_edge.benchmarks.stability", "--clip", str(clip)], capture_output=True,
                           text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout)

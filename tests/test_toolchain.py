@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli
 
-from edge.classifier import TFLiteClassifier
-from edge.cost import model_cost
-from edge.sidecar import REQUIRED_KEYS, read_sidecar
+from fer_edge.classifier import TFLiteClassifier
+from fer_edge.cost import model_cost
+from fer_edge.sidecar import REQUIRED_KEYS, read_sidecar
 
 pytestmark = [pytest.mark.shared, pytest.mark.tf]
 
@@ -133,8 +133,8 @@ def test_savedmodel_source_converts(trained_run, fer_csv, tmp_path):
 def test_imagenet_weights_unavailable_is_a_clear_error(monkeypatch, tf_available):
     import keras
 
-    from edge.errors import FerEdgeError
-    from train.models import build_model
+    from fer_edge.errors import FerEdgeError
+    from fer_edge.train.models import build_model
 
     def offline(*args, **kwargs):
         raise OSError("URL fetch failure: no route to host")

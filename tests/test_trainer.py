@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, assert_one_line_error, run_cli
 
-from train.targets import ferplus_probs, mix_targets
+from fer_edge.train.targets import ferplus_probs, mix_targets
 
 BUNDLED_CNN = ROOT / "edge" / "models" / "cnn_int8.tflite"
 
@@ -39,7 +39,7 @@ def test_mix_targets_gives_an_invalid_part_back_to_the_label():
 
 
 def test_dscnn_fits_the_pi_budget(tf_available):
-    from train.models import build_model
+    from fer_edge.train.models import build_model
 
     model = build_model("dscnn")
     assert model.output_shape == (None, 7)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edge.errors import FerEdgeError, UsageError
-from edge.labels import EMOTIONS
+from fer_edge.errors import FerEdgeError, UsageError
+from fer_edge.labels import EMOTIONS
 
 ARCHS = ("cnn", "dscnn", "mobilenetv2")
 CNN_WIDTHS = (32, 64, 128, 256)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.datasets import load_split, print_counts
-from edge.errors import FerEdgeError, UsageError
-from edge.files import atomic_path, atomic_write_text
-from edge.labels import EMOTIONS
-from edge.preprocess import batch_to_model_input
+from fer_edge.datasets import load_split, print_counts
+from fer_edge.errors import FerEdgeError, UsageError
+from fer_edge.files import atomic_path, atomic_write_text
+from fer_edge.labels import EMOTIONS
+from fer_edge.preprocess import batch_to_model_input
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def _limit(data, n: int, seed: int):
 
 def _soft_targets(opts: TrainOptions, train_data, rows: np.ndarray, out: Path) -> np.ndarray:
     """The training targets: FER2013 one-hot, mixed with the teacher's and the FER+ crowd's probabilities."""
-    from train.targets import ferplus_probs, mix_targets, teacher_probs
+    from fer_edge.train.targets import ferplus_probs, mix_targets, teacher_probs
 
     parts = []
     if opts.teacher and opts.teacher_weight > 0:
@@ -139,7 +139,7 @@ def _soft_targets(opts: TrainOptions, train_data, rows: np.ndarray, out: Path) -
     if opts.ferplus and opts.ferplus_weight > 0:
         if not str(opts.data).lower().endswith((".csv", ".csv.gz")):
             raise UsageError("--ferplus needs --data to be the FER2013 CSV (FER+ rows follow its rows)")
-        from edge.ferplus import paired_votes
+        from fer_edge.ferplus import paired_votes
 
         votes = paired_votes(opts.ferplus, opts.data, opts.train_split).votes[rows]
         probs, valid = ferplus_probs(votes)
@@ -184,7 +184,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     train_data = type(train_data)(batch_to_model_input(train_data.images, size, 1), train_data.label_ids, train_data.source)
     val_data = type(val_data)(batch_to_model_input(val_data.images, size, 1), val_data.label_ids, val_data.source)
 
-    from train.models import build_model
+    from fer_edge.train.models import build_model
 
     if state:
         trainer = keras.models.load_model(out / "last.keras")
@@ -255,7 +255,7 @@ def _atomic_save(model, path: Path) -> None:
 
 
 def _plot_history(history: list[dict], path: Path) -> None:
-    from edge.plots import line_plot
+    from fer_edge.plots import line_plot
 
     epochs = [h["epoch"] for h in history]
     line_plot(path, "Training history", "epoch",

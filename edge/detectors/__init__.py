@@ -7,8 +7,8 @@ from typing import Protocol
 
 import numpy as np
 
-from edge.errors import UsageError
-from edge.geometry import Detection
+from ..errors import UsageError
+from ..geometry import Detection
 
 DEFAULT_DETECTOR = "room"  # back on small frames, back on tiles too on big ones: README "Detectors"
 DETECTORS = ("blazeface", "blazeface-short", "blazeface-full", "blazeface-back", "room", "yunet", "haar")
@@ -32,22 +32,22 @@ class FaceDetector(Protocol):
 def make_detector(name: str = DEFAULT_DETECTOR, threads: int = 1, yunet_model: str | None = None,
                   min_score: float | None = None) -> FaceDetector:
     if name.startswith("blazeface"):
-        from edge.detectors.blazeface import DEFAULT_VARIANT, BlazeFaceDetector
+        from ..detectors.blazeface import DEFAULT_VARIANT, BlazeFaceDetector
 
         variant = name.partition("-")[2] or DEFAULT_VARIANT
         if name not in DETECTORS:
             raise UsageError(f"unknown detector {name!r}: use one of {', '.join(DETECTORS)}")
         return BlazeFaceDetector(variant, min_score=min_score, threads=threads)
     if name == "room":
-        from edge.detectors.tiled import TiledBlazeFace
+        from ..detectors.tiled import TiledBlazeFace
 
         return TiledBlazeFace(min_score=min_score, threads=threads)
     if name == "yunet":
-        from edge.detectors.opencv import YuNetDetector
+        from ..detectors.opencv import YuNetDetector
 
         return YuNetDetector(yunet_model, min_score=0.7 if min_score is None else min_score)
     if name == "haar":
-        from edge.detectors.opencv import HaarDetector
+        from ..detectors.opencv import HaarDetector
 
         return HaarDetector()
     raise UsageError(f"unknown detector {name!r}: use one of {', '.join(DETECTORS)}")
@@ -57,6 +57,6 @@ def detector_model_file(name: str) -> Path | None:
     """The .tflite a detector runs (for counting its MACs), or None for OpenCV's detectors, which have none."""
     if not name.startswith("blazeface") or name not in DETECTORS:
         return None
-    from edge.detectors.blazeface import DEFAULT_VARIANT, MODEL_DIR, VARIANTS
+    from ..detectors.blazeface import DEFAULT_VARIANT, MODEL_DIR, VARIANTS
 
     return MODEL_DIR / VARIANTS[name.partition("-")[2] or DEFAULT_VARIANT].file

@@ -13,9 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import FerEdgeError, UsageError
-from edge.geometry import Box, Detection, weighted_nms
-from edge.runtime import make_interpreter
+from ..errors import FerEdgeError, UsageError
+from ..geometry import Box, Detection, weighted_nms
+from ..runtime import make_interpreter
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "blazeface"
 

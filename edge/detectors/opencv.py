@@ -8,8 +8,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.errors import FerEdgeError, UsageError
-from edge.geometry import Box, Detection
+from ..errors import FerEdgeError, UsageError
+from ..geometry import Box, Detection
 
 # YuNet (2023mar) runs at the frame's own size: its conv layers cost 86.1 M MACs at 320x320, counted from the ONNX
 # graph's weight shapes and strides, so about 841 per input pixel (1.74 G at 1920x1080).

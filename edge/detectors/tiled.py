@@ -17,8 +17,8 @@ import math
 import cv2
 import numpy as np
 
-from edge.detectors.blazeface import BlazeFaceDetector
-from edge.geometry import Box, Detection
+from ..detectors.blazeface import BlazeFaceDetector
+from ..geometry import Box, Detection
 
 TILE_SIZE = 256  # BlazeFace back's input
 TILE_SCALE = 0.4  # input pixels per frame pixel in the tiles: a 20 px face becomes 8 px, the least back finds

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from edge.pipeline import DEFAULT_DETECT_EVERY, crop_face
-from edge.records import FaceRecord
+from .pipeline import DEFAULT_DETECT_EVERY, crop_face
+from .records import FaceRecord
 
 MIN_CROP = 8  # pixels: a smaller crop (a box at the very edge) says nothing about an expression
 
@@ -67,7 +67,7 @@ def _as_bgr(image) -> np.ndarray:
 class Analyzer:
     """Finds the faces in BGR images (numpy arrays as OpenCV reads them) and classifies their expressions.
 
-        from fer_edge import Analyzer
+        from . import Analyzer
         faces = Analyzer().analyze(cv2.imread("photo.jpg"))   # [Face(box=(x1, y1, x2, y2), label='happy', ...)]
 
     Keyword arguments: `model`, an expression classifier .tflite (default: the bundled int8 CNN); `detector`,
@@ -77,15 +77,15 @@ class Analyzer:
     fraction of the face; `level_eyes`, rotate each crop so the eyes are level. The models load once, here:
     build one Analyzer and reuse it. One Analyzer serves one thread at a time.
 
-    A model or detector that cannot be loaded raises `edge.errors.FerEdgeError` (its message names the file);
+    A model or detector that cannot be loaded raises `fer_edge.errors.FerEdgeError` (its message names the file);
     a bad argument or image raises ValueError or TypeError.
     """
 
     def __init__(self, *, model: str | os.PathLike | None = None, detector: str = "blazeface", threads: int = 1,
                  accelerator: str = "none", min_face_score: float | None = None,
                  yunet_model: str | os.PathLike | None = None, margin: float = 0.25, level_eyes: bool = False):
-        from edge.build import build_pipeline
-        from edge.config import DetectorConfig, ModelConfig, ServiceConfig
+        from .build import build_pipeline
+        from .config import DetectorConfig, ModelConfig, ServiceConfig
 
         if not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads: want an integer >= 1, got {threads!r}")
@@ -167,7 +167,7 @@ class Analyzer:
 def _frames(source, max_frames: int) -> Iterator[tuple[int, np.ndarray, bool]]:
     """(frame number, BGR image, whether it is a still to detect on) from a source spec or an iterable of images."""
     if isinstance(source, (str, int, os.PathLike)):
-        from edge.sources import open_source
+        from .sources import open_source
 
         opened = open_source(str(source) if isinstance(source, int) else os.fspath(source),
                              demo_frames=max_frames or 1)
