@@ -36,7 +36,7 @@ def run_clip(pipeline: Pipeline, clip: str, *, events: TextIO | None = None,
     """`pipeline` over `clip` (what `--source` takes) until it ends or `max_frames`; the events are built and
     serialized as in a real run, into `events` when given, else dropped."""
     source = open_source(clip, demo_frames=demo_frames)
-    still = bool(getattr(source, "still", False))
+    still = source.still
     t0 = time.perf_counter()
     try:
         stats = pipeline.run(source, JsonlWriter(io.StringIO() if events is None else events), observer=observer)

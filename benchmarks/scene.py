@@ -120,7 +120,7 @@ def run_detector(video: Path, name: str, every: int | None, model: str, size: tu
     found: list[list[list[float]]] = []
 
     def observe(frame, records, stats):
-        found.append([r["box"] for r in records])
+        found.append([list(r.box) for r in records])
         if stats.frames % 100 == 0:
             log.info("%s every %d: %d frames", name, interval, stats.frames)
 

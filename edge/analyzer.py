@@ -7,14 +7,19 @@ fer-edge gets the same answers as the command line; nothing here imports TensorF
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, Union
 
 import cv2
 import numpy as np
 
+from .geometry import Detection
 from .pipeline import DEFAULT_DETECT_EVERY, crop_faces
-from .tracking import Track
+from .records import FaceRecord
+
+Source = Union[str, int, "os.PathLike[str]", Iterable[np.ndarray]]  # what `stream` takes
 
 
 @dataclass(frozen=True)
@@ -38,8 +43,15 @@ class Face:
     smoothed_label: str | None = None
     smoothed_score: float | None = None
 
+    @classmethod
+    def from_record(cls, r: FaceRecord) -> Face:
+        """The tracker's record of a face (what `fer-edge run` writes as an event), unrounded."""
+        return cls(box=r.box, label=r.label, score=r.score, probs=dict(zip(r.labels, r.probs)),
+                   detector_score=r.detector_score, face_id=r.face_id, frame=r.frame, smoothed_label=r.smoothed_label,
+                   smoothed_score=r.smoothed_score)
 
-def _as_bgr(image) -> np.ndarray:
+
+def _as_bgr(image: Any) -> np.ndarray:
     """A uint8 BGR H x W x 3 array; grey and BGRA are converted, anything else is a ValueError saying what came."""
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image: want a numpy array (BGR, as cv2.imread gives), got {type(image).__name__}")
@@ -71,9 +83,10 @@ class Analyzer:
     a bad argument or image raises ValueError or TypeError.
     """
 
-    def __init__(self, *, model: str | os.PathLike | None = None, detector: str = "blazeface", threads: int = 1,
+    def __init__(self, *, model: str | os.PathLike[str] | None = None, detector: str = "blazeface", threads: int = 1,
                  accelerator: str = "none", min_face_score: float | None = None,
-                 yunet_model: str | os.PathLike | None = None, margin: float = 0.25, level_eyes: bool = False):
+                 yunet_model: str | os.PathLike[str] | None = None, margin: float = 0.25,
+                 level_eyes: bool = False) -> None:
         from .build import build_pipeline
         from .config import DetectorConfig, ModelConfig, ServiceConfig
 
@@ -105,7 +118,7 @@ class Analyzer:
         faces, probs = self._classify(image, self._detector.detect(image))
         return [self._face(d, p) for d, p in zip(faces, probs)]
 
-    def stream(self, source, *, detect_every: int = DEFAULT_DETECT_EVERY, max_frames: int = 0) -> Iterator[list[Face]]:
+    def stream(self, source: Source, *, detect_every: int = DEFAULT_DETECT_EVERY, max_frames: int = 0) -> Iterator[list[Face]]:
         """One list of `Face`s per frame (an empty list for a frame without faces), each with its track id.
 
         `source` is what `fer-edge run --source` takes: a video file, a folder of images, a camera index (0) or
@@ -124,43 +137,36 @@ class Analyzer:
                             f"{type(source).__name__}")
         return self._stream(source, detect_every, max_frames)
 
-    def _stream(self, source, detect_every: int, max_frames: int) -> Iterator[list[Face]]:
+    def _stream(self, source: Source, detect_every: int, max_frames: int) -> Generator[list[Face], None, None]:
         tracker = self._pipeline.new_tracker()
-        dets: list = []
+        dets: list[Detection] = []
         frames = _frames(source, max_frames)
         try:
             for n, (index, image, still) in enumerate(frames):
                 if still or n % detect_every == 0:
                     dets = self._detector.detect(image)
                 dets, probs = self._classify(image, dets)
-                tracks = tracker.update([d.box for d in dets], probs)
-                yield [self._face(d, p, t, index) for d, p, t in zip(dets, probs, tracks)]
+                yield [Face.from_record(r) for r in tracker.faces(dets, probs, time=time.time(), frame=index)]
                 if max_frames and n + 1 >= max_frames:
                     return
         finally:
             frames.close()
 
-    def _classify(self, image: np.ndarray, dets: list) -> tuple[list, np.ndarray]:
+    def _classify(self, image: np.ndarray, dets: list[Detection]) -> tuple[list[Detection], np.ndarray]:
         """The detections whose crop is big enough (as in the loop), and their probabilities (N, classes)."""
         dets, crops = crop_faces(image, dets, self._margin, self._level_eyes)
         if not crops:
             return [], np.zeros((0, len(self.labels)), np.float32)
         return dets, self._classifier.classify(crops)
 
-    def _face(self, det, probs: np.ndarray, track: Track | None = None, frame: int | None = None) -> Face:
+    def _face(self, det: Detection, probs: np.ndarray) -> Face:
         labels = self.labels
         top = int(probs.argmax())
-        smoothed_label = smoothed_score = None
-        if track is not None:
-            held = labels.index(track.label) if track.label in labels else int(track.probs.argmax())
-            smoothed_label, smoothed_score = track.label, float(track.probs[held])
-        return Face(box=tuple(det.box.as_list()), label=labels[top], score=float(probs[top]),
-                    probs={name: float(p) for name, p in zip(labels, probs)},
-                    detector_score=float(det.score), face_id=None if track is None else track.id, frame=frame,
-                    smoothed_label=smoothed_label, smoothed_score=smoothed_score)
+        return Face(box=det.box.pixels, label=labels[top], score=float(probs[top]),
+                    probs={name: float(p) for name, p in zip(labels, probs)}, detector_score=float(det.score))
 
 
-def _frames(source, max_frames: int) -> Iterator[tuple[int, np.ndarray, bool]]:
+def _frames(source: Source, max_frames: int) -> Generator[tuple[int, np.ndarray, bool], None, None]:
     """(frame number, BGR image, whether it is a still to detect on) from a source spec or an iterable of images."""
     if isinstance(source, (str, int, os.PathLike)):
         from .sources import open_source
@@ -169,7 +175,7 @@ def _frames(source, max_frames: int) -> Iterator[tuple[int, np.ndarray, bool]]:
                              demo_frames=max_frames or 1)
         try:
             while (frame := opened.read()) is not None:
-                yield frame.index, frame.image, getattr(opened, "still", False)
+                yield frame.index, frame.image, opened.still
         finally:
             opened.close()
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -10,16 +11,18 @@ import numpy as np
 
 from .errors import FerEdgeError, UsageError
 from .files import atomic_write_bytes, writable_target
+from .records import FaceRecord
 from .sources import DEMO_IMAGE, IMAGE_SUFFIXES, Frame
 
+Colour = tuple[int, int, int]  # B, G, R
 # BGR, each light enough (luma >= 100) to show on a dark scene; a black outline keeps them visible on a bright one
-COLOURS = {"angry": (60, 60, 255), "disgust": (0, 200, 0), "fear": (255, 80, 255), "happy": (0, 215, 255),
+COLOURS: dict[str, Colour] = {"angry": (60, 60, 255), "disgust": (0, 200, 0), "fear": (255, 80, 255), "happy": (0, 215, 255),
            "sad": (255, 144, 30), "surprise": (0, 165, 255), "neutral": (200, 200, 200), "uncertain": (255, 255, 0)}
 FONT = cv2.FONT_HERSHEY_SIMPLEX
-OUTLINE = (0, 0, 0)
+OUTLINE: Colour = (0, 0, 0)
 
 
-def luma(colour: tuple[int, int, int]) -> float:
+def luma(colour: Colour) -> float:
     b, g, r = colour
     return 0.114 * b + 0.587 * g + 0.299 * r
 
@@ -31,20 +34,20 @@ def style(shape: tuple[int, ...]) -> tuple[float, int, int]:
     return scale, max(1, round(scale * 1.5)), max(2, round(side / 270))
 
 
-def draw(image: np.ndarray, faces: list[dict]) -> np.ndarray:
+def draw(image: np.ndarray, faces: Sequence[FaceRecord]) -> np.ndarray:
     """A copy of `image` with each face's box and a label on a filled background, sized to the frame."""
     out = image.copy()
     scale, thick, box_thick = style(out.shape)
     for f in faces:
-        x1, y1, x2, y2 = f["box"]
-        colour = COLOURS.get(f["smoothed_label"], (255, 255, 255))
+        x1, y1, x2, y2 = f.box
+        colour = COLOURS.get(f.smoothed_label, (255, 255, 255))
         cv2.rectangle(out, (x1, y1), (x2, y2), OUTLINE, box_thick + 2)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, box_thick)
-        _label(out, f"#{f['face_id']} {f['smoothed_label']} {f['smoothed_score']:.2f}", x1, y1, colour, scale, thick)
+        _label(out, f"#{f.face_id} {f.smoothed_label} {f.smoothed_score:.2f}", x1, y1, colour, scale, thick)
     return out
 
 
-def _label(out: np.ndarray, text: str, x: int, y: int, colour, scale: float, thick: int) -> None:
+def _label(out: np.ndarray, text: str, x: int, y: int, colour: Colour, scale: float, thick: int) -> None:
     """Text on a filled box above (x, y), or just below it when there is no room; kept inside the frame."""
     (tw, th), base = cv2.getTextSize(text, FONT, scale, thick)
     pad = max(2, th // 4)
@@ -56,7 +59,7 @@ def _label(out: np.ndarray, text: str, x: int, y: int, colour, scale: float, thi
     cv2.putText(out, text, (left + pad, top + pad + th), FONT, scale, ink, thick, cv2.LINE_AA)
 
 
-def annotation_sink(target: str, source_spec: str, still: bool, fps: float | None):
+def annotation_sink(target: str, source_spec: str, still: bool, fps: float | None) -> StillSink | VideoSink:
     """Photos give annotated photos (one per input, named after it); videos and cameras give a video."""
     path = Path(target)
     if still:
@@ -93,7 +96,7 @@ class StillSink:
             raise UsageError(f"--annotate {self.path}: would overwrite the photo {photo}; name another folder or file")
         return out
 
-    def show(self, frame: Frame, faces: list[dict]) -> None:
+    def show(self, frame: Frame, faces: Sequence[FaceRecord]) -> None:
         out = self.target(frame)
         try:
             ok, data = cv2.imencode(out.suffix.lower(), draw(frame.image, faces))
@@ -124,14 +127,14 @@ class VideoSink:
             raise FerEdgeError(f"{self.path}: cannot write video ({exc.strerror or exc})") from None
         self.fps = fps
         self.frames = 0
-        self._writer = None
-        self._size: tuple[int, int] | None = None
+        self._writer: cv2.VideoWriter | None = None
+        self._size = (0, 0)  # (w, h) of the video, from its first frame
 
-    def show(self, frame: Frame, faces: list[dict]) -> None:
+    def show(self, frame: Frame, faces: Sequence[FaceRecord]) -> None:
         image = draw(frame.image, faces)
         h, w = image.shape[:2]
         if self._writer is None:
-            fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
+            fourcc = cv2.VideoWriter.fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
             self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
             self._size = (w, h)
             if not self._writer.isOpened():
@@ -170,7 +173,7 @@ class WindowSink:
             raise FerEdgeError("--show needs OpenCV with GUI support (pip install opencv-python<5 instead of the "
                                "headless build)") from None
 
-    def show(self, frame: Frame, faces: list[dict]) -> None:
+    def show(self, frame: Frame, faces: Sequence[FaceRecord]) -> None:
         cv2.imshow(self.title, draw(frame.image, faces))
         cv2.waitKey(1)
 

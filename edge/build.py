@@ -8,14 +8,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from .config import ServiceConfig
 from .detectors import FaceDetector
 from .errors import DeviceError, FerEdgeError, UsageError
-from .pipeline import DETECT_BUDGET_MACS, Classifier, FrameSink, LoopOptions, run_loop
+from .events import EventWriter
+from .lores import Lores
+from .pipeline import DETECT_BUDGET_MACS, Classifier, FrameSink, LoopOptions, Observer, run_loop
 from .sources import FrameSource
 from .stats import LoopStats
 from .tracking import Tracker
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,7 @@ class Pipeline:
     tracker: Tracker
     options: LoopOptions
     model: Path
-    lores: tuple[int, int] | str | None  # picamera2's small stream for the detector (open_source's `lores`)
+    lores: Lores  # picamera2's small stream for the detector (open_source's `lores`)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -43,8 +49,8 @@ class Pipeline:
         """A tracker with the config's smoothing, for a second, unrelated stream (the API's `stream`)."""
         return Tracker(self.labels, **dataclasses.asdict(self.config.smoothing))
 
-    def run(self, source: FrameSource, events, *, sinks: tuple[FrameSink, ...] = (),
-            stop: threading.Event | None = None, observer: Callable | None = None) -> LoopStats:
+    def run(self, source: FrameSource, events: EventWriter, *, sinks: tuple[FrameSink, ...] = (),
+            stop: threading.Event | None = None, observer: Observer | None = None) -> LoopStats:
         return run_loop(source, self.detector, self.classifier, events, self.options, sinks, stop, self.tracker,
                         observer)
 
@@ -86,14 +92,14 @@ def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: boo
     return Pipeline(cfg, detector, classifier, tracker, loop_options(cfg, max_frames), model, lores)
 
 
-def _plain(_key: str, build, *args):
-    return build(*args)
+def _plain(_key: str, build: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    return build(*args, **kwargs)
 
 
-def _keyed(key: str, build, *args):
+def _keyed(key: str, build: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """`build(*args)`, its FerEdgeError turned into a UsageError naming `key`."""
     try:
-        return build(*args)
+        return build(*args, **kwargs)
     except (DeviceError, UsageError):
         raise
     except FerEdgeError as exc:

@@ -10,7 +10,7 @@ from .errors import FerEdgeError
 from .labels import EMOTIONS
 from .preprocess import batch_to_model_input, to_model_input
 from .quant import output_to_probs, pixels_to_input
-from .runtime import allocate, make_interpreter
+from .runtime import Interpreter, allocate, make_interpreter
 from .sidecar import ModelInput, read_sidecar, sidecar_path
 
 
@@ -19,7 +19,7 @@ class TFLiteClassifier:
 
     MAX_BATCH = 16
 
-    def __init__(self, model_path: str | Path, threads: int = 1, accelerator: str = "none"):
+    def __init__(self, model_path: str | Path, threads: int = 1, accelerator: str = "none") -> None:
         self.path = Path(model_path)
         self.sidecar = read_sidecar(self.path) or {}
         self._threads, self._accelerator = threads, accelerator
@@ -62,7 +62,7 @@ class TFLiteClassifier:
     def input_dtype(self) -> np.dtype:
         return np.dtype(self._in["dtype"])
 
-    def _interpreter(self, n: int):
+    def _interpreter(self, n: int) -> Interpreter:
         interp = self._by_batch.get(n)
         if interp is None:
             interp = make_interpreter(self.path, self._threads, self._accelerator)

@@ -10,11 +10,23 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import FerEdgeError, UsageError
 from .redact import redact
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    import threading
+    from importlib.metadata import EntryPoint
+
+    from .config import ServiceConfig
+    from .events import EventWriter
+    from .pipeline import FrameSink
+    from .sources import FrameSource
+
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _preload(module: str) -> None:
@@ -24,7 +36,7 @@ def _preload(module: str) -> None:
     preload(module)
 
 
-def _add_evaluate(sub) -> None:
+def _add_evaluate(sub: Subparsers) -> None:
     p = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class metrics and confusion matrix of a model",
                        description="Evaluate a .tflite (no TensorFlow needed) or a Keras model on one split.")
     p.add_argument("model", nargs="?", default=None,
@@ -54,7 +66,7 @@ def default_report(model: Path, split: str, label_set: str) -> Path:
     return Path(name) if folder == package or package in folder.parents else model.parent / name
 
 
-def _check_labels(args) -> None:
+def _check_labels(args: argparse.Namespace) -> None:
     """Usage errors about --labels and --ferplus, before any model or data loads."""
     if args.labels not in LABEL_SETS:
         raise UsageError(f"--labels {args.labels!r}: use one of {', '.join(LABEL_SETS)}")
@@ -71,7 +83,7 @@ def _check_labels(args) -> None:
             raise UsageError(f"--data {args.data}: --labels ferplus needs the FER2013 CSV (FER+ rows follow its rows)")
 
 
-def _cmd_evaluate(args) -> int:
+def _cmd_evaluate(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
@@ -144,7 +156,7 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-def _add_run(sub) -> None:
+def _add_run(sub: Subparsers) -> None:
     from .config import SERVICE_ONLY, add_section_arguments
     from .runhttp import add_http_arguments
 
@@ -175,13 +187,13 @@ def _add_run(sub) -> None:
 class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
     """`--help` shows each option's default, except where there is none to show (None, a flag's False)."""
 
-    def _get_help_string(self, action) -> str:
+    def _get_help_string(self, action: argparse.Action) -> str:
         if action.default in (None, False, argparse.SUPPRESS):
             return action.help or ""
-        return super()._get_help_string(action)
+        return super()._get_help_string(action) or ""
 
 
-def _check_run_args(args) -> None:
+def _check_run_args(args: argparse.Namespace) -> None:
     """Each bad value named with its option, before anything loads."""
     if not args.frames >= 0:
         raise UsageError(f"--frames {args.frames}: want --frames >= 0")
@@ -190,23 +202,23 @@ def _check_run_args(args) -> None:
         raise UsageError("--detect-every 0: want --detect-every >= 1 (leave it out for the 100 M MACs budget)")
 
 
-def run_config(args):
+def run_config(args: argparse.Namespace) -> ServiceConfig:
     """The ServiceConfig `run`'s flags give, each key checked as the service checks it (exit 2 naming the flag)."""
     from .config import load_config, overrides_from
 
     return load_config(None, overrides_from(args), loaders=False)
 
 
-def _run_config(args, model, cfg=None) -> dict:
+def _run_config(args: argparse.Namespace, model: Path, cfg: ServiceConfig | None = None) -> dict[str, Any]:
     """What a run record carries: run's own options, every config key, the model actually loaded; no secret and
     no stream password."""
     from .config import SECRETS, SERVICE_ONLY, iter_keys
 
     cfg = cfg or run_config(args)
-    keys = {}
+    keys: dict[str, Any] = {}
     for path, _ in iter_keys():
         if path not in (*SECRETS, *SERVICE_ONLY, "source.input") and not path.startswith("http."):
-            value = cfg
+            value: Any = cfg
             for part in path.split("."):
                 value = getattr(value, part)
             keys[path] = value
@@ -214,7 +226,7 @@ def _run_config(args, model, cfg=None) -> dict:
             "annotate": args.annotate, "events": cfg.outputs.events, **keys}
 
 
-def _cmd_run(args) -> int:
+def _cmd_run(args: argparse.Namespace) -> int:
     import dataclasses
     import signal
     import threading
@@ -246,7 +258,7 @@ def _cmd_run(args) -> int:
         log.info(f"stopped while opening {src.input}")
         return 0
     threading.Thread(target=_wake_on_stop, args=(stop, source), name="stop", daemon=True).start()
-    sinks = []
+    sinks: list[FrameSink] = []
     events = (JsonlWriter(out.events, on_gone=stop.set, truncate=not args.append,  # stdout's reader gone: stop
                           max_bytes=int(out.events_max_mb * 1e6)) if out.events else NullWriter())
     mqtt = None
@@ -260,8 +272,7 @@ def _cmd_run(args) -> int:
         if args.annotate:
             from .annotate import annotation_sink
 
-            sinks.append(annotation_sink(args.annotate, src.input, getattr(source, "still", False),
-                                         getattr(source, "fps", None)))
+            sinks.append(annotation_sink(args.annotate, src.input, source.still, source.fps))
         if args.show:
             from .annotate import WindowSink
 
@@ -278,38 +289,37 @@ def _cmd_run(args) -> int:
     if failed is not None:
         raise failed
     if stats.frames == 0 and not stop.is_set():
-        raise FerEdgeError(f"{src.input}: {getattr(source, 'failure', None) or 'no frame could be read'}")
+        raise FerEdgeError(f"{src.input}: {source.failure or 'no frame could be read'}")
     log.info(f"{stats.frames} frames, {stats.faces} faces, {stats.fps_mean():.1f} fps, {source.dropped} dropped")
     _check_events_delivered(events)
     return _live_end(src.input, source, stop)
 
 
-def _wake_on_stop(stop, source) -> None:
+def _wake_on_stop(stop: threading.Event, source: FrameSource) -> None:
     """A signal only sets the stop event; this wakes a read waiting on a camera or stream, so the stop is prompt."""
     stop.wait()
-    if hasattr(source, "wake"):
-        source.wake()
+    source.wake()
 
 
-def _live_end(spec: str, source, stop) -> int:
+def _live_end(spec: str, source: FrameSource, stop: threading.Event) -> int:
     """Says why a live source stopped the run: a stream that ended exits 0, one that stalled is an error (exit 1)."""
-    failure = getattr(source, "failure", None)
+    failure = source.failure
     if failure is None or stop.is_set():
         return 0
-    if getattr(source, "stalled", False):
+    if source.stalled:
         raise FerEdgeError(f"{spec}: {failure}")
     log.warning(f"source {spec}: {failure}")
     return 0
 
 
-def _check_model_flags(args) -> None:
+def _check_model_flags(args: argparse.Namespace) -> None:
     """`evaluate --threads` within the config's limits for the key (`run` reads the key itself)."""
     from .config import check_flag
 
     check_flag("threads", "--threads", args.threads)
 
 
-def _close_all(sinks, source, events) -> FerEdgeError | None:
+def _close_all(sinks: list[FrameSink], source: FrameSource, events: EventWriter) -> FerEdgeError | None:
     """Close everything, whatever fails; the first failure (an annotated video cut short) is returned, not lost."""
     failed = None
     for sink in sinks:
@@ -322,7 +332,7 @@ def _close_all(sinks, source, events) -> FerEdgeError | None:
     return failed
 
 
-def _check_events_delivered(events) -> None:
+def _check_events_delivered(events: EventWriter) -> None:
     """A run whose events did not all arrive failed, whatever the loop did: its output is what a caller wanted."""
     if events.lost:
         from .errors import FerEdgeError
@@ -330,7 +340,7 @@ def _check_events_delivered(events) -> None:
         raise FerEdgeError(f"events {events.target}: {events.lost} of {events.lost + events.written} records lost")
 
 
-def _add_service(sub) -> None:
+def _add_service(sub: Subparsers) -> None:
     from .service import add_service_parser
 
     add_service_parser(sub)
@@ -350,13 +360,13 @@ COMMANDS = "fer_edge.commands"  # entry points: name -> a module's register(subp
 EXTRAS = {"keras": "train", "tensorflow": "train", "jax": "train", "matplotlib": "plot", "paho": "mqtt"}
 
 
-def _entry_points(group: str) -> dict:
+def _entry_points(group: str) -> dict[str, EntryPoint]:
     from importlib.metadata import entry_points
 
     return {ep.name: ep for ep in entry_points(group=group)}
 
 
-def plugin(group: str, name: str, what: str):
+def plugin(group: str, name: str, what: str) -> Any:
     """The object another package registers under `group` (by entry point: this package never imports it)."""
     ep = _entry_points(group).get(name)
     if ep is None:

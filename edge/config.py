@@ -13,22 +13,29 @@ import json
 import math
 import socket
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import tracking
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 DEFAULT_PATH = "/etc/fer-edge/config.toml"
 # Keys only a service uses: `fer-edge run` neither reconnects nor serves HTTP unless an --http-* flag asks (README).
 SERVICE_ONLY = ("source.reconnect_min_s", "source.reconnect_max_s", "http.enabled")
 ACCELERATORS = ("none", "edgetpu")
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "rtp", "srt")
+T = TypeVar("T")
+Section = TypeVar("Section", bound="DataclassInstance")
+Key = dataclasses.Field[Any]  # a key's field: its default, and its help and limits in `metadata`
 
 
-def _key(default, help: str, *, lo: float | None = None, hi: float | None = None, above: float | None = None,
-         choices: tuple[str, ...] = (), flag: str | None = None):
+def _key(default: T, help: str, *, lo: float | None = None, hi: float | None = None, above: float | None = None,
+         choices: tuple[str, ...] = (), flag: str | None = None) -> T:
     """A config key: its default (whose type is the key's type), a one-line help, and its limits."""
     meta = {"help": help, "lo": lo, "hi": hi, "above": above, "choices": choices, "flag": flag}
     return field(default=default, metadata=meta)
@@ -149,20 +156,27 @@ class ServiceConfig:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
 
 
-def _is_section(f: dataclasses.Field) -> bool:
+def _is_section(f: Key) -> bool:
     return f.default is dataclasses.MISSING
 
 
-def iter_keys(cls=ServiceConfig, prefix: str = ""):
+def _section(f: Key) -> type[Any]:
+    """A section's dataclass: the field's default factory."""
+    if not isinstance(f.default_factory, type):
+        raise TypeError(f"{f.name}: not a config section")
+    return f.default_factory
+
+
+def iter_keys(cls: type[Any] = ServiceConfig, prefix: str = "") -> Iterator[tuple[str, Key]]:
     """(dotted key path, dataclasses.Field) for every leaf key, in declaration order."""
     for f in dataclasses.fields(cls):
         if _is_section(f):
-            yield from iter_keys(f.default_factory, f"{prefix}{f.name}.")  # type: ignore[misc]
+            yield from iter_keys(_section(f), f"{prefix}{f.name}.")
         else:
             yield prefix + f.name, f
 
 
-def flag_for(path: str, f: dataclasses.Field) -> str:
+def flag_for(path: str, f: Key) -> str:
     """The key's flag: its short name where it has one (`--margin`), else the key path (`--http-port`)."""
     return f.metadata["flag"] or long_flag(path)
 
@@ -172,13 +186,13 @@ def long_flag(path: str) -> str:
     return "--" + path.replace(".", "-").replace("_", "-")
 
 
-def flags_of(path: str, f: dataclasses.Field) -> list[str]:
+def flags_of(path: str, f: Key) -> list[str]:
     return list(dict.fromkeys((flag_for(path, f), long_flag(path))))
 
 
-def _check(path: str, f: dataclasses.Field, value: Any) -> Any:
+def _check(path: str, f: Key, value: Any) -> Any:
     """The value with the key's type, or a UsageError naming the key and the reason."""
-    want = type(f.default)
+    want: type[Any] = type(f.default)
     m = f.metadata
     if want is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
@@ -199,11 +213,11 @@ def _check(path: str, f: dataclasses.Field, value: Any) -> Any:
     return value
 
 
-def _build(cls, table: dict, prefix: str):
+def _build(cls: type[Section], table: dict[str, Any], prefix: str) -> Section:
     unknown = sorted(set(table) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
         raise UsageError(f"{prefix}{unknown[0]}: unknown key")
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         path = prefix + f.name
         if f.name not in table:
@@ -211,7 +225,7 @@ def _build(cls, table: dict, prefix: str):
         if _is_section(f):
             if not isinstance(table[f.name], dict):
                 raise UsageError(f"{path}: want a table ([{path}]), got {table[f.name]!r}")
-            kwargs[f.name] = _build(f.default_factory, table[f.name], path + ".")
+            kwargs[f.name] = _build(_section(f), table[f.name], path + ".")
         else:
             if isinstance(table[f.name], dict):
                 raise UsageError(f"{path}: want a value, got a table")
@@ -300,9 +314,9 @@ def _check_host(host: str, port: int) -> None:
         raise UsageError(f"http.host: {host!r} is not an address this machine can bind ({reason})") from None
 
 
-def _parse_text(path: str, f: dataclasses.Field, text: str) -> Any:
+def _parse_text(path: str, f: Key, text: str) -> Any:
     """A command-line string as the key's type."""
-    want = type(f.default)
+    want: type[Any] = type(f.default)
     try:
         if want is bool:
             words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False,
@@ -321,7 +335,7 @@ def load_config(path: str | Path | None, overrides: dict[str, str] | None = None
     `loaders=False` leaves the source, detector and model names and files to the code that opens them: `fer-edge
     run` reports a missing model or an unknown detector as the loader words it (exit 1 for a bad model file).
     """
-    table: dict = {}
+    table: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
         try:
@@ -355,7 +369,7 @@ def load_config(path: str | Path | None, overrides: dict[str, str] | None = None
 def config_from(values: dict[str, Any]) -> ServiceConfig:
     """The defaults with `values` ({key path: value}) on top, each checked as a file's: for code that builds a loop
     without a file or flags (the benchmarks, the API, tests). Names and files are left to the loaders."""
-    table: dict = {}
+    table: dict[str, Any] = {}
     for key, value in values.items():
         *sections, name = key.split(".")
         node = table
@@ -375,22 +389,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_section_arguments(parser, "")
 
 
-def add_section_arguments(parser: argparse.ArgumentParser, section: str, skip: tuple[str, ...] = ()) -> None:
+def add_section_arguments(parser: argparse._ActionsContainer, section: str, skip: tuple[str, ...] = ()) -> None:
     """One flag per key under `section` ("": all) but those in `skip` (key paths or sections ending in ".")."""
     for path, f in iter_keys():
         if path.startswith(section) and not any(path == s or s.endswith(".") and path.startswith(s) for s in skip):
             add_key_argument(parser, path, f)
 
 
-def add_key_argument(parser, path: str, f: dataclasses.Field) -> None:
+def add_key_argument(parser: argparse._ActionsContainer, path: str, f: Key) -> None:
     """`--flag VALUE` (and its long spelling) for one key; a true-or-false key may be given bare (`--level-eyes`)."""
     default = f.default if f.default != "" else '""'
-    bare = {"nargs": "?", "const": "true"} if type(f.default) is bool else {}
+    bare: dict[str, Any] = {"nargs": "?", "const": "true"} if type(f.default) is bool else {}
     parser.add_argument(*flags_of(path, f), dest=path, default=None, metavar=type(f.default).__name__.upper(),
                         help=f"{path}: {f.metadata['help']} (default: {default})".replace("%", "%%"), **bare)
 
 
-def check_flag(key: str, flag: str, value):
+def check_flag(key: str, flag: str, value: Any) -> Any:
     """A command-line value of another command (`run --margin`) checked against the config key's type and limits,
     so the ranges OpenCV and LiteRT would reject later are refused at parse time in one line naming the flag."""
     f = dict(iter_keys())[key]

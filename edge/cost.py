@@ -9,11 +9,16 @@ Everything else (pooling, adds, activations, resizes) is left out: it is a few p
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import FerEdgeError
+
+if TYPE_CHECKING:
+    from .runtime import GraphOp
 
 COUNTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
 # which inputs hold the weights and the bias of each counted kind (TRANSPOSE_CONV: output_shape, weights, input, bias)
@@ -32,7 +37,7 @@ class ModelCost:
     params: int
     layers: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"macs": self.macs, "params": self.params, "layers": self.layers}
 
 
@@ -66,7 +71,7 @@ def op_macs(name: str, inputs: tuple[Tensor, ...], outputs: tuple[Tensor, ...]) 
     return math.prod(source) * weights[0] * weights[1] * weights[2]
 
 
-def count_cost(ops) -> ModelCost:
+def count_cost(ops: Iterable[GraphOp]) -> ModelCost:
     """Sum `op_macs` over a graph's operators (`fer_edge.runtime.GraphOp`s) and count the distinct weight and bias
     tensors they read: a layer run twice (the mirror pass) shares its weights, so they count once."""
     macs, layers, param_tensors = 0, 0, {}

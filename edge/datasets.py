@@ -98,7 +98,7 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline="")
 
 
-def read_fer2013_csv(path: str | os.PathLike, splits: tuple[str, ...] | None = None) -> dict[str, LabelledImages]:
+def read_fer2013_csv(path: str | os.PathLike[str], splits: tuple[str, ...] | None = None) -> dict[str, LabelledImages]:
     """Read the Kaggle `fer2013.csv` (or `.csv.gz`) into {Usage: LabelledImages}.
 
     A malformed row is an error naming the file and row number (1 = header),
@@ -172,7 +172,7 @@ def _parse_pixels(text: str, path: Path, row_no: int) -> np.ndarray:
 
 
 def read_image_folder(
-    root: str | os.PathLike, size: tuple[int, int] = (FER_SIDE, FER_SIDE), channels: int = 1
+    root: str | os.PathLike[str], size: tuple[int, int] = (FER_SIDE, FER_SIDE), channels: int = 1
 ) -> LabelledImages:
     """Read `root/<class>/*.<image>` (any size, colour or grey), resized through the runtime's preprocessing.
 
@@ -201,7 +201,8 @@ def read_image_folder(
 
 def read_images(files: list[Path], size: tuple[int, int], channels: int, limit: int = 0) -> tuple[list[np.ndarray], int]:
     """Decode image files (hidden files and folders ignored) through the runtime's preprocessing: (images, undecodable)."""
-    images, undecodable = [], 0
+    images: list[np.ndarray] = []
+    undecodable = 0
     for file in files:
         if limit and len(images) >= limit:
             break
@@ -227,7 +228,7 @@ def imread(path: Path) -> np.ndarray | None:
 
 
 def load_split(
-    data: str | os.PathLike, split: str, size: tuple[int, int] = (FER_SIDE, FER_SIDE), channels: int = 1
+    data: str | os.PathLike[str], split: str, size: tuple[int, int] = (FER_SIDE, FER_SIDE), channels: int = 1
 ) -> LabelledImages:
     """One split from either source: a FER2013 CSV, or a folder tree (`root/<split>/<class>/` or `root/<class>/`)."""
     path = Path(data)
@@ -240,9 +241,9 @@ def load_split(
         raise FerEdgeError(f"{path}: no {split!r} folder and no class folders")
     if not path.exists():
         raise FerEdgeError(f"{path}: no such file or folder")
-    data = read_fer2013_csv(path, (split,))[canonical_split(split)]
-    images = batch_to_model_input(data.images, size, channels)  # the CSV's 48x48 grey, as the caller asked
-    return LabelledImages(images, data.label_ids, data.source, data.undecodable)
+    rows = read_fer2013_csv(path, (split,))[canonical_split(split)]
+    images = batch_to_model_input(rows.images, size, channels)  # the CSV's 48x48 grey, as the caller asked
+    return LabelledImages(images, rows.label_ids, rows.source, rows.undecodable)
 
 
 def _folder_split_names(split: str) -> tuple[str, ...]:

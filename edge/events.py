@@ -13,6 +13,7 @@ and `detected_share` were added.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -20,34 +21,39 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from .errors import FerEdgeError, UsageError
 from .files import writable_target
+from .records import FaceRecord
 
 log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from .stats import LoopStats
 
 SCHEMA_VERSION = 2
 
 
-def face_record(time_s: float, frame: int, track, box, detector_score: float, probs: np.ndarray,
-                labels: tuple[str, ...], detected: bool = True, file: str | None = None) -> dict:
-    """`detected` is False when the box was carried over from an earlier frame's detection (--detect-every);
-    `file` is the photo a still came from (its name only: a folder run numbers frames, which says nothing)."""
-    top = int(probs.argmax())
+Json = dict[str, Any]  # a record as it leaves the process: JSON types only
+
+
+def face_json(r: FaceRecord) -> Json:
+    """A face record in the events schema: the JSONL line, and each face of /events/latest and /faces.
+
+    `file` is the photo a still came from, by its name only (a folder run numbers frames, which says nothing).
+    """
+    top = r.top
     return {
-        "type": "face", "v": SCHEMA_VERSION, "time": round(time_s, 3), "frame": frame,
-        **({"file": Path(file).name} if file else {}), "face_id": track.id,
-        "box": box.as_list(), "detected": detected, "detector_score": round(float(detector_score), 3),
-        "label": labels[top], "score": round(float(probs[top]), 4),
-        "probs": {name: round(float(p), 4) for name, p in zip(labels, probs)},
-        "smoothed_label": track.label, "smoothed_score": round(track.score, 4),  # worked out by the tracker
+        "type": "face", "v": SCHEMA_VERSION, "time": round(r.time, 3), "frame": r.frame,
+        **({"file": Path(r.file).name} if r.file else {}), "face_id": r.face_id,
+        "box": list(r.box), "detected": r.detected, "detector_score": round(r.detector_score, 3),
+        "label": r.labels[top], "score": round(r.probs[top], 4),
+        "probs": {name: round(p, 4) for name, p in zip(r.labels, r.probs)},
+        "smoothed_label": r.smoothed_label, "smoothed_score": round(r.smoothed_score, 4),
     }
 
 
-def run_record(time_s: float, command: str, config: dict) -> dict:
+def run_record(time_s: float, command: str, config: Json) -> Json:
     """Opens a run in an events file, so that a file appended to by many runs says where each begins and how."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -59,7 +65,7 @@ def run_record(time_s: float, command: str, config: dict) -> dict:
             "config": config}
 
 
-def stats_record(time_s: float, stats, dropped: int) -> dict:
+def stats_record(time_s: float, stats: LoopStats, dropped: int) -> Json:
     return {
         "type": "stats", "v": SCHEMA_VERSION, "time": round(time_s, 3), "frames": stats.frames,
         "fps_now": round(stats.fps_now, 2), "fps_mean": round(stats.fps_mean(), 2), "detected": stats.detected,
@@ -67,6 +73,31 @@ def stats_record(time_s: float, stats, dropped: int) -> dict:
         "faces_per_frame": round(stats.faces / stats.frames, 3) if stats.frames else 0.0,
         "dropped": dropped, "latency_ms": stats.latency(),
     }
+
+
+class EventWriter(Protocol):
+    """Where the loop writes its records: face records and stats, serialized by the writer (or dropped)."""
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def errors(self) -> int: ...  # failed writes
+
+    @property
+    def lost(self) -> int: ...  # records not written
+
+    @property
+    def written(self) -> int: ...
+
+    @property
+    def gone(self) -> bool: ...  # nothing more can be delivered
+
+    def write(self, record: FaceRecord | Json) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class JsonlWriter:
@@ -135,8 +166,9 @@ class JsonlWriter:
         st = os.fstat(self._fd)
         self._size, self._inode = st.st_size, (st.st_dev, st.st_ino)
 
-    def write(self, record: dict) -> None:
-        self._pending.append(json.dumps(record, separators=(",", ":")) + "\n")
+    def write(self, record: FaceRecord | Json) -> None:
+        data = face_json(record) if isinstance(record, FaceRecord) else record
+        self._pending.append(json.dumps(data, separators=(",", ":")) + "\n")
 
     def flush(self) -> None:
         data, count = "".join(self._pending), len(self._pending)
@@ -190,14 +222,17 @@ class JsonlWriter:
         self._open()
 
     def _write_fd(self, data: bytes) -> None:
+        fd = self._fd
+        if fd is None:  # not reached: a closed stdout sets `gone`, a file is opened first
+            raise OSError(errno.EBADF, "no file open")
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(self._fd, view):]
+                view = view[os.write(fd, view):]
         except OSError:
             if self._own and len(view) < len(data):
                 with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, self._size)  # no half line left for readers to trip on
+                    os.ftruncate(fd, self._size)  # no half line left for readers to trip on
             raise
         self._size += len(data)
 
@@ -217,8 +252,9 @@ class JsonlWriter:
             log.warning(f"events {self.target}: rotation failed ({reason}); writing on to the same file, "
                         f"retrying in {self.REOPEN_S:.0f} s")
             return
-        os.close(self._fd)
-        self._fd = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         try:
             self._open()
         except OSError as exc:
@@ -250,7 +286,7 @@ class NullWriter:
 
     target, errors, lost, written, gone = "", 0, 0, 0, False
 
-    def write(self, record: dict) -> None:
+    def write(self, record: FaceRecord | Json) -> None:
         pass
 
     def flush(self) -> None:

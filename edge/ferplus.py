@@ -11,6 +11,7 @@ import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +53,7 @@ def majority_outcomes(votes: np.ndarray, named: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(named, bool), out, NO_IMAGE).astype(np.int64)
 
 
-def read_ferplus_csv(path: str | os.PathLike) -> FerPlusVotes:
+def read_ferplus_csv(path: str | os.PathLike[str]) -> FerPlusVotes:
     """Read `fer2013new.csv` (plain or gzipped); a malformed row is an error naming the file and row (1 = header)."""
     path = Path(path)
     if not path.is_file():
@@ -86,7 +87,7 @@ def read_ferplus_csv(path: str | os.PathLike) -> FerPlusVotes:
     return FerPlusVotes(np.asarray(usage), np.asarray(named), np.asarray(votes, dtype=np.int64).reshape(-1, 10))
 
 
-def fer2013_rows(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+def fer2013_rows(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """(Usage, label) of every data row of a FER2013 CSV, skipping blank lines as `read_fer2013_csv` does, so row i
     here is row i of the FER+ file. Pixels are not parsed; an unparsable label reads as -1."""
     path = Path(path)
@@ -117,13 +118,13 @@ def label_agreement(outcomes: np.ndarray, label_ids: np.ndarray) -> float:
     return float((np.asarray(outcomes)[scored] == np.asarray(label_ids)[scored]).mean()) if scored.any() else 1.0
 
 
-def split_outcomes(ferplus: str | os.PathLike, fer2013: str | os.PathLike, split: str) -> np.ndarray:
+def split_outcomes(ferplus: str | os.PathLike[str], fer2013: str | os.PathLike[str], split: str) -> np.ndarray:
     """FER+ majority outcomes of `split`'s rows, in the order `load_split` returns that split's images."""
     votes = paired_votes(ferplus, fer2013, split)
     return majority_outcomes(votes.votes, votes.named)
 
 
-def paired_votes(ferplus: str | os.PathLike, fer2013: str | os.PathLike, split: str) -> FerPlusVotes:
+def paired_votes(ferplus: str | os.PathLike[str], fer2013: str | os.PathLike[str], split: str) -> FerPlusVotes:
     """The FER+ rows of `split`, paired with the FER2013 CSV's rows (evaluation labels, or soft training targets).
 
     The two files must pair row for row: a different row count, rows whose Usage differs, or majorities that agree
@@ -148,7 +149,7 @@ def paired_votes(ferplus: str | os.PathLike, fer2013: str | os.PathLike, split: 
     return FerPlusVotes(votes.usage[keep], votes.named[keep], votes.votes[keep])
 
 
-def outcome_summary(outcomes: np.ndarray, predicted: np.ndarray, label_names: tuple[str, ...]) -> dict:
+def outcome_summary(outcomes: np.ndarray, predicted: np.ndarray, label_names: tuple[str, ...]) -> dict[str, Any]:
     """What was scored and what was not: excluded rows by reason, and the contempt-majority rows (no such class
     in the model, so not scored) with what the model predicted for them."""
     outcomes = np.asarray(outcomes)
@@ -160,7 +161,7 @@ def outcome_summary(outcomes: np.ndarray, predicted: np.ndarray, label_names: tu
                          "predicted": {name: int(n) for name, n in zip(label_names, counts)}}}
 
 
-def format_summary(summary: dict) -> str:
+def format_summary(summary: dict[str, Any]) -> str:
     """One line for the terminal."""
     ex = summary["excluded"]
     contempt = summary["contempt"]

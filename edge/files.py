@@ -20,7 +20,7 @@ def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
-def writable_target(path: str | os.PathLike) -> Path:
+def writable_target(path: str | os.PathLike[str]) -> Path:
     """The file a write to `path` must replace: a symlink's target (the link stays a link), or `path` itself.
 
     Anything that exists and is not a regular file is refused with a UsageError naming it: renaming a result over
@@ -52,7 +52,7 @@ def _unwritable(folder: Path) -> str | None:
     return None
 
 
-def ensure_folder(path: str | os.PathLike, option: str) -> Path:
+def ensure_folder(path: str | os.PathLike[str], option: str) -> Path:
     """Make the output folder `path` now, so that a bad output option fails in one line naming `option` (exit 2)
     before any work is done rather than after it."""
     path = Path(path)
@@ -62,7 +62,7 @@ def ensure_folder(path: str | os.PathLike, option: str) -> Path:
     return path
 
 
-def check_output_file(path: str | os.PathLike, option: str) -> Path:
+def check_output_file(path: str | os.PathLike[str], option: str) -> Path:
     """The result file `path`, checked now: not a folder or device, and its folder takes new files."""
     target = writable_target(path)
     reason = _unwritable(target.parent)
@@ -72,7 +72,7 @@ def check_output_file(path: str | os.PathLike, option: str) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary path beside the real target, renamed over it only when the block succeeds.
 
     For writers that want a file name rather than bytes (Keras `model.save`); `suffix` keeps the extension they
@@ -103,7 +103,7 @@ def _fsync(name: str) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
@@ -114,5 +114,5 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, printable(text).encode("utf-8"))

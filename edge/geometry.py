@@ -28,8 +28,13 @@ class Box:
     def center(self) -> tuple[float, float]:
         return ((self.x1 + self.x2) / 2, (self.y1 + self.y2) / 2)
 
+    @property
+    def pixels(self) -> tuple[int, int, int, int]:
+        """The corners rounded to whole pixels."""
+        return round(self.x1), round(self.y1), round(self.x2), round(self.y2)
+
     def as_list(self) -> list[int]:
-        return [round(self.x1), round(self.y1), round(self.x2), round(self.y2)]
+        return list(self.pixels)
 
     def as_array(self) -> np.ndarray:
         return np.array([self.x1, self.y1, self.x2, self.y2], dtype=np.float32)

@@ -8,6 +8,7 @@ broker that lost its retained messages) finds the device again. Keys are the doc
 from __future__ import annotations
 
 import re
+from typing import Any
 
 BIRTH_PAYLOAD = "online"
 
@@ -22,7 +23,7 @@ def birth_topic(discovery_prefix: str) -> str:
 
 
 def discovery_configs(prefix: str, node: str, name: str, version: str,
-                      discovery_prefix: str = "homeassistant") -> list[tuple[str, dict]]:
+                      discovery_prefix: str = "homeassistant") -> list[tuple[str, dict[str, Any]]]:
     """(topic, config) for each sensor; `prefix` is this device's topic prefix (state, stats, availability)."""
     device = {"identifiers": [node], "name": name, "model": "fer-edge facial-expression recognition",
               "manufacturer": "fer-edge", "sw_version": version}

@@ -21,15 +21,18 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 from .errors import FerEdgeError, UsageError
+
+if TYPE_CHECKING:
+    from .preview import Preview
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,7 @@ def exposure_warning(host: str) -> str | None:
 class _RateLimitedLog:
     """The first failure of a kind is logged; later ones are counted and summed up at most every `every_s`."""
 
-    def __init__(self, every_s: float = LOG_EVERY_S, clock=time.monotonic):
+    def __init__(self, every_s: float = LOG_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
         self._every, self._clock = every_s, clock
         self._next: dict[str, float] = {}
         self._unlogged: dict[str, int] = {}
@@ -108,8 +111,10 @@ class _Handler(BaseHTTPRequestHandler):
     error_content_type = "text/plain; charset=utf-8"
     error_message_format = "%(code)d %(message)s\n"
 
-    def __init__(self, head: bytes, client_address, endpoint: Endpoint, preview=None):  # no socket
-        self.rfile, self.wfile = io.BytesIO(head), io.BytesIO()
+    def __init__(self, head: bytes, client_address: Any, endpoint: Endpoint,
+                 preview: Preview | None = None) -> None:  # no socket
+        self.output = io.BytesIO()  # the whole answer
+        self.rfile, self.wfile = io.BytesIO(head), self.output
         self.client_address, self.endpoint = client_address, endpoint
         self.close_connection = True
         self.preview, self.stream = preview, False  # stream: the preview takes the socket, nothing is written here
@@ -129,12 +134,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/events/latest":
             self._send(200, "application/json", ep.latest_json())
         elif self.preview is not None and (answer := self.preview.answer(self.command, self.path, self.headers)):
-            from .preview import STREAM
-
-            if answer is STREAM:
-                self.stream = True
-            else:
+            if isinstance(answer, tuple):
                 self._send(*answer)
+            else:  # STREAM: the preview's thread takes the socket
+                self.stream = True
         else:
             self._send(404, "text/plain; charset=utf-8", "not found; try /healthz, /metrics or /events/latest\n")
 
@@ -153,7 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    def log_message(self, format, *args) -> None:  # scrapes every few seconds would flood the journal
+    def log_message(self, format: str, *args: Any) -> None:  # scrapes every few seconds would flood the journal
         pass
 
 
@@ -169,7 +172,7 @@ def _head_end(buf: bytearray) -> int:
 class _Client:
     __slots__ = ("sock", "address", "since", "batch", "inbox", "outbox")
 
-    def __init__(self, sock: socket.socket, address, since: float, batch: int):
+    def __init__(self, sock: socket.socket, address: Any, since: float, batch: int) -> None:
         self.sock, self.address, self.since, self.batch = sock, address, since, batch
         self.inbox = bytearray()
         self.outbox: bytes | None = None  # set once the request is whole: then only written to
@@ -178,7 +181,8 @@ class _Client:
 class _Server:
     """A listening socket and its clients, all non-blocking, served by `serve_forever` on one thread."""
 
-    def __init__(self, host: str, port: int, family: int, clock=time.monotonic, free=free_descriptors):
+    def __init__(self, host: str, port: int, family: int, clock: Callable[[], float] = time.monotonic,
+                 free: Callable[[], int | None] = free_descriptors) -> None:
         self._clock, self._free = clock, free
         self.socket = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -191,7 +195,7 @@ class _Server:
         self.socket.setblocking(False)
         self.server_address = self.socket.getsockname()
         self.endpoint: Endpoint | None = None
-        self.preview = None  # edge.preview.Preview when http.preview is on
+        self.preview: Preview | None = None  # when http.preview is on
         self._selector = selectors.DefaultSelector()
         self._clients: dict[socket.socket, _Client] = {}  # in order of arrival: the first is the oldest
         self._stop = threading.Event()
@@ -271,7 +275,7 @@ class _Server:
             if client.outbox is None:
                 self._read(client)
             else:
-                self._write(client)
+                self._write(client, client.outbox)
         except OSError as exc:  # reset, broken pipe: the client's doing, counted and logged once a minute
             self.client_errors += 1
             self._errors.note("client connections failed", f"{type(exc).__name__}: {exc.strerror or exc}")
@@ -288,38 +292,40 @@ class _Server:
         client.inbox += data
         end = _head_end(client.inbox)
         if end > 0:
-            client.outbox = self._answer(bytes(client.inbox[:end]), client.address)
-            if client.outbox is None:  # the preview's stream: its own thread owns the socket from here
+            client.outbox = outbox = self._answer(bytes(client.inbox[:end]), client.address)
+            if outbox is None:  # the preview's stream: its own thread owns the socket from here
                 self._hand_over(client)
                 return
             self._selector.modify(client.sock, selectors.EVENT_WRITE, client)
-            self._write(client)
+            self._write(client, outbox)
         elif len(client.inbox) > MAX_HEAD_BYTES:
             self.dropped += 1
             self._close(client)
 
-    def _answer(self, head: bytes, address) -> bytes | None:
+    def _answer(self, head: bytes, address: Any) -> bytes | None:
         """The whole answer, or None when the preview takes the socket for a stream."""
         try:
+            if self.endpoint is None:
+                raise RuntimeError("no endpoint: serving before start")
             handler = _Handler(head, address, self.endpoint, self.preview)
-            return None if handler.stream else handler.wfile.getvalue()
+            return None if handler.stream else handler.output.getvalue()
         except Exception as exc:  # a bug behind one path: that answer fails, the endpoint stays up
             self._errors.note("error answering a request", f"{type(exc).__name__}: {exc}")
             return b"HTTP/1.0 500 Internal Server Error\r\nServer: fer-edge\r\nContent-Length: 0\r\n\r\n"
 
-    def _write(self, client: _Client) -> None:
+    def _write(self, client: _Client, outbox: bytes) -> None:
         try:
-            sent = client.sock.send(client.outbox)
+            sent = client.sock.send(outbox)
         except BlockingIOError:
             return
-        client.outbox = client.outbox[sent:]
+        client.outbox = outbox[sent:]
         if not client.outbox:
             self._close(client)
 
     def _hand_over(self, client: _Client) -> None:
         self._clients.pop(client.sock, None)
         self._selector.unregister(client.sock)
-        if not self.preview.adopt(client.sock):  # full after all: closed, the page's image retries
+        if self.preview is None or not self.preview.adopt(client.sock):  # full after all: closed, the image retries
             client.sock.close()
 
     def _expire(self) -> None:
@@ -354,7 +360,7 @@ class _Server:
 class HttpEndpoint:
     """Binds at construction, so a taken port fails the start at once; serves from `start` on a daemon thread."""
 
-    def __init__(self, host: str, port: int):
+    def __init__(self, host: str, port: int) -> None:
         try:
             family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         except socket.gaierror as exc:
@@ -378,7 +384,7 @@ class HttpEndpoint:
         """A warning when the bound address is not loopback (0.0.0.0, ::, a LAN address)."""
         return exposure_warning(self._server.server_address[0])
 
-    def start(self, endpoint: Endpoint, preview=None) -> None:
+    def start(self, endpoint: Endpoint, preview: Preview | None = None) -> None:
         """Serve `endpoint`'s paths, and `preview`'s (an edge.preview.Preview) when given; both count in /metrics."""
         self._server.endpoint, self._server.preview = endpoint, preview
         endpoint.registry.register(self._server)

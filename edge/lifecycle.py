@@ -8,15 +8,22 @@ a pixel, never the per-frame probabilities. `update` is sent when the smoothed l
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from .records import FaceRecord
 from .tracking import UNCERTAIN
 
 NO_FACE = "none"  # the dominant expression when nobody is in view
 # The only keys of a face summary; a test checks every published payload against this set.
 FACE_KEYS = ("face_id", "label", "score", "box", "frame", "frame_time", "start_time", "end_time", "duration", "frames",
              "label_shares")
+
+
+def _time(r: FaceRecord) -> float:
+    """A record's time as the events file gives it (ms), so durations and shares agree with the JSONL."""
+    return round(r.time, 3)
 
 
 @dataclass
@@ -27,19 +34,19 @@ class _Life:
     frame: int
     label: str
     score: float
-    box: list
+    box: tuple[int, int, int, int]
     frames: int = 1
     seconds: dict[str, float] = field(default_factory=dict)  # time each smoothed label was held
-    published: dict | None = None  # the last summary sent (the next message's `before`)
+    published: dict[str, Any] | None = None  # the last summary sent (the next message's `before`)
     published_at: float = 0.0
 
-    def see(self, r: dict) -> None:
-        held = r["time"] - self.last
-        self.seconds[self.label] = self.seconds.get(self.label, 0.0) + max(0.0, held)
-        self.last, self.frame, self.frames = r["time"], r["frame"], self.frames + 1
-        self.label, self.score, self.box = r["smoothed_label"], r["smoothed_score"], list(r["box"])
+    def see(self, r: FaceRecord) -> None:
+        now = _time(r)
+        self.seconds[self.label] = self.seconds.get(self.label, 0.0) + max(0.0, now - self.last)
+        self.last, self.frame, self.frames = now, r.frame, self.frames + 1
+        self.label, self.score, self.box = r.smoothed_label, r.smoothed_score, r.box
 
-    def summary(self, ended: bool = False) -> dict:
+    def summary(self, ended: bool = False) -> dict[str, Any]:
         duration = self.last - self.start
         if duration > 0:
             shares = {k: round(v / duration, 3) for k, v in sorted(self.seconds.items()) if v > 0}
@@ -58,47 +65,47 @@ class FaceLifecycle:
     frame, over the face's whole life (first to last frame seen).
     """
 
-    def __init__(self, update_every_s: float = 5.0):
+    def __init__(self, update_every_s: float = 5.0) -> None:
         self.update_every_s = update_every_s
         self._lives: dict[int, _Life] = {}
 
-    def on_frame(self, records: list[dict], live_ids: Iterable[int] | None = None) -> list[dict]:
+    def on_frame(self, records: Sequence[FaceRecord], live_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
         out = []
         for r in records:
-            life = self._lives.get(r["face_id"])
+            now = _time(r)
+            life = self._lives.get(r.face_id)
             if life is None:
-                life = _Life(r["face_id"], r["time"], r["time"], r["frame"], r["smoothed_label"], r["smoothed_score"],
-                             list(r["box"]))
+                life = _Life(r.face_id, now, now, r.frame, r.smoothed_label, r.smoothed_score, r.box)
                 self._lives[life.face_id] = life
-                out.append(self._event("new", life, r["time"]))
+                out.append(self._event("new", life, now))
                 continue
             life.see(r)
             changed = life.published is not None and life.label != life.published["label"]
-            due = self.update_every_s > 0 and r["time"] - life.published_at >= self.update_every_s
+            due = self.update_every_s > 0 and now - life.published_at >= self.update_every_s
             if changed or due:
-                out.append(self._event("update", life, r["time"]))
+                out.append(self._event("update", life, now))
         if live_ids is not None:
             live = set(live_ids)
             for face_id in [k for k in self._lives if k not in live]:
                 out.append(self._end(face_id))
         return out
 
-    def close(self) -> list[dict]:
+    def close(self) -> list[dict[str, Any]]:
         """`end` for every face still tracked (the source ended or the process stops)."""
         return [self._end(k) for k in list(self._lives)]
 
-    def _event(self, kind: str, life: _Life, now: float) -> dict:
+    def _event(self, kind: str, life: _Life, now: float) -> dict[str, Any]:
         after = life.summary(ended=kind == "end")
         before = life.published if life.published is not None else after
         life.published, life.published_at = after, now
         return {"type": kind, "before": before, "after": after}
 
-    def _end(self, face_id: int) -> dict:
+    def _end(self, face_id: int) -> dict[str, Any]:
         life = self._lives.pop(face_id)
         return self._event("end", life, life.last)
 
 
-def scene_state(records: list[dict], time_s: float) -> dict:
+def scene_state(records: Sequence[FaceRecord], time_s: float) -> dict[str, Any]:
     """The retained `state`: how many faces are in view and the dominant smoothed expression.
 
     Dominant: the label most faces show (ties: the higher summed score), `uncertain` when every face is, `none`
@@ -107,9 +114,9 @@ def scene_state(records: list[dict], time_s: float) -> dict:
     counts: dict[str, int] = {}
     scores: dict[str, float] = {}
     for r in records:
-        label = r["smoothed_label"]
+        label = r.smoothed_label
         counts[label] = counts.get(label, 0) + 1
-        scores[label] = scores.get(label, 0.0) + float(r["smoothed_score"])
+        scores[label] = scores.get(label, 0.0) + r.smoothed_score
     sure = [k for k in counts if k != UNCERTAIN]
     if sure:
         dominant = max(sure, key=lambda k: (counts[k], scores[k]))

@@ -10,25 +10,27 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
+from typing import TextIO
 
 # The loggers fer-edge's modules log under (`logging.getLogger(__name__)`); `__main__` is a `python -m fer_edge.benchmarks.x`.
 LOGGERS = ("edge", "fer_edge", "train", "convert", "benchmarks", "__main__")
 SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
 
-class _Stderr(logging.StreamHandler):
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]  # generic only in typeshed, not at run time
     """Writes to whatever `sys.stderr` is when a record comes (a test's capture, a redirect), as logging's last resort."""
 
     def __init__(self) -> None:
         logging.Handler.__init__(self)
 
-    @property
-    def stream(self):
+    @property  # a read-only view of whatever sys.stderr is now
+    def stream(self) -> TextIO:
         return sys.stderr
 
 
 class _Lines(logging.Formatter):
-    def __init__(self, prefix: str, journal: bool):
+    def __init__(self, prefix: str, journal: bool) -> None:
         super().__init__(f"{prefix}: %(message)s")
         self._journal = journal
 
@@ -37,7 +39,7 @@ class _Lines(logging.Formatter):
         return f"<{SYSLOG_PRIORITY.get(record.levelno, 6)}>{line}" if self._journal else line
 
 
-def stderr_is_journal(environ=os.environ) -> bool:
+def stderr_is_journal(environ: Mapping[str, str] = os.environ) -> bool:
     """stderr is connected to journald: `JOURNAL_STREAM` is `DEVICE:INODE` of that stream (systemd.exec(5))."""
     try:
         device, inode = (int(x) for x in environ.get("JOURNAL_STREAM", "").split(":"))

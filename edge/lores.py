@@ -10,11 +10,19 @@ stride. Boxes found there are scaled to `main`, where the faces are cropped.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Literal
+
 import numpy as np
 
 from .errors import UsageError
 from .geometry import Box, Detection
 
+if TYPE_CHECKING:
+    from .detectors import FaceDetector
+    from .sources import Frame
+
+# picamera2's small stream for the detector: a size, "auto" (320 px wide at main's aspect ratio), or none
+Lores = tuple[int, int] | Literal["auto"] | None
 LORES_WIDTH = 320  # BlazeFace back letterboxes to 256 anyway: more lores pixels buy the kiosk detector nothing
 
 
@@ -26,7 +34,7 @@ def lores_size(main: tuple[int, int], width: int = LORES_WIDTH) -> tuple[int, in
     return w, min(h, mh // 2 * 2)
 
 
-def lores_option(text: str, detector: str, main: tuple[int, int]) -> tuple[int, int] | str | None:
+def lores_option(text: str, detector: str, main: tuple[int, int]) -> Lores:
     """`--lores`: "auto" (a 320 px stream, unless `room` would tile main: tiles need main's pixels), "off", "WxH"."""
     if text == "auto":
         from .detectors.tiled import TILE_SCALE, TILE_SIZE
@@ -40,7 +48,7 @@ def lores_option(text: str, detector: str, main: tuple[int, int]) -> tuple[int, 
     return int(w), int(h)
 
 
-def lores_stream(size: tuple[int, int]) -> dict:
+def lores_stream(size: tuple[int, int]) -> dict[str, Any]:
     """The `lores` entry of a picamera2 configuration: the Pi's ISP only gives YUV on that stream."""
     return {"size": tuple(size), "format": "YUV420"}
 
@@ -53,7 +61,7 @@ def y_plane(yuv420: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return yuv420[:h, :w]
 
 
-def capture_main_and_lores(camera, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def capture_main_and_lores(camera: Any, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """(main as BGR, lores Y plane) from one request of a started picamera2 camera."""
     (main, lores), _ = camera.capture_arrays(["main", "lores"])
     # picamera2's "RGB888"/"XRGB8888" are laid out B, G, R(, X) in memory: OpenCV's BGR as it is
@@ -66,15 +74,14 @@ def scale_detections(dets: list[Detection], sx: float, sy: float) -> list[Detect
                       tuple((x * sx, y * sy) for x, y in d.keypoints)) for d in dets]
 
 
-def detect_image(frame) -> np.ndarray:
+def detect_image(frame: Frame) -> np.ndarray:
     """What the detector sees: the lores image when the source gave one, else the frame itself."""
-    lores = getattr(frame, "lores", None)
-    return frame.image if lores is None else lores
+    return frame.image if frame.lores is None else frame.lores
 
 
-def detect_frame(detector, frame) -> list[Detection]:
+def detect_frame(detector: FaceDetector, frame: Frame) -> list[Detection]:
     """Faces in main's pixels: found on the lores image when there is one (detectors take grey), else on main."""
-    lores = getattr(frame, "lores", None)
+    lores = frame.lores
     if lores is None:
         return detector.detect(frame.image)
     (mh, mw), (lh, lw) = frame.image.shape[:2], lores.shape[:2]

@@ -13,23 +13,45 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
+from .events import EventWriter, face_json
+from .records import FaceRecord
 from .sdnotify import Notifier
 from .sources import Frame
 from .stats import STAGES, LoopStats
 from .tracking import UNCERTAIN
 
 
+class SourceHealth(Protocol):
+    """What the monitor reads of the source: a ReconnectingSource, or `run`'s plain source (edge/runhttp.py)."""
+
+    @property
+    def dropped(self) -> int: ...
+
+    @property
+    def undecodable(self) -> int: ...
+
+    @property
+    def up(self) -> bool: ...
+
+    @property
+    def errors(self) -> int: ...
+
+    @property
+    def reconnects(self) -> int: ...
+
+
 class Monitor:
     STATUS_EVERY_S = 2.0
     SNAPSHOT_EVERY_S = 1.0  # latency percentiles and the latest-faces pruning: cheap, but not per frame
 
-    def __init__(self, notifier: Notifier, source, events, labels: tuple[str, ...], stale_after_s: float,
-                 info: dict[str, str], clock: Callable[[], float] = time.monotonic):
+    def __init__(self, notifier: Notifier, source: SourceHealth, events: EventWriter, labels: tuple[str, ...],
+                 stale_after_s: float, info: dict[str, str], clock: Callable[[], float] = time.monotonic) -> None:
         self._notifier, self._source, self._events = notifier, source, events
         self._stale, self._info, self._clock = stale_after_s, info, clock
         self._lock = threading.Lock()
@@ -39,8 +61,8 @@ class Monitor:
         self._fps = 0.0
         self._detected = 0
         self._labels = dict.fromkeys((*labels, UNCERTAIN), 0)
-        self._in_view: list[dict] = []  # the last processed frame's records: the faces in view now
-        self._ended: dict[int, tuple[float, dict]] = {}  # face_id -> (when last seen, its last record), gone since
+        self._in_view: list[FaceRecord] = []  # the last processed frame's records: the faces in view now
+        self._ended: dict[int, tuple[float, FaceRecord]] = {}  # face_id -> (when last seen, its last record), gone since
         self._latency: dict[str, tuple[float, float, float, int]] = {}  # stage -> (p50 s, p95 s, sum s, count)
         self._last_ping = self._last_status = self._last_snapshot = -math.inf
         self._waiting: str | None = None  # why there is no frame now: the source's last failed attempt
@@ -68,7 +90,7 @@ class Monitor:
         self._last_status = now
         self._notifier.send(*fields, f"STATUS={self.status()}")
 
-    def on_frame(self, frame: Frame, records: list[dict], stats: LoopStats) -> None:
+    def on_frame(self, frame: Frame, records: Sequence[FaceRecord], stats: LoopStats) -> None:
         """The loop's observer: count, remember each face's last record, and tell systemd the loop is alive."""
         now = self._clock()
         was_waiting, self._waiting = self._waiting is not None, None
@@ -77,12 +99,12 @@ class Monitor:
             self._frames, self._faces, self._fps, self._frame_faces = stats.frames, stats.faces, stats.fps_now, len(records)
             self._detected = stats.detected
             for r in records:
-                self._labels[r["smoothed_label"]] = self._labels.get(r["smoothed_label"], 0) + 1
-                self._ended.pop(r["face_id"], None)
-            seen = {r["face_id"] for r in records}
+                self._labels[r.smoothed_label] = self._labels.get(r.smoothed_label, 0) + 1
+                self._ended.pop(r.face_id, None)
+            seen = {r.face_id for r in records}
             for r in self._in_view:
-                if r["face_id"] not in seen:
-                    self._ended[r["face_id"]] = (now, r)
+                if r.face_id not in seen:
+                    self._ended[r.face_id] = (now, r)
             self._in_view = list(records)
             if now - self._last_snapshot >= self.SNAPSHOT_EVERY_S:
                 self._last_snapshot = now
@@ -129,11 +151,10 @@ class Monitor:
         now = self._clock()
         with self._lock:
             fresh = self._last_frame is not None and now - self._last_frame <= self._stale
-            faces = sorted(self._in_view, key=lambda r: r["face_id"]) if fresh else []
-            ended = [{**r, "gone_s": round(now - seen, 2)} for _, (seen, r) in sorted(self._ended.items())
-                     if now - seen <= self._stale]
-        return json.dumps({"time": round(time.time(), 3), "healthy": self.healthy(), "faces": faces,
-                           "ended": ended}) + "\n"
+            faces = sorted(self._in_view, key=lambda r: r.face_id) if fresh else []
+            ended = [(r, round(now - seen, 2)) for _, (seen, r) in sorted(self._ended.items()) if now - seen <= self._stale]
+        return json.dumps({"time": round(time.time(), 3), "healthy": self.healthy(), "faces": [face_json(r) for r in faces],
+                           "ended": [{**face_json(r), "gone_s": gone} for r, gone in ended]}) + "\n"
 
     def faces_in_view(self) -> int:
         """How many faces the last frame held; 0 once frames stop (nothing is known to be in view)."""

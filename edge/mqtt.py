@@ -20,8 +20,9 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -30,6 +31,16 @@ from .errors import UsageError
 from .events import stats_record
 from .hass import BIRTH_PAYLOAD, birth_topic, discovery_configs, node_id
 from .lifecycle import NO_FACE, FaceLifecycle, scene_state
+from .records import FaceRecord
+from .sources import Frame, FrameSource
+from .stats import LoopStats
+from .tracking import Tracker
+
+if TYPE_CHECKING:  # paho is imported only when MQTT is turned on
+    from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage, MQTTMessageInfo
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
+
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 8192  # a face event is ~500 bytes; anything near a picture's size is refused
@@ -94,9 +105,10 @@ def _version() -> str:
 class MqttLink:
     """A paho client with a bounded send queue and counters; `publish` never blocks the caller."""
 
-    def __init__(self, cfg: MqttConfig, prefix: str, client_id: str, password: str | None):
+    def __init__(self, cfg: MqttConfig, prefix: str, client_id: str, password: str | None) -> None:
         try:
             from paho.mqtt import client as paho
+            from paho.mqtt.enums import CallbackAPIVersion
         except ImportError:
             raise UsageError("mqtt.host: MQTT needs paho-mqtt: pip install 'fer-edge[mqtt]'") from None
         self._paho = paho
@@ -111,13 +123,13 @@ class MqttLink:
         self._retained_lock = threading.Lock()
         self._handlers: dict[str, Callable[[bytes], None]] = {}
         # paho's MQTTMessageInfo of messages maybe not yet acked, for close() to wait on; bounded over weeks
-        self._infos: collections.deque = collections.deque(maxlen=4 * PAHO_QUEUE)
+        self._infos: collections.deque[MQTTMessageInfo] = collections.deque(maxlen=4 * PAHO_QUEUE)
         self._connack = threading.Event()
         self._refused: tuple[int, str] | None = None
         self._closing = self._started = False
         self._trouble_since: float | None = None  # start of the current outage; one log line each way
         self._full_logged = False
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         if cfg.username:
             client.username_pw_set(cfg.username, password)
         if cfg.tls or cfg.tls_ca or cfg.tls_cert:
@@ -136,7 +148,7 @@ class MqttLink:
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-send", daemon=True)
 
     # -- the loop's side: never blocks on the network
-    def publish(self, topic: str, payload: dict | str, retain: bool = False) -> None:
+    def publish(self, topic: str, payload: dict[str, Any] | str, retain: bool = False) -> None:
         data = (payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))).encode()
         with self._cond:
             if len(data) > MAX_PAYLOAD_BYTES:  # never a picture, whatever a caller passes
@@ -153,7 +165,7 @@ class MqttLink:
             self._queue.append((topic, data, retain))
             self._cond.notify()
 
-    def retain(self, topic: str, payload: dict | str) -> None:
+    def retain(self, topic: str, payload: dict[str, Any] | str) -> None:
         """A retained message sent on every connect (discovery configs), beside availability and the last state."""
         data = (payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))).encode()
         with self._retained_lock:
@@ -255,7 +267,8 @@ class MqttLink:
                     self.dropped += 1
 
     # -- paho's callbacks (its network thread)
-    def _on_connect(self, client, userdata, flags, reason, properties) -> None:
+    def _on_connect(self, client: Client, userdata: object, flags: ConnectFlags, reason: ReasonCode,
+                    properties: Properties | None) -> None:
         if reason.is_failure:
             self.refusals += 1
             self._refused = (reason.value, str(reason))
@@ -286,12 +299,13 @@ class MqttLink:
             self._cond.notify_all()
         self._connack.set()
 
-    def _on_connect_fail(self, client, userdata) -> None:
+    def _on_connect_fail(self, client: Client, userdata: object) -> None:
         if self._trouble_since is None:
             self._trouble_since = time.monotonic()
             log.warning("cannot reach %s; retrying every %d to %d s", self.where, RECONNECT_MIN_S, RECONNECT_MAX_S)
 
-    def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
+    def _on_disconnect(self, client: Client, userdata: object, flags: DisconnectFlags, reason: ReasonCode,
+                       properties: Properties | None) -> None:
         was = self.connected
         with self._cond:
             self.connected = False
@@ -308,13 +322,14 @@ class MqttLink:
                         self.where, why)
         self._connack.set()  # the first attempt is over: start() need not wait longer
 
-    def _on_publish(self, client, userdata, mid, reason, properties) -> None:
+    def _on_publish(self, client: Client, userdata: object, mid: int, reason: ReasonCode,
+                    properties: Properties) -> None:
         self.sent += 1
 
-    def _on_message(self, client, userdata, message) -> None:
+    def _on_message(self, client: Client, userdata: object, message: MQTTMessage) -> None:
         handler = self._handlers.get(message.topic)
         if handler is not None:
-            handler(message.payload)
+            handler(bytes(message.payload))
 
     def collect(self) -> Iterator[Metric]:
         """Prometheus families for /metrics (a prometheus_client collector; edge/service.py registers it)."""
@@ -359,20 +374,21 @@ class MqttSink:
     def __init__(self, link: MqttLink, update_every_s: float, stats_every_s: float,
                  clock: Callable[[], float] = time.monotonic):
         self.link, self._clock = link, clock
-        self._tracker = self._source = None
+        self._tracker: Tracker | None = None
+        self._source: FrameSource | None = None
         self._lifecycle = FaceLifecycle(update_every_s)
         self._stats_every = stats_every_s
         self._last_stats = clock()
-        self._state_key: tuple | None = None
+        self._state_key: tuple[int, str] | None = None
         self._state_at = -math.inf
-        self._stats = None
+        self._stats: LoopStats | None = None
 
-    def attach(self, tracker=None, source=None) -> MqttSink:
+    def attach(self, tracker: Tracker | None = None, source: FrameSource | None = None) -> MqttSink:
         """The tracker says when a face ends (its id dropped); the source gives the stats' `dropped`."""
         self._tracker, self._source = tracker, source
         return self
 
-    def on_frame(self, frame, records: list[dict], stats) -> None:
+    def on_frame(self, frame: Frame, records: Sequence[FaceRecord], stats: LoopStats) -> None:
         link, prefix = self.link, self.link.prefix
         live = [t.id for t in self._tracker.tracks] if self._tracker is not None else None
         for event in self._lifecycle.on_frame(records, live):
@@ -388,8 +404,8 @@ class MqttSink:
             self._last_stats = now
             link.publish(f"{prefix}/stats", self.stats_payload(stats))
 
-    def stats_payload(self, stats) -> dict:
-        record = stats_record(time.time(), stats, getattr(self._source, "dropped", 0))
+    def stats_payload(self, stats: LoopStats) -> dict[str, Any]:
+        record = stats_record(time.time(), stats, self._source.dropped if self._source is not None else 0)
         record["mqtt"] = {"sent": self.link.sent, "dropped": self.link.dropped, "reconnects": self.link.reconnects}
         return record
 

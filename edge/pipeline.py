@@ -6,7 +6,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -14,9 +14,10 @@ import cv2
 import numpy as np
 
 from .detectors import FaceDetector
-from .events import JsonlWriter, face_record, stats_record
+from .events import EventWriter, stats_record
 from .geometry import Detection, eye_angle, square_crop_box
 from .lores import detect_frame, detect_image
+from .records import FaceRecord
 from .sources import Frame, FrameSource
 from .stats import LoopStats
 from .tracking import Tracker
@@ -31,17 +32,26 @@ log = logging.getLogger(__name__)
 
 
 class Classifier(Protocol):
-    labels: tuple[str, ...]
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The classes, in the order of `classify`'s columns."""
+        ...
 
-    def classify(self, faces: list[np.ndarray]) -> np.ndarray: ...
+    def classify(self, faces: list[np.ndarray]) -> np.ndarray:
+        """Face crops (BGR or grey, any size) -> (N, classes) float probabilities."""
+        ...
 
 
 class FrameSink(Protocol):
     """Optional outputs that see pixels (annotated video, a window): only when the user asks."""
 
-    def show(self, frame: Frame, faces: list[dict]) -> None: ...
+    def show(self, frame: Frame, faces: Sequence[FaceRecord]) -> None: ...
 
     def close(self) -> None: ...
+
+
+# Sees every processed frame, its face records and the loop's stats (the service's health, metrics, MQTT, preview).
+Observer = Callable[[Frame, Sequence[FaceRecord], LoopStats], None]
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,7 @@ def crop_face(image: np.ndarray, det: Detection, margin: float, level_eyes: bool
         cx, cy = det.box.center
         side = int(round(max(det.box.width, det.box.height) * (1 + margin)))
         m = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
-        m[:, 2] += (side / 2 - cx, side / 2 - cy)
+        m[:, 2] += np.array([side / 2 - cx, side / 2 - cy])
         return cv2.warpAffine(image, m, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     x1, y1, x2, y2 = square_crop_box(det.box, margin, w, h)
     return image[y1:y2, x1:x2]
@@ -86,10 +96,10 @@ def crop_faces(image: np.ndarray, dets: list[Detection], margin: float, level_ey
     return [dets[i] for i in keep], [crops[i] for i in keep]
 
 
-def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier, events: JsonlWriter,
+def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier, events: EventWriter,
              opts: LoopOptions = LoopOptions(), sinks: tuple[FrameSink, ...] = (),
              stop: threading.Event | None = None, tracker: Tracker | None = None,
-             observer: Callable[[Frame, list[dict], LoopStats], None] | None = None) -> LoopStats:
+             observer: Observer | None = None) -> LoopStats:
     """Process frames until the source ends, `max_frames` is reached or `stop` is set; returns the stats.
 
     `observer`, when given, sees every processed frame's records and the stats (the service's health and metrics).
@@ -108,15 +118,15 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
             t1 = time.perf_counter()
             if frame is None:
                 break
-            if stats.frames == 0 and opts.detect_budget_macs > 0 and hasattr(detector, "macs"):
+            if stats.frames == 0 and opts.detect_budget_macs > 0:
                 h, w = detect_image(frame).shape[:2]
                 macs = detector.macs(w, h)
                 every = detect_interval(macs, every, opts.detect_budget_macs)
                 log.info("detecting on every %d frame(s): %s costs %s M MACs a call on %dx%d", every,
-                         getattr(detector, "name", "the detector"), "?" if macs is None else round(macs / 1e6), w, h)
+                         detector.name, "?" if macs is None else round(macs / 1e6), w, h)
             cut = tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
             # asked per frame: a reconnecting source may hold a camera now and a folder of photos later
-            detected = stats.frames % every == 0 or getattr(source, "still", False) or cut
+            detected = stats.frames % every == 0 or source.still or cut
             td = time.perf_counter()  # the scene-cut check above counts as crop time: `detect` is the detector's
             if detected:
                 dets = detect_frame(detector, frame)  # on picamera2's lores stream when there is one
@@ -125,9 +135,8 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
             t3 = time.perf_counter()
             probs = classifier.classify(crops) if crops else np.zeros((0, len(labels)), np.float32)
             t4 = time.perf_counter()
-            tracks = tracker.update([d.box for d in dets], probs)
-            records = [face_record(frame.timestamp, frame.index, tr, d.box, d.score, p, labels, detected, frame.file)
-                       for d, tr, p in zip(dets, tracks, probs)]
+            records = tracker.faces(dets, probs, time=frame.timestamp, frame=frame.index, detected=detected,
+                                    file=frame.file)
             for r in records:
                 events.write(r)
             events.flush()
@@ -150,13 +159,13 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
     return stats
 
 
-def chain(*observers):
+def chain(*observers: Observer | None) -> Observer:
     """One loop observer calling each of `observers` (those not None) in turn: monitor, MQTT, preview."""
     live = [o for o in observers if o is not None]
     if len(live) == 1:
         return live[0]
 
-    def observe(frame, records, stats) -> None:
+    def observe(frame: Frame, records: Sequence[FaceRecord], stats: LoopStats) -> None:
         for call in live:
             call(frame, records, stats)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from pathlib import Path
+from typing import Any
 
 from .files import atomic_write_bytes, printable
 
@@ -13,7 +14,8 @@ log = logging.getLogger(__name__)
 Series = dict[str, tuple[list[float], list[float]]]
 
 
-def pyplot():
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend, or None when matplotlib is not installed."""
     try:
         import matplotlib
     except ImportError:
@@ -25,7 +27,7 @@ def pyplot():
     return plt
 
 
-def save_png(fig, plt, path: Path, text: dict[str, str] | None = None) -> None:
+def save_png(fig: Any, plt: Any, path: Path, text: dict[str, str] | None = None) -> None:
     """Write the figure atomically; `text` goes into the PNG's text chunks (facts about the plot a program can read
     back), written by matplotlib's `metadata`: tEXt for Latin-1, iTXt otherwise."""
     from matplotlib.text import Text
@@ -56,7 +58,7 @@ def line_plot(path: str | Path, title: str, xlabel: str, panels: dict[str, Serie
     return True
 
 
-def confusion_plot(path: str | Path, matrix, labels: list[str], title: str) -> bool:
+def confusion_plot(path: str | Path, matrix: Any, labels: list[str], title: str) -> bool:
     """Row-normalized confusion matrix with raw counts in each cell."""
     import numpy as np
 

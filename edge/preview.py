@@ -9,6 +9,7 @@ disk. Beyond loopback the preview asks for a token (`?token=` or `Authorization:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import ipaddress
@@ -18,26 +19,52 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import cv2
+import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from .errors import UsageError
+from .events import face_json
 from .mjpeg import MjpegStreamer
+from .records import FaceRecord
+from .sources import Frame
+from .stats import LoopStats
+
+if TYPE_CHECKING:
+    from .config import HttpConfig
 
 log = logging.getLogger(__name__)
 
 PAGE = Path(__file__).resolve().parent / "assets" / "preview.html"
 PATHS = ("/", "/preview", "/faces", "/preview.mjpg")
-STREAM = object()  # `answer` for the MJPEG path: the HTTP thread hands the socket to the streamer
+
+
+class Stream:
+    """`answer` for the MJPEG path: the HTTP thread hands the socket to the streamer."""
+
+
+STREAM = Stream()
 MAX_VIEWERS = 4  # open streams at once; each costs an encode share and a socket, none costs a thread
 MAX_WIDTH = 1280  # wider frames are scaled down before drawing: the page is a check, not a recording
 JPEG_QUALITY = 75
 MIN_TOKEN = 16
 Answer = tuple[int, str, str, dict[str, str]]  # status, content type, body, extra headers
+
+
+class Headers(Protocol):
+    """A request's headers (http.server's message, or a dict)."""
+
+    def get(self, name: str, default: str, /) -> str: ...
+
+
+def _scaled(box: tuple[int, int, int, int], scale: float) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = box
+    return round(x1 * scale), round(y1 * scale), round(x2 * scale), round(y2 * scale)
 
 
 def is_loopback(host: str) -> bool:
@@ -49,7 +76,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def read_token(http) -> str:
+def read_token(http: HttpConfig) -> str:
     """The preview token of an `HttpConfig` ("" for none), checked; a UsageError names the key."""
     if http.token and http.token_file:
         raise UsageError("http.token_file: set http.token or http.token_file, not both")
@@ -71,7 +98,7 @@ def read_token(http) -> str:
     return token
 
 
-def check_preview_config(http) -> None:
+def check_preview_config(http: HttpConfig) -> None:
     """The preview's part of the config check: it needs the endpoint, and a token beyond loopback."""
     if not http.preview:
         return
@@ -96,8 +123,8 @@ class Preview:
                  clock: Callable[[], float] = time.monotonic):
         self._token, self._stale, self._clock = token.encode(), stale_after_s, clock
         self._lock = threading.Lock()
-        self._image = None
-        self._records: list[dict] = []
+        self._image: np.ndarray | None = None
+        self._records: Sequence[FaceRecord] = ()
         self._frame = self._seq = 0
         self._seen: float | None = None
         self._page = PAGE.read_text()
@@ -112,7 +139,7 @@ class Preview:
 
     # the loop's side: a reference under the lock, nothing more
 
-    def on_frame(self, frame, records: list[dict], stats=None) -> None:
+    def on_frame(self, frame: Frame, records: Sequence[FaceRecord], stats: LoopStats | None = None) -> None:
         with self._lock:
             self._image, self._records, self._frame = frame.image, records, frame.index
             self._seq += 1
@@ -128,13 +155,13 @@ class Preview:
         scale = min(1.0, MAX_WIDTH / image.shape[1])
         if scale < 1.0:
             image = cv2.resize(image, (MAX_WIDTH, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-            records = [{**r, "box": [round(v * scale) for v in r["box"]]} for r in records]
+            records = [dataclasses.replace(r, box=_scaled(r.box, scale)) for r in records]
         ok, jpeg = cv2.imencode(".jpg", draw(image, records), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         return (seq, jpeg.tobytes()) if ok else None
 
     # the HTTP thread's side
 
-    def answer(self, method: str, target: str, headers: Mapping[str, str]) -> Answer | object | None:
+    def answer(self, method: str, target: str, headers: Headers) -> Answer | Stream | None:
         """The answer to a preview path, `STREAM` to hand the socket to the streamer, or None: not a preview path."""
         url = urlsplit(target)
         if url.path not in PATHS:
@@ -175,7 +202,7 @@ class Preview:
         fresh = age is not None and age <= self._stale
         return json.dumps({"time": round(time.time(), 3), "frame": frame if seen is not None else None,
                            "age_s": None if age is None else round(age, 3), "fresh": fresh,
-                           "faces": records if fresh else []}) + "\n"
+                           "faces": [face_json(r) for r in records] if fresh else []}) + "\n"
 
     def collect(self) -> Iterator[Metric]:
         """Prometheus families for /metrics (a prometheus_client collector; edge/httpd.py registers it)."""
@@ -200,6 +227,6 @@ class Preview:
         self.streamer.close()
 
 
-def make_preview(http) -> Preview:
+def make_preview(http: HttpConfig) -> Preview:
     """The preview an `HttpConfig` asks for (`http.preview` must be true); reads the token file once."""
     return Preview(http.preview_fps, read_token(http), http.stale_after_s)

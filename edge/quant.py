@@ -9,7 +9,8 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> n
     """Real values to a quantized integer tensor: q = round(x / scale) + zero_point, clipped to the dtype."""
     info = np.iinfo(dtype)
     q = np.round(np.asarray(x, dtype=np.float32) / np.float32(scale)) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
+    out: np.ndarray = np.clip(q, info.min, info.max).astype(dtype)
+    return out
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

@@ -23,16 +23,21 @@ from .sources import Frame, FrameSource
 log = logging.getLogger(__name__)
 
 
-def decodable(image) -> bool:
+def decodable(image: object) -> bool:
     """A frame the loop can use: a non-empty uint8 grey or 3-channel image."""
     return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.size > 0
             and (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)))
 
 
 class ReconnectingSource:
+    """A `FrameSource` over whatever `opener` opens now; it never ends or fails before `stop` (no `failure`)."""
+
+    failure: str | None = None  # a lost source is reopened, never reported to the loop as ended
+    stalled = False
+
     def __init__(self, opener: Callable[[], FrameSource], name: str, stop: threading.Event, min_wait_s: float = 0.5,
                  max_wait_s: float = 16.0, fps: float = 0.0, on_state: Callable[[str], None] = lambda text: None,
-                 stale_s: float = 5.0):
+                 stale_s: float = 5.0) -> None:
         self.name, self._opener, self._stop = name, opener, stop
         self._min_wait, self._max_wait, self._period = min_wait_s, max_wait_s, 1.0 / fps if fps > 0 else 0.0
         self._on_state = on_state
@@ -61,22 +66,32 @@ class ReconnectingSource:
     @property
     def still(self) -> bool:
         """Whether the source now open gives unrelated pictures (a folder): the loop then detects on every one."""
-        return bool(getattr(self._inner, "still", False))
+        return self._inner is not None and self._inner.still
+
+    @property
+    def live(self) -> bool:
+        """Whether the source now open is a camera or stream."""
+        return self._inner is not None and self._inner.live
+
+    @property
+    def fps(self) -> float | None:
+        return self._inner.fps if self._inner is not None else None
 
     @property
     def undecodable(self) -> int:
         """Frames skipped because they could not be decoded, over every opening."""
-        inner = getattr(self._inner, "undecodable", 0) if self._inner is not None else 0
+        inner = self._inner.undecodable if self._inner is not None else 0
         return self._undecodable + self._closed_undecodable + inner
 
     def read(self) -> Frame | None:
         paced = False  # one wait per frame, however many reopenings (a one-image folder reopens every frame)
         while not self._stop.is_set():
-            if self._inner is None and not self._open():
+            inner = self._inner or self._open()
+            if inner is None:
                 continue
             if not paced:
                 paced = self._pace()
-            frame = self._inner.read()
+            frame = inner.read()
             if self._stop.is_set():
                 return None
             if frame is None:
@@ -97,21 +112,21 @@ class ReconnectingSource:
             return frame
         return None
 
-    def _open(self) -> bool:
+    def _open(self) -> FrameSource | None:
         try:
             self._inner = self._opener()
             self._got_frame = False
-            return True
+            return self._inner
         except UsageError:
             raise  # the source setting itself is wrong: no retry helps
         except FerEdgeError as exc:
             if not self._stop.is_set():  # a stop abandons an opening: that is no failure to report
                 self._fail(str(exc))
-            return False
+            return None
 
     def _lost(self) -> None:
-        looped = self._got_frame and not getattr(self._inner, "live", False)
-        why = getattr(self._inner, "failure", None)  # a live source says: stalled, or the stream ended
+        looped = self._got_frame and not self.live
+        why = self._inner.failure if self._inner is not None else None  # a live source says: stalled, or it ended
         self._close_inner()
         if not looped:  # a file that ended after frames just starts again; anything else is a failure
             self._fail(why or ("stopped delivering frames" if self._got_frame else "no frame could be read"))
@@ -130,7 +145,7 @@ class ReconnectingSource:
 
     def _pace(self) -> bool:
         """Hold files and the demo photo to a steady frame rate; live sources keep their own."""
-        if not self._period or getattr(self._inner, "live", False):
+        if not self._period or self.live:
             return True
         now = time.monotonic()
         self._due += self._period
@@ -142,14 +157,14 @@ class ReconnectingSource:
     def wake(self) -> None:
         """From another thread, on stop: a read waiting on a camera returns now."""
         inner = self._inner
-        if inner is not None and hasattr(inner, "wake"):
+        if inner is not None:
             inner.wake()
 
     def _close_inner(self) -> None:
         inner, self._inner = self._inner, None
         if inner is not None:
             self._closed_dropped += inner.dropped
-            self._closed_undecodable += getattr(inner, "undecodable", 0)
+            self._closed_undecodable += inner.undecodable
             inner.close()
 
     def close(self) -> None:

@@ -10,8 +10,14 @@ import argparse
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from .config import HttpConfig, add_key_argument, iter_keys, load_config
+
+if TYPE_CHECKING:
+    from .events import EventWriter
+    from .pipeline import Observer
+    from .sources import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +41,7 @@ class _SourceCounts:
 
     up, errors, reconnects = True, 0, 0
 
-    def __init__(self, source):
+    def __init__(self, source: FrameSource) -> None:
         self._source = source
 
     @property
@@ -44,11 +50,12 @@ class _SourceCounts:
 
     @property
     def undecodable(self) -> int:
-        return getattr(self._source, "undecodable", 0)
+        return self._source.undecodable
 
 
 @contextmanager
-def serving(http: HttpConfig | None, source, events, labels: tuple[str, ...], info: dict[str, str]) -> Iterator:
+def serving(http: HttpConfig | None, source: FrameSource, events: EventWriter, labels: tuple[str, ...],
+            info: dict[str, str]) -> Iterator[Observer | None]:
     """Yields the loop observer that feeds the endpoint (None without one); the endpoint closes on the way out."""
     if http is None:
         yield None
@@ -67,6 +74,6 @@ def serving(http: HttpConfig | None, source, events, labels: tuple[str, ...], in
         log.info(f"http {endpoint.url}")
         if endpoint.exposure:
             log.warning(endpoint.exposure)
-        yield chain(monitor.on_frame, preview and preview.on_frame)
+        yield chain(monitor.on_frame, preview.on_frame if preview is not None else None)
     finally:
         endpoint.close()

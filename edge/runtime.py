@@ -9,9 +9,13 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
 
 from .errors import DeviceError, FerEdgeError, UsageError
 from .quiet import native_stderr
@@ -21,8 +25,36 @@ ACCELERATORS = ("none", "edgetpu")
 MAX_THREADS = 64  # as the service config's `threads`; far beyond it the binding fails with a C++ signature dump
 
 
+TensorDetails = dict[str, Any]  # the runtime's description of a tensor: "index", "shape", "dtype", "quantization", ...
+
+
+class Interpreter(Protocol):
+    """What fer-edge calls of a TFLite interpreter (LiteRT's, tflite_runtime's and tf.lite's are alike; untyped)."""
+
+    def allocate_tensors(self) -> None: ...
+
+    def get_input_details(self) -> list[TensorDetails]: ...
+
+    def get_output_details(self) -> list[TensorDetails]: ...
+
+    def get_tensor_details(self) -> list[TensorDetails]: ...
+
+    def resize_tensor_input(self, input_index: int, tensor_size: Sequence[int]) -> None: ...
+
+    def set_tensor(self, tensor_index: int, value: np.ndarray) -> None: ...
+
+    def invoke(self) -> None: ...
+
+    def get_tensor(self, tensor_index: int) -> np.ndarray: ...
+
+    def _get_ops_details(self) -> list[dict[str, Any]]: ...  # public in every runtime since TF 2.5, just underscored
+
+
+Runtime = tuple[Callable[..., Interpreter], Callable[[str], object], str]
+
+
 @lru_cache(maxsize=1)
-def runtime():
+def runtime() -> Runtime:
     """(Interpreter class, load_delegate, runtime name) of the first runtime found."""
     try:
         from ai_edge_litert.interpreter import Interpreter, load_delegate
@@ -56,7 +88,7 @@ def edgetpu_library() -> str:
     return library
 
 
-def edgetpu_delegate():
+def edgetpu_delegate() -> object:
     """Load the Edge TPU delegate, or say plainly that there is none.
 
     A missing library is a FerEdgeError; a library that finds no device is a DeviceError (it may be plugged in).
@@ -71,7 +103,7 @@ def edgetpu_delegate():
             "device, or run without --accelerator edgetpu") from None
 
 
-def _model_arg(path: Path) -> dict:
+def _model_arg(path: Path) -> dict[str, str | bytes]:
     """The runtime's binding takes a path only as UTF-8 text: a name with other bytes is passed as its content."""
     try:
         os.fsencode(path).decode("utf-8")
@@ -83,7 +115,7 @@ def _model_arg(path: Path) -> dict:
             raise FerEdgeError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def make_interpreter(model_path: str | Path, threads: int = 1, accelerator: str = "none"):
+def make_interpreter(model_path: str | Path, threads: int = 1, accelerator: str = "none") -> Interpreter:
     """A ready (tensors allocated) interpreter for `model_path`; errors name the file."""
     path = Path(model_path)
     if accelerator not in ACCELERATORS:
@@ -109,7 +141,7 @@ def make_interpreter(model_path: str | Path, threads: int = 1, accelerator: str 
     return interpreter
 
 
-def allocate(interpreter) -> None:
+def allocate(interpreter: Interpreter) -> None:
     """`allocate_tensors` after a resize, as quiet as the first one."""
     with native_stderr():
         interpreter.allocate_tensors()
@@ -137,11 +169,11 @@ def graph_ops(model_path: str | Path) -> list[GraphOp]:
         ops = interpreter._get_ops_details()  # noqa: SLF001 - public in every runtime since TF 2.5, just underscored
     except AttributeError:
         raise FerEdgeError(f"{model_path}: this TFLite runtime ({runtime_name()}) cannot list a model's operators") from None
-    shapes = {}
+    shapes: dict[int, tuple[int, ...]] = {}
     for detail in interpreter.get_tensor_details():
         shapes[int(detail["index"])] = tuple(int(s) for s in detail["shape"])
 
-    def tensors(indices) -> tuple[tuple[int, tuple[int, ...] | None], ...]:
+    def tensors(indices: Iterable[int]) -> tuple[tuple[int, tuple[int, ...] | None], ...]:
         return tuple((int(i), shapes.get(int(i))) for i in indices)
 
     return [GraphOp(str(op["op_name"]), tensors(op["inputs"]), tensors(op["outputs"])) for op in ops]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .labels import EMOTIONS
@@ -14,7 +16,7 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = le
     return m
 
 
-def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple[str, ...] = EMOTIONS) -> dict:
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple[str, ...] = EMOTIONS) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
     m = confusion_matrix(y_true, y_pred, len(labels))
     tp = np.diag(m).astype(np.float64)
@@ -36,7 +38,7 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple[
     }
 
 
-def format_report(report: dict) -> str:
+def format_report(report: dict[str, Any]) -> str:
     lines = [f"accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}  ({report['images']} images)",
              f"{'class':<10}{'precision':>10}{'recall':>8}{'F1':>8}{'support':>9}"]
     for name, c in report["per_class"].items():

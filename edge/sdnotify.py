@@ -9,12 +9,13 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
 
 
 class Notifier:
-    def __init__(self, env: dict[str, str] | None = None):
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
         address = env.get("NOTIFY_SOCKET", "")
         self._address = "\0" + address[1:] if address.startswith("@") else address  # "@name": an abstract socket

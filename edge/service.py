@@ -13,14 +13,21 @@ import argparse
 import logging
 import signal
 import threading
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from .config import ServiceConfig, add_arguments, load_config, overrides_from
 from .redact import redact
 
+if TYPE_CHECKING:
+    from .pipeline import Observer
+    from .sdnotify import Notifier
+    from .sources import FrameSource
+
 log = logging.getLogger(__name__)
 
 
-def add_service_parser(sub) -> None:
+def add_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("service", help="run as a long-running service (systemd: sd_notify, watchdog, HTTP metrics)",
                        description="The camera loop for weeks: one TOML config validated at start (every key also a "
                                    "flag), reconnecting source, events file, /healthz /metrics /events/latest on "
@@ -58,7 +65,7 @@ def run_service(cfg: ServiceConfig) -> int:
     stop = threading.Event()
     received: list[str] = []  # which signal stopped us: said in the stop line
 
-    def on_signal(sig, _frame) -> None:
+    def on_signal(sig: int, _frame: FrameType | None) -> None:
         received.append(signal.Signals(sig).name)
         stop.set()
 
@@ -75,7 +82,7 @@ def run_service(cfg: ServiceConfig) -> int:
             mqtt = open_mqtt(cfg.mqtt, out.stats_every_s)
         pipeline = build_pipeline(cfg, keyed_errors=True)
 
-        def opener():
+        def opener() -> FrameSource:
             return open_source(src.input, src.width or None, src.height or None, src.fps or None, cancel=stop,
                                lores=pipeline.lores)
 
@@ -88,7 +95,7 @@ def run_service(cfg: ServiceConfig) -> int:
         events = (JsonlWriter(out.events, keep_going=True, max_bytes=int(out.events_max_mb * 1e6)) if out.events
                   else NullWriter())
         monitor = Monitor(notifier, source, events, pipeline.labels, cfg.http.stale_after_s, pipeline.info)
-        observer = monitor.on_frame
+        observer: Observer = monitor.on_frame
         if mqtt is not None:
             mqtt.attach(pipeline.tracker, source)
             monitor.registry.register(mqtt.link)
@@ -103,7 +110,8 @@ def run_service(cfg: ServiceConfig) -> int:
         if http is not None and http.exposure:
             log.warning(http.exposure)
         monitor.started(redact(src.input))
-        stats = pipeline.run(source, events, stop=stop, observer=chain(observer, preview and preview.on_frame))
+        stats = pipeline.run(source, events, stop=stop,
+                             observer=chain(observer, preview.on_frame if preview is not None else None))
     finally:
         stop.set()
         if watcher is not None:
@@ -134,7 +142,7 @@ def reconnect_waits(min_s: float, max_s: float, watchdog_s: float) -> tuple[floa
     return min(min_s, max_s), max_s
 
 
-def _on_stop(stop: threading.Event, notifier, source) -> None:
+def _on_stop(stop: threading.Event, notifier: Notifier, source: FrameSource) -> None:
     """Waits for the stop event so that signal handlers only set it: tells systemd, wakes a read that waits."""
     stop.wait()
     notifier.send("STOPPING=1", "STATUS=stopping")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import FerEdgeError
 from .files import atomic_write_text
@@ -18,13 +20,13 @@ def sidecar_path(model_path: str | Path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
-def write_sidecar(model_path: str | Path, data: dict) -> Path:
+def write_sidecar(model_path: str | Path, data: dict[str, Any]) -> Path:
     path = sidecar_path(model_path)
     atomic_write_text(path, json.dumps({"format": SIDECAR_FORMAT, **data}, indent=2) + "\n")
     return path
 
 
-def read_sidecar(model_path: str | Path) -> dict | None:
+def read_sidecar(model_path: str | Path) -> dict[str, Any] | None:
     """The sidecar as a dict, or None when the model has none (a foreign model)."""
     path = sidecar_path(model_path)
     if not path.is_file():
@@ -39,12 +41,12 @@ def read_sidecar(model_path: str | Path) -> dict | None:
     return data
 
 
-def _number(x) -> bool:
+def _number(x: object) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 # what run, evaluate and bench read from a sidecar, and the shape each must have: a sidecar is edited by hand
-_CHECKS = {
+_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "labels": ("a list of distinct names", lambda v: isinstance(v, list) and all(isinstance(x, str) and x for x in v)
                and len(set(v)) == len(v)),
     "variant": ("a string", lambda v: isinstance(v, str)),
@@ -55,7 +57,7 @@ _CHECKS = {
 }
 
 
-def _check_types(path: Path, data: dict) -> None:
+def _check_types(path: Path, data: dict[str, Any]) -> None:
     """A sidecar that parses but holds a wrong type is refused in one line naming the file and the key."""
     for key, (want, ok) in _CHECKS.items():
         if data.get(key) is not None and not ok(data[key]):

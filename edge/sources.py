@@ -14,6 +14,7 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -22,7 +23,7 @@ import cv2
 import numpy as np
 
 from .errors import FerEdgeError, UsageError
-from .lores import capture_main_and_lores, lores_size, lores_stream
+from .lores import Lores, capture_main_and_lores, lores_size, lores_stream
 
 DEMO_IMAGE = Path(__file__).resolve().parent / "assets" / "demo_astronaut.jpg"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -46,18 +47,59 @@ class Frame:
 
 
 class FrameSource(Protocol):
-    name: str
-    dropped: int
+    """What the loop, `run` and the service use of a source; every source answers each (a file: no drops, no failure)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dropped(self) -> int:
+        """Frames dropped because the loop was behind (a live source's queue was full)."""
+        ...
+
+    @property
+    def undecodable(self) -> int:
+        """Frames skipped because they did not decode (broken frames of a stream, unreadable photos)."""
+        ...
+
+    @property
+    def still(self) -> bool:
+        """Every frame is an unrelated picture (photos): the loop detects on each, never carries boxes over."""
+        ...
+
+    @property
+    def live(self) -> bool:
+        """A camera or stream: it keeps its own pace and drops frames when behind; its end is a failure."""
+        ...
+
+    @property
+    def fps(self) -> float | None:
+        """The frame rate the source reports (None: unknown, or photos)."""
+        ...
+
+    @property
+    def failure(self) -> str | None:
+        """Why a live source stopped delivering (stalled, or the stream ended); None while it delivers."""
+        ...
+
+    @property
+    def stalled(self) -> bool:
+        """The source stopped delivering without ending (no frame for STALL_S)."""
+        ...
 
     def read(self) -> Frame | None:
         """The next frame, or None when the source has ended."""
+        ...
+
+    def wake(self) -> None:
+        """From another thread: a `read` waiting for a frame returns now, so a stop is not held up."""
         ...
 
     def close(self) -> None: ...
 
 
 class _Counter:
-    def __init__(self):
+    def __init__(self) -> None:
         self.index = 0
 
     def frame(self, image: np.ndarray, lores: np.ndarray | None = None, file: str | None = None) -> Frame:
@@ -70,8 +112,11 @@ class ImageSource:
     """A still image or a folder of images, each shown once (or `repeat` times, for the demo)."""
 
     still = True  # every frame is a new picture: the loop detects on each
+    live = stalled = False
+    fps: float | None = None
+    failure: str | None = None
 
-    def __init__(self, paths: list[Path], name: str, repeat: int = 1):
+    def __init__(self, paths: list[Path], name: str, repeat: int = 1) -> None:
         self.name, self.dropped, self._paths, self._repeat = name, 0, paths, max(1, repeat)
         self._i, self._counter, self.undecodable = 0, _Counter(), 0
 
@@ -84,6 +129,9 @@ class ImageSource:
                 return self._counter.frame(image, file=str(path))
             self.undecodable += 1
         return None
+
+    def wake(self) -> None:
+        pass  # a read never waits
 
     def close(self) -> None:
         self._i = len(self._paths) * self._repeat
@@ -127,8 +175,8 @@ def image_header(data: bytes) -> _Header | None:
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
         return _Header(int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"), False)
     if data[:2] == b"BM" and len(data) >= 26:
-        size = (abs(int.from_bytes(data[k:k + 4], "little", signed=True)) for k in (18, 22))
-        return _Header(*size, False)
+        width, height = (abs(int.from_bytes(data[k:k + 4], "little", signed=True)) for k in (18, 22))
+        return _Header(width, height, False)
     return None
 
 
@@ -208,6 +256,8 @@ class _Capture:
         self._cap = cap
 
     def grab(self) -> np.ndarray | None:
+        if self._cap is None:
+            return None
         try:
             ok, image = self._cap.read()
         except cv2.error:
@@ -225,6 +275,8 @@ class VideoSource:
 
     A live source is opened on its reader thread; a set `cancel` event abandons an opening that hangs.
     """
+
+    still = False
 
     def __init__(self, target: str | int, live: bool, width: int | None = None, height: int | None = None,
                  fps: float | None = None, queue: int = 2, cancel: threading.Event | None = None):
@@ -278,6 +330,9 @@ class VideoSource:
             self._capture.release()
 
 
+Grabbed = np.ndarray | tuple[np.ndarray, np.ndarray]  # a picture, or (main, lores) from a camera with a detection stream
+
+
 class _LatestFrames:
     """A capture thread feeding a bounded deque: when full, the oldest frame is dropped and counted.
 
@@ -285,11 +340,13 @@ class _LatestFrames:
     `stop` only sets a flag, so a grab stuck in a driver is abandoned, never released under it.
     """
 
-    def __init__(self, grab, size: int, release=None, opener=None):
+    def __init__(self, grab: Callable[[], Grabbed | None], size: int, release: Callable[[], None] | None = None,
+                 opener: Callable[[], None] | None = None) -> None:
         self._grab, self._release, self._opener = grab, release, opener
-        self._frames = collections.deque(maxlen=max(1, size))
+        self._frames: collections.deque[Frame] = collections.deque(maxlen=max(1, size))
         self._cond, self._stop = threading.Condition(), threading.Event()
-        self._opened, self._open_error = opener is None, None
+        self._opened = opener is None
+        self._open_error: FerEdgeError | None = None
         self._ended = self._woken = self.stalled = False
         self.failure: str | None = None
         self.dropped = self.undecodable = 0
@@ -299,15 +356,15 @@ class _LatestFrames:
 
     def _run(self) -> None:
         try:
-            if self._opener is None or self._open():
+            if self._opener is None or self._open(self._opener):
                 self._read_frames()
         finally:
             if self._release is not None:
                 self._release()
 
-    def _open(self) -> bool:
+    def _open(self, opener: Callable[[], None]) -> bool:
         try:
-            self._opener()
+            opener()
         except Exception as exc:  # noqa: BLE001 -- handed to the waiting caller, which reports it
             with self._cond:
                 self._open_error = exc if isinstance(exc, FerEdgeError) else FerEdgeError(f"cannot open ({exc})")
@@ -376,8 +433,11 @@ class _LatestFrames:
 class PiCameraSource:
     """picamera2 on a Raspberry Pi, imported only when asked for (it needs the apt-installed libcamera)."""
 
+    still = False
+    fps: float | None = None  # not read back from the camera (an annotated video is written at 15 fps)
+
     def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0, pixel_format: str = "RGB888",
-                 queue: int = 2, lores: tuple[int, int] | None = None):
+                 queue: int = 2, lores: tuple[int, int] | None = None) -> None:
         try:
             from picamera2 import Picamera2
         except ImportError as exc:
@@ -401,6 +461,18 @@ class PiCameraSource:
             # picamera2's "RGB888" is laid out B, G, R in memory: OpenCV's BGR as it is
             self._reader = _LatestFrames(lambda: self._cam.capture_array("main")[:, :, :3], queue, self._cam.close)
 
+    @property
+    def failure(self) -> str | None:
+        return self._reader.failure
+
+    @property
+    def stalled(self) -> bool:
+        return self._reader.stalled
+
+    @property
+    def undecodable(self) -> int:
+        return self._reader.undecodable
+
     def read(self) -> Frame | None:
         frame = self._reader.get()
         self.dropped = self._reader.dropped
@@ -419,15 +491,15 @@ def _picamera_present() -> bool:
     return importlib.util.find_spec("picamera2") is not None and Path("/proc/device-tree/model").exists()
 
 
-def _picamera(width: int | None, height: int | None, fps: float | None, lores: tuple[int, int] | str | None):
+def _picamera(width: int | None, height: int | None, fps: float | None, lores: Lores) -> PiCameraSource:
     """picamera2 with its lores stream: "auto" picks one 320 px wide at main's aspect ratio."""
     size = (width or 640, height or 480)
-    return PiCameraSource(*size, fps or 30.0, lores=lores_size(size) if lores == "auto" else lores)
+    return PiCameraSource(*size, fps or 30.0, lores=lores_size(size) if isinstance(lores, str) else lores)
 
 
 def open_source(spec: str = "auto", width: int | None = None, height: int | None = None, fps: float | None = None,
                 demo_frames: int = 1, cancel: threading.Event | None = None,
-                lores: tuple[int, int] | str | None = None) -> FrameSource:
+                lores: Lores = None) -> FrameSource:
     """`auto` (picamera2 on a Pi, else /dev/video0), `demo`, `picamera`, an index, /dev/videoN, a file, folder or URL.
 
     `cancel`, when set while a camera or stream is being opened, abandons the opening (FerEdgeError). `lores`
@@ -441,16 +513,19 @@ def open_source(spec: str = "auto", width: int | None = None, height: int | None
         return ImageSource([DEMO_IMAGE], "demo", repeat=demo_frames)
     if spec == "picamera":
         return _picamera(width, height, fps, lores)
-    live = {"width": width, "height": height, "fps": fps, "cancel": cancel}
+
+    def live(target: str | int) -> VideoSource:
+        return VideoSource(target, live=True, width=width, height=height, fps=fps, cancel=cancel)
+
     if spec.isdigit():
-        return VideoSource(int(spec), live=True, **live)
+        return live(int(spec))
     if "://" in spec:
-        return VideoSource(spec, live=True, **live)
+        return live(spec)
     path = Path(spec)
     if spec.startswith("/dev/video"):
         if not path.exists():
             raise FerEdgeError(f"{spec}: no such camera device")
-        return VideoSource(spec, live=True, **live)
+        return live(spec)
     if path.is_dir():  # only regular files are frames: a FIFO or a device would block or never end
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not images:

@@ -16,14 +16,14 @@ STAGES = ("decode", "detect", "crop", "classify", "events", "total")
 
 
 class LoopStats:
-    def __init__(self, window: int = 1000):
-        self._ms = {s: collections.deque(maxlen=window) for s in STAGES}
+    def __init__(self, window: int = 1000) -> None:
+        self._ms: dict[str, collections.deque[float]] = {s: collections.deque(maxlen=window) for s in STAGES}
         self.total_s = dict.fromkeys(STAGES, 0.0)  # since the start, for Prometheus summaries' _sum
         self.frames = 0
         self.detected = 0  # frames on which the detector ran
         self.faces = 0
         self.fps_now = 0.0  # exponential moving average of the frame rate, like Frigate's (avg*9 + new)/10
-        self._last = None
+        self._last: float | None = None
         self.started = time.perf_counter()
 
     def add(self, timings_s: dict[str, float], faces: int, detected: bool = True) -> None:

@@ -6,11 +6,13 @@ never on FER2013, whose PrivateTest split is what accuracy is reported on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import Box, iou_matrix
+from .geometry import Box, Detection, iou_matrix
+from .records import FaceRecord
 
 UNCERTAIN = "uncertain"
 ALPHA, MIN_SCORE, SWITCH_MARGIN, IOU_THRESHOLD, MAX_MISSED, SCENE_CUT = 0.3, 0.3, 0.15, 0.3, 5, 18.0
@@ -21,7 +23,7 @@ THUMB = (32, 24)  # (w, h) of the grey thumbnail a cut is judged on: about 0.05 
 class Track:
     id: int
     box: Box
-    probs: np.ndarray  # exponential moving average of the class probabilities
+    probs: np.ndarray  # exponential moving average of the class probabilities (float32)
     label: str = UNCERTAIN  # the smoothed label shown to users
     score: float = 0.0  # the smoothed probability of `label` (of the top class while `uncertain`)
     missed: int = 0
@@ -49,8 +51,8 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     step = max(1, min(w // (THUMB[0] * 4), h // (THUMB[1] * 4)))  # subsample first: INTER_AREA on 1080p is slow
     small = cv2.resize(image[::step, ::step], THUMB, interpolation=cv2.INTER_AREA)
-    grey = (cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small).astype(np.float32)
-    return grey - grey.mean()
+    grey: np.ndarray = (cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small).astype(np.float32)
+    return grey - np.float32(grey.mean())
 
 
 def cut_between(before: np.ndarray | None, after: np.ndarray, threshold: float) -> bool:
@@ -69,7 +71,7 @@ class Tracker:
 
     def __init__(self, labels: tuple[str, ...], iou_threshold: float = IOU_THRESHOLD, max_missed: int = MAX_MISSED,
                  alpha: float = ALPHA, min_score: float = MIN_SCORE, switch_margin: float = SWITCH_MARGIN,
-                 scene_cut: float = SCENE_CUT):
+                 scene_cut: float = SCENE_CUT) -> None:
         self.labels = labels
         self.iou_threshold, self.max_missed, self.alpha = iou_threshold, max_missed, alpha
         self.min_score, self.switch_margin, self.scene_cut = min_score, switch_margin, scene_cut
@@ -90,7 +92,19 @@ class Tracker:
             self.tracks = []
         return cut
 
-    def update(self, boxes: list[Box], probs: np.ndarray) -> list[Track]:
+    def faces(self, detections: Sequence[Detection], probs: np.ndarray, *, time: float, frame: int,
+              detected: bool = True, file: str | None = None) -> list[FaceRecord]:
+        """This frame's faces as records (same order as `detections`), after `update` with `probs` (N, classes).
+
+        `detected` is False when the boxes were carried over from an earlier frame's detection (--detect-every).
+        """
+        tracks = self.update([d.box for d in detections], probs)
+        return [FaceRecord(face_id=t.id, box=d.box.pixels, detector_score=float(d.score), probs=tuple(p.tolist()),
+                           labels=self.labels, smoothed_label=t.label, smoothed_score=t.score, detected=detected,
+                           time=time, frame=frame, file=file)
+                for d, t, p in zip(detections, tracks, probs)]
+
+    def update(self, boxes: Sequence[Box], probs: np.ndarray) -> list[Track]:
         """The track for each of `boxes` (same order), created or updated with `probs` (N, classes)."""
         assigned: list[Track | None] = [None] * len(boxes)
         if self.tracks and boxes:
@@ -101,7 +115,8 @@ class Tracker:
                     break
                 if assigned[i] is None and all(a is not self.tracks[j] for a in assigned):
                     assigned[i] = self.tracks[j]
-        seen = set()
+        seen: set[int] = set()
+        out: list[Track] = []
         for i, box in enumerate(boxes):
             track = assigned[i]
             if track is None:
@@ -116,9 +131,10 @@ class Tracker:
             shown = self.labels.index(track.label) if track.label in self.labels else int(track.probs.argmax())
             track.score = float(track.probs[shown])
             assigned[i] = track
+            out.append(track)
             seen.add(track.id)
         for t in self.tracks:
             if t.id not in seen:
                 t.missed += 1
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
-        return assigned  # type: ignore[return-value]
+        return out

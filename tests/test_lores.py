@@ -118,7 +118,7 @@ def test_picamera_lores_detects_small_and_crops_main(monkeypatch):
     frame, faces = records[-1]
     assert frame.image.shape == (960, 1280, 3) and frame.lores.shape == (240, 320)
     assert len(faces) == 1
-    x1, y1, x2, y2 = faces[0]["box"]
+    x1, y1, x2, y2 = faces[0].box
     # the astronaut's face sits at (173, 75)-(277, 178) of the 512 px photo, placed at (768, 448) in main
     assert abs(x1 - (768 + 173)) < 25 and abs(y1 - (448 + 75)) < 25 and abs(x2 - (768 + 277)) < 25
-    assert faces[0]["label"] == "happy"  # classified on the crop from main
+    assert faces[0].label == "happy"  # classified on the crop from main

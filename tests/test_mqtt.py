@@ -25,6 +25,7 @@ import pytest
 from conftest import ROOT, _missing, assert_one_line_error, run_cli
 
 from fer_edge.lifecycle import FACE_KEYS, FaceLifecycle, scene_state
+from fer_edge.records import FaceRecord
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 CLIP = "data/scenes/fr_short_hamilton_clip.mp4"
@@ -142,9 +143,9 @@ def _jsonl(path: Path) -> list[dict]:
 # -- pure: the lifecycle and the scene state, no broker
 
 
-def _rec(face_id: int, t: float, frame: int, label: str, score: float = 0.8) -> dict:
-    return {"type": "face", "face_id": face_id, "time": t, "frame": frame, "box": [0, 0, 10, 10],
-            "smoothed_label": label, "smoothed_score": score, "probs": {"happy": 0.9}}
+def _rec(face_id: int, t: float, frame: int, label: str, score: float = 0.8) -> FaceRecord:
+    return FaceRecord(face_id=face_id, box=(0, 0, 10, 10), detector_score=0.9, probs=(0.9,), labels=("happy",),
+                      smoothed_label=label, smoothed_score=score, detected=True, time=t, frame=frame)
 
 
 def test_lifecycle_new_update_end_and_time_shares():

@@ -162,8 +162,11 @@ def test_annotated_video_cut_short_by_a_full_disk_is_an_error(tmp_path):
 
 # --- annotations readable at 1080p and on dark scenes --------------------------------------------------------------
 
-def _face(label: str, box=(800, 400, 1100, 700)) -> dict:
-    return {"box": list(box), "face_id": 3, "smoothed_label": label, "smoothed_score": 0.41}
+def _face(label: str, box=(800, 400, 1100, 700), face_id: int = 3):
+    from fer_edge.records import FaceRecord
+
+    return FaceRecord(face_id=face_id, box=box, detector_score=0.9, probs=(1.0,), labels=(label,), smoothed_label=label,
+                      smoothed_score=0.41, detected=True, time=0.0, frame=0)
 
 
 def test_annotation_scales_with_the_frame_and_sits_on_a_filled_label():
@@ -224,8 +227,8 @@ def _monitor(clock):
     return Monitor(Notifier(), source, events, ("happy", "sad"), 5.0, {"model": "m", "detector": "d"}, clock=clock)
 
 
-def _frame_records(*ids: int) -> list[dict]:
-    return [{"face_id": i, "smoothed_label": "happy", "box": [0, 0, 10, 10]} for i in ids]
+def _frame_records(*ids: int) -> list:
+    return [_face("happy", (0, 0, 10, 10), i) for i in ids]
 
 
 def _sample(monitor, name: str) -> float:

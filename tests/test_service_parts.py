@@ -191,10 +191,13 @@ def test_reconnecting_source_skips_frames_that_are_not_images():
     images = iter([np.zeros((0, 0, 3), np.uint8), np.zeros((4, 4, 4), np.uint8), np.zeros((8, 8, 3), np.uint8)])
 
     class Broken:
-        name, dropped, live = "broken", 0, True
+        name, dropped, undecodable, live, still, fps, failure, stalled = "broken", 0, 0, True, False, None, None, False
 
         def read(self):
             return Frame(next(images), 0, time.time())
+
+        def wake(self):
+            pass
 
         def close(self):
             pass

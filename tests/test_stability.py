@@ -3,6 +3,7 @@ track at a scene cut; pure sequences through the tracker, then the figures on th
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import subprocess
@@ -14,6 +15,7 @@ from conftest import ROOT, assert_one_line_error, run_cli
 
 from fer_edge.geometry import Box, Detection
 from fer_edge.labels import EMOTIONS
+from fer_edge.records import FaceRecord
 from fer_edge.tracking import UNCERTAIN, Tracker, cut_between, thumbnail
 
 BOX = Box(100, 100, 200, 200)
@@ -58,6 +60,27 @@ def test_a_single_odd_frame_does_not_flip_the_label():
 def test_a_face_with_no_clear_expression_is_uncertain_and_scored_by_the_tracker():
     track = Tracker(EMOTIONS).update([BOX], np.full((1, 7), 1 / 7, np.float32))[0]
     assert track.label == UNCERTAIN and track.score == pytest.approx(1 / 7)
+
+
+def test_the_tracker_s_records_are_frozen_and_carry_the_smoothed_label_and_score():
+    from fer_edge.events import face_json
+
+    tracker, face = Tracker(EMOTIONS), Detection(Box(100.4, 99.6, 200.2, 200.5), 0.91, ())
+    for frame in range(3):
+        (record,) = tracker.faces([face], _p("happy", 0.8)[None], time=10.0 + frame, frame=frame)
+    assert isinstance(record, FaceRecord) and record.face_id == 1 and record.box == (100, 100, 200, 200)
+    assert (record.smoothed_label, record.smoothed_score) == ("happy", pytest.approx(0.8))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.smoothed_label = "sad"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.probs = ()
+    assert not hasattr(record, "__dict__")  # slots: no attribute can be added either
+    # one sad frame: this frame's label is sad, the track's smoothed label holds (hysteresis) with its moving average
+    (record,) = tracker.faces([face], _p("sad", 0.9)[None], time=13.0, frame=3, detected=False)
+    assert (record.label, record.score) == ("sad", pytest.approx(0.9)) and record.detected is False
+    assert record.smoothed_label == "happy" and record.smoothed_score == pytest.approx(0.7 * 0.8 + 0.3 * 0.1 / 6)
+    event = face_json(record)
+    assert (event["label"], event["smoothed_label"], event["smoothed_score"]) == ("sad", "happy", 0.565)
 
 
 def _scene(seed: int) -> np.ndarray:

@@ -15,7 +15,10 @@ DETECTORS = ("blazeface", "blazeface-short", "blazeface-full", "blazeface-back",
 
 
 class FaceDetector(Protocol):
-    name: str
+    @property
+    def name(self) -> str:
+        """The detector's name as the config gives it (`detector.name`)."""
+        ...
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         """Faces in a BGR (or grey) frame, in frame pixels, best first."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -74,7 +75,7 @@ class HaarDetector:
         self._cascade = cv2.CascadeClassifier(str(path))
         if self._cascade.empty():
             raise FerEdgeError(f"{path}: could not load the Haar cascade")
-        self._args = dict(scaleFactor=scale_factor, minNeighbors=min_neighbors, minSize=(min_size, min_size))
+        self._args: dict[str, Any] = dict(scaleFactor=scale_factor, minNeighbors=min_neighbors, minSize=(min_size, min_size))
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)

@@ -1,0 +1,40 @@
+"""The per-face record the tracker makes and every sink and observer reads; JSON only where bytes leave (events.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FaceRecord:
+    """One face in one processed frame: where it is, this frame's probabilities and its track's smoothed label.
+
+    Values are unrounded; `fer_edge.events.face_json` rounds them for the events schema.
+    """
+
+    face_id: int  # the track id: the same while the face stays in view
+    box: tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels, x2 and y2 exclusive
+    detector_score: float
+    probs: tuple[float, ...]  # this frame's class probabilities, in `labels` order
+    labels: tuple[str, ...]  # the classifier's labels (one tuple shared by every record)
+    smoothed_label: str  # the track's label after smoothing and hysteresis; `uncertain` while no label is sure
+    smoothed_score: float  # the track's moving average for `smoothed_label` (for its top class while uncertain)
+    detected: bool  # the detector ran on this frame (False: the box was carried over from an earlier detection)
+    time: float  # the frame's capture time, seconds since the epoch
+    frame: int  # the frame number
+    file: str | None = None  # the photo a still came from
+
+    @property
+    def top(self) -> int:
+        """Index of this frame's most likely class."""
+        return self.probs.index(max(self.probs))  # the first of equal maxima, as numpy's argmax
+
+    @property
+    def label(self) -> str:
+        """This frame's most likely expression (unsmoothed)."""
+        return self.labels[self.top]
+
+    @property
+    def score(self) -> float:
+        """This frame's probability of `label`."""
+        return self.probs[self.top]
