@@ -385,7 +385,7 @@ class HttpEndpoint:
         return exposure_warning(self._server.server_address[0])
 
     def start(self, endpoint: Endpoint, preview: Preview | None = None) -> None:
-        """Serve `endpoint`'s paths, and `preview`'s (an edge.preview.Preview) when given; both count in /metrics."""
+        """Serve `endpoint`'s paths, and `preview`'s (a fer_edge.preview.Preview) when given; both count in /metrics."""
         self._server.endpoint, self._server.preview = endpoint, preview
         endpoint.registry.register(self._server)
         if preview is not None:
