@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 # The loggers fer-edge's modules log under (`logging.getLogger(__name__)`); `__main__` is a `python -m fer_edge.benchmarks.x`.
-LOGGERS = ("edge", "fer_edge", "train", "convert", "benchmarks", "__main__")
+LOGGERS = ("fer_edge", "__main__")
 SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
 
