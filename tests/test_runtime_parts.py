@@ -141,6 +141,9 @@ def test_stop_event_ends_the_loop():
         def detect(self, frame):
             return []
 
+        def macs(self, width, height):
+            return None  # not a network: the detect interval stays the config's
+
     class Clf:
         labels = EMOTIONS
 
