@@ -23,13 +23,12 @@ import numpy as np
 
 from fer_edge.benchmarks import report
 from fer_edge.benchmarks.machine import describe
+from fer_edge.bundled import MODELS_DIR
 from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.files import atomic_write_text, ensure_folder
 
 log = logging.getLogger(__name__)
 
-BUNDLED_DIR = Path(__file__).resolve().parents[1] / "edge" / "models"
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class BenchOptions:
 def find_models(specs: tuple[str, ...]) -> list[Path]:
     """Files as given; folders contribute their *.tflite (not recursive: the detectors sit in a subfolder)."""
     found: list[Path] = []
-    for spec in specs or (str(BUNDLED_DIR),):
+    for spec in specs or (str(MODELS_DIR),):
         path = Path(spec)
         if path.is_dir():
             models = sorted(path.glob("*.tflite"))
@@ -106,7 +105,7 @@ def _prepare_data(opts: BenchOptions, tmp: Path) -> tuple[Path, Path, int] | Non
 
 
 def run_worker(task: dict, timeout: float = 3600) -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    env = dict(os.environ)  # the worker is this installed package's own module
     if task["kind"] == "keras":
         env |= {"TF_NUM_INTRAOP_THREADS": str(task["threads"]), "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
     try:

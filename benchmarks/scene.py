@@ -29,7 +29,6 @@ from fer_edge.files import atomic_write_text
 from fer_edge.logs import log_to_stderr
 
 log = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DETECTORS = "room,blazeface-back,blazeface-full,blazeface-short,yunet,yunet:2,room:2"
 
 
@@ -201,12 +200,12 @@ def draw(results: dict, path: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fer_edge.benchmarks.scene", description=__doc__.splitlines()[0])
-    p.add_argument("--shared", default=os.environ.get("FER_EDGE_SHARED", str(ROOT.parent / "shared")),
+    p.add_argument("--shared", default=os.environ.get("FER_EDGE_SHARED", "../shared"),
                    help="the shared data folder (its data/scenes/ photos are composed into the clip)")
     p.add_argument("--frames", type=int, default=300, help="clip length (30 fps)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", default="1920x1080", help="clip size WIDTHxHEIGHT (face sizes scale with the width)")
-    p.add_argument("--cache", default=str(ROOT / ".cache" / "scene"), help="where the clip and reference boxes go")
+    p.add_argument("--cache", default=".cache/scene", help="where the clip and reference boxes go (from the current folder)")
     p.add_argument("--detectors", default=DEFAULT_DETECTORS,
                    help="comma list of NAME or NAME:N (detect every Nth frame; default: the loop's MAC budget)")
     p.add_argument("--yunet-model", default=None, help="YuNet ONNX: needed for yunet rows and the YuNet reference")

@@ -28,7 +28,6 @@ from fer_edge.logs import log_to_stderr
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _until(check, timeout: float, proc: subprocess.Popen, log: Path) -> None:
@@ -89,7 +88,7 @@ def _states():
 def measure(args: list[str], reached, log: Path) -> tuple[float, int]:
     with log.open("w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "fer_edge.cli", "service", "--http-port", "0", "--events", "",
-                                 *args], stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
+                                 *args], stdout=subprocess.DEVNULL, stderr=err)
     try:
         _until(lambda: reached(log), 60, proc, log)
         time.sleep(0.5)  # well inside the state

@@ -29,7 +29,6 @@ from fer_edge.logs import log_to_stderr
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _proc(pid: int) -> dict:
@@ -62,7 +61,7 @@ def soak(source: str, frames: int, warmup: int, every_s: float, extra: list[str]
         cmd = [sys.executable, "-m", "fer_edge.cli", "service", "--source", source, "--source-fps", "0",
                "--http-port", "0", "--events", str(events), "--outputs-events-max-mb", "8", *extra]
         with log.open("w") as err:
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
         try:
             url = _wait_for_url(log, proc)
             samples, warm, t0 = [], None, time.monotonic()

@@ -9,6 +9,7 @@ answers `fer-edge train` and `convert` with one line naming the extra, exit 2. B
 from __future__ import annotations
 
 import ast
+import json
 import pkgutil
 import subprocess
 import sys
@@ -127,6 +128,12 @@ def test_the_light_install_runs_the_loop_and_lists_every_command(light, tmp_path
                               timeout=60).stdout
     for command in ("run", "service", "evaluate", "train", "convert", "bench"):
         assert f"    {command} " in helptext, helptext
+    bench = subprocess.run([str(light / "bin" / "fer-edge"), "bench", "--quick", "--runs", "3", "--warmup", "1",
+                            "--video-frames", "2", "--out", str(tmp_path / "bench")], capture_output=True, text=True,
+                           timeout=600, cwd=tmp_path)  # the bundled models found inside the installed package
+    assert bench.returncode == 0, bench.stderr
+    results = json.loads((tmp_path / "bench" / "results.json").read_text())
+    assert sorted(Path(m["path"]).name for m in results["models"]) == ["cnn_int8.tflite", "mobilenetv2_int8.tflite"]
     probe = ("import importlib.util, sys; import fer_edge.cli; "
              "print([m for m in ('tensorflow', 'keras') if importlib.util.find_spec(m)])")
     found = subprocess.run([str(light / "bin" / "python"), "-c", probe], capture_output=True, text=True, timeout=60)
