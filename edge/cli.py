@@ -391,12 +391,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     _add_run(sub)
     _add_service(sub)
     word = _command_word(sys.argv[1:] if argv is None else argv)
-    own = set(sub.choices)
-    for name, ep in _entry_points(COMMANDS).items():
-        if word is None or word == name or word not in own | set(_entry_points(COMMANDS)):
-            ep.load().register(sub)
-        else:  # named in usage lines; loaded when asked for
-            sub.add_parser(name, help=f"(fer-edge {name} --help)")
+    if word not in sub.choices:  # another package's command, --help, or a typo (whose error lists every command)
+        plugins = _entry_points(COMMANDS)
+        for name, ep in plugins.items():
+            if word is None or word == name or word not in plugins:
+                ep.load().register(sub)
     for p in sub.choices.values():  # after the subcommand too: `fer-edge run --verbose`
         p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser

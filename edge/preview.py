@@ -26,7 +26,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import cv2
 import numpy as np
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from .errors import UsageError
 from .events import face_json
@@ -36,6 +35,8 @@ from .sources import Frame
 from .stats import LoopStats
 
 if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
     from .config import HttpConfig
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,8 @@ class Preview:
 
     def collect(self) -> Iterator[Metric]:
         """Prometheus families for /metrics (a prometheus_client collector; edge/httpd.py registers it)."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily  # only once HTTP serves
+
         s = self.streamer
         yield GaugeMetricFamily("fer_edge_preview_viewers", "Preview streams open now.", value=s.viewers)
         yield CounterMetricFamily("fer_edge_preview_frames_encoded_total",
