@@ -143,7 +143,8 @@ class Analyzer:
         frames = _frames(source, max_frames)
         try:
             for n, (index, image, still) in enumerate(frames):
-                if still or n % detect_every == 0:
+                cut = tracker.new_frame(image)  # as in the loop: a scene cut ends every track and detects afresh
+                if still or cut or n % detect_every == 0:
                     dets = self._detector.detect(image)
                 dets, probs = self._classify(image, dets)
                 yield [Face.from_record(r) for r in tracker.faces(dets, probs, time=time.time(), frame=index)]

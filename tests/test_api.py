@@ -93,6 +93,13 @@ def test_stream_over_images_in_memory_and_early_exit(analyzer):
     frames = list(analyzer.stream([image, image, image]))
     assert [[(f.frame, f.face_id, f.label) for f in faces] for faces in frames] == [
         [(0, 1, "happy")], [(1, 1, "happy")], [(2, 1, "happy")]]
+    mirrored = np.ascontiguousarray(image[:, ::-1])  # a new scene: the face elsewhere
+    frames = list(analyzer.stream([image, image, mirrored, mirrored], detect_every=5))
+    assert [[f.face_id for f in faces] for faces in frames] == [[1], [1], [2], [2]]  # the cut ended track 1, as in run
+    width = image.shape[1]
+    x1, y1, x2, y2 = frames[0][0].box
+    expected = (width - x2, y1, width - x1, y2)  # detected afresh on the new scene, not the old box carried over
+    assert all(abs(a - b) <= 4 for a, b in zip(frames[2][0].box, expected)), (frames[2][0].box, expected)
     stream = analyzer.stream("demo", max_frames=50)
     assert next(stream)[0].face_id == 1
     stream.close()  # closes the source
