@@ -15,7 +15,7 @@ from typing import Any, Union
 import cv2
 import numpy as np
 
-from .geometry import Detection
+from .geometry import MARGIN, Detection
 from .pipeline import DEFAULT_DETECT_EVERY, crop_faces
 from .records import FaceRecord
 
@@ -85,7 +85,7 @@ class Analyzer:
 
     def __init__(self, *, model: str | os.PathLike[str] | None = None, detector: str = "blazeface", threads: int = 1,
                  accelerator: str = "none", min_face_score: float | None = None,
-                 yunet_model: str | os.PathLike[str] | None = None, margin: float = 0.25,
+                 yunet_model: str | os.PathLike[str] | None = None, margin: float = MARGIN,
                  level_eyes: bool = False) -> None:
         from .build import build_pipeline
         from .config import DetectorConfig, ModelConfig, ServiceConfig

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import tracking
+from . import geometry, tracking
 from .errors import UsageError
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class DetectorConfig:
     min_score: float = _key(0.0, "detector score threshold (0: the detector's own default)", lo=0, hi=0.999,
                             flag="--min-face-score")
     yunet_model: str = _key("", "YuNet ONNX file, for name = \"yunet\"", flag="--yunet-model")
-    margin: float = _key(0.25, "face crop margin, a fraction of the face size", lo=0, hi=2, flag="--margin")
+    margin: float = _key(geometry.MARGIN, "face crop margin, a fraction of the face size", lo=0, hi=2, flag="--margin")
     level_eyes: bool = _key(False, "rotate each face crop so the eyes are level", flag="--level-eyes")
     every: int = _key(0, "detect on every Nth frame of a camera or video, reusing the boxes between (0: the "
                          "smallest N, at least 2, that keeps the detector within 100 M MACs a frame)", lo=0, hi=100,

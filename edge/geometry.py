@@ -91,6 +91,9 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
     return out
 
 
+MARGIN = 0.25  # the face crop grows by this fraction of its side around the detector's box: the classifier's default
+
+
 def square_crop_box(box: Box, margin: float, frame_w: int, frame_h: int) -> tuple[int, int, int, int]:
     """A square around the box, grown by `margin` (0.2 = 20% of the side), clipped to the frame: x1, y1, x2, y2."""
     cx, cy = box.center

@@ -15,7 +15,7 @@ import numpy as np
 
 from .detectors import FaceDetector
 from .events import EventWriter, stats_record
-from .geometry import Detection, eye_angle, square_crop_box
+from .geometry import MARGIN, Detection, eye_angle, square_crop_box
 from .lores import detect_frame, detect_image
 from .records import FaceRecord
 from .sources import Frame, FrameSource
@@ -56,7 +56,7 @@ Observer = Callable[[Frame, Sequence[FaceRecord], LoopStats], None]
 
 @dataclass(frozen=True)
 class LoopOptions:
-    margin: float = 0.25  # crop side grows by this fraction around the detector's box
+    margin: float = MARGIN  # crop side grows by this fraction around the detector's box
     level_eyes: bool = False  # rotate each crop so the eye keypoints are level
     max_frames: int = 0  # 0: until the source ends or a stop is asked
     stats_every_s: float = 10.0
