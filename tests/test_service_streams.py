@@ -66,7 +66,8 @@ def test_stalled_stream_is_reported_down_then_reconnected_not_a_crash(tmp_path, 
     args = ("--source", server.url, "--http-stale-after-s", "1", "--source-reconnect-min-s", "0.2", "--events", "")
     with Service(tmp_path, *args) as svc:
         svc.wait_for("READY=1")
-        svc.poll_until(lambda: svc.get("/healthz")[0] == 503, timeout=30)  # the stream has gone quiet
+        svc.poll_until(lambda: svc.metrics()[("fer_edge_frames_total", ())] >= 1, timeout=30)  # frames came
+        svc.poll_until(lambda: svc.get("/healthz")[0] == 503, timeout=30)  # then the stream went quiet (not: none yet)
         m = svc.metrics()
         assert m[("fer_edge_source_up", ())] == 0 and m[("fer_edge_healthy", ())] == 0
         lost = svc.wait_for("STATUS=waiting for camera: source ", timeout=40)
