@@ -25,6 +25,7 @@ from pathlib import Path
 
 from fer_edge.benchmarks.loopback import MjpegServer, SilentServer
 from fer_edge.logs import log_to_stderr
+from fer_edge.monitor import metric_value
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,9 @@ def _get(log: Path, path: str) -> tuple[int, str]:
 
 def _stalled(log: Path) -> bool:
     """Frames came, then none for `stale_after_s`: the reader sits in a read that does not return."""
-    frames = re.search(r"^fer_edge_frames_total (\d+)", _get(log, "/metrics")[1], re.M)
-    return bool(frames) and int(frames.group(1)) > 0 and _get(log, "/healthz")[0] == 503
+    text = _get(log, "/metrics")[1]
+    frames = metric_value(text, "fer_edge_frames_total") if text else None
+    return bool(frames) and _get(log, "/healthz")[0] == 503
 
 
 def _connected(server: SilentServer):

@@ -26,6 +26,7 @@ from pathlib import Path
 from fer_edge.benchmarks.machine import describe
 from fer_edge.files import atomic_write_text
 from fer_edge.logs import log_to_stderr
+from fer_edge.monitor import metric_value
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def _proc(pid: int) -> dict:
 
 def _frames(url: str) -> int:
     text = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()
-    return int(re.search(r"^fer_edge_frames_total (\d+)", text, re.M).group(1))
+    return int(metric_value(text, "fer_edge_frames_total") or 0)
 
 
 def _wait_for_url(log: Path, proc: subprocess.Popen, timeout: float = 60.0) -> str:

@@ -216,3 +216,15 @@ class Monitor:
                 stages.add_sample("fer_edge_stage_seconds_sum", {"stage": stage}, round(total, 6))
                 stages.add_sample("fer_edge_stage_seconds_count", {"stage": stage}, count)
         yield stages
+
+
+def metric_value(text: str, name: str) -> float | None:
+    """The unlabelled sample `name` of a /metrics text, read with prometheus_client's own parser (None: absent);
+    for the programs that watch a running service (the soak and SIGTERM benchmarks)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and not sample.labels:
+                return float(sample.value)
+    return None

@@ -239,3 +239,17 @@ def test_a_looping_folder_is_detected_on_every_frame_through_the_reconnecting_so
     faces = [r for r in map(json.loads, out.read_text().splitlines()) if r["type"] == "face"]
     assert all(f["detected"] for f in faces)
     assert [sum(f["frame"] == i for f in faces) for i in range(4)] == [1, 2, 1, 2]
+
+
+def test_metric_value_reads_a_sample_with_the_prometheus_parser():
+    from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+    from fer_edge.monitor import metric_value
+
+    registry = CollectorRegistry()
+    Counter("fer_edge_frames", "frames", registry=registry).inc(275)
+    Gauge("fer_edge_labels", "by label", ["label"], registry=registry).labels("happy").set(3)
+    text = generate_latest(registry).decode()
+    assert metric_value(text, "fer_edge_frames_total") == 275.0  # printed as 275.0: a regex for \d+ would misread it
+    assert metric_value(text, "fer_edge_labels") is None  # only unlabelled samples
+    assert metric_value(text, "fer_edge_missing_total") is None
