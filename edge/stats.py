@@ -37,8 +37,9 @@ class LoopStats:
         self.detected += bool(detected)
         self.faces += faces
         now = time.perf_counter()
-        if self._last is not None and now > self._last:
-            inst = 1.0 / (now - self._last)
+        previous = self.started if self._last is None else self._last  # the first frame: the time it took to come
+        if now > previous:
+            inst = 1.0 / (now - previous)
             self.fps_now = inst if self.fps_now == 0 else (self.fps_now * 9 + inst) / 10
         self._last = now
 

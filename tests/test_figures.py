@@ -20,6 +20,9 @@ def test_detect_latency_counts_only_frames_that_ran_the_detector():
     assert stats.latency()["detect"]["p50"] == pytest.approx(20.0)  # not 10: the skipped frames are not in it
     assert stats.total_s["detect"] == pytest.approx(0.1)
     assert stats.fps_mean() > 0 and stats.fps_now > 0
+    one = LoopStats()
+    one.add({"total": 0.01}, 0)
+    assert one.fps_now > 0  # a rate from the first frame on, not 0.0 until a second one comes
 
 
 @pytest.mark.shared
