@@ -138,3 +138,15 @@ def test_the_light_install_runs_the_loop_and_lists_every_command(light, tmp_path
              "print([m for m in ('tensorflow', 'keras') if importlib.util.find_spec(m)])")
     found = subprocess.run([str(light / "bin" / "python"), "-c", probe], capture_output=True, text=True, timeout=60)
     assert found.stdout.strip() == "[]", found.stdout + found.stderr  # the light install really is light
+
+
+def test_a_plain_run_loads_only_what_it_uses():
+    """No HTTP, MQTT or plots asked for: their libraries stay unloaded (memory on a Pi), the loop runs as ever."""
+    code = ("import sys\n"
+            "from fer_edge.cli import main\n"
+            "rc = main(['run', '--source', 'demo', '--frames', '2', '--events', ''])\n"
+            "print('RC', rc, sorted(m for m in ('prometheus_client', 'paho', 'matplotlib', 'tensorflow', 'keras') "
+            "if m in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, cwd=ROOT / "tests")
+    assert "RC 0 []" in proc.stdout, proc.stdout + proc.stderr
+
