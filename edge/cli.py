@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .bundled import package_version
 from .errors import FerEdgeError, UsageError
 from .redact import redact
 
@@ -346,15 +347,6 @@ def _add_service(sub: Subparsers) -> None:
     add_service_parser(sub)
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("fer-edge")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown"
-
-
 COMMANDS = "fer_edge.commands"  # entry points: name -> a module's register(subparsers) (pyproject.toml)
 # Optional packages a command may need, by the extra that brings them: a missing one is one line, exit 2.
 EXTRAS = {"keras": "train", "tensorflow": "train", "jax": "train", "matplotlib": "plot", "paho": "mqtt"}
@@ -383,7 +375,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The device's commands, and the other packages' commands: only the one named is loaded (all of them for
     `--help` or no command), so `fer-edge run` never imports train, convert or benchmarks."""
     parser = argparse.ArgumentParser(prog="fer-edge", description="Facial-expression recognition on edge devices.")
-    parser.add_argument("--version", action="version", version=f"fer-edge {_version()}")
+    parser.add_argument("--version", action="version", version=f"fer-edge {package_version()}")
     parser.add_argument("--verbose", action="store_true",
                         help="show the native libraries' own log lines (LiteRT, OpenCV/FFmpeg, TensorFlow)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -401,28 +393,28 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _check_needs(modules: tuple[str, ...]) -> None:
-    """A command that cannot work without an extra says so first, whatever its arguments."""
+def _absent(modules: tuple[str, ...]) -> str | None:
+    """The first of `modules` this install lacks: a command that cannot work without it says so first."""
     from importlib.util import find_spec
 
-    for module in modules:
-        if find_spec(module) is None:
-            raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+    return next((m for m in modules if find_spec(m) is None), None)
 
 
-def _missing_extra(exc: ModuleNotFoundError) -> str | None:
-    return EXTRAS.get((exc.name or "").partition(".")[0])
+def _needs_extra(prefix: str, module: str | None) -> int:
+    """One line naming the extra that brings `module`, exit 2; a module no extra brings is a real bug (raised)."""
+    extra = EXTRAS.get((module or "").partition(".")[0])
+    if extra is None:
+        raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+    print(f"{prefix}: error: this needs {module}, which the light install leaves out: pip install \"fer-edge[{extra}]\"",
+          file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser(argv)
     except ModuleNotFoundError as exc:  # a command's own module needs an extra to load
-        if (extra := _missing_extra(exc)) is None:
-            raise
-        print(f"fer-edge: error: this needs {exc.name}, which the light install leaves out: "
-              f"pip install \"fer-edge[{extra}]\"", file=sys.stderr)
-        return 2
+        return _needs_extra("fer-edge", exc.name)
     args = parser.parse_args(argv)
     from . import quiet
     from .logs import log_to_stderr
@@ -430,7 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     quiet.configure(args.verbose)  # before any subcommand loads OpenCV, LiteRT or TensorFlow
     log_to_stderr(f"fer-edge {args.command}")  # diagnostics: `fer-edge COMMAND: ...` on stderr, levels for journald
     try:
-        _check_needs(getattr(args, "needs", ()))
+        if (absent := _absent(getattr(args, "needs", ()))) is not None:
+            return _needs_extra(f"fer-edge {args.command}", absent)
         return int(args.func(args) or 0)
     except FerEdgeError as exc:
         print(f"fer-edge {args.command}: error: {redact(str(exc))}", file=sys.stderr)
@@ -439,11 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fer-edge {args.command}: interrupted", file=sys.stderr)
         return 130
     except ModuleNotFoundError as exc:
-        if (extra := _missing_extra(exc)) is None:
-            raise
-        print(f"fer-edge {args.command}: error: this needs {exc.name}, which the light install leaves out: "
-              f"pip install \"fer-edge[{extra}]\"", file=sys.stderr)
-        return 2
+        return _needs_extra(f"fer-edge {args.command}", exc.name)
 
 
 if __name__ == "__main__":

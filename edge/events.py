@@ -55,13 +55,9 @@ def face_json(r: FaceRecord) -> Json:
 
 def run_record(time_s: float, command: str, config: Json) -> Json:
     """Opens a run in an events file, so that a file appended to by many runs says where each begins and how."""
-    from importlib.metadata import PackageNotFoundError, version
+    from .bundled import package_version
 
-    try:
-        package = version("fer-edge")
-    except PackageNotFoundError:
-        package = "unknown"
-    return {"type": "run", "v": SCHEMA_VERSION, "time": round(time_s, 3), "version": package, "command": command,
+    return {"type": "run", "v": SCHEMA_VERSION, "time": round(time_s, 3), "version": package_version(), "command": command,
             "config": config}
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from .bundled import package_version
 from .config import MqttConfig
 from .errors import UsageError
 from .events import stats_record
@@ -91,15 +92,6 @@ def check_config(cfg: MqttConfig) -> None:
 
 def default_prefix() -> str:
     return "fer-edge/" + re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname() or "host")
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("fer-edge")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class MqttLink:
@@ -353,7 +345,7 @@ def start_link(cfg: MqttConfig) -> MqttLink:
     link = MqttLink(cfg, prefix, client_id, read_password(cfg))
     if cfg.discovery:
         configs = discovery_configs(prefix, node_id(prefix.replace("/", "_")), f"fer-edge {prefix.rsplit('/', 1)[-1]}",
-                                    _version(), cfg.discovery_prefix)
+                                    package_version(), cfg.discovery_prefix)
         for topic, config in configs:
             link.retain(topic, config)
         topics = [t for t, _ in configs]
