@@ -34,10 +34,11 @@ DEFAULT_DETECTORS = "room,blazeface-back,blazeface-full,blazeface-short,yunet,yu
 
 def parse_detectors(text: str) -> list[tuple[str, int | None]]:
     """"room,yunet:2" -> [("room", None), ("yunet", 2)]: a detector and its --detect-every (None: the budget's)."""
+    from fer_edge.argtypes import csv_list
     from fer_edge.detectors import DETECTORS
 
     out = []
-    for item in filter(None, (s.strip() for s in text.split(","))):
+    for item in csv_list(text):
         name, _, every = item.partition(":")
         if name not in DETECTORS:
             raise UsageError(f"--detectors: unknown detector {name!r}: use one of {', '.join(DETECTORS)}")

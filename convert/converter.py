@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_edge.argtypes import csv_list
 from fer_edge.classifier import TFLiteClassifier
 from fer_edge.convert.calibration import calibration_images
 from fer_edge.convert.loading import SourceModel
@@ -25,7 +26,7 @@ VARIANTS = ("int8", "float16", "float32", "dynamic")
 
 
 def parse_variants(text: str) -> tuple[str, ...]:
-    names = tuple(v.strip().lower() for v in text.split(",") if v.strip())
+    names = tuple(v.lower() for v in csv_list(text))
     unknown = [v for v in names if v not in VARIANTS]
     if unknown or not names:
         raise UsageError(f"--variants {text!r}: choose from {', '.join(VARIANTS)}")
