@@ -30,13 +30,6 @@ if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def _preload(module: str) -> None:
-    """TensorFlow prints its oneDNN and absl lines as it loads: load it where they can be kept off stderr."""
-    from .quiet import preload
-
-    preload(module)
-
-
 def _add_evaluate(sub: Subparsers) -> None:
     p = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class metrics and confusion matrix of a model",
                        description="Evaluate a .tflite (no TensorFlow needed) or a Keras model on one split.")
@@ -114,8 +107,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         cost = model_cost(path)
     else:
         from .labels import EMOTIONS
+        from .quiet import preload
 
-        _preload("keras")
+        preload("keras")  # TensorFlow prints its oneDNN and absl lines as it loads: loaded where they are kept off stderr
         model = plugin("fer_edge.model_loaders", "keras", f"{path}: a Keras model")(path, args.normalize)
         if model.classes != len(EMOTIONS):
             raise UsageError(f"{path}: model has {model.classes} outputs, but FER2013 has {len(EMOTIONS)} classes")
