@@ -43,6 +43,26 @@ def fer_csv(shared) -> Path:
 
 
 @pytest.fixture(scope="session")
+def shuffled_fer_csv(fer_csv, tmp_path_factory) -> Path:
+    """The shared FER2013 CSV with its rows shuffled within each split, as the copy before 2026-12-06 was: the same
+    images and labels, but no longer in the order the FER+ vote file follows."""
+    import gzip
+
+    with gzip.open(fer_csv, "rt") as fh:
+        header, *rows = fh.read().splitlines()
+    rng = np.random.default_rng(7)
+    by_split: dict[str, list[str]] = {}
+    for row in rows:
+        by_split.setdefault(row.rsplit(",", 1)[1], []).append(row)
+    out = tmp_path_factory.mktemp("shuffled") / "fer2013.csv"
+    with open(out, "w") as fh:
+        fh.write(header + "\n")
+        for split_rows in by_split.values():
+            fh.writelines(split_rows[i] + "\n" for i in rng.permutation(len(split_rows)))
+    return out
+
+
+@pytest.fixture(scope="session")
 def fer_splits(fer_csv):
     from fer_edge.datasets import read_fer2013_csv
 

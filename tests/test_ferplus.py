@@ -126,9 +126,22 @@ def test_real_ferplus_privatetest_majorities(shared):
 
 
 @pytest.mark.shared
-def test_shared_fer2013_copy_does_not_pair_with_ferplus(shared, fer_csv):
-    """The shared fer2013.csv.gz (sha256 beae627b...) holds Kaggle's rows per split but not in Kaggle's order: its
-    near-blank images are not where FER+ has its nameless not-a-face rows, and the FER+ majorities agree with its
-    labels only by chance (18%). The check refuses to score on such a pair rather than print a meaningless number."""
-    with pytest.raises(UsageError, match=r"agree with fer2013.csv.gz's labels on only 1\d% of rows"):
-        split_outcomes(shared / "data" / "ferplus" / "fer2013new.csv", fer_csv, "PrivateTest")
+def test_shared_fer2013_copy_pairs_with_ferplus(shared, fer_csv):
+    """The shared fer2013.csv.gz is in Kaggle's row order (since 2026-12-06), so FER+ votes pair with it: PrivateTest
+    has 3,350 rows with a 7-way majority (the counts ../shared/README.md lists), most agreeing with FER2013's label."""
+    from fer_edge.ferplus import fer2013_rows, label_agreement
+
+    outcomes = split_outcomes(shared / "data" / "ferplus" / "fer2013new.csv", fer_csv, "PrivateTest")
+    assert len(outcomes) == 3589
+    counts = np.bincount(outcomes[outcomes >= 0], minlength=7)
+    assert counts.tolist() == [316, 22, 92, 909, 424, 421, 1166]  # angry .. neutral
+    usages, label_ids = fer2013_rows(fer_csv)
+    assert 0.6 < label_agreement(outcomes, label_ids[usages == "PrivateTest"]) < 0.72
+
+
+@pytest.mark.shared
+def test_shuffled_fer2013_copy_does_not_pair_with_ferplus(shared, shuffled_fer_csv):
+    """Rows shuffled within their split (what the shared copy was before): the FER+ majorities then agree with the
+    labels only by chance, and the check refuses to score rather than print a meaningless number."""
+    with pytest.raises(UsageError, match=r"agree with fer2013.csv's labels on only [12]\d% of rows"):
+        split_outcomes(shared / "data" / "ferplus" / "fer2013new.csv", shuffled_fer_csv, "PrivateTest")

@@ -119,9 +119,69 @@ def test_ferplus_votes_train_as_soft_labels(tmp_path, tf_available):
 
 
 @pytest.mark.shared
-def test_ferplus_that_does_not_pair_with_the_csv_is_refused(tmp_path, fer_csv, shared, tf_available):
-    """The shared FER2013 copy is not in Kaggle's row order, so FER+ votes would be random labels for it."""
-    proc = run_cli("train", "--data", str(fer_csv), "--out", str(tmp_path / "run"), "--epochs", "1", "--limit", "200",
-                   "--ferplus", str(shared / "data" / "ferplus" / "fer2013new.csv"))
+def test_ferplus_that_does_not_pair_with_the_csv_is_refused(tmp_path, shuffled_fer_csv, shared, tf_available):
+    """A FER2013 copy shuffled within its splits: FER+ votes would be random labels for it."""
+    proc = run_cli("train", "--data", str(shuffled_fer_csv), "--out", str(tmp_path / "run"), "--epochs", "1",
+                   "--limit", "200", "--ferplus", str(shared / "data" / "ferplus" / "fer2013new.csv"))
     assert_one_line_error(proc, "fer2013new.csv", "not in the order", code=2)
     assert not (tmp_path / "run" / "last.keras").exists()
+
+
+def test_ferplus_labels_train_on_votes_alone_and_resume(tmp_path, tf_available):
+    """--labels ferplus: rows without an emotion vote are left out, PublicTest majorities select, weights change,
+    and --resume continues from the checkpoint."""
+    import keras
+
+    data, plus = _paired_files(tmp_path)
+    run = tmp_path / "run"
+    proc = run_cli("train", "--data", str(data), "--out", str(run), "--epochs", "1", "--widths", "8,16",
+                   "--labels", "ferplus", "--ferplus", str(plus), "--batch", "16", "--float32")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "FER+ soft targets for 69 of 70 Training images" in proc.stderr
+    assert "selecting on FER+ PublicTest majorities: 21 of 21 images scored" in proc.stderr
+    assert "training in float32 (--float32)" in proc.stderr
+    assert "epoch 1/1: batch" in proc.stderr and "ETA" in proc.stderr  # progress inside the epoch
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 1 and state["options"]["labels"] == "ferplus"
+    from fer_edge.train.models import build_model
+
+    fresh = build_model("cnn", 48, widths=(8, 16))
+    trained = keras.models.load_model(run / "best.keras")
+    first = [w for w in fresh.get_weights() if w.ndim == 4][0]
+    assert not np.allclose(first, [w for w in trained.get_weights() if w.ndim == 4][0])  # (a fresh init differs too)
+    before = (run / "last.keras").read_bytes()
+    again = run_cli("train", "--data", str(data), "--out", str(run), "--epochs", "2", "--resume")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming" in again.stderr and "epoch 2/2" in again.stderr
+    assert json.loads((run / "state.json").read_text())["epoch"] == 2
+    assert (run / "last.keras").read_bytes() != before
+
+
+def test_ferplus_labels_need_the_vote_file(tmp_path):
+    proc = run_cli("train", "--data", "x.csv", "--out", str(tmp_path / "r"), "--labels", "ferplus")
+    assert_one_line_error(proc, "--ferplus", code=2)
+
+
+@pytest.mark.parametrize("requested,flags,gpu,bf16,words", [
+    (None, {"avx512f", "avx512_bf16"}, False, True, "natively (avx512_bf16)"),
+    (None, {"avx512f", "amx_bf16", "amx_tile"}, False, True, "amx_bf16"),
+    (None, {"avx512f", "avx2"}, False, False, "float32: the CPU has no avx512_bf16 or AMX"),
+    (None, set(), True, True, "on the GPU"),
+    (False, {"avx512_bf16"}, False, False, "--float32"),
+    (True, {"avx2"}, False, True, "expect it slower"),
+])
+def test_bf16_only_where_the_hardware_has_it(requested, flags, gpu, bf16, words):
+    from fer_edge.train.precision import choose_mixed_bf16
+
+    chosen, why = choose_mixed_bf16(requested, flags, gpu)
+    assert chosen is bf16 and words in why
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    from fer_edge.train.precision import cpu_flags
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Xeon\nflags\t\t: fpu avx2 avx512f\n\nprocessor\t: 1\n")
+    assert cpu_flags(info) == {"fpu", "avx2", "avx512f"}
+    info.write_text("processor\t: 0\nFeatures\t: fp asimd bf16\n")
+    assert "bf16" in cpu_flags(info) and cpu_flags(tmp_path / "missing") == set()

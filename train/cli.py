@@ -47,8 +47,15 @@ def register(sub) -> None:
     p.add_argument("--class-weight", default="sqrt", choices=["none", "sqrt", "balanced"])
     p.add_argument("--patience", type=int, default=12, help="early stop after this many epochs without a PublicTest gain")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--limit", type=int, default=0, help="train on a stratified subset of this many images (smoke tests)")
-    p.add_argument("--float32", action="store_true", help="train in float32 instead of mixed bfloat16")
+    p.add_argument("--limit", type=int, default=0,
+                   help="train on a stratified subset of this many images (smoke tests); PublicTest shrinks to a quarter")
+    prec = p.add_mutually_exclusive_group()
+    prec.add_argument("--float32", action="store_true",
+                      help="train in float32 (default: mixed bfloat16 only on a GPU or a CPU with avx512_bf16 or AMX)")
+    prec.add_argument("--bf16", action="store_true", help="train in mixed bfloat16 even without native bf16 (slow)")
+    p.add_argument("--labels", default="fer2013", choices=["fer2013", "ferplus"],
+                   help="fer2013: the CSV's labels (mixed with --teacher/--ferplus shares); ferplus: the FER+ vote "
+                        "distributions alone (needs --ferplus), selected on FER+ PublicTest majority accuracy")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last epoch, with its saved options (--data and --epochs may change)")
     p.set_defaults(func=_cmd_train, needs=("keras",))  # the train extra: named before any argument is used
@@ -66,6 +73,8 @@ def _cmd_train(args) -> int:
     for model in args.teacher:
         if not Path(model).is_file():
             raise UsageError(f"--teacher {model}: no such file")
+    if args.labels == "ferplus" and not args.ferplus:
+        raise UsageError("--labels ferplus needs --ferplus fer2013new.csv (the FER+ vote file)")
     ensure_folder(args.out, "--out")
     size = args.size or (96 if args.arch == "mobilenetv2" else 48)
     if size < 32:
@@ -79,7 +88,8 @@ def _cmd_train(args) -> int:
         batch=args.batch, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing,
         dropout=args.dropout, class_weight=args.class_weight, patience=args.patience, seed=args.seed,
-        limit=args.limit, mixed_precision=not args.float32, warmup=args.warmup,
+        limit=args.limit, mixed_precision=False if args.float32 else (True if args.bf16 else None), warmup=args.warmup,
+        labels=args.labels,
         augment={**AUGMENT, "erase": args.erase})
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend

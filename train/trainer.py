@@ -11,7 +11,6 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,7 +48,7 @@ class TrainOptions:
     patience: int = 12
     seed: int = 1
     limit: int = 0
-    mixed_precision: bool = True
+    mixed_precision: bool | None = None  # None: mixed bfloat16 where the hardware has native bf16 (precision.py)
     train_split: str = "Training"
     val_split: str = "PublicTest"
     augment: dict = field(default_factory=lambda: dict(AUGMENT))
@@ -57,6 +56,7 @@ class TrainOptions:
     teacher_weight: float = 0.0
     ferplus: str | None = None
     ferplus_weight: float = 0.0
+    labels: str = "fer2013"  # ferplus: train on the crowd's vote distributions, select on FER+ PublicTest majorities
 
 
 AUGMENT = {"flip": True, "rotation_deg": 10.0, "shift": 0.1, "zoom": 0.1, "brightness": 0.2, "contrast": 0.2,
@@ -142,6 +142,32 @@ def _soft_targets(opts: TrainOptions, train_data, rows: np.ndarray, out: Path) -
     return mix_targets(train_data.label_ids, parts)
 
 
+def _ferplus_training(opts: TrainOptions, data, rows: np.ndarray):
+    """Training on the FER+ votes alone (Barsoum et al. 2016, "probabilistic label"): each kept row's target is
+    its vote distribution over the seven classes; rows FER+ dropped or with no emotion vote are left out."""
+    from fer_edge.ferplus import paired_votes
+    from fer_edge.train.targets import ferplus_probs
+
+    votes = paired_votes(opts.ferplus, opts.data, opts.train_split)
+    probs, valid = ferplus_probs(votes.votes[rows])
+    keep = np.flatnonzero(valid & votes.named[rows])
+    log.info(f"FER+ soft targets for {keep.size} of {len(rows)} {opts.train_split} images "
+             f"({len(rows) - keep.size} left out: dropped by FER+ or no emotion vote)")
+    subset = data.subset(keep)
+    return type(subset)(subset.images, probs[keep].argmax(1), subset.source), probs[keep]
+
+
+def _ferplus_validation(opts: TrainOptions, data, rows: np.ndarray):
+    """PublicTest rows with a 7-way FER+ majority, labelled with it: selection on what the model is reported on."""
+    from fer_edge.ferplus import split_outcomes
+
+    outcomes = split_outcomes(opts.ferplus, opts.data, opts.val_split)[rows]
+    keep = np.flatnonzero(outcomes >= 0)
+    log.info(f"selecting on FER+ {opts.val_split} majorities: {keep.size} of {len(rows)} images scored")
+    subset = data.subset(keep)
+    return type(subset)(subset.images, outcomes[keep], subset.source)
+
+
 def train(opts: TrainOptions, resume: bool = False) -> Path:
     """Train per `opts` into `opts.out`; returns the path of `best.keras`."""
     out = Path(opts.out)
@@ -165,16 +191,29 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     import keras
 
     keras.utils.set_random_seed(opts.seed + (state["epoch"] if state else 0))
-    if opts.mixed_precision:
+    from fer_edge.train.precision import choose_mixed_bf16, cpu_flags, gpu_present
+
+    bf16, why = choose_mixed_bf16(opts.mixed_precision, cpu_flags(), gpu_present())
+    log.info(why)
+    if bf16:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
 
     size = (opts.size, opts.size)
     train_data, train_rows = _limit(load_split(opts.data, opts.train_split, (48, 48) if opts.teacher else size),
                                     opts.limit, opts.seed)
-    val_data, _ = _limit(load_split(opts.data, opts.val_split, size), opts.limit // 4, opts.seed)
+    val_data, val_rows = _limit(load_split(opts.data, opts.val_split, size), opts.limit // 4, opts.seed)
+    if opts.limit:
+        log.info(f"--limit {opts.limit}: {len(train_data)} {opts.train_split} images and {len(val_data)} "
+                 f"{opts.val_split} images (the selection split shrinks too: a quarter of --limit)")
+    if opts.labels == "ferplus":
+        if not opts.ferplus:
+            raise UsageError("--labels ferplus needs --ferplus fer2013new.csv")
+        train_data, targets = _ferplus_training(opts, train_data, train_rows)
+        val_data = _ferplus_validation(opts, val_data, val_rows)
     for d in (train_data, val_data):
         log_counts(d)
-    targets = _soft_targets(opts, train_data, train_rows, out)
+    if opts.labels != "ferplus":
+        targets = _soft_targets(opts, train_data, train_rows, out)
     train_data = type(train_data)(batch_to_model_input(train_data.images, size, 1), train_data.label_ids, train_data.source)
     val_data = type(val_data)(batch_to_model_input(val_data.images, size, 1), val_data.label_ids, val_data.source)
 
@@ -213,7 +252,8 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         t0 = time.perf_counter()
         fit = trainer.fit(x_train, targets, sample_weight=sample_weight, batch_size=opts.batch, shuffle=True,
                           validation_data=(x_val, y_val), validation_batch_size=256, epochs=epoch + 1,
-                          initial_epoch=epoch, verbose=1 if sys.stderr.isatty() else 0)
+                          initial_epoch=epoch, verbose=0,
+                          callbacks=[EpochProgress(epoch + 1, opts.epochs, math.ceil(len(x_train) / opts.batch))])
         row = {k: float(v[-1]) for k, v in fit.history.items()}
         row.update(epoch=epoch + 1, lr=lr, seconds=round(time.perf_counter() - t0, 1))
         state["history"].append(row)
@@ -231,6 +271,28 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         _plot_history(state["history"], out / "history.png")
     log.info(f"best PublicTest accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}: {out / 'best.keras'}")
     return out / "best.keras"
+
+
+class EpochProgress:
+    """A progress line with an ETA every tenth of an epoch, through logging (a terminal and a journal alike)."""
+
+    def __new__(cls, epoch: int, epochs: int, steps: int):
+        import keras
+
+        class _Progress(keras.callbacks.Callback):
+            def on_epoch_begin(self, e, logs=None):
+                self.t0, self.next = time.perf_counter(), max(steps // 10, 1)
+
+            def on_train_batch_end(self, batch, logs=None):
+                done = batch + 1
+                if done >= self.next and done < steps:
+                    self.next += max(steps // 10, 1)
+                    spent = time.perf_counter() - self.t0
+                    loss = f" loss {float(logs['loss']):.4f}" if logs and "loss" in logs else ""
+                    log.info(f"epoch {epoch}/{epochs}: batch {done}/{steps}{loss}, "
+                             f"ETA {spent / done * (steps - done):.0f} s")
+
+        return _Progress()
 
 
 def _optimizer(keras, opts: TrainOptions):
