@@ -246,6 +246,8 @@ def run_bench(opts: BenchOptions) -> dict:
                     task |= {"data": str(data[0]), "label_ids": str(data[1])}
                 tasks.append((m, task))
         video_models = [m for m in models if m["kind"] == "tflite"]
+        reference = _reference(opts, frames, tmp) if opts.detectors and video_models else None
+        results["settings"]["quality_reference"] = "YuNet at full size" if reference else None
         progress = Progress(len(tasks) + len(opts.detectors) * len(video_models) * len(opts.threads))
         for m, task in tasks:
             progress.step(f"{m['name']} ×{task['threads']}: latency" + (" and accuracy" if "data" in task else ""))
@@ -259,7 +261,8 @@ def run_bench(opts: BenchOptions) -> dict:
                 for threads in opts.threads:
                     progress.step(f"{detector} + {m['name']} ×{threads}: the loop on {opts.video}")
                     task = {"kind": "video", "detector": detector, "model": m["path"], "threads": threads,
-                            "source": opts.video, "frames": frames, "yunet_model": opts.yunet_model}
+                            "source": opts.video, "frames": frames, "yunet_model": opts.yunet_model,
+                            "reference": reference and str(reference)}
                     r = run_worker(task)
                     entry = {"detector": detector, "model": m["name"], "threads": threads, "source": opts.video}
                     entry |= {k: v for k, v in r.items() if k != "ok"} | {"status": "ok" if r.get("ok") else "failed"}
@@ -280,6 +283,22 @@ def run_bench(opts: BenchOptions) -> dict:
         note = "No `pareto.png`: matplotlib is not installed (`pip install \"fer-edge[plot]\"`)."
     atomic_write_text(out / "report.md", report.render_markdown(results, "pareto.png" if points else None, note))
     return results
+
+
+def _reference(opts: BenchOptions, frames: int, tmp: Path) -> Path | None:
+    """With --yunet-model, YuNet's boxes at full size on every frame of the loop's video: the loop rows are then
+    scored as the scene benchmark scores its clips (recall, boxes on no face, box IoU, ids)."""
+    from fer_edge.benchmarks.clip import reference_boxes
+
+    if not opts.yunet_model:
+        return None
+    log.info(f"reference: YuNet at full size on every frame of {opts.video}")
+    try:
+        reference_boxes(opts.video, opts.yunet_model, tmp / "reference.json", frames)
+    except FerEdgeError as exc:  # a camera (no second pass) or an unreadable clip: the loop rows are still measured
+        log.warning(f"warning: no quality columns: {exc}")
+        return None
+    return tmp / "reference.json"
 
 
 def _record_model(m: dict, threads: int, r: dict) -> None:
@@ -315,8 +334,11 @@ def summary(results: dict) -> str:
                      f"{r['p99_ms']:>9.3f}")
     for v in results["video"]:
         if v["status"] == "ok":
+            q = v.get("quality")
             lines.append(f"loop {v['detector']} + {v['model']} ×{v['threads']}: {v['fps']:.1f} fps, "
-                         f"{v['faces_per_frame']:.2f} faces/frame, {format_macs(v.get('macs_per_frame'))} MACs/frame")
+                         f"{v['faces_per_frame']:.2f} faces/frame, {format_macs(v.get('macs_per_frame'))} MACs/frame"
+                         + (f"; recall {q['recall']:.3f} of YuNet's faces, {q['no_face_per_frame']:.2f} boxes on no face "
+                            f"a frame, {q['ids_per_track'] or 0:.2f} ids per track" if q else ""))
     failed = [r for r in rows if r["status"] != "ok"] + [v for v in results["video"] if v["status"] != "ok"]
     for f in failed:
         lines.append(f"FAILED {f.get('model')}: {f.get('error')}")

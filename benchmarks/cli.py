@@ -29,7 +29,9 @@ def register(sub) -> None:
     p.add_argument("--video", default=None, help="clip, camera or demo for the whole-loop measurement (default demo)")
     p.add_argument("--video-frames", type=int, default=0, help="frames of the video to run (0: all; demo: 60)")
     p.add_argument("--detectors", default="blazeface", help="comma list of detectors for the video")
-    p.add_argument("--yunet-model", default=None)
+    p.add_argument("--yunet-model", default=None,
+                   help="YuNet ONNX: the yunet detector's model, and a reference: YuNet at full size on every frame of "
+                        "the video scores each loop row (recall, boxes on no face, box IoU, ids per face)")
     p.add_argument("--threads", default="1", help="comma list of thread counts, e.g. 1,2,4")
     p.add_argument("--runs", type=int, default=None, help="timed calls per latency figure (default 300; --quick 100)")
     p.add_argument("--warmup", type=int, default=None, help="untimed calls first (default 30; --quick 10)")

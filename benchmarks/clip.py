@@ -1,21 +1,29 @@
-"""A clip through the built loop, timed, and a clip's decoded frames: what the video, runtime, scene and stability
-benchmarks each measure on."""
+"""A clip through the built loop, timed, what it reported frame by frame, a clip's decoded frames, and YuNet's boxes
+on them at full size: what the video, runtime, scene and stability benchmarks each measure on."""
 
 from __future__ import annotations
 
 import io
+import itertools
+import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 
+from fer_edge.benchmarks.scene_metrics import Reported, reported_from_records
 from fer_edge.build import Pipeline
-from fer_edge.errors import FerEdgeError
+from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.events import JsonlWriter
+from fer_edge.files import atomic_write_text
 from fer_edge.sources import open_source
 from fer_edge.stats import LoopStats
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,3 +69,42 @@ def decoded_frames(clip: str) -> Iterator[np.ndarray]:
             yield frame
     finally:
         cap.release()
+
+
+class Recorder:
+    """A loop observer keeping each frame's face records as (id, box, detected), for scene_metrics.quality."""
+
+    def __init__(self) -> None:
+        self.frames: list[list[Reported]] = []
+
+    def __call__(self, frame, records, stats) -> None:
+        self.frames.append(reported_from_records(records))
+
+
+def reference_boxes(clip: str, yunet_model: str, cache: Path | None = None, frames: int = 0) -> list[list[list[float]]]:
+    """YuNet (score >= 0.7) at each frame's full size on every frame the loop would read from `clip` (a video file,
+    a folder or photo, or `demo`; the first `frames`, 0: all), cached in `cache` when given: it is the slow part.
+    A camera or stream is refused: a second pass would not see the same frames."""
+    from fer_edge.detectors import make_detector
+
+    if cache is not None and cache.is_file():
+        return json.loads(cache.read_text())["boxes"]
+    source = open_source(clip, demo_frames=frames or 1)
+    try:
+        if source.live:
+            raise UsageError(f"{clip}: a live source has no second pass to score against YuNet; record a clip first")
+        det = make_detector("yunet", yunet_model=yunet_model)
+        boxes = []
+        reads = itertools.count() if not frames else range(frames)
+        for _ in reads:
+            frame = source.read()
+            if frame is None:
+                break
+            boxes.append([[round(v, 1) for v in (d.box.x1, d.box.y1, d.box.x2, d.box.y2)] for d in det.detect(frame.image)])
+            if len(boxes) % 50 == 0:
+                log.info("reference: YuNet at full size, %d frames of %s", len(boxes), clip)
+    finally:
+        source.close()
+    if cache is not None:
+        atomic_write_text(cache, json.dumps({"model": Path(yunet_model).name, "clip": str(clip), "boxes": boxes}) + "\n")
+    return boxes

@@ -143,10 +143,35 @@ def render_markdown(results: dict, plot_file: str | None, plot_note: str | None 
             cells = " | ".join(_fmt(st.get(k, {}).get("mean"), ".2f") for k in ("decode", "detect", "crop", "classify", "events"))
             lines.append(f"| {v['detector']} | {v['model']} | {v['threads']} | {v['fps']:.1f} | {v['faces_per_frame']:.2f} "
                          f"| {format_macs(v.get('macs_per_frame'))} | {cells} | {v['detect_every']} |")
+    lines += _quality_table(results)
     failed = [m for m in results["models"] if m["status"] != "ok"] + [v for v in results.get("video", []) if v["status"] != "ok"]
     if failed:
         lines += ["", f"{len(failed)} measurement(s) failed; the rest were measured."]
     return "\n".join(lines) + "\n"
+
+
+def _quality_table(results: dict) -> list[str]:
+    """With --yunet-model, what a user sees of each loop row, scored as the scene benchmark scores its clips."""
+    rows = [v for v in results.get("video", []) if v["status"] == "ok" and v.get("quality")]
+    if not rows:
+        return []
+    bands = list(rows[0]["quality"]["recall_by_width"])
+    head = ("| detector | model | threads | recall | " + " | ".join(f"recall {b}" for b in bands)
+            + " | boxes on no face / frame | records on no face | box IoU | detected | carried | ids per track "
+              "| id switches |")
+    lines = ["", "### Against YuNet at full size", "",
+             "YuNet's boxes on every frame, linked into tracks, are the truth (benchmarks/scene_metrics.py): matched one "
+             "to one at IoU >= 0.3; box IoU is each reported box's with its face's box in the same frame (YuNet's box "
+             "is taller than BlazeFace's: a perfect BlazeFace box scores about 0.6-0.7).", "", head,
+             "|" + "---|" * (head.count("|") - 1)]
+    for v in rows:
+        q = v["quality"]
+        cells = [v["detector"], v["model"], str(v["threads"]), _fmt(q["recall"], ".3f"),
+                 *(_fmt(q["recall_by_width"][b], ".3f") for b in bands), _fmt(q["no_face_per_frame"], ".2f"),
+                 _fmt(q["no_face_share"], ".1%"), _fmt(q["box_iou"], ".3f"), _fmt(q["box_iou_detected"], ".3f"),
+                 _fmt(q["box_iou_carried"], ".3f"), _fmt(q["ids_per_track"], ".2f"), str(q["id_switches"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def png_text(png: bytes) -> dict[str, str]:

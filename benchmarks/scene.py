@@ -1,39 +1,113 @@
-"""Room-view benchmark: recall, extra boxes per frame, loop FPS and MACs per frame of each detector on a 1080p clip.
+"""Real-footage benchmark: what a user sees of the loop (faces found, boxes on no face, boxes that lag, ids that
+churn) and what it costs, per config variant, on a composed 1080p street clip with known faces and on real clips
+scored against YuNet.
 
-    python -m fer_edge.benchmarks.scene --yunet-model ../shared/models/face_detection_yunet_2023mar.onnx
+    taskset -c 1 python -m fer_edge.benchmarks.scene --yunet-model ../shared/models/face_detection_yunet_2023mar.onnx
 
-The clip is composed from the shared photos with known face boxes (see
-benchmarks/scene_clip.py) and cached under .cache/scene/. Each detector runs
-in the real loop (decode, detect every Nth frame, crop, classify with the
-default model, events) on the clip; the boxes the loop reports for each frame
-are matched one-to-one to the true boxes at IoU >= 0.3. With --yunet-model,
-YuNet at the full frame size is run too and each detector's recall is also
-given against YuNet's boxes. Writes results.json, report.md and scene.png.
+Clips (`--clips`, comma list):
+- `composed`: real pictures and real faces walking (benchmarks/scene_clip.py), every true box known; seeded and
+  cached under .cache/scene/;
+- `hamilton`: the shared Hamilton clip (640x360, 275 frames, cuts), and `hamilton-1080`: the same upscaled to
+  1920x1080; any other item is a video file of your own. These are scored against YuNet at the clip's full size on
+  every frame (its boxes linked into tracks), so they need --yunet-model; the boxes are cached beside the clip.
+
+Variants (`--variants`): `NAME` or `NAME=KEY=VALUE[,KEY=VALUE...]`, each a config on top of the defaults (the config
+keys of `fer-edge run --print-config`, e.g. `detector.every=2`, `detector.name=yunet`), so trackers and detectors are
+compared side by side in the same real loop (decode, detect on the interval the config gives, crop, classify with the
+default model, track, events). Measures per row: scene_metrics.quality, loop fps on one thread (pin the process with
+`taskset -c 1`), and MACs per frame: the detector's per call times the calls made, plus what the tracker reports it
+spent (a `macs_spent` attribute, when it has one), over the frames. Writes results.json, report.md and scene.png.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
 import sys
 import time
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fer_edge.benchmarks.machine import describe, short_name
 from fer_edge.benchmarks.scene_clip import write_clip
-from fer_edge.benchmarks.scene_metrics import MATCH_IOU, score
+from fer_edge.benchmarks.scene_metrics import MATCH_IOU, Reported, TrueFrame, link_tracks, quality, truth_from_json
 from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.files import atomic_write_text
 from fer_edge.logs import log_to_stderr
 
 log = logging.getLogger(__name__)
-DEFAULT_DETECTORS = "room,blazeface-back,blazeface-full,blazeface-short,yunet,yunet:2,room:2"
+DEFAULT_VARIANTS = ("default", "detect-every-2=detector.every=2")
+DEFAULT_CLIPS = "composed,hamilton,hamilton-1080"
+HAMILTON = "fr_short_hamilton_clip.mp4"
+# issue 17's targets for the defaults at 1920x1080: (measure, bound, at least?)
+TARGETS = (("recall", 0.90, True), ("no_face_share", 0.05, False), ("no_face_per_frame", 0.3, False),
+           ("box_iou_carried", 0.6, True), ("ids_per_track", 1.3, False), ("macs_per_frame", 150e6, False),
+           ("fps", 25.0, True))
 
 
-def parse_detectors(text: str) -> list[tuple[str, int | None]]:
-    """"room,yunet:2" -> [("room", None), ("yunet", 2)]: a detector and its --detect-every (None: the budget's)."""
+@dataclass(frozen=True)
+class Variant:
+    """A named config: keys on top of the defaults."""
+
+    name: str
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(self.overrides)
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A clip and its truth: known boxes (composed) or YuNet's, linked into tracks."""
+
+    name: str
+    video: Path
+    truth: list[TrueFrame]
+    truth_from: str
+    width: int
+    height: int
+    info: dict
+
+
+def _value(text: str) -> Any:
+    """A TOML value (2, 0.5, true, "x") or, bare, a string: `detector.name=yunet`."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_variants(items: list[str]) -> list[Variant]:
+    """["default", "every2=detector.every=2,smoothing.max_missed=10"] -> Variants (checked against the config later)."""
+    out = []
+    for item in items:
+        name, _, rest = item.partition("=")
+        name = name.strip()
+        if not name:
+            raise UsageError(f"--variants: {item!r} has no name (NAME or NAME=KEY=VALUE,...)")
+        pairs = []
+        for part in filter(None, (p.strip() for p in rest.split(","))):
+            key, eq, value = part.partition("=")
+            if not eq or not key.strip():
+                raise UsageError(f"--variants: {part!r} in {name!r} is not KEY=VALUE")
+            pairs.append((key.strip(), _value(value.strip())))
+        out.append(Variant(name, tuple(pairs)))
+    names = [v.name for v in out]
+    if len(set(names)) != len(names):
+        raise UsageError(f"--variants: names repeat ({', '.join(names)})")
+    if not out:
+        raise UsageError("--variants: give at least one variant")
+    return out
+
+
+def parse_detectors(text: str) -> list[Variant]:
+    """"room,yunet:2" -> variants of detector.name (and detector.every; without it, the loop's MAC budget)."""
     from fer_edge.argtypes import csv_list
     from fer_edge.detectors import DETECTORS
 
@@ -44,7 +118,7 @@ def parse_detectors(text: str) -> list[tuple[str, int | None]]:
             raise UsageError(f"--detectors: unknown detector {name!r}: use one of {', '.join(DETECTORS)}")
         if every and (not every.isdigit() or int(every) < 1):
             raise UsageError(f"--detectors: {item!r}: the interval after ':' must be a whole number >= 1")
-        out.append((name, int(every) if every else None))
+        out.append(Variant(item, (("detector.name", name), ("detector.every", int(every) if every else 0))))
     if not out:
         raise UsageError("--detectors: give at least one detector")
     return out
@@ -58,10 +132,13 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 class _Timed:
-    """A detector that times its calls; the loop sees the same `detect` and `macs`."""
+    """A detector that times and counts its calls; the loop sees the same `detect`, `macs` and the rest."""
 
     def __init__(self, inner):
         self.inner, self.name, self.seconds = inner, inner.name, []
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
 
     def macs(self, width: int, height: int) -> int | None:
         return self.inner.macs(width, height)
@@ -80,121 +157,248 @@ def _load() -> float | None:
         return None
 
 
-def reference_boxes(video: Path, yunet_model: str, cache: Path) -> list[list[list[float]]]:
-    """YuNet at the frame's full size on every frame (cached beside the clip: it is the slow part)."""
-    from fer_edge.benchmarks.clip import decoded_frames
-    from fer_edge.detectors import make_detector
-
-    if cache.is_file():
-        return json.loads(cache.read_text())["boxes"]
-    det = make_detector("yunet", yunet_model=yunet_model)
-    boxes = []
-    for frame in decoded_frames(str(video)):
-        boxes.append([[round(v, 1) for v in (d.box.x1, d.box.y1, d.box.x2, d.box.y2)] for d in det.detect(frame)])
-        if len(boxes) % 50 == 0:
-            log.info("reference: YuNet at full size, %d frames", len(boxes))
-    atomic_write_text(cache, json.dumps({"model": Path(yunet_model).name, "boxes": boxes}) + "\n")
-    return boxes
+def tracking_macs(pipeline) -> int:
+    """MACs the tracker says it spent since it was built (its `macs_spent`: optical flow, a motion model, region
+    re-detection); 0 for a tracker that matches boxes by IoU alone, which costs nothing worth counting."""
+    return int(getattr(getattr(pipeline, "tracker", None), "macs_spent", 0) or 0)
 
 
-def run_detector(video: Path, name: str, every: int | None, model: str, size: tuple[int, int], threads: int,
-                 yunet_model: str | None, min_score: float | None) -> dict:
-    """One pass of the real loop over the clip: the boxes it reports per frame, its FPS and the detector's cost."""
-    import dataclasses
+def loop_interval(options, macs: int | None) -> int:
+    """The detection interval the loop settles on (pipeline.run_loop's rule on its first frame)."""
+    from fer_edge.pipeline import detect_interval
 
-    from fer_edge.benchmarks.clip import run_clip
+    every = max(1, options.detect_every)
+    return detect_interval(macs, every, options.detect_budget_macs) if options.detect_budget_macs > 0 else every
+
+
+def run_variant(clip: Clip, variant: Variant, base: dict[str, Any]) -> dict:
+    """One pass of the real loop over the clip with the variant's config: its quality, speed and compute."""
+    from fer_edge.benchmarks.clip import Recorder, run_clip
     from fer_edge.build import build_pipeline
     from fer_edge.config import config_from
-    from fer_edge.pipeline import DETECT_BUDGET_MACS, detect_interval
+    from fer_edge.cost import model_cost
 
-    cfg = config_from({"threads": threads, "detector.name": name, "detector.yunet_model": yunet_model or "",
-                       "detector.min_score": min_score or 0.0, "model.path": model,
-                       "outputs.stats_every_s": 1e9})
-    built = build_pipeline(cfg)
+    cfg = config_from({**base, **variant.values})
+    built = build_pipeline(cfg, max_frames=len(clip.truth))
     detector = _Timed(built.detector)
-    macs = detector.macs(*size)
-    interval = every or detect_interval(macs, 2, DETECT_BUDGET_MACS)
-    pipeline = dataclasses.replace(built, detector=detector,
-                                   options=dataclasses.replace(built.options, detect_every=interval,
-                                                               detect_budget_macs=0.0))
-    found: list[list[list[float]]] = []
-
-    def observe(frame, records, stats):
-        found.append([list(r.box) for r in records])
-        if stats.frames % 100 == 0:
-            log.info("%s every %d: %d frames", name, interval, stats.frames)
-
+    pipeline = dataclasses.replace(built, detector=detector)
+    recorder = Recorder()
     load_before = _load()
-    run = run_clip(pipeline, str(video), observer=observe)
+    run = run_clip(pipeline, str(clip.video), observer=recorder)
+    frames = run.stats.frames
+    if frames != len(clip.truth):
+        raise FerEdgeError(f"{clip.video}: the loop read {frames} frames, the truth has {len(clip.truth)}")
+    macs = detector.macs(clip.width, clip.height)
     calls = detector.seconds
-    return {"detector": name, "detect_every": interval, **run.figures(),
-            "detect_ms_per_call": round(sum(calls) / max(1, len(calls)) * 1000, 2),
-            "macs_per_call": macs, "macs_per_frame": None if macs is None else round(macs / interval),
-            "load_avg": [load_before, _load()], "boxes": found}
+    detector_macs = None if macs is None else macs * len(calls) / frames
+    tracker_macs = tracking_macs(pipeline) / frames
+    per_face = model_cost(pipeline.model).macs
+    records = sum(len(f) for f in recorder.frames)
+    row = {"clip": clip.name, "variant": variant.name, "overrides": variant.values, "detector": cfg.detector.name,
+           "detect_every": loop_interval(pipeline.options, macs), "detections": len(calls), **run.figures(),
+           "detect_ms_per_call": round(sum(calls) / max(1, len(calls)) * 1000, 2), "macs_per_call": macs,
+           "detector_macs_per_frame": None if detector_macs is None else round(detector_macs),
+           "tracking_macs_per_frame": round(tracker_macs),
+           "macs_per_frame": None if detector_macs is None else round(detector_macs + tracker_macs),
+           "classifier_macs_per_frame": round(per_face * records / frames),
+           "load_avg": [load_before, _load()]}
+    return row | quality(clip.truth, recorder.frames)
 
 
-def summarize(run: dict, truth: list, reference: list | None) -> dict:
-    """A result row: the run's figures with its recall and extra boxes (boxes themselves left out)."""
-    row = {k: v for k, v in run.items() if k != "boxes"}
-    row.update(score(truth, run["boxes"]))
-    if reference is not None:
-        row["recall_vs_yunet"] = score(reference, run["boxes"])["recall"]
-    return row
+def composed_clip(args, size: tuple[int, int]) -> Clip:
+    scenes = Path(args.shared) / "data" / "scenes"
+    fer = Path(args.shared) / "data" / "fer2013" / "fer2013.csv.gz"
+    if not fer.is_file():
+        raise UsageError(f"{fer}: no FER2013 CSV: the composed clip's people include its PrivateTest faces")
+
+    def progress(i: int, n: int) -> None:
+        if i % 50 == 0 or i == n:
+            log.info("composing the clip: %d/%d frames", i, n)
+
+    video, truth_file = write_clip(scenes, Path(args.cache), args.seed, args.frames, size, fer, progress=progress)
+    meta = json.loads(truth_file.read_text())
+    truth = truth_from_json(meta["truth"])
+    widths = [b[2] - b[0] for f in truth for _, b in f.faces]
+    info = {"file": video.name, "seed": args.seed, "frames": len(truth), "width": size[0], "height": size[1],
+            "fps": meta["fps"], "faces": len(widths), "faces_per_frame": round(len(widths) / len(truth), 2),
+            "min_face": min(widths, default=0), "max_face": max(widths, default=0),
+            "tracks": len({t for f in truth for t, _ in f.faces}), "segments": meta["segments"],
+            "people": len(meta["people"])}
+    return Clip("composed", video, truth, "known boxes", size[0], size[1], info)
+
+
+def upscaled(video: Path, size: tuple[int, int], out: Path) -> Path:
+    """`video` resized to `size` (bicubic), written once (MPEG-4 part 2) and reused."""
+    import cv2
+
+    from fer_edge.benchmarks.clip import decoded_frames
+
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cap = cv2.VideoCapture(str(video))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    cap.release()
+    tmp = out.with_suffix(".tmp.mp4")
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    if not writer.isOpened():
+        raise FerEdgeError(f"{tmp}: OpenCV cannot write MPEG-4 video here")
+    try:
+        for frame in decoded_frames(str(video)):
+            writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC))
+    finally:
+        writer.release()
+    tmp.replace(out)
+    return out
+
+
+def real_clip(name: str, video: Path, yunet_model: str, cache: Path, frames: int) -> Clip:
+    """A real clip with YuNet's boxes at its full size on each of its first `frames` frames as the truth."""
+    import cv2
+
+    from fer_edge.benchmarks.clip import reference_boxes
+
+    if not video.is_file():
+        raise UsageError(f"--clips: {video}: no such video file")
+    cap = cv2.VideoCapture(str(video))
+    width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    cap.release()
+    if not width:
+        raise FerEdgeError(f"{video}: OpenCV cannot read this video")
+    stamp = f"{video.stem}-{video.stat().st_size}-{frames}"
+    boxes = reference_boxes(str(video), yunet_model, cache / f"{stamp}.yunet.json", frames)
+    truth = link_tracks(boxes)
+    n = sum(len(b) for b in boxes)
+    info = {"file": str(video), "frames": len(truth), "width": width, "height": height, "fps": fps, "faces": n,
+            "faces_per_frame": round(n / max(1, len(truth)), 2), "tracks": len({t for f in truth for t, _ in f.faces})}
+    return Clip(name, video, truth, "YuNet at full size", width, height, info)
+
+
+def clips_of(args, size: tuple[int, int]) -> list[Clip]:
+    from fer_edge.argtypes import csv_list
+
+    cache = Path(args.cache)
+    out = []
+    for item in csv_list(args.clips):
+        if item == "composed":
+            out.append(composed_clip(args, size))
+            continue
+        if not args.yunet_model:
+            log.info("no --yunet-model: clip %s (scored against YuNet) is left out", item)
+            continue
+        hamilton = Path(args.shared) / "data" / "scenes" / HAMILTON
+        if item == "hamilton":
+            out.append(real_clip(item, hamilton, args.yunet_model, cache, args.frames))
+        elif item == "hamilton-1080":
+            video = upscaled(hamilton, (1920, 1080), cache / "hamilton-1920x1080.mp4")
+            out.append(real_clip(item, video, args.yunet_model, cache, args.frames))
+        else:
+            out.append(real_clip(Path(item).name, Path(item), args.yunet_model, cache, args.frames))
+    if not out:
+        raise UsageError("--clips: nothing to measure (the real clips need --yunet-model)")
+    return out
+
+
+def yunet_on_composed(clip: Clip, yunet_model: str, cache: Path) -> dict:
+    """How YuNet at full size does on the composed clip's known faces: the clip's faces are findable."""
+    from fer_edge.benchmarks.clip import reference_boxes
+
+    boxes = reference_boxes(str(clip.video), yunet_model, cache / f"{clip.video.stem}.yunet.json")
+    reported = [[Reported(i * 1000 + j, tuple(b)) for j, b in enumerate(frame)] for i, frame in enumerate(boxes)]
+    q = quality(clip.truth, reported)
+    return {k: q[k] for k in ("recall", "recall_by_width", "no_face_per_frame", "no_face_share", "box_iou")}
+
+
+def _f(v, spec: str = ".3f") -> str:
+    return "-" if v is None else format(v, spec)
 
 
 def _m(v) -> str:
     return "-" if v is None else f"{v / 1e6:,.0f}"
 
 
+def meets(row: dict) -> list[tuple[str, bool | None]]:
+    """Each of issue 17's targets for this row: met, missed, or None when not measured."""
+    out = []
+    for key, bound, at_least in TARGETS:
+        v = row.get(key)
+        out.append((key, None if v is None else (v >= bound if at_least else v <= bound)))
+    return out
+
+
 def render_markdown(results: dict) -> str:
-    """The side-by-side table, one row per detector and interval."""
-    clip, ref = results["clip"], results.get("reference")
-    lines = [f"# Room-view scene benchmark: {results['machine_name']}", "",
-             f"Clip: {clip['width']}x{clip['height']}, {clip['frames']} frames at {clip['fps']:g} fps, seed {clip['seed']}, "
-             f"{clip['faces']} true faces ({clip['faces_per_frame']:.1f} a frame, {clip['min_face']:.0f}-"
-             f"{clip['max_face']:.0f} px wide). Matching: one-to-one at IoU >= {results['match_iou']}. "
-             f"Loop: one thread, classifier `{results['classifier']}`. Load average {results['load_avg']}.", ""]
-    if ref:
-        lines += [f"Reference: YuNet at full size finds {ref['recall']:.3f} of the true faces, "
-                  f"{ref['extra_per_frame']:.2f} extra boxes a frame.", ""]
-    head = "| detector | detect every | recall | recall <40 px | extra boxes / frame | loop fps | detect ms / call " \
-           "| M MACs / call | M MACs / frame |"
-    if ref:
-        head += " recall vs YuNet |"
-    lines += [head, "|" + "---|" * (head.count("|") - 1)]
-    for r in results["rows"]:
-        small = r["recall_by_width"].get("0-40px")
-        cells = [r["detector"], str(r["detect_every"]), f"{r['recall']:.3f}", "-" if small is None else f"{small:.3f}",
-                 f"{r['extra_per_frame']:.3f}", f"{r['fps']:.1f}", f"{r['detect_ms_per_call']:.1f}",
-                 _m(r["macs_per_call"]), _m(r["macs_per_frame"])]
+    """One table per clip, a row per variant, then the composed clip's rows against the targets."""
+    lines = [f"# Real-footage scene benchmark: {results['machine_name']}", "",
+             f"Matching: one-to-one at IoU >= {results['match_iou']}. Loop: {results['threads']} interpreter thread(s) on "
+             f"{results['cpus']} CPU(s), classifier `{results['classifier']}`. Load average {results['load_avg']}.", ""]
+    bands = None
+    for name, clip in results["clips"].items():
+        info = clip["info"]
+        lines += [f"## {name}: {info['width']}x{info['height']}, {info['frames']} frames, truth: {clip['truth_from']}", "",
+                  f"{info['faces_per_frame']} faces a frame in {info['tracks']} tracks"
+                  + (f", {info['min_face']:.0f}-{info['max_face']:.0f} px wide, seed {info['seed']}; backdrops: "
+                     + ", ".join(f"`{s['backdrop']}`" for s in info["segments"]) if name == "composed" else "")
+                  + "."]
+        ref = clip.get("yunet")
         if ref:
-            cells.append(f"{r['recall_vs_yunet']:.3f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Re-run: `" + results["command"] + "`", ""]
+            lines.append(f"YuNet at full size finds {ref['recall']:.3f} of the known faces, {ref['no_face_per_frame']:.2f} "
+                         "boxes on no face a frame.")
+        rows = [r for r in results["rows"] if r["clip"] == name]
+        bands = bands or (list(rows[0]["recall_by_width"]) if rows else [])
+        head = ("| variant | detect every | recall | " + " | ".join(f"recall {b}" for b in bands)
+                + " | boxes on no face / frame | records on no face | box IoU | detected | carried | ids per track "
+                  "| id switches | ids | M MACs / frame | loop fps |")
+        lines += ["", head, "|" + "---|" * (head.count("|") - 1)]
+        for r in rows:
+            cells = [r["variant"], str(r["detect_every"]), _f(r["recall"]), *(_f(r["recall_by_width"][b]) for b in bands),
+                     _f(r["no_face_per_frame"], ".2f"), f"{r['no_face_share']:.1%}", _f(r["box_iou"]),
+                     _f(r["box_iou_detected"]), _f(r["box_iou_carried"]), _f(r["ids_per_track"], ".2f"),
+                     str(r["id_switches"]), str(r["ids"]), _m(r["macs_per_frame"]), f"{r['fps']:.1f}"]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    composed = [r for r in results["rows"] if r["clip"] == "composed"]
+    if composed:
+        lines += ["## Against issue 17's targets (composed clip)", "",
+                  "| variant | " + " | ".join(f"{k} {'>=' if up else '<='} {b:g}" for k, b, up in TARGETS) + " |",
+                  "|---|" + "---|" * len(TARGETS)]
+        for r in composed:
+            marks = ["-" if ok is None else ("yes" if ok else "no") for _, ok in meets(r)]
+            lines.append(f"| {r['variant']} | " + " | ".join(marks) + " |")
+        lines.append("")
+    lines += ["Re-run: `" + results["command"] + "`", ""]
     return "\n".join(lines)
 
 
 def draw(results: dict, path: Path) -> bool:
-    """Recall against MACs per frame, one point per row, labelled with its FPS."""
+    """Recall against boxes on no face, and recall against loop fps: one point per clip and variant."""
     from fer_edge.plots import pyplot, save_png
 
     plt = pyplot()
-    if plt is None:
+    if plt is None or not results["rows"]:
         return False
-    rows = [r for r in results["rows"] if r["macs_per_frame"]]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for r in rows:
-        ax.scatter(r["macs_per_frame"] / 1e6, r["recall"])
-        ax.annotate(f"{r['detector']}/{r['detect_every']} ({r['fps']:.0f} fps)", (r["macs_per_frame"] / 1e6, r["recall"]),
-                    fontsize=8, xytext=(4, 4), textcoords="offset points")
-    ax.axhline(0.9, color="grey", lw=0.8, ls="--")
-    ax.axvline(100, color="grey", lw=0.8, ls="--")
-    ax.set_xscale("log")
-    ax.margins(x=0.2)
-    ax.set_xlabel("detector M MACs per frame (amortized over the interval)")
-    ax.set_ylabel("recall of true faces")
-    ax.set_title(f"Room view {results['clip']['width']}x{results['clip']['height']}: {results['machine_name']}", fontsize=9)
-    ax.grid(alpha=0.3)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.4))
+    markers = dict(zip(results["clips"], "os^Dvp*"))
+    variants = list(dict.fromkeys(r["variant"] for r in results["rows"]))
+    colours = {v: f"C{i % 10}" for i, v in enumerate(variants)}
+    for r in results["rows"]:
+        style = {"marker": markers.get(r["clip"], "o"), "color": colours[r["variant"]]}
+        a.scatter(r["no_face_per_frame"], r["recall"], **style)
+        b.scatter(r["fps"], r["recall"], **style)
+        for ax, x in ((a, r["no_face_per_frame"]), (b, r["fps"])):
+            ax.annotate(f"{r['variant']} ({r['clip']})", (x, r["recall"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    a.axhline(0.9, color="grey", lw=0.8, ls="--")
+    a.axvline(0.3, color="grey", lw=0.8, ls="--")
+    b.axhline(0.9, color="grey", lw=0.8, ls="--")
+    b.axvline(25, color="grey", lw=0.8, ls="--")
+    a.set_xlabel("boxes on no face per frame")
+    b.set_xlabel("loop fps (one thread)")
+    for ax in (a, b):
+        ax.set_ylabel("recall")
+        ax.grid(alpha=0.3)
+        ax.margins(0.15)
+    fig.suptitle(f"Scene benchmark: {results['machine_name']} (markers: {', '.join(f'{m} {c}' for c, m in markers.items())})",
+                 fontsize=9)
     save_png(fig, plt, path, {"source": "fer_edge.benchmarks.scene"})
     return True
 
@@ -202,16 +406,19 @@ def draw(results: dict, path: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fer_edge.benchmarks.scene", description=__doc__.splitlines()[0])
     p.add_argument("--shared", default=os.environ.get("FER_EDGE_SHARED", "../shared"),
-                   help="the shared data folder (its data/scenes/ photos are composed into the clip)")
-    p.add_argument("--frames", type=int, default=300, help="clip length (30 fps)")
+                   help="the shared data folder (its photos, Hamilton clip and FER2013 faces make the composed clip)")
+    p.add_argument("--frames", type=int, default=300, help="composed clip length (30 fps); real clips stop there too")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", default="1920x1080", help="clip size WIDTHxHEIGHT (face sizes scale with the width)")
-    p.add_argument("--cache", default=".cache/scene", help="where the clip and reference boxes go (from the current folder)")
-    p.add_argument("--detectors", default=DEFAULT_DETECTORS,
-                   help="comma list of NAME or NAME:N (detect every Nth frame; default: the loop's MAC budget)")
-    p.add_argument("--yunet-model", default=None, help="YuNet ONNX: needed for yunet rows and the YuNet reference")
+    p.add_argument("--size", default="1920x1080", help="composed clip size WIDTHxHEIGHT (the view scales with the width)")
+    p.add_argument("--cache", default=".cache/scene", help="where clips and reference boxes go (from the current folder)")
+    p.add_argument("--clips", default=DEFAULT_CLIPS, help="comma list: composed, hamilton, hamilton-1080 or video files")
+    p.add_argument("--variants", nargs="+", default=None,
+                   help=f"NAME or NAME=KEY=VALUE[,KEY=VALUE] config variants (default: {' '.join(DEFAULT_VARIANTS)})")
+    p.add_argument("--detectors", default=None,
+                   help="comma list of NAME or NAME:N (detect every Nth frame; default: the loop's MAC budget), added "
+                        "as variants")
+    p.add_argument("--yunet-model", default=None, help="YuNet ONNX: the reference of the real clips and yunet variants")
     p.add_argument("--model", default=None, help="classifier .tflite (default: the bundled default)")
-    p.add_argument("--min-face-score", type=float, default=None)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None, help="results folder (default: CACHE/results)")
     args = p.parse_args(argv)
@@ -220,14 +427,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.frames < 2:
             raise UsageError("--frames must be at least 2")
         size = parse_size(args.size)
-        rows = parse_detectors(args.detectors)
+        variants = parse_variants(args.variants) if args.variants else []
+        variants += parse_detectors(args.detectors) if args.detectors else []
+        variants = variants or parse_variants(list(DEFAULT_VARIANTS))
         if not args.yunet_model:
-            skipped = [n for n, _ in rows if n == "yunet"]
-            rows = [(n, e) for n, e in rows if n != "yunet"]
+            skipped = [v.name for v in variants if v.values.get("detector.name") == "yunet"]
+            variants = [v for v in variants if v.name not in skipped]
             if skipped:
-                log.info("no --yunet-model: the yunet rows and the YuNet reference are left out")
+                log.info("no --yunet-model: the yunet variants are left out (%s)", ", ".join(skipped))
         command = "python -m fer_edge.benchmarks.scene " + " ".join(sys.argv[1:] if argv is None else argv)
-        result = run(args, size, rows, command.strip())
+        result = run(args, size, variants, command.strip())
     except FerEdgeError as exc:
         print(f"fer_edge.benchmarks.scene: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -235,50 +444,40 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(args, size: tuple[int, int], rows: list[tuple[str, int | None]], command: str) -> dict:
-    """Compose (or reuse) the clip, score each detector in the loop, write the results folder."""
+def run(args, size: tuple[int, int], variants: list[Variant], command: str) -> dict:
+    """Compose or reuse the clips, run every variant on each, write the results folder."""
     from fer_edge.bundled import DEFAULT_MODEL
+    from fer_edge.config import config_from
 
-    scenes = Path(args.shared) / "data" / "scenes"
-    cache = Path(args.cache)
-    out = Path(args.out) if args.out else cache / "results"
-
-    def progress(i: int, n: int) -> None:
-        if i % 50 == 0 or i == n:
-            log.info("composing the clip: %d/%d frames", i, n)
-
-    video, truth_file = write_clip(scenes, cache, args.seed, args.frames, size, progress=progress)
-    clip = json.loads(truth_file.read_text())
-    truth = clip["boxes"]
-    reference = None
-    if args.yunet_model:
-        reference = reference_boxes(video, args.yunet_model, truth_file.with_suffix(".yunet.json"))
-        if len(reference) != len(truth):
-            raise FerEdgeError(f"{video}: decoded {len(reference)} frames, the truth file has {len(truth)}")
     model = args.model or str(DEFAULT_MODEL)
-    widths = [b[2] - b[0] for f in truth for b in f]
-    results = {
-        "v": 1, "machine": describe(), "load_avg": _load(), "threads": args.threads, "match_iou": MATCH_IOU,
-        "classifier": Path(model).name,
-        "command": command,
-        "clip": {"file": video.name, "seed": args.seed, "frames": len(truth), "width": size[0], "height": size[1],
-                 "fps": clip["fps"], "faces": len(widths), "faces_per_frame": len(widths) / len(truth),
-                 "min_face": min(widths), "max_face": max(widths)},
-        "rows": [],
-    }
+    base = {"threads": args.threads, "model.path": model, "outputs.stats_every_s": 1e9,
+            "detector.yunet_model": args.yunet_model or ""}
+    for v in variants:  # every variant's config is checked before anything is composed or run
+        try:
+            config_from({**base, **v.values})
+        except UsageError as exc:
+            raise UsageError(f"--variants {v.name}: {exc}") from None
+    out = Path(args.out) if args.out else Path(args.cache) / "results"
+    clips = clips_of(args, size)
+    results: dict[str, Any] = {
+        "v": 2, "machine": describe(), "load_avg": _load(), "threads": args.threads,
+        "cpus": len(os.sched_getaffinity(0)), "match_iou": MATCH_IOU, "classifier": Path(model).name, "command": command,
+        "variants": {v.name: v.values for v in variants},
+        "clips": {c.name: {"truth_from": c.truth_from, "info": c.info} for c in clips}, "rows": []}
     results["machine_name"] = short_name(results["machine"])
-    if reference is not None:
-        results["reference"] = {"detector": "yunet at full size", **score(truth, reference)}
-    for i, (name, every) in enumerate(rows, 1):
-        log.info("[%d/%d] %s", i, len(rows), name if every is None else f"{name}, every {every}")
-        r = run_detector(video, name, every, model, size, args.threads, args.yunet_model, args.min_face_score)
-        results["rows"].append(summarize(r, truth, reference))
+    for c in clips:
+        if c.name == "composed" and args.yunet_model:
+            results["clips"][c.name]["yunet"] = yunet_on_composed(c, args.yunet_model, Path(args.cache))
+    total = len(clips) * len(variants)
+    for i, (c, v) in enumerate(((c, v) for c in clips for v in variants), 1):
+        log.info("[%d/%d] %s on %s", i, total, v.name, c.name)
+        results["rows"].append(run_variant(c, v, base))
     out.mkdir(parents=True, exist_ok=True)
     if draw(results, out / "scene.png"):
         results["plot"] = "scene.png"
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
-    atomic_write_text(out / "report.md", render_markdown(results) + ("\n![recall against MACs](scene.png)\n"
-                                                                     if results.get("plot") else ""))
+    atomic_write_text(out / "report.md", render_markdown(results)
+                      + ("\n![recall against boxes on no face and against fps](scene.png)\n" if results.get("plot") else ""))
     log.info("wrote %s", out)
     return results
 

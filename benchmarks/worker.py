@@ -114,7 +114,7 @@ def keras_task(task: dict) -> dict:
 
 
 def video_task(task: dict) -> dict:
-    from fer_edge.benchmarks.clip import run_clip
+    from fer_edge.benchmarks.clip import Recorder, run_clip
     from fer_edge.build import build_pipeline
     from fer_edge.config import config_from
     from fer_edge.pipeline import DEFAULT_DETECT_EVERY
@@ -123,9 +123,22 @@ def video_task(task: dict) -> dict:
                        "detector.yunet_model": task.get("yunet_model") or "", "model.path": str(task["model"]),
                        "detector.every": DEFAULT_DETECT_EVERY, "outputs.stats_every_s": 1e9})
     pipeline = build_pipeline(cfg, max_frames=task["frames"])
-    run = run_clip(pipeline, task["source"], demo_frames=task["frames"])
-    return {**run.figures(), "stages_ms": dict(run.stats.latency()),
-            "detect_every": 1 if run.still else pipeline.options.detect_every, "peak_rss_mb": round(_peak_rss_mb(), 1)}
+    recorder = Recorder() if task.get("reference") else None
+    run = run_clip(pipeline, task["source"], demo_frames=task["frames"], observer=recorder)
+    out = {**run.figures(), "stages_ms": dict(run.stats.latency()),
+           "detect_every": 1 if run.still else pipeline.options.detect_every, "peak_rss_mb": round(_peak_rss_mb(), 1)}
+    if recorder is not None:
+        out["quality"] = _quality(json.loads(Path(task["reference"]).read_text())["boxes"], recorder.frames)
+    return out
+
+
+def _quality(reference: list, reported: list) -> dict:
+    """The scene benchmark's measures of this loop against YuNet's boxes (linked into tracks) on the same frames."""
+    from fer_edge.benchmarks.scene_metrics import link_tracks, quality
+
+    if len(reference) != len(reported):
+        raise FerEdgeError(f"the loop saw {len(reported)} frames, the YuNet reference {len(reference)}")
+    return quality(link_tracks(reference), reported)
 
 
 TASKS = {"classifier": classifier_task, "keras": keras_task, "video": video_task}
