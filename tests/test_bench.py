@@ -161,6 +161,33 @@ def test_corrupt_model_among_good_ones_fails_alone(tmp_path):
     assert (out / "results.csv").read_text().count("failed") == 1
 
 
+@pytest.mark.shared
+def test_loop_rows_are_scored_against_yunet_on_the_users_clip(shared, tmp_path):
+    """--yunet-model adds the scene benchmark's quality measures to each loop row: YuNet at full size on every frame
+    of the clip is the truth, so a detector that finds fewer of those faces scores a lower recall."""
+    out = tmp_path / "bench"
+    clip = shared / "data" / "scenes" / "fr_short_hamilton_clip.mp4"
+    proc = run_cli("bench", "--models", str(BUNDLED / "cnn_int8.tflite"), "--runs", "5", "--warmup", "1",
+                   "--video", str(clip), "--video-frames", "40", "--detectors", "blazeface-back,blazeface-short",
+                   "--yunet-model", str(shared / "models" / "face_detection_yunet_2023mar.onnx"), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["quality_reference"] == "YuNet at full size"
+    back, short = results["video"]
+    assert back["frames"] == short["frames"] == 40
+    for v in (back, short):
+        q = v["quality"]
+        assert q["frames"] == 40 and q["faces"] >= 40  # YuNet finds 1-2 faces a frame in these 40 frames
+        assert {"recall_by_width", "no_face_per_frame", "no_face_share", "box_iou_carried", "ids_per_track",
+                "id_switches"} <= q.keys()
+    assert back["quality"]["recall"] > 0.5 and back["quality"]["box_iou_detected"] > 0.5
+    assert short["quality"]["recall"] < back["quality"]["recall"]  # short range: faces within 2 m of a phone
+    report = (out / "report.md").read_text()
+    assert "### Against YuNet at full size" in report
+    assert f"| blazeface-back | cnn_int8 | 1 | {back['quality']['recall']:.3f} |" in report
+    assert "of YuNet's faces" in proc.stdout
+
+
 def test_bad_inputs(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
