@@ -12,7 +12,7 @@ The shared data holds no 1080p video of people walking, so one is composed, segm
   until they leave; a few stand and sway. Heads bob with each step and turn (a horizontal squash to 70% of the
   width, mirrored to the walking direction); nearer people hide farther ones, and a pillar or a sign cut from another
   backdrop hides whoever passes behind it;
-- a face counts as a true face while at least 60% of it shows in the frame and it is at least 16 px wide; from 25%
+- a face counts as a true face while at least 60% of it shows in the frame and its box is at least 20 px wide; from 25%
   to 60% shown (or smaller) it is an ignore region; under 25% it is not in view at all, so a box left on it is a box
   on no face.
 
@@ -92,7 +92,7 @@ HORIZON = 0.36  # the eye-level line, as a fraction of the frame height
 NEAREST = 1.45  # metres: closer than this a walker has passed the camera (a face of about 165 px)
 # head and shoulders around a face box, in face widths: sides, above, below
 CUT_SIDE, CUT_ABOVE, CUT_BELOW = 0.8, 0.75, 1.9
-SHOWN_FACE, SHOWN_ANY, MIN_FACE = 0.6, 0.25, 16.0  # see the module docstring
+SHOWN_FACE, SHOWN_ANY, MIN_FACE = 0.6, 0.25, 20.0  # see the module docstring
 MIN_SQUASH = 0.7  # a head turned 45 degrees: narrower than that a squashed frontal face no longer looks like one
 
 
@@ -459,11 +459,11 @@ def compose(people: list[Person], segment: Segment, backdrop: np.ndarray, backgr
     truth: dict = {"faces": [], "ignore": [[-1, *b] for b in background_faces]}
     in_front = [(o.alpha, (o.x, o.y)) for o in occluders]
     bodies = [_cover(person, m, (w, h)) for _, _, person, m, _ in placed]
-    for k, (width, track, _, _, face) in enumerate(placed):
+    for k, (_, track, _, _, face) in enumerate(placed):
         covers = in_front + bodies[k + 1:]
         share = shown(face, (w, h), covers)
         box = [round(max(0.0, face[0]), 1), round(max(0.0, face[1]), 1), round(min(w, face[2]), 1), round(min(h, face[3]), 1)]
-        if share >= SHOWN_FACE and width >= MIN_FACE * w / BASE_SIZE[0]:
+        if share >= SHOWN_FACE and face[2] - face[0] >= MIN_FACE * w / BASE_SIZE[0]:
             truth["faces"].append([track, *box])
         elif share >= SHOWN_ANY:
             truth["ignore"].append([track, *box])
@@ -483,6 +483,7 @@ def clip_key(seed: int, frames: int, size: tuple[int, int], fps: float, fer: boo
     """A short name that changes whenever the clip would."""
     text = json.dumps({"v": 2, "faces": FACES, "fer": [FER_BOX, FER_PEOPLE if fer else 0],
                        "backdrops": [[b.sources, b.anchor, b.frame, b.faces] for b in BACKDROPS], "seed": seed,
+                       "shown": [SHOWN_FACE, SHOWN_ANY, MIN_FACE, MIN_SQUASH],
                        "frames": frames, "size": size, "fps": fps, "segment": SEGMENT_FRAMES})
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 

@@ -191,6 +191,18 @@ def link_tracks(boxes: Sequence[Sequence[Sequence[float]]], iou: float = MATCH_I
     return out
 
 
+def found_by(truth: Sequence[TrueFrame], boxes: Sequence[Sequence[Sequence[float]]], iou: float = MATCH_IOU
+             ) -> list[TrueFrame]:
+    """The truth with only the faces a reference detector found (matched one to one at `iou`) left to find: the
+    others become ignore regions. Recall against it is recall "of the reference's faces"."""
+    out = []
+    for frame, found in zip(truth, boxes, strict=True):
+        hit = {i for i, _ in pairs([b for _, b in frame.faces], found, iou)}
+        out.append(TrueFrame(tuple(f for i, f in enumerate(frame.faces) if i in hit),
+                             frame.ignore + tuple(f for i, f in enumerate(frame.faces) if i not in hit)))
+    return out
+
+
 def truth_from_json(frames: Sequence[dict]) -> list[TrueFrame]:
     """The composed clip's truth file frames ({"faces": [[track, x1, y1, x2, y2], ...], "ignore": [...]})."""
     def entries(rows: Sequence[Sequence[float]]) -> tuple[tuple[int, Box4], ...]:

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_edge.benchmarks.scene_metrics import Reported, TrueFrame, link_tracks, pairs, quality
+from fer_edge.benchmarks.scene_metrics import Reported, TrueFrame, found_by, link_tracks, pairs, quality
 from fer_edge.detectors import make_detector
 from fer_edge.detectors.tiled import merge, tile_grid, tile_starts
 from fer_edge.geometry import Box, Detection, iou_matrix
@@ -64,6 +64,16 @@ def test_a_partly_hidden_face_is_neither_hit_nor_false_and_keeps_its_box():
     assert (q["faces"], q["recall"], q["boxes_on_no_face"]) == (1, 1.0, 0)
     assert q["box_iou_carried"] == pytest.approx(90 / 110, abs=1e-4)  # scored against its box behind the pillar
     assert truth[1].box_of(0) == (10.0, 0.0, 110.0, 100.0) and truth[1].box_of(-1) is None
+
+
+def test_recall_of_a_references_faces_ignores_the_faces_it_missed():
+    truth, reported = _hand_clip()
+    yunet = [[[0, 0, 100, 100]], [[60, 0, 160, 100], [400, 0, 500, 100]], [], [[180, 0, 280, 100]]]  # B missed in 0
+    found = found_by(truth, yunet)
+    assert [len(f.faces) for f in found] == [1, 2, 0, 1] and found[2].ignore[-2:] == truth[2].faces
+    # of YuNet's 4 faces the loop finds A in frame 0 and B in frame 1; its boxes on B in frames 0 and 2 are not false
+    q = quality(found, reported)
+    assert (q["faces"], q["found"], q["boxes_on_no_face"]) == (4, 2, 4)
 
 
 def test_link_tracks_bridges_short_gaps():
@@ -212,7 +222,7 @@ def test_scene_benchmark_on_a_short_clip(shared, tmp_path):
                  "--clips", "composed,hamilton", "--yunet-model", str(shared / YUNET),
                  "--variants", "every1=detector.every=1", "back4=detector.name=blazeface-back,detector.every=4"])
     assert code == 0
-    truth = json.loads(next((tmp_path / "cache").glob("scene-*.json")).read_text())
+    truth = json.loads(next((tmp_path / "cache").glob("scene-??????????.json")).read_text())
     assert len(truth["truth"]) == 16 and truth["width"] == 1920 and truth["height"] == 1080
     assert sum(len(f["faces"]) for f in truth["truth"]) >= 16 * 3
     results = json.loads((out / "results.json").read_text())
