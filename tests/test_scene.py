@@ -57,6 +57,15 @@ def test_quality_by_hand():
     assert (q["tracks"], q["tracks_found"], q["ids_per_track"], q["id_switches"], q["ids"]) == (2, 2, 1.5, 1, 5)
 
 
+def test_an_id_belongs_to_the_face_it_matched_most_often():
+    a, b = (0.0, 0.0, 100.0, 100.0), (300.0, 0.0, 400.0, 100.0)
+    truth = [TrueFrame(((0, a), (1, b)))] * 3
+    # id 7 sits on face 0 for two frames, then jumps to face 1: its box in frame 2 is scored against face 0's (IoU 0)
+    q = quality(truth, [[Reported(7, a)], [Reported(7, a)], [Reported(7, b)]])
+    assert q["box_iou"] == pytest.approx(2 / 3, abs=1e-4) and q["recall"] == 0.5
+    assert (q["ids_per_track"], q["id_switches"]) == (1.0, 0)
+
+
 def test_a_partly_hidden_face_is_neither_hit_nor_false_and_keeps_its_box():
     face = (0.0, 0.0, 100.0, 100.0)
     truth = [TrueFrame(((0, face),)), TrueFrame((), ((0, (10.0, 0.0, 110.0, 100.0)),))]  # behind a pillar in frame 1
@@ -172,6 +181,8 @@ def test_walkers_move_at_walking_speed_and_grow_as_they_approach():
             else:
                 approaching.append(b[2] / a[2])
     assert crossing and all(2.0 <= s <= 4.5 for s in crossing), crossing
+    squash = [p[3] for seg in segments for w in seg.walkers for t in range(0, 300, 5) if (p := w.place(t, (1920, 1080)))]
+    assert min(squash) >= 0.7 and np.mean(np.array(squash) < 0.85) > 0.2  # heads turn, at most to 70% of the width
     assert approaching and all(r > 1.05 for r in approaching), approaching
 
 
