@@ -3,7 +3,8 @@
 The shared data holds no 1080p video of people walking, so one is composed, segment by segment (5 s each):
 
 - the backdrop is a real picture scaled up to the frame: a shared photo (a rally with flags and a crowd, a
-  state room with curtains, the suits and flags of the portraits) or a Hamilton frame (a stage, an audience). Faces
+  state room with curtains, a wall of the three portraits: suits, a space suit, flags) or a Hamilton frame (a
+  stage, a singer before a curtain, an audience). Faces
   already in it are ignore regions: a box there is no hit and no false box;
 - people are real faces with head and shoulders: the nine faces of the shared photos, and FER2013 PrivateTest faces
   upscaled and Poisson-blended (their own context of hair and cheek included) onto those heads;
@@ -12,9 +13,9 @@ The shared data holds no 1080p video of people walking, so one is composed, segm
   until they leave; a few stand and sway. Heads bob with each step and turn (a horizontal squash to 70% of the
   width, mirrored to the walking direction); nearer people hide farther ones, and a pillar or a sign cut from another
   backdrop hides whoever passes behind it;
-- a face counts as a true face while at least 60% of it shows in the frame and its box is at least 20 px wide; from 25%
-  to 60% shown (or smaller) it is an ignore region; under 25% it is not in view at all, so a box left on it is a box
-  on no face.
+- a face counts as a true face while at least 60% of it shows in the frame and its box is at least 20 px wide
+  (the box is cut at the frame's edge); from 25% to 60% shown (or narrower) it is an ignore region; under 25% it is
+  not in view at all, so a box left on it is a box on no face.
 
 The same seed gives the same frames and boxes; the clip and its truth are cached (write_clip).
 """
