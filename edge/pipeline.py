@@ -74,6 +74,21 @@ def detect_interval(macs: int | None, every: int, budget: float) -> int:
     return max(1, every, math.ceil(macs / budget))
 
 
+def _nth(n: int) -> str:
+    return "frame" if n == 1 else f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')} frame"
+
+
+def interval_text(every: int, fps: float | None, detector: str, macs: int | None, size: tuple[int, int],
+                  budget: float) -> str:
+    """The detection interval in a user's words: how often faces are searched for, how long that is, and why."""
+    when = f" (every {every / fps:.2g} s at {fps:.0f} fps)" if fps and every > 1 else ""
+    what = f"looking for faces on every {_nth(every)}{when}" + (" and following them in between" if every > 1 else "")
+    why = (f"one search by {detector} on {size[0]}x{size[1]} costs {macs / 1e6:,.0f} M MACs, "
+           f"{macs / every / 1e6:,.0f} M a frame against a budget of {budget / 1e6:,.0f} M" if macs is not None
+           else f"the cost of a search by {detector} is not counted")
+    return f"{what}: {why} (--detect-every N sets the interval)"
+
+
 def crop_face(image: np.ndarray, det: Detection, margin: float, level_eyes: bool) -> np.ndarray:
     """Square crop with a margin, clipped at the frame edge; optionally levelled by the eyes."""
     h, w = image.shape[:2]
@@ -122,8 +137,8 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
                 h, w = detect_image(frame).shape[:2]
                 macs = detector.macs(w, h)
                 every = detect_interval(macs, every, opts.detect_budget_macs)
-                log.info("detecting on every %d frame(s): %s costs %s M MACs a call on %dx%d", every,
-                         detector.name, "?" if macs is None else round(macs / 1e6), w, h)
+                if not source.still:  # photos are always searched: an interval means nothing there
+                    log.info(interval_text(every, source.fps, detector.name, macs, (w, h), opts.detect_budget_macs))
             cut = tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
             # asked per frame: a reconnecting source may hold a camera now and a folder of photos later
             detected = stats.frames % every == 0 or source.still or cut
@@ -136,7 +151,7 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
             probs = classifier.classify(crops) if crops else np.zeros((0, len(labels)), np.float32)
             t4 = time.perf_counter()
             records = tracker.faces(dets, probs, time=frame.timestamp, frame=frame.index, detected=detected,
-                                    file=frame.file)
+                                    file=frame.file, video_time=frame.video_time)
             for r in records:
                 events.write(r)
             events.flush()

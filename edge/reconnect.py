@@ -78,6 +78,10 @@ class ReconnectingSource:
         return self._inner.fps if self._inner is not None else None
 
     @property
+    def length(self) -> int | None:
+        return None  # a service's file loops for ever: no end to count down to
+
+    @property
     def undecodable(self) -> int:
         """Frames skipped because they could not be decoded, over every opening."""
         inner = self._inner.undecodable if self._inner is not None else 0

@@ -44,6 +44,7 @@ class Frame:
     timestamp: float  # seconds since the epoch when captured
     lores: np.ndarray | None = None  # picamera2's small grey stream of the same instant: the detector's input
     file: str | None = None  # the image file a still came from (events name it, annotated copies are named after it)
+    video_time: float | None = None  # seconds into a video file (its own timestamps); None for cameras and photos
 
 
 class FrameSource(Protocol):
@@ -78,6 +79,11 @@ class FrameSource(Protocol):
         ...
 
     @property
+    def length(self) -> int | None:
+        """How many frames a file or folder holds, for a progress line (None: a camera, a stream, or unknown)."""
+        ...
+
+    @property
     def failure(self) -> str | None:
         """Why a live source stopped delivering (stalled, or the stream ended); None while it delivers."""
         ...
@@ -102,8 +108,9 @@ class _Counter:
     def __init__(self) -> None:
         self.index = 0
 
-    def frame(self, image: np.ndarray, lores: np.ndarray | None = None, file: str | None = None) -> Frame:
-        f = Frame(image, self.index, time.time(), lores, file)
+    def frame(self, image: np.ndarray, lores: np.ndarray | None = None, file: str | None = None,
+              video_time: float | None = None) -> Frame:
+        f = Frame(image, self.index, time.time(), lores, file, video_time)
         self.index += 1
         return f
 
@@ -119,6 +126,7 @@ class ImageSource:
     def __init__(self, paths: list[Path], name: str, repeat: int = 1) -> None:
         self.name, self.dropped, self._paths, self._repeat = name, 0, paths, max(1, repeat)
         self._i, self._counter, self.undecodable = 0, _Counter(), 0
+        self.length: int | None = len(paths) * self._repeat
 
     def read(self) -> Frame | None:
         while self._i < len(self._paths) * self._repeat:
@@ -234,6 +242,7 @@ class _Capture:
         self.target, self._size, self._fps = target, (width, height), fps
         self._cap: cv2.VideoCapture | None = None
         self.fps: float | None = None
+        self.length: int | None = None  # frames in a file, as its container says (a live source: None)
 
     def open(self) -> None:
         if isinstance(self.target, str) and "://" in self.target:
@@ -253,6 +262,8 @@ class _Capture:
         if self._fps:
             cap.set(cv2.CAP_PROP_FPS, self._fps)
         self.fps = cap.get(cv2.CAP_PROP_FPS) or None
+        if not _is_camera(self.target) and "://" not in str(self.target):
+            self.length = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
         self._cap = cap
 
     def grab(self) -> np.ndarray | None:
@@ -263,6 +274,13 @@ class _Capture:
         except cv2.error:
             return None
         return image if ok else None
+
+    def position_s(self) -> float | None:
+        """Seconds into the file of the frame `grab` returned last (its container timestamp)."""
+        if self._cap is None:
+            return None
+        ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
+        return ms / 1000.0 if ms >= 0 else None
 
     def release(self) -> None:
         cap, self._cap = self._cap, None
@@ -317,7 +335,11 @@ class VideoSource:
             self.dropped = self._reader.dropped
             return frame
         image = self._capture.grab()
-        return None if image is None else self._counter.frame(image)
+        return None if image is None else self._counter.frame(image, video_time=self._capture.position_s())
+
+    @property
+    def length(self) -> int | None:
+        return None if self.live else self._capture.length
 
     def wake(self) -> None:
         if self._reader is not None:
@@ -435,6 +457,7 @@ class PiCameraSource:
 
     still = False
     fps: float | None = None  # not read back from the camera (an annotated video is written at 15 fps)
+    length: int | None = None
 
     def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0, pixel_format: str = "RGB888",
                  queue: int = 2, lores: tuple[int, int] | None = None) -> None:
