@@ -158,7 +158,8 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
             t5 = time.perf_counter()
             for sink in sinks:
                 sink.show(frame, records)
-            stats.add({"decode": t1 - t0, "detect": t2 - td, "crop": t3 - t2 + td - t1, "classify": t4 - t3,
+            wait = min(frame.waited_s, t1 - t0)  # pacing or a camera's pace: the source idle, not decoding
+            stats.add({"wait": wait, "decode": t1 - t0 - wait, "detect": t2 - td, "crop": t3 - t2 + td - t1, "classify": t4 - t3,
                        "events": t5 - t4, "total": t5 - t0}, len(records), detected)
             if observer is not None:
                 observer(frame, records, stats)

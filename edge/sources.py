@@ -9,6 +9,7 @@ step with the loop and never dropped; stills are decoded to a bounded size.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 import os
 import stat
@@ -45,6 +46,7 @@ class Frame:
     lores: np.ndarray | None = None  # picamera2's small grey stream of the same instant: the detector's input
     file: str | None = None  # the image file a still came from (events name it, annotated copies are named after it)
     video_time: float | None = None  # seconds into a video file (its own timestamps); None for cameras and photos
+    waited_s: float = 0.0  # of the read that gave this frame, the time spent waiting (pacing, a camera's next frame)
 
 
 class FrameSource(Protocol):
@@ -430,12 +432,17 @@ class _LatestFrames:
                 raise self._open_error
 
     def get(self, timeout: float = STALL_S) -> Frame | None:
-        """The oldest queued frame; None when the source ended, was woken, or stalled (no frame for `timeout`)."""
+        """The oldest queued frame; None when the source ended, was woken, or stalled (no frame for `timeout`).
+
+        The frame says how long this call waited for it (`waited_s`): the camera's pace, not the loop's cost.
+        """
+        t0 = time.perf_counter()
         with self._cond:
             if not self._cond.wait_for(lambda: self._frames or self._ended or self._stop.is_set() or self._woken, timeout):
                 self.stalled, self.failure = True, f"no frame for {timeout:.0f} s (stalled)"
                 return None
-            return self._frames.popleft() if self._frames else None
+            frame = self._frames.popleft() if self._frames else None
+        return None if frame is None else dataclasses.replace(frame, waited_s=time.perf_counter() - t0)
 
     def wake(self) -> None:
         """From another thread: a waiting `get` returns now (None without a frame), so a stop is not held up."""

@@ -1,5 +1,7 @@
 """Loop metrics that cost little: per-stage perf_counter timings in a bounded window, and two frame rates.
 
+`wait` is the time a read spent waiting rather than decoding: the service holding a file to its frame rate, a
+reopening's backoff, a camera's next frame; `decode` is the rest of the read. `total` holds both.
 `detect` is timed only on the frames that ran the detector (with --detect-every N the others reuse boxes), so its
 percentiles are a detection's cost; `detected` says on how many frames it ran. `fps_now` is a moving average over
 about the last ten frames (Frigate's), `fps_mean()` the frames over the seconds since the start.
@@ -12,7 +14,7 @@ import time
 
 import numpy as np
 
-STAGES = ("decode", "detect", "crop", "classify", "events", "total")
+STAGES = ("wait", "decode", "detect", "crop", "classify", "events", "total")
 
 
 class LoopStats:
