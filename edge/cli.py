@@ -284,6 +284,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             progress = Progress(source.length or 0, sys.stderr)
         with serving(http, source, events, pipeline.labels, pipeline.info) as observer:
             stats = pipeline.run(source, events, sinks=tuple(sinks), stop=stop,
+                                 detecting=mqtt.detecting if mqtt is not None else None,
                                  observer=chain(observer, mqtt.on_frame if mqtt is not None else None,
                                                 progress.on_frame if progress is not None else None,
                                                 summary.on_frame if summary is not None else None))

@@ -114,10 +114,12 @@ def crop_faces(image: np.ndarray, dets: list[Detection], margin: float, level_ey
 def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier, events: EventWriter,
              opts: LoopOptions = LoopOptions(), sinks: tuple[FrameSink, ...] = (),
              stop: threading.Event | None = None, tracker: Tracker | None = None,
-             observer: Observer | None = None) -> LoopStats:
+             observer: Observer | None = None, detecting: Callable[[], bool] | None = None) -> LoopStats:
     """Process frames until the source ends, `max_frames` is reached or `stop` is set; returns the stats.
 
     `observer`, when given, sees every processed frame's records and the stats (the service's health and metrics).
+    While `detecting()` is False (paused over MQTT) frames are still read, so a camera stays current and the
+    watchdog hears from the loop, but no face is looked for: the tracks end as their faces would leave.
     """
     stop = stop or threading.Event()
     tracker = tracker or Tracker(tuple(classifier.labels))
@@ -141,10 +143,13 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
                     log.info(interval_text(every, source.fps, detector.name, macs, (w, h), opts.detect_budget_macs))
             cut = tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
             # asked per frame: a reconnecting source may hold a camera now and a folder of photos later
-            detected = stats.frames % every == 0 or source.still or cut
+            paused = detecting is not None and not detecting()
+            detected = not paused and (stats.frames % every == 0 or source.still or cut)
             td = time.perf_counter()  # the scene-cut check above counts as crop time: `detect` is the detector's
             if detected:
                 dets = detect_frame(detector, frame)  # on picamera2's lores stream when there is one
+            elif paused:
+                dets = []
             t2 = time.perf_counter()
             dets, crops = crop_faces(frame.image, dets, opts.margin, opts.level_eyes)
             t3 = time.perf_counter()
