@@ -123,7 +123,7 @@ def run_service(cfg: ServiceConfig) -> int:
             observer = chain(monitor.on_frame, mqtt.on_frame)
         watcher = threading.Thread(target=_on_stop, args=(stop, notifier, source), name="stop", daemon=True)
         watcher.start()
-        preview = make_preview(cfg.http) if http is not None and cfg.http.preview else None
+        preview = make_preview(cfg.http, pipeline.info) if http is not None and cfg.http.preview else None
         if http is not None:
             http.start(monitor, preview)
         _log(f"model {pipeline.model.name}, detector {det.name}, source {src.input}, events {out.events or 'off'}, "
