@@ -141,6 +141,8 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
                 every = detect_interval(macs, every, opts.detect_budget_macs)
                 if not source.still:  # photos are always searched: an interval means nothing there
                     log.info(interval_text(every, source.fps, detector.name, macs, (w, h), opts.detect_budget_macs))
+            if stats.frames == 0:
+                stats.detect_every = 1 if source.still else every
             cut = tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
             # asked per frame: a reconnecting source may hold a camera now and a folder of photos later
             paused = detecting is not None and not detecting()
