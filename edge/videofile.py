@@ -1,7 +1,8 @@
 """The annotated video's encoder: H.264 in MP4 where this install can write it, so browsers play the file.
 
-OpenCV's pip wheels bundle an FFmpeg without an H.264 encoder (x264 is GPL): their `avc1` opens only where a
-hardware encoder answers (h264_v4l2m2m on a Raspberry Pi 4). PyAV's wheels bundle libx264, so with the `video` extra
+OpenCV's pip wheels bundle an FFmpeg without libx264 (GPL): here their `avc1` tries only h264_v4l2m2m, a V4L2
+hardware encoder of the kind a Raspberry Pi 4 has (not tried on one), and finds no device. PyAV's wheels bundle
+libx264, so with the `video` extra
 (`pip install "fer-edge[video]"`) H.264 is written on any machine. Without either, MPEG-4 Part 2 (`mp4v`) is
 written, with a warning: players like VLC and ffmpeg read it, browsers do not. `.avi` is MJPG, as before.
 """
