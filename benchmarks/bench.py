@@ -149,6 +149,16 @@ def _clock(seconds: float) -> str:
     return f"{m}:{s:02d}"
 
 
+def _loop_source(spec: str, frames: int, tmp: Path) -> str:
+    """What the loop rows run on: `demo` becomes a video of the demo photo (a photo is detected on every frame, a
+    video by run's interval rule: what a camera gets), anything else is run as given."""
+    if spec != "demo":
+        return spec
+    from fer_edge.benchmarks.clip import demo_clip
+
+    return str(demo_clip(tmp / "demo.avi", frames or 60))
+
+
 def _model_entry(path: Path, kind: str) -> dict:
     from fer_edge.sidecar import read_sidecar
 
@@ -181,19 +191,36 @@ def _cost(path: Path, side: dict) -> dict:
         return {"macs": side.get("macs"), "params": side.get("params")}
 
 
-def _loop_cost(detector: str, model: dict, result: dict) -> dict:
-    """MACs per frame of a loop row: detector MACs / detect-every + classifier MACs x faces per frame."""
-    from fer_edge.cost import detector_macs, loop_macs_per_frame
+def _loop_cost(model: dict, result: dict) -> dict:
+    """MACs per frame of a loop row: detector MACs (the loop's detector on the clip's frame size: `room`'s tiles and
+    YuNet's full frame counted as `run` counts them) / detect-every + classifier MACs x faces per frame."""
+    from fer_edge.cost import loop_macs_per_frame
 
     if not result.get("ok"):
         return {}
-    try:
-        det = detector_macs(detector)
-    except FerEdgeError:
-        det = None
+    det = result.get("detector_macs")
     per_frame = loop_macs_per_frame(det, result["detect_every"], model.get("macs"), result["faces_per_frame"])
     return {"detector_macs": det, "classifier_macs": model.get("macs"),
             "macs_per_frame": None if per_frame is None else round(per_frame)}
+
+
+def _edgetpu_rows(models: list[dict]) -> str:
+    """Models compiled for the Edge TPU (`*_edgetpu.tflite`, edgetpu_compiler's name) are measured on it when the
+    delegate loads (the detector stays on the CPU), and skipped, saying why, when it does not. Returns what was found."""
+    from fer_edge.runtime import edgetpu_delegate
+
+    tpu = [m for m in models if m["kind"] == "tflite" and Path(m["path"]).stem.endswith("_edgetpu")]
+    try:
+        edgetpu_delegate()
+        found = "found: libedgetpu loaded its delegate"
+    except FerEdgeError as exc:
+        found = f"not found ({exc})"
+    for m in tpu:
+        if found.startswith("found"):
+            m["accelerator"] = "edgetpu"
+        else:
+            m["status"], m["error"] = "skipped", f"no Edge TPU: {found}"
+    return found
 
 
 def thread_warnings(threads: tuple[int, ...], cores: int | None) -> list[str]:
@@ -228,25 +255,30 @@ def run_bench(opts: BenchOptions) -> dict:
                "emulated": opts.emulated or machine.get("emulated", False), "settings": {}, "models": [], "video": []}
     models = [_model_entry(p, "tflite") for p in paths] + [_model_entry(p, "keras") for p in keras_paths]
     results["models"] = models
+    machine["edgetpu"] = _edgetpu_rows(models)
     with tempfile.TemporaryDirectory(prefix="fer-edge-bench-") as tmp_name:
         tmp = Path(tmp_name)
         log.info("preparing: the demo face and the labelled split")
         face = _demo_face(tmp)
         data = _prepare_data(opts, tmp)
         frames = opts.video_frames or (60 if opts.video == "demo" else 0)
+        video = _loop_source(opts.video, frames, tmp)
         results["settings"] = {"data": opts.data, "split": opts.split if data else None, "images": data[2] if data else None,
                                "threads": list(opts.threads), "runs": opts.runs, "warmup": opts.warmup, "video": opts.video,
                                "video_frames": frames or None, "detectors": list(opts.detectors), "quick": opts.quick}
         tasks = []
         for m in models:
+            if m["status"] != "ok":  # an Edge TPU model without an Edge TPU
+                continue
             for i, threads in enumerate(opts.threads if m["kind"] == "tflite" else opts.threads[:1]):
                 task = {"kind": "classifier" if m["kind"] == "tflite" else "keras", "model": m["path"], "threads": threads,
-                        "runs": opts.runs, "warmup": opts.warmup, "face": str(face), "normalize": opts.keras_normalize}
+                        "runs": opts.runs, "warmup": opts.warmup, "face": str(face), "normalize": opts.keras_normalize,
+                        "accelerator": m.get("accelerator", "none")}
                 if data and i == 0:
                     task |= {"data": str(data[0]), "label_ids": str(data[1])}
                 tasks.append((m, task))
         video_models = [m for m in models if m["kind"] == "tflite"]
-        reference = _reference(opts, frames, tmp) if opts.detectors and video_models else None
+        reference = _reference(opts, video, frames, tmp) if opts.detectors and video_models else None
         results["settings"]["quality_reference"] = "YuNet at full size" if reference else None
         progress = Progress(len(tasks) + len(opts.detectors) * len(video_models) * len(opts.threads))
         for m, task in tasks:
@@ -261,12 +293,13 @@ def run_bench(opts: BenchOptions) -> dict:
                 for threads in opts.threads:
                     progress.step(f"{detector} + {m['name']} ×{threads}: the loop on {opts.video}")
                     task = {"kind": "video", "detector": detector, "model": m["path"], "threads": threads,
-                            "source": opts.video, "frames": frames, "yunet_model": opts.yunet_model,
-                            "reference": reference and str(reference)}
+                            "source": video, "frames": frames, "yunet_model": opts.yunet_model,
+                            "accelerator": m.get("accelerator", "none"), "reference": reference and str(reference)}
                     r = run_worker(task)
-                    entry = {"detector": detector, "model": m["name"], "threads": threads, "source": opts.video}
+                    entry = {"detector": detector, "model": m["name"], "threads": threads, "source": opts.video,
+                             "accelerator": m.get("accelerator", "none")}
                     entry |= {k: v for k, v in r.items() if k != "ok"} | {"status": "ok" if r.get("ok") else "failed"}
-                    entry |= _loop_cost(detector, m, r)
+                    entry |= _loop_cost(m, r)
                     results["video"].append(entry)
                     _save(results, out)
         progress.finish()
@@ -276,16 +309,19 @@ def run_bench(opts: BenchOptions) -> dict:
             m["accuracy_source"] = "sidecar"
     points = report.draw_pareto(results, out / "pareto.png")
     results["plot"] = {"file": "pareto.png", "points": points} if points else None
+    loop_points = report.draw_loop(results, out / "loop.png")
+    results["loop_plot"] = {"file": "loop.png", "points": loop_points} if loop_points else None
     _save(results, out)
     report.write_csv(results, out / "results.csv")
     note = None
     if not points and report.plot_points(results):
         note = "No `pareto.png`: matplotlib is not installed (`pip install \"fer-edge[plot]\"`)."
-    atomic_write_text(out / "report.md", report.render_markdown(results, "pareto.png" if points else None, note))
+    atomic_write_text(out / "report.md", report.render_markdown(results, "pareto.png" if points else None, note,
+                                                                "loop.png" if loop_points else None))
     return results
 
 
-def _reference(opts: BenchOptions, frames: int, tmp: Path) -> Path | None:
+def _reference(opts: BenchOptions, video: str, frames: int, tmp: Path) -> Path | None:
     """With --yunet-model, YuNet's boxes at full size on every frame of the loop's video: the loop rows are then
     scored as the scene benchmark scores its clips (recall, boxes on no face, box IoU, ids)."""
     from fer_edge.benchmarks.clip import reference_boxes
@@ -294,7 +330,7 @@ def _reference(opts: BenchOptions, frames: int, tmp: Path) -> Path | None:
         return None
     log.info(f"reference: YuNet at full size on every frame of {opts.video}")
     try:
-        reference_boxes(opts.video, opts.yunet_model, tmp / "reference.json", frames)
+        reference_boxes(video, opts.yunet_model, tmp / "reference.json", frames)
     except FerEdgeError as exc:  # a camera (no second pass) or an unreadable clip: the loop rows are still measured
         log.warning(f"warning: no quality columns: {exc}")
         return None
@@ -334,12 +370,14 @@ def summary(results: dict) -> str:
                      f"{r['p99_ms']:>9.3f}")
     for v in results["video"]:
         if v["status"] == "ok":
-            q = v.get("quality")
-            lines.append(f"loop {v['detector']} + {v['model']} ×{v['threads']}: {v['fps']:.1f} fps, "
-                         f"{v['faces_per_frame']:.2f} faces/frame, {format_macs(v.get('macs_per_frame'))} MACs/frame"
+            lp, q = v.get("loop_ms") or {}, v.get("quality")
+            lines.append(f"loop {v['detector']} + {v['model']} ×{v['threads']}: {v['fps']:.1f} fps (detect every "
+                         f"{v['detect_every']}, run's rule), p50/p95/p99 {lp.get('p50')}/{lp.get('p95')}/{lp.get('p99')} ms, "
+                         f"{v['faces_per_frame']:.2f} faces/frame, {format_macs(v.get('macs_per_frame'))} MACs/frame, "
+                         f"peak RSS {v.get('peak_rss_mb')} MB"
                          + (f"; recall {q['recall']:.3f} of YuNet's faces, {q['no_face_per_frame']:.2f} boxes on no face "
                             f"a frame, {q['ids_per_track'] or 0:.2f} ids per track" if q else ""))
     failed = [r for r in rows if r["status"] != "ok"] + [v for v in results["video"] if v["status"] != "ok"]
     for f in failed:
-        lines.append(f"FAILED {f.get('model')}: {f.get('error')}")
+        lines.append(f"{f['status'].upper()} {f.get('model')}: {f.get('error')}")
     return "\n".join(lines)

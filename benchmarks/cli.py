@@ -36,7 +36,15 @@ def register(sub) -> None:
     p.add_argument("--runs", type=int, default=None, help="timed calls per latency figure (default 300; --quick 100)")
     p.add_argument("--warmup", type=int, default=None, help="untimed calls first (default 30; --quick 10)")
     p.add_argument("--out", default="bench", help="output folder")
-    p.add_argument("--quick", action="store_true", help="under two minutes: bundled models, demo source, fewer runs")
+    p.add_argument("--quick", action="store_true",
+                   help="under two minutes: the demo source, fewer runs; the bundled models unless --models names others")
+    p.add_argument("--sustain", type=float, default=None, metavar="MINUTES",
+                   help="instead of the tables: run the loop (first detector, model and thread count) this long and log "
+                        "fps, temperature and throttling over time (what decides a Pi's real fps without a heatsink)")
+    p.add_argument("--sustain-every", type=float, default=10.0, metavar="SECONDS", help="--sustain: one sample this often")
+    p.add_argument("--sysfs-root", default=None,
+                   help="read thermal zones under this folder instead of / (a chroot, or a test's fake sysfs; "
+                        "env FER_EDGE_SYSFS_ROOT)")
     p.add_argument("--emulated", action="store_true", help="label every timing as meaningless (CPU emulation)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None, help="print ratios B/A of two results.json")
     p.set_defaults(func=_cmd_bench)
@@ -57,10 +65,12 @@ def _cmd_bench(args) -> int:
     threads = int_list(args.threads, "--threads")
     for t in threads:
         check_flag("threads", "--threads", t)
-    if args.quick and (args.models or args.video):
-        raise UsageError("--quick measures the bundled models on the demo source: leave out --models and --video")
+    if args.quick and args.video:
+        raise UsageError("--quick measures the loop on the demo source: leave out --video")
     if args.images < 0 or args.video_frames < 0:
         raise UsageError("--images and --video-frames must be >= 0")
+    if args.sustain is not None and not (args.sustain > 0 and args.sustain_every > 0):
+        raise UsageError("--sustain and --sustain-every must be > 0")
     quick = args.quick
     opts = BenchOptions(
         models=tuple(args.models), keras=tuple(args.keras), keras_normalize=args.keras_normalize, data=args.data,
@@ -69,6 +79,16 @@ def _cmd_bench(args) -> int:
         threads=threads or (1,), runs=args.runs or (100 if quick else 300), warmup=args.warmup if args.warmup is not None
         else (10 if quick else 30), out=args.out, quick=quick, emulated=args.emulated,
         command=("fer-edge", *sys.argv[1:]))
+    if args.sustain is not None:
+        import os
+        from pathlib import Path
+
+        from .sustain import run_sustain
+
+        root = Path(args.sysfs_root or os.environ.get("FER_EDGE_SYSFS_ROOT") or "/")
+        record = run_sustain(opts, args.sustain, args.sustain_every, root)
+        log.info(f"wrote {args.out}/sustain.json, sustain.csv")
+        return 0 if record["samples"] else 1
     results = run_bench(opts)
     print(summary(results))
     log.info(f"wrote {args.out}/results.json, results.csv, report.md" + (", pareto.png" if results.get("plot") else ""))

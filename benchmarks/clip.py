@@ -56,6 +56,24 @@ def run_clip(pipeline: Pipeline, clip: str, *, events: TextIO | None = None,
     return ClipRun(stats, wall, still)
 
 
+def demo_clip(path: Path, frames: int, side: int | None = None) -> Path:
+    """An MJPG .avi at 30 fps of the bundled demo photo (`side` pixels square, else its own size), `frames` long: a
+    video, so the loop's detection interval applies as on a camera (a photo is detected on every frame)."""
+    import cv2
+
+    from fer_edge.sources import DEMO_IMAGE
+
+    image = cv2.imread(str(DEMO_IMAGE))
+    if side:
+        image = cv2.resize(image, (side, side))
+    h, w = image.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (w, h))
+    for _ in range(frames):
+        writer.write(image)
+    writer.release()
+    return path
+
+
 def decoded_frames(clip: str) -> Iterator[np.ndarray]:
     """Every frame of a video file, BGR as OpenCV decodes it, without the loop."""
     import cv2

@@ -76,7 +76,13 @@ def _fmt(v, spec: str = ".2f", none: str = "-") -> str:
     return none if v is None else format(v, spec)
 
 
-def render_markdown(results: dict, plot_file: str | None, plot_note: str | None = None) -> str:
+def _rule(results: dict) -> str:
+    rules = {v.get("interval_rule") for v in results.get("video", []) if v.get("interval_rule")}
+    return "; ".join(sorted(rules)) if rules else "a fixed --detect-every"
+
+
+def render_markdown(results: dict, plot_file: str | None, plot_note: str | None = None,
+                    loop_plot: str | None = None) -> str:
     m = results["machine"]
     s = results["settings"]
     lines = [f"# fer-edge bench: {short_name(m)}", "",
@@ -88,6 +94,7 @@ def render_markdown(results: dict, plot_file: str | None, plot_note: str | None 
              f"| throttling | {m.get('throttled') or 'not readable (no vcgencmd)'} |",
              f"| OS | {m.get('os')}, kernel {m.get('kernel')} |", f"| Python | {m.get('python')} |",
              f"| runtime | {m.get('runtime')} {m.get('packages', {}).get(m.get('runtime'), '')}, delegate {m.get('delegate')} |",
+             f"| Edge TPU | {m.get('edgetpu') or '-'} |",
              ""]
     if results.get("emulated"):
         lines += ["**Emulated run: every timing below is meaningless** (the CPU was emulated); only the accuracy "
@@ -112,7 +119,7 @@ def render_markdown(results: dict, plot_file: str | None, plot_note: str | None 
     for r in model_rows(results):
         if r["status"] != "ok":
             lines.append(f"| {r['model']} | {r['variant'] or '-'} | | {format_macs(r['macs'])} | {r['threads'] or '-'} "
-                         f"| failed: {r['error']} | | | | | | | | | |")
+                         f"| {r['status']}: {r['error']} | | | | | | | | | |")
             continue
         star = " *" if r["accuracy_source"] == "sidecar" else ""
         size = f"{r['size_bytes'] / 2**20:.2f} MiB" if r["size_bytes"] else "-"
@@ -128,22 +135,29 @@ def render_markdown(results: dict, plot_file: str | None, plot_note: str | None 
         lines += ["", plot_note]
     if results.get("video"):
         lines += ["", "## The whole loop on a video", "",
-                  f"Source `{s.get('video')}`, {s.get('video_frames') or 'all'} frames; each stage's mean ms per "
-                  "frame (with detection on every Nth frame its mean is the cost spread over the frames). MACs per "
-                  "frame: the detector's MACs / detect every + the classifier's MACs x faces per frame (unknown for "
-                  "OpenCV's detectors).", "",
-                  "| detector | model | threads | fps | faces/frame | MACs/frame | decode | detect | crop | classify "
-                  "| events | detect every |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  f"Source `{s.get('video')}`, {s.get('video_frames') or 'all'} frames, the loop `fer-edge run` builds, "
+                  f"detection interval by {_rule(results)}. Loop p50/p95/p99: ms per frame, the whole loop; each "
+                  "stage's mean ms per frame (with detection on every Nth frame its mean is the cost spread over the "
+                  "frames). MACs per frame: the detector's MACs on this frame size (`room`'s tiles and YuNet's whole "
+                  "frame counted as `run` counts them) / detect every + the classifier's MACs x faces per frame "
+                  "(unknown for Haar). Peak RSS: the worker process's.", "",
+                  "| detector | model | threads | fps | loop p50 | p95 | p99 | faces/frame | MACs/frame | detect "
+                  "every | peak RSS MB | decode | detect | crop | classify | events |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for v in results["video"]:
             if v["status"] != "ok":
-                lines.append(f"| {v['detector']} | {v['model']} | {v['threads']} | failed: {v['error']} | | | | | | | | |")
+                lines.append(f"| {v['detector']} | {v['model']} | {v['threads']} | failed: {v['error']} "
+                             + "| " * 12 + "|")
                 continue
-            st = v["stages_ms"]
+            st, lp = v["stages_ms"], v.get("loop_ms") or {}
             cells = " | ".join(_fmt(st.get(k, {}).get("mean"), ".2f") for k in ("decode", "detect", "crop", "classify", "events"))
-            lines.append(f"| {v['detector']} | {v['model']} | {v['threads']} | {v['fps']:.1f} | {v['faces_per_frame']:.2f} "
-                         f"| {format_macs(v.get('macs_per_frame'))} | {cells} | {v['detect_every']} |")
-    lines += _quality_table(results)
+            lines.append(f"| {v['detector']} | {v['model']} | {v['threads']} | {v['fps']:.1f} "
+                         f"| {_fmt(lp.get('p50'))} | {_fmt(lp.get('p95'))} | {_fmt(lp.get('p99'))} "
+                         f"| {v['faces_per_frame']:.2f} | {format_macs(v.get('macs_per_frame'))} | {v['detect_every']} "
+                         f"| {_fmt(v.get('peak_rss_mb'), '.0f')} | {cells} |")
+        lines += _quality_table(results)
+        if loop_plot:
+            lines += ["", f"![loop fps against accuracy]({loop_plot})"]
     failed = [m for m in results["models"] if m["status"] != "ok"] + [v for v in results.get("video", []) if v["status"] != "ok"]
     if failed:
         lines += ["", f"{len(failed)} measurement(s) failed; the rest were measured."]
@@ -231,6 +245,36 @@ def draw_pareto(results: dict, path: Path) -> int | None:
     source = "measured" if results["settings"].get("data") else "from the sidecars"
     fig.suptitle(f"{short_name(results['machine'])}: accuracy ({source})"
                  + (" (EMULATED: timings meaningless)" if results.get("emulated") else ""), fontsize=10)
+    save_png(fig, plt, path, {PNG_POINTS_KEY: str(len(pts))})
+    return len(pts)
+
+
+def loop_points(results: dict) -> list[dict]:
+    """Points of the loop plot: each loop row that ran, with its model's accuracy (measured or from the sidecar)."""
+    accuracy = {m["name"]: m.get("accuracy") for m in results["models"] if m["status"] == "ok"}
+    return [{"label": f"{v['detector']} + {v['model']} ×{v['threads']}", "fps": v["fps"], "accuracy": accuracy[v["model"]]}
+            for v in results.get("video", []) if v["status"] == "ok" and v.get("fps") and accuracy.get(v["model"])]
+
+
+def draw_loop(results: dict, path: Path) -> int | None:
+    """Accuracy against the whole loop's fps (what a user deploys: detector, model and threads together), each
+    point labelled; the number of points, or None when matplotlib is missing or no row has an accuracy."""
+    from fer_edge.plots import pyplot, save_png
+
+    pts = loop_points(results)
+    plt = pyplot() if pts else None
+    if plt is None:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for i, p in enumerate(sorted(pts, key=lambda q: q["fps"])):
+        ax.scatter([p["fps"]], [p["accuracy"] * 100], color="tab:blue", zorder=3)
+        ax.annotate(p["label"], (p["fps"], p["accuracy"] * 100), textcoords="offset points", xytext=(5, 4 - 10 * (i % 3)),
+                    fontsize=7)
+    ax.set_xlabel(f"loop fps on {results['settings'].get('video')} (detection interval by run's rule)")
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(alpha=0.3)
+    fig.suptitle(f"{short_name(results['machine'])}: the whole loop" + (" (EMULATED: timings meaningless)"
+                                                                         if results.get("emulated") else ""), fontsize=10)
     save_png(fig, plt, path, {PNG_POINTS_KEY: str(len(pts))})
     return len(pts)
 

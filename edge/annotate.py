@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -13,6 +16,9 @@ from .errors import FerEdgeError, UsageError
 from .files import atomic_write_bytes, writable_target
 from .records import FaceRecord
 from .sources import DEMO_IMAGE, IMAGE_SUFFIXES, Frame
+from .videofile import VideoWriter, open_video
+
+log = logging.getLogger(__name__)
 
 Colour = tuple[int, int, int]  # B, G, R
 # BGR, each light enough (luma >= 100) to show on a dark scene; a black outline keeps them visible on a bright one
@@ -34,29 +40,98 @@ def style(shape: tuple[int, ...]) -> tuple[float, int, int]:
     return scale, max(1, round(scale * 1.5)), max(2, round(side / 270))
 
 
+MIN_SCALE = 0.4  # Hershey simplex at 0.4 is about 9 px tall: the least that reads on a phone's screenshot
+FACE_PER_SCALE = 120  # a face this many pixels tall gets scale 1 (text about a fifth of the face), up to the frame's
+
+
+@dataclass(frozen=True)
+class Label:
+    """A face's label as drawn: its text, the filled box it sits on (x1, y1, x2, y2, the ends exclusive) and its size."""
+
+    text: str
+    rect: tuple[int, int, int, int]
+    scale: float
+    thick: int
+    colour: Colour
+
+
+def overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _spots(box: tuple[int, int, int, int], w: int, h: int, width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Where a w x h label may go, best first: above the box, below it, inside its top, inside its bottom, then further
+    below and further above, one label height at a time; each kept inside the frame."""
+    x1, y1, x2, y2 = box
+    tops = [y1 - h, y2, y1, y2 - h]
+    tops += [y2 + k * h for k in range(1, height // max(h, 1) + 1)] + [y1 - (k + 1) * h for k in range(1, y1 // max(h, 1) + 1)]
+    left = max(0, min(x1, width - w))
+    seen, out = set(), []
+    for top in tops:
+        top = max(0, min(top, height - h))
+        if top not in seen:
+            seen.add(top)
+            out.append((left, top, left + w, top + h))
+    return out
+
+
+def layout(shape: tuple[int, ...], faces: Sequence[FaceRecord]) -> list[Label | None]:
+    """Each face's label, placed so that no two labels overlap (None: no free place, even for the short `#id` text).
+
+    Larger faces choose first. Next to the box (above, below, inside its top or bottom) a shorter text (without the
+    score, then the id alone) is tried before a place further off; a place that covers no other face is preferred.
+    The font follows the face's size, from MIN_SCALE up to the frame's own (`style`).
+    """
+    height, width = shape[:2]
+    frame_scale = style(shape)[0]
+    placed: list[tuple[int, int, int, int]] = []
+    labels: list[Label | None] = [None] * len(faces)
+    order = sorted(range(len(faces)), key=lambda i: -(faces[i].box[3] - faces[i].box[1]))
+    for i in order:
+        f = faces[i]
+        scale = min(frame_scale, max(MIN_SCALE, (f.box[3] - f.box[1]) / FACE_PER_SCALE))
+        thick = max(1, round(scale * 1.5))
+        colour = COLOURS.get(f.smoothed_label, (255, 255, 255))
+        others = [g.box for j, g in enumerate(faces) if j != i]
+        texts = (f"#{f.face_id} {f.smoothed_label} {f.smoothed_score:.2f}", f"#{f.face_id} {f.smoothed_label}",
+                 f"#{f.face_id}")
+        for near, text in itertools.product((True, False), texts):  # a shorter text by the face before one far off
+            (tw, th), base = cv2.getTextSize(text, FONT, scale, thick)
+            pad = max(2, th // 4)
+            spots = _spots(f.box, tw + 2 * pad, th + base + 2 * pad, width, height)
+            spots = [r for r in (spots[:4] if near else spots[4:]) if not any(overlaps(r, p) for p in placed)]
+            clear = [r for r in spots if not any(overlaps(r, b) for b in others)]
+            if spots:
+                rect = (clear or spots)[0]
+                placed.append(rect)
+                labels[i] = Label(text, rect, scale, thick, colour)
+                break
+    return labels
+
+
 def draw(image: np.ndarray, faces: Sequence[FaceRecord]) -> np.ndarray:
-    """A copy of `image` with each face's box and a label on a filled background, sized to the frame."""
+    """A copy of `image` with each face's box, then the labels on filled backgrounds, laid out not to overlap."""
     out = image.copy()
-    scale, thick, box_thick = style(out.shape)
+    box_thick = style(out.shape)[2]
     for f in faces:
         x1, y1, x2, y2 = f.box
         colour = COLOURS.get(f.smoothed_label, (255, 255, 255))
         cv2.rectangle(out, (x1, y1), (x2, y2), OUTLINE, box_thick + 2)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, box_thick)
-        _label(out, f"#{f.face_id} {f.smoothed_label} {f.smoothed_score:.2f}", x1, y1, colour, scale, thick)
+    for label in layout(out.shape, faces):
+        if label is not None:
+            _label(out, label)
     return out
 
 
-def _label(out: np.ndarray, text: str, x: int, y: int, colour: Colour, scale: float, thick: int) -> None:
-    """Text on a filled box above (x, y), or just below it when there is no room; kept inside the frame."""
-    (tw, th), base = cv2.getTextSize(text, FONT, scale, thick)
+def _label(out: np.ndarray, label: Label) -> None:
+    """The text on its filled box; dark ink on a light colour, white on a dark one."""
+    x1, y1, x2, y2 = label.rect
+    cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), label.colour, cv2.FILLED)
+    (_, th), _ = cv2.getTextSize(label.text, FONT, label.scale, label.thick)
     pad = max(2, th // 4)
-    w, h = tw + 2 * pad, th + base + 2 * pad
-    left = max(0, min(x, out.shape[1] - w))
-    top = y - h if y - h >= 0 else min(y, out.shape[0] - h)
-    cv2.rectangle(out, (left, top), (left + w, top + h), colour, cv2.FILLED)
-    ink = (0, 0, 0) if luma(colour) >= 128 else (255, 255, 255)
-    cv2.putText(out, text, (left + pad, top + pad + th), FONT, scale, ink, thick, cv2.LINE_AA)
+    ink = (0, 0, 0) if luma(label.colour) >= 128 else (255, 255, 255)
+    cv2.putText(out, label.text, (x1 + pad, y1 + pad + th), FONT, label.scale, ink, label.thick, cv2.LINE_AA)
 
 
 def annotation_sink(target: str, source_spec: str, still: bool, fps: float | None) -> StillSink | VideoSink:
@@ -112,7 +187,8 @@ class StillSink:
 
 
 class VideoSink:
-    """Writes annotated frames to a video file (mp4v; MJPG for .avi); on close, the file is checked to be whole."""
+    """Writes annotated frames to a video file (H.264 where this install can, else mp4v; MJPG for .avi: see
+    edge/videofile.py); on close, the file is checked to be whole."""
 
     COUNTED = (".mp4", ".m4v", ".mov", ".avi")  # containers whose header says how many frames they hold
 
@@ -127,18 +203,15 @@ class VideoSink:
             raise FerEdgeError(f"{self.path}: cannot write video ({exc.strerror or exc})") from None
         self.fps = fps
         self.frames = 0
-        self._writer: cv2.VideoWriter | None = None
+        self._writer: VideoWriter | None = None
         self._size = (0, 0)  # (w, h) of the video, from its first frame
 
     def show(self, frame: Frame, faces: Sequence[FaceRecord]) -> None:
         image = draw(frame.image, faces)
         h, w = image.shape[:2]
         if self._writer is None:
-            fourcc = cv2.VideoWriter.fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
-            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
+            self._writer = open_video(self.path, self.fps, (w, h))
             self._size = (w, h)
-            if not self._writer.isOpened():
-                raise FerEdgeError(f"{self.path}: cannot write video")
         if (w, h) != self._size:  # a camera reopened at another size: a video has one
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
         self._writer.write(image)
@@ -148,8 +221,11 @@ class VideoSink:
         """Finish the file; OpenCV reports no failed write, so read the header back (a full disk cuts it short)."""
         if self._writer is None:
             return
-        self._writer.release()
-        self._writer = None
+        writer, self._writer = self._writer, None
+        try:
+            writer.release()
+        except OSError as exc:
+            raise FerEdgeError(f"{self.path}: the annotated video was not written whole ({exc})") from None
         cap = cv2.VideoCapture(str(self.path))
         try:
             found = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else -1
@@ -158,6 +234,7 @@ class VideoSink:
         if found < 0 or (self.path.suffix.lower() in self.COUNTED and found != self.frames):
             what = "unreadable" if found < 0 else f"{found} of {self.frames} frames"
             raise FerEdgeError(f"{self.path}: the annotated video was not written whole ({what})")
+        log.info(f"annotated video: {self.path} ({writer.codec}, {self.frames} frames)")
 
 
 class WindowSink:

@@ -50,9 +50,10 @@ class Pipeline:
         return Tracker(self.labels, **dataclasses.asdict(self.config.smoothing))
 
     def run(self, source: FrameSource, events: EventWriter, *, sinks: tuple[FrameSink, ...] = (),
-            stop: threading.Event | None = None, observer: Observer | None = None) -> LoopStats:
+            stop: threading.Event | None = None, observer: Observer | None = None,
+            detecting: Callable[[], bool] | None = None) -> LoopStats:
         return run_loop(source, self.detector, self.classifier, events, self.options, sinks, stop, self.tracker,
-                        observer)
+                        observer, detecting)
 
 
 def loop_options(cfg: ServiceConfig, max_frames: int = 0) -> LoopOptions:

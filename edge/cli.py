@@ -172,6 +172,9 @@ def _add_run(sub: Subparsers) -> None:
                        help="opt-in, contains faces: photos give annotated photos (an image file, or a folder for a "
                             "folder of photos: one per photo, named after it); videos and cameras give a video file")
     group.add_argument("--show", action="store_true", help="show an annotated window (opt-in)")
+    group.add_argument("--summary", action="store_true",
+                       help="print a table when the run ends: faces, face ids, each id's share of each smoothed label "
+                            "(on stdout; on stderr when the events go to stdout)")
     group.add_argument("--print-config", action="store_true",
                        help="print the effective config as TOML for `fer-edge service --config` and exit")
     add_http_arguments(p)
@@ -230,6 +233,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .config import HttpConfig, to_toml
     from .events import JsonlWriter, NullWriter, run_record
     from .pipeline import chain
+    from .progress import Progress, Summary, wants_progress
     from .runhttp import http_config, serving
     from .sources import open_source
 
@@ -254,7 +258,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 0
     threading.Thread(target=_wake_on_stop, args=(stop, source), name="stop", daemon=True).start()
     sinks: list[FrameSink] = []
-    events = (JsonlWriter(out.events, on_gone=stop.set, truncate=not args.append,  # stdout's reader gone: stop
+    progress: Progress | None = None
+    summary = Summary() if args.summary else None
+    events = (JsonlWriter(out.events, on_gone=stop.set, truncate=not args.append, quiet_pipe=True,  # reader gone: stop
                           max_bytes=int(out.events_max_mb * 1e6)) if out.events else NullWriter())
     mqtt = None
     try:
@@ -274,10 +280,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
             sinks.append(WindowSink())
         if mqtt is not None:
             mqtt.attach(pipeline.tracker, source)
+        if wants_progress(source, sys.stderr):
+            progress = Progress(source.length or 0, sys.stderr)
         with serving(http, source, events, pipeline.labels, pipeline.info) as observer:
             stats = pipeline.run(source, events, sinks=tuple(sinks), stop=stop,
-                                 observer=chain(observer, mqtt.on_frame if mqtt is not None else None))
+                                 detecting=mqtt.detecting if mqtt is not None else None,
+                                 observer=chain(observer, mqtt.on_frame if mqtt is not None else None,
+                                                progress.on_frame if progress is not None else None,
+                                                summary.on_frame if summary is not None else None))
     finally:
+        if progress is not None:
+            progress.close()
         failed = _close_all(sinks, source, events)
         if mqtt is not None:
             mqtt.close()
@@ -285,9 +298,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise failed
     if stats.frames == 0 and not stop.is_set():
         raise FerEdgeError(f"{src.input}: {source.failure or 'no frame could be read'}")
-    log.info(f"{stats.frames} frames, {stats.faces} faces, {stats.fps_mean():.1f} fps, {source.dropped} dropped")
+    if events.gone:  # `fer-edge run ... | head`: the reader has what it wanted; no error, as head's users expect
+        _quiet_stdout()
+        log.info(f"stdout's reader closed the pipe after {events.written} records: stopped at frame {stats.frames}")
+    else:
+        log.info(f"{stats.frames} frames, {stats.faces} faces, {stats.fps_mean():.1f} fps, {source.dropped} dropped")
+    if summary is not None:
+        print(summary.table(), end="", file=sys.stderr if out.events == "-" else sys.stdout, flush=True)
     _check_events_delivered(events)
     return _live_end(src.input, source, stop)
+
+
+def _quiet_stdout() -> None:
+    """Stdout's reader is gone: point descriptor 1 at /dev/null, so nothing written later (Python's own flush at
+    exit) fails with a broken pipe (the Python documentation's advice for SIGPIPE)."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _wake_on_stop(stop: threading.Event, source: FrameSource) -> None:
@@ -328,8 +361,9 @@ def _close_all(sinks: list[FrameSink], source: FrameSource, events: EventWriter)
 
 
 def _check_events_delivered(events: EventWriter) -> None:
-    """A run whose events did not all arrive failed, whatever the loop did: its output is what a caller wanted."""
-    if events.lost:
+    """A run whose events did not all arrive failed, whatever the loop did: its output is what a caller wanted.
+    A reader that closed stdout (`| head`) took what it wanted: the records after it are not counted as lost."""
+    if events.lost and not events.gone:
         from .errors import FerEdgeError
 
         raise FerEdgeError(f"events {events.target}: {events.lost} of {events.lost + events.written} records lost")

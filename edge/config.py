@@ -140,7 +140,9 @@ class MqttConfig:
                                       "often (0: only on changes)", lo=0)
     queue_size: int = _key(1000, "messages held while the broker is away; beyond, the oldest are dropped and counted",
                            lo=1, hi=1_000_000)
-    discovery: bool = _key(False, "publish Home Assistant MQTT discovery configs (a device with three sensors)")
+    discovery: bool = _key(False, "publish Home Assistant MQTT discovery configs (a device: faces, expression, fps, "
+                                  "face present, a detection switch)")
+    count_sensors: bool = _key(False, "with discovery: also one sensor per expression, counting the faces that show it")
     discovery_prefix: str = _key("homeassistant", "Home Assistant's discovery prefix")
 
 

@@ -1,7 +1,8 @@
 """JSON Lines events: one record per face per processed frame, and periodic stats records.
 
 Schema (documented in README.md, "Events"):
-  face:  {"type": "face", "time", "frame", "file" (stills only), "face_id", "box": [x1, y1, x2, y2], "detected",
+  face:  {"type": "face", "time", "frame", "file" (stills only), "video_time" (video files only), "face_id",
+          "box": [x1, y1, x2, y2], "detected",
           "detector_score", "label", "score", "probs": {label: p}, "smoothed_label", "smoothed_score"}
   run:   {"type": "run", "time", "version", "command", "config"} (first in a file, once per run)
   stats: {"type": "stats", "time", "frames", "fps_now", "fps_mean", "detected", "detected_share", "faces",
@@ -40,12 +41,14 @@ Json = dict[str, Any]  # a record as it leaves the process: JSON types only
 def face_json(r: FaceRecord) -> Json:
     """A face record in the events schema: the JSONL line, and each face of /events/latest and /faces.
 
-    `file` is the photo a still came from, by its name only (a folder run numbers frames, which says nothing).
+    `file` is the photo a still came from, by its name only (a folder run numbers frames, which says nothing);
+    `video_time` the frame's position in a video file, in seconds (`time` is the wall clock when it was read).
     """
     top = r.top
     return {
         "type": "face", "v": SCHEMA_VERSION, "time": round(r.time, 3), "frame": r.frame,
-        **({"file": Path(r.file).name} if r.file else {}), "face_id": r.face_id,
+        **({"file": Path(r.file).name} if r.file else {}),
+        **({"video_time": round(r.video_time, 3)} if r.video_time is not None else {}), "face_id": r.face_id,
         "box": list(r.box), "detected": r.detected, "detector_score": round(r.detector_score, 3),
         "label": r.labels[top], "score": round(r.probs[top], 4),
         "probs": {name: round(p, 4) for name, p in zip(r.labels, r.probs)},
@@ -106,19 +109,20 @@ class JsonlWriter:
     running is reopened at its path, as log shippers expect; with `truncate`, what the file held before is dropped
     when it is first opened (a run's own output), else it is appended to (the service, across restarts). Stdout is
     written with `os.write` on its descriptor (no hidden buffer); once its reader is gone (a broken pipe) nothing
-    more is tried, `gone` is set and `on_gone` called, and every later record is counted as lost.
+    more is tried, `gone` is set and `on_gone` called, and every later record is counted as lost (a warning, unless
+    `quiet_pipe`).
     """
 
     REOPEN_S = 30.0
 
     def __init__(self, target: str | Path | TextIO = "-", keep_going: bool = False, max_bytes: int = 0,
-                 on_gone: Callable[[], None] = lambda: None, truncate: bool = False):
+                 on_gone: Callable[[], None] = lambda: None, truncate: bool = False, quiet_pipe: bool = False):
         self.target = str(target) if isinstance(target, (str, Path)) else str(getattr(target, "name", target))
         self.errors = 0  # failed writes
         self.lost = 0  # records not written
         self.written = 0  # records written
         self.gone = False  # stdout's reader went away: nothing more can be delivered
-        self._on_gone = on_gone
+        self._on_gone, self._quiet_pipe = on_gone, quiet_pipe
         self._pending: list[str] = []
         self._failing = False
         self._max_bytes, self._size, self._retry_at, self._rotate_at = max_bytes, 0, 0.0, 0.0
@@ -188,7 +192,7 @@ class JsonlWriter:
                 self._write_fd(data.encode())
         except BrokenPipeError:
             self.lost += count
-            self._set_gone("the reader closed the pipe")
+            self._set_gone("the reader closed the pipe", quiet=self._quiet_pipe)
             return
         except OSError as exc:
             self.lost += count
@@ -256,9 +260,11 @@ class JsonlWriter:
         except OSError as exc:
             self._error(exc.strerror or str(exc), "cannot open")
 
-    def _set_gone(self, reason: str) -> None:
+    def _set_gone(self, reason: str, quiet: bool = False) -> None:
+        """Nothing more can be delivered. With `quiet_pipe` (`run ... | head -2`), a reader that closed the pipe is
+        no fault: the caller says so, no warning here."""
         self.gone = True
-        log.warning(f"events {self.target}: {reason}; dropping every later record")
+        log.log(logging.DEBUG if quiet else logging.WARNING, f"events {self.target}: {reason}; dropping every later record")
         self._on_gone()
 
     def _error(self, reason: str, what: str) -> None:

@@ -206,8 +206,9 @@ class Monitor:
             by_label.add_metric([label], n)
         yield by_label
         # a summary with quantiles, which prometheus_client's SummaryMetricFamily does not take: samples by hand
-        stages = Metric("fer_edge_stage_seconds", "Per-stage latency over the last 1000 frames timed for it (decode "
-                        "includes the wait for a frame; detect counts only the frames that ran the detector).", "summary")
+        stages = Metric("fer_edge_stage_seconds", "Per-stage latency over the last 1000 frames timed for it (wait: the "
+                        "source idle, pacing a file or waiting for a camera's frame; decode: the rest of the read; "
+                        "detect counts only the frames that ran the detector).", "summary")
         for stage in STAGES:
             if stage in latency:
                 p50, p95, total, count = latency[stage]  # sum and count of one moment: the detected frames' for detect

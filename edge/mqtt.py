@@ -30,7 +30,7 @@ from .bundled import package_version
 from .config import MqttConfig
 from .errors import UsageError
 from .events import stats_record
-from .hass import BIRTH_PAYLOAD, birth_topic, discovery_configs, node_id
+from .hass import BIRTH_PAYLOAD, OFF, ON, birth_topic, detection_topics, discovery_configs, forget_topics, node_id
 from .lifecycle import NO_FACE, FaceLifecycle, scene_state
 from .records import FaceRecord
 from .sources import Frame, FrameSource
@@ -164,8 +164,15 @@ class MqttLink:
             self._retained[topic] = data
 
     def subscribe(self, topic: str, handler: Callable[[bytes], None]) -> None:
-        """Subscribe on every connect; `handler(payload)` runs on paho's thread."""
+        """Subscribe on every connect (and now, when connected); `handler(payload)` runs on paho's thread."""
         self._handlers[topic] = handler
+        if self.connected:
+            self._client.subscribe(topic, self.cfg.qos)
+
+    def unretain(self, topic: str) -> None:
+        """Stop sending `topic` again on each connect (`--mqtt-forget` clears availability instead of announcing it)."""
+        with self._retained_lock:
+            self._retained.pop(topic, None)
 
     def resend(self, topics: Iterable[str]) -> None:
         with self._retained_lock:
@@ -205,8 +212,9 @@ class MqttLink:
         self._started = True
         return self
 
-    def close(self, timeout: float = 3.0, quiet: bool = False) -> None:
-        """Send what is queued while connected (at most `timeout`), then `offline`, then disconnect."""
+    def close(self, timeout: float = 3.0, quiet: bool = False, farewell: bool = True) -> None:
+        """Send what is queued while connected (at most `timeout`), then `offline` (unless not `farewell`), then
+        disconnect."""
         deadline = time.monotonic() + timeout
         with self._cond:
             self._closing = True
@@ -217,7 +225,8 @@ class MqttLink:
             self.dropped += len(self._queue)
             self._queue.clear()
         if self.connected and not quiet and not self._sender.is_alive():  # _infos is the sender's until it ends
-            self._infos.append(self._client.publish(self.availability, "offline", self.cfg.qos, retain=True))
+            if farewell:
+                self._infos.append(self._client.publish(self.availability, "offline", self.cfg.qos, retain=True))
             while self._infos and time.monotonic() < deadline and self.connected:
                 if self._infos[0].is_published():
                     self._infos.popleft()
@@ -279,7 +288,7 @@ class MqttLink:
         else:
             log.info("connected to %s as %s, topics %s/...", self.where, self.client_id, self.prefix)
         self._trouble_since = None
-        for topic in self._handlers:
+        for topic in list(self._handlers):
             client.subscribe(topic, self.cfg.qos)
         with self._retained_lock:
             items = list(self._retained.items())
@@ -337,17 +346,124 @@ class MqttLink:
                                   value=self.reconnects)
 
 
-def start_link(cfg: MqttConfig) -> MqttLink:
-    """Connect to the broker of a validated [mqtt] section, with discovery when asked."""
+def new_link(cfg: MqttConfig) -> MqttLink:
+    """A link (not yet connected) for a validated [mqtt] section: its prefix and client id as configured or defaulted."""
     host = socket.gethostname() or "host"
     prefix = cfg.topic_prefix or default_prefix()
     client_id = cfg.client_id or f"fer-edge-{host}-{os.getpid()}"
-    link = MqttLink(cfg, prefix, client_id, read_password(cfg))
-    if cfg.discovery:
-        configs = discovery_configs(prefix, node_id(prefix.replace("/", "_")), f"fer-edge {prefix.rsplit('/', 1)[-1]}",
-                                    package_version(), cfg.discovery_prefix)
+    return MqttLink(cfg, prefix, client_id, read_password(cfg))
+
+
+def device_node(prefix: str) -> tuple[str, str]:
+    """(node id, device name) of the Home Assistant device at `prefix`."""
+    return node_id(prefix.replace("/", "_")), f"fer-edge {prefix.rsplit('/', 1)[-1]}"
+
+
+def state_folder() -> Path:
+    """Where the service keeps what outlives a run: systemd's StateDirectory ($STATE_DIRECTORY), else
+    $XDG_STATE_HOME/fer-edge or ~/.local/state/fer-edge."""
+    given = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if given:
+        return Path(given)
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "fer-edge"
+
+
+NODE_FILE = "mqtt-node.json"  # in the state folder: the topic prefix and discovery prefix announced last
+
+
+def previous_node(folder: Path) -> dict[str, str] | None:
+    try:
+        data = json.loads((folder / NODE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(data, dict) and all(isinstance(data.get(k), str) and data[k] for k in ("prefix", "discovery_prefix"))
+    return data if ok else None
+
+
+def remember_node(folder: Path, prefix: str, discovery_prefix: str) -> None:
+    from .files import atomic_write_text
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(folder / NODE_FILE, json.dumps({"prefix": prefix, "discovery_prefix": discovery_prefix}) + "\n")
+    except OSError as exc:
+        log.warning("cannot remember the MQTT node in %s (%s): a later prefix change will not clear this one's "
+                    "Home Assistant configs", folder, exc.strerror or exc)
+
+
+def clear_retained(link: MqttLink, topics: Iterable[str]) -> int:
+    """An empty retained message on each topic: the broker forgets it, Home Assistant removes an entity whose config
+    it was."""
+    n = 0
+    for topic in topics:
+        link.unretain(topic)
+        link.publish(topic, "", retain=True)
+        n += 1
+    return n
+
+
+class MqttSink:
+    """The loop's observer for MQTT: face lifecycle events, the retained scene state, stats on a timer, the Detection
+    switch (`<prefix>/detection/set` ON or OFF pauses and resumes detection; the state is echoed, retained, on
+    `<prefix>/detection`) and, with discovery, the Home Assistant device."""
+
+    STATE_MIN_S = 1.0  # the faces count flickers with the detector; HA needs no more than this
+
+    def __init__(self, link: MqttLink, cfg: MqttConfig, stats_every_s: float, state_dir: Path | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.link, self.cfg, self._clock, self._state_dir = link, cfg, clock, state_dir
+        self._tracker: Tracker | None = None
+        self._source: FrameSource | None = None
+        self._lifecycle = FaceLifecycle(cfg.update_every_s)
+        self._stats_every = stats_every_s
+        self._last_stats = clock()
+        self._state_key: tuple[int, str] | None = None
+        self._state_at = -math.inf
+        self._stats: LoopStats | None = None
+        self.paused = threading.Event()  # set by an OFF on the command topic; the loop asks `detecting`
+        command, self._detection_state = detection_topics(link.prefix)
+        link.retain(self._detection_state, ON)
+        link.subscribe(command, self._on_command)
+
+    def detecting(self) -> bool:
+        return not self.paused.is_set()
+
+    def _on_command(self, payload: bytes) -> None:
+        """ON or OFF from Home Assistant's switch (or anyone): pause or resume, and echo the state, retained."""
+        text = payload.decode(errors="replace").strip().upper()
+        if text not in (ON, OFF):
+            log.warning("%s: ignored %r (want %s or %s)", detection_topics(self.link.prefix)[0], text[:20], ON, OFF)
+            return
+        if (text == OFF) != self.paused.is_set():
+            (self.paused.set if text == OFF else self.paused.clear)()
+            log.info("detection %s by MQTT", "paused" if text == OFF else "resumed")
+        self.link.publish(self._detection_state, text, retain=True)
+
+    def attach(self, tracker: Tracker | None = None, source: FrameSource | None = None) -> MqttSink:
+        """The tracker says when a face ends (its id dropped) and which labels there are (the Expression sensor's
+        options); the source gives the stats' `dropped`. With discovery, the device is announced now."""
+        self._tracker, self._source = tracker, source
+        if self.cfg.discovery:
+            self._announce(tracker.labels if tracker is not None else ())
+        return self
+
+    def _announce(self, labels: tuple[str, ...]) -> None:
+        """Discovery configs, retained and sent again on Home Assistant's birth; a node announced last under another
+        prefix (remembered in the state folder) has its configs and retained topics cleared first."""
+        link, cfg = self.link, self.cfg
+        node, name = device_node(link.prefix)
+        if self._state_dir is not None:
+            before = previous_node(self._state_dir)
+            if before is not None and (before["prefix"], before["discovery_prefix"]) != (link.prefix, cfg.discovery_prefix):
+                old_node = device_node(before["prefix"])[0]
+                n = clear_retained(link, forget_topics(before["prefix"], old_node, before["discovery_prefix"], labels))
+                log.info("the topic prefix was %s: cleared that node's %d retained topics (Home Assistant removes "
+                         "its device)", before["prefix"], n)
+            remember_node(self._state_dir, link.prefix, cfg.discovery_prefix)
+        configs = discovery_configs(link.prefix, node, name, package_version(), cfg.discovery_prefix, labels,
+                                    cfg.count_sensors)
         for topic, config in configs:
-            link.retain(topic, config)
+            link.publish(topic, config, retain=True)
         topics = [t for t, _ in configs]
 
         def on_birth(payload: bytes) -> None:
@@ -355,30 +471,6 @@ def start_link(cfg: MqttConfig) -> MqttLink:
                 link.resend(topics)
 
         link.subscribe(birth_topic(cfg.discovery_prefix), on_birth)
-    return link.start()
-
-
-class MqttSink:
-    """The loop's observer for MQTT: face lifecycle events, the retained scene state, and stats on a timer."""
-
-    STATE_MIN_S = 1.0  # the faces count flickers with the detector; HA needs no more than this
-
-    def __init__(self, link: MqttLink, update_every_s: float, stats_every_s: float,
-                 clock: Callable[[], float] = time.monotonic):
-        self.link, self._clock = link, clock
-        self._tracker: Tracker | None = None
-        self._source: FrameSource | None = None
-        self._lifecycle = FaceLifecycle(update_every_s)
-        self._stats_every = stats_every_s
-        self._last_stats = clock()
-        self._state_key: tuple[int, str] | None = None
-        self._state_at = -math.inf
-        self._stats: LoopStats | None = None
-
-    def attach(self, tracker: Tracker | None = None, source: FrameSource | None = None) -> MqttSink:
-        """The tracker says when a face ends (its id dropped); the source gives the stats' `dropped`."""
-        self._tracker, self._source = tracker, source
-        return self
 
     def on_frame(self, frame: Frame, records: Sequence[FaceRecord], stats: LoopStats) -> None:
         link, prefix = self.link, self.link.prefix
@@ -413,6 +505,35 @@ class MqttSink:
         self.link.close()
 
 
-def open_mqtt(cfg: MqttConfig, stats_every_s: float) -> MqttSink:
-    """The MQTT output of a validated [mqtt] section, connected (or retrying); `attach` the tracker and source."""
-    return MqttSink(start_link(cfg), cfg.update_every_s, stats_every_s)
+def open_mqtt(cfg: MqttConfig, stats_every_s: float, state_dir: Path | None = None) -> MqttSink:
+    """The MQTT output of a validated [mqtt] section, connected (or retrying); `attach` the tracker and source.
+    `state_dir` (the service's): where the announced node is remembered, so a changed prefix clears the old one."""
+    link = new_link(cfg)
+    sink = MqttSink(link, cfg, stats_every_s, state_dir)
+    link.start()
+    return sink
+
+
+def forget(cfg: MqttConfig, labels: tuple[str, ...], state_dir: Path | None = None, wait_s: float = 5.0) -> int:
+    """`fer-edge service --mqtt-forget`: clear this node's retained discovery configs and topics (and those of the
+    node remembered in `state_dir`, when another), so Home Assistant removes the device. Returns how many."""
+    from .errors import FerEdgeError
+
+    link = new_link(cfg)
+    link.unretain(link.availability)  # no `online` on connect: availability is one of the topics cleared
+    link.start(wait_s)
+    if not link.connected:
+        link.close(timeout=0.5, quiet=True)
+        raise FerEdgeError(f"mqtt.host: cannot reach the broker at {link.where}; nothing was cleared")
+    prefixes = [(link.prefix, cfg.discovery_prefix)]
+    before = previous_node(state_dir) if state_dir is not None else None
+    if before is not None and (before["prefix"], before["discovery_prefix"]) not in prefixes:
+        prefixes.append((before["prefix"], before["discovery_prefix"]))
+    n = sum(clear_retained(link, forget_topics(prefix, device_node(prefix)[0], discovery, labels))
+            for prefix, discovery in prefixes)
+    link.close(timeout=wait_s, farewell=False)
+    if state_dir is not None and (state_dir / NODE_FILE).is_file():
+        (state_dir / NODE_FILE).unlink()
+    log.info("cleared %d retained topics of %s on %s: Home Assistant removes the device",
+             n, " and ".join(p for p, _ in prefixes), link.where)
+    return n

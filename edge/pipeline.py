@@ -74,6 +74,21 @@ def detect_interval(macs: int | None, every: int, budget: float) -> int:
     return max(1, every, math.ceil(macs / budget))
 
 
+def _nth(n: int) -> str:
+    return "frame" if n == 1 else f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')} frame"
+
+
+def interval_text(every: int, fps: float | None, detector: str, macs: int | None, size: tuple[int, int],
+                  budget: float) -> str:
+    """The detection interval in a user's words: how often faces are searched for, how long that is, and why."""
+    when = f" (every {every / fps:.2g} s at {fps:.0f} fps)" if fps and every > 1 else ""
+    what = f"looking for faces on every {_nth(every)}{when}" + (" and following them in between" if every > 1 else "")
+    why = (f"one search by {detector} on {size[0]}x{size[1]} costs {macs / 1e6:,.0f} M MACs, "
+           f"{macs / every / 1e6:,.0f} M a frame against a budget of {budget / 1e6:,.0f} M" if macs is not None
+           else f"the cost of a search by {detector} is not counted")
+    return f"{what}: {why} (--detect-every N sets the interval)"
+
+
 def crop_face(image: np.ndarray, det: Detection, margin: float, level_eyes: bool) -> np.ndarray:
     """Square crop with a margin, clipped at the frame edge; optionally levelled by the eyes."""
     h, w = image.shape[:2]
@@ -99,10 +114,12 @@ def crop_faces(image: np.ndarray, dets: list[Detection], margin: float, level_ey
 def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier, events: EventWriter,
              opts: LoopOptions = LoopOptions(), sinks: tuple[FrameSink, ...] = (),
              stop: threading.Event | None = None, tracker: Tracker | None = None,
-             observer: Observer | None = None) -> LoopStats:
+             observer: Observer | None = None, detecting: Callable[[], bool] | None = None) -> LoopStats:
     """Process frames until the source ends, `max_frames` is reached or `stop` is set; returns the stats.
 
     `observer`, when given, sees every processed frame's records and the stats (the service's health and metrics).
+    While `detecting()` is False (paused over MQTT) frames are still read, so a camera stays current and the
+    watchdog hears from the loop, but no face is looked for: the tracks end as their faces would leave.
     """
     stop = stop or threading.Event()
     tracker = tracker or Tracker(tuple(classifier.labels))
@@ -122,28 +139,34 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
                 h, w = detect_image(frame).shape[:2]
                 macs = detector.macs(w, h)
                 every = detect_interval(macs, every, opts.detect_budget_macs)
-                log.info("detecting on every %d frame(s): %s costs %s M MACs a call on %dx%d", every,
-                         detector.name, "?" if macs is None else round(macs / 1e6), w, h)
+                if not source.still:  # photos are always searched: an interval means nothing there
+                    log.info(interval_text(every, source.fps, detector.name, macs, (w, h), opts.detect_budget_macs))
+            if stats.frames == 0:
+                stats.detect_every = 1 if source.still else every
             cut = tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
             # asked per frame: a reconnecting source may hold a camera now and a folder of photos later
-            detected = stats.frames % every == 0 or source.still or cut
+            paused = detecting is not None and not detecting()
+            detected = not paused and (stats.frames % every == 0 or source.still or cut)
             td = time.perf_counter()  # the scene-cut check above counts as crop time: `detect` is the detector's
             if detected:
                 dets = detect_frame(detector, frame)  # on picamera2's lores stream when there is one
+            elif paused:
+                dets = []
             t2 = time.perf_counter()
             dets, crops = crop_faces(frame.image, dets, opts.margin, opts.level_eyes)
             t3 = time.perf_counter()
             probs = classifier.classify(crops) if crops else np.zeros((0, len(labels)), np.float32)
             t4 = time.perf_counter()
             records = tracker.faces(dets, probs, time=frame.timestamp, frame=frame.index, detected=detected,
-                                    file=frame.file)
+                                    file=frame.file, video_time=frame.video_time)
             for r in records:
                 events.write(r)
             events.flush()
             t5 = time.perf_counter()
             for sink in sinks:
                 sink.show(frame, records)
-            stats.add({"decode": t1 - t0, "detect": t2 - td, "crop": t3 - t2 + td - t1, "classify": t4 - t3,
+            wait = min(frame.waited_s, t1 - t0)  # pacing or a camera's pace: the source idle, not decoding
+            stats.add({"wait": wait, "decode": t1 - t0 - wait, "detect": t2 - td, "crop": t3 - t2 + td - t1, "classify": t4 - t3,
                        "events": t5 - t4, "total": t5 - t0}, len(records), detected)
             if observer is not None:
                 observer(frame, records, stats)

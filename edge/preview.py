@@ -2,13 +2,19 @@
 
 Nothing here is built unless asked, so with the preview off no path can serve a picture. The loop only hands over
 a reference to its latest frame and records (`on_frame`: no copy, no encoding); JPEG is encoded on the streamer's
-thread, at `preview_fps`, while someone watches. Pictures exist only in memory and on viewers' sockets, never on
-disk. Beyond loopback the preview asks for a token (`?token=` or `Authorization: Bearer`), checked at start.
+thread, at `preview_fps`, while someone watches, or for the page's own request. Pictures exist only in memory and on
+viewers' sockets, never on disk. Beyond loopback the preview asks for a token (`?token=` or `Authorization: Bearer`),
+checked at start.
+
+One moment: every encoded picture is a *moment* (a number that only grows), kept with the face records drawn on it.
+The page fetches `/moment.jpg` (the picture; headers `X-Moment` and `X-Frame` say which) and then
+`/faces?moment=N`, the faces of that very picture, so the list beside it never belongs to another frame.
 """
 
 from __future__ import annotations
 
 import base64
+import collections
 import dataclasses
 import hashlib
 import hmac
@@ -42,7 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAGE = Path(__file__).resolve().parent / "assets" / "preview.html"
-PATHS = ("/", "/preview", "/faces", "/preview.mjpg")
+PATHS = ("/", "/preview", "/faces", "/preview.mjpg", "/moment.jpg")
+MOMENTS = 16  # encoded pictures whose records are kept for `/faces?moment=N`: a few seconds at the page's rate
 
 
 class Stream:
@@ -54,7 +61,18 @@ MAX_VIEWERS = 4  # open streams at once; each costs an encode share and a socket
 MAX_WIDTH = 1280  # wider frames are scaled down before drawing: the page is a check, not a recording
 JPEG_QUALITY = 75
 MIN_TOKEN = 16
-Answer = tuple[int, str, str, dict[str, str]]  # status, content type, body, extra headers
+Answer = tuple[int, str, str | bytes, dict[str, str]]  # status, content type, body, extra headers
+
+
+@dataclasses.dataclass(frozen=True)
+class Moment:
+    """One picture the preview encoded and what was drawn on it: the faces, the frame, the loop's rate then."""
+
+    seq: int  # the moment's number: grows with every frame the loop hands over
+    frame: int  # the loop's frame number
+    records: Sequence[FaceRecord]
+    fps: float
+    seen: float  # the clock when the loop handed the frame over
 
 
 class Headers(Protocol):
@@ -121,16 +139,20 @@ class Preview:
     """Routes for the HTTP endpoint (`answer`, `adopt`), the loop's observer (`on_frame`) and the MJPEG streamer."""
 
     def __init__(self, fps: float = 2.0, token: str = "", stale_after_s: float = 5.0, max_viewers: int = MAX_VIEWERS,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, info: dict[str, str] | None = None):
         self._token, self._stale, self._clock = token.encode(), stale_after_s, clock
+        self._fps_limit, self._info = fps, dict(info or {})
         self._lock = threading.Lock()
         self._image: np.ndarray | None = None
         self._records: Sequence[FaceRecord] = ()
         self._frame = self._seq = 0
+        self._loop_fps = 0.0
         self._seen: float | None = None
+        self._moments: collections.OrderedDict[int, Moment] = collections.OrderedDict()  # seq -> what was drawn
+        self._jpeg: tuple[int, bytes] | None = None  # the last encoded picture, for the page's requests
         self._page = PAGE.read_text()
         self._page_headers = {
-            "Content-Security-Policy": (f"default-src 'none'; img-src 'self'; connect-src 'self'; "
+            "Content-Security-Policy": (f"default-src 'none'; img-src 'self' blob:; connect-src 'self'; "
                                         f"script-src {_inline_hash(self._page, 'script')}; "
                                         f"style-src {_inline_hash(self._page, 'style')}; "
                                         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
@@ -145,20 +167,33 @@ class Preview:
             self._image, self._records, self._frame = frame.image, records, frame.index
             self._seq += 1
             self._seen = self._clock()
+            if stats is not None:
+                self._loop_fps = stats.fps_now
 
     def _encode(self, last_seq: int) -> tuple[int, bytes] | None:
+        """The latest frame, annotated, as JPEG (None: nothing newer than `last_seq`); remembered as a moment."""
         from .annotate import draw
 
         with self._lock:
-            image, records, seq = self._image, self._records, self._seq
+            image, records, seq, cached = self._image, self._records, self._seq, self._jpeg
+            moment = Moment(seq, self._frame, records, self._loop_fps, self._seen or 0.0)
         if image is None or seq == last_seq:
             return None
+        if cached is not None and cached[0] == seq:  # another viewer or the page asked for this frame already
+            return cached
         scale = min(1.0, MAX_WIDTH / image.shape[1])
         if scale < 1.0:
             image = cv2.resize(image, (MAX_WIDTH, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
             records = [dataclasses.replace(r, box=_scaled(r.box, scale)) for r in records]
         ok, jpeg = cv2.imencode(".jpg", draw(image, records), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        return (seq, jpeg.tobytes()) if ok else None
+        if not ok:
+            return None
+        with self._lock:
+            self._jpeg = (seq, jpeg.tobytes())
+            self._moments[seq] = moment  # the records at the frame's own scale: the events' boxes
+            while len(self._moments) > MOMENTS:
+                self._moments.popitem(last=False)
+            return self._jpeg
 
     # the HTTP thread's side
 
@@ -172,7 +207,22 @@ class Preview:
             return (401, "text/plain; charset=utf-8", "token required: add ?token=TOKEN to the address or send "
                     "Authorization: Bearer TOKEN\n", {"WWW-Authenticate": 'Bearer realm="fer-edge preview"'})
         if url.path == "/faces":
+            wanted = parse_qs(url.query).get("moment", [""])[0]
+            if wanted:
+                body = self.moment_json(int(wanted)) if wanted.isdigit() else None
+                if body is None:
+                    return 404, "application/json", json.dumps({"error": "no such moment (too old: fetch "
+                                                                         "/moment.jpg again)"}) + "\n", {}
+                return 200, "application/json", body, {}
             return 200, "application/json", self.faces_json(), {}
+        if url.path == "/moment.jpg":
+            encoded = self._encode(-1)
+            if encoded is None:
+                return 503, "text/plain; charset=utf-8", "no frame yet\n", {}
+            seq, jpeg = encoded
+            with self._lock:
+                frame = self._moments[seq].frame if seq in self._moments else -1
+            return 200, "image/jpeg", jpeg, {"X-Moment": str(seq), "X-Frame": str(frame)}
         if url.path == "/preview.mjpg":
             if method == "HEAD":
                 return 200, "multipart/x-mixed-replace; boundary=fer-edge-frame", "", {}
@@ -198,12 +248,23 @@ class Preview:
         """The faces of the last processed frame (the events schema), none once it is older than `stale_after_s`."""
         now = self._clock()
         with self._lock:
-            records, frame, seen = self._records, self._frame, self._seen
-        age = None if seen is None else now - seen
+            records, frame, seen, seq, fps = self._records, self._frame, self._seen, self._seq, self._loop_fps
+        return self._json(None if seen is None else Moment(seq, frame, records, fps, seen), now)
+
+    def moment_json(self, seq: int) -> str | None:
+        """The faces drawn on moment `seq` (None once it is no longer kept), with the frame, rate and health then."""
+        with self._lock:
+            moment = self._moments.get(seq)
+        return None if moment is None else self._json(moment, self._clock())
+
+    def _json(self, moment: Moment | None, now: float) -> str:
+        age = None if moment is None else now - moment.seen
         fresh = age is not None and age <= self._stale
-        return json.dumps({"time": round(time.time(), 3), "frame": frame if seen is not None else None,
-                           "age_s": None if age is None else round(age, 3), "fresh": fresh,
-                           "faces": [face_json(r) for r in records] if fresh else []}) + "\n"
+        return json.dumps({"time": round(time.time(), 3), "moment": moment.seq if moment else None,
+                           "frame": moment.frame if moment else None, "age_s": None if age is None else round(age, 3),
+                           "fresh": fresh, "fps": round(moment.fps, 1) if moment else 0.0,
+                           "preview_fps": self._fps_limit, **self._info,
+                           "faces": [face_json(r) for r in moment.records] if moment and fresh else []}) + "\n"
 
     def collect(self) -> Iterator[Metric]:
         """Prometheus families for /metrics (a prometheus_client collector; edge/httpd.py registers it)."""
@@ -230,6 +291,7 @@ class Preview:
         self.streamer.close()
 
 
-def make_preview(http: HttpConfig) -> Preview:
-    """The preview an `HttpConfig` asks for (`http.preview` must be true); reads the token file once."""
-    return Preview(http.preview_fps, read_token(http), http.stale_after_s)
+def make_preview(http: HttpConfig, info: dict[str, str] | None = None) -> Preview:
+    """The preview an `HttpConfig` asks for (`http.preview` must be true); reads the token file once. `info` (the
+    model and the detector) is shown on the page."""
+    return Preview(http.preview_fps, read_token(http), http.stale_after_s, info=info)

@@ -47,6 +47,7 @@ class ReconnectingSource:
         self._got_frame = False  # since the last opening
         self._failing_since: float | None = None
         self._wait = min_wait_s
+        self._backoff_s = 0.0  # seconds waited between attempts since the last frame: part of the next one's `wait`
         self._up, self._stale_s, self._last_frame_at = False, stale_s, -float("inf")
         self.errors = 0  # openings that failed and live sources that stopped delivering
         self.reconnects = 0  # recoveries: the first frame after one or more errors
@@ -78,6 +79,10 @@ class ReconnectingSource:
         return self._inner.fps if self._inner is not None else None
 
     @property
+    def length(self) -> int | None:
+        return None  # a service's file loops for ever: no end to count down to
+
+    @property
     def undecodable(self) -> int:
         """Frames skipped because they could not be decoded, over every opening."""
         inner = self._inner.undecodable if self._inner is not None else 0
@@ -85,12 +90,15 @@ class ReconnectingSource:
 
     def read(self) -> Frame | None:
         paced = False  # one wait per frame, however many reopenings (a one-image folder reopens every frame)
+        waited = 0.0  # pacing, backoff and a camera's pace: the loop's `wait` stage, kept out of `decode`
         while not self._stop.is_set():
             inner = self._inner or self._open()
             if inner is None:
                 continue
             if not paced:
+                t0 = time.perf_counter()
                 paced = self._pace()
+                waited += time.perf_counter() - t0
             frame = inner.read()
             if self._stop.is_set():
                 return None
@@ -107,7 +115,8 @@ class ReconnectingSource:
                                 f"(reconnect {self.reconnects})"))
                 self._failing_since, self._wait = None, self._min_wait
             self._up, self._last_frame_at = True, time.monotonic()
-            frame = dataclasses.replace(frame, index=self._index)
+            frame = dataclasses.replace(frame, index=self._index, waited_s=waited + self._backoff_s + frame.waited_s)
+            self._backoff_s = 0.0
             self._index += 1
             return frame
         return None
@@ -141,7 +150,9 @@ class ReconnectingSource:
         text = redact(f"source {self.name}: {reason}; reconnecting in {wait:.1f} s (attempt {self.errors})")
         log.warning(text)
         self._on_state(text)
+        t0 = time.perf_counter()
         self._stop.wait(wait)
+        self._backoff_s += time.perf_counter() - t0
 
     def _pace(self) -> bool:
         """Hold files and the demo photo to a steady frame rate; live sources keep their own."""

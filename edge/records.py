@@ -23,6 +23,7 @@ class FaceRecord:
     time: float  # the frame's capture time, seconds since the epoch
     frame: int  # the frame number
     file: str | None = None  # the photo a still came from
+    video_time: float | None = None  # seconds into a video file (None: a camera, a stream or a photo)
 
     @property
     def top(self) -> int:

@@ -69,7 +69,7 @@ def serving(http: HttpConfig | None, source: FrameSource, events: EventWriter, l
     endpoint = HttpEndpoint(http.host, http.port)
     try:
         monitor = Monitor(Notifier({}), _SourceCounts(source), events, labels, http.stale_after_s, info)
-        preview = make_preview(http) if http.preview else None
+        preview = make_preview(http, info) if http.preview else None
         endpoint.start(monitor, preview)
         log.info(f"http {endpoint.url}")
         if endpoint.exposure:

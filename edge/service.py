@@ -33,11 +33,16 @@ def add_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
                                    "flag), reconnecting source, events file, /healthz /metrics /events/latest on "
                                    "127.0.0.1. No frame or face crop leaves the process.")
     add_arguments(p)
+    p.add_argument("--mqtt-forget", action="store_true",
+                   help="clear this node's retained Home Assistant configs and state on the broker (and those of the "
+                        "prefix it announced last), so Home Assistant removes the device; then exit")
     p.set_defaults(func=cmd_service)
 
 
 def cmd_service(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides_from(args))
+    if args.mqtt_forget:
+        return _forget(cfg)
     if args.check_config:
         from .build import build_pipeline
 
@@ -45,6 +50,22 @@ def cmd_service(args: argparse.Namespace) -> int:
         print(f"fer-edge service: config OK ({args.config or 'defaults and flags'})")
         return 0
     return run_service(cfg)
+
+
+def _forget(cfg: ServiceConfig) -> int:
+    """`--mqtt-forget`: the labels (for the count sensors' topics) from the model's sidecar, no model loaded."""
+    from .bundled import DEFAULT_MODEL
+    from .errors import UsageError
+    from .labels import EMOTIONS
+    from .mqtt import forget, state_folder
+    from .sidecar import read_sidecar
+
+    if not cfg.mqtt.host:
+        raise UsageError("--mqtt-forget needs the broker: set mqtt.host (--mqtt-host)")
+    sidecar = read_sidecar(cfg.model.path or DEFAULT_MODEL) or {}
+    labels = tuple(dict.fromkeys([*sidecar.get("labels", []), *EMOTIONS]))
+    forget(cfg.mqtt, labels, state_folder())
+    return 0
 
 
 def _log(text: str) -> None:
@@ -77,9 +98,9 @@ def run_service(cfg: ServiceConfig) -> int:
     try:
         det, src, out = cfg.detector, cfg.source, cfg.outputs
         if cfg.mqtt.host:  # a login the broker refuses fails the start before the models load
-            from .mqtt import open_mqtt
+            from .mqtt import open_mqtt, state_folder
 
-            mqtt = open_mqtt(cfg.mqtt, out.stats_every_s)
+            mqtt = open_mqtt(cfg.mqtt, out.stats_every_s, state_folder())
         pipeline = build_pipeline(cfg, keyed_errors=True)
 
         def opener() -> FrameSource:
@@ -102,7 +123,7 @@ def run_service(cfg: ServiceConfig) -> int:
             observer = chain(monitor.on_frame, mqtt.on_frame)
         watcher = threading.Thread(target=_on_stop, args=(stop, notifier, source), name="stop", daemon=True)
         watcher.start()
-        preview = make_preview(cfg.http) if http is not None and cfg.http.preview else None
+        preview = make_preview(cfg.http, pipeline.info) if http is not None and cfg.http.preview else None
         if http is not None:
             http.start(monitor, preview)
         _log(f"model {pipeline.model.name}, detector {det.name}, source {src.input}, events {out.events or 'off'}, "
@@ -110,7 +131,7 @@ def run_service(cfg: ServiceConfig) -> int:
         if http is not None and http.exposure:
             log.warning(http.exposure)
         monitor.started(redact(src.input))
-        stats = pipeline.run(source, events, stop=stop,
+        stats = pipeline.run(source, events, stop=stop, detecting=mqtt.detecting if mqtt is not None else None,
                              observer=chain(observer, preview.on_frame if preview is not None else None))
     finally:
         stop.set()

@@ -9,6 +9,7 @@ step with the loop and never dropped; stills are decoded to a bounded size.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 import os
 import stat
@@ -44,6 +45,8 @@ class Frame:
     timestamp: float  # seconds since the epoch when captured
     lores: np.ndarray | None = None  # picamera2's small grey stream of the same instant: the detector's input
     file: str | None = None  # the image file a still came from (events name it, annotated copies are named after it)
+    video_time: float | None = None  # seconds into a video file (its own timestamps); None for cameras and photos
+    waited_s: float = 0.0  # of the read that gave this frame, the time spent waiting (pacing, a camera's next frame)
 
 
 class FrameSource(Protocol):
@@ -78,6 +81,11 @@ class FrameSource(Protocol):
         ...
 
     @property
+    def length(self) -> int | None:
+        """How many frames a file or folder holds, for a progress line (None: a camera, a stream, or unknown)."""
+        ...
+
+    @property
     def failure(self) -> str | None:
         """Why a live source stopped delivering (stalled, or the stream ended); None while it delivers."""
         ...
@@ -102,8 +110,9 @@ class _Counter:
     def __init__(self) -> None:
         self.index = 0
 
-    def frame(self, image: np.ndarray, lores: np.ndarray | None = None, file: str | None = None) -> Frame:
-        f = Frame(image, self.index, time.time(), lores, file)
+    def frame(self, image: np.ndarray, lores: np.ndarray | None = None, file: str | None = None,
+              video_time: float | None = None) -> Frame:
+        f = Frame(image, self.index, time.time(), lores, file, video_time)
         self.index += 1
         return f
 
@@ -119,6 +128,7 @@ class ImageSource:
     def __init__(self, paths: list[Path], name: str, repeat: int = 1) -> None:
         self.name, self.dropped, self._paths, self._repeat = name, 0, paths, max(1, repeat)
         self._i, self._counter, self.undecodable = 0, _Counter(), 0
+        self.length: int | None = len(paths) * self._repeat
 
     def read(self) -> Frame | None:
         while self._i < len(self._paths) * self._repeat:
@@ -234,6 +244,7 @@ class _Capture:
         self.target, self._size, self._fps = target, (width, height), fps
         self._cap: cv2.VideoCapture | None = None
         self.fps: float | None = None
+        self.length: int | None = None  # frames in a file, as its container says (a live source: None)
 
     def open(self) -> None:
         if isinstance(self.target, str) and "://" in self.target:
@@ -253,6 +264,8 @@ class _Capture:
         if self._fps:
             cap.set(cv2.CAP_PROP_FPS, self._fps)
         self.fps = cap.get(cv2.CAP_PROP_FPS) or None
+        if not _is_camera(self.target) and "://" not in str(self.target):
+            self.length = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
         self._cap = cap
 
     def grab(self) -> np.ndarray | None:
@@ -263,6 +276,13 @@ class _Capture:
         except cv2.error:
             return None
         return image if ok else None
+
+    def position_s(self) -> float | None:
+        """Seconds into the file of the frame `grab` returned last (its container timestamp)."""
+        if self._cap is None:
+            return None
+        ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
+        return ms / 1000.0 if ms >= 0 else None
 
     def release(self) -> None:
         cap, self._cap = self._cap, None
@@ -317,7 +337,11 @@ class VideoSource:
             self.dropped = self._reader.dropped
             return frame
         image = self._capture.grab()
-        return None if image is None else self._counter.frame(image)
+        return None if image is None else self._counter.frame(image, video_time=self._capture.position_s())
+
+    @property
+    def length(self) -> int | None:
+        return None if self.live else self._capture.length
 
     def wake(self) -> None:
         if self._reader is not None:
@@ -408,12 +432,17 @@ class _LatestFrames:
                 raise self._open_error
 
     def get(self, timeout: float = STALL_S) -> Frame | None:
-        """The oldest queued frame; None when the source ended, was woken, or stalled (no frame for `timeout`)."""
+        """The oldest queued frame; None when the source ended, was woken, or stalled (no frame for `timeout`).
+
+        The frame says how long this call waited for it (`waited_s`): the camera's pace, not the loop's cost.
+        """
+        t0 = time.perf_counter()
         with self._cond:
             if not self._cond.wait_for(lambda: self._frames or self._ended or self._stop.is_set() or self._woken, timeout):
                 self.stalled, self.failure = True, f"no frame for {timeout:.0f} s (stalled)"
                 return None
-            return self._frames.popleft() if self._frames else None
+            frame = self._frames.popleft() if self._frames else None
+        return None if frame is None else dataclasses.replace(frame, waited_s=time.perf_counter() - t0)
 
     def wake(self) -> None:
         """From another thread: a waiting `get` returns now (None without a frame), so a stop is not held up."""
@@ -435,6 +464,7 @@ class PiCameraSource:
 
     still = False
     fps: float | None = None  # not read back from the camera (an annotated video is written at 15 fps)
+    length: int | None = None
 
     def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0, pixel_format: str = "RGB888",
                  queue: int = 2, lores: tuple[int, int] | None = None) -> None:

@@ -1,5 +1,7 @@
 """Loop metrics that cost little: per-stage perf_counter timings in a bounded window, and two frame rates.
 
+`wait` is the time a read spent waiting rather than decoding: the service holding a file to its frame rate, a
+reopening's backoff, a camera's next frame; `decode` is the rest of the read. `total` holds both.
 `detect` is timed only on the frames that ran the detector (with --detect-every N the others reuse boxes), so its
 percentiles are a detection's cost; `detected` says on how many frames it ran. `fps_now` is a moving average over
 about the last ten frames (Frigate's), `fps_mean()` the frames over the seconds since the start.
@@ -12,7 +14,7 @@ import time
 
 import numpy as np
 
-STAGES = ("decode", "detect", "crop", "classify", "events", "total")
+STAGES = ("wait", "decode", "detect", "crop", "classify", "events", "total")
 
 
 class LoopStats:
@@ -25,6 +27,7 @@ class LoopStats:
         self.fps_now = 0.0  # exponential moving average of the frame rate, like Frigate's (avg*9 + new)/10
         self._last: float | None = None
         self.started = time.perf_counter()
+        self.detect_every: int | None = None  # the interval the loop chose on its first frame (None: not yet)
 
     def add(self, timings_s: dict[str, float], faces: int, detected: bool = True) -> None:
         """One frame's stage timings; a frame that did not run the detector gives no `detect` timing."""
@@ -51,6 +54,14 @@ class LoopStats:
                 out[stage] = {"p50": round(float(np.percentile(arr, 50)), 3), "p95": round(float(np.percentile(arr, 95)), 3),
                               "mean": round(float(arr.mean()), 3)}
         return out
+
+    def quantiles(self, stage: str, qs: tuple[float, ...] = (50, 95, 99)) -> dict[str, float]:
+        """`{"p50": ms, ...}` of a stage over the window (empty before any frame): the bench's loop latency."""
+        values = self._ms[stage]
+        if not values:
+            return {}
+        arr = np.fromiter(values, dtype=np.float64)
+        return {f"p{q:g}": round(float(np.percentile(arr, q)), 3) for q in qs}
 
     def count(self, stage: str) -> int:
         """Frames timed for `stage` since the start: the detected ones for `detect`, every frame otherwise."""

@@ -93,7 +93,7 @@ class Tracker:
         return cut
 
     def faces(self, detections: Sequence[Detection], probs: np.ndarray, *, time: float, frame: int,
-              detected: bool = True, file: str | None = None) -> list[FaceRecord]:
+              detected: bool = True, file: str | None = None, video_time: float | None = None) -> list[FaceRecord]:
         """This frame's faces as records (same order as `detections`), after `update` with `probs` (N, classes).
 
         `detected` is False when the boxes were carried over from an earlier frame's detection (--detect-every).
@@ -101,7 +101,7 @@ class Tracker:
         tracks = self.update([d.box for d in detections], probs)
         return [FaceRecord(face_id=t.id, box=d.box.pixels, detector_score=float(d.score), probs=tuple(p.tolist()),
                            labels=self.labels, smoothed_label=t.label, smoothed_score=t.score, detected=detected,
-                           time=time, frame=frame, file=file)
+                           time=time, frame=frame, file=file, video_time=video_time)
                 for d, t, p in zip(detections, tracks, probs)]
 
     def update(self, boxes: Sequence[Box], probs: np.ndarray) -> list[Track]:

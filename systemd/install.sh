@@ -5,6 +5,7 @@
 #   sudo systemd/install.sh                      # user, venv, config, unit; enable and start
 #   sudo systemd/install.sh --uninstall          # stop, disable, remove unit and venv; keep config and events
 #   sudo systemd/install.sh --uninstall --purge  # also remove /etc/fer-edge, /var/lib/fer-edge and the user it made
+#   sudo systemd/install.sh --coral              # also the Coral USB Accelerator drop-in (docs/coral.md)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -156,22 +157,47 @@ uninstall_service() {
     fi
 }
 
+# --- Coral USB Accelerator: a drop-in beside the unit (systemd/coral-usb.conf), nothing else changed ---
+CORAL_DROPIN="/etc/systemd/system/$UNIT_NAME.d/coral-usb.conf"
+
+install_coral() {
+    getent group plugdev >/dev/null \
+        || die "no plugdev group, which Coral's udev rule gives the accelerator to: install libedgetpu1-std first (docs/coral.md)"
+    ldconfig -p 2>/dev/null | grep -q 'libedgetpu\.so\.1' \
+        || say "warning: libedgetpu.so.1 is not installed: sudo apt install libedgetpu1-std (Coral's apt repository; docs/coral.md)"
+    install -d -m 0755 "$(dirname "$CORAL_DROPIN")"
+    install -m 0644 "$REPO/systemd/coral-usb.conf" "$CORAL_DROPIN"
+    say "installed $CORAL_DROPIN: USB device access for the Edge TPU; set [model] accelerator = \"edgetpu\" and an *_edgetpu.tflite path in $CONF"
+}
+
+remove_coral() {
+    if [[ -e "$CORAL_DROPIN" ]]; then
+        rm -f "$CORAL_DROPIN"
+        rmdir --ignore-fail-on-non-empty "$(dirname "$CORAL_DROPIN")"
+        say "removed $CORAL_DROPIN"
+    fi
+}
+
 main() {
-    local action=install purge=0
+    local action=install purge=0 coral=0
     for arg in "$@"; do
         case "$arg" in
             --uninstall) action=uninstall ;;
             --purge) purge=1 ;;
+            --coral) coral=1 ;;
             -h|--help) usage 0 ;;
             *) echo "install.sh: error: unknown option $arg" >&2; usage 2 ;;
         esac
     done
     [[ $purge == 0 || $action == uninstall ]] || die "--purge goes with --uninstall" 2
+    [[ $coral == 0 || $action == install ]] || die "--coral goes with an install (--uninstall removes the drop-in)" 2
     [[ $EUID -eq 0 ]] || die "run as root: sudo $0 $*" 2
     command -v systemctl >/dev/null || die "systemctl not found: this installs a systemd service" 2
     if [[ $action == install ]]; then
+        [[ $coral == 0 ]] || install_coral  # before the service (re)starts, so that it starts with the Edge TPU
         install_service
     else
+        remove_coral
         uninstall_service "$purge"
     fi
 }

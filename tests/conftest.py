@@ -178,13 +178,6 @@ def pytest_collection_modifyitems(items) -> None:
 
 def write_demo_clip(path: Path, frames: int, side: int) -> Path:
     """An MJPG .avi of the bundled demo photo, `side` pixels square, repeated for `frames` frames."""
-    import cv2
+    from fer_edge.benchmarks.clip import demo_clip
 
-    from fer_edge.sources import DEMO_IMAGE
-
-    image = cv2.resize(cv2.imread(str(DEMO_IMAGE)), (side, side))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (side, side))
-    for _ in range(frames):
-        writer.write(image)
-    writer.release()
-    return path
+    return demo_clip(path, frames, side)

@@ -4,7 +4,10 @@ images), its files, `--compare`, the machine facts, and bad inputs."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -78,20 +81,86 @@ def test_quick_run_with_data_writes_every_output(fer_csv, tmp_path):
     assert [(v["model"], v["status"], v["frames"]) for v in video] == [("cnn_int8", "ok", 60), ("mobilenetv2_int8", "ok", 60)]
     assert all(v["faces_per_frame"] == 1.0 and v["fps"] > 0 and not v["tensorflow_loaded"] for v in video)
     assert {"decode", "detect", "crop", "classify", "events"} <= set(video[0]["stages_ms"])
-    # a still photo is detected on every frame: BlazeFace back 189 M + one face x the classifier
-    assert video[0]["detect_every"] == 1 and video[0]["detector_macs"] == 188_749_824
-    assert [v["macs_per_frame"] for v in video] == [188_749_824 + 234_900_992, 188_749_824 + 76_348_864]
+    # the demo runs as a video, so run's own interval rule applies: BlazeFace back (189 M) fits the 100 M a frame
+    # budget on every 2nd frame; + one face x the classifier
+    assert video[0]["detect_every"] == 2 and video[0]["detector_macs"] == 189_000_000  # the detector's own figure
+    assert "run's own rule" in video[0]["interval_rule"]
+    assert [v["macs_per_frame"] for v in video] == [189_000_000 // 2 + 234_900_992, 189_000_000 // 2 + 76_348_864]
+    for v in video:  # the whole loop's latency percentiles and the worker's peak memory
+        assert 0 < v["loop_ms"]["p50"] <= v["loop_ms"]["p95"] <= v["loop_ms"]["p99"] and v["peak_rss_mb"] > 30
     rows = (out / "results.csv").read_text().splitlines()
     assert rows[0].startswith("model,kind,variant,threads,size_bytes,macs,params") and len(rows) == 3
     assert rows[1].split(",")[5:7] == ["234900992", "1174446"]
     report = (out / "report.md").read_text()
     assert "| cnn_int8 | int8 | 1.17 MiB | 235 M |" in report and "(pareto.png)" in report
-    assert "| 424 M |" in report and "| 265 M |" in report  # MACs per loop frame
-    assert "★" in report and "The whole loop on a video" in report
+    assert "| 329 M |" in report and "| 171 M |" in report  # MACs per loop frame
+    assert "★" in report and "The whole loop on a video" in report and "run's own rule" in report
+    assert "(loop.png)" in report and png_text((out / "loop.png").read_bytes())["fer-edge-points"] == "2"
     png = (out / "pareto.png").read_bytes()
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None and image.shape[0] > 200
     assert png_text(png)["fer-edge-points"] == "2" and results["plot"]["points"] == 2
+
+
+@pytest.mark.shared
+def test_quick_takes_your_models_and_counts_every_detectors_macs(shared, tmp_path):
+    """--quick --models DIR: your models only; `room` and `yunet` rows carry MACs as `run` counts them; a model
+    compiled for the Edge TPU is skipped, saying why, where no Edge TPU is (this machine)."""
+    models = tmp_path / "models"
+    models.mkdir()
+    for suffix in (".tflite", ".json"):
+        shutil.copy(BUNDLED / f"cnn_int8{suffix}", models / f"cnn_int8{suffix}")
+    shutil.copy(BUNDLED / "mobilenetv2_int8.tflite", models / "mobilenetv2_int8_edgetpu.tflite")
+    out = tmp_path / "bench"
+    yunet = shared / "models" / "face_detection_yunet_2023mar.onnx"
+    proc = run_cli("bench", "--quick", "--models", str(models), "--detectors", "room,yunet", "--yunet-model", str(yunet),
+                   "--runs", "5", "--warmup", "1", "--video-frames", "10", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    by_name = {m["name"]: m for m in results["models"]}
+    assert set(by_name) == {"cnn_int8", "mobilenetv2_int8_edgetpu"} and by_name["cnn_int8"]["status"] == "ok"
+    tpu = by_name["mobilenetv2_int8_edgetpu"]
+    assert tpu["status"] == "skipped" and "no Edge TPU" in tpu["error"] and "libedgetpu" in tpu["error"]
+    assert results["machine"]["edgetpu"].startswith("not found")
+    loops = {v["detector"]: v for v in results["video"]}
+    assert set(loops) == {"room", "yunet"} and all(v["model"] == "cnn_int8" for v in loops.values())
+    # the demo is 512x512: room is one BlazeFace back pass there; YuNet counts 841 MACs a pixel
+    from fer_edge.detectors.opencv import YUNET_MACS_PER_PIXEL
+
+    assert loops["room"]["detector_macs"] == 189_000_000
+    assert loops["yunet"]["detector_macs"] == round(YUNET_MACS_PER_PIXEL * 512 * 512)
+    assert all(v["macs_per_frame"] for v in loops.values())
+    # run's interval rule, not a fixed 2: YuNet's 220 M a call is spread over 3 frames to fit 100 M a frame
+    assert (loops["room"]["detect_every"], loops["yunet"]["detect_every"]) == (2, 3)
+    assert "SKIPPED mobilenetv2_int8_edgetpu: no Edge TPU" in proc.stdout
+
+
+def test_sustain_logs_fps_temperature_and_throttling_from_a_fake_sysfs(tmp_path):
+    root = tmp_path / "sys-root"
+    zone = root / "sys/class/thermal/thermal_zone0"
+    zone.mkdir(parents=True)
+    (zone / "temp").write_text("61234\n")
+    (zone / "type").write_text("cpu-thermal\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "vcgencmd"  # the firmware's tool, as on a Pi that is throttling now (bits 2 and 18)
+    fake.write_text("#!/bin/sh\n[ \"$1\" = get_throttled ] && echo throttled=0x40004\n")
+    fake.chmod(0o755)
+    out = tmp_path / "sustain"
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FER_EDGE_SYSFS_ROOT": str(root),
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", "bench", "--sustain", "0.06", "--sustain-every", "1",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((out / "sustain.json").read_text())
+    samples = record["samples"]
+    assert len(samples) >= 3 and [s["t_s"] for s in samples] == sorted(s["t_s"] for s in samples)
+    assert all(s["temperature_c"] == {"cpu-thermal": 61.2} and s["throttled"] == "throttled=0x40004" for s in samples)
+    assert all(s["fps"] > 0 for s in samples) and record["frames"] == samples[-1]["frames"]
+    assert record["detect_every"] == 2 and record["model"] == "cnn_int8"
+    assert "cpu-thermal 61.2 °C, throttled=0x40004" in proc.stderr
+    rows = (out / "sustain.csv").read_text().splitlines()
+    assert rows[0] == "t_s,frames,fps,throttled,cpu-thermal_c" and len(rows) == len(samples) + 1
 
 
 def _result(created: str, p50: dict[str, float], fps: float, acc: float) -> dict:

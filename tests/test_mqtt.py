@@ -39,6 +39,18 @@ HA_SENSOR_KEYS = {"availability", "availability_mode", "availability_template", 
 HA_DEVICE_KEYS = {"configuration_url", "connections", "hw_version", "identifiers", "manufacturer", "model",
                   "model_id", "name", "serial_number", "suggested_area", "sw_version", "via_device"}
 HA_STATE_CLASSES = {"measurement", "measurement_angle", "total", "total_increasing"}
+# ... of an MQTT binary sensor (home-assistant.io/integrations/binary_sensor.mqtt) and an MQTT switch
+# (home-assistant.io/integrations/switch.mqtt), and of the `origin` block every discovery payload may carry
+HA_COMMON_KEYS = {"availability", "availability_mode", "availability_template", "availability_topic", "device",
+                  "default_entity_id", "enabled_by_default", "encoding", "entity_category", "entity_picture", "icon",
+                  "json_attributes_template", "json_attributes_topic", "name", "object_id", "origin",
+                  "payload_available", "payload_not_available", "platform", "qos", "unique_id"}
+HA_BINARY_SENSOR_KEYS = HA_COMMON_KEYS | {"device_class", "expire_after", "force_update", "off_delay", "payload_off",
+                                          "payload_on", "state_topic", "value_template"}
+HA_SWITCH_KEYS = HA_COMMON_KEYS | {"command_template", "command_topic", "device_class", "optimistic", "payload_off",
+                                   "payload_on", "retain", "state_off", "state_on", "state_topic", "value_template"}
+HA_KEYS = {"sensor": HA_SENSOR_KEYS, "binary_sensor": HA_BINARY_SENSOR_KEYS, "switch": HA_SWITCH_KEYS}
+HA_ORIGIN_KEYS = {"name", "sw_version", "support_url"}
 
 
 def _free_port() -> int:
@@ -308,10 +320,10 @@ def test_privacy_no_pixels_over_mqtt(shared, broker, tmp_path):
         for magic in (b"\xff\xd8\xff", b"\x89PNG", b"/9j/", b"iVBORw0KGgo", b"data:image", b"base64"):
             assert magic not in payload, (topic, magic)
         text = payload.decode("utf-8")  # never binary
-        if text in ("online", "offline"):
+        if text in ("online", "offline", "ON", "OFF"):  # availability, the detection switch's state
             continue
         for path, value in _walk(json.loads(text)):
-            if isinstance(value, list):
+            if isinstance(value, list) and not all(isinstance(v, str) for v in value):  # names: the enum's options
                 assert len(value) <= 4, (topic, path, len(value))  # a box at most; never a pixel array
             if isinstance(value, str):
                 assert len(value) < 200, (topic, path)
@@ -323,9 +335,10 @@ def test_privacy_no_pixels_over_mqtt(shared, broker, tmp_path):
 # -- the broker goes away under a running service and comes back
 
 
-def _start_service(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, Path]:
+def _start_service(tmp_path: Path, *args: str, state: Path | None = None) -> tuple[subprocess.Popen, Path]:
+    """The service as systemd starts it: its StateDirectory is `state` (default tmp_path/state), never this HOME."""
     log = tmp_path / "service.log"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "STATE_DIRECTORY": str(state or tmp_path / "state")}
     env.pop("NOTIFY_SOCKET", None)
     with log.open("w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "fer_edge.cli", "service", *args], stdout=subprocess.DEVNULL,
@@ -420,54 +433,146 @@ def test_login_with_password_file_and_a_wrong_password(tmp_path):
 # -- Home Assistant discovery
 
 
-def test_home_assistant_discovery_and_birth(broker, tmp_path):
+def _render(template: str, value: dict):
+    """A discovery template as Home Assistant renders it: Jinja2 with `value_json` (HA adds filters such as tojson)."""
+    import jinja2
+
+    return jinja2.Environment(undefined=jinja2.ChainableUndefined).from_string(template).render(value_json=value)
+
+
+def _retained(port: int, topic: str = "#") -> dict[str, bytes]:
+    """What a client that subscribes now gets as retained (a Home Assistant starting later)."""
+    late = Subscriber(port, topic)
+    time.sleep(1.0)  # retained messages come right after SUBACK
+    late.close()
+    return {t: p for t, p, retain, _ in late.messages if retain}
+
+
+def test_home_assistant_device_switch_and_birth(broker, tmp_path):
+    """The device as Home Assistant's MQTT schema documents it, on a real broker: the Expression enum with every
+    state it takes among its options and the counts as attributes, Face present, the opt-in count sensors, origin;
+    the Detection switch pauses and resumes detection and its state is echoed, retained; the birth message resends."""
     from paho.mqtt import client as paho
 
     sub = Subscriber(broker.port, "homeassistant/#")
     prefix = "test/ha"
-    proc, log = _start_service(tmp_path, "--source", "demo", "--events", "", "--http-enabled", "false",
-                               "--outputs-stats-every-s", "1", "--mqtt-host", "127.0.0.1", "--mqtt-port",
-                               str(broker.port), "--mqtt-topic-prefix", prefix, "--mqtt-discovery", "true")
+    proc, log = _start_service(tmp_path, "--source", "demo", "--source-fps", "10", "--events", "",
+                               "--http-enabled", "false", "--outputs-stats-every-s", "1", "--mqtt-host", "127.0.0.1",
+                               "--mqtt-port", str(broker.port), "--mqtt-topic-prefix", prefix, "--mqtt-discovery",
+                               "true", "--mqtt-count-sensors", "true")
     states = Subscriber(broker.port, f"{prefix}/#")
+    commander = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    commander.connect("127.0.0.1", broker.port)
+    commander.loop_start()
     try:
         def configs():
             return [(t, p) for t, p, _, _ in sub.messages if t.endswith("/config")]
 
-        first = sub.wait_for(lambda: len(configs()) >= 3 and configs(), timeout=90, what="discovery configs")
+        first = sub.wait_for(lambda: len(configs()) >= 12 and configs(), timeout=90, what="discovery configs")
         states.wait_for(lambda: states.on(f"{prefix}/state") and states.on(f"{prefix}/stats"), timeout=60,
                         what="state and stats")
         values = {f"{prefix}/state": json.loads(states.on(f"{prefix}/state")[-1]),
                   f"{prefix}/stats": json.loads(states.on(f"{prefix}/stats")[-1])}
-        ids = set()
+        by_id, ids = {}, set()
         for topic, payload in first:
-            assert re.fullmatch(r"homeassistant/sensor/[A-Za-z0-9_-]+/[A-Za-z0-9_-]+/config", topic), topic
+            component, node, obj = re.fullmatch(r"homeassistant/(\w+)/([A-Za-z0-9_-]+)/([A-Za-z0-9_-]+)/config",
+                                                topic).groups()
             cfg = json.loads(payload)
-            assert set(cfg) <= HA_SENSOR_KEYS, set(cfg) - HA_SENSOR_KEYS
-            assert set(cfg["device"]) <= HA_DEVICE_KEYS and cfg["device"]["identifiers"]
-            assert {"name", "model", "manufacturer", "sw_version"} <= set(cfg["device"])
+            assert set(cfg) <= HA_KEYS[component], (component, set(cfg) - HA_KEYS[component])
+            assert set(cfg["device"]) <= HA_DEVICE_KEYS and cfg["device"]["identifiers"] == [node]
+            assert set(cfg["origin"]) <= HA_ORIGIN_KEYS and cfg["origin"]["name"] == "fer-edge"
             assert cfg["availability_topic"] == f"{prefix}/availability" and cfg["unique_id"] not in ids
             ids.add(cfg["unique_id"])
             assert cfg.get("state_class", "measurement") in HA_STATE_CLASSES
-            key = re.fullmatch(r"\{\{ value_json\.(\w+) \}\}", cfg["value_template"]).group(1)
-            assert key in values[cfg["state_topic"]], (key, cfg["state_topic"])  # the template finds its value
-        assert {json.loads(p)["name"] for _, p in first} == {"Faces", "Expression", "FPS"}
-        assert values[f"{prefix}/state"]["faces"] == 1 and values[f"{prefix}/state"]["dominant"] == "happy"
-        late = Subscriber(broker.port, "homeassistant/#")  # retained: a Home Assistant that starts later sees them
-        late.wait_for(lambda: len(late.messages) >= 3, what="retained configs")
-        assert all(retain for _, _, retain, _ in late.messages)
-        late.close()
+            by_id[obj] = (component, cfg)
+        assert {k: c for k, (c, _) in by_id.items() if not k.startswith("count_")} == {
+            "faces": "sensor", "expression": "sensor", "fps": "sensor", "face_present": "binary_sensor",
+            "detection": "switch"}
+        labels = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+        assert sorted(k for k in by_id if k.startswith("count_")) == sorted(f"count_{x}" for x in labels)
+        expression = by_id["expression"][1]
+        # HA: an enum sensor takes only its options as states, and has no unit or state class
+        assert expression["device_class"] == "enum" and set(expression["options"]) == {*labels, "uncertain", "none"}
+        assert "unit_of_measurement" not in expression and "state_class" not in expression
+        state = values[f"{prefix}/state"]
+        assert state["faces"] == 1 and state["dominant"] == "happy"
+        assert _render(expression["value_template"], state) in expression["options"]
+        assert expression["json_attributes_topic"] == f"{prefix}/state"
+        assert json.loads(_render(expression["json_attributes_template"], state)) == {"happy": 1}
+        present = by_id["face_present"][1]
+        assert _render(present["value_template"], state) == present["payload_on"] == "ON"
+        assert _render(present["value_template"], {**state, "faces": 0}) == present["payload_off"]
+        assert _render(by_id["count_happy"][1]["value_template"], state) == "1"
+        assert _render(by_id["count_sad"][1]["value_template"], state) == "0"  # absent from labels: 0, not an error
+        for component, cfg in by_id.values():  # each template finds its value in the payload it reads
+            if component == "sensor":
+                assert _render(cfg["value_template"], values[cfg["state_topic"]]) not in ("", "None"), cfg
+        switch = by_id["detection"][1]
+        assert (switch["command_topic"], switch["state_topic"]) == (f"{prefix}/detection/set", f"{prefix}/detection")
+        assert _retained(broker.port, switch["state_topic"]) == {switch["state_topic"]: b"ON"}
+        # pause: the state is echoed, retained, and the faces leave; resume: they come back
+        commander.publish(switch["command_topic"], switch["payload_off"], qos=1).wait_for_publish(10)
+        states.wait_for(lambda: b"OFF" in states.on(f"{prefix}/detection"), what="OFF echoed")
+        states.wait_for(lambda: json.loads(states.on(f"{prefix}/state")[-1])["faces"] == 0, timeout=30,
+                        what="no faces while paused")
+        assert _retained(broker.port, switch["state_topic"]) == {switch["state_topic"]: b"OFF"}
+        paused_at = time.monotonic()
+        time.sleep(1.5)
+        assert not [p for p in states.on(f"{prefix}/state", since=paused_at) if json.loads(p)["faces"]]
+        commander.publish(switch["command_topic"], switch["payload_on"], qos=1).wait_for_publish(10)
+        states.wait_for(lambda: json.loads(states.on(f"{prefix}/state")[-1])["faces"] == 1, timeout=30,
+                        what="the face back after resuming")
+        assert _retained(broker.port, switch["state_topic"]) == {switch["state_topic"]: b"ON"}
+        assert "detection paused by MQTT" in log.read_text() and "detection resumed by MQTT" in log.read_text()
+        late = _retained(broker.port, "homeassistant/#")  # a Home Assistant that starts later sees them
+        assert len(late) == len(first)
         n = len(configs())
-        birth = paho.Client(paho.CallbackAPIVersion.VERSION2)
-        birth.connect("127.0.0.1", broker.port)
-        birth.publish("homeassistant/status", "online", qos=1).wait_for_publish(10)
-        birth.disconnect()
-        sub.wait_for(lambda: len(configs()) >= n + 3, timeout=30, what="configs sent again on the birth message")
+        commander.publish("homeassistant/status", "online", qos=1).wait_for_publish(10)
+        sub.wait_for(lambda: len(configs()) >= n + len(first), timeout=30, what="configs sent again on the birth")
         assert _stop(proc) == 0, log.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
         sub.close()
         states.close()
+        commander.loop_stop()
+        commander.disconnect()
+
+
+def test_a_changed_prefix_clears_the_old_device_and_forget_clears_this_one(broker, tmp_path):
+    """The state folder remembers the prefix announced last: a service started under another prefix removes the old
+    device (empty retained configs), and `service --mqtt-forget` leaves nothing of this node on the broker."""
+    state = tmp_path / "state"
+    common = ("--source", "demo", "--events", "", "--http-enabled", "false", "--mqtt-host", "127.0.0.1",
+              "--mqtt-port", str(broker.port), "--mqtt-discovery", "true")
+
+    def serve(prefix: str) -> None:
+        proc, log = _start_service(tmp_path, *common, "--mqtt-topic-prefix", prefix, state=state)
+        sub = Subscriber(broker.port, f"{prefix}/#")
+        try:
+            sub.wait_for(lambda: sub.on(f"{prefix}/state"), timeout=90, what="state")
+            assert _stop(proc) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            sub.close()
+
+    def nodes() -> set[str]:
+        return {t.split("/")[2] for t, p in _retained(broker.port, "homeassistant/#").items() if p}
+
+    serve("home/old")
+    assert nodes() == {"home_old"} and json.loads((state / "mqtt-node.json").read_text())["prefix"] == "home/old"
+    serve("home/new")
+    assert nodes() == {"home_new"}  # the old device's configs are gone: Home Assistant removes it
+    assert not any(t.startswith("home/old/") and p for t, p in _retained(broker.port).items())
+    env = {**os.environ, "STATE_DIRECTORY": str(state)}
+    proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", "service", *common, "--mqtt-topic-prefix", "home/new",
+                           "--mqtt-forget"], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert not (state / "mqtt-node.json").exists()
+    assert "cleared" in proc.stderr and "home/new" in proc.stderr
+    assert {t: p for t, p in _retained(broker.port).items() if p} == {}  # no config, state or availability left
+    assert_one_line_error(run_cli("service", "--mqtt-forget"), "--mqtt-forget needs the broker", code=2)
 
 
 # -- TLS

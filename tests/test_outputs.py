@@ -187,6 +187,34 @@ def test_annotation_scales_with_the_frame_and_sits_on_a_filled_label():
     assert np.all(small[150, 95:105] == np.array(COLOURS["happy"], np.uint8), axis=1).sum() >= 2
 
 
+def test_labels_of_a_crowded_frame_never_overlap_and_are_drawn():
+    """Sixteen faces packed edge to edge (a class photo): every label finds its own place, moved inside or below the
+    box when the place above is taken, and the picture holds each box's colour and each label's fill."""
+    from fer_edge.annotate import COLOURS, MIN_SCALE, draw, layout, overlaps
+
+    names = list(COLOURS)
+    faces = [_face(names[(r * 4 + c) % len(names)], (40 + c * 75, 20 + r * 75, 105 + c * 75, 85 + r * 75), r * 4 + c + 1)
+             for r in range(4) for c in range(4)]
+    faces.append(_face("happy", (300, 300, 320, 320), 99))  # a small face: the font keeps its readable minimum
+    frame = np.zeros((360, 640, 3), np.uint8)
+    labels = layout(frame.shape, faces)
+    placed = [lab for lab in labels if lab is not None]
+    assert len(placed) >= 14, [lab and lab.text for lab in labels]
+    for i, a in enumerate(placed):
+        assert 0 <= a.rect[0] < a.rect[2] <= 640 and 0 <= a.rect[1] < a.rect[3] <= 360
+        assert not any(overlaps(a.rect, b.rect) for b in placed[i + 1:]), (a, placed)
+    assert any(lab.rect[1] >= faces[k].box[1] for k, lab in enumerate(labels) if lab)  # moved inside or below a box
+    assert labels[-1] is not None and labels[-1].scale == MIN_SCALE
+    out = draw(frame, faces)
+    for f in faces:  # the box's colour all along its left side, where no label covers it
+        x1, y1, x2, y2 = f.box
+        free = [y for y in range(y1, y2) if not any(lab.rect[0] <= x1 < lab.rect[2] and lab.rect[1] <= y < lab.rect[3]
+                                                      for lab in placed)]
+        assert len(free) >= 10 and all(tuple(out[y, x1]) == COLOURS[f.smoothed_label] for y in free), f.face_id
+    for lab in placed:
+        assert tuple(out[lab.rect[1], lab.rect[0]]) == lab.colour  # each label's own fill, uncovered by another
+
+
 # --- events: which photo, and which run ---------------------------------------------------------------------------
 
 def test_events_file_is_started_afresh_with_a_run_record_or_appended_to(tmp_path):

@@ -109,11 +109,11 @@ def _chromium() -> str:
     return path
 
 
-def _browse(profile: Path, url: str, *what: str) -> subprocess.CompletedProcess:
+def _browse(profile: Path, url: str, *what: str, size: str = "1000,700") -> subprocess.CompletedProcess:
     """Headless Chromium on `url` for 3 s of page time: `what` is --screenshot=FILE or --dump-dom."""
     cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={profile}", "--window-size=1000,700", "--virtual-time-budget=3000",
+           f"--user-data-dir={profile}", f"--window-size={size}", "--virtual-time-budget=3000",
            "--hide-scrollbars", *what, url]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -161,9 +161,81 @@ def test_page_in_chromium_shows_the_annotated_picture_and_the_face_list(preview,
     assert _box_pixels(demo, face["box"], happy) < 0.2  # and it is not in the photo itself
 
     dom = _browse(tmp_path / "profile2", preview.url + "/preview", "--dump-dom").stdout
-    faces = re.search(r'<ul id="faces">(.*?)</ul>', dom, re.S).group(1)
-    assert re.search(r'<div class="face">#\d+ happy 0\.\d\d</div>', faces), faces
+    faces = re.search(r'<ul id="faces" data-frame="(\d+)" data-moment="(\d+)">(.*?)</ul>', dom, re.S)
+    assert faces, dom
+    assert re.search(r'<div class="face">#\d+ happy 0\.\d\d</div><div class="raw">this frame:</div>', faces.group(3))
+    img = re.search(r'<img id="live"[^>]*>', dom).group(0)
+    picture = [re.search(rf'{name}="([^"]*)"', img).group(1) for name in ("src", "data-frame", "data-moment")]
+    assert picture[0].startswith("blob:") and picture[1:] == list(faces.groups()[:2]), img  # the picture's own moment
     assert '<p id="status">1 face</p>' in dom
+    info = re.search(r'<p id="info">(.*?)</p>', dom).group(1)
+    assert re.fullmatch(rf"frame {faces.group(1)} · \d+\.\d fps · healthy · model cnn_int8\.tflite · detector room",
+                        info), info
+    assert "smoothed" in dom and "this frame's own" in dom  # the two kinds of label, explained
+
+
+def test_moment_picture_and_its_faces_are_one_frame(tmp_path):
+    """A face that moves 8 px a frame: the boxes /faces?moment=N gives are the ones drawn on /moment.jpg's picture
+    N, and not those of the frame before or after (which the latest-faces poll could give)."""
+    from conftest import write_demo_clip  # noqa: F401 (the same clip writer, sliding the face instead)
+
+    demo = cv2.resize(cv2.imread(str(DEMO_IMAGE)), (200, 200))
+    clip = tmp_path / "sliding.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 360))
+    for k in range(40):
+        canvas = np.full((360, 640, 3), 40, np.uint8)
+        canvas[80:280, 20 + 10 * k:220 + 10 * k] = demo
+        writer.write(canvas)
+    writer.release()
+    svc = Proc(tmp_path / "svc", "service", "--source", str(clip), "--source-fps", "15", "--http-port", "0",
+               "--http-preview", "true", "--detect-every", "1", "--events", "")
+    try:
+        checked = 0
+        for _ in range(12):
+            status, headers, jpeg = svc.get("/moment.jpg")
+            assert status == 200 and headers["Content-Type"] == "image/jpeg", status
+            moment, frame = int(headers["X-Moment"]), int(headers["X-Frame"])
+            time.sleep(0.1)  # the loop moves on (15 fps): the latest faces are another frame's by now
+            status, _, body = svc.get(f"/faces?moment={moment}")
+            assert status == 200, body
+            data = json.loads(body)
+            assert (data["moment"], data["frame"]) == (moment, frame)
+            picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+            for face in data["faces"]:
+                colour = COLOURS[face["smoothed_label"]]
+                assert _box_pixels(picture, face["box"], colour) > 0.8, (moment, face["box"])
+                x1, y1, x2, y2 = face["box"]
+                for shift in (-10, 10):  # a neighbouring frame's box is not what was drawn
+                    assert _box_pixels(picture, [x1 + shift, y1, x2 + shift, y2], colour, tolerance=30) < 0.6
+                checked += 1
+            time.sleep(0.13)
+        assert checked >= 6
+        assert svc.get("/faces?moment=999999")[0] == 404
+    finally:
+        assert svc.stop() == 0
+
+
+def test_at_1280_px_the_list_sits_beside_a_1080p_picture(tmp_path):
+    photo = tmp_path / "room.png"
+    canvas = np.full((1080, 1920, 3), 90, np.uint8)
+    canvas[200:712, 700:1212] = cv2.imread(str(DEMO_IMAGE))
+    cv2.imwrite(str(photo), canvas)
+    svc = Proc(tmp_path / "svc", "service", "--source", str(photo), "--http-port", "0", "--http-preview", "true",
+               "--events", "")
+    try:
+        shot = tmp_path / "wide.png"
+        _browse(tmp_path / "profile", svc.url + "/", f"--screenshot={shot}", size="1280,800")
+        page = cv2.imread(str(shot)).astype(int)
+        assert page.shape[:2] == (800, 1280)
+        grey = np.abs(page - 90).max(axis=2) < 12  # the picture's backdrop, scaled into the left column
+        cols = np.flatnonzero(grey[:300].mean(axis=0) > 0.5)
+        assert cols.size and cols.min() < 40 and 850 < cols.max() < 960, (cols.min(), cols.max())
+        panel = page[:250, 970:1270]
+        assert (panel.max(axis=2) > 200).sum() > 200  # light text: "Faces", the status and the face list
+        below = page[560:, :]  # under the picture: nothing but the page background, no list
+        assert (below.max(axis=2) > 200).sum() < 50
+    finally:
+        assert svc.stop() == 0
 
 
 def _no_viewers(svc: Proc) -> None:

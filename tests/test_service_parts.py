@@ -179,6 +179,32 @@ def test_reconnecting_source_paces_files_and_stops_promptly_while_waiting():
     assert waiting.read() is None and time.monotonic() - t0 < 10  # not the 30 s backoff
 
 
+def test_pacing_is_its_own_wait_stage_not_decode(tmp_path):
+    """A file held to 5 fps waits about 200 ms a frame; `decode` is the read alone, the pacing goes to `wait`."""
+    from conftest import write_demo_clip
+
+    from fer_edge.build import build_pipeline
+    from fer_edge.config import config_from
+    from fer_edge.monitor import Monitor
+
+    clip = write_demo_clip(tmp_path / "clip.avi", 10, 160)
+    src = ReconnectingSource(lambda: open_source(str(clip)), str(clip), threading.Event(), fps=5)
+    out = tmp_path / "events.jsonl"
+    writer = JsonlWriter(out)
+    monitor = Monitor(Notifier({}), src, writer, ("happy",), 5.0, {})
+    monitor.SNAPSHOT_EVERY_S = 0.0
+    build_pipeline(config_from({}), max_frames=6).run(src, writer, observer=monitor.on_frame)
+    writer.close()
+    latency = _lines(out)[-1]["latency_ms"]
+    assert latency["wait"]["p50"] > 100 and latency["decode"]["p50"] < 50, latency
+    assert latency["total"]["mean"] >= latency["wait"]["mean"] + latency["decode"]["mean"]
+    from prometheus_client.parser import text_string_to_metric_families
+
+    p50 = {s.labels["stage"]: s.value for f in text_string_to_metric_families(monitor.metrics_text())
+           for s in f.samples if s.name == "fer_edge_stage_seconds" and s.labels.get("quantile") == "0.5"}
+    assert p50["wait"] > 0.1 and p50["decode"] < 0.05, p50  # /metrics says the same
+
+
 def test_reconnecting_source_does_not_retry_a_wrong_setting():
     def opener():
         raise UsageError("clip.xyz: unknown source type")

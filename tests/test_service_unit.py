@@ -100,3 +100,44 @@ def test_install_script_parses_and_refuses_bad_usage():
 @pytest.mark.parametrize("name", ["config.toml", "pi-constraints.txt", "fer-edge.service"])
 def test_install_script_ships_what_it_installs(name):
     assert (ROOT / "systemd" / name).is_file() and f"systemd/{name}" in INSTALL.read_text()
+
+
+CORAL = ROOT / "systemd" / "coral-usb.conf"
+
+
+def _unit_with_coral(tmp_path) -> dict[str, str]:
+    """The unit (ExecStart a stub) and the Coral drop-in where systemd looks for them: fer-edge.service.d/ beside it,
+    found through SYSTEMD_UNIT_PATH as install.sh's /etc/systemd/system/fer-edge.service.d/ is on a Pi."""
+    stub = tmp_path / "fer-edge"
+    stub.write_text("#!/bin/sh\n")
+    stub.chmod(0o755)
+    (tmp_path / "fer-edge.service").write_text(UNIT.read_text().replace(EXEC, str(stub)))
+    (tmp_path / "fer-edge.service.d").mkdir()
+    shutil.copy(CORAL, tmp_path / "fer-edge.service.d" / "coral-usb.conf")
+    import os
+
+    return {**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"}
+
+
+def test_coral_drop_in_verifies_and_opens_usb_devices_only(tmp_path):
+    analyze = _analyze()
+    env = _unit_with_coral(tmp_path)
+    proc = subprocess.run([analyze, "verify", "fer-edge.service"], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env=env)
+    assert proc.returncode == 0 and proc.stdout == proc.stderr == "", proc.stdout + proc.stderr
+    security = subprocess.run([analyze, "security", "--offline=true", "fer-edge.service"], capture_output=True,
+                              text=True, timeout=120, cwd=tmp_path, env=env)
+    acl = re.search(r"DeviceAllow=.*device ACL with some special devices: (.*?)\s{2,}", security.stdout)
+    assert acl and "char-usb_device:rw" in acl.group(1).split(), security.stdout  # merged with the unit's camera ACL
+    assert "char-video4linux:rw" in acl.group(1).split()
+    found = re.search(r"Overall exposure level for fer-edge\.service: (\d+\.\d)", security.stdout)
+    assert found and float(found.group(1)) <= 2.0, security.stdout
+    settings = [line for line in CORAL.read_text().splitlines() if line and not line.startswith("#")]
+    assert settings == ["[Service]", "DeviceAllow=char-usb_device rw", "SupplementaryGroups=plugdev"]
+
+
+def test_install_script_takes_coral_only_with_an_install():
+    proc = subprocess.run(["bash", str(INSTALL), "--help"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0 and "--coral" in proc.stdout
+    bad = subprocess.run(["bash", str(INSTALL), "--uninstall", "--coral"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "--coral goes with an install" in bad.stderr
