@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.errors import FerEdgeError
+from fer_edge.stats import latency_summary
 
 
 def _rss_mb() -> float:
@@ -30,15 +31,6 @@ def _rss_mb() -> float:
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def latency_summary(seconds: np.ndarray) -> dict:
-    """min, mean, p50, p90, p99 and the coefficient of variation, in ms (pure: tested)."""
-    ms = np.asarray(seconds, dtype=np.float64) * 1000
-    out = {"min": float(ms.min()), "mean": float(ms.mean())}
-    out |= {f"p{q}": float(np.percentile(ms, q)) for q in (50, 90, 99)}
-    out["cv"] = float(ms.std() / ms.mean()) if ms.mean() > 0 else 0.0
-    return {k: round(v, 4) for k, v in out.items()}
 
 
 def _time_calls(fn, warmup: int, runs: int) -> np.ndarray:

@@ -270,7 +270,10 @@ def _check_loaders(cfg: ServiceConfig) -> None:
         raise UsageError(f"detector.name: {cfg.detector.name!r} is not one of {', '.join(DETECTORS)}")
     if cfg.detector.name == "yunet" and not cfg.detector.yunet_model:
         raise UsageError("detector.yunet_model: needed for detector.name = \"yunet\"")
-    for path, value in (("model.path", cfg.model.path), ("detector.yunet_model", cfg.detector.yunet_model)):
+    from .bundled import resolve_model
+
+    for path, value in (("model.path", cfg.model.path and resolve_model(cfg.model.path)),
+                        ("detector.yunet_model", cfg.detector.yunet_model)):
         if value:
             _check_readable(path, Path(value))
     _check_source(cfg.source.input)

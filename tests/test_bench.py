@@ -62,7 +62,7 @@ def test_quick_run_with_data_writes_every_output(fer_csv, tmp_path):
             "delegate"} <= set(results["machine"])
     assert results["settings"]["images"] == 400 and results["settings"]["split"] == "PrivateTest"
     names = [m["name"] for m in results["models"]]
-    assert names == ["cnn_int8", "mobilenetv2_int8"]
+    assert names == ["cnn_fer2013_int8", "mobilenetv2_fer2013_int8"]
     for m in results["models"]:
         assert m["status"] == "ok" and m["accuracy_source"] == "measured" and m["images"] == 400
         assert m["variant"] == "int8" and m["size_bytes"] == (BUNDLED / f"{m['name']}.tflite").stat().st_size
@@ -75,7 +75,7 @@ def test_quick_run_with_data_writes_every_output(fer_csv, tmp_path):
     cnn = results["models"][0]
     assert 0.6 < cnn["accuracy"] < 0.76 and 0.5 < cnn["macro_f1"] < cnn["accuracy"]
     video = results["video"]
-    assert [(v["model"], v["status"], v["frames"]) for v in video] == [("cnn_int8", "ok", 60), ("mobilenetv2_int8", "ok", 60)]
+    assert [(v["model"], v["status"], v["frames"]) for v in video] == [("cnn_fer2013_int8", "ok", 60), ("mobilenetv2_fer2013_int8", "ok", 60)]
     assert all(v["faces_per_frame"] == 1.0 and v["fps"] > 0 and not v["tensorflow_loaded"] for v in video)
     assert {"decode", "detect", "crop", "classify", "events"} <= set(video[0]["stages_ms"])
     # a still photo is detected on every frame: BlazeFace back 189 M + one face x the classifier
@@ -85,7 +85,7 @@ def test_quick_run_with_data_writes_every_output(fer_csv, tmp_path):
     assert rows[0].startswith("model,kind,variant,threads,size_bytes,macs,params") and len(rows) == 3
     assert rows[1].split(",")[5:7] == ["234900992", "1174446"]
     report = (out / "report.md").read_text()
-    assert "| cnn_int8 | int8 | 1.17 MiB | 235 M |" in report and "(pareto.png)" in report
+    assert "| cnn_fer2013_int8 | int8 | 1.17 MiB | 235 M |" in report and "(pareto.png)" in report
     assert "| 424 M |" in report and "| 265 M |" in report  # MACs per loop frame
     assert "★" in report and "The whole loop on a video" in report
     png = (out / "pareto.png").read_bytes()
@@ -102,15 +102,15 @@ def _result(created: str, p50: dict[str, float], fps: float, acc: float) -> dict
               for name, v in p50.items()]
     return {"schema": SCHEMA, "created": created, "command": ["fer-edge", "bench"], "settings": {"threads": [1]},
             "machine": {"board": f"board {created}", "cores": 4, "arch": "aarch64"}, "models": models,
-            "video": [{"detector": "blazeface", "model": "cnn_int8", "threads": 1, "status": "ok", "fps": fps,
+            "video": [{"detector": "blazeface", "model": "cnn_fer2013_int8", "threads": 1, "status": "ok", "fps": fps,
                        "faces_per_frame": 1.0, "stages_ms": {"detect": {"mean": 4.0}}, "detect_every": 2}]}
 
 
 def test_compare_prints_ratios_of_two_crafted_results(tmp_path):
-    a = _result("A", {"cnn_int8": 2.0, "only_in_a": 1.0}, fps=20.0, acc=0.68)
-    b = _result("B", {"cnn_int8": 1.0}, fps=50.0, acc=0.66)
+    a = _result("A", {"cnn_fer2013_int8": 2.0, "only_in_a": 1.0}, fps=20.0, acc=0.68)
+    b = _result("B", {"cnn_fer2013_int8": 1.0}, fps=50.0, acc=0.66)
     rows = compare(a, b)
-    assert [(r["what"], r["ratio"]) for r in rows] == [("cnn_int8 ×1", 0.5), ("blazeface + cnn_int8 ×1", 2.5)]
+    assert [(r["what"], r["ratio"]) for r in rows] == [("cnn_fer2013_int8 ×1", 0.5), ("blazeface + cnn_fer2013_int8 ×1", 2.5)]
     assert rows[0]["accuracy_delta_pt"] == -2.0
     (tmp_path / "a.json").write_text(json.dumps(a))
     (tmp_path / "b.json").write_text(json.dumps(b))
@@ -118,19 +118,19 @@ def test_compare_prints_ratios_of_two_crafted_results(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("A: board A") and lines[1].startswith("B: board B")
-    assert any(ln.startswith("cnn_int8 ×1") and ln.split()[-2:] == ["0.500", "-2.00"] for ln in lines), proc.stdout
-    assert any(ln.startswith("blazeface + cnn_int8 ×1") and ln.split()[-1] == "2.500" for ln in lines), proc.stdout
+    assert any(ln.startswith("cnn_fer2013_int8 ×1") and ln.split()[-2:] == ["0.500", "-2.00"] for ln in lines), proc.stdout
+    assert any(ln.startswith("blazeface + cnn_fer2013_int8 ×1") and ln.split()[-1] == "2.500" for ln in lines), proc.stdout
     assert len(model_rows(a)) == 2
 
 
 def test_report_renders_from_results_alone_and_says_when_the_plot_is_missing():
-    r = _result("A", {"cnn_int8": 2.0}, fps=20.0, acc=0.68) | {"settings": {"threads": [1], "data": "fer.csv",
+    r = _result("A", {"cnn_fer2013_int8": 2.0}, fps=20.0, acc=0.68) | {"settings": {"threads": [1], "data": "fer.csv",
                                                                          "split": "PrivateTest", "images": 10}}
     r["machine"] |= {"warnings": ["CPU governor is ondemand, not performance"], "cpu": "Cortex-A76"}
     text = render_markdown(r, None, "No `pareto.png`: matplotlib is not installed")
     assert text.startswith("# fer-edge bench: board A (4 cores, aarch64)")
     assert "> warning: CPU governor is ondemand" in text and "No `pareto.png`: matplotlib" in text
-    assert "| cnn_int8 | int8 | - | 200 M |" in text and "| ★ |" in text and "![" not in text
+    assert "| cnn_fer2013_int8 | int8 | - | 200 M |" in text and "| ★ |" in text and "![" not in text
 
 
 def test_pareto_fronts_against_latency_and_against_macs():
@@ -145,8 +145,8 @@ def test_pareto_fronts_against_latency_and_against_macs():
 def test_corrupt_model_among_good_ones_fails_alone(tmp_path):
     models = tmp_path / "models"
     models.mkdir()
-    shutil.copy(BUNDLED / "cnn_int8.tflite", models / "cnn_int8.tflite")
-    shutil.copy(BUNDLED / "cnn_int8.json", models / "cnn_int8.json")
+    shutil.copy(BUNDLED / "cnn_fer2013_int8.tflite", models / "cnn_fer2013_int8.tflite")
+    shutil.copy(BUNDLED / "cnn_fer2013_int8.json", models / "cnn_fer2013_int8.json")
     (models / "broken.tflite").write_bytes(b"TFL3" + bytes(range(256)) * 8)
     out = tmp_path / "bench"
     proc = run_cli("bench", "--models", str(models), "--runs", "5", "--warmup", "1", "--video-frames", "3", "--out", str(out))
@@ -155,8 +155,8 @@ def test_corrupt_model_among_good_ones_fails_alone(tmp_path):
     results = json.loads((out / "results.json").read_text())
     by_name = {m["name"]: m for m in results["models"]}
     assert by_name["broken"]["status"] == "failed" and "broken.tflite" in by_name["broken"]["error"]
-    assert by_name["cnn_int8"]["status"] == "ok" and by_name["cnn_int8"]["accuracy_source"] == "sidecar"
-    assert [v["model"] for v in results["video"]] == ["cnn_int8"]  # a failed model is not run on the video
+    assert by_name["cnn_fer2013_int8"]["status"] == "ok" and by_name["cnn_fer2013_int8"]["accuracy_source"] == "sidecar"
+    assert [v["model"] for v in results["video"]] == ["cnn_fer2013_int8"]  # a failed model is not run on the video
     assert "failed:" in (out / "report.md").read_text()
     assert (out / "results.csv").read_text().count("failed") == 1
 
