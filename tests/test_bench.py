@@ -51,9 +51,11 @@ def test_machine_facts_from_a_crafted_pi_tree(tmp_path):
 
 
 @pytest.mark.shared
-def test_quick_run_with_data_writes_every_output(fer_csv, tmp_path):
+def test_quick_run_with_data_writes_every_output(shared, fer_csv, tmp_path):
     out = tmp_path / "bench"
-    proc = run_cli("bench", "--quick", "--data", str(fer_csv), "--images", "400", "--out", str(out))
+    ferplus = shared / "data" / "ferplus" / "fer2013new.csv"
+    proc = run_cli("bench", "--quick", "--data", str(fer_csv), "--ferplus", str(ferplus), "--images", "400",
+                   "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "eta" in proc.stderr and "100%" in proc.stderr  # the progress line
     results = json.loads((out / "results.json").read_text())
@@ -74,8 +76,23 @@ def test_quick_run_with_data_writes_every_output(fer_csv, tmp_path):
     assert [(m["macs"], m["params"]) for m in results["models"]] == [(234_900_992, 1_174_446), (76_348_864, 1_364_398)]
     cnn = results["models"][0]
     assert 0.6 < cnn["accuracy"] < 0.76 and 0.5 < cnn["macro_f1"] < cnn["accuracy"]
+    # FER+ beside FER2013, on the same 400 images: the rows with a 7-way majority, worked out here independently
+    from fer_edge.classifier import TFLiteClassifier
+    from fer_edge.datasets import load_split
+    from fer_edge.ferplus import split_outcomes
+
+    truth = split_outcomes(ferplus, fer_csv, "PrivateTest")[:400]
+    images = load_split(fer_csv, "PrivateTest", (48, 48), 1).images[:400]
+    for m in results["models"]:
+        said = TFLiteClassifier(BUNDLED / f"{m['name']}.tflite").predict_dataset(images).argmax(1)
+        keep, neutral = truth >= 0, truth == 6
+        assert m["ferplus_images"] == keep.sum() < 400
+        assert m["ferplus_accuracy"] == pytest.approx((said[keep] == truth[keep]).mean(), abs=1e-5)
+        assert m["ferplus_neutral_recall"] == pytest.approx((said[neutral] == 6).mean(), abs=1e-5)
+    assert results["settings"]["ferplus"] == str(ferplus)
     video = results["video"]
-    assert [(v["model"], v["status"], v["frames"]) for v in video] == [("cnn_fer2013_int8", "ok", 60), ("mobilenetv2_fer2013_int8", "ok", 60)]
+    assert [(v["model"], v["status"], v["frames"]) for v in video] == [("cnn_fer2013_int8", "ok", 60),
+                                                                       ("mobilenetv2_fer2013_int8", "ok", 60)]
     assert all(v["faces_per_frame"] == 1.0 and v["fps"] > 0 and not v["tensorflow_loaded"] for v in video)
     assert {"decode", "detect", "crop", "classify", "events"} <= set(video[0]["stages_ms"])
     # a still photo is detected on every frame: BlazeFace back 189 M + one face x the classifier
@@ -86,6 +103,9 @@ def test_quick_run_with_data_writes_every_output(fer_csv, tmp_path):
     assert rows[1].split(",")[5:7] == ["234900992", "1174446"]
     report = (out / "report.md").read_text()
     assert "| cnn_fer2013_int8 | int8 | 1.17 MiB | 235 M |" in report and "(pareto.png)" in report
+    assert f"| {cnn['ferplus_accuracy']:.2%} | {cnn['ferplus_neutral_recall']:.1%} |" in report
+    assert "FER+ majority accuracy and FER+ neutral recall from" in report
+    assert rows[0].split(",")[7:11] == ["accuracy", "macro_f1", "ferplus_accuracy", "ferplus_neutral_recall"]
     assert "| 424 M |" in report and "| 265 M |" in report  # MACs per loop frame
     assert "★" in report and "The whole loop on a video" in report
     png = (out / "pareto.png").read_bytes()
@@ -156,6 +176,10 @@ def test_corrupt_model_among_good_ones_fails_alone(tmp_path):
     by_name = {m["name"]: m for m in results["models"]}
     assert by_name["broken"]["status"] == "failed" and "broken.tflite" in by_name["broken"]["error"]
     assert by_name["cnn_fer2013_int8"]["status"] == "ok" and by_name["cnn_fer2013_int8"]["accuracy_source"] == "sidecar"
+    recorded = json.loads((BUNDLED / "cnn_fer2013_int8.json").read_text())["accuracy"]  # both label sets, from it
+    assert by_name["cnn_fer2013_int8"]["accuracy"] == recorded["fer2013"]["accuracy"]
+    assert by_name["cnn_fer2013_int8"]["ferplus_accuracy"] == recorded["ferplus"]["accuracy"]
+    assert by_name["cnn_fer2013_int8"]["ferplus_neutral_recall"] == recorded["ferplus"]["recall"]["neutral"]
     assert [v["model"] for v in results["video"]] == ["cnn_fer2013_int8"]  # a failed model is not run on the video
     assert "failed:" in (out / "report.md").read_text()
     assert (out / "results.csv").read_text().count("failed") == 1
@@ -168,6 +192,8 @@ def test_bad_inputs(tmp_path):
                           "empty: no .tflite model", code=2)
     assert_one_line_error(run_cli("bench", "--quick", "--split", "Validation", "--out", str(tmp_path / "o")),
                           "unknown split 'Validation'", code=2)
+    assert_one_line_error(run_cli("bench", "--quick", "--ferplus", str(tmp_path / "f.csv"), "--out", str(tmp_path / "o")),
+                          "--ferplus needs --data", code=2)
     assert_one_line_error(run_cli("bench", "--compare", str(tmp_path / "none.json"), str(tmp_path / "none.json")),
                           "none.json: no such results file", code=2)
     (tmp_path / "other.json").write_text('{"schema": "something-else"}')

@@ -13,8 +13,8 @@ from conftest import assert_one_line_error, run_cli, write_fer_csv
 from fer_edge.bundled import DEFAULT_MODEL
 from fer_edge.classifier import TFLiteClassifier
 from fer_edge.errors import UsageError
-from fer_edge.sidecar import read_sidecar
 from fer_edge.ferplus import CONTEMPT, NO_IMAGE, NOT_A_FACE, TIE, UNKNOWN, majority_outcomes, read_ferplus_csv, split_outcomes
+from fer_edge.sidecar import read_sidecar
 
 HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
 # (Usage, has an image, votes: neutral happiness surprise sadness anger disgust fear contempt unknown NF,
