@@ -72,7 +72,7 @@ def _check_labels(args: argparse.Namespace) -> None:
         raise UsageError(f"--labels {args.labels} needs --ferplus PATH (fer2013new.csv from microsoft/FERPlus)")
     if args.labels == "fer2013" and args.ferplus:
         raise UsageError("--ferplus is not used with --labels fer2013 (leave --labels out for both label sets)")
-    if args.sidecar and (args.labels != "both" or Path(args.model or "").suffix.lower() not in (".tflite", "")):
+    if args.sidecar and args.labels != "both":
         raise UsageError("--sidecar records both label sets of a .tflite model: give --ferplus and a .tflite")
     if args.labels != "fer2013":
         if not Path(args.ferplus).is_file():
@@ -96,6 +96,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     _check_labels(args)
     _check_model_flags(args)
     path = resolve_model(args.model)
+    if args.sidecar and path.suffix.lower() != ".tflite":
+        raise UsageError(f"--sidecar records both label sets of a .tflite model; {path} has no sidecar")
     out = Path(args.report) if args.report else default_report(path, canonical_split(args.split), args.labels)
     for target in (out, out.with_suffix(".png")):
         check_output_file(target, "--report")  # a folder, device or unwritable place: refused now, not after the work
@@ -134,8 +136,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                             "macs": cost.macs if cost else None, "params": cost.params if cost else None,
                             "predict_seconds": round(seconds, 2)}
     if clf is not None:  # per face, batch 1, as the loop classifies: the first 200 faces of the split
-        meta["latency_ms"] = {**face_latency(clf.classify, data.images[:200]), "threads": args.threads,
-                              "machine": _machine()}
+        meta["latency_ms"] = {**face_latency(clf.classify, data.images[:200]), "threads": args.threads}
     if outcomes is None:
         report = report_from_probs(probs, data.label_ids, tuple(labels), **meta)
     elif args.labels == "ferplus":
@@ -157,14 +158,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         side = update_accuracy(path, accuracy_block(report))
         log.info(f"sidecar: {side} (accuracy block rewritten)")
     return 0
-
-
-def _machine() -> str:
-    """Where a latency was measured, in a few words (`fer-edge bench` describes a machine in full)."""
-    import os
-    import platform
-
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def _add_run(sub: Subparsers) -> None:

@@ -94,4 +94,12 @@ def face_latency(classify: Any, faces: np.ndarray, warmup: int = 20) -> dict[str
         t0 = time.perf_counter()
         classify([face])
         seconds[i] = time.perf_counter() - t0
-    return {**latency_summary(seconds), "faces": len(faces)}
+    return {**latency_summary(seconds), "faces": len(faces), "machine": _machine()}
+
+
+def _machine() -> str:
+    """Where a latency was measured, in a few words (`fer-edge bench` describes a machine in full)."""
+    import os
+    import platform
+
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
