@@ -18,7 +18,7 @@ UNCERTAIN = "uncertain"
 ALPHA, MIN_SCORE, SWITCH_MARGIN, IOU_THRESHOLD, MAX_MISSED, SCENE_CUT = 0.3, 0.3, 0.15, 0.3, 5, 18.0
 # Pixels (a box's longer side): a smaller face is shown `uncertain`, too small to read an expression from. Chosen on
 # FER+ PublicTest faces pasted into real photos (python -m fer_edge.benchmarks.crops; README, "Small faces").
-MIN_FACE = 0
+MIN_FACE = 32
 THUMB = (32, 24)  # (w, h) of the grey thumbnail a cut is judged on: about 0.05 ms a frame
 
 

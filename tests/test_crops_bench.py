@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fer_edge.benchmarks.crops import SCHEMA, feather_mask, match, paste_face
-from fer_edge.geometry import Box
+from fer_edge.geometry import MARGIN, Box
 from fer_edge.labels import EMOTIONS
 from fer_edge.tracking import UNCERTAIN, Tracker
 
@@ -83,7 +83,7 @@ def test_crops_benchmark_on_a_small_slice(shared, tmp_path):
     assert small and len(small) < len(found)  # both sides of the minimum were seen
     assert all(f["shown"] == UNCERTAIN for f in small)
     assert any(f["shown"] != UNCERTAIN for f in found if float(f["box_side"]) >= 40)
-    assert all(f["label"] in EMOTIONS and f["label"] == f["label@0.25"] for f in found)  # the loop's margin: 0.25
+    assert all(f["label"] in EMOTIONS and f["label"] == f[f"label@{MARGIN:g}"] for f in found)  # the loop's margin
     assert results["choice"]["margin"] in (0.1, 0.25)
     report = (out / "report.md").read_text()
     assert "| face px | faces | found |" in report and "| 96 | 12 |" in report
