@@ -39,11 +39,11 @@ log = logging.getLogger(__name__)
 SCHEMA = "fer-edge-crops/1"
 SIZES = (24, 32, 40, 48, 64, 80, 96, 128, 160)  # pasted face side, frame pixels
 MATCH_IOU = 0.3  # a detection this much over a pasted square finds it (the detector's box sits inside the square)
-BOX_OF_SQUARE = 0.86
-FEATHER = 0.15  # share of the side over which a pasted face fades into the head it is pasted on
 # BlazeFace's box on a FER2013 face is about 0.86 of the 48x48 image's side (measured here): a head whose face box
 # is this share of the pasted square carries the FER face where its own was
-# the smallest face size whose accuracy through the loop is within this of the same faces classified directly
+BOX_OF_SQUARE = 0.86
+FEATHER = 0.15  # share of the side over which a pasted face fades into the head it is pasted on
+# the smallest face size from which on the loop's accuracy is within this of the same faces classified directly
 # decides `smoothing.min_face`
 MIN_FACE_TOLERANCE = 0.05
 
