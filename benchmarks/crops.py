@@ -347,9 +347,9 @@ def draw(results: dict, path: Path) -> bool:
     acc.axhline(results["direct"]["accuracy"] * 100, color="grey", lw=0.8, ls=":", label="all faces directly")
     rec.plot(x, [r["recall"] * 100 for r in table], marker="o", color="tab:green", label="found by the detector")
     rec.plot(x, [None if r["uncertain"] is None else r["uncertain"] * 100 for r in table], marker="s",
-             color="tab:orange", label="found, shown uncertain")
+             color="tab:orange", label="shown uncertain (share of those found)")
     c = results.get("choice") or {}
-    for ax, what in ((acc, "FER+ majority accuracy (%)"), (rec, "share of pasted faces (%)")):
+    for ax, what in ((acc, "FER+ majority accuracy (%)"), (rec, "share of faces (%)")):
         ax.set_xscale("log")
         ax.set_xticks(x, [str(v) for v in x])
         ax.minorticks_off()
