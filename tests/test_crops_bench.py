@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_edge.benchmarks.crops import SCHEMA, feather_mask, match, paste_face
+from fer_edge.benchmarks.crops import SCHEMA, match
+from fer_edge.benchmarks.crops_frames import feather_mask, paste_face
 from fer_edge.geometry import MARGIN, Box
 from fer_edge.labels import EMOTIONS
 from fer_edge.tracking import UNCERTAIN, Tracker
