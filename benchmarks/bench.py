@@ -37,6 +37,7 @@ class BenchOptions:
     keras: tuple[str, ...] = ()
     keras_normalize: str = "none"
     data: str | None = None
+    ferplus: str | None = None  # FER+ votes paired with `data`'s rows: both label sets are scored
     split: str = "PrivateTest"
     images: int = 0  # 0: the whole split
     video: str = "demo"
@@ -85,8 +86,9 @@ def _demo_face(tmp: Path) -> Path:
     return path
 
 
-def _prepare_data(opts: BenchOptions, tmp: Path) -> tuple[Path, Path, int] | None:
-    """The split once, as stored (FER2013: 48x48 grey; folders: 96x96 colour); workers resize per model."""
+def _prepare_data(opts: BenchOptions, tmp: Path) -> tuple[dict[str, str], int] | None:
+    """The split once, as stored (FER2013: 48x48 grey; folders: 96x96 colour), and its FER+ majorities when
+    asked; workers resize per model. Returns the files a worker task names, and the image count."""
     if not opts.data:
         return None
     from fer_edge.datasets import load_split, log_counts
@@ -94,14 +96,23 @@ def _prepare_data(opts: BenchOptions, tmp: Path) -> tuple[Path, Path, int] | Non
     source = Path(opts.data)
     size, channels = ((96, 96), 3) if source.is_dir() else ((48, 48), 1)
     data = load_split(source, opts.split, size, channels)
+    outcomes = None
+    if opts.ferplus:
+        from fer_edge.ferplus import split_outcomes
+
+        outcomes = split_outcomes(opts.ferplus, source, opts.split)  # pairs row for row with the CSV: checked there
     if opts.images and opts.images < len(data):
         data = data.subset(np.arange(opts.images))
     if len(data) == 0:
         raise FerEdgeError(f"{source}: no images in split {opts.split}")
     log_counts(data)
-    np.save(tmp / "images.npy", data.images)
-    np.save(tmp / "label_ids.npy", data.label_ids)
-    return tmp / "images.npy", tmp / "label_ids.npy", len(data)
+    files = {"data": str(tmp / "images.npy"), "label_ids": str(tmp / "label_ids.npy")}
+    np.save(files["data"], data.images)
+    np.save(files["label_ids"], data.label_ids)
+    if outcomes is not None:
+        files["ferplus_ids"] = str(tmp / "ferplus_ids.npy")
+        np.save(files["ferplus_ids"], outcomes[:len(data)])
+    return files, len(data)
 
 
 def run_worker(task: dict, timeout: float = 3600) -> dict:
@@ -175,7 +186,12 @@ def _model_entry(path: Path, kind: str) -> dict:
     entry |= _cost(path, side)
     acc = side.get("accuracy") or {}
     if acc.get("tflite") is not None:
-        entry["sidecar_accuracy"] = {"accuracy": acc["tflite"], "split": acc.get("split"), "data": acc.get("data")}
+        entry["sidecar_accuracy"] = {"accuracy": acc["tflite"], "split": acc.get("split"),
+                                     "data": (acc.get("fer2013") or {}).get("data") or acc.get("data")}
+        plus = acc.get("ferplus") or {}
+        if isinstance(plus, dict) and plus.get("accuracy") is not None:
+            entry["sidecar_accuracy"] |= {"ferplus_accuracy": plus["accuracy"],
+                                          "ferplus_neutral_recall": (plus.get("recall") or {}).get("neutral")}
     return entry
 
 
@@ -236,6 +252,10 @@ def run_bench(opts: BenchOptions) -> dict:
     from fer_edge.datasets import canonical_split
 
     canonical_split(opts.split)  # a usage error before anything is measured
+    if opts.ferplus and (not opts.data or Path(opts.data).is_dir()):
+        raise UsageError("--ferplus needs --data, the FER2013 CSV whose rows the FER+ file follows")
+    if opts.ferplus and not Path(opts.ferplus).is_file():
+        raise UsageError(f"--ferplus {opts.ferplus}: no such file")
     if any(t < 1 for t in opts.threads):
         raise UsageError("--threads: every count must be at least 1")
     if opts.runs < 1 or opts.warmup < 0:
@@ -263,7 +283,8 @@ def run_bench(opts: BenchOptions) -> dict:
         data = _prepare_data(opts, tmp)
         frames = opts.video_frames or (60 if opts.video == "demo" else 0)
         video = _loop_source(opts.video, frames, tmp)
-        results["settings"] = {"data": opts.data, "split": opts.split if data else None, "images": data[2] if data else None,
+        results["settings"] = {"data": opts.data, "ferplus": opts.ferplus if data else None,
+                               "split": opts.split if data else None, "images": data[1] if data else None,
                                "threads": list(opts.threads), "runs": opts.runs, "warmup": opts.warmup, "video": opts.video,
                                "video_frames": frames or None, "detectors": list(opts.detectors), "quick": opts.quick}
         tasks = []
@@ -275,7 +296,7 @@ def run_bench(opts: BenchOptions) -> dict:
                         "runs": opts.runs, "warmup": opts.warmup, "face": str(face), "normalize": opts.keras_normalize,
                         "accelerator": m.get("accelerator", "none")}
                 if data and i == 0:
-                    task |= {"data": str(data[0]), "label_ids": str(data[1])}
+                    task |= data[0]
                 tasks.append((m, task))
         video_models = [m for m in models if m["kind"] == "tflite"]
         reference = _reference(opts, video, frames, tmp) if opts.detectors and video_models else None
@@ -305,8 +326,9 @@ def run_bench(opts: BenchOptions) -> dict:
         progress.finish()
     for m in models:
         if m["status"] == "ok" and m.get("accuracy") is None and m.get("sidecar_accuracy"):
-            m["accuracy"] = m["sidecar_accuracy"]["accuracy"]
-            m["accuracy_source"] = "sidecar"
+            side = m["sidecar_accuracy"]
+            m |= {"accuracy": side["accuracy"], "accuracy_source": "sidecar",
+                  **{k: side[k] for k in ("ferplus_accuracy", "ferplus_neutral_recall") if k in side}}
     points = report.draw_pareto(results, out / "pareto.png")
     results["plot"] = {"file": "pareto.png", "points": points} if points else None
     loop_points = report.draw_loop(results, out / "loop.png")
@@ -350,6 +372,7 @@ def _record_model(m: dict, threads: int, r: dict) -> None:
     if "accuracy" in r:
         m |= {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "images": r["images"], "accuracy_source": "measured",
               "accuracy_seconds": r["accuracy_seconds"]}
+        m |= {k: r[k] for k in ("ferplus_accuracy", "ferplus_neutral_recall", "ferplus_images") if k in r}
     m["threads"][str(threads)] = {"status": "ok", **{k: r[k] for k in
                                   ("load_ms", "latency_ms", "runs", "baseline_rss_mb", "peak_rss_mb", "tensorflow_loaded")}}
 
@@ -363,11 +386,15 @@ def summary(results: dict) -> str:
 
     rows = report.model_rows(results)
     ok = [r for r in rows if r["status"] == "ok"]
-    lines = [f"{'model':<34}{'threads':>8}{'MACs':>9}{'accuracy':>10}{'p50 ms':>9}{'p99 ms':>9}"]
+    lines = [f"{'model':<34}{'threads':>8}{'MACs':>9}{'accuracy':>10}{'FER+':>8}{'neutral':>9}{'p50 ms':>9}{'p99 ms':>9}"]
+
+    def pct(v, spec: str) -> str:
+        return "-" if v is None else format(v, spec)
+
     for r in ok:
-        acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.2%}"
-        lines.append(f"{r['model']:<34}{r['threads']:>8}{format_macs(r.get('macs')):>9}{acc:>10}{r['p50_ms']:>9.3f}"
-                     f"{r['p99_ms']:>9.3f}")
+        lines.append(f"{r['model']:<34}{r['threads']:>8}{format_macs(r.get('macs')):>9}{pct(r['accuracy'], '.2%'):>10}"
+                     f"{pct(r.get('ferplus_accuracy'), '.1%'):>8}{pct(r.get('ferplus_neutral_recall'), '.1%'):>9}"
+                     f"{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}")
     for v in results["video"]:
         if v["status"] == "ok":
             lp, q = v.get("loop_ms") or {}, v.get("quality")

@@ -24,6 +24,8 @@ def register(sub) -> None:
     p.add_argument("--keras", nargs="+", default=[], help="Keras models to measure beside them (imports TensorFlow)")
     p.add_argument("--keras-normalize", default="none", help="the Keras models' own normalization (as convert --normalize)")
     p.add_argument("--data", default=None, help="labelled images: fer2013.csv(.gz) or an image-folder tree")
+    p.add_argument("--ferplus", default=None,
+                   help="FER+ fer2013new.csv: FER+ majority accuracy and neutral recall beside --data's (a FER2013 CSV)")
     p.add_argument("--split", default="PrivateTest")
     p.add_argument("--images", type=int, default=0, help="only the first N images of the split (0: all)")
     p.add_argument("--video", default=None, help="clip, camera or demo for the whole-loop measurement (default demo)")
@@ -74,6 +76,7 @@ def _cmd_bench(args) -> int:
     quick = args.quick
     opts = BenchOptions(
         models=tuple(args.models), keras=tuple(args.keras), keras_normalize=args.keras_normalize, data=args.data,
+        ferplus=args.ferplus,
         split=args.split, images=args.images, video=args.video or "demo", video_frames=args.video_frames,
         detectors=tuple(csv_list(args.detectors)) or ("blazeface",), yunet_model=args.yunet_model,
         threads=threads or (1,), runs=args.runs or (100 if quick else 300), warmup=args.warmup if args.warmup is not None

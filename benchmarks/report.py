@@ -35,6 +35,7 @@ def model_rows(results: dict) -> list[dict]:
         base = {"model": m["name"], "kind": m["kind"], "variant": m.get("variant"), "size_bytes": m.get("size_bytes"),
                 "macs": m.get("macs"), "params": m.get("params"),
                 "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"), "accuracy_source": m.get("accuracy_source"),
+                "ferplus_accuracy": m.get("ferplus_accuracy"), "ferplus_neutral_recall": m.get("ferplus_neutral_recall"),
                 "status": m["status"], "error": m.get("error")}
         if not m.get("threads"):
             rows.append(base | {"threads": None})
@@ -63,8 +64,8 @@ def plot_points(results: dict) -> list[dict]:
 def write_csv(results: dict, path: Path) -> None:
     rows = model_rows(results)
     fields = ["model", "kind", "variant", "threads", "size_bytes", "macs", "params", "accuracy", "macro_f1",
-              "accuracy_source", "load_ms", "min_ms", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "cv", "peak_rss_mb",
-              "status", "error"]
+              "ferplus_accuracy", "ferplus_neutral_recall", "accuracy_source", "load_ms", "min_ms", "mean_ms", "p50_ms",
+              "p90_ms", "p99_ms", "cv", "peak_rss_mb", "status", "error"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
@@ -105,28 +106,32 @@ def render_markdown(results: dict, plot_file: str | None, plot_note: str | None 
         lines.append("")
     data = s.get("data")
     lines += ["## Models", "",
-              (f"Accuracy on `{data}` {s.get('split')} ({s.get('images')} images). " if data else
-               "No `--data`: accuracy is the one recorded in each model's sidecar at conversion (marked *). ")
+              (f"Accuracy on `{data}` {s.get('split')} ({s.get('images')} images)"
+               + (f"; FER+ majority accuracy and FER+ neutral recall from `{s['ferplus']}`. " if s.get("ferplus")
+                  else ". ") if data else
+               "No `--data`: accuracy (FER2013, and FER+ where recorded) is the one in each model's sidecar "
+               "(marked *). ")
               + f"Latency: one face through `classify` (preprocessing included), {s.get('warmup')} warm-up calls, "
               f"then {s.get('runs')} timed; cv is the standard deviation over the mean. MACs: multiply-accumulates "
               "per face, counted from the model file (the same on every machine; both passes of a mirror-averaged "
               "model). ★ marks the Pareto front (nothing else is both as fast and as accurate) at the first thread "
               "count.", "",
-              "| model | variant | size | MACs | threads | accuracy | macro-F1 | load ms | p50 ms | p90 ms | p99 ms "
-              "| min ms | cv | peak RSS MB | |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| model | variant | size | MACs | threads | accuracy | macro-F1 | FER+ accuracy | FER+ neutral recall "
+              "| load ms | p50 ms | p90 ms | p99 ms | min ms | cv | peak RSS MB | |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     front = {(p["model"], p["threads"]) for p in plot_points(results) if p["pareto"]}  # at the first thread count
     for r in model_rows(results):
         if r["status"] != "ok":
             lines.append(f"| {r['model']} | {r['variant'] or '-'} | | {format_macs(r['macs'])} | {r['threads'] or '-'} "
-                         f"| {r['status']}: {r['error']} | | | | | | | | | |")
+                         f"| {r['status']}: {r['error']} | | | | | | | | | | | |")
             continue
         star = " *" if r["accuracy_source"] == "sidecar" else ""
         size = f"{r['size_bytes'] / 2**20:.2f} MiB" if r["size_bytes"] else "-"
         lines.append(
             f"| {r['model']} | {r['variant'] or '-'} | {size} | {format_macs(r['macs'])} | {r['threads']} "
             f"| {_fmt(r['accuracy'], '.2%')}{star} "
-            f"| {_fmt(r['macro_f1'], '.3f')} | {_fmt(r['load_ms'], '.0f')} | {_fmt(r['p50_ms'], '.3f')} "
+            f"| {_fmt(r['macro_f1'], '.3f')} | {_fmt(r['ferplus_accuracy'], '.2%')}{star if r['ferplus_accuracy'] else ''} "
+            f"| {_fmt(r['ferplus_neutral_recall'], '.1%')} | {_fmt(r['load_ms'], '.0f')} | {_fmt(r['p50_ms'], '.3f')} "
             f"| {_fmt(r['p90_ms'], '.3f')} | {_fmt(r['p99_ms'], '.3f')} | {_fmt(r['min_ms'], '.3f')} | {_fmt(r['cv'], '.2f')} "
             f"| {_fmt(r['peak_rss_mb'], '.0f')} | {'★' if (r['model'], r['threads']) in front else ''} |")
     if plot_file:

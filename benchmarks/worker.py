@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.errors import FerEdgeError
+from fer_edge.stats import latency_summary
 
 
 def _rss_mb() -> float:
@@ -30,15 +31,6 @@ def _rss_mb() -> float:
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def latency_summary(seconds: np.ndarray) -> dict:
-    """min, mean, p50, p90, p99 and the coefficient of variation, in ms (pure: tested)."""
-    ms = np.asarray(seconds, dtype=np.float64) * 1000
-    out = {"min": float(ms.min()), "mean": float(ms.mean())}
-    out |= {f"p{q}": float(np.percentile(ms, q)) for q in (50, 90, 99)}
-    out["cv"] = float(ms.std() / ms.mean()) if ms.mean() > 0 else 0.0
-    return {k: round(v, 4) for k, v in out.items()}
 
 
 def _time_calls(fn, warmup: int, runs: int) -> np.ndarray:
@@ -59,6 +51,28 @@ def _accuracy(probs: np.ndarray, label_ids: np.ndarray, labels: tuple[str, ...])
     return {"accuracy": round(report["accuracy"], 5), "macro_f1": round(report["macro_f1"], 5), "images": report["images"]}
 
 
+def _ferplus(probs: np.ndarray, outcomes: np.ndarray, labels: tuple[str, ...]) -> dict:
+    """FER+ majority accuracy and neutral recall on the rows with a 7-way majority (the others are -1 or less)."""
+    from fer_edge.scores import classification_report
+
+    keep = outcomes >= 0
+    report = classification_report(outcomes[keep], probs[keep].argmax(axis=1), labels)
+    neutral = report["per_class"].get("neutral", {}).get("recall")
+    return {"ferplus_accuracy": round(report["accuracy"], 5), "ferplus_images": report["images"],
+            "ferplus_neutral_recall": None if neutral is None else round(neutral, 5)}
+
+
+def _scores(task: dict, predict, labels: tuple[str, ...]) -> dict:
+    """Accuracy on the task's labelled split (and FER+ figures when it names them), timed."""
+    images, label_ids = np.load(task["data"]), np.load(task["label_ids"])
+    t1 = time.perf_counter()
+    probs = predict(images)
+    out = _accuracy(probs, label_ids, labels)
+    if task.get("ferplus_ids"):
+        out |= _ferplus(probs, np.load(task["ferplus_ids"]), labels)
+    return out | {"accuracy_seconds": round(time.perf_counter() - t1, 2)}
+
+
 def classifier_task(task: dict) -> dict:
     from fer_edge.classifier import TFLiteClassifier
 
@@ -73,10 +87,7 @@ def classifier_task(task: dict) -> dict:
            "input": [*clf.input.size, clf.input.channels], "dtype": clf.input_dtype.name,
            "peak_rss_mb": round(_peak_rss_mb(), 1)}
     if task.get("data"):
-        images, label_ids = np.load(task["data"]), np.load(task["label_ids"])
-        t1 = time.perf_counter()
-        out |= _accuracy(clf.predict_dataset(images), label_ids, clf.labels)
-        out["accuracy_seconds"] = round(time.perf_counter() - t1, 2)
+        out |= _scores(task, clf.predict_dataset, clf.labels)
     return out | {"baseline_rss_mb": round(baseline, 1)}
 
 
@@ -106,10 +117,7 @@ def keras_task(task: dict) -> dict:
     out = {"load_ms": round(load_ms, 2), "latency_ms": latency_summary(times), "runs": task["runs"],
            "input": [*size, model.channels], "dtype": "float32", "peak_rss_mb": round(_peak_rss_mb(), 1)}
     if task.get("data"):
-        images, label_ids = np.load(task["data"]), np.load(task["label_ids"])
-        t1 = time.perf_counter()
-        out |= _accuracy(model.predict(batch_to_model_input(images, size, model.channels)), label_ids, EMOTIONS)
-        out["accuracy_seconds"] = round(time.perf_counter() - t1, 2)
+        out |= _scores(task, lambda images: model.predict(batch_to_model_input(images, size, model.channels)), EMOTIONS)
     return out | {"baseline_rss_mb": round(baseline, 1)}
 
 

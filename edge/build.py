@@ -72,7 +72,7 @@ def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: boo
     a restart cannot fix it); an Edge TPU that is not plugged in stays a DeviceError either way. A `detector` or
     `classifier` given stands in for the one the config names, the rest built as always (tests fake at this seam).
     """
-    from .bundled import DEFAULT_MODEL
+    from .bundled import resolve_model
     from .classifier import TFLiteClassifier
     from .detectors import make_detector
     from .lores import lores_option
@@ -84,7 +84,7 @@ def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: boo
     if detector is None:
         detector = load("detector.yunet_model" if det.name == "yunet" else "detector.name", make_detector,
                         det.name, cfg.threads, det.yunet_model or None, det.min_score or None)
-    model = Path(cfg.model.path) if cfg.model.path else DEFAULT_MODEL
+    model = resolve_model(cfg.model.path)
     if classifier is None:
         if cfg.model.accelerator == "edgetpu" and keyed_errors:
             load("model.accelerator", edgetpu_library)

@@ -42,62 +42,67 @@ def _add_evaluate(sub: Subparsers) -> None:
                         "or here for a model inside the installed package)")
     p.add_argument("--normalize", default="none", help="Keras models only: none, unit, symmetric or SCALE,OFFSET")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--labels", default="fer2013",
-                   help="fer2013 (the CSV's own labels) or ferplus (FER+ majority votes; needs --ferplus and a CSV)")
+    p.add_argument("--labels", default=None,
+                   help="fer2013 (the CSV's own labels), ferplus (FER+ majority votes) or both, from one pass "
+                        "(default: both with --ferplus, else fer2013)")
     p.add_argument("--ferplus", default=None, help="FER+ fer2013new.csv, one row per row of the --data CSV")
+    p.add_argument("--sidecar", action="store_true",
+                   help="write this evaluation's figures (both label sets, latency) into the .tflite's sidecar "
+                        "accuracy block, atomically")
     p.set_defaults(func=_cmd_evaluate)
-
-
-LABEL_SETS = ("fer2013", "ferplus")
 
 
 def default_report(model: Path, split: str, label_set: str) -> Path:
     """Beside the model, named after it, the split and the label set, so runs and models never share a report;
     never into the installed package (a bundled model's report goes to the working directory)."""
-    name = f"{model.stem}_{split}{'_ferplus' if label_set == 'ferplus' else ''}.json"
+    name = f"{model.stem}_{split}{'' if label_set == 'fer2013' else '_' + label_set}.json"
     package = Path(__file__).resolve().parent
     folder = model.resolve().parent
     return Path(name) if folder == package or package in folder.parents else model.parent / name
 
 
 def _check_labels(args: argparse.Namespace) -> None:
-    """Usage errors about --labels and --ferplus, before any model or data loads."""
+    """Usage errors about --labels, --ferplus and --sidecar, before any model or data loads."""
+    from .evaluation import LABEL_SETS
+
+    args.labels = args.labels or ("both" if args.ferplus else "fer2013")
     if args.labels not in LABEL_SETS:
         raise UsageError(f"--labels {args.labels!r}: use one of {', '.join(LABEL_SETS)}")
-    if args.labels == "ferplus" and not args.ferplus:
-        raise UsageError("--labels ferplus needs --ferplus PATH (fer2013new.csv from microsoft/FERPlus)")
-    if args.labels != "ferplus" and args.ferplus:
-        raise UsageError("--ferplus is used only with --labels ferplus")
-    if args.labels == "ferplus":
-        from pathlib import Path
-
+    if args.labels != "fer2013" and not args.ferplus:
+        raise UsageError(f"--labels {args.labels} needs --ferplus PATH (fer2013new.csv from microsoft/FERPlus)")
+    if args.labels == "fer2013" and args.ferplus:
+        raise UsageError("--ferplus is not used with --labels fer2013 (leave --labels out for both label sets)")
+    if args.sidecar and args.labels != "both":
+        raise UsageError("--sidecar records both label sets of a .tflite model: give --ferplus and a .tflite")
+    if args.labels != "fer2013":
         if not Path(args.ferplus).is_file():
             raise UsageError(f"--ferplus {args.ferplus}: no such file")
         if not Path(args.data).is_file():
-            raise UsageError(f"--data {args.data}: --labels ferplus needs the FER2013 CSV (FER+ rows follow its rows)")
+            raise UsageError(f"--data {args.data}: --labels {args.labels} needs the FER2013 CSV (FER+ rows follow "
+                             "its rows)")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import time
-    from pathlib import Path
 
-    from .bundled import DEFAULT_MODEL
+    from .bundled import resolve_model
     from .cost import format_macs
     from .datasets import canonical_split, load_split, log_counts
-    from .evaluation import report_from_probs, save_report
+    from .evaluation import both_report, face_latency, ferplus_report, format_evaluation, report_from_probs, save_report
     from .files import check_output_file
     from .preprocess import batch_to_model_input
-    from .scores import format_report
 
     canonical_split(args.split)  # a usage error before any model loads
     _check_labels(args)
     _check_model_flags(args)
-    path = Path(args.model) if args.model else DEFAULT_MODEL
+    path = resolve_model(args.model)
+    if args.sidecar and path.suffix.lower() != ".tflite":
+        raise UsageError(f"--sidecar records both label sets of a .tflite model; {path} has no sidecar")
     out = Path(args.report) if args.report else default_report(path, canonical_split(args.split), args.labels)
     for target in (out, out.with_suffix(".png")):
         check_output_file(target, "--report")  # a folder, device or unwritable place: refused now, not after the work
     t0 = time.perf_counter()
-    cost = None
+    cost = clf = None
     if path.suffix.lower() == ".tflite":
         from .classifier import TFLiteClassifier
         from .cost import model_cost
@@ -115,7 +120,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             raise UsageError(f"{path}: model has {model.classes} outputs, but FER2013 has {len(EMOTIONS)} classes")
         size, channels, labels, predict = (model.height, model.width), model.channels, EMOTIONS, model.predict
     outcomes = None
-    if args.labels == "ferplus":
+    if args.labels != "fer2013":
         from .ferplus import split_outcomes
         from .labels import EMOTIONS
 
@@ -127,27 +132,31 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     t1 = time.perf_counter()
     probs = predict(batch_to_model_input(data.images, size, channels))
     seconds = time.perf_counter() - t1
-    meta = {"model": str(path), "data": str(args.data), "split": args.split, "label_set": args.labels,
-            "macs": cost.macs if cost else None, "params": cost.params if cost else None,
-            "predict_seconds": round(seconds, 2)}
+    meta: dict[str, Any] = {"model": str(path), "data": str(args.data), "split": args.split, "label_set": args.labels,
+                            "macs": cost.macs if cost else None, "params": cost.params if cost else None,
+                            "predict_seconds": round(seconds, 2)}
+    if clf is not None:  # per face, batch 1, as the loop classifies: the first 200 faces of the split
+        meta["latency_ms"] = {**face_latency(clf.classify, data.images[:200]), "threads": args.threads}
     if outcomes is None:
         report = report_from_probs(probs, data.label_ids, tuple(labels), **meta)
+    elif args.labels == "ferplus":
+        report = ferplus_report(probs, outcomes, tuple(labels), str(args.ferplus), **meta)
     else:
-        from .ferplus import format_summary, outcome_summary
-
-        keep = outcomes >= 0
-        summary = outcome_summary(outcomes, probs.argmax(axis=1), tuple(labels))
-        report = report_from_probs(probs[keep], outcomes[keep], tuple(labels), **meta,
-                                   ferplus={"file": str(args.ferplus), **summary})
+        report = both_report(probs, data.label_ids, outcomes, tuple(labels), str(args.ferplus), **meta)
     report["total_seconds"] = round(time.perf_counter() - t0, 2)
-    title = f"{path.name} on {args.split}" + (" (FER+ majority labels)" if outcomes is not None else "")
-    json_path, png = save_report(report, out, title)
-    print(format_report(report))
-    if outcomes is not None:
-        print(format_summary(report["ferplus"]))
+    title = f"{path.name} on {args.split}"
+    json_path, pngs = save_report(report, out, title)
+    print(format_evaluation(report))
     print(f"compute: {format_macs(report['macs'])} MACs per invoke"
           + (f", {report['params']:,} parameters" if report["params"] is not None else " (counted for .tflite models)"))
-    log.info(f"report: {json_path}" + (f", {png}" if png else "") + f" ({seconds:.1f}s to classify)")
+    if "latency_ms" in report:
+        print(f"latency: {report['latency_ms']['p50']:.2f} ms per face (p50, batch 1, {args.threads} thread(s))")
+    log.info(f"report: {json_path}" + "".join(f", {png}" for png in pngs) + f" ({seconds:.1f}s to classify)")
+    if args.sidecar:
+        from .sidecar import accuracy_block, update_accuracy
+
+        side = update_accuracy(path, accuracy_block(report))
+        log.info(f"sidecar: {side} (accuracy block rewritten)")
     return 0
 
 

@@ -95,6 +95,8 @@ class SmoothingConfig:
     max_missed: int = _key(tracking.MAX_MISSED, "frames a face may go unseen before its id is dropped", lo=0, hi=10000)
     scene_cut: float = _key(tracking.SCENE_CUT, "mean grey-level change of a small thumbnail between two frames that "
                             "counts as a scene cut and ends every face's id (0: never)", lo=0, hi=255)
+    min_face: int = _key(tracking.MIN_FACE, "a face whose box is smaller than this many pixels (its longer side) is "
+                         "\"uncertain\": too small to read an expression from (0: no minimum)", lo=0, hi=4096)
 
 
 @dataclass(frozen=True)
@@ -272,7 +274,10 @@ def _check_loaders(cfg: ServiceConfig) -> None:
         raise UsageError(f"detector.name: {cfg.detector.name!r} is not one of {', '.join(DETECTORS)}")
     if cfg.detector.name == "yunet" and not cfg.detector.yunet_model:
         raise UsageError("detector.yunet_model: needed for detector.name = \"yunet\"")
-    for path, value in (("model.path", cfg.model.path), ("detector.yunet_model", cfg.detector.yunet_model)):
+    from .bundled import resolve_model
+
+    for path, value in (("model.path", cfg.model.path and resolve_model(cfg.model.path)),
+                        ("detector.yunet_model", cfg.detector.yunet_model)):
         if value:
             _check_readable(path, Path(value))
     _check_source(cfg.source.input)

@@ -16,6 +16,9 @@ from .records import FaceRecord
 
 UNCERTAIN = "uncertain"
 ALPHA, MIN_SCORE, SWITCH_MARGIN, IOU_THRESHOLD, MAX_MISSED, SCENE_CUT = 0.3, 0.3, 0.15, 0.3, 5, 18.0
+# Pixels (a box's longer side): a smaller face is shown `uncertain`, too small to read an expression from. Chosen on
+# FER+ PublicTest faces pasted into real photos (python -m fer_edge.benchmarks.crops; README, "Small faces").
+MIN_FACE = 32
 THUMB = (32, 24)  # (w, h) of the grey thumbnail a cut is judged on: about 0.05 ms a frame
 
 
@@ -71,10 +74,11 @@ class Tracker:
 
     def __init__(self, labels: tuple[str, ...], iou_threshold: float = IOU_THRESHOLD, max_missed: int = MAX_MISSED,
                  alpha: float = ALPHA, min_score: float = MIN_SCORE, switch_margin: float = SWITCH_MARGIN,
-                 scene_cut: float = SCENE_CUT) -> None:
+                 scene_cut: float = SCENE_CUT, min_face: int = MIN_FACE) -> None:
         self.labels = labels
         self.iou_threshold, self.max_missed, self.alpha = iou_threshold, max_missed, alpha
         self.min_score, self.switch_margin, self.scene_cut = min_score, switch_margin, scene_cut
+        self.min_face = min_face
         self.tracks: list[Track] = []
         self.cuts = 0
         self._next_id = 1
@@ -128,6 +132,8 @@ class Tracker:
                 track.box = box
             track.missed = 0
             track.label = smooth_label(track.label, track.probs, self.labels, self.min_score, self.switch_margin)
+            if max(box.width, box.height) < self.min_face:
+                track.label = UNCERTAIN  # probabilities still averaged: the label returns once the face is big enough
             shown = self.labels.index(track.label) if track.label in self.labels else int(track.probs.argmax())
             track.score = float(track.probs[shown])
             assigned[i] = track

@@ -57,9 +57,9 @@ def test_records_are_frozen_and_the_image_forms_are_checked(analyzer):
 
 
 def test_keyword_arguments_and_their_errors(shared):
-    other = Analyzer(model=ROOT / "edge" / "models" / "mobilenetv2_int8.tflite", detector="blazeface-short",
+    other = Analyzer(model=ROOT / "edge" / "models" / "mobilenetv2_fer2013_int8.tflite", detector="blazeface-short",
                      threads=2)
-    assert "mobilenetv2_int8.tflite" in repr(other) and "blazeface-short" in repr(other)
+    assert "mobilenetv2_fer2013_int8.tflite" in repr(other) and "blazeface-short" in repr(other)
     assert [f.label for f in other.analyze(cv2.imread(str(DEMO_IMAGE)))] == ["happy"]
     yunet = Analyzer(detector="yunet", yunet_model=shared / "models" / "face_detection_yunet_2023mar.onnx")
     assert len(yunet.analyze(cv2.imread(str(shared / "data" / "scenes" / "fr_obama_and_biden.jpg")))) == 3

@@ -54,9 +54,11 @@ def test_machine_facts_from_a_crafted_pi_tree(tmp_path):
 
 
 @pytest.mark.shared
-def test_quick_run_with_data_writes_every_output(fer_csv, tmp_path):
+def test_quick_run_with_data_writes_every_output(shared, fer_csv, tmp_path):
     out = tmp_path / "bench"
-    proc = run_cli("bench", "--quick", "--data", str(fer_csv), "--images", "400", "--out", str(out))
+    ferplus = shared / "data" / "ferplus" / "fer2013new.csv"
+    proc = run_cli("bench", "--quick", "--data", str(fer_csv), "--ferplus", str(ferplus), "--images", "400",
+                   "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "eta" in proc.stderr and "100%" in proc.stderr  # the progress line
     results = json.loads((out / "results.json").read_text())
@@ -65,7 +67,7 @@ def test_quick_run_with_data_writes_every_output(fer_csv, tmp_path):
             "delegate"} <= set(results["machine"])
     assert results["settings"]["images"] == 400 and results["settings"]["split"] == "PrivateTest"
     names = [m["name"] for m in results["models"]]
-    assert names == ["cnn_int8", "mobilenetv2_int8"]
+    assert names == ["cnn_fer2013_int8", "mobilenetv2_fer2013_int8"]
     for m in results["models"]:
         assert m["status"] == "ok" and m["accuracy_source"] == "measured" and m["images"] == 400
         assert m["variant"] == "int8" and m["size_bytes"] == (BUNDLED / f"{m['name']}.tflite").stat().st_size
@@ -77,8 +79,23 @@ def test_quick_run_with_data_writes_every_output(fer_csv, tmp_path):
     assert [(m["macs"], m["params"]) for m in results["models"]] == [(234_900_992, 1_174_446), (76_348_864, 1_364_398)]
     cnn = results["models"][0]
     assert 0.6 < cnn["accuracy"] < 0.76 and 0.5 < cnn["macro_f1"] < cnn["accuracy"]
+    # FER+ beside FER2013, on the same 400 images: the rows with a 7-way majority, worked out here independently
+    from fer_edge.classifier import TFLiteClassifier
+    from fer_edge.datasets import load_split
+    from fer_edge.ferplus import split_outcomes
+
+    truth = split_outcomes(ferplus, fer_csv, "PrivateTest")[:400]
+    images = load_split(fer_csv, "PrivateTest", (48, 48), 1).images[:400]
+    for m in results["models"]:
+        said = TFLiteClassifier(BUNDLED / f"{m['name']}.tflite").predict_dataset(images).argmax(1)
+        keep, neutral = truth >= 0, truth == 6
+        assert m["ferplus_images"] == keep.sum() < 400
+        assert m["ferplus_accuracy"] == pytest.approx((said[keep] == truth[keep]).mean(), abs=1e-5)
+        assert m["ferplus_neutral_recall"] == pytest.approx((said[neutral] == 6).mean(), abs=1e-5)
+    assert results["settings"]["ferplus"] == str(ferplus)
     video = results["video"]
-    assert [(v["model"], v["status"], v["frames"]) for v in video] == [("cnn_int8", "ok", 60), ("mobilenetv2_int8", "ok", 60)]
+    assert [(v["model"], v["status"], v["frames"]) for v in video] == [("cnn_fer2013_int8", "ok", 60),
+                                                                       ("mobilenetv2_fer2013_int8", "ok", 60)]
     assert all(v["faces_per_frame"] == 1.0 and v["fps"] > 0 and not v["tensorflow_loaded"] for v in video)
     assert {"decode", "detect", "crop", "classify", "events"} <= set(video[0]["stages_ms"])
     # the demo runs as a video, so run's own interval rule applies: BlazeFace back (189 M) fits the 100 M a frame
@@ -92,7 +109,10 @@ def test_quick_run_with_data_writes_every_output(fer_csv, tmp_path):
     assert rows[0].startswith("model,kind,variant,threads,size_bytes,macs,params") and len(rows) == 3
     assert rows[1].split(",")[5:7] == ["234900992", "1174446"]
     report = (out / "report.md").read_text()
-    assert "| cnn_int8 | int8 | 1.17 MiB | 235 M |" in report and "(pareto.png)" in report
+    assert "| cnn_fer2013_int8 | int8 | 1.17 MiB | 235 M |" in report and "(pareto.png)" in report
+    assert f"| {cnn['ferplus_accuracy']:.2%} | {cnn['ferplus_neutral_recall']:.1%} |" in report
+    assert "FER+ majority accuracy and FER+ neutral recall from" in report
+    assert rows[0].split(",")[7:11] == ["accuracy", "macro_f1", "ferplus_accuracy", "ferplus_neutral_recall"]
     assert "| 329 M |" in report and "| 171 M |" in report  # MACs per loop frame
     assert "★" in report and "The whole loop on a video" in report and "run's own rule" in report
     assert "(loop.png)" in report and png_text((out / "loop.png").read_bytes())["fer-edge-points"] == "2"
@@ -109,8 +129,8 @@ def test_quick_takes_your_models_and_counts_every_detectors_macs(shared, tmp_pat
     models = tmp_path / "models"
     models.mkdir()
     for suffix in (".tflite", ".json"):
-        shutil.copy(BUNDLED / f"cnn_int8{suffix}", models / f"cnn_int8{suffix}")
-    shutil.copy(BUNDLED / "mobilenetv2_int8.tflite", models / "mobilenetv2_int8_edgetpu.tflite")
+        shutil.copy(BUNDLED / f"cnn_fer2013_int8{suffix}", models / f"cnn_int8{suffix}")
+    shutil.copy(BUNDLED / "mobilenetv2_fer2013_int8.tflite", models / "mobilenetv2_int8_edgetpu.tflite")
     out = tmp_path / "bench"
     yunet = shared / "models" / "face_detection_yunet_2023mar.onnx"
     proc = run_cli("bench", "--quick", "--models", str(models), "--detectors", "room,yunet", "--yunet-model", str(yunet),
@@ -157,7 +177,7 @@ def test_sustain_logs_fps_temperature_and_throttling_from_a_fake_sysfs(tmp_path)
     assert len(samples) >= 3 and [s["t_s"] for s in samples] == sorted(s["t_s"] for s in samples)
     assert all(s["temperature_c"] == {"cpu-thermal": 61.2} and s["throttled"] == "throttled=0x40004" for s in samples)
     assert all(s["fps"] > 0 for s in samples) and record["frames"] == samples[-1]["frames"]
-    assert record["detect_every"] == 2 and record["model"] == "cnn_int8"
+    assert record["detect_every"] == 2 and record["model"] == "cnn_fer2013_int8"
     assert "cpu-thermal 61.2 °C, throttled=0x40004" in proc.stderr
     rows = (out / "sustain.csv").read_text().splitlines()
     assert rows[0] == "t_s,frames,fps,throttled,cpu-thermal_c" and len(rows) == len(samples) + 1
@@ -171,15 +191,15 @@ def _result(created: str, p50: dict[str, float], fps: float, acc: float) -> dict
               for name, v in p50.items()]
     return {"schema": SCHEMA, "created": created, "command": ["fer-edge", "bench"], "settings": {"threads": [1]},
             "machine": {"board": f"board {created}", "cores": 4, "arch": "aarch64"}, "models": models,
-            "video": [{"detector": "blazeface", "model": "cnn_int8", "threads": 1, "status": "ok", "fps": fps,
+            "video": [{"detector": "blazeface", "model": "cnn_fer2013_int8", "threads": 1, "status": "ok", "fps": fps,
                        "faces_per_frame": 1.0, "stages_ms": {"detect": {"mean": 4.0}}, "detect_every": 2}]}
 
 
 def test_compare_prints_ratios_of_two_crafted_results(tmp_path):
-    a = _result("A", {"cnn_int8": 2.0, "only_in_a": 1.0}, fps=20.0, acc=0.68)
-    b = _result("B", {"cnn_int8": 1.0}, fps=50.0, acc=0.66)
+    a = _result("A", {"cnn_fer2013_int8": 2.0, "only_in_a": 1.0}, fps=20.0, acc=0.68)
+    b = _result("B", {"cnn_fer2013_int8": 1.0}, fps=50.0, acc=0.66)
     rows = compare(a, b)
-    assert [(r["what"], r["ratio"]) for r in rows] == [("cnn_int8 ×1", 0.5), ("blazeface + cnn_int8 ×1", 2.5)]
+    assert [(r["what"], r["ratio"]) for r in rows] == [("cnn_fer2013_int8 ×1", 0.5), ("blazeface + cnn_fer2013_int8 ×1", 2.5)]
     assert rows[0]["accuracy_delta_pt"] == -2.0
     (tmp_path / "a.json").write_text(json.dumps(a))
     (tmp_path / "b.json").write_text(json.dumps(b))
@@ -187,19 +207,19 @@ def test_compare_prints_ratios_of_two_crafted_results(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("A: board A") and lines[1].startswith("B: board B")
-    assert any(ln.startswith("cnn_int8 ×1") and ln.split()[-2:] == ["0.500", "-2.00"] for ln in lines), proc.stdout
-    assert any(ln.startswith("blazeface + cnn_int8 ×1") and ln.split()[-1] == "2.500" for ln in lines), proc.stdout
+    assert any(ln.startswith("cnn_fer2013_int8 ×1") and ln.split()[-2:] == ["0.500", "-2.00"] for ln in lines), proc.stdout
+    assert any(ln.startswith("blazeface + cnn_fer2013_int8 ×1") and ln.split()[-1] == "2.500" for ln in lines), proc.stdout
     assert len(model_rows(a)) == 2
 
 
 def test_report_renders_from_results_alone_and_says_when_the_plot_is_missing():
-    r = _result("A", {"cnn_int8": 2.0}, fps=20.0, acc=0.68) | {"settings": {"threads": [1], "data": "fer.csv",
+    r = _result("A", {"cnn_fer2013_int8": 2.0}, fps=20.0, acc=0.68) | {"settings": {"threads": [1], "data": "fer.csv",
                                                                          "split": "PrivateTest", "images": 10}}
     r["machine"] |= {"warnings": ["CPU governor is ondemand, not performance"], "cpu": "Cortex-A76"}
     text = render_markdown(r, None, "No `pareto.png`: matplotlib is not installed")
     assert text.startswith("# fer-edge bench: board A (4 cores, aarch64)")
     assert "> warning: CPU governor is ondemand" in text and "No `pareto.png`: matplotlib" in text
-    assert "| cnn_int8 | int8 | - | 200 M |" in text and "| ★ |" in text and "![" not in text
+    assert "| cnn_fer2013_int8 | int8 | - | 200 M |" in text and "| ★ |" in text and "![" not in text
 
 
 def test_pareto_fronts_against_latency_and_against_macs():
@@ -214,8 +234,8 @@ def test_pareto_fronts_against_latency_and_against_macs():
 def test_corrupt_model_among_good_ones_fails_alone(tmp_path):
     models = tmp_path / "models"
     models.mkdir()
-    shutil.copy(BUNDLED / "cnn_int8.tflite", models / "cnn_int8.tflite")
-    shutil.copy(BUNDLED / "cnn_int8.json", models / "cnn_int8.json")
+    shutil.copy(BUNDLED / "cnn_fer2013_int8.tflite", models / "cnn_fer2013_int8.tflite")
+    shutil.copy(BUNDLED / "cnn_fer2013_int8.json", models / "cnn_fer2013_int8.json")
     (models / "broken.tflite").write_bytes(b"TFL3" + bytes(range(256)) * 8)
     out = tmp_path / "bench"
     proc = run_cli("bench", "--models", str(models), "--runs", "5", "--warmup", "1", "--video-frames", "3", "--out", str(out))
@@ -224,8 +244,12 @@ def test_corrupt_model_among_good_ones_fails_alone(tmp_path):
     results = json.loads((out / "results.json").read_text())
     by_name = {m["name"]: m for m in results["models"]}
     assert by_name["broken"]["status"] == "failed" and "broken.tflite" in by_name["broken"]["error"]
-    assert by_name["cnn_int8"]["status"] == "ok" and by_name["cnn_int8"]["accuracy_source"] == "sidecar"
-    assert [v["model"] for v in results["video"]] == ["cnn_int8"]  # a failed model is not run on the video
+    assert by_name["cnn_fer2013_int8"]["status"] == "ok" and by_name["cnn_fer2013_int8"]["accuracy_source"] == "sidecar"
+    recorded = json.loads((BUNDLED / "cnn_fer2013_int8.json").read_text())["accuracy"]  # both label sets, from it
+    assert by_name["cnn_fer2013_int8"]["accuracy"] == recorded["fer2013"]["accuracy"]
+    assert by_name["cnn_fer2013_int8"]["ferplus_accuracy"] == recorded["ferplus"]["accuracy"]
+    assert by_name["cnn_fer2013_int8"]["ferplus_neutral_recall"] == recorded["ferplus"]["recall"]["neutral"]
+    assert [v["model"] for v in results["video"]] == ["cnn_fer2013_int8"]  # a failed model is not run on the video
     assert "failed:" in (out / "report.md").read_text()
     assert (out / "results.csv").read_text().count("failed") == 1
 
@@ -236,7 +260,7 @@ def test_loop_rows_are_scored_against_yunet_on_the_users_clip(shared, tmp_path):
     of the clip is the truth, so a detector that finds fewer of those faces scores a lower recall."""
     out = tmp_path / "bench"
     clip = shared / "data" / "scenes" / "fr_short_hamilton_clip.mp4"
-    proc = run_cli("bench", "--models", str(BUNDLED / "cnn_int8.tflite"), "--runs", "5", "--warmup", "1",
+    proc = run_cli("bench", "--models", str(BUNDLED / "cnn_fer2013_int8.tflite"), "--runs", "5", "--warmup", "1",
                    "--video", str(clip), "--video-frames", "40", "--detectors", "blazeface-back,blazeface-short",
                    "--yunet-model", str(shared / "models" / "face_detection_yunet_2023mar.onnx"), "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -253,7 +277,7 @@ def test_loop_rows_are_scored_against_yunet_on_the_users_clip(shared, tmp_path):
     assert short["quality"]["recall"] < back["quality"]["recall"]  # short range: faces within 2 m of a phone
     report = (out / "report.md").read_text()
     assert "### Against YuNet at full size" in report
-    assert f"| blazeface-back | cnn_int8 | 1 | {back['quality']['recall']:.3f} |" in report
+    assert f"| blazeface-back | cnn_fer2013_int8 | 1 | {back['quality']['recall']:.3f} |" in report
     assert "of YuNet's faces" in proc.stdout
 
 
@@ -264,6 +288,8 @@ def test_bad_inputs(tmp_path):
                           "empty: no .tflite model", code=2)
     assert_one_line_error(run_cli("bench", "--quick", "--split", "Validation", "--out", str(tmp_path / "o")),
                           "unknown split 'Validation'", code=2)
+    assert_one_line_error(run_cli("bench", "--quick", "--ferplus", str(tmp_path / "f.csv"), "--out", str(tmp_path / "o")),
+                          "--ferplus needs --data", code=2)
     assert_one_line_error(run_cli("bench", "--compare", str(tmp_path / "none.json"), str(tmp_path / "none.json")),
                           "none.json: no such results file", code=2)
     (tmp_path / "other.json").write_text('{"schema": "something-else"}')

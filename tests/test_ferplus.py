@@ -4,6 +4,7 @@ counts, and the bad inputs."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from fer_edge.bundled import DEFAULT_MODEL
 from fer_edge.classifier import TFLiteClassifier
 from fer_edge.errors import UsageError
 from fer_edge.ferplus import CONTEMPT, NO_IMAGE, NOT_A_FACE, TIE, UNKNOWN, majority_outcomes, read_ferplus_csv, split_outcomes
+from fer_edge.sidecar import read_sidecar
 
 HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
 # (Usage, has an image, votes: neutral happiness surprise sadness anger disgust fear contempt unknown NF,
@@ -81,6 +83,63 @@ def test_evaluate_ferplus_on_a_small_slice(tmp_path):
     assert "4 of 9 images scored" in proc.stdout and "1 contempt" in proc.stdout and "235 M MACs" in proc.stdout
 
 
+def test_evaluate_both_label_sets_in_one_run(tmp_path):
+    """--ferplus alone scores both label sets from one pass: each part equals what its own run reports."""
+    fer, plus, _ = _pair(tmp_path)
+    base = ("evaluate", "--data", str(fer), "--split", "PrivateTest")
+    proc = run_cli(*base, "--ferplus", str(plus), "--report", str(tmp_path / "both.json"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert run_cli(*base, "--report", str(tmp_path / "fer.json")).returncode == 0
+    assert run_cli(*base, "--labels", "ferplus", "--ferplus", str(plus), "--report", str(tmp_path / "plus.json")).returncode == 0
+    both = json.loads((tmp_path / "both.json").read_text())
+    alone = {"fer2013": json.loads((tmp_path / "fer.json").read_text()),
+             "ferplus": json.loads((tmp_path / "plus.json").read_text())}
+    assert both["label_set"] == "both" and both["macs"] == 234_900_992
+    for label_set, report in alone.items():
+        for key in ("images", "accuracy", "macro_f1", "per_class", "confusion_matrix"):
+            assert both[label_set][key] == report[key], (label_set, key)
+    assert both["fer2013"]["images"] == 9 and both["ferplus"]["images"] == 4
+    assert both["ferplus"]["ferplus"]["excluded"] == alone["ferplus"]["ferplus"]["excluded"]
+    lat = both["latency_ms"]
+    assert lat["faces"] == 9 and 0 < lat["min"] <= lat["p50"] and lat["threads"] == 1
+    assert (tmp_path / "both.png").is_file() and (tmp_path / "both_ferplus.png").is_file()
+    assert "FER2013 labels:" in proc.stdout and "FER+ majority labels:" in proc.stdout
+    neutral = both["ferplus"]["per_class"]["neutral"]
+    assert f"FER+ neutral recall {neutral['recall']:.1%} ({neutral['support']} crowd-neutral faces)" in proc.stdout
+
+
+def test_evaluate_sidecar_rewrites_the_accuracy_block(tmp_path):
+    """`--sidecar` puts one evaluation's figures of both label sets into the model's sidecar; what conversion
+    measured moves under `conversion` and stays there through a second rewrite; every other key is kept."""
+    fer, plus, _ = _pair(tmp_path)
+    model = tmp_path / "m.tflite"
+    shutil.copy(DEFAULT_MODEL, model)
+    before = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    conversion = {"data": "fer2013.csv.gz", "split": "PrivateTest", "images": 3589, "float": 0.5, "tflite": 0.51,
+                  "delta_points": 1.0}
+    model.with_suffix(".json").write_text(json.dumps({**before, "accuracy": conversion}))
+    for _ in range(2):
+        proc = run_cli("evaluate", str(model), "--data", str(fer), "--ferplus", str(plus), "--sidecar",
+                       "--report", str(tmp_path / "r.json"))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    side = json.loads(model.with_suffix(".json").read_text())
+    acc = side["accuracy"]
+    assert {k: v for k, v in side.items() if k != "accuracy"} == {k: v for k, v in before.items() if k != "accuracy"}
+    assert acc["conversion"] == conversion
+    assert acc["split"] == "PrivateTest" and acc["tflite"] == acc["fer2013"]["accuracy"]
+    for label_set, data in (("fer2013", "fer2013.csv"), ("ferplus", "fer2013new.csv")):
+        assert acc[label_set]["data"] == data
+        assert acc[label_set]["accuracy"] == pytest.approx(report[label_set]["accuracy"], abs=1e-6)
+        assert acc[label_set]["images"] == report[label_set]["images"]
+        assert acc[label_set]["recall"] == {k: pytest.approx(c["recall"], abs=1e-6)
+                                            for k, c in report[label_set]["per_class"].items()}
+    assert acc["ferplus"]["excluded"] == {"tie": 1, "unknown": 1, "not_a_face": 1, "no_image": 1, "contempt": 1}
+    assert acc["latency_ms"]["p50"] == report["latency_ms"]["p50"] and acc["latency_ms"]["threads"] == 1
+    assert acc["evaluated"]["command"].startswith("fer-edge evaluate m.tflite --data fer2013.csv --ferplus")
+    assert read_sidecar(model)["accuracy"]["tflite"] == acc["tflite"]  # still what run and bench read
+
+
 def test_evaluate_fer2013_labels_prints_and_writes_macs(tmp_path):
     fer, _, _ = _pair(tmp_path)
     proc = run_cli("evaluate", "--data", str(fer), "--split", "PrivateTest", "--report", str(tmp_path / "r.json"))
@@ -96,9 +155,15 @@ def test_bad_inputs(tmp_path):
     short.mkdir()
     _, short_plus, _ = _pair(short, drop_last=True)
     base = ("evaluate", "--data", str(fer), "--report", str(tmp_path / "r.json"))
-    assert_one_line_error(run_cli(*base, "--labels", "affectnet"), "--labels 'affectnet'", "fer2013, ferplus", code=2)
+    assert_one_line_error(run_cli(*base, "--labels", "affectnet"), "--labels 'affectnet'", "fer2013, ferplus, both",
+                          code=2)
     assert_one_line_error(run_cli(*base, "--labels", "ferplus"), "needs --ferplus PATH", code=2)
-    assert_one_line_error(run_cli(*base, "--ferplus", str(plus)), "only with --labels ferplus", code=2)
+    assert_one_line_error(run_cli(*base, "--labels", "both"), "needs --ferplus PATH", code=2)
+    assert_one_line_error(run_cli(*base, "--labels", "fer2013", "--ferplus", str(plus)),
+                          "--ferplus is not used with --labels fer2013", code=2)
+    assert_one_line_error(run_cli(*base, "--sidecar"), "--sidecar records both label sets", code=2)
+    assert_one_line_error(run_cli(*base, "--labels", "ferplus", "--ferplus", str(plus), "--sidecar"),
+                          "--sidecar records both label sets", code=2)
     assert_one_line_error(run_cli(*base, "--labels", "ferplus", "--ferplus", str(tmp_path / "none.csv")),
                           "none.csv: no such file", code=2)
     assert_one_line_error(run_cli(*base, "--labels", "ferplus", "--ferplus", str(short_plus)),

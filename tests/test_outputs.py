@@ -226,7 +226,7 @@ def test_events_file_is_started_afresh_with_a_run_record_or_appended_to(tmp_path
     assert [r["type"] for r in records] == ["run", "face", "face", "stats"]  # the second run replaced the first
     run = records[0]
     assert run["command"] == "run" and run["config"]["source"] == "demo" and run["config"]["frames"] == 2
-    assert run["config"]["model"].endswith("cnn_int8.tflite") and run["time"] <= records[1]["time"]
+    assert run["config"]["model"].endswith("cnn_fer2013_int8.tflite") and run["time"] <= records[1]["time"]
     proc = cli("run", "--source", "demo", "--frames", "1", "--events", str(events), "--append")
     assert proc.returncode == 0, proc.stderr
     records = _records(events.read_text())
@@ -333,18 +333,18 @@ def test_evaluate_reports_go_beside_the_model_and_never_into_the_package(tmp_pat
     models = tmp_path / "converted"
     models.mkdir()
     for suffix in (".tflite", ".json"):
-        shutil.copy(DEFAULT_MODEL.with_suffix(suffix), models / f"cnn_int8{suffix}")  # same name as the bundled one
+        shutil.copy(DEFAULT_MODEL.with_suffix(suffix), models / f"cnn_fer2013_int8{suffix}")  # same name as the bundled one
     work = tmp_path / "work"
     work.mkdir()
     package = sorted(p.name for p in DEFAULT_MODEL.parent.iterdir())
-    proc = cli("evaluate", str(models / "cnn_int8.tflite"), "--data", str(data), "--split", "test", cwd=work)
+    proc = cli("evaluate", str(models / "cnn_fer2013_int8.tflite"), "--data", str(data), "--split", "test", cwd=work)
     assert proc.returncode == 0, proc.stderr
-    assert (models / "cnn_int8_PrivateTest.json").is_file() and not list(work.iterdir())
+    assert (models / "cnn_fer2013_int8_PrivateTest.json").is_file() and not list(work.iterdir())
     proc = cli("evaluate", "--data", str(data), cwd=work)  # the bundled model: into the working directory
     assert proc.returncode == 0, proc.stderr
-    assert (work / "cnn_int8_PrivateTest.json").is_file()
-    assert json.loads((models / "cnn_int8_PrivateTest.json").read_text())["model"] != \
-        json.loads((work / "cnn_int8_PrivateTest.json").read_text())["model"]  # neither overwrote the other
+    assert (work / "cnn_fer2013_int8_PrivateTest.json").is_file()
+    assert json.loads((models / "cnn_fer2013_int8_PrivateTest.json").read_text())["model"] != \
+        json.loads((work / "cnn_fer2013_int8_PrivateTest.json").read_text())["model"]  # neither overwrote the other
     assert sorted(p.name for p in DEFAULT_MODEL.parent.iterdir()) == package
 
 
@@ -352,7 +352,7 @@ def test_evaluate_reports_go_beside_the_model_and_never_into_the_package(tmp_pat
 
 def test_run_help_shows_defaults_and_bad_values_name_their_option():
     proc = cli("run", "--help")
-    assert proc.returncode == 0 and "(default: 0.25)" in proc.stdout and "(default: room)" in proc.stdout
+    assert proc.returncode == 0 and "(default: 0.1)" in proc.stdout and "(default: room)" in proc.stdout
     assert "(default: None)" not in proc.stdout  # nothing to show is not shown
     for value in ("-1", "nan", "inf", "1e6"):
         assert_one_line_error(cli("run", "--source", "demo", "--margin", value), "--margin", code=2)

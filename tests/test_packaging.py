@@ -50,7 +50,7 @@ def test_the_wheels_only_top_level_name_is_fer_edge(wheel):
         assert z.read(top_level).decode().split() == ["fer_edge"]
     assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {"fer_edge"}
     for module in ("fer_edge/cli.py", "fer_edge/train/cli.py", "fer_edge/convert/cli.py", "fer_edge/benchmarks/cli.py",
-                   "fer_edge/detectors/tiled.py", "fer_edge/models/cnn_int8.tflite", "fer_edge/assets/preview.html"):
+                   "fer_edge/detectors/tiled.py", "fer_edge/models/cnn_fer2013_int8.tflite", "fer_edge/assets/preview.html"):
         assert module in names, module
 
 
@@ -133,7 +133,8 @@ def test_the_light_install_runs_the_loop_and_lists_every_command(light, tmp_path
                            timeout=600, cwd=tmp_path)  # the bundled models found inside the installed package
     assert bench.returncode == 0, bench.stderr
     results = json.loads((tmp_path / "bench" / "results.json").read_text())
-    assert sorted(Path(m["path"]).name for m in results["models"]) == ["cnn_int8.tflite", "mobilenetv2_int8.tflite"]
+    assert sorted(Path(m["path"]).name for m in results["models"]) == ["cnn_fer2013_int8.tflite",
+                                                                      "mobilenetv2_fer2013_int8.tflite"]
     probe = ("import importlib.util, sys; import fer_edge.cli; "
              "print([m for m in ('tensorflow', 'keras') if importlib.util.find_spec(m)])")
     found = subprocess.run([str(light / "bin" / "python"), "-c", probe], capture_output=True, text=True, timeout=60)

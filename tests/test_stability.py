@@ -161,7 +161,7 @@ def test_run_takes_the_service_smoothing_flags_with_the_same_defaults():
     def flags(name: str) -> dict[str, str]:
         return {a.dest: (tuple(a.option_strings), a.help) for a in subs[name]._actions if a.dest.startswith("smoothing.")}
 
-    assert flags("run") == flags("service") and len(flags("run")) == 6
+    assert flags("run") == flags("service") and len(flags("run")) == 7
 
 
 def test_run_smoothing_flags_take_effect_and_are_checked():

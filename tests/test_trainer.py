@@ -10,7 +10,7 @@ from conftest import ROOT, assert_one_line_error, run_cli
 
 from fer_edge.train.targets import ferplus_probs, mix_targets
 
-BUNDLED_CNN = ROOT / "edge" / "models" / "cnn_int8.tflite"
+BUNDLED_CNN = ROOT / "edge" / "models" / "cnn_fer2013_int8.tflite"
 
 
 def test_ferplus_votes_become_fer2013_probabilities():
