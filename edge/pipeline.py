@@ -89,11 +89,55 @@ def crop_face(image: np.ndarray, det: Detection, margin: float, level_eyes: bool
 
 
 def crop_faces(image: np.ndarray, dets: list[Detection], margin: float, level_eyes: bool
-               ) -> tuple[list[Detection], list[np.ndarray]]:
-    """The detections whose crop is at least MIN_CROP pixels a side, and those crops."""
+               ) -> tuple[list[int], list[np.ndarray]]:
+    """The indices of the detections whose crop is at least MIN_CROP pixels a side, and those crops."""
     crops = [crop_face(image, d, margin, level_eyes) for d in dets]
     keep = [i for i, c in enumerate(crops) if c.size and min(c.shape[:2]) >= MIN_CROP]
-    return [dets[i] for i in keep], [crops[i] for i in keep]
+    return keep, [crops[i] for i in keep]
+
+
+def media_time(frame: Frame, fps: float | None) -> float:
+    """The tracker's clock for a frame: a video file's own (frame number over its rate), so the answer does not
+    depend on how fast the file is read; a camera's or stream's capture time."""
+    return frame.index / fps if fps else frame.timestamp
+
+
+class FrameStep:
+    """One frame through the scene-cut check, the detector (on every Nth frame), the tracker and the classifier:
+    what `run_loop` and the Python API (`Analyzer`) both call, so they give the same faces."""
+
+    def __init__(self, detector: FaceDetector, classifier: Classifier, tracker: Tracker, opts: LoopOptions) -> None:
+        self.detector, self.classifier, self.tracker, self.opts = detector, classifier, tracker, opts
+        self.every = max(1, opts.detect_every)
+        self.frames = 0
+        self._labels = tuple(classifier.labels)
+
+    def __call__(self, frame: Frame, still: bool, clock: float) -> tuple[list[FaceRecord], bool, dict[str, float]]:
+        """This frame's face records, whether the detector ran, and the stages' seconds (detect, track, crop,
+        classify). `clock` is the frame's time for the tracker (`media_time`)."""
+        if self.frames == 0 and self.opts.detect_budget_macs > 0:
+            h, w = detect_image(frame).shape[:2]
+            macs = self.detector.macs(w, h)
+            self.every = detect_interval(macs, self.every, self.opts.detect_budget_macs)
+            log.info("detecting on every %d frame(s): %s costs %s M MACs a call on %dx%d", self.every,
+                     self.detector.name, "?" if macs is None else round(macs / 1e6), w, h)
+        t0 = time.perf_counter()
+        cut = self.tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
+        detected = self.frames % self.every == 0 or still or cut
+        t1 = time.perf_counter()
+        dets = detect_frame(self.detector, frame) if detected else None  # on picamera2's lores stream if any
+        t2 = time.perf_counter()
+        tracks = self.tracker.step(frame.image, dets, clock, still)
+        t3 = time.perf_counter()
+        keep, crops = crop_faces(frame.image, [t.detection() for t in tracks], self.opts.margin, self.opts.level_eyes)
+        t4 = time.perf_counter()
+        probs = self.classifier.classify(crops) if crops else np.zeros((0, len(self._labels)), np.float32)
+        t5 = time.perf_counter()
+        records = self.tracker.faces([tracks[i] for i in keep], probs, time=frame.timestamp, frame=frame.index,
+                                     file=frame.file)
+        self.frames += 1
+        return records, detected, {"detect": t2 - t1, "track": t3 - t2 + t1 - t0, "crop": t4 - t3,
+                                   "classify": t5 - t4}
 
 
 def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier, events: EventWriter,
@@ -105,12 +149,9 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
     `observer`, when given, sees every processed frame's records and the stats (the service's health and metrics).
     """
     stop = stop or threading.Event()
-    tracker = tracker or Tracker(tuple(classifier.labels))
+    step = FrameStep(detector, classifier, tracker or Tracker(tuple(classifier.labels)), opts)
     stats = LoopStats()
-    labels = tuple(classifier.labels)
     last_stats = time.perf_counter()
-    every = max(1, opts.detect_every)
-    dets: list[Detection] = []
     try:
         while not stop.is_set():
             t0 = time.perf_counter()
@@ -118,33 +159,17 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
             t1 = time.perf_counter()
             if frame is None:
                 break
-            if stats.frames == 0 and opts.detect_budget_macs > 0:
-                h, w = detect_image(frame).shape[:2]
-                macs = detector.macs(w, h)
-                every = detect_interval(macs, every, opts.detect_budget_macs)
-                log.info("detecting on every %d frame(s): %s costs %s M MACs a call on %dx%d", every,
-                         detector.name, "?" if macs is None else round(macs / 1e6), w, h)
-            cut = tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
             # asked per frame: a reconnecting source may hold a camera now and a folder of photos later
-            detected = stats.frames % every == 0 or source.still or cut
-            td = time.perf_counter()  # the scene-cut check above counts as crop time: `detect` is the detector's
-            if detected:
-                dets = detect_frame(detector, frame)  # on picamera2's lores stream when there is one
+            clock = media_time(frame, None if source.live else source.fps)
+            records, detected, stages = step(frame, source.still, clock)
             t2 = time.perf_counter()
-            dets, crops = crop_faces(frame.image, dets, opts.margin, opts.level_eyes)
-            t3 = time.perf_counter()
-            probs = classifier.classify(crops) if crops else np.zeros((0, len(labels)), np.float32)
-            t4 = time.perf_counter()
-            records = tracker.faces(dets, probs, time=frame.timestamp, frame=frame.index, detected=detected,
-                                    file=frame.file)
             for r in records:
                 events.write(r)
             events.flush()
-            t5 = time.perf_counter()
+            t3 = time.perf_counter()
             for sink in sinks:
                 sink.show(frame, records)
-            stats.add({"decode": t1 - t0, "detect": t2 - td, "crop": t3 - t2 + td - t1, "classify": t4 - t3,
-                       "events": t5 - t4, "total": t5 - t0}, len(records), detected)
+            stats.add({"decode": t1 - t0, **stages, "events": t3 - t2, "total": t3 - t0}, len(records), detected)
             if observer is not None:
                 observer(frame, records, stats)
             if opts.max_frames and stats.frames >= opts.max_frames:

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-STAGES = ("decode", "detect", "crop", "classify", "events", "total")
+STAGES = ("decode", "detect", "track", "crop", "classify", "events", "total")
 
 
 class LoopStats:
