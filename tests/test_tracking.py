@@ -172,8 +172,8 @@ def test_ids_stay_the_same_through_one_missed_detection():
         if i % EVERY == 0 and dets:
             ids.append([t.id for t in shown])
     assert ids == [[1], [1], [1], [1]], ids
-    # the centre-distance rule: IoU 0.2, half a face apart, same size -> one face; two faces apart -> another
-    assert match_pairs([Box(32, 0, 96, 64)], [Box(0, 0, 64, 64)], 0.3) == [(0, 0)]
+    # the centre-distance rule: IoU 0.23, 0.6 face apart, same size -> one face; two faces apart -> another
+    assert match_pairs([Box(40, 0, 104, 64)], [Box(0, 0, 64, 64)], 0.3) == [(0, 0)]
     assert match_pairs([Box(130, 0, 194, 64)], [Box(0, 0, 64, 64)], 0.3) == []
 
 
