@@ -25,10 +25,10 @@ WINDOW = (9, 9)  # Lucas-Kanade window in region pixels: about a fifth of a foll
 LEVELS = 2  # pyramid levels above the region: with WINDOW, shifts of about 18 region px (0.4 face) a frame
 MAX_SCALE_STEP = 1.2  # a face grows or shrinks by at most this factor from one frame to the next
 TEMPLATE = 16  # the likeness template's side: a face's coarse shading, not its details
-# MACs-equivalent of one flow step on one face, for the loop's budget: two 16-point pyramids of about 100x100 px
-# (grey, resize, pyramid: about 0.1 M), corners on the region (0.3 M), and Lucas-Kanade both ways (20 points,
-# 3 levels, a 9x9 window, up to 10 iterations of about 4 operations per window pixel, plus its gradients: 0.6 M).
-FLOW_MACS = 1_000_000
+# MACs-equivalent of following one face for one frame, for the loop's budget (counted, not timed): two grey
+# regions of about 100x100 px cut, scaled and converted (0.3 M); their pyramids and Scharr derivatives (0.6 M);
+# Lucas-Kanade for 16 points both ways over 3 levels, a 9x9 window, up to 10 iterations (0.5 M); the template (0.1 M).
+FLOW_MACS = 1_500_000
 
 _CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 10, 0.03)
 

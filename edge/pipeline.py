@@ -60,8 +60,9 @@ class LoopOptions:
     level_eyes: bool = False  # rotate each crop so the eye keypoints are level
     max_frames: int = 0  # 0: until the source ends or a stop is asked
     stats_every_s: float = 10.0
-    # Detect faces on every Nth frame of a video or camera; between detections the last boxes are reused and only
-    # the classifier runs (DeepStream's `interval`, MediaPipe's detect-then-track). Stills are always detected.
+    # Detect faces on every Nth frame of a video or camera; between detections the tracker carries each box along
+    # its face and only the classifier runs (DeepStream's `interval`, MediaPipe's detect-then-track). Stills are
+    # always detected.
     detect_every: int = DEFAULT_DETECT_EVERY
     # When > 0, the interval is raised on the first frame until the detector's MACs per frame, amortized, fit in it.
     detect_budget_macs: float = 0.0

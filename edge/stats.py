@@ -1,7 +1,8 @@
 """Loop metrics that cost little: per-stage perf_counter timings in a bounded window, and two frame rates.
 
-`detect` is timed only on the frames that ran the detector (with --detect-every N the others reuse boxes), so its
-percentiles are a detection's cost; `detected` says on how many frames it ran. `fps_now` is a moving average over
+`detect` is timed only on the frames that ran the detector (with --detect-every N the tracker carries the boxes on
+the others), so its percentiles are a detection's cost; `track` is the tracker's share (scene cut, following,
+matching, second looks); `detected` counts the frames the detector ran on. `fps_now` is a moving average over
 about the last ten frames (Frigate's), `fps_mean()` the frames over the seconds since the start.
 """
 

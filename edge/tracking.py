@@ -173,6 +173,9 @@ class Tracker:
         self.checks = 0  # second looks taken
         self.lost = {"flow": 0, "likeness": 0, "missed": 0}  # carried boxes hidden, by cause
         self.macs = 0  # MACs-equivalent spent on following and second looks since the start (README, "Tracking")
+        from . import follow as moves  # not at the top: edge.config takes its defaults from here; it imports cv2
+
+        self._f = moves
         self._next_id = 1
         self._thumb: np.ndarray | None = None
         self._now: float | None = None
@@ -225,24 +228,23 @@ class Tracker:
     def _carry(self, t: Track, image: np.ndarray, dt: float) -> None:
         """Move `t` to this frame by its `follow` means; hide it when the flow is lost or the face is no longer
         under its box."""
-        from .follow import FLOW_MACS, follow_flow, likeness, moved_box, patch_box, template
-
+        f = self._f
         t.detected = False
         vx, vy, vs = t.velocity
         shift = (vx * dt, vy * dt)
         before = t.box
         now: np.ndarray | None = None  # the face's template in this frame
         if self.follow == "flow":
-            followed = follow_flow(t.patch, image, t.box, shift) if t.patch is not None else None
-            self.macs += FLOW_MACS if t.patch is not None else 0
+            followed = f.follow_flow(t.patch, image, t.box, shift) if t.patch is not None else None
+            self.macs += f.FLOW_MACS if t.patch is not None else 0
             if followed is None:
                 if t.visible:
                     self.lost["flow"] += 1
                 t.visible = False  # lost: it coasts on its velocity, hidden, until a detection finds it again
-                t.box = moved_box(t.box, shift, math.exp(vs * dt))
+                t.box = f.moved_box(t.box, shift, math.exp(vs * dt))
             else:
                 t.box, patch = followed
-                now = template(patch.grey, patch_box(t.box, patch))  # the flow's grey region: no second resize
+                now = f.template(patch.grey, f.patch_box(t.box, patch))  # the flow's grey region: no second resize
                 if dt > 0:  # the flow's own measure of the velocity, blended with the detections'
                     (bx, by), (ax, ay) = before.center, t.box.center
                     w = VELOCITY_WEIGHT
@@ -250,23 +252,22 @@ class Tracker:
                     t.velocity = ((1 - w) * vx + w * (ax - bx) / dt, (1 - w) * vy + w * (ay - by) / dt,
                                   (1 - w) * vs + w * ds)
         elif self.follow == "velocity":
-            t.box = moved_box(t.box, shift, math.exp(vs * dt))
+            t.box = f.moved_box(t.box, shift, math.exp(vs * dt))
         if t.keypoints and t.box != before:
             t.keypoints = _moved_points(t.keypoints, before, t.box)
         if t.visible:
-            t.likeness = likeness(t.template, now if now is not None else template(image, t.box))
+            t.likeness = f.likeness(t.template, now if now is not None else f.template(image, t.box))
             if t.likeness < self.min_likeness:
                 self.lost["likeness"] += 1
                 t.visible = False
 
     def _grab(self, image: np.ndarray, dt: float) -> None:
         """Each track's grey region of this frame, where the next frame's flow step will look for its face."""
-        from .follow import flow_region, flow_scale, grab
-
+        f = self._f
         h, w = image.shape[:2]
         for t in self.tracks:
             shift = (t.velocity[0] * dt, t.velocity[1] * dt)
-            t.patch = grab(image, flow_region(t.box, shift, w, h), flow_scale(t.box))
+            t.patch = f.grab(image, f.flow_region(t.box, shift, w, h), f.flow_scale(t.box))
 
     # -- on a detection
     def _match(self, image: np.ndarray, detections: Sequence[Detection], now: float, still: bool) -> None:
@@ -287,8 +288,6 @@ class Tracker:
                 self._hit(track, det, image, now, still)
 
     def _hit(self, t: Track, det: Detection, image: np.ndarray, now: float, still: bool) -> None:
-        from .follow import template
-
         if t.hits and now > t.hit_at:  # the velocity from this detection and the last one that found the face
             (ax, ay), (bx, by) = det.box.center, t.hit_box.center
             span = now - t.hit_at
@@ -301,7 +300,7 @@ class Tracker:
         t.det_score, t.keypoints = float(det.score), det.keypoints
         t.hits += 1
         t.visible = t.detected = True
-        t.template, t.likeness = template(image, det.box), 1.0
+        t.template, t.likeness = self._f.template(image, det.box), 1.0
         if not t.confirmed:
             t.confirmed = self._confirmed(t, det, image, now, still)
 
@@ -333,13 +332,14 @@ class Tracker:
         h, w = image.shape[:2]
         live = [t for t in self.tracks if now - t.hit_at <= self.max_carry_s and _on_frame(t.box, w, h)]
         live.sort(key=lambda t: (not t.confirmed, not t.detected, -t.hits, t.id))
-        kept: list[Track] = []
-        for t in live:
-            if kept and iou_matrix(t.box.as_array()[None], np.array([k.box.as_array() for k in kept])).max() > SAME_FACE:
-                continue
-            kept.append(t)
-        kept.sort(key=lambda t: t.id)
-        self.tracks = kept
+        if len(live) > 1:
+            boxes = np.array([t.box.as_array() for t in live])
+            overlap = iou_matrix(boxes, boxes) > SAME_FACE
+            keep = np.ones(len(live), bool)
+            for i in range(1, len(live)):
+                keep[i] = not (overlap[i, :i] & keep[:i]).any()
+            live = [t for t, k in zip(live, keep) if k]
+        self.tracks = sorted(live, key=lambda t: t.id)
 
     # -- labels
     def _smooth(self, t: Track, probs: np.ndarray) -> None:
