@@ -101,7 +101,8 @@ def test_scene_benchmark_on_a_short_clip(shared, tmp_path):
                 "macs_per_call", "macs_per_frame", "recall_vs_yunet", "detect_ms_per_call"} <= row.keys()
         assert row["frames"] == 12
     # detecting on every frame: faces popping in and out of this short clip cost nothing
-    assert room["recall"] >= 0.9 and room["extra_per_frame"] <= 0.2 and back["recall"] < 0.5
+    # back misses the small faces (the tracker carries the few it found, once, through this short clip)
+    assert room["recall"] >= 0.9 and room["extra_per_frame"] <= 0.2 and back["recall"] <= room["recall"] - 0.3
     assert (room["detect_every"], room["macs_per_frame"]) == (1, 9 * 189_000_000)
     assert (back["detect_every"], back["macs_per_frame"]) == (3, 63_000_000)
     report = (out / "report.md").read_text()
