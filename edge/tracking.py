@@ -196,15 +196,16 @@ class Tracker:
              still: bool = False) -> list[Track]:
         """Move every track to this frame, match this frame's `detections` (None: the detector did not run) and
         return the tracks to report: confirmed, and still looking like their face. `now` is the frame's time in
-        seconds (a video's own clock, so a file gives the same answer however fast it is read). A `still` is an
-        unrelated picture: no track carries over to or from it.
+        seconds (a video's own clock, so a file gives the same answer however fast it is read). A `still` is a
+        picture of its own: no box is carried into it (a face found where one was in the last keeps its id).
         """
         dt = 0.0 if self._now is None or still else max(0.0, now - self._now)
         self._now = now
-        if still:
-            self.tracks = []
         for t in self.tracks:
-            self._carry(t, image, dt)
+            if still:  # another picture: nothing is carried into it, but a face found at the same place keeps its id
+                t.detected = t.visible = False
+            else:
+                self._carry(t, image, dt)
         if detections is not None:
             self._match(image, detections, now, still)
         self._prune(image, now)
