@@ -111,18 +111,22 @@ class FrameStep:
         self.detector, self.classifier, self.tracker, self.opts = detector, classifier, tracker, opts
         self.every = max(1, opts.detect_every)
         self.frames = 0
+        self._sized = False  # the interval is set on the first frame of a video or camera, by the MAC budget
         self._labels = tuple(classifier.labels)
 
-    def __call__(self, frame: Frame, still: bool, clock: float) -> tuple[list[FaceRecord], bool, dict[str, float]]:
-        """This frame's face records, whether the detector ran, and the stages' seconds (detect, track, crop,
-        classify). `clock` is the frame's time for the tracker (`media_time`)."""
-        if self.frames == 0 and self.opts.detect_budget_macs > 0:
+    def __call__(self, frame: Frame, still: bool, clock: float, started: float | None = None
+                 ) -> tuple[list[FaceRecord], bool, dict[str, float]]:
+        """This frame's face records, whether the detector ran, and the stages' seconds: detect, crop, classify,
+        and track (the rest: scene cut, tracker, records), adding up to the time since `started` (a perf_counter
+        value; default now). `clock` is the frame's time for the tracker (`media_time`)."""
+        t0 = time.perf_counter() if started is None else started
+        if not self._sized and not still and self.opts.detect_budget_macs > 0:  # stills are always detected
+            self._sized = True
             h, w = detect_image(frame).shape[:2]
             macs = self.detector.macs(w, h)
             self.every = detect_interval(macs, self.every, self.opts.detect_budget_macs)
             log.info("detecting on every %d frame(s): %s costs %s M MACs a call on %dx%d", self.every,
                      self.detector.name, "?" if macs is None else round(macs / 1e6), w, h)
-        t0 = time.perf_counter()
         cut = self.tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
         detected = self.frames % self.every == 0 or still or cut
         t1 = time.perf_counter()
@@ -137,8 +141,8 @@ class FrameStep:
         records = self.tracker.faces([tracks[i] for i in keep], probs, time=frame.timestamp, frame=frame.index,
                                      file=frame.file)
         self.frames += 1
-        return records, detected, {"detect": t2 - t1, "track": t3 - t2 + t1 - t0, "crop": t4 - t3,
-                                   "classify": t5 - t4}
+        stages = {"detect": t2 - t1, "crop": t4 - t3, "classify": t5 - t4}
+        return records, detected, {**stages, "track": time.perf_counter() - t0 - sum(stages.values())}
 
 
 def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier, events: EventWriter,
@@ -157,13 +161,13 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
         while not stop.is_set():
             t0 = time.perf_counter()
             frame = source.read()
-            t1 = time.perf_counter()
             if frame is None:
                 break
             # asked per frame: a reconnecting source may hold a camera now and a folder of photos later
             clock = media_time(frame, None if source.live else source.fps)
-            records, detected, stages = step(frame, source.still, clock)
-            t2 = time.perf_counter()
+            t1 = time.perf_counter()
+            records, detected, stages = step(frame, source.still, clock, started=t1)
+            t2 = t1 + sum(stages.values())  # the step's end: its stages add up to it
             for r in records:
                 events.write(r)
             events.flush()
