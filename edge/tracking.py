@@ -67,7 +67,7 @@ class Track:
     probs: np.ndarray | None = None  # exponential moving average of the class probabilities (float32)
     label: str = UNCERTAIN  # the smoothed label shown to users
     score: float = 0.0  # the smoothed probability of `label` (of the top class while `uncertain`)
-    hits: int = 1  # detections that found this face
+    hits: int = 0  # detections that found this face
     confirmed: bool = False  # reported as a face (records, MQTT `new`) only once True
     visible: bool = True  # the carried box still holds the face; False: hidden until a detection finds it again
     detected: bool = True  # found by this frame's detection (False: carried)
@@ -283,7 +283,7 @@ class Tracker:
             self._hit(self.tracks[j], detections[i], image, now, still)
         for i, det in enumerate(detections):
             if i not in matched:
-                track = Track(self._next_id, det.box, float(det.score), det.keypoints, now, det.box, hits=0)
+                track = Track(self._next_id, det.box, float(det.score), det.keypoints, now, det.box)
                 self._next_id += 1
                 self.tracks.append(track)
                 self._hit(track, det, image, now, still)
