@@ -123,10 +123,16 @@ def run(faces: Faces, photos: list[Photo], heads: list, pipeline, sizes: tuple[i
                 if not crops:
                     continue
                 probs = pipeline.classifier.classify(crops)
-                for n, det in enumerate(kept):
-                    rows[hits[id(det)]][f"label@{margin:g}"] = labels[int(probs[n].argmax())]
+                for n, i in enumerate(kept):
+                    rows[hits[id(mine[i])]][f"label@{margin:g}"] = labels[int(probs[n].argmax())]
                 if margin == loop_margin:  # the records the loop would write, each face judged on this frame alone
-                    for det, record in zip(kept, pipeline.new_tracker().faces(kept, probs, time=0.0, frame=frames)):
+                    tracker = pipeline.new_tracker()
+                    shown = {t.box: t for t in tracker.step(frame, [mine[i] for i in kept], 0.0, still=True)}
+                    reported = [(n, shown[mine[i].box]) for n, i in enumerate(kept) if mine[i].box in shown]
+                    records = tracker.faces([t for _, t in reported], probs[[n for n, _ in reported]], time=0.0,
+                                            frame=frames)
+                    for (n, _), record in zip(reported, records):
+                        det = mine[kept[n]]
                         rows[hits[id(det)]] |= {"detected": True, "box_side": round(max(det.box.width, det.box.height), 1),
                                                 "label": record.label, "shown": record.smoothed_label}
             out += rows
@@ -310,9 +316,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(args: argparse.Namespace, command: str) -> dict:
     """Build the loop's parts from the config, paste, detect, crop, classify; write the results folder."""
+    from fer_edge.benchmarks.crops_frames import make_cutouts
     from fer_edge.benchmarks.machine import describe, short_name
     from fer_edge.benchmarks.scene import parse_size
-    from fer_edge.benchmarks.scene_clip import make_cutouts
     from fer_edge.build import build_pipeline
     from fer_edge.config import config_from
     from fer_edge.datasets import canonical_split

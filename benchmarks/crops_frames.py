@@ -112,8 +112,6 @@ def compose(photo: Photo, heads: list, faces: list[np.ndarray], side: int, size:
     """A frame from `photo` with a head from the shared photos for each face that fits, the FER face blended over
     that head's own face: the frame and each placed face's square (x1, y1, x2, y2); the faces that did not fit are
     left out (the squares come in `faces` order)."""
-    from fer_edge.benchmarks.scene_clip import paste as paste_head
-
     frame, own = background(photo, size, rng)
     taken = [b + np.array([-0.2, -0.2, 0.2, 0.2]) * (b[2] - b[0]) for b in own]  # the photo's faces stay visible
     box_side = side * BOX_OF_SQUARE
@@ -132,3 +130,64 @@ def compose(photo: Photo, heads: list, faces: list[np.ndarray], side: int, size:
         paste_face(frame, face, x, y, side)
         squares.append(np.array([x, y, x + side, y + side], float))
     return frame, squares
+
+
+# head-and-shoulders cut around a face box, in face widths: left/right, above, below
+CUT_SIDE, CUT_ABOVE, CUT_BELOW = 0.55, 0.6, 0.9
+
+
+@dataclass(frozen=True)
+class Cutout:
+    """A head from the shared photos: its pixels, a feathered elliptical alpha, and its face box inside it."""
+
+    image: np.ndarray  # BGR
+    alpha: np.ndarray  # float32 0-1
+    box: tuple[float, float, float, float]
+
+
+def make_cutouts(scenes: Path) -> list[Cutout]:
+    """Each face of the shared photos with its head and shoulders, on a soft elliptical mask."""
+    from fer_edge.benchmarks.scene_clip import FACES
+    from fer_edge.datasets import imread
+
+    out = []
+    for name, (x1, y1, x2, y2) in FACES:
+        image = imread(scenes / name)
+        if image is None:
+            raise FerEdgeError(f"{scenes / name}: missing or unreadable shared photo")
+        w = x2 - x1
+        h, wi = image.shape[:2]
+        cx1, cy1 = max(0, int(x1 - CUT_SIDE * w)), max(0, int(y1 - CUT_ABOVE * w))
+        cx2, cy2 = min(wi, int(x2 + CUT_SIDE * w)), min(h, int(y2 + CUT_BELOW * w))
+        crop = image[cy1:cy2, cx1:cx2]
+        ch, cw = crop.shape[:2]
+        mask = np.zeros((ch, cw), np.float32)
+        cv2.ellipse(mask, (cw // 2, ch // 2), (int(cw * 0.46), int(ch * 0.46)), 0, 0, 360, 1.0, -1)
+        mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, cw * 0.04))
+        out.append(Cutout(crop, mask, (x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1)))
+    return out
+
+
+def paste_head(frame: np.ndarray, cutout: Cutout, box: tuple[float, float, float, float], flip: bool) -> None:
+    """Scale the cut-out so its face box lands on `box` and alpha-blend it into `frame` in place."""
+    bx1, by1, bx2, by2 = cutout.box
+    scale = (box[2] - box[0]) / (bx2 - bx1)
+    image, alpha = cutout.image, cutout.alpha
+    if flip:
+        image, alpha = image[:, ::-1], alpha[:, ::-1]
+        bx1 = image.shape[1] - bx2
+    ox, oy = box[0] - bx1 * scale, box[1] - by1 * scale
+    m = np.float32([[scale, 0, ox], [0, scale, oy]])
+    h, w = frame.shape[:2]
+    x0, y0 = max(0, int(ox)), max(0, int(oy))
+    x1 = min(w, int(np.ceil(ox + image.shape[1] * scale)))
+    y1 = min(h, int(np.ceil(oy + image.shape[0] * scale)))
+    if x1 <= x0 or y1 <= y0:
+        return
+    m[:, 2] -= (x0, y0)
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    patch = cv2.warpAffine(np.ascontiguousarray(image), m, (x1 - x0, y1 - y0), flags=interp,
+                           borderMode=cv2.BORDER_REPLICATE)
+    a = cv2.warpAffine(np.ascontiguousarray(alpha), m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)[:, :, None]
+    region = frame[y0:y1, x0:x1]
+    region[:] = (patch * a + region * (1 - a)).astype(np.uint8)

@@ -16,7 +16,7 @@ keys of `fer-edge run --print-config`, e.g. `detector.every=2`, `detector.name=y
 compared side by side in the same real loop (decode, detect on the interval the config gives, crop, classify with the
 default model, track, events). Measures per row: scene_metrics.quality, loop fps on one thread (pin the process with
 `taskset -c 1`), and MACs per frame: the detector's per call times the calls made, plus what the tracker reports it
-spent (a `macs_spent` attribute, when it has one), over the frames. Writes results.json, report.md and scene.png.
+spent (its `macs` counter, when it has one), over the frames. Writes results.json, report.md and scene.png.
 """
 
 from __future__ import annotations
@@ -167,9 +167,9 @@ def _load() -> float | None:
 
 
 def tracking_macs(pipeline) -> int:
-    """MACs the tracker says it spent since it was built (its `macs_spent`: optical flow, a motion model, region
-    re-detection); 0 for a tracker that matches boxes by IoU alone, which costs nothing worth counting."""
-    return int(getattr(getattr(pipeline, "tracker", None), "macs_spent", 0) or 0)
+    """MACs-equivalent the tracker says it spent since it was built (its `macs`: optical flow and second looks at
+    tile-only boxes); 0 for a tracker that keeps no count."""
+    return int(getattr(getattr(pipeline, "tracker", None), "macs", 0) or 0)
 
 
 def loop_interval(options, macs: int | None) -> int:

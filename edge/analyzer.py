@@ -15,9 +15,12 @@ from typing import Any, Union
 import cv2
 import numpy as np
 
-from .geometry import MARGIN, Detection
-from .pipeline import DEFAULT_DETECT_EVERY, crop_faces
+from .detectors import DEFAULT_DETECTOR
+from .geometry import MARGIN
+from .pipeline import media_time
 from .records import FaceRecord
+from .sources import Frame
+from .tracking import CONFIRM, CONFIRM_DEFAULT, FOLLOW, FOLLOW_DEFAULT
 
 Source = Union[str, int, "os.PathLike[str]", Iterable[np.ndarray]]  # what `stream` takes
 
@@ -73,36 +76,39 @@ class Analyzer:
         faces = Analyzer().analyze(cv2.imread("photo.jpg"))   # [Face(box=(x1, y1, x2, y2), label='happy', ...)]
 
     Keyword arguments: `model`, an expression classifier .tflite (default: the bundled int8 CNN); `detector`,
-    one of blazeface (default), blazeface-short, blazeface-full, blazeface-back, yunet (with `yunet_model`) or
-    haar; `threads`, CPU threads for the detector and the classifier; `accelerator`, none or edgetpu;
-    `min_face_score`, the detector's threshold (None: its default); `margin`, the face crop's margin as a
-    fraction of the face; `level_eyes`, rotate each crop so the eyes are level. The models load once, here:
+    one of room (default, as `fer-edge run`), blazeface, blazeface-short, blazeface-full, blazeface-back, yunet
+    (with `yunet_model`) or haar; `threads`, CPU threads for the detector and the classifier; `accelerator`, none
+    or edgetpu; `min_face_score`, the detector's threshold (None: its default); `margin`, the face crop's margin as
+    a fraction of the face; `level_eyes`, rotate each crop so the eyes are level; `follow` and `confirm`, how
+    faces are tracked between detections and confirmed (the config's [tracking] keys). The models load once, here:
     build one Analyzer and reuse it. One Analyzer serves one thread at a time.
 
     A model or detector that cannot be loaded raises `fer_edge.errors.FerEdgeError` (its message names the file);
     a bad argument or image raises ValueError or TypeError.
     """
 
-    def __init__(self, *, model: str | os.PathLike[str] | None = None, detector: str = "blazeface", threads: int = 1,
-                 accelerator: str = "none", min_face_score: float | None = None,
+    def __init__(self, *, model: str | os.PathLike[str] | None = None, detector: str = DEFAULT_DETECTOR,
+                 threads: int = 1, accelerator: str = "none", min_face_score: float | None = None,
                  yunet_model: str | os.PathLike[str] | None = None, margin: float = MARGIN,
-                 level_eyes: bool = False) -> None:
+                 level_eyes: bool = False, follow: str = FOLLOW_DEFAULT, confirm: str = CONFIRM_DEFAULT) -> None:
         from .build import build_pipeline
-        from .config import DetectorConfig, ModelConfig, ServiceConfig
+        from .config import DetectorConfig, ModelConfig, ServiceConfig, TrackingConfig
 
         if not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads: want an integer >= 1, got {threads!r}")
         if not margin >= 0:
             raise ValueError(f"margin: want a number >= 0, got {margin!r}")
+        for name, value, choices in (("follow", follow, FOLLOW), ("confirm", confirm, CONFIRM)):
+            if value not in choices:
+                raise ValueError(f"{name}: want one of {', '.join(choices)}, got {value!r}")
         cfg = ServiceConfig(threads=threads, model=ModelConfig(path=os.fspath(model) if model is not None else "",
                                                                accelerator=accelerator),
                             detector=DetectorConfig(name=detector, min_score=min_face_score or 0.0,
                                                     yunet_model=os.fspath(yunet_model) if yunet_model else "",
-                                                    margin=float(margin), level_eyes=level_eyes))
-        self._pipeline = build_pipeline(cfg)  # the models `fer-edge run` would load for the same settings
+                                                    margin=float(margin), level_eyes=level_eyes),
+                            tracking=TrackingConfig(follow=follow, confirm=confirm))
+        self._pipeline = build_pipeline(cfg)  # the models and loop options `fer-edge run` would use
         self.model, self.detector, self.threads = self._pipeline.model, detector, threads
-        self._margin, self._level_eyes = float(margin), level_eyes
-        self._detector, self._classifier = self._pipeline.detector, self._pipeline.classifier
 
     def __repr__(self) -> str:
         return f"Analyzer(model={str(self.model)!r}, detector={self.detector!r}, threads={self.threads})"
@@ -110,65 +116,59 @@ class Analyzer:
     @property
     def labels(self) -> tuple[str, ...]:
         """The expressions the model tells apart, in its output order (FER2013's seven for the bundled models)."""
-        return tuple(self._classifier.labels)
+        return self._pipeline.labels
 
     def analyze(self, image: np.ndarray) -> list[Face]:
-        """The faces in one BGR image (H x W x 3 uint8; grey and BGRA are accepted), best detection first."""
-        image = _as_bgr(image)
-        faces, probs = self._classify(image, self._detector.detect(image))
-        return [self._face(d, p) for d, p in zip(faces, probs)]
+        """The faces in one BGR image (H x W x 3 uint8; grey and BGRA are accepted), best detection first: what
+        `fer-edge run --source photo.jpg` reports for it."""
+        records, _, _ = self._pipeline.step()(Frame(_as_bgr(image), 0, time.time()), True, 0.0)
+        return [_still_face(r) for r in records]
 
-    def stream(self, source: Source, *, detect_every: int = DEFAULT_DETECT_EVERY, max_frames: int = 0) -> Iterator[list[Face]]:
+    def stream(self, source: Source, *, detect_every: int | None = None, max_frames: int = 0,
+               fps: float = 30.0) -> Iterator[list[Face]]:
         """One list of `Face`s per frame (an empty list for a frame without faces), each with its track id.
 
         `source` is what `fer-edge run --source` takes: a video file, a folder of images, a camera index (0) or
-        /dev/videoN, an rtsp:// or http:// URL, "demo"; or any iterable of BGR images (numpy arrays). On a video,
-        camera or iterable the detector runs on every `detect_every`-th frame and the boxes are carried between
-        (every face is still classified on every frame); images from a file or folder are always detected.
-        `max_frames` stops after that many (0: until the source ends). The source is opened when iteration
-        starts and closed when it ends or the loop leaves early (`break`, or the generator's `close()`).
+        /dev/videoN, an rtsp:// or http:// URL, "demo"; or any iterable of BGR images (numpy arrays), taken to
+        come at `fps` frames a second. On a video, camera or iterable the detector runs on every
+        `detect_every`-th frame (None: as `fer-edge run` chooses, by its MAC budget) and the tracker carries the
+        boxes between (every face is still classified on every frame); images from a file or folder are always
+        detected. `max_frames` stops after that many (0: until the source ends). The source is opened when
+        iteration starts and closed when it ends or the loop leaves early (`break`, or the generator's `close()`).
         """
-        if not isinstance(detect_every, int) or detect_every < 1:
+        if detect_every is not None and (not isinstance(detect_every, int) or detect_every < 1):
             raise ValueError(f"detect_every: want an integer >= 1, got {detect_every!r}")
         if not isinstance(max_frames, int) or max_frames < 0:
             raise ValueError(f"max_frames: want an integer >= 0, got {max_frames!r}")
+        if not fps > 0:
+            raise ValueError(f"fps: want a number > 0, got {fps!r}")
         if not isinstance(source, (str, int, os.PathLike)) and not isinstance(source, Iterable):
             raise TypeError(f"source: want a path, camera index, URL or an iterable of images, got "
                             f"{type(source).__name__}")
-        return self._stream(source, detect_every, max_frames)
+        return self._stream(source, detect_every, max_frames, fps)
 
-    def _stream(self, source: Source, detect_every: int, max_frames: int) -> Generator[list[Face], None, None]:
-        tracker = self._pipeline.new_tracker()
-        dets: list[Detection] = []
-        frames = _frames(source, max_frames)
+    def _stream(self, source: Source, detect_every: int | None, max_frames: int,
+                fps: float) -> Generator[list[Face], None, None]:
+        step = self._pipeline.step(detect_every)
+        frames = _frames(source, max_frames, fps)
         try:
-            for n, (index, image, still) in enumerate(frames):
-                cut = tracker.new_frame(image)  # as in the loop: a scene cut ends every track and detects afresh
-                if still or cut or n % detect_every == 0:
-                    dets = self._detector.detect(image)
-                dets, probs = self._classify(image, dets)
-                yield [Face.from_record(r) for r in tracker.faces(dets, probs, time=time.time(), frame=index)]
+            for n, (frame, still, clock) in enumerate(frames):
+                records, _, _ = step(frame, still, clock)
+                yield [Face.from_record(r) for r in records]
                 if max_frames and n + 1 >= max_frames:
                     return
         finally:
             frames.close()
 
-    def _classify(self, image: np.ndarray, dets: list[Detection]) -> tuple[list[Detection], np.ndarray]:
-        """The detections whose crop is big enough (as in the loop), and their probabilities (N, classes)."""
-        dets, crops = crop_faces(image, dets, self._margin, self._level_eyes)
-        if not crops:
-            return [], np.zeros((0, len(self.labels)), np.float32)
-        return dets, self._classifier.classify(crops)
 
-    def _face(self, det: Detection, probs: np.ndarray) -> Face:
-        labels = self.labels
-        top = int(probs.argmax())
-        return Face(box=det.box.pixels, label=labels[top], score=float(probs[top]),
-                    probs={name: float(p) for name, p in zip(labels, probs)}, detector_score=float(det.score))
+def _still_face(r: FaceRecord) -> Face:
+    """A face of `analyze`: no track, no smoothing."""
+    return Face(box=r.box, label=r.label, score=r.score, probs=dict(zip(r.labels, r.probs)),
+                detector_score=r.detector_score)
 
 
-def _frames(source: Source, max_frames: int) -> Generator[tuple[int, np.ndarray, bool], None, None]:
-    """(frame number, BGR image, whether it is a still to detect on) from a source spec or an iterable of images."""
+def _frames(source: Source, max_frames: int, fps: float) -> Generator[tuple[Frame, bool, float], None, None]:
+    """(frame, whether it is a still to detect on, its time for the tracker) from a source spec or an iterable."""
     if isinstance(source, (str, int, os.PathLike)):
         from .sources import open_source
 
@@ -176,9 +176,9 @@ def _frames(source: Source, max_frames: int) -> Generator[tuple[int, np.ndarray,
                              demo_frames=max_frames or 1)
         try:
             while (frame := opened.read()) is not None:
-                yield frame.index, frame.image, opened.still
+                yield frame, opened.still, media_time(frame, None if opened.live else opened.fps)
         finally:
             opened.close()
         return
     for index, image in enumerate(source):
-        yield index, _as_bgr(image), False
+        yield Frame(_as_bgr(image), index, time.time()), False, index / fps

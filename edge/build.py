@@ -15,7 +15,7 @@ from .detectors import FaceDetector
 from .errors import DeviceError, FerEdgeError, UsageError
 from .events import EventWriter
 from .lores import Lores
-from .pipeline import DETECT_BUDGET_MACS, Classifier, FrameSink, LoopOptions, Observer, run_loop
+from .pipeline import DETECT_BUDGET_MACS, Classifier, FrameSink, FrameStep, LoopOptions, Observer, run_loop
 from .sources import FrameSource
 from .stats import LoopStats
 from .tracking import Tracker
@@ -46,8 +46,18 @@ class Pipeline:
         return {"model": self.model.name, "detector": self.config.detector.name}
 
     def new_tracker(self) -> Tracker:
-        """A tracker with the config's smoothing, for a second, unrelated stream (the API's `stream`)."""
-        return Tracker(self.labels, **dataclasses.asdict(self.config.smoothing))
+        """A tracker with the config's smoothing and tracking, for a second, unrelated stream (the API's `stream`);
+        it shares this pipeline's second-look model."""
+        t = self.tracker
+        return Tracker(self.labels, **dataclasses.asdict(self.config.smoothing), **dataclasses.asdict(self.config.tracking),
+                       checker=t.checker, check_macs=t.check_macs)
+
+    def step(self, detect_every: int | None = None) -> FrameStep:
+        """Frames one at a time through this pipeline's models with a new tracker, detecting on every
+        `detect_every`-th frame (None: as the config says)."""
+        opts = self.options if detect_every is None else dataclasses.replace(
+            self.options, detect_every=detect_every, detect_budget_macs=0.0)
+        return FrameStep(self.detector, self.classifier, self.new_tracker(), opts)
 
     def run(self, source: FrameSource, events: EventWriter, *, sinks: tuple[FrameSink, ...] = (),
             stop: threading.Event | None = None, observer: Observer | None = None,
@@ -62,6 +72,15 @@ def loop_options(cfg: ServiceConfig, max_frames: int = 0) -> LoopOptions:
     interval = {"detect_every": det.every} if det.every else {"detect_budget_macs": DETECT_BUDGET_MACS}
     return LoopOptions(margin=det.margin, level_eyes=det.level_eyes, max_frames=max_frames,
                        stats_every_s=cfg.outputs.stats_every_s, **interval)
+
+
+def make_tracker(cfg: ServiceConfig, labels: tuple[str, ...], detector: FaceDetector) -> Tracker:
+    """The tracker the config asks for; with the `room` detector it takes a second look at tile-only boxes."""
+    from .detectors.tiled import SecondLook, TiledBlazeFace
+
+    look = SecondLook(cfg.threads) if isinstance(detector, TiledBlazeFace) else None
+    return Tracker(labels, **dataclasses.asdict(cfg.smoothing), **dataclasses.asdict(cfg.tracking), checker=look,
+                   check_macs=look.macs if look is not None else 0)
 
 
 def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: bool = False,
@@ -89,7 +108,7 @@ def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: boo
         if cfg.model.accelerator == "edgetpu" and keyed_errors:
             load("model.accelerator", edgetpu_library)
         classifier = load("model.path", TFLiteClassifier, model, cfg.threads, cfg.model.accelerator)
-    tracker = Tracker(tuple(classifier.labels), **dataclasses.asdict(cfg.smoothing))
+    tracker = make_tracker(cfg, tuple(classifier.labels), detector)
     return Pipeline(cfg, detector, classifier, tracker, loop_options(cfg, max_frames), model, lores)
 
 

@@ -90,13 +90,30 @@ class SmoothingConfig:
     switch_margin: float = _key(tracking.SWITCH_MARGIN, "hysteresis: another label must lead the shown one by this "
                                 "much to replace it, and the shown one drops to uncertain only this far below "
                                 "min_score", lo=0, hi=1)
-    iou_threshold: float = _key(tracking.IOU_THRESHOLD, "box overlap that keeps a face's id from one frame to the next",
-                                above=0, hi=1)
-    max_missed: int = _key(tracking.MAX_MISSED, "frames a face may go unseen before its id is dropped", lo=0, hi=10000)
     scene_cut: float = _key(tracking.SCENE_CUT, "mean grey-level change of a small thumbnail between two frames that "
                             "counts as a scene cut and ends every face's id (0: never)", lo=0, hi=255)
     min_face: int = _key(tracking.MIN_FACE, "a face whose box is smaller than this many pixels (its longer side) is "
                          "\"uncertain\": too small to read an expression from (0: no minimum)", lo=0, hi=4096)
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """How faces are followed between detections and when a new one is reported (README, "Tracking")."""
+
+    follow: str = _key(tracking.FOLLOW_DEFAULT, "how a box follows its face between detections: flow (sparse "
+                       "optical flow on a few points of the face), velocity (a constant-velocity model) or none "
+                       "(the box stays where the detector left it)", choices=tracking.FOLLOW)
+    confirm: str = _key(tracking.CONFIRM_DEFAULT, "when a new face is reported: check (at once, but a box that only "
+                        "a tile of the room detector found is looked at again on a crop around it), hits (once two "
+                        "detections found it) or none (at once)", choices=tracking.CONFIRM)
+    max_carry_s: float = _key(tracking.MAX_CARRY_S, "seconds a face may go unfound by the detector before its id "
+                              "ends; its box is carried meanwhile while it still looks like the face", above=0,
+                              hi=3600)
+    min_likeness: float = _key(tracking.MIN_LIKENESS, "a carried box is hidden once its 16x16 grey template "
+                               "correlates less than this with the one taken at the last detection (0: never)",
+                               lo=0, hi=1)
+    iou_threshold: float = _key(tracking.IOU_THRESHOLD, "box overlap that makes a detection a tracked face's; "
+                                "failing that, centres within one face width", above=0, hi=1)
 
 
 @dataclass(frozen=True)
@@ -155,6 +172,7 @@ class ServiceConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)

@@ -51,6 +51,9 @@ class Detection:
     box: Box
     score: float
     keypoints: tuple[tuple[float, float], ...] = field(default=())
+    # Found only on a tile of a large frame (the `room` detector), not by its whole-frame pass: such boxes are
+    # where textures pass for faces, so the tracker checks them again before reporting a new face.
+    tile_only: bool = False
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -60,8 +60,9 @@ class LoopOptions:
     level_eyes: bool = False  # rotate each crop so the eye keypoints are level
     max_frames: int = 0  # 0: until the source ends or a stop is asked
     stats_every_s: float = 10.0
-    # Detect faces on every Nth frame of a video or camera; between detections the last boxes are reused and only
-    # the classifier runs (DeepStream's `interval`, MediaPipe's detect-then-track). Stills are always detected.
+    # Detect faces on every Nth frame of a video or camera; between detections the tracker carries each box along
+    # its face and only the classifier runs (DeepStream's `interval`, MediaPipe's detect-then-track). Stills are
+    # always detected.
     detect_every: int = DEFAULT_DETECT_EVERY
     # When > 0, the interval is raised on the first frame until the detector's MACs per frame, amortized, fit in it.
     detect_budget_macs: float = 0.0
@@ -104,11 +105,59 @@ def crop_face(image: np.ndarray, det: Detection, margin: float, level_eyes: bool
 
 
 def crop_faces(image: np.ndarray, dets: list[Detection], margin: float, level_eyes: bool
-               ) -> tuple[list[Detection], list[np.ndarray]]:
-    """The detections whose crop is at least MIN_CROP pixels a side, and those crops."""
+               ) -> tuple[list[int], list[np.ndarray]]:
+    """The indices of the detections whose crop is at least MIN_CROP pixels a side, and those crops."""
     crops = [crop_face(image, d, margin, level_eyes) for d in dets]
     keep = [i for i, c in enumerate(crops) if c.size and min(c.shape[:2]) >= MIN_CROP]
-    return [dets[i] for i in keep], [crops[i] for i in keep]
+    return keep, [crops[i] for i in keep]
+
+
+def media_time(frame: Frame, fps: float | None) -> float:
+    """The tracker's clock for a frame: a video file's own (frame number over its rate), so the answer does not
+    depend on how fast the file is read; a camera's or stream's capture time."""
+    return frame.index / fps if fps else frame.timestamp
+
+
+class FrameStep:
+    """One frame through the scene-cut check, the detector (on every Nth frame), the tracker and the classifier:
+    what `run_loop` and the Python API (`Analyzer`) both call, so they give the same faces."""
+
+    def __init__(self, detector: FaceDetector, classifier: Classifier, tracker: Tracker, opts: LoopOptions) -> None:
+        self.detector, self.classifier, self.tracker, self.opts = detector, classifier, tracker, opts
+        self.every = max(1, opts.detect_every)
+        self.frames = 0
+        self._sized = False  # the interval is set on the first frame of a video or camera, by the MAC budget
+        self._labels = tuple(classifier.labels)
+
+    def __call__(self, frame: Frame, still: bool, clock: float, started: float | None = None, paused: bool = False,
+                 fps: float | None = None) -> tuple[list[FaceRecord], bool, dict[str, float]]:
+        """This frame's face records, whether the detector ran, and the stages' seconds: detect, crop, classify,
+        and track (the rest: scene cut, tracker, records), adding up to the time since `started` (a perf_counter
+        value; default now). `clock` is the frame's time for the tracker (`media_time`). While `paused` (detection
+        switched off over MQTT) no face is looked for: the tracks end as their faces would leave."""
+        t0 = time.perf_counter() if started is None else started
+        if not self._sized and not still and self.opts.detect_budget_macs > 0:  # stills are always detected
+            self._sized = True
+            h, w = detect_image(frame).shape[:2]
+            macs = self.detector.macs(w, h)
+            self.every = detect_interval(macs, self.every, self.opts.detect_budget_macs)
+            log.info(interval_text(self.every, fps, self.detector.name, macs, (w, h), self.opts.detect_budget_macs))
+        cut = self.tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
+        detected = not paused and (self.frames % self.every == 0 or still or cut)
+        t1 = time.perf_counter()
+        dets = detect_frame(self.detector, frame) if detected else ([] if paused else None)  # lores when there is one
+        t2 = time.perf_counter()
+        tracks = self.tracker.step(frame.image, dets, clock, still)
+        t3 = time.perf_counter()
+        keep, crops = crop_faces(frame.image, [t.detection() for t in tracks], self.opts.margin, self.opts.level_eyes)
+        t4 = time.perf_counter()
+        probs = self.classifier.classify(crops) if crops else np.zeros((0, len(self._labels)), np.float32)
+        t5 = time.perf_counter()
+        records = self.tracker.faces([tracks[i] for i in keep], probs, time=frame.timestamp, frame=frame.index,
+                                     file=frame.file, video_time=frame.video_time)
+        self.frames += 1
+        stages = {"detect": t2 - t1, "crop": t4 - t3, "classify": t5 - t4}
+        return records, detected, {**stages, "track": time.perf_counter() - t0 - sum(stages.values())}
 
 
 def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier, events: EventWriter,
@@ -122,52 +171,32 @@ def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier
     watchdog hears from the loop, but no face is looked for: the tracks end as their faces would leave.
     """
     stop = stop or threading.Event()
-    tracker = tracker or Tracker(tuple(classifier.labels))
+    step = FrameStep(detector, classifier, tracker or Tracker(tuple(classifier.labels)), opts)
     stats = LoopStats()
-    labels = tuple(classifier.labels)
     last_stats = time.perf_counter()
-    every = max(1, opts.detect_every)
-    dets: list[Detection] = []
     try:
         while not stop.is_set():
             t0 = time.perf_counter()
             frame = source.read()
-            t1 = time.perf_counter()
             if frame is None:
                 break
-            if stats.frames == 0 and opts.detect_budget_macs > 0:
-                h, w = detect_image(frame).shape[:2]
-                macs = detector.macs(w, h)
-                every = detect_interval(macs, every, opts.detect_budget_macs)
-                if not source.still:  # photos are always searched: an interval means nothing there
-                    log.info(interval_text(every, source.fps, detector.name, macs, (w, h), opts.detect_budget_macs))
-            if stats.frames == 0:
-                stats.detect_every = 1 if source.still else every
-            cut = tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
             # asked per frame: a reconnecting source may hold a camera now and a folder of photos later
+            clock = media_time(frame, None if source.live else source.fps)
             paused = detecting is not None and not detecting()
-            detected = not paused and (stats.frames % every == 0 or source.still or cut)
-            td = time.perf_counter()  # the scene-cut check above counts as crop time: `detect` is the detector's
-            if detected:
-                dets = detect_frame(detector, frame)  # on picamera2's lores stream when there is one
-            elif paused:
-                dets = []
-            t2 = time.perf_counter()
-            dets, crops = crop_faces(frame.image, dets, opts.margin, opts.level_eyes)
-            t3 = time.perf_counter()
-            probs = classifier.classify(crops) if crops else np.zeros((0, len(labels)), np.float32)
-            t4 = time.perf_counter()
-            records = tracker.faces(dets, probs, time=frame.timestamp, frame=frame.index, detected=detected,
-                                    file=frame.file, video_time=frame.video_time)
+            t1 = time.perf_counter()
+            records, detected, stages = step(frame, source.still, clock, started=t1, paused=paused, fps=source.fps)
+            t2 = t1 + sum(stages.values())  # the step's end: its stages add up to it
+            if stats.frames == 0:
+                stats.detect_every = 1 if source.still else step.every
             for r in records:
                 events.write(r)
             events.flush()
-            t5 = time.perf_counter()
+            t3 = time.perf_counter()
             for sink in sinks:
                 sink.show(frame, records)
             wait = min(frame.waited_s, t1 - t0)  # pacing or a camera's pace: the source idle, not decoding
-            stats.add({"wait": wait, "decode": t1 - t0 - wait, "detect": t2 - td, "crop": t3 - t2 + td - t1, "classify": t4 - t3,
-                       "events": t5 - t4, "total": t5 - t0}, len(records), detected)
+            stats.add({"wait": wait, "decode": t1 - t0 - wait, **stages, "events": t3 - t2, "total": t3 - t0},
+                      len(records), detected)
             if observer is not None:
                 observer(frame, records, stats)
             if opts.max_frames and stats.frames >= opts.max_frames:

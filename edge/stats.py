@@ -2,8 +2,9 @@
 
 `wait` is the time a read spent waiting rather than decoding: the service holding a file to its frame rate, a
 reopening's backoff, a camera's next frame; `decode` is the rest of the read. `total` holds both.
-`detect` is timed only on the frames that ran the detector (with --detect-every N the others reuse boxes), so its
-percentiles are a detection's cost; `detected` says on how many frames it ran. `fps_now` is a moving average over
+`detect` is timed only on the frames that ran the detector (with --detect-every N the tracker carries the boxes on
+the others), so its percentiles are a detection's cost; `track` is the tracker's share (scene cut, following,
+matching, second looks); `detected` counts the frames the detector ran on. `fps_now` is a moving average over
 about the last ten frames (Frigate's), `fps_mean()` the frames over the seconds since the start.
 """
 
@@ -14,7 +15,7 @@ import time
 
 import numpy as np
 
-STAGES = ("wait", "decode", "detect", "crop", "classify", "events", "total")
+STAGES = ("wait", "decode", "detect", "track", "crop", "classify", "events", "total")
 
 
 class LoopStats:

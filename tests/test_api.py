@@ -128,3 +128,42 @@ def test_readme_example_runs_without_tensorflow(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "happy" in proc.stdout and "LOADED []" in proc.stdout, proc.stdout
+
+
+def _cli_boxes(source, tmp_path, *flags: str) -> dict[int, list[tuple[int, tuple[int, ...]]]]:
+    """{frame: [(face_id, box)]} of `fer-edge run --source SOURCE` with its defaults."""
+    import json
+
+    from conftest import run_cli
+
+    events = tmp_path / "events.jsonl"
+    proc = run_cli("run", "--source", str(source), "--events", str(events), *flags)
+    assert proc.returncode == 0, proc.stderr
+    out: dict[int, list[tuple[int, tuple[int, ...]]]] = {}
+    for r in map(json.loads, events.read_text().splitlines()):
+        if r["type"] == "face":
+            out.setdefault(r["frame"], []).append((r["face_id"], tuple(r["box"])))
+    return out
+
+
+@pytest.mark.shared
+def test_api_and_cli_give_the_same_boxes_on_a_photo_and_the_clip(shared, analyzer, tmp_path):
+    """`Analyzer()` is `fer-edge run`'s defaults: the room detector, its second look at tile-only boxes, the MAC
+    budget's detection interval and the tracker carrying boxes between detections."""
+    photo = shared / "data" / "scenes" / "fr_obama_and_biden.jpg"  # 2000x1428: room tiles it
+    cli = _cli_boxes(photo, tmp_path)
+    assert [box for _, box in cli[0]] == [f.box for f in analyzer.analyze(cv2.imread(str(photo)))] and len(cli[0]) == 3
+    # the clip as it is (640x360: detection every 2nd frame) and scaled to 1080p (tiles, every 18th frame)
+    clip = shared / "data" / "scenes" / "fr_short_hamilton_clip.mp4"
+    big = tmp_path / "hamilton_1080p.mp4"
+    cap = cv2.VideoCapture(str(clip))
+    writer = cv2.VideoWriter(str(big), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS), (1920, 1080))
+    for _ in range(40):
+        writer.write(cv2.resize(cap.read()[1], (1920, 1080), interpolation=cv2.INTER_LINEAR))
+    writer.release()
+    cap.release()
+    for source, frames in ((clip, 60), (big, 40)):
+        cli = _cli_boxes(source, tmp_path, "--frames", str(frames))
+        api = {n: [(f.face_id, f.box) for f in faces]
+               for n, faces in enumerate(analyzer.stream(source, max_frames=frames)) if faces}
+        assert api == cli and len(api) >= frames // 2, (source.name, len(api))

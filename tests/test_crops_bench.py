@@ -15,20 +15,28 @@ import pytest
 
 from fer_edge.benchmarks.crops import SCHEMA, match
 from fer_edge.benchmarks.crops_frames import feather_mask, paste_face
-from fer_edge.geometry import MARGIN, Box
+from fer_edge.geometry import MARGIN, Box, Detection
 from fer_edge.labels import EMOTIONS
 from fer_edge.tracking import UNCERTAIN, Tracker
+
+
+def _shown(tracker: Tracker, boxes: list[Box], probs: np.ndarray, now: float) -> list:
+    """The tracks for `boxes` detected on a blank frame, in `boxes`' order, smoothed with `probs`."""
+    shown = tracker.step(np.zeros((480, 640, 3), np.uint8), [Detection(b, 0.9) for b in boxes], now)
+    order = [next(k for k, t in enumerate(shown) if t.box == b) for b in boxes]
+    tracker.faces([shown[k] for k in order], probs, time=now, frame=0)
+    return [shown[k] for k in order]
 
 
 def test_a_face_smaller_than_min_face_is_uncertain_however_sure_the_classifier_is():
     sure = np.array([[0.0, 0.0, 0.0, 0.95, 0.05, 0.0, 0.0]] * 2, np.float32)
     tracker = Tracker(EMOTIONS, min_face=40)
     small, big = Box(0, 0, 39, 30), Box(100, 100, 140, 135)
-    first = tracker.update([small, big], sure)
+    first = _shown(tracker, [small, big], sure, 0.0)
     assert [t.label for t in first] == [UNCERTAIN, "happy"] and first[0].score == pytest.approx(0.95)
-    grown = tracker.update([Box(0, 0, 44, 40), big], sure)  # the same face, now big enough: its label comes back
+    grown = _shown(tracker, [Box(0, 0, 44, 40), big], sure, 0.1)  # the same face, now big enough: its label comes back
     assert grown[0] is first[0] and grown[0].label == "happy"
-    assert Tracker(EMOTIONS).update([small], sure[:1])[0].label == "happy"  # min_face 0 (the default): no minimum
+    assert _shown(Tracker(EMOTIONS, min_face=0), [small], sure[:1], 0.0)[0].label == "happy"  # no minimum
 
 
 def test_pasted_face_is_the_luma_of_its_square_and_fades_at_the_edge():

@@ -50,8 +50,22 @@ def test_the_wheels_only_top_level_name_is_fer_edge(wheel):
         assert z.read(top_level).decode().split() == ["fer_edge"]
     assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {"fer_edge"}
     for module in ("fer_edge/cli.py", "fer_edge/train/cli.py", "fer_edge/convert/cli.py", "fer_edge/benchmarks/cli.py",
-                   "fer_edge/detectors/tiled.py", "fer_edge/models/cnn_fer2013_int8.tflite", "fer_edge/assets/preview.html"):
+                   "fer_edge/detectors/tiled.py", "fer_edge/models/cnn_fer2013_int8.tflite", "fer_edge/assets/preview.html",
+                   "fer_edge/py.typed"):
         assert module in names, module
+
+
+def test_the_wheel_ships_py_typed_so_type_checkers_read_the_api(light, tmp_path):
+    """PEP 561: with `py.typed` installed, mypy checks a program's use of `Analyzer` against its hints (without it,
+    mypy would call the package untyped and check nothing)."""
+    (marker,) = (light / "lib").glob("python3*/site-packages/fer_edge/py.typed")
+    assert marker.is_file()
+    program = tmp_path / "user.py"
+    program.write_text("from fer_edge import Analyzer\n\nlabels: int = Analyzer().labels\n")
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--python-executable", str(light / "bin" / "python"),
+                           "--no-incremental", str(program)], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=600)
+    assert 'Incompatible types in assignment (expression has type "tuple[str, ...]"' in proc.stdout, proc.stdout
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

@@ -59,14 +59,17 @@ def test_clip_end_to_end_with_stable_ids_and_stats(shared, tmp_path):
     kept = [bool(by_frame[i] & by_frame[i + 1]) for i in range(274) if by_frame.get(i) and by_frame.get(i + 1)]
     assert len(kept) > 100 and sum(kept) / len(kept) > 0.95  # ids carry over between consecutive frames
     assert len({f["face_id"] for f in faces}) < 30
-    # the default detects on even frames; odd frames carry the boxes of the frame before (labels are fresh), except
-    # after a scene cut, where faces are detected afresh and no id carries over
-    assert all(f["detected"] for f in faces if f["frame"] % 2 == 0)
+    # the default detects on even frames (detected: true); on odd ones the tracker carries the boxes along their
+    # faces (labels are fresh), except after a scene cut, where faces are detected afresh and no id carries over
+    assert 137 <= stats[-1]["detected"] <= 141
     cuts = {f["frame"] for f in faces if f["detected"] and f["frame"] % 2}
     assert len(cuts) <= 3 and all(not by_frame[i] & by_frame.get(i - 1, set()) for i in cuts), cuts
     boxes = {(f["frame"], f["face_id"]): f["box"] for f in faces}
-    carried = [(f["box"], boxes.get((f["frame"] - 1, f["face_id"]))) for f in faces if not f["detected"]]
-    assert carried and all(box == before for box, before in carried)
+    carried = [(f["box"], boxes[f["frame"] - 1, f["face_id"]]) for f in faces
+               if not f["detected"] and (f["frame"] - 1, f["face_id"]) in boxes]
+    steps = [max(abs(a - b) for a, b in zip(box, before)) for box, before in carried]
+    assert len(carried) > 100 and max(steps) < 40  # a carried box moves with its face, a frame's worth at a time
+    assert sum(s > 0 for s in steps) > len(steps) / 2  # and does move: it is not the last detection's box
     cap = cv2.VideoCapture(str(tmp_path / "out.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 275
 

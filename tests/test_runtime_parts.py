@@ -25,32 +25,43 @@ def _p(label: str, score: float) -> np.ndarray:
     return p
 
 
+BLANK = np.zeros((480, 640, 3), np.uint8)
+
+
+def _step(t: Tracker, boxes: list[Box], probs: np.ndarray, now: float = 0.0) -> list:
+    """Detections of `boxes` on a blank frame, the faces shown and smoothed with `probs`, in `boxes`' order."""
+    shown = t.step(BLANK, [Detection(b, 0.9) for b in boxes], now)
+    order = [next(k for k, tr in enumerate(shown) if tr.box == b) for b in boxes]
+    t.faces([shown[k] for k in order], probs, time=now, frame=0)
+    return [shown[k] for k in order]
+
+
 def test_tracker_keeps_ids_and_starts_new_ones():
     t = Tracker(EMOTIONS)
     a, b = Box(0, 0, 100, 100), Box(300, 0, 400, 100)
-    first = t.update([a, b], np.stack([_p("happy", 0.9), _p("sad", 0.9)]))
-    second = t.update([Box(305, 2, 405, 102), Box(4, 1, 104, 101)], np.stack([_p("sad", 0.9), _p("happy", 0.9)]))
+    first = _step(t, [a, b], np.stack([_p("happy", 0.9), _p("sad", 0.9)]))
+    second = _step(t, [Box(305, 2, 405, 102), Box(4, 1, 104, 101)], np.stack([_p("sad", 0.9), _p("happy", 0.9)]), 0.1)
     assert [tr.id for tr in second] == [first[1].id, first[0].id]
-    third = t.update([Box(600, 0, 700, 100)], np.stack([_p("fear", 0.9)]))
+    third = _step(t, [Box(520, 0, 620, 100)], np.stack([_p("fear", 0.9)]), 0.2)
     assert third[0].id not in {first[0].id, first[1].id}
 
 
-def test_tracks_expire_after_missed_frames():
-    t = Tracker(EMOTIONS, max_missed=2)
-    tr = t.update([Box(0, 0, 50, 50)], np.stack([_p("happy", 0.9)]))[0]
-    for _ in range(3):
-        t.update([], np.zeros((0, 7), np.float32))
+def test_tracks_end_after_max_carry_s_unfound():
+    t = Tracker(EMOTIONS, max_carry_s=0.2)
+    tr = _step(t, [Box(0, 0, 50, 50)], np.stack([_p("happy", 0.9)]))[0]
+    for k in range(1, 4):
+        t.step(BLANK, [], k * 0.1)
     assert t.tracks == []
-    assert t.update([Box(0, 0, 50, 50)], np.stack([_p("happy", 0.9)]))[0].id != tr.id
+    assert _step(t, [Box(0, 0, 50, 50)], np.stack([_p("happy", 0.9)]), 0.4)[0].id != tr.id
 
 
 def test_smoothing_hysteresis_and_uncertain():
     t = Tracker(EMOTIONS, alpha=0.5, min_score=0.4, switch_margin=0.1)
     box = Box(0, 0, 50, 50)
-    assert t.update([box], np.stack([_p("happy", 0.9)]))[0].label == "happy"
+    assert _step(t, [box], np.stack([_p("happy", 0.9)]))[0].label == "happy"
     # one frame of "sad" does not flip the label
-    assert t.update([box], np.stack([_p("sad", 0.9)]))[0].label == "happy"
-    labels = [t.update([box], np.stack([_p("sad", 0.9)]))[0].label for _ in range(3)]
+    assert _step(t, [box], np.stack([_p("sad", 0.9)]))[0].label == "happy"
+    labels = [_step(t, [box], np.stack([_p("sad", 0.9)]))[0].label for _ in range(3)]
     assert labels[-1] == "sad"
     assert smooth_label("happy", _p("happy", 0.2), EMOTIONS, 0.4, 0.1) == UNCERTAIN
 

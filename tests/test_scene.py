@@ -231,7 +231,8 @@ def test_scene_benchmark_on_a_short_clip(shared, tmp_path):
     out = tmp_path / "results"
     code = main(["--shared", str(shared), "--frames", "16", "--cache", str(tmp_path / "cache"), "--out", str(out),
                  "--clips", "composed,hamilton", "--yunet-model", str(shared / YUNET),
-                 "--variants", "every1=detector.every=1", "back4=detector.name=blazeface-back,detector.every=4"])
+                 "--variants", "every1=detector.every=1", "back4=detector.name=blazeface-back,detector.every=4",
+                 "back4still=detector.name=blazeface-back,detector.every=4,tracking.follow=none"])
     assert code == 0
     truth = json.loads(next((tmp_path / "cache").glob("scene-??????????.json")).read_text())
     assert len(truth["truth"]) == 16 and truth["width"] == 1920 and truth["height"] == 1080
@@ -241,17 +242,22 @@ def test_scene_benchmark_on_a_short_clip(shared, tmp_path):
     assert results["clips"]["composed"]["yunet"]["recall"] >= 0.8  # the composed faces are findable
     assert results["clips"]["hamilton"]["truth_from"] == "YuNet at full size"
     rows = {(r["clip"], r["variant"]): r for r in results["rows"]}
-    assert set(rows) == {("composed", "every1"), ("composed", "back4"), ("hamilton", "every1"), ("hamilton", "back4")}
+    assert set(rows) == {(c, v) for c in ("composed", "hamilton") for v in ("every1", "back4", "back4still")}
     for r in rows.values():
         assert r["frames"] == 16 and r["fps"] > 0
         assert {"recall", "recall_by_width", "no_face_per_frame", "no_face_share", "box_iou", "box_iou_detected",
                 "box_iou_carried", "ids_per_track", "id_switches", "macs_per_frame", "tracking_macs_per_frame"} <= r.keys()
     every1, back4 = rows[("composed", "every1")], rows[("composed", "back4")]
     assert every1["detect_every"] == 1 and every1["box_iou_carried"] is None  # nothing carried: detected every frame
-    assert every1["macs_per_frame"] == 9 * 189_000_000 and every1["detections"] == 16
-    # back every 4th frame: 4 calls of 189 M over 16 frames; walkers move, so carried boxes sit worse than detected ones
-    assert back4["detections"] == 4 and back4["macs_per_frame"] == 189_000_000 // 4
-    assert back4["box_iou_carried"] < back4["box_iou_detected"]
+    assert every1["detector_macs_per_frame"] == 9 * 189_000_000 and every1["detections"] == 16
+    for r in rows.values():  # following and second looks are counted beside the detector
+        assert r["macs_per_frame"] == r["detector_macs_per_frame"] + r["tracking_macs_per_frame"]
+    assert back4["tracking_macs_per_frame"] > 0  # boxes followed by optical flow between detections
+    # back every 4th frame: 4 calls of 189 M over 16 frames; walkers move, and optical flow keeps the carried boxes on
+    # their faces, where boxes left in place (follow=none) fall behind
+    assert back4["detections"] == 4 and back4["detector_macs_per_frame"] == 189_000_000 // 4
+    still = rows[("composed", "back4still")]
+    assert still["tracking_macs_per_frame"] == 0 and still["box_iou_carried"] < back4["box_iou_carried"] - 0.05
     assert every1["recall"] > back4["recall"]  # the tiles find the small faces that back alone misses
     assert rows[("hamilton", "every1")]["detect_every"] == 1 and rows[("hamilton", "every1")]["recall"] >= 0.5
     report = (out / "report.md").read_text()

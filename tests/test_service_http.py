@@ -173,7 +173,7 @@ def test_metrics_parse_as_the_loop_s_families_and_the_process_gauges(service):
         assert families[name].type == kind, (name, families[name].type)
     assert value["fer_edge_frames_total"] >= 3 and value["fer_edge_healthy"] == 1
     stages = {s.labels["stage"] for s in families["fer_edge_stage_seconds"].samples}
-    assert stages == {"wait", "decode", "detect", "crop", "classify", "events", "total"}, stages
+    assert stages == {"wait", "decode", "detect", "track", "crop", "classify", "events", "total"}, stages
     assert value["process_resident_memory_bytes"] > 10e6 and value["process_open_fds"] > 0
     assert value["process_max_fds"] > 0 and value["process_cpu_seconds_total"] > 0
     with urllib.request.urlopen(urllib.request.Request(service.url + "/metrics", headers={

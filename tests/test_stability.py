@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 from conftest import ROOT, assert_one_line_error, run_cli
@@ -27,8 +28,16 @@ def _p(label: str, score: float) -> np.ndarray:
     return p
 
 
+BLANK = np.zeros((360, 640, 3), np.uint8)
+
+
 def _labels(tracker: Tracker, seq: list[np.ndarray]) -> list[str]:
-    return [tracker.update([BOX], p[None])[0].label for p in seq]
+    """The smoothed label of one face found on every frame, as the probabilities `seq` come."""
+    out = []
+    for p in seq:
+        (record,) = tracker.faces(tracker.step(BLANK, [Detection(BOX, 0.9)], 0.0), p[None], time=0.0, frame=0)
+        out.append(record.smoothed_label)
+    return out
 
 
 def test_a_steady_face_whose_scores_wobble_keeps_its_label():
@@ -58,7 +67,9 @@ def test_a_single_odd_frame_does_not_flip_the_label():
 
 
 def test_a_face_with_no_clear_expression_is_uncertain_and_scored_by_the_tracker():
-    track = Tracker(EMOTIONS).update([BOX], np.full((1, 7), 1 / 7, np.float32))[0]
+    tracker = Tracker(EMOTIONS)
+    (track,) = tracker.step(BLANK, [Detection(BOX, 0.9)], 0.0)
+    tracker.faces([track], np.full((1, 7), 1 / 7, np.float32), time=0.0, frame=0)
     assert track.label == UNCERTAIN and track.score == pytest.approx(1 / 7)
 
 
@@ -66,8 +77,11 @@ def test_the_tracker_s_records_are_frozen_and_carry_the_smoothed_label_and_score
     from fer_edge.events import face_json
 
     tracker, face = Tracker(EMOTIONS), Detection(Box(100.4, 99.6, 200.2, 200.5), 0.91, ())
+    image = np.zeros((360, 640, 3), np.uint8)
+    cv2.circle(image, (150, 150), 40, (200, 200, 200), -1)  # something for the carried box to look like
     for frame in range(3):
-        (record,) = tracker.faces([face], _p("happy", 0.8)[None], time=10.0 + frame, frame=frame)
+        shown = tracker.step(image, [face], frame / 30)
+        (record,) = tracker.faces(shown, _p("happy", 0.8)[None], time=10.0 + frame, frame=frame)
     assert isinstance(record, FaceRecord) and record.face_id == 1 and record.box == (100, 100, 200, 200)
     assert (record.smoothed_label, record.smoothed_score) == ("happy", pytest.approx(0.8))
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -76,7 +90,8 @@ def test_the_tracker_s_records_are_frozen_and_carry_the_smoothed_label_and_score
         record.probs = ()
     assert not hasattr(record, "__dict__")  # slots: no attribute can be added either
     # one sad frame: this frame's label is sad, the track's smoothed label holds (hysteresis) with its moving average
-    (record,) = tracker.faces([face], _p("sad", 0.9)[None], time=13.0, frame=3, detected=False)
+    shown = tracker.step(image, None, 3 / 30)  # carried, not detected
+    (record,) = tracker.faces(shown, _p("sad", 0.9)[None], time=13.0, frame=3)
     assert (record.label, record.score) == ("sad", pytest.approx(0.9)) and record.detected is False
     assert record.smoothed_label == "happy" and record.smoothed_score == pytest.approx(0.7 * 0.8 + 0.3 * 0.1 / 6)
     event = face_json(record)
@@ -85,7 +100,6 @@ def test_the_tracker_s_records_are_frozen_and_carry_the_smoothed_label_and_score
 
 def _scene(seed: int) -> np.ndarray:
     """A picture of large light and dark patches, different for each seed."""
-    import cv2
 
     rng = np.random.default_rng(seed)
     return cv2.resize(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), (640, 360), interpolation=cv2.INTER_CUBIC)
@@ -104,7 +118,7 @@ def test_scene_cut_is_found_and_exposure_or_small_moves_are_not():
 class _TwoScenes:
     """Three frames of one scene, then three of another; the same face box in all."""
 
-    name, dropped, live, still = "two-scenes", 0, False, False
+    name, dropped, live, still, fps = "two-scenes", 0, False, False, 30.0
 
     def __init__(self):
         self._frames = [_scene(1)] * 3 + [_scene(2)] * 3
@@ -159,9 +173,10 @@ def test_run_takes_the_service_smoothing_flags_with_the_same_defaults():
     subs = build_parser()._subparsers._group_actions[0].choices
 
     def flags(name: str) -> dict[str, str]:
-        return {a.dest: (tuple(a.option_strings), a.help) for a in subs[name]._actions if a.dest.startswith("smoothing.")}
+        return {a.dest: (tuple(a.option_strings), a.help) for a in subs[name]._actions
+                if a.dest.startswith(("smoothing.", "tracking."))}
 
-    assert flags("run") == flags("service") and len(flags("run")) == 7
+    assert flags("run") == flags("service") and len(flags("run")) == 5 + 5
 
 
 def test_run_smoothing_flags_take_effect_and_are_checked():

@@ -12,13 +12,14 @@ tile at that scale gets only that pass: there `room` is `back`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import cv2
 import numpy as np
 
 from ..detectors.blazeface import BlazeFaceDetector
-from ..geometry import Box, Detection
+from ..geometry import Box, Detection, iou_matrix
 
 TILE_SIZE = 256  # BlazeFace back's input
 TILE_SCALE = 0.4  # input pixels per frame pixel in the tiles: a 20 px face becomes 8 px, the least back finds
@@ -66,11 +67,11 @@ def _overlap_of_smaller(a: Box, b: Box) -> float:
 
 
 def _shift(det: Detection, dx: float, dy: float, scale: float) -> Detection:
-    """Tile pixels -> frame pixels."""
+    """Tile pixels -> frame pixels; the box is marked as a tile's."""
     b = det.box
     box = Box((b.x1 + dx) / scale, (b.y1 + dy) / scale, (b.x2 + dx) / scale, (b.y2 + dy) / scale)
     kps = tuple(((x + dx) / scale, (y + dy) / scale) for x, y in det.keypoints)
-    return Detection(box, det.score, kps)
+    return Detection(box, det.score, kps, tile_only=True)
 
 
 class TiledBlazeFace:
@@ -116,4 +117,63 @@ class TiledBlazeFace:
                 cut.append((b.x1 < 1 and x > 0) or (b.y1 < 1 and y > 0) or (b.x2 > tw - 1 and x + tw < sw)
                            or (b.y2 > th - 1 and y + th < sh))
                 dets.append(fd)
-        return merge(dets, cut)
+        # a tile's box that the whole-frame pass saw too is not tile-only, whichever of the two merge kept
+        return [dataclasses.replace(d, tile_only=False) if d.tile_only and any(
+            _overlap_of_smaller(d.box, o.box) >= SAME_FACE for o in whole) else d for d in merge(dets, cut)]
+
+
+CHECK_VARIANT = "full"  # BlazeFace full-range, 192x192: the one that said "no face" to every texture tried
+CHECK_CONTEXT = 3.0  # the crop is this many face widths wide: the face fills a third of the model's input
+CHECK_IOU = 0.3  # the second look's box must overlap the tile's this much to count as the same face
+
+
+class SecondLook:
+    """A closer look at a box only a tile found: BlazeFace full-range on a square crop three faces wide around it.
+
+    The tiles see a 40 px face as 16 px, where buttons, letters and a painted coat of arms pass for faces; at 64 px
+    in another model's input they mostly do not (README, "Tracking"). The model loads at the first look, so a frame
+    that never tiles (640x480) never loads it. 117 M MACs a look.
+    """
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        self._model: BlazeFaceDetector | None = None
+
+    @property
+    def macs(self) -> int:
+        from ..detectors.blazeface import VARIANTS
+
+        return VARIANTS[CHECK_VARIANT].macs
+
+    def __call__(self, image: np.ndarray, box: Box) -> bool:
+        """Whether the crop around `box` of the BGR frame `image` holds a face at that place and size."""
+        if self._model is None:
+            self._model = BlazeFaceDetector(CHECK_VARIANT, threads=self.threads)
+        crop, x0, y0 = context_crop(image, box, CHECK_CONTEXT)
+        for d in self._model.detect(crop):
+            b = d.box
+            seen = Box(b.x1 + x0, b.y1 + y0, b.x2 + x0, b.y2 + y0)
+            if _iou(seen, box) >= CHECK_IOU:
+                return True
+        return False
+
+
+def context_crop(image: np.ndarray, box: Box, context: float) -> tuple[np.ndarray, int, int]:
+    """A square `context` box widths wide centred on `box`, padded by repeating the edge where it leaves the frame;
+    and its top-left corner in frame pixels."""
+    h, w = image.shape[:2]
+    side = max(2, int(round(max(box.width, box.height) * context)))
+    cx, cy = box.center
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x1, y1, x2, y2 = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
+    if x2 <= x1 or y2 <= y1:
+        return np.zeros((side, side) + image.shape[2:], image.dtype), x0, y0
+    crop = image[y1:y2, x1:x2]
+    pads = (y1 - y0, y0 + side - y2, x1 - x0, x0 + side - x2)
+    if any(pads):
+        crop = cv2.copyMakeBorder(crop, *pads, cv2.BORDER_REPLICATE)
+    return crop, x0, y0
+
+
+def _iou(a: Box, b: Box) -> float:
+    return float(iou_matrix(a.as_array()[None], b.as_array()[None])[0, 0])
