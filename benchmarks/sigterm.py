@@ -1,5 +1,6 @@
 """SIGTERM to exit of `fer-edge service` in the states where a stop could hang: running, waiting out a reconnect
-backoff, opening a stream whose server never answers, and reading a stream that stalled.
+backoff, opening a stream whose server never answers, reading a stream that stalled, events to a FIFO nobody reads,
+and a watched folder whose path became a file (goal: every stop under 2 s).
 
     python -m fer_edge.benchmarks.sigterm --repeat 3
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import signal
 import statistics
@@ -73,9 +75,13 @@ def _connected(server: SilentServer):
     return check
 
 
-def _states():
+def _states(tmp: Path):
     """name -> (service arguments, a server to close after, a check that the state is reached)."""
     silent, stalled = SilentServer(), MjpegServer(frames=30, stall=True)
+    fifo = tmp / "events.fifo"  # no reader ever: a plain open() of it blocks until one comes
+    os.mkfifo(fifo)
+    replaced = tmp / "frames"  # the watched folder's path, a regular file now
+    replaced.write_text("not a folder\n")
     return {
         "running (demo, 15 fps)": (["--source", "demo"], None, lambda log: _get(log, "/healthz")[0] == 200),
         "reconnect backoff (30 s)": (["--source", "/nonexistent/cam.mp4", "--source-reconnect-min-s", "30",
@@ -84,6 +90,10 @@ def _states():
         "opening a silent stream": (["--source", silent.url], silent, _connected(silent)),
         "stream stalled, reader blocked in read": (
             ["--source", stalled.url, "--http-stale-after-s", "1"], stalled, _stalled),
+        "events to a FIFO with no reader": (["--source", "demo", "--events", str(fifo)], None,
+                                            lambda log: _get(log, "/healthz")[0] == 200),
+        "watched folder replaced by a file": (["--source", str(replaced)], None,
+                                              lambda log: "not a folder" in log.read_text()),
     }
 
 
@@ -111,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     log_to_stderr("fer_edge.benchmarks.sigterm")
     results = {}
     with tempfile.TemporaryDirectory(prefix="fer-edge-sigterm-") as tmp:
-        for name, (service_args, server, reached) in _states().items():
+        for name, (service_args, server, reached) in _states(Path(tmp)).items():
             runs = [measure(service_args, reached, Path(tmp) / "service.log") for _ in range(args.repeat)]
             if server is not None:
                 server.close()

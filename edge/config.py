@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import socket
 import tomllib
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import geometry, tracking
 from .errors import UsageError
+from .files import read_regular
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -300,10 +302,36 @@ def _check_source(spec: str) -> None:
         return
     path = Path(spec)
     suffix = path.suffix.lower()
-    if path.is_dir() or suffix in IMAGE_SUFFIXES + VIDEO_SUFFIXES or not (path.exists() or suffix):
-        return  # a folder, an image or video (perhaps not there yet), or a path that may become a folder
+    if not suffix or suffix in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+        return  # a folder, an image or a video by its name: what is there now is for the start to wait out
+    try:
+        if path.is_dir():
+            return
+    except OSError:
+        return  # cannot be looked at now: check_source_now says why
     raise UsageError(f"source.input: {spec}: unknown source type (an image, a video file, a folder, a camera "
                      "index, /dev/videoN, a stream URL, demo, picamera or auto)")
+
+
+def check_source_now(spec: str) -> None:
+    """What `--check-config` says of a source path as it is now, which the service would wait out rather than fail
+    on: a folder or file this user cannot read, a folder's path that holds something else."""
+    from .sources import path_kind, unreadable
+
+    if spec in ("auto", "demo", "picamera") or spec.isdigit() or spec.startswith("/dev/video") or "://" in spec:
+        return
+    path = Path(spec)
+    try:
+        if path.is_dir():
+            os.listdir(path)
+        elif path.exists():
+            if not path.suffix:
+                raise UsageError(f"source.input: {spec}: not a folder (it is {path_kind(path)})")
+            if path.is_file():
+                with path.open("rb"):
+                    pass
+    except OSError as exc:
+        raise UsageError(f"source.input: {spec}: {unreadable(exc)}") from None
 
 
 def _check_host(host: str, port: int) -> None:
@@ -339,11 +367,12 @@ def load_config(path: str | Path | None, overrides: dict[str, str] | None = None
     if path is not None:
         p = Path(path)
         try:
-            with p.open("rb") as fh:
-                table = tomllib.load(fh)
+            table = tomllib.loads(read_regular(p).decode("utf-8"))
         except FileNotFoundError:
             raise UsageError(f"{p}: no such config file") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
+            raise UsageError(f"{p}: cannot read config ({exc.strerror or exc})") from None
+        except UnicodeDecodeError as exc:
             raise UsageError(f"{p}: cannot read config ({exc})") from None
         except tomllib.TOMLDecodeError as exc:
             raise UsageError(f"{p}: not valid TOML ({exc})") from None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import math
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ import cv2
 import numpy as np
 
 from .errors import FerEdgeError, UsageError
+from .files import kind_of, read_regular
 from .lores import Lores, capture_main_and_lores, lores_size, lores_stream
 
 DEMO_IMAGE = Path(__file__).resolve().parent / "assets" / "demo_astronaut.jpg"
@@ -193,17 +193,10 @@ def _reduction(header: _Header | None) -> int | None:
 def _read_regular(path: Path) -> bytes | None:
     """The bytes of a regular file; None for anything else (a FIFO would block a plain open until a writer comes)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        data = read_regular(path, MAX_FILE_BYTES)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= MAX_FILE_BYTES:
-            return None
-        try:
-            return f.read()
-        except OSError:
-            return None
+    return data or None
 
 
 def read_still(path: Path) -> np.ndarray | None:
@@ -521,7 +514,21 @@ def open_source(spec: str = "auto", width: int | None = None, height: int | None
         return live(int(spec))
     if "://" in spec:
         return live(spec)
-    path = Path(spec)
+    try:
+        return _open_path(Path(spec), spec, live)
+    except OSError as exc:  # a folder on the way or the file itself unreadable: a fault the service waits out
+        raise FerEdgeError(f"{spec}: {unreadable(exc)}") from None
+
+
+def unreadable(exc: OSError) -> str:
+    """Why a source path cannot be read, in the words `open_source` and `--check-config` both use."""
+    if isinstance(exc, PermissionError):
+        return f"not readable by this user ({exc.strerror})"
+    return f"cannot read ({exc.strerror or exc})"
+
+
+def _open_path(path: Path, spec: str, live: Callable[[str], VideoSource]) -> FrameSource:
+    """A camera node, a folder or a file; what is at the path now decides, and every OSError is the caller's."""
     if spec.startswith("/dev/video"):
         if not path.exists():
             raise FerEdgeError(f"{spec}: no such camera device")
@@ -533,14 +540,22 @@ def open_source(spec: str = "auto", width: int | None = None, height: int | None
         return ImageSource(images, str(path))
     if not path.exists():
         raise FerEdgeError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+        if not suffix:  # a folder's name: the folder was replaced (a fault that may pass), not a wrong setting
+            raise FerEdgeError(f"{path}: not a folder (it is {path_kind(path)})")
+        raise UsageError(f"{path}: unknown source type (an image, a video file, a folder, a camera or a URL)")
     if not path.is_file():
         raise FerEdgeError(f"{path}: not a regular file")
     if path.stat().st_size == 0:
         raise FerEdgeError(f"{path}: empty file")
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if suffix in IMAGE_SUFFIXES:
         if read_still(path) is None:
             raise FerEdgeError(f"{path}: unreadable image (or above {MAX_PIXELS} pixels even reduced)")
         return ImageSource([path], str(path))
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise UsageError(f"{path}: unknown source type (an image, a video file, a folder, a camera or a URL)")
     return VideoSource(str(path), live=False)
+
+
+def path_kind(path: Path) -> str:
+    """What is at a path, with its article (`a regular file`, `a FIFO`)."""
+    return kind_of(os.stat(path).st_mode)

@@ -35,7 +35,7 @@ class Service:
     """The service in a subprocess, with every sd_notify datagram it sends kept in `messages`."""
 
     def __init__(self, tmp_path: Path, *args: str, watchdog_usec: int = 600_000, abstract: bool = False,
-                 preexec_fn=None):
+                 preexec_fn=None, wrap: tuple[str, ...] = ()):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         if abstract:
             name = f"fer-edge-test-{uuid.uuid4().hex}"
@@ -53,7 +53,7 @@ class Service:
         env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": str(watchdog_usec),
                "TF_CPP_MIN_LOG_LEVEL": "3"}
         with self.log.open("w") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "fer_edge.cli", "service", "--http-port", "0", *args],
+            self.proc = subprocess.Popen([*wrap, sys.executable, "-m", "fer_edge.cli", "service", "--http-port", "0", *args],
                                          stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env,
                                          preexec_fn=preexec_fn)
         self._url: str | None = None
