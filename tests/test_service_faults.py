@@ -202,3 +202,16 @@ def test_a_device_as_events_file_is_never_rotated(tmp_path):
     writer.close()
     assert stat.S_ISCHR(os.lstat(null).st_mode) and not (tmp_path / "null.1").exists()
     assert writer.written == 20 and writer.lost == 0
+
+
+@pytest.mark.parametrize("args,reached", [
+    (("--source", "demo", "--source-fps", "20"), "fps, 1 face"),
+    (("--source", "/nonexistent/cam.mp4", "--source-reconnect-min-s", "30", "--source-reconnect-max-s", "30"),
+     "reconnecting in"),
+], ids=["running", "waiting out a 30 s backoff"])
+def test_sigterm_ends_the_service_promptly(tmp_path, args, reached):
+    """The other states have their own tests above (unreadable folder, replaced folder, events FIFO) and in
+    test_service_streams.py (a stream that never answers, one that stalls) and test_mqtt.py (a frozen broker)."""
+    with Service(tmp_path, *args, "--events", "", watchdog_usec=0) as svc:
+        svc.wait_for(reached)
+        assert _stop_within(svc) == 0, svc.stderr()
