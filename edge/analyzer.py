@@ -15,6 +15,7 @@ from typing import Any, Union
 import cv2
 import numpy as np
 
+from .errors import UsageError
 from .geometry import MARGIN, Detection
 from .pipeline import DEFAULT_DETECT_EVERY, crop_faces
 from .records import FaceRecord
@@ -80,7 +81,8 @@ class Analyzer:
     build one Analyzer and reuse it. One Analyzer serves one thread at a time.
 
     A model or detector that cannot be loaded raises `fer_edge.errors.FerEdgeError` (its message names the file);
-    a bad argument or image raises ValueError or TypeError.
+    a bad argument raises ValueError (an `ArgumentError`, also a FerEdgeError) naming it, before anything loads;
+    an image that is not an array, TypeError.
     """
 
     def __init__(self, *, model: str | os.PathLike[str] | None = None, detector: str = "blazeface", threads: int = 1,
@@ -90,16 +92,17 @@ class Analyzer:
         from .build import build_pipeline
         from .config import DetectorConfig, ModelConfig, ServiceConfig
 
-        if not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads: want an integer >= 1, got {threads!r}")
-        if not margin >= 0:
-            raise ValueError(f"margin: want a number >= 0, got {margin!r}")
+        _check_arguments(model=model, detector=detector, threads=threads, accelerator=accelerator,
+                         min_face_score=min_face_score, yunet_model=yunet_model, margin=margin, level_eyes=level_eyes)
         cfg = ServiceConfig(threads=threads, model=ModelConfig(path=os.fspath(model) if model is not None else "",
                                                                accelerator=accelerator),
                             detector=DetectorConfig(name=detector, min_score=min_face_score or 0.0,
                                                     yunet_model=os.fspath(yunet_model) if yunet_model else "",
                                                     margin=float(margin), level_eyes=level_eyes))
-        self._pipeline = build_pipeline(cfg)  # the models `fer-edge run` would load for the same settings
+        try:
+            self._pipeline = build_pipeline(cfg)  # the models `fer-edge run` would load for the same settings
+        except UsageError as exc:  # a setting the loaders refuse (yunet without its model): a bad argument
+            raise ArgumentError(str(exc)) from None
         self.model, self.detector, self.threads = self._pipeline.model, detector, threads
         self._margin, self._level_eyes = float(margin), level_eyes
         self._detector, self._classifier = self._pipeline.detector, self._pipeline.classifier
@@ -132,9 +135,12 @@ class Analyzer:
             raise ValueError(f"detect_every: want an integer >= 1, got {detect_every!r}")
         if not isinstance(max_frames, int) or max_frames < 0:
             raise ValueError(f"max_frames: want an integer >= 0, got {max_frames!r}")
-        if not isinstance(source, (str, int, os.PathLike)) and not isinstance(source, Iterable):
+        if not isinstance(source, (str, int, os.PathLike)) and not isinstance(source, Iterable) \
+                or isinstance(source, bool):
             raise TypeError(f"source: want a path, camera index, URL or an iterable of images, got "
                             f"{type(source).__name__}")
+        if isinstance(source, (str, os.PathLike)) and not os.fspath(source).strip():
+            raise ArgumentError("source: empty (an empty path would read the current folder)")
         return self._stream(source, detect_every, max_frames)
 
     def _stream(self, source: Source, detect_every: int, max_frames: int) -> Generator[list[Face], None, None]:
@@ -165,6 +171,33 @@ class Analyzer:
         top = int(probs.argmax())
         return Face(box=det.box.pixels, label=labels[top], score=float(probs[top]),
                     probs={name: float(p) for name, p in zip(labels, probs)}, detector_score=float(det.score))
+
+
+class ArgumentError(UsageError, ValueError):
+    """A bad `Analyzer` argument: the documented ValueError, and the FerEdgeError `fer-edge run` raises for it."""
+
+
+# each argument's config key, whose type and limits it is held to (those of `fer-edge run`'s flags)
+_KEYS = {"threads": "threads", "accelerator": "model.accelerator", "min_face_score": "detector.min_score",
+         "margin": "detector.margin", "level_eyes": "detector.level_eyes"}
+
+
+def _check_arguments(**args: Any) -> None:
+    """Every argument checked before any model loads, as the config checks its key: type, finiteness, range."""
+    from .config import check_flag
+    from .detectors import DETECTORS
+
+    for name, key in _KEYS.items():
+        if not (name == "min_face_score" and args[name] is None):
+            try:
+                check_flag(key, name, args[name])
+            except UsageError as exc:
+                raise ArgumentError(str(exc)) from None
+    if not isinstance(args["detector"], str) or args["detector"] not in DETECTORS:
+        raise ArgumentError(f"detector: unknown detector {args['detector']!r}: use one of {', '.join(DETECTORS)}")
+    for name in ("model", "yunet_model"):
+        if args[name] is not None and not (isinstance(args[name], (str, os.PathLike)) and os.fspath(args[name])):
+            raise ArgumentError(f"{name}: want a path to a model file, got {args[name]!r}")
 
 
 def _frames(source: Source, max_frames: int) -> Generator[tuple[int, np.ndarray, bool], None, None]:

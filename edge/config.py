@@ -13,6 +13,7 @@ import json
 import math
 import os
 import socket
+import tempfile
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -241,6 +242,8 @@ def _check_together(cfg: ServiceConfig, loaders: bool = True) -> None:
     if cfg.source.reconnect_min_s > cfg.source.reconnect_max_s:
         raise UsageError(f"source.reconnect_min_s: {cfg.source.reconnect_min_s} is above source.reconnect_max_s "
                          f"({cfg.source.reconnect_max_s})")
+    if not cfg.source.input.strip():  # run's too: an empty path would read the current folder
+        raise UsageError("source.input: empty")
     if loaders:
         _check_loaders(cfg)
     if not cfg.http.host.strip():
@@ -259,9 +262,6 @@ def _check_together(cfg: ServiceConfig, loaders: bool = True) -> None:
 def _check_loaders(cfg: ServiceConfig) -> None:
     """What opening the source and loading the models would refuse, found before either happens."""
     from .detectors import DETECTORS
-
-    if not cfg.source.input.strip():
-        raise UsageError("source.input: empty")
     from .lores import lores_option
 
     try:
@@ -334,6 +334,30 @@ def check_source_now(spec: str) -> None:
         raise UsageError(f"source.input: {spec}: {unreadable(exc)}") from None
 
 
+def check_events_now(target: str) -> None:
+    """What `--check-config` says of `outputs.events` as it is now, which the service would only log and retry: a
+    folder, or a path whose folder cannot be made or written (nothing is created by the check)."""
+    if target in ("", "-"):
+        return
+    path = Path(target)
+    if path.is_dir():
+        raise UsageError(f"outputs.events: {target}: is a folder")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the service makes the missing folders below the nearest one that exists
+    if not folder.is_dir():
+        raise UsageError(f"outputs.events: {target}: {folder} is not a folder")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"outputs.events: {target}: not writable by this user")
+        return
+    try:  # a probe, not os.access alone, which says yes to root on a read-only mount
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UsageError(f"outputs.events: {target}: cannot write in {folder} ({exc.strerror or exc})") from None
+
+
 def _check_host(host: str, port: int) -> None:
     try:
         socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -367,7 +391,7 @@ def load_config(path: str | Path | None, overrides: dict[str, str] | None = None
     if path is not None:
         p = Path(path)
         try:
-            table = tomllib.loads(read_regular(p).decode("utf-8"))
+            table = tomllib.loads(read_regular(p).decode("utf-8-sig"))  # a BOM, as Windows editors write it
         except FileNotFoundError:
             raise UsageError(f"{p}: no such config file") from None
         except OSError as exc:

@@ -40,9 +40,10 @@ def cmd_service(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides_from(args))
     if args.check_config:
         from .build import build_pipeline
-        from .config import check_source_now
+        from .config import check_events_now, check_source_now
 
         check_source_now(cfg.source.input)  # an unreadable folder: the start would wait it out, the check says so
+        check_events_now(cfg.outputs.events)  # an events file that cannot be written: the start would retry it
 
         build_pipeline(cfg, keyed_errors=True)  # what the start loads, so a model that would fail the start fails the check
         print(f"fer-edge service: config OK ({args.config or 'defaults and flags'})")

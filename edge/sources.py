@@ -227,6 +227,7 @@ class _Capture:
         self.target, self._size, self._fps = target, (width, height), fps
         self._cap: cv2.VideoCapture | None = None
         self.fps: float | None = None
+        self.frame_count = 0
 
     def open(self) -> None:
         if isinstance(self.target, str) and "://" in self.target:
@@ -246,6 +247,7 @@ class _Capture:
         if self._fps:
             cap.set(cv2.CAP_PROP_FPS, self._fps)
         self.fps = cap.get(cv2.CAP_PROP_FPS) or None
+        self.frame_count = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))  # a file's header; 0 for a stream
         self._cap = cap
 
     def grab(self) -> np.ndarray | None:
@@ -279,6 +281,7 @@ class VideoSource:
         self._capture = _Capture(target, width, height, fps)
         self._counter = _Counter()
         self._reader = None
+        self._cut_short: str | None = None
         if live:
             self._reader = _LatestFrames(self._capture.grab, queue, self._capture.release, self._capture.open)
             try:
@@ -292,8 +295,9 @@ class VideoSource:
 
     @property
     def failure(self) -> str | None:
-        """Why a live source stopped delivering (stalled, or the stream ended); None while it delivers."""
-        return self._reader.failure if self._reader is not None else None
+        """Why a live source stopped delivering (stalled, or the stream ended), or why a file ended before its
+        header's frame count (truncated or damaged); None while it delivers."""
+        return self._reader.failure if self._reader is not None else self._cut_short
 
     @property
     def stalled(self) -> bool:
@@ -310,7 +314,16 @@ class VideoSource:
             self.dropped = self._reader.dropped
             return frame
         image = self._capture.grab()
-        return None if image is None else self._counter.frame(image)
+        if image is None:
+            self._ended_early()
+            return None
+        return self._counter.frame(image)
+
+    def _ended_early(self) -> None:
+        """A file whose frames stop short of its header's count (a few frames of slack for estimated counts)."""
+        read, count = self._counter.index, self._capture.frame_count
+        if count and read < count - max(2, count // 50):
+            self._cut_short = f"the video ended at frame {read} of {count}: the file is truncated or damaged"
 
     def wake(self) -> None:
         if self._reader is not None:

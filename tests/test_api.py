@@ -128,3 +128,32 @@ def test_readme_example_runs_without_tensorflow(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "happy" in proc.stdout and "LOADED []" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    ({"detector": None}, "detector: unknown detector None"),
+    ({"detector": "mtcnn"}, "detector: unknown detector 'mtcnn'"),
+    ({"margin": "0.5"}, "margin: want a number, got '0.5'"),
+    ({"margin": float("inf")}, "margin: want a finite number"),
+    ({"margin": -0.1}, "margin: -0.1 is out of range"),
+    ({"threads": True}, "threads: want an integer, got True"),
+    ({"threads": 0}, "threads: 0 is out of range"),
+    ({"accelerator": "gpu"}, "accelerator: 'gpu' is not one of none, edgetpu"),
+    ({"min_face_score": 2}, "min_face_score: 2.0 is out of range"),
+    ({"level_eyes": "yes"}, "level_eyes: want true or false"),
+    ({"model": ""}, "model: want a path"),
+    ({"detector": "yunet"}, "the yunet detector needs"),
+], ids=lambda v: repr(v) if isinstance(v, dict) else None)
+def test_bad_arguments_raise_the_documented_value_error_naming_them(kwargs, fragment):
+    """Each was an AttributeError, a TypeError from a comparison, a UsageError, or accepted (inf, True)."""
+    with pytest.raises(ValueError) as caught:
+        Analyzer(**kwargs)
+    assert fragment in str(caught.value) and isinstance(caught.value, FerEdgeError)
+
+
+def test_stream_refuses_an_empty_source(analyzer):
+    for source in ("", "  "):
+        with pytest.raises(ValueError, match="source: empty"):
+            analyzer.stream(source)
+    with pytest.raises(TypeError, match="source"):
+        analyzer.stream(True)
