@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import geometry, tracking
 from .errors import UsageError
 from .files import read_regular
+from .redact import redact
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -489,6 +490,9 @@ def to_toml(cfg: ServiceConfig) -> str:
             section = head
         if path in SECRETS and value:
             lines.append(f"# {name}: set, not shown (put it in {name}_file)")
+            continue
+        if isinstance(value, str) and redact(value) != value:  # a stream URL with a password or a token in it
+            lines.append(f"# {name}: holds credentials, not shown: {redact(value)} (write the real one here)")
             continue
         lines.append(f"{name} = {_toml_value(value)}")
     return "\n".join(lines).lstrip("\n") + "\n"
