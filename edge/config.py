@@ -122,6 +122,9 @@ class HttpConfig:
     token: str = _key("", "secret the preview asks for (?token= or Authorization: Bearer); needed when http.host "
                           "is not loopback; prefer token_file")
     token_file: str = _key("", "file holding the preview token (first line), instead of http.token")
+    allowed_hosts: str = _key("", "host names a request's Host header may carry besides an address, localhost and "
+                                  "this machine's name (comma-separated; \"*\": any). Others get 421: a web page "
+                                  "that rebinds its name to this address reads nothing")
 
 
 @dataclass(frozen=True)

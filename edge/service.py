@@ -75,7 +75,7 @@ def run_service(cfg: ServiceConfig) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
-    http = HttpEndpoint(cfg.http.host, cfg.http.port) if cfg.http.enabled else None
+    http = HttpEndpoint(cfg.http.host, cfg.http.port, cfg.http.allowed_hosts) if cfg.http.enabled else None
     notifier = Notifier()
     events = source = watcher = mqtt = None
     try:

@@ -249,7 +249,8 @@ def test_undecodable_frames_are_skipped_and_counted_and_sigint_stops(tmp_path):
         assert m[("fer_edge_frames_total", ())] >= 2 and m[("fer_edge_source_errors_total", ())] == 0
         assert svc.get("/healthz")[0] == 200
         assert svc.stop(signal.SIGINT) == 0, svc.stderr()
-    assert re.search(r"stopped: \d+ frames, \d+ faces, 0 reconnects, [3-9]\d* undecodable", svc.stderr())
+    stopped = re.search(r"stopped: \d+ frames, \d+ faces, 0 reconnects, (\d+) undecodable", svc.stderr())
+    assert stopped and int(stopped.group(1)) >= 3, svc.stderr()  # [3-9]\d* read 11 as too few
 
 
 @pytest.mark.parametrize("target,line", [
