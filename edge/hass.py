@@ -7,15 +7,30 @@ broker that lost its retained messages) finds the device again. Keys are the doc
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
+from pathlib import Path
 from typing import Any
 
 BIRTH_PAYLOAD = "online"
 
 
-def node_id(text: str) -> str:
-    """Home Assistant allows [a-zA-Z0-9_-] in node and object ids."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", text) or "fer-edge"
+def node_id(prefix: str, machine: str | None = None) -> str:
+    """This device's node id, the stem of its unique ids: the topic prefix made of what Home Assistant allows
+    ([a-zA-Z0-9_-]), for reading, and a hash of this machine's id (/etc/machine-id) with the exact prefix, so that
+    `site/cam1`, `site_cam1` and `site.cam1`, or two Pis both left named raspberrypi, never share an entity. The
+    machine id itself is never sent."""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id") if machine is None else ():
+        try:
+            machine = Path(path).read_text().strip() or None
+        except OSError:
+            continue
+        if machine:
+            break
+    machine = machine or f"mac-{uuid.getnode():012x}"  # no machine id (a container): the network card's address
+    digest = hashlib.sha256(f"{machine}\0{prefix}".encode()).hexdigest()[:12]
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '_', prefix) or 'fer-edge'}_{digest}"
 
 
 def birth_topic(discovery_prefix: str) -> str:

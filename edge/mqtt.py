@@ -451,7 +451,7 @@ class MqttLink:
 
 def _discovery(cfg: MqttConfig, prefix: str) -> list[tuple[str, dict[str, Any]]]:
     """The Home Assistant discovery configs this device publishes (their topics, for the check, even when off)."""
-    return discovery_configs(prefix, node_id(prefix.replace("/", "_")), f"fer-edge {prefix.rsplit('/', 1)[-1]}",
+    return discovery_configs(prefix, node_id(prefix), f"fer-edge {prefix.rsplit('/', 1)[-1]}",
                              package_version(), cfg.discovery_prefix)
 
 

@@ -1,9 +1,12 @@
-"""MQTT under a hostile or broken broker (issue 20, D8, D11-D14): a topic prefix the broker would refuse, a login
-refused after the broker's passwords change, a broker that never sends CONNACK, one frozen (SIGSTOP) while the
-service stops. A real mosquitto on loopback, as in test_mqtt.py."""
+"""MQTT under a hostile or broken broker (issue 20, D8, D11-D14, D17): a topic prefix the broker would refuse, a
+login refused after the broker's passwords change, a broker that never sends CONNACK, one frozen after the login
+(it takes bytes and acknowledges nothing) while the service stops, Home Assistant ids that collided. A real mosquitto
+on loopback, as in test_mqtt.py, or a few lines of socket code (benchmarks/loopback.py) for the broken brokers."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import time
 
@@ -161,3 +164,25 @@ def test_a_broker_that_never_answers_is_left_after_a_bounded_wait_said_once_and_
     text = log.read_text()
     assert text.count("sent no CONNACK") == 1 and f"within {CONNACK_S:g} s" in text, text
     assert "TLS port without mqtt.tls" not in text and "Traceback" not in text
+
+
+# --- D17: Home Assistant ids that do not collide ---
+
+def test_home_assistant_ids_are_distinct_per_prefix_and_per_machine_and_stable():
+    import re
+
+    from fer_edge.config import MqttConfig
+    from fer_edge.hass import discovery_configs, node_id
+    from fer_edge.mqtt import _discovery
+
+    prefixes = ("site/cam1", "site_cam1", "site.cam1")  # all three were node `site_cam1`
+    nodes = [node_id(p, machine="m1") for p in prefixes]
+    assert len(set(nodes)) == 3 and all(re.fullmatch(r"site_cam1_[0-9a-f]{12}", n) for n in nodes), nodes
+    pis = {node_id("fer-edge/raspberrypi", machine=m) for m in ("0f" * 16, "a1" * 16)}  # two Pis, one hostname
+    assert len(pis) == 2
+    assert node_id("site/cam1", machine="m1") == nodes[0] and node_id("site/cam1") == node_id("site/cam1")  # stable
+    ids = [cfg["unique_id"] for p in prefixes for _, cfg in discovery_configs(p, node_id(p, machine="m1"), "x", "1")]
+    assert len(ids) == len(set(ids))
+    machine = open("/etc/machine-id").read().strip() if os.path.isfile("/etc/machine-id") else "no machine id here"
+    published = json.dumps(_discovery(MqttConfig(host="h", discovery=True), "site/cam1"))
+    assert node_id("site/cam1") in published and machine not in published  # hashed, never sent as it is
