@@ -67,6 +67,7 @@ put_file() {  # KIND SOURCE TARGET
 
 install_service() {
     refuse_checkout
+    check_account
     command -v python3 >/dev/null || die "python3 not found (sudo apt install python3 python3-venv)"
     python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "Python 3.11 or newer is needed"
     python3 -c 'import venv, ensurepip' 2>/dev/null || die "python3-venv is missing (sudo apt install python3-venv)"
@@ -154,6 +155,27 @@ adopt_old_install() {
 recorded() { grep -qsxF "$1" "$INSTALLED"; }
 record() { recorded "$1" || echo "$1" >>"$INSTALLED"; }
 unrecord() { if [[ -f "$INSTALLED" ]]; then grep -vxF "$1" "$INSTALLED" >"$INSTALLED.new" || true; mv "$INSTALLED.new" "$INSTALLED"; fi; }
+
+# The account the service runs as, before anything is made: an existing one must be a system account (no login
+# shell, a uid below UID_MIN) with its own group; a group of that name without the user would stop useradd (exit 9).
+check_account() {
+    local entry uid shell home uid_min
+    uid_min="$(awk '$1 == "UID_MIN" { print $2 }' /etc/login.defs 2>/dev/null)"
+    uid_min="${uid_min:-1000}"
+    if ! entry="$(getent passwd "$SERVICE_USER")"; then
+        if getent group "$SERVICE_USER" >/dev/null; then
+            die "a group $SERVICE_USER (gid $(getent group "$SERVICE_USER" | cut -d: -f3)) exists without a user $SERVICE_USER: install.sh makes both as a system account; remove the group (sudo groupdel $SERVICE_USER) or make the account yourself (sudo useradd --system --gid $SERVICE_USER --shell /usr/sbin/nologin $SERVICE_USER) and run install.sh again" 2
+        fi
+        return
+    fi
+    recorded "created-user $SERVICE_USER" && return 0
+    IFS=: read -r _ _ uid _ _ home shell <<<"$entry"
+    if [[ $uid -ge $uid_min || ( $shell != */nologin && $shell != */false ) ]]; then
+        die "the account $SERVICE_USER (uid $uid, shell $shell, home $home) is a person's login account, not a system account: install.sh will not run the camera service as it or add it to the video group; rename or remove that account (sudo userdel $SERVICE_USER) and run install.sh again" 2
+    fi
+    getent group "$SERVICE_USER" >/dev/null \
+        || die "the system account $SERVICE_USER has no group $SERVICE_USER, which the unit runs as (Group=$SERVICE_USER): add it (sudo groupadd --system $SERVICE_USER && sudo usermod -g $SERVICE_USER $SERVICE_USER) and run install.sh again" 2
+}
 
 # The service account: made here and recorded, or an existing one reused as it is and never deleted.
 make_user() {

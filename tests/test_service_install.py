@@ -238,3 +238,23 @@ def test_purge_lists_what_it_deletes_and_needs_a_yes(bare):
     assert "kept /etc/fer-edge: it holds files install.sh did not make" in yes.stdout
     assert not (conf / "install-state").exists()
     assert (bare / "opt/fer-edge/notes.txt").is_file()
+
+
+# --- issue 20, D18: accounts install.sh did not make ---
+
+@pytest.mark.parametrize("make,fragment", [
+    (("useradd", "-M", "-d", "/home/fer-edge", "-u", "1500", "-s", "/bin/bash", "fer-edge"),
+     "the account fer-edge (uid 1500, shell /bin/bash, home /home/fer-edge) is a person's login account"),
+    (("useradd", "--system", "-M", "-s", "/bin/bash", "fer-edge"), "is a person's login account"),
+    (("groupadd", "fer-edge"), "a group fer-edge (gid"),
+], ids=["a person's account", "a system account with a login shell", "a group without the user"])
+def test_an_account_or_group_it_did_not_make_is_refused_before_anything_is_made(bare, make, fragment):
+    made = ns(bare, *make, timeout=60)
+    assert made.returncode == 0, made.stderr
+    proc = ns(bare, "bash", str(SCRIPT), timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and fragment in errors[0], proc.stderr
+    assert not (bare / "etc/fer-edge").exists() and not (bare / "opt/fer-edge").exists()
+    video = next((g for g in (bare / "etc/group").read_text().splitlines() if g.startswith("video:")), "")
+    assert "fer-edge" not in video.split(":")[-1].split(","), video  # never put in the camera group
