@@ -1,5 +1,6 @@
-"""Stream servers that misbehave, on 127.0.0.1: an MJPEG camera that stalls or sends a broken frame, and a
-server that accepts and never answers. The tests and `fer_edge.benchmarks.sigterm` point the service at them.
+"""Servers that misbehave, on 127.0.0.1: an MJPEG camera that stalls or sends a broken frame, a server that
+accepts and never answers, an MQTT broker frozen after the login. The tests and `fer_edge.benchmarks.sigterm` point
+the service at them.
 """
 
 from __future__ import annotations
@@ -95,3 +96,38 @@ class SilentServer:
         self._sock.close()
         for conn in self._conns:
             conn.close()
+
+
+class FrozenBroker:
+    """An MQTT broker that accepts the login (CONNACK) and then hangs as a frozen one does: its socket takes every
+    byte, it acknowledges nothing. What its clients wrote is kept in `received`."""
+
+    def __init__(self):
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self.received = bytearray()
+        self._conns: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            self._conns.append(conn)
+            threading.Thread(target=self._hang, args=(conn,), daemon=True).start()
+
+    def _hang(self, conn: socket.socket) -> None:
+        try:
+            conn.recv(65536)  # CONNECT
+            conn.sendall(b"\x20\x02\x00\x00")  # CONNACK: no session, accepted
+            while chunk := conn.recv(65536):
+                self.received += chunk
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        for conn in self._conns:
+            conn.close()
+        self._server.close()

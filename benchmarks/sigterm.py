@@ -1,5 +1,6 @@
 """SIGTERM to exit of `fer-edge service` in the states where a stop could hang: running, waiting out a reconnect
-backoff, opening a stream whose server never answers, and reading a stream that stalled.
+backoff, opening a stream whose server never answers, reading a stream that stalled, events to a FIFO nobody reads,
+a watched folder whose path became a file, and an MQTT broker frozen after the login (goal: every stop under 2 s).
 
     python -m fer_edge.benchmarks.sigterm --repeat 3
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import signal
 import statistics
@@ -23,7 +25,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from fer_edge.benchmarks.loopback import MjpegServer, SilentServer
+from fer_edge.benchmarks.loopback import FrozenBroker, MjpegServer, SilentServer
 from fer_edge.logs import log_to_stderr
 from fer_edge.monitor import metric_value
 
@@ -73,9 +75,26 @@ def _connected(server: SilentServer):
     return check
 
 
-def _states():
+def _filled(broker: FrozenBroker):
+    """A check that the service has written 8 KB to `broker` since the check was last met: its window is full."""
+    seen = [len(broker.received)]
+
+    def check(log: Path) -> bool:
+        if len(broker.received) > seen[0] + 8_000:
+            seen[0] = len(broker.received)
+            return True
+        return False
+
+    return check
+
+
+def _states(tmp: Path):
     """name -> (service arguments, a server to close after, a check that the state is reached)."""
-    silent, stalled = SilentServer(), MjpegServer(frames=30, stall=True)
+    silent, stalled, frozen = SilentServer(), MjpegServer(frames=30, stall=True), FrozenBroker()
+    fifo = tmp / "events.fifo"  # no reader ever: a plain open() of it blocks until one comes
+    os.mkfifo(fifo)
+    replaced = tmp / "frames"  # the watched folder's path, a regular file now
+    replaced.write_text("not a folder\n")
     return {
         "running (demo, 15 fps)": (["--source", "demo"], None, lambda log: _get(log, "/healthz")[0] == 200),
         "reconnect backoff (30 s)": (["--source", "/nonexistent/cam.mp4", "--source-reconnect-min-s", "30",
@@ -84,6 +103,13 @@ def _states():
         "opening a silent stream": (["--source", silent.url], silent, _connected(silent)),
         "stream stalled, reader blocked in read": (
             ["--source", stalled.url, "--http-stale-after-s", "1"], stalled, _stalled),
+        "events to a FIFO with no reader": (["--source", "demo", "--events", str(fifo)], None,
+                                            lambda log: _get(log, "/healthz")[0] == 200),
+        "watched folder replaced by a file": (["--source", str(replaced)], None,
+                                              lambda log: "not a folder" in log.read_text()),
+        "MQTT broker frozen (no PUBACK)": (["--source", "demo", "--mqtt-host", "127.0.0.1", "--mqtt-port",
+                                           str(frozen.port), "--mqtt-update-every-s", "0.05"], frozen,
+                                          _filled(frozen)),
     }
 
 
@@ -111,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     log_to_stderr("fer_edge.benchmarks.sigterm")
     results = {}
     with tempfile.TemporaryDirectory(prefix="fer-edge-sigterm-") as tmp:
-        for name, (service_args, server, reached) in _states().items():
+        for name, (service_args, server, reached) in _states(Path(tmp)).items():
             runs = [measure(service_args, reached, Path(tmp) / "service.log") for _ in range(args.repeat)]
             if server is not None:
                 server.close()

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from .detectors import DEFAULT_DETECTOR
+from .errors import UsageError
 from .geometry import MARGIN
 from .pipeline import media_time
 from .records import FaceRecord
@@ -84,7 +85,8 @@ class Analyzer:
     build one Analyzer and reuse it. One Analyzer serves one thread at a time.
 
     A model or detector that cannot be loaded raises `fer_edge.errors.FerEdgeError` (its message names the file);
-    a bad argument or image raises ValueError or TypeError.
+    a bad argument raises ValueError (an `ArgumentError`, also a FerEdgeError) naming it, before anything loads;
+    an image that is not an array, TypeError.
     """
 
     def __init__(self, *, model: str | os.PathLike[str] | None = None, detector: str = DEFAULT_DETECTOR,
@@ -94,20 +96,21 @@ class Analyzer:
         from .build import build_pipeline
         from .config import DetectorConfig, ModelConfig, ServiceConfig, TrackingConfig
 
-        if not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads: want an integer >= 1, got {threads!r}")
-        if not margin >= 0:
-            raise ValueError(f"margin: want a number >= 0, got {margin!r}")
+        _check_arguments(model=model, detector=detector, threads=threads, accelerator=accelerator,
+                         min_face_score=min_face_score, yunet_model=yunet_model, margin=margin, level_eyes=level_eyes)
         for name, value, choices in (("follow", follow, FOLLOW), ("confirm", confirm, CONFIRM)):
             if value not in choices:
-                raise ValueError(f"{name}: want one of {', '.join(choices)}, got {value!r}")
+                raise ArgumentError(f"{name}: want one of {', '.join(choices)}, got {value!r}")
         cfg = ServiceConfig(threads=threads, model=ModelConfig(path=os.fspath(model) if model is not None else "",
                                                                accelerator=accelerator),
                             detector=DetectorConfig(name=detector, min_score=min_face_score or 0.0,
                                                     yunet_model=os.fspath(yunet_model) if yunet_model else "",
                                                     margin=float(margin), level_eyes=level_eyes),
                             tracking=TrackingConfig(follow=follow, confirm=confirm))
-        self._pipeline = build_pipeline(cfg)  # the models and loop options `fer-edge run` would use
+        try:
+            self._pipeline = build_pipeline(cfg)  # the models and loop options `fer-edge run` would use
+        except UsageError as exc:  # a setting the loaders refuse (yunet without its model): a bad argument
+            raise ArgumentError(str(exc)) from None
         self.model, self.detector, self.threads = self._pipeline.model, detector, threads
 
     def __repr__(self) -> str:
@@ -136,15 +139,19 @@ class Analyzer:
         detected. `max_frames` stops after that many (0: until the source ends). The source is opened when
         iteration starts and closed when it ends or the loop leaves early (`break`, or the generator's `close()`).
         """
-        if detect_every is not None and (not isinstance(detect_every, int) or detect_every < 1):
-            raise ValueError(f"detect_every: want an integer >= 1, got {detect_every!r}")
-        if not isinstance(max_frames, int) or max_frames < 0:
-            raise ValueError(f"max_frames: want an integer >= 0, got {max_frames!r}")
-        if not fps > 0:
-            raise ValueError(f"fps: want a number > 0, got {fps!r}")
-        if not isinstance(source, (str, int, os.PathLike)) and not isinstance(source, Iterable):
+        if detect_every is not None and (not isinstance(detect_every, int) or isinstance(detect_every, bool)
+                                         or detect_every < 1):
+            raise ArgumentError(f"detect_every: want an integer >= 1, got {detect_every!r}")
+        if not isinstance(max_frames, int) or isinstance(max_frames, bool) or max_frames < 0:
+            raise ArgumentError(f"max_frames: want an integer >= 0, got {max_frames!r}")
+        if not isinstance(fps, (int, float)) or isinstance(fps, bool) or not fps > 0 or fps == float("inf"):
+            raise ArgumentError(f"fps: want a number > 0, got {fps!r}")
+        if not isinstance(source, (str, int, os.PathLike)) and not isinstance(source, Iterable) \
+                or isinstance(source, bool):
             raise TypeError(f"source: want a path, camera index, URL or an iterable of images, got "
                             f"{type(source).__name__}")
+        if isinstance(source, (str, os.PathLike)) and not os.fspath(source).strip():
+            raise ArgumentError("source: empty (an empty path would read the current folder)")
         return self._stream(source, detect_every, max_frames, fps)
 
     def _stream(self, source: Source, detect_every: int | None, max_frames: int,
@@ -165,6 +172,33 @@ def _still_face(r: FaceRecord) -> Face:
     """A face of `analyze`: no track, no smoothing."""
     return Face(box=r.box, label=r.label, score=r.score, probs=dict(zip(r.labels, r.probs)),
                 detector_score=r.detector_score)
+
+
+class ArgumentError(UsageError, ValueError):
+    """A bad `Analyzer` argument: the documented ValueError, and the FerEdgeError `fer-edge run` raises for it."""
+
+
+# each argument's config key, whose type and limits it is held to (those of `fer-edge run`'s flags)
+_KEYS = {"threads": "threads", "accelerator": "model.accelerator", "min_face_score": "detector.min_score",
+         "margin": "detector.margin", "level_eyes": "detector.level_eyes"}
+
+
+def _check_arguments(**args: Any) -> None:
+    """Every argument checked before any model loads, as the config checks its key: type, finiteness, range."""
+    from .config import check_flag
+    from .detectors import DETECTORS
+
+    for name, key in _KEYS.items():
+        if not (name == "min_face_score" and args[name] is None):
+            try:
+                check_flag(key, name, args[name])
+            except UsageError as exc:
+                raise ArgumentError(str(exc)) from None
+    if not isinstance(args["detector"], str) or args["detector"] not in DETECTORS:
+        raise ArgumentError(f"detector: unknown detector {args['detector']!r}: use one of {', '.join(DETECTORS)}")
+    for name in ("model", "yunet_model"):
+        if args[name] is not None and not (isinstance(args[name], (str, os.PathLike)) and os.fspath(args[name])):
+            raise ArgumentError(f"{name}: want a path to a model file, got {args[name]!r}")
 
 
 def _frames(source: Source, max_frames: int, fps: float) -> Generator[tuple[Frame, bool, float], None, None]:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .bundled import package_version
 from .errors import FerEdgeError, UsageError
@@ -82,6 +83,31 @@ def _check_labels(args: argparse.Namespace) -> None:
                              "its rows)")
 
 
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def _evaluated_kind(path: Path, normalize: str) -> str:
+    """"tflite" or "keras", from the name (and a folder's saved_model.pb), before anything loads; a file evaluate
+    does not read, an empty folder or a --normalize a .tflite would ignore is a usage error naming it."""
+    suffix = path.suffix.lower()
+    if suffix == ".tflite":
+        if normalize != "none":
+            raise UsageError(f"--normalize {normalize!r}: for Keras models only; a .tflite takes raw pixels "
+                             "(its normalization is inside the graph)")
+        return "tflite"
+    if suffix in KERAS_SUFFIXES:
+        return "keras"
+    try:
+        if path.is_dir():
+            if any((path / name).is_file() for name in ("saved_model.pb", "saved_model.pbtxt")):
+                return "keras"
+            raise UsageError(f"{path}: a folder without saved_model.pb, not a SavedModel")
+    except OSError as exc:
+        raise FerEdgeError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    raise UsageError(f"{path}: not a model evaluate reads (want .tflite, {', '.join(KERAS_SUFFIXES)} or a SavedModel "
+                     "folder)")
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import time
 
@@ -96,14 +122,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     _check_labels(args)
     _check_model_flags(args)
     path = resolve_model(args.model)
-    if args.sidecar and path.suffix.lower() != ".tflite":
+    tflite = _evaluated_kind(path, args.normalize) == "tflite"
+    if args.sidecar and not tflite:
         raise UsageError(f"--sidecar records both label sets of a .tflite model; {path} has no sidecar")
     out = Path(args.report) if args.report else default_report(path, canonical_split(args.split), args.labels)
     for target in (out, out.with_suffix(".png")):
         check_output_file(target, "--report")  # a folder, device or unwritable place: refused now, not after the work
     t0 = time.perf_counter()
     cost = clf = None
-    if path.suffix.lower() == ".tflite":
+    if tflite:
         from .classifier import TFLiteClassifier
         from .cost import model_cost
 
@@ -269,8 +296,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     sinks: list[FrameSink] = []
     progress: Progress | None = None
     summary = Summary() if args.summary else None
-    events = (JsonlWriter(out.events, on_gone=stop.set, truncate=not args.append, quiet_pipe=True,  # reader gone: stop
-                          max_bytes=int(out.events_max_mb * 1e6)) if out.events else NullWriter())
+    try:
+        if args.annotate:  # before the events file is started afresh: a bad --annotate changes nothing
+            sinks.append(_annotation_sink(args.annotate, src.input, source))
+        events = (JsonlWriter(out.events, on_gone=stop.set, truncate=not args.append, quiet_pipe=True,  # reader gone
+                              max_bytes=int(out.events_max_mb * 1e6)) if out.events else NullWriter())
+    except BaseException:
+        source.close()
+        raise
     mqtt = None
     try:
         if out.events not in ("-", ""):  # a file outlives the run: it says which run, when and how
@@ -279,10 +312,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
             from .mqtt import open_mqtt
 
             mqtt = open_mqtt(cfg.mqtt, out.stats_every_s)
-        if args.annotate:
-            from .annotate import annotation_sink
-
-            sinks.append(annotation_sink(args.annotate, src.input, source.still, source.fps))
         if args.show:
             from .annotate import WindowSink
 
@@ -332,6 +361,20 @@ def _quiet_stdout() -> None:
         os.close(devnull)
 
 
+def _annotation_sink(target: str, spec: str, source: FrameSource) -> FrameSink:
+    """The --annotate sink, its file or folder checked now (a device, a FIFO, a place that cannot be written: exit 2
+    before the run, not exit 1 after it)."""
+    from .annotate import annotation_sink
+    from .files import check_output_file, ensure_folder
+
+    path = Path(target)
+    if source.still and (target.endswith(("/", os.sep)) or path.is_dir() or not path.suffix):
+        ensure_folder(target, "--annotate")  # photos into a folder, as annotation_sink decides
+    else:
+        check_output_file(target, "--annotate")
+    return annotation_sink(target, spec, source.still, source.fps)
+
+
 def _wake_on_stop(stop: threading.Event, source: FrameSource) -> None:
     """A signal only sets the stop event; this wakes a read waiting on a camera or stream, so the stop is prompt."""
     stop.wait()
@@ -339,7 +382,8 @@ def _wake_on_stop(stop: threading.Event, source: FrameSource) -> None:
 
 
 def _live_end(spec: str, source: FrameSource, stop: threading.Event) -> int:
-    """Says why a live source stopped the run: a stream that ended exits 0, one that stalled is an error (exit 1)."""
+    """Says why a source stopped the run: a stream that ended, or a video file cut short, is a warning (exit 0); a
+    stream that stalled is an error (exit 1)."""
     failure = source.failure
     if failure is None or stop.is_set():
         return 0
@@ -403,6 +447,14 @@ def plugin(group: str, name: str, what: str) -> Any:
     return ep.load()
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's errors in one line, naming the command and where its help is (not a usage block of 2-25 lines);
+    every subcommand's parser is of this class too (add_subparsers makes them of the parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _command_word(argv: list[str]) -> str | None:
     """The subcommand named on the command line (the first word that is not an option), if any."""
     return next((a for a in argv if not a.startswith("-")), None)
@@ -411,7 +463,7 @@ def _command_word(argv: list[str]) -> str | None:
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The device's commands, and the other packages' commands: only the one named is loaded (all of them for
     `--help` or no command), so `fer-edge run` never imports train, convert or benchmarks."""
-    parser = argparse.ArgumentParser(prog="fer-edge", description="Facial-expression recognition on edge devices.")
+    parser: argparse.ArgumentParser = OneLineParser(prog="fer-edge", description="Facial-expression recognition on edge devices.")
     parser.add_argument("--version", action="version", version=f"fer-edge {package_version()}")
     parser.add_argument("--verbose", action="store_true",
                         help="show the native libraries' own log lines (LiteRT, OpenCV/FFmpeg, TensorFlow)")

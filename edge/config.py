@@ -11,7 +11,9 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import socket
+import tempfile
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import geometry, tracking
 from .errors import UsageError
+from .files import read_regular
+from .redact import redact
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -137,6 +141,9 @@ class HttpConfig:
     token: str = _key("", "secret the preview asks for (?token= or Authorization: Bearer); needed when http.host "
                           "is not loopback; prefer token_file")
     token_file: str = _key("", "file holding the preview token (first line), instead of http.token")
+    allowed_hosts: str = _key("", "host names a request's Host header may carry besides an address, localhost and "
+                                  "this machine's name (comma-separated; \"*\": any). Others get 421: a web page "
+                                  "that rebinds its name to this address reads nothing")
 
 
 @dataclass(frozen=True)
@@ -261,6 +268,8 @@ def _check_together(cfg: ServiceConfig, loaders: bool = True) -> None:
     if cfg.source.reconnect_min_s > cfg.source.reconnect_max_s:
         raise UsageError(f"source.reconnect_min_s: {cfg.source.reconnect_min_s} is above source.reconnect_max_s "
                          f"({cfg.source.reconnect_max_s})")
+    if not cfg.source.input.strip():  # run's too: an empty path would read the current folder
+        raise UsageError("source.input: empty")
     if loaders:
         _check_loaders(cfg)
     if not cfg.http.host.strip():
@@ -279,9 +288,6 @@ def _check_together(cfg: ServiceConfig, loaders: bool = True) -> None:
 def _check_loaders(cfg: ServiceConfig) -> None:
     """What opening the source and loading the models would refuse, found before either happens."""
     from .detectors import DETECTORS
-
-    if not cfg.source.input.strip():
-        raise UsageError("source.input: empty")
     from .lores import lores_option
 
     try:
@@ -325,10 +331,60 @@ def _check_source(spec: str) -> None:
         return
     path = Path(spec)
     suffix = path.suffix.lower()
-    if path.is_dir() or suffix in IMAGE_SUFFIXES + VIDEO_SUFFIXES or not (path.exists() or suffix):
-        return  # a folder, an image or video (perhaps not there yet), or a path that may become a folder
+    if not suffix or suffix in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+        return  # a folder, an image or a video by its name: what is there now is for the start to wait out
+    try:
+        if path.is_dir():
+            return
+    except OSError:
+        return  # cannot be looked at now: check_source_now says why
     raise UsageError(f"source.input: {spec}: unknown source type (an image, a video file, a folder, a camera "
                      "index, /dev/videoN, a stream URL, demo, picamera or auto)")
+
+
+def check_source_now(spec: str) -> None:
+    """What `--check-config` says of a source path as it is now, which the service would wait out rather than fail
+    on: a folder or file this user cannot read, a folder's path that holds something else."""
+    from .sources import path_kind, unreadable
+
+    if spec in ("auto", "demo", "picamera") or spec.isdigit() or spec.startswith("/dev/video") or "://" in spec:
+        return
+    path = Path(spec)
+    try:
+        if path.is_dir():
+            os.listdir(path)
+        elif path.exists():
+            if not path.suffix:
+                raise UsageError(f"source.input: {spec}: not a folder (it is {path_kind(path)})")
+            if path.is_file():
+                with path.open("rb"):
+                    pass
+    except OSError as exc:
+        raise UsageError(f"source.input: {spec}: {unreadable(exc)}") from None
+
+
+def check_events_now(target: str) -> None:
+    """What `--check-config` says of `outputs.events` as it is now, which the service would only log and retry: a
+    folder, or a path whose folder cannot be made or written (nothing is created by the check)."""
+    if target in ("", "-"):
+        return
+    path = Path(target)
+    if path.is_dir():
+        raise UsageError(f"outputs.events: {target}: is a folder")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the service makes the missing folders below the nearest one that exists
+    if not folder.is_dir():
+        raise UsageError(f"outputs.events: {target}: {folder} is not a folder")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"outputs.events: {target}: not writable by this user")
+        return
+    try:  # a probe, not os.access alone, which says yes to root on a read-only mount
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UsageError(f"outputs.events: {target}: cannot write in {folder} ({exc.strerror or exc})") from None
 
 
 def _check_host(host: str, port: int) -> None:
@@ -364,11 +420,12 @@ def load_config(path: str | Path | None, overrides: dict[str, str] | None = None
     if path is not None:
         p = Path(path)
         try:
-            with p.open("rb") as fh:
-                table = tomllib.load(fh)
+            table = tomllib.loads(read_regular(p).decode("utf-8-sig"))  # a BOM, as Windows editors write it
         except FileNotFoundError:
             raise UsageError(f"{p}: no such config file") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
+            raise UsageError(f"{p}: cannot read config ({exc.strerror or exc})") from None
+        except UnicodeDecodeError as exc:
             raise UsageError(f"{p}: cannot read config ({exc})") from None
         except tomllib.TOMLDecodeError as exc:
             raise UsageError(f"{p}: not valid TOML ({exc})") from None
@@ -461,6 +518,9 @@ def to_toml(cfg: ServiceConfig) -> str:
             section = head
         if path in SECRETS and value:
             lines.append(f"# {name}: set, not shown (put it in {name}_file)")
+            continue
+        if isinstance(value, str) and redact(value) != value:  # a stream URL with a password or a token in it
+            lines.append(f"# {name}: holds credentials, not shown: {redact(value)} (write the real one here)")
             continue
         lines.append(f"{name} = {_toml_value(value)}")
     return "\n".join(lines).lstrip("\n") + "\n"

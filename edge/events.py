@@ -18,6 +18,8 @@ import errno
 import json
 import logging
 import os
+import select
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -114,6 +116,7 @@ class JsonlWriter:
     """
 
     REOPEN_S = 30.0
+    WRITE_WAIT_S = 0.5  # a FIFO or device output that takes no data for this long loses the frame's records
 
     def __init__(self, target: str | Path | TextIO = "-", keep_going: bool = False, max_bytes: int = 0,
                  on_gone: Callable[[], None] = lambda: None, truncate: bool = False, quiet_pipe: bool = False):
@@ -130,6 +133,7 @@ class JsonlWriter:
         self._fd: int | None = None  # one os.write per flush, no hidden buffer to fill up
         self._own = isinstance(target, (str, Path)) and self.target != "-"  # a file we open, rotate and reopen
         self._inode: tuple[int, int] | None = None
+        self._regular = True  # a regular file, which alone is rotated (never /dev/null, renamed to /dev/null.1)
         self._truncate = truncate  # the first opening only: a reopened or rotated file is a new one anyway
         self._path = Path(self.target)
         if not isinstance(target, (str, Path)):
@@ -159,12 +163,20 @@ class JsonlWriter:
         return None
 
     def _open(self) -> None:
+        """Opened without blocking: a FIFO with no reader is an error now (retried), never a wait that holds up the
+        start and SIGTERM; on a FIFO or a device, a write that would block waits at most WRITE_WAIT_S."""
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if self._truncate else 0)
-        self._fd = os.open(self._path, flags, 0o644)
+        flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
+                 | (os.O_TRUNC if self._truncate else 0))
+        try:
+            self._fd = os.open(self._path, flags, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:
+                raise OSError(errno.ENXIO, "a FIFO with no reader") from None
+            raise
         self._truncate = False
         st = os.fstat(self._fd)
-        self._size, self._inode = st.st_size, (st.st_dev, st.st_ino)
+        self._size, self._inode, self._regular = st.st_size, (st.st_dev, st.st_ino), stat.S_ISREG(st.st_mode)
 
     def write(self, record: FaceRecord | Json) -> None:
         data = face_json(record) if isinstance(record, FaceRecord) else record
@@ -202,7 +214,7 @@ class JsonlWriter:
         if self._failing:
             self._failing = False
             log.info(f"events {self.target}: writing again ({self.lost} records lost so far)")
-        if self._own and self._max_bytes and self._size > self._max_bytes:
+        if self._own and self._regular and self._max_bytes and self._size > self._max_bytes:
             self._rotate()
 
     def _ensure_open(self) -> None:
@@ -226,9 +238,15 @@ class JsonlWriter:
         if fd is None:  # not reached: a closed stdout sets `gone`, a file is opened first
             raise OSError(errno.EBADF, "no file open")
         view = memoryview(data)
+        deadline = time.monotonic() + self.WRITE_WAIT_S
         try:
             while view:
-                view = view[os.write(fd, view):]
+                try:
+                    view = view[os.write(fd, view):]
+                except BlockingIOError:  # a FIFO's reader is slow, or a terminal is paused
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not select.select([], [fd], [], left)[1]:
+                        raise OSError(errno.EAGAIN, f"the reader took no data for {self.WRITE_WAIT_S:g} s") from None
         except OSError:
             if self._own and len(view) < len(data):
                 with contextlib.suppress(OSError):

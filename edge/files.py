@@ -4,6 +4,7 @@ ever replaced (a rename over a device, a FIFO or a symlink would destroy it)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -12,11 +13,13 @@ from pathlib import Path
 
 from .errors import FerEdgeError, UsageError
 
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+_KINDS = ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"),
           (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
 
 
-def _kind(mode: int) -> str:
+def kind_of(mode: int) -> str:
+    """What a file of this mode is, with its article: `a FIFO`, `a character device`."""
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
@@ -34,8 +37,21 @@ def writable_target(path: str | os.PathLike[str]) -> Path:
     except OSError:
         return path  # a folder on the way is missing or unreadable: the write itself says so
     if not stat.S_ISREG(st.st_mode):
-        raise UsageError(f"{path}: is {_kind(st.st_mode)}, not a regular file; refusing to replace it")
+        raise UsageError(f"{path}: is {kind_of(st.st_mode)}, not a regular file; refusing to replace it")
     return Path(os.path.realpath(path))
+
+
+def read_regular(path: str | os.PathLike[str], limit: int = 1 << 20) -> bytes:
+    """The bytes of the regular file `path`, opened without blocking: a FIFO with no writer would hold a plain open
+    forever, and a device never ends. Anything else, or a file above `limit` bytes, is an OSError saying so."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, f"is {kind_of(st.st_mode)}, not a regular file")
+        if st.st_size > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit} bytes")
+        return f.read(limit + 1)
 
 
 def _unwritable(folder: Path) -> str | None:

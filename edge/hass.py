@@ -11,7 +11,10 @@ An empty retained payload on a config topic removes that entity, which is how a 
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
+from pathlib import Path
 from typing import Any
 
 from .lifecycle import NO_FACE
@@ -21,9 +24,21 @@ BIRTH_PAYLOAD = "online"
 ON, OFF = "ON", "OFF"  # the switch's and the binary sensor's payloads (Home Assistant's defaults)
 
 
-def node_id(text: str) -> str:
-    """Home Assistant allows [a-zA-Z0-9_-] in node and object ids."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", text) or "fer-edge"
+def node_id(prefix: str, machine: str | None = None) -> str:
+    """This device's node id, the stem of its unique ids: the topic prefix made of what Home Assistant allows
+    ([a-zA-Z0-9_-]), for reading, and a hash of this machine's id (/etc/machine-id) with the exact prefix, so that
+    `site/cam1`, `site_cam1` and `site.cam1`, or two Pis both left named raspberrypi, never share an entity. The
+    machine id itself is never sent."""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id") if machine is None else ():
+        try:
+            machine = Path(path).read_text().strip() or None
+        except OSError:
+            continue
+        if machine:
+            break
+    machine = machine or f"mac-{uuid.getnode():012x}"  # no machine id (a container): the network card's address
+    digest = hashlib.sha256(f"{machine}\0{prefix}".encode()).hexdigest()[:12]
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '_', prefix) or 'fer-edge'}_{digest}"
 
 
 def unique_id(node: str, obj: str) -> str:

@@ -6,15 +6,20 @@ long-lived sockets are handed to the preview's own thread. It must never cost th
 whatever a local client does: one thread serves every client from a selector (a slow client costs a descriptor,
 never a thread), at most `MAX_CONNECTIONS` are open and the oldest unfinished request makes room for a new one, a
 request must arrive whole within `HEAD_TIMEOUT_S`, `FD_RESERVE` descriptors stay free for the loop (a source
-reopening), and a client that resets is counted, not logged with a traceback.
+reopening), a client that resets is counted, not logged with a traceback, serving takes at most `CPU_SHARE` of a
+core (a flood waits in the kernel's backlog), /metrics is rendered at most every `METRICS_EVERY_S` during a flood
+(more than `FLOOD_RATE` requests a second), and a request
+whose `Host:` names another server (a DNS rebinding page) gets 421.
 """
 
 from __future__ import annotations
 
+import collections
 import errno
 import io
 import ipaddress
 import logging
+import math
 import os
 import resource
 import selectors
@@ -43,6 +48,9 @@ MAX_HEAD_BYTES = 8192
 BACKLOG = 256  # listen backlog: a burst of health checks waits in the kernel, not in SYN retries
 FD_RESERVE = 32  # descriptors kept free for the loop: a source reopening needs a few, FFmpeg more
 ACCEPT_PAUSE_S = 0.1  # after EMFILE: the listening socket stays readable, so stop polling it a moment
+FLOOD_RATE = 20  # /metrics requests within a second beyond which it is a flood, answered from the last rendering
+METRICS_EVERY_S = 0.5  # during a flood /metrics is rendered at most this often (per format)
+CPU_SHARE = 0.02  # CPU seconds a second this thread may spend serving: beyond, it waits and requests queue in the kernel
 LOG_EVERY_S = 60.0  # client failures: the first is logged, then at most one summary line a minute
 BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nServer: fer-edge\r\nContent-Type: text/plain; charset=utf-8\r\n"
         b"Content-Length: 5\r\nConnection: close\r\n\r\nbusy\n")
@@ -85,6 +93,36 @@ def exposure_warning(host: str) -> str | None:
             'set http.host = "127.0.0.1" to keep them local')
 
 
+def allowed_hosts(extra: str = "") -> frozenset[str] | None:
+    """The host names a request's `Host:` may carry besides an address and `localhost`: this machine's name (and
+    NAME.local, as mDNS has it) and `extra` (http.allowed_hosts, comma-separated); None when `extra` is "*"."""
+    names = [n.strip().lower().rstrip(".") for n in extra.split(",") if n.strip()]
+    if "*" in names:
+        return None
+    hostname = socket.gethostname().lower()
+    return frozenset({hostname, hostname.split(".", 1)[0] + ".local", *names} - {""})
+
+
+def host_allowed(header: str, names: frozenset[str] | None) -> bool:
+    """Whether a request's `Host:` names this server. A DNS rebinding page reaches 127.0.0.1 under its own domain
+    name, which is refused; an address (what `ssh -L` and a LAN client use) cannot be rebound, and a request
+    without the header does not come from a browser."""
+    host = header.strip().lower()
+    if names is None or not host:
+        return True
+    if host.startswith("["):  # [v6]:port
+        host = host[1:host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    host = host.rstrip(".")
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+        return True
+    except ValueError:
+        pass
+    return host == "localhost" or host.endswith(".localhost") or host in names
+
+
 class _RateLimitedLog:
     """The first failure of a kind is logged; later ones are counted and summed up at most every `every_s`."""
 
@@ -111,13 +149,12 @@ class _Handler(BaseHTTPRequestHandler):
     error_content_type = "text/plain; charset=utf-8"
     error_message_format = "%(code)d %(message)s\n"
 
-    def __init__(self, head: bytes, client_address: Any, endpoint: Endpoint,
-                 preview: Preview | None = None) -> None:  # no socket
+    def __init__(self, head: bytes, client_address: Any, server: _Server) -> None:  # no socket
         self.output = io.BytesIO()  # the whole answer
         self.rfile, self.wfile = io.BytesIO(head), self.output
-        self.client_address, self.endpoint = client_address, endpoint
+        self.client_address, self.http = client_address, server
         self.close_connection = True
-        self.preview, self.stream = preview, False  # stream: the preview takes the socket, nothing is written here
+        self.preview, self.stream = server.preview, False  # stream: the preview takes the socket, nothing written here
         self.handle_one_request()
 
     def version_string(self) -> str:
@@ -125,15 +162,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (the http.server name)
         path = self.path.split("?", 1)[0]
-        ep = self.endpoint
-        if path == "/healthz":
+        ep = self.http.endpoint
+        if ep is None:
+            raise RuntimeError("no endpoint: serving before start")
+        if not host_allowed(self.headers.get("Host", ""), self.http.hosts):
+            self.http.wrong_host += 1
+            self._send(421, "text/plain; charset=utf-8", "misdirected request: this server answers to its address, "
+                       "localhost and its own name; add the name to http.allowed_hosts\n")
+        elif path == "/healthz":
             self._send(200 if ep.healthy() else 503, "text/plain; charset=utf-8", ep.health_text())
         elif path == "/metrics":  # the text format 0.0.4, or OpenMetrics when the Accept header asks for it
-            encode, content_type = choose_encoder(self.headers.get("Accept", ""))
-            self._send(200, content_type, encode(ep.registry))
+            self._send(200, *self.http.metrics(self.headers.get("Accept", "")))
         elif path == "/events/latest":
             self._send(200, "application/json", ep.latest_json())
-        elif self.preview is not None and (answer := self.preview.answer(self.command, self.path, self.headers)):
+        elif self.preview is not None and (answer := self.preview.answer(self.command, self.path, self.headers,
+                                                                         str(self.client_address[0]))):
             if isinstance(answer, tuple):
                 self._send(*answer)
             else:  # STREAM: the preview's thread takes the socket
@@ -182,8 +225,8 @@ class _Server:
     """A listening socket and its clients, all non-blocking, served by `serve_forever` on one thread."""
 
     def __init__(self, host: str, port: int, family: int, clock: Callable[[], float] = time.monotonic,
-                 free: Callable[[], int | None] = free_descriptors) -> None:
-        self._clock, self._free = clock, free
+                 free: Callable[[], int | None] = free_descriptors, hosts: frozenset[str] | None = None) -> None:
+        self._clock, self._free, self.hosts = clock, free, hosts
         self.socket = socket.socket(family, socket.SOCK_STREAM)
         try:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -202,10 +245,15 @@ class _Server:
         self._accept_paused_until = 0.0
         self._round = 0  # accept rounds: a client accepted in the current one has not been read yet
         self._errors = _RateLimitedLog(clock=clock)
-        self.refused = self.dropped = self.client_errors = 0
+        self.refused = self.dropped = self.client_errors = self.wrong_host = self.throttled = 0
+        self.cpu_s = 0.0  # CPU time this server's thread has used
+        self._rendered: dict[str, tuple[float, str, bytes]] = {}  # Accept kind -> (when, content type, /metrics)
+        self._asked: collections.deque[float] = collections.deque(maxlen=FLOOD_RATE)  # when /metrics was asked
 
     def serve_forever(self, poll_s: float = 0.2) -> None:
         self._selector.register(self.socket, selectors.EVENT_READ)
+        window, spent = self._clock(), time.thread_time()
+        start = spent
         while not self._stop.is_set():
             ready = [key.fileobj for key, _ in self._selector.select(poll_s)]
             for sock in ready:  # clients first: a request that has arrived is answered before anyone new comes in
@@ -214,9 +262,30 @@ class _Server:
             if self.socket in ready:
                 self._accept()
             self._expire()
+            self.cpu_s = time.thread_time() - start
+            now = self._clock()
+            if now - window >= 1.0:
+                window, spent = now, time.thread_time()
+            elif time.thread_time() - spent > CPU_SHARE:  # a flood: the rest of this second is the loop's
+                self.throttled += 1
+                self._stop.wait(1.0 - (now - window))
 
     def shutdown(self) -> None:
         self._stop.set()
+
+    def metrics(self, accept: str) -> tuple[str, bytes]:
+        """/metrics as (content type, body). Rendered for each request, unless more than FLOOD_RATE came within a
+        second: then at most every METRICS_EVERY_S per format, so a client that asks a thousand times a second gets
+        the same text and the loop keeps its CPU."""
+        encode, content_type = choose_encoder(accept)
+        now = self._clock()
+        self._asked.append(now)
+        flood = len(self._asked) == self._asked.maxlen and now - self._asked[0] < 1.0
+        when, kind, body = self._rendered.get(content_type, (-math.inf, content_type, b""))
+        if (not flood or now - when >= METRICS_EVERY_S) and self.endpoint is not None:
+            body = encode(self.endpoint.registry)
+            self._rendered[content_type] = (now, kind, body)
+        return kind, body
 
     def server_close(self) -> None:
         for client in list(self._clients.values()):
@@ -307,7 +376,7 @@ class _Server:
         try:
             if self.endpoint is None:
                 raise RuntimeError("no endpoint: serving before start")
-            handler = _Handler(head, address, self.endpoint, self.preview)
+            handler = _Handler(head, address, self)
             return None if handler.stream else handler.output.getvalue()
         except Exception as exc:  # a bug behind one path: that answer fails, the endpoint stays up
             self._errors.note("error answering a request", f"{type(exc).__name__}: {exc}")
@@ -355,18 +424,25 @@ class _Server:
                                   "to send a request, or the oldest when room was needed.", value=self.dropped)
         yield CounterMetricFamily("fer_edge_http_client_errors_total", "HTTP connections that failed (reset, broken "
                                   "pipe).", value=self.client_errors)
+        yield CounterMetricFamily("fer_edge_http_cpu_seconds_total", "CPU time the HTTP thread used serving.",
+                                  value=round(self.cpu_s, 3))
+        yield CounterMetricFamily("fer_edge_http_throttled_total", "Seconds in which serving HTTP used up its CPU "
+                                  "share and paused, so that a flood of requests cannot slow the loop.",
+                                  value=self.throttled)
+        yield CounterMetricFamily("fer_edge_http_wrong_host_total", "HTTP requests refused (421) for a Host header "
+                                  "that names another server (DNS rebinding).", value=self.wrong_host)
 
 
 class HttpEndpoint:
     """Binds at construction, so a taken port fails the start at once; serves from `start` on a daemon thread."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, allowed: str = "") -> None:
         try:
             family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         except socket.gaierror as exc:
             raise UsageError(f"http.host {host!r}: not an address ({exc.strerror})") from None
         try:
-            self._server = _Server(host, port, family)
+            self._server = _Server(host, port, family, hosts=allowed_hosts(allowed))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise FerEdgeError(f"http.port {port}: {host}:{port} is already in use (another fer-edge service?); "

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
+from .redact import redact
+
 # The loggers fer-edge's modules log under (`logging.getLogger(__name__)`); `__main__` is a `python -m fer_edge.benchmarks.x`.
 LOGGERS = ("fer_edge", "__main__")
 SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
@@ -35,7 +37,7 @@ class _Lines(logging.Formatter):
         self._journal = journal
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        line = redact(super().format(record))  # every line, whoever logged it: a URL's secrets never reach the journal
         return f"<{SYSLOG_PRIORITY.get(record.levelno, 6)}>{line}" if self._journal else line
 
 

@@ -3,7 +3,9 @@
 A stream never ends, so it cannot live in the HTTP selector thread's strict per-request limits: the HTTP thread
 answers the request line and hands the socket over (`adopt`), and this thread feeds at most `max_viewers` of them.
 It encodes a frame at most `fps` times a second and only while someone watches; a viewer that reads slower than
-that skips frames (never queues them), and one that takes nothing for `STALL_S` is closed.
+that skips frames (never queues them), and one that has not taken a whole picture within `STALL_S` of its sending
+begun is closed. Each viewer's send buffer is kept small (`SEND_BUFFER`): the kernel's own would take megabytes from
+a socket that never reads before anything here saw it stall, and four such sockets held every slot for 80 s.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ log = logging.getLogger(__name__)
 BOUNDARY = b"fer-edge-frame"
 HEAD = (b"HTTP/1.0 200 OK\r\nServer: fer-edge\r\nContent-Type: multipart/x-mixed-replace; boundary=" + BOUNDARY
         + b"\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n")
-STALL_S = 10.0  # a viewer that takes no byte of its pending part for this long is closed
+STALL_S = 5.0  # a viewer that has not taken the whole of its pending part for this long is closed
+SEND_BUFFER = 64 << 10  # bytes the kernel may hold for a viewer (it doubles it): a few pictures, not megabytes
 POLL_S = 0.1  # longest wait before a newly adopted viewer is served
 
 
@@ -110,6 +113,10 @@ class MjpegStreamer:
             incoming, self._incoming = self._incoming, []
             now = self._clock()
             for sock in incoming:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+                except OSError:
+                    pass  # the default buffer: slower to notice a viewer that does not read, nothing worse
                 viewer = _Viewer(sock, HEAD + self._last_part, now, bool(self._last_part))  # no blank page
                 self._viewers[sock] = viewer
                 self._selector.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, viewer)
@@ -129,7 +136,9 @@ class MjpegStreamer:
             if viewer.pending and viewer.pictured:
                 self.skipped += 1  # still sending the last one: this viewer skips a frame
                 continue
-            viewer.pending, viewer.progress = memoryview(bytes(viewer.pending) + self._last_part), now
+            if not viewer.pending:
+                viewer.progress = now  # the clock for this picture starts when its sending does
+            viewer.pending = memoryview(bytes(viewer.pending) + self._last_part)
             viewer.pictured = True
             self._selector.modify(viewer.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, viewer)
 
@@ -140,8 +149,8 @@ class MjpegStreamer:
                 return
             if mask & selectors.EVENT_WRITE and viewer.pending:
                 viewer.pending = viewer.pending[viewer.sock.send(viewer.pending):]
-                viewer.progress = self._clock()
-                if not viewer.pending:
+                if not viewer.pending:  # a whole picture taken: only that counts as progress, not a trickle
+                    viewer.progress = self._clock()
                     self.sent += 1
                     self._selector.modify(viewer.sock, selectors.EVENT_READ, viewer)
         except (BlockingIOError, InterruptedError):

@@ -21,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 
 from .events import EventWriter, face_json
 from .records import FaceRecord
+from .redact import redact
 from .sdnotify import Notifier
 from .sources import Frame
 from .stats import STAGES, LoopStats
@@ -75,14 +76,14 @@ class Monitor:
     def started(self, source_name: str) -> None:
         """The model is loaded and the endpoint up: READY, before any frame (the camera may be missing for hours)."""
         self.ready = True
-        self._waiting = f"opening {source_name}"
+        self._waiting = f"opening {redact(source_name)}"
         self._last_status = self._clock()
         self._notifier.send("READY=1", f"STATUS={self.status()}")
 
     def on_source_state(self, text: str) -> None:
         """From the loop thread after each failed attempt to open or read the source: say why, and that it is alive."""
         now = self._clock()
-        self._waiting = text
+        self._waiting = redact(text)  # STATUS= and /healthz print it
         fields = []
         if self._notifier.watchdog_s and now - self._last_ping >= self._notifier.watchdog_s:
             self._last_ping = now

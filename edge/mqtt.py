@@ -47,14 +47,52 @@ log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 8192  # a face event is ~500 bytes; anything near a picture's size is refused
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30  # paho doubles the wait after each failed attempt
 PAHO_QUEUE = 64  # messages paho may hold unacknowledged; beyond, ours waits in our own bounded queue
+INFLIGHT = 20  # of those, sent and awaiting PUBACK (paho's default); the rest wait inside paho
+CONNECT_S = 3.0  # the TCP (and TLS) connect to the broker
+CONNACK_S = 3.0  # from CONNECT to CONNACK: a broker that takes the connection and never answers is left after this
+CLOSE_S = 1.0  # at a stop, the longest wait for the broker to acknowledge the last messages
+STUCK_S = 0.3  # a full window with no PUBACK for this long: the broker is not acknowledging (frozen, or hung)
 # CONNACK reasons that retrying will not fix, and the key to blame: bad client id, bad login, banned
 REFUSED_KEYS = {133: "mqtt.client_id", 134: "mqtt.password", 135: "mqtt.password", 138: "mqtt.username",
                 140: "mqtt.username"}
 
 
-def _topic_ok(path: str, topic: str) -> None:
+MAX_STRING = 65535  # bytes of an MQTT string as UTF-8 (a two-byte length): topics, client id, user name
+TOPICS = ("availability", "events", "state", "stats")  # under the prefix
+
+
+def _shown(value: str) -> str:
+    """A value for an error line: escaped, and cut short (a 65 KB prefix is not echoed)."""
+    return ascii(value if len(value) <= 40 else value[:40] + "...")
+
+
+def _forbidden(c: str) -> bool:
+    """What a broker refuses in an MQTT string: control characters (C0, DEL, C1) and Unicode non-characters."""
+    n = ord(c)
+    return n < 0x20 or 0x7F <= n <= 0x9F or 0xFDD0 <= n <= 0xFDEF or n & 0xFFFE == 0xFFFE
+
+
+def mqtt_string(path: str, value: str, longest: str = "") -> None:
+    """`value` as the broker will check it: UTF-8 (a name from a Latin-1 command line is not), no control
+    characters, and within MQTT's 65,535 bytes with `longest`, the longest text sent with it (a topic's rest)."""
+    try:
+        size = len((value + longest).encode("utf-8"))
+    except UnicodeEncodeError:
+        raise UsageError(f"{path}: {_shown(value)} is not valid UTF-8, which MQTT requires") from None
+    bad = next((c for c in value if _forbidden(c)), None)
+    if bad is not None:
+        raise UsageError(f"{path}: {_shown(value)} holds U+{ord(bad):04X}, a control character the broker refuses "
+                         "(it would drop every CONNECT)")
+    if size > MAX_STRING:
+        raise UsageError(f"{path}: {size} bytes as UTF-8{' with ' + repr(longest) if longest else ''}; MQTT allows "
+                         f"{MAX_STRING}")
+
+
+def _topic_ok(path: str, topic: str, longest: str = "") -> None:
     if re.search(r"[+#\x00]", topic) or topic.startswith(("/", "$")) or topic.endswith("/") or not topic.strip():
-        raise UsageError(f"{path}: {topic!r} is not a topic prefix (no + or #, no leading $ or /, no trailing /)")
+        raise UsageError(f"{path}: {_shown(topic)} is not a topic prefix (no + or #, no leading $ or /, "
+                         "no trailing /)")
+    mqtt_string(path, topic, longest)
 
 
 def read_password(cfg: MqttConfig) -> str | None:
@@ -74,14 +112,23 @@ def read_password(cfg: MqttConfig) -> str | None:
 
 def check_config(cfg: MqttConfig) -> None:
     """The [mqtt] checks that span keys or read files (config.py runs them when a host is set)."""
-    if cfg.topic_prefix:
-        _topic_ok("mqtt.topic_prefix", cfg.topic_prefix)
-    _topic_ok("mqtt.discovery_prefix", cfg.discovery_prefix)
+    prefix = cfg.topic_prefix or default_prefix()
+    _topic_ok("mqtt.topic_prefix", prefix, "/" + max(TOPICS, key=len))
+    longest = max((t for t, _ in _discovery(cfg, prefix)), key=len)  # discovery_prefix/sensor/NODE/OBJECT/config
+    _topic_ok("mqtt.discovery_prefix", cfg.discovery_prefix, longest[len(cfg.discovery_prefix):])
+    for key in ("client_id", "username"):
+        mqtt_string(f"mqtt.{key}", getattr(cfg, key))
     if cfg.password and cfg.password_file:
         raise UsageError("mqtt.password_file: set mqtt.password or mqtt.password_file, not both")
     if (cfg.password or cfg.password_file) and not cfg.username:
         raise UsageError(f"mqtt.{'password_file' if cfg.password_file else 'password'}: needs mqtt.username")
-    read_password(cfg)
+    password = read_password(cfg)
+    if password is not None:
+        try:
+            if len(password.encode("utf-8")) > MAX_STRING:
+                raise UsageError(f"mqtt.password: longer than MQTT's {MAX_STRING} bytes")
+        except UnicodeEncodeError:
+            raise UsageError("mqtt.password: not valid UTF-8") from None
     for key in ("tls_ca", "tls_cert", "tls_key"):
         value = getattr(cfg, key)
         if value and not Path(value).is_file():
@@ -119,7 +166,12 @@ class MqttLink:
         self._connack = threading.Event()
         self._refused: tuple[int, str] | None = None
         self._closing = self._started = False
-        self._trouble_since: float | None = None  # start of the current outage; one log line each way
+        self._trouble_since: float | None = None  # start of the current outage
+        self._trouble: str | None = None  # what is wrong now ("refused 134"...): logged when it changes, not per try
+        self._connack_due: float | None = None  # a CONNECT went out: a CONNACK must come by then
+        self._cut = False  # the CONNACK wait ran out and the socket was closed here: not the broker's doing
+        self._handover = False  # close() takes over the queue from the sender
+        self._acked_at = time.monotonic()  # the last PUBACK (or the start)
         self._full_logged = False
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         if cfg.username:
@@ -133,7 +185,9 @@ class MqttLink:
         client.will_set(self.availability, "offline", cfg.qos, retain=True)
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.max_queued_messages_set(PAHO_QUEUE)
-        client.connect_timeout = 5.0
+        client.max_inflight_messages_set(INFLIGHT)
+        client.connect_timeout = CONNECT_S
+        client.on_socket_open = self._on_socket_open
         client.on_connect, client.on_connect_fail = self._on_connect, self._on_connect_fail
         client.on_disconnect, client.on_publish, client.on_message = self._on_disconnect, self._on_publish, self._on_message
         self._client = client
@@ -185,8 +239,9 @@ class MqttLink:
         return len(self._queue)
 
     # -- start and stop
-    def start(self, wait_s: float = 5.0) -> MqttLink:
-        """Connect; a login the broker refuses is a UsageError (exit 2); a broker that is away is retried."""
+    def start(self, wait_s: float = CONNACK_S) -> MqttLink:
+        """Connect; a login the broker refuses is a UsageError (exit 2); a broker that is away, or that takes the
+        connection and never answers it, is retried in the background after at most CONNECT_S + `wait_s`."""
         cfg, client = self.cfg, self._client
         self._sender.start()
         reached = True
@@ -198,12 +253,14 @@ class MqttLink:
             raise UsageError(f"{key}: TLS with {self.where} failed ({exc.reason or exc})") from None
         except OSError as exc:
             reached = False
-            self._trouble_since = time.monotonic()
-            log.warning("cannot reach %s (%s); retrying in the background every %d to %d s", self.where,
-                        exc.strerror or exc, RECONNECT_MIN_S, RECONNECT_MAX_S)
+            self._note("unreachable", "cannot reach %s (%s); retrying in the background every %d to %d s", self.where,
+                       exc.strerror or exc, RECONNECT_MIN_S, RECONNECT_MAX_S)
             client.connect_async(cfg.host, cfg.port, cfg.keepalive)
         client.loop_start()
-        if reached and self._connack.wait(wait_s) and self._refused and self._refused[0] in REFUSED_KEYS:
+        if reached and not self._connack.wait(wait_s):
+            self._note("no connack", "%s took the connection but sent no CONNACK within %g s (not an MQTT broker, or "
+                       "one that hangs); retrying in the background", self.where, wait_s)
+        elif reached and self._refused and self._refused[0] in REFUSED_KEYS:
             code, reason = self._refused
             self.close(quiet=True)
             key = REFUSED_KEYS[code] if cfg.username or code == 133 else "mqtt.username"
@@ -212,40 +269,72 @@ class MqttLink:
         self._started = True
         return self
 
-    def close(self, timeout: float = 3.0, quiet: bool = False, farewell: bool = True) -> None:
-        """Send what is queued while connected (at most `timeout`), then `offline` (unless not `farewell`), then
-        disconnect."""
+    def _note(self, trouble: str, message: str, *args: object) -> None:
+        """One warning per change of what is wrong (away, refused, no CONNACK...), not one per retry."""
+        if self._trouble_since is None:
+            self._trouble_since = time.monotonic()
+        if trouble != self._trouble:
+            self._trouble = trouble
+            log.warning(message, *args)
+
+    def close(self, timeout: float = CLOSE_S, quiet: bool = False, farewell: bool = True) -> None:
+        """Let the sender hand over what is queued while the broker acknowledges, at most `timeout`; what is left
+        (all of it, from a frozen broker that acknowledges nothing) goes onto the wire at once at QoS 0 past paho's
+        window, then `offline` (unless not `farewell`), then DISCONNECT. A frozen broker's socket still takes the
+        bytes, and the broker delivers them when it runs again; a stop never waits on it for long."""
         deadline = time.monotonic() + timeout
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-        if self._sender.is_alive():
-            self._sender.join(max(0.0, deadline - time.monotonic()))
+        while self._sender.is_alive() and time.monotonic() < deadline:
+            self._sender.join(0.05)  # it ends once the queue is empty, or the window is stuck
         with self._cond:
-            self.dropped += len(self._queue)
+            self._handover = True  # the sender ends at its next look; the rest is sent from here
+            self._cond.notify_all()
+        self._sender.join(0.1)
+        with self._cond:
+            last, sending = list(self._queue), self.connected and not quiet and not self._sender.is_alive()
             self._queue.clear()
-        if self.connected and not quiet and not self._sender.is_alive():  # _infos is the sender's until it ends
+            if not sending:
+                self.dropped += len(last)
+        if sending:  # _infos is the sender's until it ends
+            qos = 0 if last or self._stuck() else self.cfg.qos  # left over: the broker is not acknowledging
+            final = [self._client.publish(t, data, qos, retain) for t, data, retain in last]
             if farewell:
-                self._infos.append(self._client.publish(self.availability, "offline", self.cfg.qos, retain=True))
-            while self._infos and time.monotonic() < deadline and self.connected:
-                if self._infos[0].is_published():
-                    self._infos.popleft()
-                else:
-                    time.sleep(0.01)
+                final.append(self._client.publish(self.availability, "offline", qos, retain=True))
+            while time.monotonic() < deadline and self.connected and (
+                    self._client.want_write() or not (qos == 0 or all(info.is_published() for info in final))):
+                time.sleep(0.01)
         self._client.disconnect()
-        self._client.loop_stop()
+        stopper = threading.Thread(target=self._client.loop_stop, name="mqtt-stop", daemon=True)
+        stopper.start()  # paho's thread ends within its 1 s select; the process need not wait for that
+        stopper.join(0.2)
         if not quiet:
             log.info("closed: %d messages sent, %d dropped, %d reconnects", self.sent, self.dropped, self.reconnects)
+
+    def _window_open(self) -> bool:
+        """Fewer than INFLIGHT messages await their PUBACK: paho sends the next one at once instead of holding it
+        behind the window (where a frozen broker would keep it for good)."""
+        while self._infos and self._infos[0].is_published():
+            self._infos.popleft()
+        return len(self._infos) < INFLIGHT
+
+    def _stuck(self) -> bool:
+        """The window is full and no PUBACK came for STUCK_S: the broker is not acknowledging."""
+        return not self._window_open() and time.monotonic() - self._acked_at > STUCK_S
 
     # -- the sender thread
     def _send_loop(self) -> None:
         ok = self._paho.MQTT_ERR_SUCCESS
         while True:
             with self._cond:
-                while not (self._queue and self.connected):
-                    if self._closing:
-                        return
-                    self._cond.wait(0.5)
+                while not (self._queue and self.connected and self._window_open()):
+                    if self._handover or self._closing and (not self._queue or not self.connected or self._stuck()):
+                        return  # close() sends the rest itself
+                    self._cond.wait(0.05 if self._queue and self.connected else 0.5)  # a PUBACK notifies
+                    self._check_connack()
+                if self._handover:
+                    return
                 topic, data, retain = item = self._queue.popleft()
             info = self._client.publish(topic, data, self.cfg.qos, retain)
             if info.rc == self._paho.MQTT_ERR_QUEUE_SIZE:  # paho holds PAHO_QUEUE unacked: wait for the broker
@@ -258,8 +347,6 @@ class MqttLink:
                 continue
             if info.rc == ok or info.rc == self._paho.MQTT_ERR_NO_CONN and self.cfg.qos > 0:  # NO_CONN: paho resends
                 self._infos.append(info)
-                while self._infos and self._infos[0].is_published():
-                    self._infos.popleft()
                 if retain:
                     with self._retained_lock:
                         self._retained[topic] = data
@@ -267,15 +354,37 @@ class MqttLink:
                 with self._cond:
                     self.dropped += 1
 
+    def _check_connack(self) -> None:
+        """From the sender thread: a CONNECT unanswered past its time has its socket closed, so paho tries again
+        with backoff (paho itself would wait out the keepalive, a minute by default, saying nothing)."""
+        due = self._connack_due
+        if due is None or time.monotonic() < due:
+            return
+        self._connack_due = None
+        self._note("no connack", "%s took the connection but sent no CONNACK within %g s (not an MQTT broker, or one "
+                   "that hangs); retrying in the background", self.where, CONNACK_S)
+        sock = self._client.socket()
+        if isinstance(sock, socket.socket):  # a TLS socket too
+            self._cut = True
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # paho's select sees the end and reconnects
+            except OSError:
+                pass
+
     # -- paho's callbacks (its network thread)
+    def _on_socket_open(self, client: Client, userdata: object, sock: object) -> None:
+        self._connack_due = time.monotonic() + CONNACK_S  # paho sends CONNECT next
+
     def _on_connect(self, client: Client, userdata: object, flags: ConnectFlags, reason: ReasonCode,
                     properties: Properties | None) -> None:
+        self._connack_due = None
         if reason.is_failure:
             self.refusals += 1
             self._refused = (reason.value, str(reason))
-            if self._trouble_since is None and self._started:  # a refusal at start is start()'s error line
-                self._trouble_since = time.monotonic()
-                log.warning("the broker at %s refused the connection (%s); retrying", self.where, reason)
+            if self._started or reason.value not in REFUSED_KEYS:  # a refusal at start is start()'s error line
+                who = f"user {self.cfg.username!r}" if self.cfg.username else "an anonymous login"
+                self._note(f"refused {reason.value}", "the broker at %s refused %s (%s); retrying with backoff",
+                           self.where, who, reason)
             self._connack.set()
             return
         self._refused = None
@@ -287,7 +396,7 @@ class MqttLink:
             log.info("connected to %s again after %.1f s (%d messages dropped so far)", self.where, away, self.dropped)
         else:
             log.info("connected to %s as %s, topics %s/...", self.where, self.client_id, self.prefix)
-        self._trouble_since = None
+        self._trouble_since = self._trouble = None
         for topic in list(self._handlers):
             client.subscribe(topic, self.cfg.qos)
         with self._retained_lock:
@@ -301,13 +410,13 @@ class MqttLink:
         self._connack.set()
 
     def _on_connect_fail(self, client: Client, userdata: object) -> None:
-        if self._trouble_since is None:
-            self._trouble_since = time.monotonic()
-            log.warning("cannot reach %s; retrying every %d to %d s", self.where, RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self._note("unreachable", "cannot reach %s; retrying every %d to %d s", self.where, RECONNECT_MIN_S,
+                   RECONNECT_MAX_S)
 
     def _on_disconnect(self, client: Client, userdata: object, flags: DisconnectFlags, reason: ReasonCode,
                        properties: Properties | None) -> None:
-        was = self.connected
+        was, cut = self.connected, self._cut
+        self._connack_due, self._cut = None, False
         with self._cond:
             self.connected = False
         if self._closing:
@@ -315,17 +424,19 @@ class MqttLink:
         why = "connection closed" if reason.value == 128 else str(reason)  # 128: paho's "Unspecified error"
         if was:
             self._trouble_since = time.monotonic()
-            log.warning("lost the broker at %s (%s); reconnecting in the background, holding up to %d messages",
-                        self.where, why, self.cfg.queue_size)
-        elif self._trouble_since is None and self._refused is None:  # no CONNACK: not MQTT, or TLS not asked for
-            self._trouble_since = time.monotonic()
-            log.warning("%s closed the connection before accepting it (%s; a TLS port without mqtt.tls?); retrying",
-                        self.where, why)
+            self._note("lost", "lost the broker at %s (%s); reconnecting in the background, holding up to %d messages",
+                       self.where, why, self.cfg.queue_size)
+        elif not cut and self._refused is None:  # no CONNACK: not MQTT, or TLS not asked for
+            self._note("closed", "%s closed the connection before accepting it (%s; a TLS port without mqtt.tls?); "
+                       "retrying", self.where, why)
         self._connack.set()  # the first attempt is over: start() need not wait longer
 
     def _on_publish(self, client: Client, userdata: object, mid: int, reason: ReasonCode,
                     properties: Properties) -> None:
         self.sent += 1
+        self._acked_at = time.monotonic()
+        with self._cond:
+            self._cond.notify_all()  # a place in the window
 
     def _on_message(self, client: Client, userdata: object, message: MQTTMessage) -> None:
         handler = self._handlers.get(message.topic)
@@ -354,9 +465,18 @@ def new_link(cfg: MqttConfig) -> MqttLink:
     return MqttLink(cfg, prefix, client_id, read_password(cfg))
 
 
+def _discovery(cfg: MqttConfig, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+    """The Home Assistant discovery configs of the device at `prefix` with every label (their topics, for the
+    length check, even when discovery is off)."""
+    from .labels import EMOTIONS
+
+    node, name = device_node(prefix)
+    return discovery_configs(prefix, node, name, package_version(), cfg.discovery_prefix, tuple(EMOTIONS), True)
+
+
 def device_node(prefix: str) -> tuple[str, str]:
     """(node id, device name) of the Home Assistant device at `prefix`."""
-    return node_id(prefix.replace("/", "_")), f"fer-edge {prefix.rsplit('/', 1)[-1]}"
+    return node_id(prefix), f"fer-edge {prefix.rsplit('/', 1)[-1]}"
 
 
 def state_folder() -> Path:

@@ -21,6 +21,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 import re
 import socket
 import threading
@@ -61,6 +62,10 @@ MAX_VIEWERS = 4  # open streams at once; each costs an encode share and a socket
 MAX_WIDTH = 1280  # wider frames are scaled down before drawing: the page is a check, not a recording
 JPEG_QUALITY = 75
 MIN_TOKEN = 16
+MIN_TOKEN_BITS = 64  # `openssl rand -hex 16` gives about 150 by token_bits' count; `aaaaaaaaaaaaaaaa` 5
+TRIES = 10  # wrong tokens a client may send at once; then one every TRY_EVERY_S (429 Too Many Requests between)
+TRY_EVERY_S = 2.0
+LOG_EVERY_S = 60.0  # a client's wrong tokens: its first is logged, then one line a minute at most
 Answer = tuple[int, str, str | bytes, dict[str, str]]  # status, content type, body, extra headers
 
 
@@ -114,7 +119,26 @@ def read_token(http: HttpConfig) -> str:
     if token and len(token) < MIN_TOKEN:
         raise UsageError(f"{key}: too short ({len(token)} characters; want at least {MIN_TOKEN}, "
                          "e.g. from `openssl rand -hex 16`)")
+    if token and (bits := token_bits(token)) < MIN_TOKEN_BITS:
+        raise UsageError(f"{key}: too easy to guess (about {bits:.0f} bits: repeats, runs and repeated parts count "
+                         f"for little; want {MIN_TOKEN_BITS}), e.g. from `openssl rand -hex 16`")
     return token
+
+
+def token_bits(token: str) -> float:
+    """A cautious estimate of a token's entropy: bits per character from the classes it uses (digits, lower and
+    upper case letters, others), times the characters that are new: not a repeat of the one before, not the third
+    of a run (abc, 321), not the end of a three-character piece seen before (pass-pass)."""
+    alphabet = sum(size for chars, size in ((str.isdigit, 10), (str.islower, 26), (str.isupper, 26))
+                   if any(chars(c) for c in token))
+    alphabet += 33 if any(not c.isalnum() for c in token) else 0
+    new = 0
+    for i, c in enumerate(token):
+        repeat = i >= 1 and c == token[i - 1]
+        run = i >= 2 and ord(c) - ord(token[i - 1]) == ord(token[i - 1]) - ord(token[i - 2]) in (1, -1)
+        seen = i >= 2 and token[i - 2:i + 1] in token[:i]
+        new += not (repeat or run or seen)
+    return new * math.log2(max(alphabet, 2))
 
 
 def check_preview_config(http: HttpConfig) -> None:
@@ -133,6 +157,40 @@ def _inline_hash(page: str, tag: str) -> str:
     found = re.search(rf"<{tag}>(.*?)</{tag}>", page, re.S)
     digest = hashlib.sha256(found.group(1).encode()).digest() if found else b""
     return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+class _Tries:
+    """Wrong tokens per client: a bucket of TRIES refilled at one per TRY_EVERY_S, and when each was last logged."""
+
+    MAX_CLIENTS = 1024  # kept in memory at most; the oldest is forgotten first
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._clients: dict[str, list[float]] = {}  # client -> [tries left, when counted, unlogged, logged at]
+
+    def _entry(self, client: str) -> list[float]:
+        now = self._clock()
+        entry = self._clients.setdefault(client, [float(TRIES), now, 0.0, -math.inf])
+        entry[0] = min(float(TRIES), entry[0] + (now - entry[1]) / TRY_EVERY_S)
+        entry[1] = now
+        if len(self._clients) > self.MAX_CLIENTS:
+            self._clients.pop(next(iter(self._clients)))
+        return entry
+
+    def limited(self, client: str) -> bool:
+        """No try left: answer 429 without looking at the token."""
+        return client in self._clients and self._entry(client)[0] < 1.0
+
+    def failed(self, client: str) -> None:
+        """A wrong token: one try used, and a log line (never the token) at most every LOG_EVERY_S per client."""
+        entry = self._entry(client)
+        entry[0] -= 1.0
+        entry[2] += 1
+        if self._clock() - entry[3] >= LOG_EVERY_S:
+            log.warning(f"preview: {entry[2]:.0f} wrong token{'s' if entry[2] > 1 else ''} from {client}"
+                        f"{' since the last such line' if entry[3] > -math.inf else ''}; each client gets {TRIES} "
+                        f"tries, then one every {TRY_EVERY_S:g} s")
+            entry[2], entry[3] = 0.0, self._clock()
 
 
 class Preview:
@@ -158,7 +216,8 @@ class Preview:
                                         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
             "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"}
         self.streamer = MjpegStreamer(self._encode, fps, max_viewers, clock)
-        self.denied = self.refused = 0
+        self.denied = self.refused = self.limited = 0
+        self._tries = _Tries(clock)
 
     # the loop's side: a reference under the lock, nothing more
 
@@ -197,13 +256,21 @@ class Preview:
 
     # the HTTP thread's side
 
-    def answer(self, method: str, target: str, headers: Headers) -> Answer | Stream | None:
-        """The answer to a preview path, `STREAM` to hand the socket to the streamer, or None: not a preview path."""
+    def answer(self, method: str, target: str, headers: Headers, client: str = "") -> Answer | Stream | None:
+        """The answer to a preview path, `STREAM` to hand the socket to the streamer, or None: not a preview path.
+        `client` (its address) is what wrong tokens are counted and limited by."""
         url = urlsplit(target)
         if url.path not in PATHS:
             return None
-        if not self._allowed(url.query, headers.get("Authorization", "")):
+        if self._token and self._tries.limited(client):
+            self.limited += 1
+            return (429, "text/plain; charset=utf-8", f"too many wrong tokens: one try every {TRY_EVERY_S:g} s\n",
+                    {"Retry-After": f"{TRY_EVERY_S:.0f}"})
+        allowed, given = self._allowed(url.query, headers.get("Authorization", ""))
+        if not allowed:
             self.denied += 1
+            if given:  # a guess, not a first visit without the token
+                self._tries.failed(client)
             return (401, "text/plain; charset=utf-8", "token required: add ?token=TOKEN to the address or send "
                     "Authorization: Bearer TOKEN\n", {"WWW-Authenticate": 'Bearer realm="fer-edge preview"'})
         if url.path == "/faces":
@@ -232,14 +299,15 @@ class Preview:
             return STREAM
         return 200, "text/html; charset=utf-8", self._page, self._page_headers
 
-    def _allowed(self, query: str, authorization: str) -> bool:
+    def _allowed(self, query: str, authorization: str) -> tuple[bool, bool]:
+        """(the request may see the preview, it gave a token at all)."""
         if not self._token:
-            return True
+            return True, False
         given = parse_qs(query).get("token", [""])[0]
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() == "bearer":
             given = credentials.strip()
-        return hmac.compare_digest(given.encode(), self._token)
+        return hmac.compare_digest(given.encode(), self._token), bool(given)
 
     def adopt(self, sock: socket.socket) -> bool:
         return self.streamer.adopt(sock)
@@ -280,6 +348,8 @@ class Preview:
                                   value=self.denied)
         yield CounterMetricFamily("fer_edge_preview_viewers_refused_total", "Preview streams refused: every slot taken.",
                                   value=self.refused)
+        yield CounterMetricFamily("fer_edge_preview_requests_limited_total", "Preview requests refused (429) from a "
+                                  "client out of tries after wrong tokens.", value=self.limited)
 
     def start(self, url: str) -> None:
         self.streamer.start()

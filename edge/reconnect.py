@@ -45,6 +45,7 @@ class ReconnectingSource:
         self._index = 0  # frame numbers run on across reopenings
         self._due = 0.0
         self._got_frame = False  # since the last opening
+        self._opened = False  # ever: a wrong setting fails the first opening, a later failure is a fault
         self._failing_since: float | None = None
         self._wait = min_wait_s
         self._backoff_s = 0.0  # seconds waited between attempts since the last frame: part of the next one's `wait`
@@ -125,13 +126,19 @@ class ReconnectingSource:
         try:
             self._inner = self._opener()
             self._got_frame = False
+            self._opened = True
             return self._inner
-        except UsageError:
-            raise  # the source setting itself is wrong: no retry helps
+        except UsageError as exc:
+            if not self._opened:
+                raise  # the source setting itself is wrong: no retry helps
+            reason = str(exc)  # it opened before: what is at the path changed (a folder replaced), which may pass
         except FerEdgeError as exc:
-            if not self._stop.is_set():  # a stop abandons an opening: that is no failure to report
-                self._fail(str(exc))
-            return None
+            reason = str(exc)
+        except OSError as exc:  # whatever the opener did not word itself: a fault, never the end of the service
+            reason = f"cannot open ({exc.strerror or exc})"
+        if not self._stop.is_set():  # a stop abandons an opening: that is no failure to report
+            self._fail(reason)
+        return None
 
     def _lost(self) -> None:
         looped = self._got_frame and not self.live

@@ -66,7 +66,7 @@ def serving(http: HttpConfig | None, source: FrameSource, events: EventWriter, l
     from .preview import make_preview
     from .sdnotify import Notifier
 
-    endpoint = HttpEndpoint(http.host, http.port)
+    endpoint = HttpEndpoint(http.host, http.port, http.allowed_hosts)
     try:
         monitor = Monitor(Notifier({}), _SourceCounts(source), events, labels, http.stale_after_s, info)
         preview = make_preview(http, info) if http.preview else None

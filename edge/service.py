@@ -45,6 +45,10 @@ def cmd_service(args: argparse.Namespace) -> int:
         return _forget(cfg)
     if args.check_config:
         from .build import build_pipeline
+        from .config import check_events_now, check_source_now
+
+        check_source_now(cfg.source.input)  # an unreadable folder: the start would wait it out, the check says so
+        check_events_now(cfg.outputs.events)  # an events file that cannot be written: the start would retry it
 
         build_pipeline(cfg, keyed_errors=True)  # what the start loads, so a model that would fail the start fails the check
         print(f"fer-edge service: config OK ({args.config or 'defaults and flags'})")
@@ -92,7 +96,7 @@ def run_service(cfg: ServiceConfig) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
-    http = HttpEndpoint(cfg.http.host, cfg.http.port) if cfg.http.enabled else None
+    http = HttpEndpoint(cfg.http.host, cfg.http.port, cfg.http.allowed_hosts) if cfg.http.enabled else None
     notifier = Notifier()
     events = source = watcher = mqtt = None
     try:

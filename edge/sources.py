@@ -12,7 +12,6 @@ import collections
 import dataclasses
 import math
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ import cv2
 import numpy as np
 
 from .errors import FerEdgeError, UsageError
+from .files import kind_of, read_regular
 from .lores import Lores, capture_main_and_lores, lores_size, lores_stream
 
 DEMO_IMAGE = Path(__file__).resolve().parent / "assets" / "demo_astronaut.jpg"
@@ -203,17 +203,10 @@ def _reduction(header: _Header | None) -> int | None:
 def _read_regular(path: Path) -> bytes | None:
     """The bytes of a regular file; None for anything else (a FIFO would block a plain open until a writer comes)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        data = read_regular(path, MAX_FILE_BYTES)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= MAX_FILE_BYTES:
-            return None
-        try:
-            return f.read()
-        except OSError:
-            return None
+    return data or None
 
 
 def read_still(path: Path) -> np.ndarray | None:
@@ -306,6 +299,7 @@ class VideoSource:
         self._capture = _Capture(target, width, height, fps)
         self._counter = _Counter()
         self._reader = None
+        self._cut_short: str | None = None
         if live:
             self._reader = _LatestFrames(self._capture.grab, queue, self._capture.release, self._capture.open)
             try:
@@ -319,8 +313,9 @@ class VideoSource:
 
     @property
     def failure(self) -> str | None:
-        """Why a live source stopped delivering (stalled, or the stream ended); None while it delivers."""
-        return self._reader.failure if self._reader is not None else None
+        """Why a live source stopped delivering (stalled, or the stream ended), or why a file ended before its
+        header's frame count (truncated or damaged); None while it delivers."""
+        return self._reader.failure if self._reader is not None else self._cut_short
 
     @property
     def stalled(self) -> bool:
@@ -337,11 +332,20 @@ class VideoSource:
             self.dropped = self._reader.dropped
             return frame
         image = self._capture.grab()
-        return None if image is None else self._counter.frame(image, video_time=self._capture.position_s())
+        if image is None:
+            self._ended_early()
+            return None
+        return self._counter.frame(image, video_time=self._capture.position_s())
 
     @property
     def length(self) -> int | None:
         return None if self.live else self._capture.length
+
+    def _ended_early(self) -> None:
+        """A file whose frames stop short of its header's count (a few frames of slack for estimated counts)."""
+        read, count = self._counter.index, self._capture.length or 0
+        if count and read < count - max(2, count // 50):
+            self._cut_short = f"the video ended at frame {read} of {count}: the file is truncated or damaged"
 
     def wake(self) -> None:
         if self._reader is not None:
@@ -551,7 +555,21 @@ def open_source(spec: str = "auto", width: int | None = None, height: int | None
         return live(int(spec))
     if "://" in spec:
         return live(spec)
-    path = Path(spec)
+    try:
+        return _open_path(Path(spec), spec, live)
+    except OSError as exc:  # a folder on the way or the file itself unreadable: a fault the service waits out
+        raise FerEdgeError(f"{spec}: {unreadable(exc)}") from None
+
+
+def unreadable(exc: OSError) -> str:
+    """Why a source path cannot be read, in the words `open_source` and `--check-config` both use."""
+    if isinstance(exc, PermissionError):
+        return f"not readable by this user ({exc.strerror})"
+    return f"cannot read ({exc.strerror or exc})"
+
+
+def _open_path(path: Path, spec: str, live: Callable[[str], VideoSource]) -> FrameSource:
+    """A camera node, a folder or a file; what is at the path now decides, and every OSError is the caller's."""
     if spec.startswith("/dev/video"):
         if not path.exists():
             raise FerEdgeError(f"{spec}: no such camera device")
@@ -563,14 +581,22 @@ def open_source(spec: str = "auto", width: int | None = None, height: int | None
         return ImageSource(images, str(path))
     if not path.exists():
         raise FerEdgeError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+        if not suffix:  # a folder's name: the folder was replaced (a fault that may pass), not a wrong setting
+            raise FerEdgeError(f"{path}: not a folder (it is {path_kind(path)})")
+        raise UsageError(f"{path}: unknown source type (an image, a video file, a folder, a camera or a URL)")
     if not path.is_file():
         raise FerEdgeError(f"{path}: not a regular file")
     if path.stat().st_size == 0:
         raise FerEdgeError(f"{path}: empty file")
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if suffix in IMAGE_SUFFIXES:
         if read_still(path) is None:
             raise FerEdgeError(f"{path}: unreadable image (or above {MAX_PIXELS} pixels even reduced)")
         return ImageSource([path], str(path))
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise UsageError(f"{path}: unknown source type (an image, a video file, a folder, a camera or a URL)")
     return VideoSource(str(path), live=False)
+
+
+def path_kind(path: Path) -> str:
+    """What is at a path, with its article (`a regular file`, `a FIFO`)."""
+    return kind_of(os.stat(path).st_mode)

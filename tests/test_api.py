@@ -167,3 +167,32 @@ def test_api_and_cli_give_the_same_boxes_on_a_photo_and_the_clip(shared, analyze
         api = {n: [(f.face_id, f.box) for f in faces]
                for n, faces in enumerate(analyzer.stream(source, max_frames=frames)) if faces}
         assert api == cli and len(api) >= frames // 2, (source.name, len(api))
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    ({"detector": None}, "detector: unknown detector None"),
+    ({"detector": "mtcnn"}, "detector: unknown detector 'mtcnn'"),
+    ({"margin": "0.5"}, "margin: want a number, got '0.5'"),
+    ({"margin": float("inf")}, "margin: want a finite number"),
+    ({"margin": -0.1}, "margin: -0.1 is out of range"),
+    ({"threads": True}, "threads: want an integer, got True"),
+    ({"threads": 0}, "threads: 0 is out of range"),
+    ({"accelerator": "gpu"}, "accelerator: 'gpu' is not one of none, edgetpu"),
+    ({"min_face_score": 2}, "min_face_score: 2.0 is out of range"),
+    ({"level_eyes": "yes"}, "level_eyes: want true or false"),
+    ({"model": ""}, "model: want a path"),
+    ({"detector": "yunet"}, "the yunet detector needs"),
+], ids=lambda v: repr(v) if isinstance(v, dict) else None)
+def test_bad_arguments_raise_the_documented_value_error_naming_them(kwargs, fragment):
+    """Each was an AttributeError, a TypeError from a comparison, a UsageError, or accepted (inf, True)."""
+    with pytest.raises(ValueError) as caught:
+        Analyzer(**kwargs)
+    assert fragment in str(caught.value) and isinstance(caught.value, FerEdgeError)
+
+
+def test_stream_refuses_an_empty_source(analyzer):
+    for source in ("", "  "):
+        with pytest.raises(ValueError, match="source: empty"):
+            analyzer.stream(source)
+    with pytest.raises(TypeError, match="source"):
+        analyzer.stream(True)

@@ -124,6 +124,7 @@ def test_a_model_path_that_is_not_utf8(place):
 def test_the_light_install_says_which_extra_to_install(args, place):
     (place / "folder" / "m.keras").write_bytes(b"PK\x03\x04")
     (place / "folder" / "saved").mkdir()
+    (place / "folder" / "saved" / "saved_model.pb").write_bytes(b"")  # a SavedModel by its files
     proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", *_fill(args, place, None)], capture_output=True,
                           text=True, timeout=120, cwd=ROOT, env=cli_env(place, block=("keras", "tensorflow")))
     assert_one_line_error(proc, "light install", 'pip install "fer-edge[train]"', code=2)
@@ -133,3 +134,85 @@ def test_the_light_install_says_which_extra_to_install(args, place):
 def test_train_output_folder_that_is_a_file(place, tf_available):
     proc = run_cli("train", "--data", str(place / "data"), "--out", str(place / "file"), timeout=300)
     assert_one_line_error(proc, "--out", "is not a folder", code=2)
+
+
+# --- issue 20, D15: argparse, evaluate's model kinds, run's up-front refusals, config and video oddities ---
+
+@pytest.mark.parametrize("args", [("run", "--bogus"), ("run", "--frames", "x"), ("evaluate",),
+                                  ("service", "--http-port"), (), ("no-such-command",)], ids=_id)
+def test_argparse_errors_are_one_line(args):
+    proc = run_cli(*args, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error:" in lines[0] and "--help" in lines[0], proc.stderr
+
+
+EVALUATE = [
+    (("evaluate", "{model}", "--normalize", "bogus", "--data", "{data}"), ["--normalize 'bogus'", "Keras models only"]),
+    (("evaluate", "{model}", "--normalize", "unit", "--data", "{data}"), ["--normalize 'unit'", "Keras models only"]),
+    (("evaluate", "{folder}/x.onnx", "--data", "{data}"), ["x.onnx", "not a model evaluate reads"]),
+    (("evaluate", "{folder}", "--data", "{data}"), ["folder", "not a SavedModel"]),
+]
+
+
+@pytest.mark.parametrize("args,fragments", EVALUATE, ids=_id)
+def test_evaluate_refuses_what_it_would_ignore_or_misname(args, fragments, place):
+    (place / "folder" / "x.onnx").write_bytes(b"\x08\x07onnx")
+    assert_one_line_error(run_cli(*_fill(args, place, None), timeout=120), *fragments, code=2)
+
+
+@pytest.mark.parametrize("annotate,source,fragments", [
+    ("/dev/full", "demo", ["--annotate /dev/full", "not a folder"]),
+    ("/dev/full", "{clip}", ["/dev/full", "character device"]),
+    ("/proc/nope/x.jpg", "demo", ["--annotate /proc/nope/x.jpg", "cannot write in /proc"]),
+    ("/proc/nope/x.avi", "{clip}", ["--annotate /proc/nope/x.avi", "cannot write in /proc"]),
+], ids=["photo to /dev/full", "video to /dev/full", "photo under /proc", "video under /proc"])
+def test_run_refuses_a_bad_annotate_target_before_the_run(annotate, source, fragments, tmp_path):
+    from conftest import write_demo_clip
+
+    clip = write_demo_clip(tmp_path / "clip.avi", 40, 128)
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"kept": true}\n')  # an earlier run's: a refused run must not start it afresh
+    proc = run_cli("run", "--source", source.format(clip=clip), "--annotate", annotate, "--events", str(events),
+                   timeout=120)
+    assert_one_line_error(proc, *fragments, code=2)
+    assert events.read_text() == '{"kept": true}\n'
+
+
+def test_run_refuses_an_empty_source():
+    assert_one_line_error(run_cli("run", "--source", ""), "source.input (--source): empty", code=2)
+
+
+def test_check_config_names_an_events_path_that_cannot_be_written(tmp_path):
+    for target, fragment in ((GONE + "/events.jsonl", "cannot write in /proc"), (str(tmp_path), "is a folder")):
+        proc = run_cli("service", "--events", target, "--check-config")
+        assert_one_line_error(proc, "outputs.events", fragment, code=2)
+    proc = run_cli("service", "--events", str(tmp_path / "new/sub/events.jsonl"), "--check-config")
+    assert proc.returncode == 0 and not (tmp_path / "new").exists(), proc.stderr  # checked, nothing made
+
+
+def test_a_config_with_a_utf8_bom_reads_as_toml(tmp_path):
+    """Windows editors start a UTF-8 file with a BOM: it was `not valid TOML (Invalid statement (at line 1 ...))`."""
+    config = tmp_path / "config.toml"
+    config.write_bytes(b"\xef\xbb\xbf[http]\nport = 8788\n")
+    proc = run_cli("service", "--config", str(config), "--check-config")
+    assert proc.returncode == 0 and "config OK" in proc.stdout, proc.stderr
+    config.write_bytes(b"\xef\xbb\xbf[http]\nport = 99999\n")
+    assert_one_line_error(run_cli("service", "--config", str(config), "--check-config"), "http.port",
+                          "out of range", code=2)
+
+
+def test_a_truncated_video_is_read_to_the_damage_with_a_warning(tmp_path):
+    from conftest import write_demo_clip
+
+    clip = write_demo_clip(tmp_path / "clip.avi", 60, 128)
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[:len(data) // 2])
+    events = tmp_path / "events.jsonl"
+    proc = run_cli("run", "--source", str(cut), "--events", str(events), "--detector", "blazeface", timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"source {cut}: the video ended at frame " in proc.stderr and "of 60: the file is truncated or damaged" \
+        in proc.stderr, proc.stderr
+    whole = run_cli("run", "--source", str(clip), "--events", str(events), "--detector", "blazeface", timeout=120)
+    assert whole.returncode == 0 and "truncated" not in whole.stderr, whole.stderr

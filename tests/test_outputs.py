@@ -139,9 +139,10 @@ def test_annotate_refuses_what_it_cannot_write_well(tmp_path):
                           "--annotate", "name a video file", code=2)
     blocker = tmp_path / "file"
     blocker.write_text("")
+    # a place that cannot be written: refused before the run (exit 2), not after it (issue 20)
     assert_one_line_error(cli("run", "--source", str(DEMO_IMAGE), "--annotate", str(blocker / "ann.jpg")), "ann.jpg",
-                          code=1)
-    assert_one_line_error(cli("run", "--source", str(clip), "--annotate", str(blocker / "v.mp4")), "v.mp4", code=1)
+                          code=2)
+    assert_one_line_error(cli("run", "--source", str(clip), "--annotate", str(blocker / "v.mp4")), "v.mp4", code=2)
 
 
 def test_annotated_video_cut_short_by_a_full_disk_is_an_error(tmp_path):

@@ -82,7 +82,7 @@ def _stream_parts(port: int, n: int, token: str = "", timeout: float = 20.0) -> 
     """The response head and the first `n` JPEG parts of /preview.mjpg, read off a raw socket."""
     query = f"?token={token}" if token else ""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(f"GET /preview.mjpg{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        sock.sendall(f"GET /preview.mjpg{query} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
         data, deadline = b"", time.monotonic() + timeout
         while data.count(b"--" + BOUNDARY) < n + 1 and time.monotonic() < deadline:
             chunk = sock.recv(65536)

@@ -237,6 +237,46 @@ def test_stream_password_never_printed_logged_or_sent_to_systemd(tmp_path):
     assert proc.returncode != 0 and "admin:***@" in proc.stderr and "hunter2" not in proc.stderr, proc.stderr
 
 
+SECRET_URLS = [  # issue 20, D7: what the fixed list of secret names let through
+    "http://127.0.0.1:{port}/videostream.cgi?loginuse=admin&loginpas=S3CRET",
+    "rtsp://admin:my S3CRET/x@127.0.0.1:{port}/live",
+    "rtsp://127.0.0.1:{port}/user=admin&password=S3CRET&channel=1&stream=0.sdp",
+    "http://127.0.0.1:{port}/x?authkey=S3CRET&credentials=S3CRET&passphrase=S3CRET",
+]
+
+
+@pytest.mark.parametrize("url", SECRET_URLS)
+def test_a_secret_anywhere_in_the_url_is_masked_in_journal_status_and_healthz(tmp_path, url):
+    url = url.format(port=_closed_port())
+    with Service(tmp_path, "--source", url, "--source-reconnect-min-s", "0.1", "--source-reconnect-max-s", "0.2",
+                 "--events", "") as svc:
+        svc.poll_until(lambda: svc.count("STATUS=waiting for camera: source ") >= 2, timeout=90)
+        status, _, body = svc.get("/healthz")
+        assert status == 503 and "***" in body and "S3CRET" not in body, body
+        assert svc.stop() == 0, svc.stderr()
+    err = svc.stderr()
+    assert "***" in err and "S3CRET" not in err, err
+    assert not any("S3CRET" in m for m in svc.messages), svc.messages
+    printed = run_cli("run", "--source", url, "--print-config")
+    assert printed.returncode == 0 and "S3CRET" not in printed.stdout and "holds credentials, not shown" in \
+        printed.stdout, printed.stdout
+
+
+def test_run_record_masks_a_secret_query_value(tmp_path):
+    from fer_edge.benchmarks.loopback import MjpegServer
+
+    server = MjpegServer(frames=10, stall=False)
+    try:
+        url = server.url + "?loginuse=admin&loginpas=S3CRET&channel=1"
+        events = tmp_path / "events.jsonl"
+        proc = run_cli("run", "--source", url, "--events", str(events), "--detector", "blazeface", timeout=120)
+    finally:
+        server.close()
+    assert proc.returncode == 0 and "S3CRET" not in proc.stderr, proc.stderr
+    record = events.read_text().splitlines()[0]
+    assert '"type":"run"' in record and "S3CRET" not in record and "loginpas=***&channel=1" in record, record
+
+
 class _Health:
     def healthy(self) -> bool:
         return True

@@ -1,0 +1,188 @@
+"""MQTT under a hostile or broken broker (issue 20, D8, D11-D14, D17): a topic prefix the broker would refuse, a
+login refused after the broker's passwords change, a broker that never sends CONNACK, one frozen after the login
+(it takes bytes and acknowledges nothing) while the service stops, Home Assistant ids that collided. A real mosquitto
+on loopback, as in test_mqtt.py, or a few lines of socket code (benchmarks/loopback.py) for the broken brokers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+from conftest import assert_one_line_error, run_cli
+from test_mqtt import Broker, _start_service
+
+from fer_edge.benchmarks.loopback import FrozenBroker
+
+STOP_S = 5.0  # a hang, not a speed check: benchmarks/sigterm.py reports the time (goal: under 2 s)
+
+
+def test_sigterm_with_a_frozen_broker_stops_at_once_and_hands_over_the_last_end_events(tmp_path):
+    """paho holds back what is beyond its 20 messages in flight, which a frozen broker never acknowledges: the last
+    `end` events waited behind them for 3 s, then were dropped. Now they go onto the wire (QoS 0 past the window)."""
+    broker = FrozenBroker()
+    prefix = "frozen/cam"
+    proc, log = _start_service(tmp_path, "--source", "demo", "--source-fps", "20", "--events", "", "--http-port", "0",
+                               "--mqtt-host", "127.0.0.1", "--mqtt-port", str(broker.port), "--mqtt-topic-prefix",
+                               prefix, "--mqtt-update-every-s", "0.05")
+    try:
+        deadline = time.monotonic() + 90
+        while broker.received.count(f"{prefix}/events".encode()) < 15:
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            time.sleep(0.1)
+        time.sleep(3)  # 20 updates a second: paho's window of 20 unacknowledged is full, the rest wait behind it
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        broker.close()
+    print(f"SIGTERM to exit with a frozen broker: {took:.2f} s")
+    assert code == 0 and took < STOP_S, (code, took, log.read_text())
+    data = bytes(broker.received)
+    assert b'"type":"end"' in data and b'"face_id":1' in data.split(b'"type":"end"')[1][:400], data[-600:]
+    assert data.rstrip(b"\xe0\x00").endswith(b"offline"), data[-100:]  # then `offline`, then DISCONNECT
+    closed = [line for line in log.read_text().splitlines() if "closed:" in line]
+    assert closed and " 0 dropped" in closed[0], closed
+
+
+# --- D8, D11: what the broker would refuse is refused by --check-config ---
+
+@pytest.mark.parametrize("args,fragments", [
+    (("--mqtt-topic-prefix", "a" * 65530), ["mqtt.topic_prefix", "65543 bytes as UTF-8 with '/availability'",
+                                            "MQTT allows 65535"]),
+    (("--mqtt-topic-prefix", "site/cam\x01"), ["mqtt.topic_prefix", "U+0001", "control character"]),
+    (("--mqtt-topic-prefix", "site/cam\x9b"), ["mqtt.topic_prefix", "U+009B"]),
+    (("--mqtt-discovery-prefix", "home\x07assistant"), ["mqtt.discovery_prefix", "U+0007"]),
+    (("--mqtt-discovery-prefix", "h" * 65500), ["mqtt.discovery_prefix", "MQTT allows 65535"]),
+    (("--mqtt-client-id", "cam\x1bone"), ["mqtt.client_id", "U+001B"]),
+    (("--mqtt-username", "u" * 70000), ["mqtt.username", "MQTT allows 65535"]),
+], ids=["prefix too long", "C0 control", "C1 control", "discovery control", "discovery too long", "client id ESC",
+        "user name too long"])
+def test_check_config_refuses_what_the_broker_would(args, fragments):
+    proc = run_cli("service", "--check-config", "--mqtt-host", "127.0.0.1", *args)
+    assert_one_line_error(proc, *fragments, code=2)
+    assert len(proc.stderr) < 400, len(proc.stderr)  # a 65 KB value is not echoed
+
+
+def test_a_prefix_that_is_not_utf8_is_one_line():
+    """A name typed on a Latin-1 terminal reaches Python as a lone surrogate: it was a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", "service", "--check-config", "--mqtt-host",
+                           "127.0.0.1", "--mqtt-topic-prefix", os.fsdecode(b"caf\xe9/cam")], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+    assert_one_line_error(proc, "mqtt.topic_prefix", "not valid UTF-8", code=2)
+
+
+def test_the_start_refuses_a_prefix_paho_cannot_send_even_with_the_broker_down(tmp_path):
+    """With the broker away at start, a 65 KB prefix killed paho's thread silently and /healthz stayed 200."""
+    proc = run_cli("service", "--source", "demo", "--http-port", "0", "--events", "", "--mqtt-host", "127.0.0.1",
+                   "--mqtt-port", "1", "--mqtt-topic-prefix", "p" * 65530, timeout=120)
+    assert_one_line_error(proc, "mqtt.topic_prefix", "MQTT allows 65535", code=2)
+
+
+# --- D12: a login refused after the broker's passwords change ---
+
+def test_a_login_refused_later_is_logged_once_then_back(tmp_path):
+    import subprocess
+
+    broker = Broker(tmp_path, users={"fer": "first-pw-1"})
+    password = tmp_path / "pw"
+    password.write_text("first-pw-1\n")
+    proc, log = _start_service(tmp_path, "--source", "demo", "--events", "", "--http-port", "0", "--mqtt-host",
+                               "127.0.0.1", "--mqtt-port", str(broker.port), "--mqtt-username", "fer",
+                               "--mqtt-password-file", str(password))
+    passwd = tmp_path / "mosquitto.passwd"
+
+    def wait(fragment: str, count: int = 1, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while log.read_text().count(fragment) < count:
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            time.sleep(0.1)
+
+    try:
+        wait("connected to 127.0.0.1")
+        broker.stop()  # the broker comes back with the service's password changed
+        subprocess.run(["mosquitto_passwd", "-b", str(passwd), "fer", "second-pw-2"], check=True, timeout=30)
+        broker.start()
+        wait("lost the broker")
+        wait("refused user 'fer' (Not authorized)", timeout=60)
+        deadline = time.monotonic() + 60
+        while broker.log.read_text().count("not authorised") < 3:  # refused again and again
+            assert time.monotonic() < deadline, broker.log.read_text()[-1000:]
+            time.sleep(0.2)
+        assert log.read_text().count("refused user 'fer'") == 1, log.read_text()  # once per change, not per try
+        password.write_text("second-pw-2\n")  # read once at start: fix the broker side back instead
+        broker.stop()
+        subprocess.run(["mosquitto_passwd", "-b", str(passwd), "fer", "first-pw-1"], check=True, timeout=30)
+        broker.start()
+        wait("again after", timeout=90)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        broker.stop()
+    assert "Traceback" not in log.read_text()
+
+
+# --- D13: a broker that takes the connection and never sends CONNACK ---
+
+def test_a_broker_that_never_answers_is_left_after_a_bounded_wait_said_once_and_retried(tmp_path):
+    from fer_edge.benchmarks.loopback import SilentServer
+    from fer_edge.mqtt import CONNACK_S
+
+    server = SilentServer()
+    port = server.url.split(":")[2].split("/")[0]
+    t0 = time.monotonic()
+    proc, log = _start_service(tmp_path, "--source", "demo", "--events", "", "--http-port", "0", "--mqtt-host",
+                               "127.0.0.1", "--mqtt-port", port)
+    try:
+        deadline = time.monotonic() + 90
+        while "sent no CONNACK within" not in log.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            time.sleep(0.1)
+        while server.connections < 3:  # left and tried again, well before the 60 s keepalive
+            assert time.monotonic() - t0 < 45 and proc.poll() is None, (server.connections, log.read_text())
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=STOP_S) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.close()
+    text = log.read_text()
+    assert text.count("sent no CONNACK") == 1 and f"within {CONNACK_S:g} s" in text, text
+    assert "TLS port without mqtt.tls" not in text and "Traceback" not in text
+
+
+# --- D17: Home Assistant ids that do not collide ---
+
+def test_home_assistant_ids_are_distinct_per_prefix_and_per_machine_and_stable():
+    import re
+
+    from fer_edge.config import MqttConfig
+    from fer_edge.hass import discovery_configs, node_id
+    from fer_edge.mqtt import _discovery
+
+    prefixes = ("site/cam1", "site_cam1", "site.cam1")  # all three were node `site_cam1`
+    nodes = [node_id(p, machine="m1") for p in prefixes]
+    assert len(set(nodes)) == 3 and all(re.fullmatch(r"site_cam1_[0-9a-f]{12}", n) for n in nodes), nodes
+    pis = {node_id("fer-edge/raspberrypi", machine=m) for m in ("0f" * 16, "a1" * 16)}  # two Pis, one hostname
+    assert len(pis) == 2
+    assert node_id("site/cam1", machine="m1") == nodes[0] and node_id("site/cam1") == node_id("site/cam1")  # stable
+    ids = [cfg["unique_id"] for p in prefixes for _, cfg in discovery_configs(p, node_id(p, machine="m1"), "x", "1")]
+    assert len(ids) == len(set(ids))
+    machine = open("/etc/machine-id").read().strip() if os.path.isfile("/etc/machine-id") else "no machine id here"
+    published = json.dumps(_discovery(MqttConfig(host="h", discovery=True), "site/cam1"))
+    assert node_id("site/cam1") in published and machine not in published  # hashed, never sent as it is
