@@ -61,7 +61,7 @@ def retained_topics(prefix: str) -> list[str]:
 
 
 def _count_id(label: str) -> str:
-    return f"count_{node_id(label)}"
+    return "count_" + (re.sub(r"[^A-Za-z0-9_-]", "_", label) or "_")
 
 
 def entities(prefix: str, labels: tuple[str, ...], counts: bool) -> list[tuple[str, str, dict[str, Any]]]:

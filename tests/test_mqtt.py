@@ -561,9 +561,11 @@ def test_a_changed_prefix_clears_the_old_device_and_forget_clears_this_one(broke
         return {t.split("/")[2] for t, p in _retained(broker.port, "homeassistant/#").items() if p}
 
     serve("home/old")
-    assert nodes() == {"home_old"} and json.loads((state / "mqtt-node.json").read_text())["prefix"] == "home/old"
+    from fer_edge.mqtt import device_node
+
+    assert nodes() == {device_node("home/old")[0]} and json.loads((state / "mqtt-node.json").read_text())["prefix"] == "home/old"
     serve("home/new")
-    assert nodes() == {"home_new"}  # the old device's configs are gone: Home Assistant removes it
+    assert nodes() == {device_node("home/new")[0]}  # the old device's configs are gone: Home Assistant removes it
     assert not any(t.startswith("home/old/") and p for t, p in _retained(broker.port).items())
     env = {**os.environ, "STATE_DIRECTORY": str(state)}
     proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", "service", *common, "--mqtt-topic-prefix", "home/new",
