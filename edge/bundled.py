@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_MODEL = MODELS_DIR / "cnn_fer2013_int8.tflite"
+DEFAULT_MODEL = MODELS_DIR / "dscnn_ferplus_int8.tflite"
 # Names the bundled models had before they were named for the labels they learned; still accepted.
 ALIASES = {"cnn_int8.tflite": "cnn_fer2013_int8.tflite", "mobilenetv2_int8.tflite": "mobilenetv2_fer2013_int8.tflite"}
 

@@ -67,7 +67,7 @@ def test_quick_run_with_data_writes_every_output(shared, fer_csv, tmp_path):
             "delegate"} <= set(results["machine"])
     assert results["settings"]["images"] == 400 and results["settings"]["split"] == "PrivateTest"
     names = [m["name"] for m in results["models"]]
-    assert names == ["cnn_fer2013_int8", "mobilenetv2_fer2013_int8"]
+    assert names == ["cnn_fer2013_int8", "dscnn_ferplus_int8", "mobilenetv2_fer2013_int8"]
     for m in results["models"]:
         assert m["status"] == "ok" and m["accuracy_source"] == "measured" and m["images"] == 400
         assert m["variant"] == "int8" and m["size_bytes"] == (BUNDLED / f"{m['name']}.tflite").stat().st_size
@@ -76,7 +76,8 @@ def test_quick_run_with_data_writes_every_output(shared, fer_csv, tmp_path):
         assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] and t["runs"] == 100
         assert t["load_ms"] > 0 and t["peak_rss_mb"] > t["baseline_rss_mb"] > 0
         assert t["tensorflow_loaded"] is False
-    assert [(m["macs"], m["params"]) for m in results["models"]] == [(234_900_992, 1_174_446), (76_348_864, 1_364_398)]
+    assert [(m["macs"], m["params"]) for m in results["models"]] == [(234_900_992, 1_174_446), (31_534_464, 608_311),
+                                                                     (76_348_864, 1_364_398)]
     cnn = results["models"][0]
     assert 0.6 < cnn["accuracy"] < 0.76 and 0.5 < cnn["macro_f1"] < cnn["accuracy"]
     # FER+ beside FER2013, on the same 400 images: the rows with a 7-way majority, worked out here independently
@@ -95,6 +96,7 @@ def test_quick_run_with_data_writes_every_output(shared, fer_csv, tmp_path):
     assert results["settings"]["ferplus"] == str(ferplus)
     video = results["video"]
     assert [(v["model"], v["status"], v["frames"]) for v in video] == [("cnn_fer2013_int8", "ok", 60),
+                                                                       ("dscnn_ferplus_int8", "ok", 60),
                                                                        ("mobilenetv2_fer2013_int8", "ok", 60)]
     assert all(v["faces_per_frame"] == 1.0 and v["fps"] > 0 and not v["tensorflow_loaded"] for v in video)
     assert {"decode", "detect", "crop", "classify", "events"} <= set(video[0]["stages_ms"])
@@ -102,24 +104,24 @@ def test_quick_run_with_data_writes_every_output(shared, fer_csv, tmp_path):
     # budget on every 2nd frame; + one face x the classifier
     assert video[0]["detect_every"] == 2 and video[0]["detector_macs"] == 189_000_000  # the detector's own figure
     assert "run's own rule" in video[0]["interval_rule"]
-    assert [v["macs_per_frame"] for v in video] == [189_000_000 // 2 + 234_900_992, 189_000_000 // 2 + 76_348_864]
+    assert [v["macs_per_frame"] for v in video] == [189_000_000 // 2 + m for m in (234_900_992, 31_534_464, 76_348_864)]
     for v in video:  # the whole loop's latency percentiles and the worker's peak memory
         assert 0 < v["loop_ms"]["p50"] <= v["loop_ms"]["p95"] <= v["loop_ms"]["p99"] and v["peak_rss_mb"] > 30
     rows = (out / "results.csv").read_text().splitlines()
-    assert rows[0].startswith("model,kind,variant,threads,size_bytes,macs,params") and len(rows) == 3
+    assert rows[0].startswith("model,kind,variant,threads,size_bytes,macs,params") and len(rows) == 4
     assert rows[1].split(",")[5:7] == ["234900992", "1174446"]
     report = (out / "report.md").read_text()
     assert "| cnn_fer2013_int8 | int8 | 1.17 MiB | 235 M |" in report and "(pareto.png)" in report
     assert f"| {cnn['ferplus_accuracy']:.2%} | {cnn['ferplus_neutral_recall']:.1%} |" in report
     assert "FER+ majority accuracy and FER+ neutral recall from" in report
     assert rows[0].split(",")[7:11] == ["accuracy", "macro_f1", "ferplus_accuracy", "ferplus_neutral_recall"]
-    assert "| 329 M |" in report and "| 171 M |" in report  # MACs per loop frame
+    assert "| 329 M |" in report and "| 126 M |" in report and "| 171 M |" in report  # MACs per loop frame
     assert "★" in report and "The whole loop on a video" in report and "run's own rule" in report
-    assert "(loop.png)" in report and png_text((out / "loop.png").read_bytes())["fer-edge-points"] == "2"
+    assert "(loop.png)" in report and png_text((out / "loop.png").read_bytes())["fer-edge-points"] == "3"
     png = (out / "pareto.png").read_bytes()
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None and image.shape[0] > 200
-    assert png_text(png)["fer-edge-points"] == "2" and results["plot"]["points"] == 2
+    assert png_text(png)["fer-edge-points"] == "3" and results["plot"]["points"] == 3
 
 
 @pytest.mark.shared
@@ -177,7 +179,7 @@ def test_sustain_logs_fps_temperature_and_throttling_from_a_fake_sysfs(tmp_path)
     assert len(samples) >= 3 and [s["t_s"] for s in samples] == sorted(s["t_s"] for s in samples)
     assert all(s["temperature_c"] == {"cpu-thermal": 61.2} and s["throttled"] == "throttled=0x40004" for s in samples)
     assert all(s["fps"] > 0 for s in samples) and record["frames"] == samples[-1]["frames"]
-    assert record["detect_every"] == 2 and record["model"] == "cnn_fer2013_int8"
+    assert record["detect_every"] == 2 and record["model"] == "dscnn_ferplus_int8"
     assert "cpu-thermal 61.2 °C, throttled=0x40004" in proc.stderr
     rows = (out / "sustain.csv").read_text().splitlines()
     assert rows[0] == "t_s,frames,fps,throttled,cpu-thermal_c" and len(rows) == len(samples) + 1

@@ -227,7 +227,7 @@ def test_events_file_is_started_afresh_with_a_run_record_or_appended_to(tmp_path
     assert [r["type"] for r in records] == ["run", "face", "face", "stats"]  # the second run replaced the first
     run = records[0]
     assert run["command"] == "run" and run["config"]["source"] == "demo" and run["config"]["frames"] == 2
-    assert run["config"]["model"].endswith("cnn_fer2013_int8.tflite") and run["time"] <= records[1]["time"]
+    assert run["config"]["model"].endswith(DEFAULT_MODEL.name) and run["time"] <= records[1]["time"]
     proc = cli("run", "--source", "demo", "--frames", "1", "--events", str(events), "--append")
     assert proc.returncode == 0, proc.stderr
     records = _records(events.read_text())
@@ -334,18 +334,18 @@ def test_evaluate_reports_go_beside_the_model_and_never_into_the_package(tmp_pat
     models = tmp_path / "converted"
     models.mkdir()
     for suffix in (".tflite", ".json"):
-        shutil.copy(DEFAULT_MODEL.with_suffix(suffix), models / f"cnn_fer2013_int8{suffix}")  # same name as the bundled one
+        shutil.copy(DEFAULT_MODEL.with_suffix(suffix), models / f"{DEFAULT_MODEL.stem}{suffix}")  # same name as the bundled one
     work = tmp_path / "work"
     work.mkdir()
     package = sorted(p.name for p in DEFAULT_MODEL.parent.iterdir())
-    proc = cli("evaluate", str(models / "cnn_fer2013_int8.tflite"), "--data", str(data), "--split", "test", cwd=work)
+    proc = cli("evaluate", str(models / DEFAULT_MODEL.name), "--data", str(data), "--split", "test", cwd=work)
     assert proc.returncode == 0, proc.stderr
-    assert (models / "cnn_fer2013_int8_PrivateTest.json").is_file() and not list(work.iterdir())
+    assert (models / f"{DEFAULT_MODEL.stem}_PrivateTest.json").is_file() and not list(work.iterdir())
     proc = cli("evaluate", "--data", str(data), cwd=work)  # the bundled model: into the working directory
     assert proc.returncode == 0, proc.stderr
-    assert (work / "cnn_fer2013_int8_PrivateTest.json").is_file()
-    assert json.loads((models / "cnn_fer2013_int8_PrivateTest.json").read_text())["model"] != \
-        json.loads((work / "cnn_fer2013_int8_PrivateTest.json").read_text())["model"]  # neither overwrote the other
+    assert (work / f"{DEFAULT_MODEL.stem}_PrivateTest.json").is_file()
+    assert json.loads((models / f"{DEFAULT_MODEL.stem}_PrivateTest.json").read_text())["model"] != \
+        json.loads((work / f"{DEFAULT_MODEL.stem}_PrivateTest.json").read_text())["model"]  # neither overwrote the other
     assert sorted(p.name for p in DEFAULT_MODEL.parent.iterdir()) == package
 
 

@@ -147,7 +147,7 @@ def test_the_light_install_runs_the_loop_and_lists_every_command(light, tmp_path
                            timeout=600, cwd=tmp_path)  # the bundled models found inside the installed package
     assert bench.returncode == 0, bench.stderr
     results = json.loads((tmp_path / "bench" / "results.json").read_text())
-    assert sorted(Path(m["path"]).name for m in results["models"]) == ["cnn_fer2013_int8.tflite",
+    assert sorted(Path(m["path"]).name for m in results["models"]) == ["cnn_fer2013_int8.tflite", "dscnn_ferplus_int8.tflite",
                                                                       "mobilenetv2_fer2013_int8.tflite"]
     probe = ("import importlib.util, sys; import fer_edge.cli; "
              "print([m for m in ('tensorflow', 'keras') if importlib.util.find_spec(m)])")

@@ -169,7 +169,7 @@ def test_page_in_chromium_shows_the_annotated_picture_and_the_face_list(preview,
     assert picture[0].startswith("blob:") and picture[1:] == list(faces.groups()[:2]), img  # the picture's own moment
     assert '<p id="status">1 face</p>' in dom
     info = re.search(r'<p id="info">(.*?)</p>', dom).group(1)
-    assert re.fullmatch(rf"frame {faces.group(1)} · \d+\.\d fps · healthy · model cnn_fer2013_int8\.tflite · detector room",
+    assert re.fullmatch(rf"frame {faces.group(1)} · \d+\.\d fps · healthy · model dscnn_ferplus_int8\.tflite · detector room",
                         info), info
     assert "smoothed" in dom and "this frame's own" in dom  # the two kinds of label, explained
 
