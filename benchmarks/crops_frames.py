@@ -132,10 +132,6 @@ def compose(photo: Photo, heads: list, faces: list[np.ndarray], side: int, size:
     return frame, squares
 
 
-# head-and-shoulders cut around a face box, in face widths: left/right, above, below
-CUT_SIDE, CUT_ABOVE, CUT_BELOW = 0.55, 0.6, 0.9
-
-
 @dataclass(frozen=True)
 class Cutout:
     """A head from the shared photos: its pixels, a feathered elliptical alpha, and its face box inside it."""
@@ -145,26 +141,20 @@ class Cutout:
     box: tuple[float, float, float, float]
 
 
+HEAD_CUT = (0.55, 0.6, 0.9)  # face widths to each side, above and below: a head and a little of the shoulders
+
+
 def make_cutouts(scenes: Path) -> list[Cutout]:
     """Each face of the shared photos with its head and shoulders, on a soft elliptical mask."""
-    from fer_edge.benchmarks.scene_clip import FACES
-    from fer_edge.datasets import imread
+    from fer_edge.benchmarks.scene_clip import photo_heads
 
     out = []
-    for name, (x1, y1, x2, y2) in FACES:
-        image = imread(scenes / name)
-        if image is None:
-            raise FerEdgeError(f"{scenes / name}: missing or unreadable shared photo")
-        w = x2 - x1
-        h, wi = image.shape[:2]
-        cx1, cy1 = max(0, int(x1 - CUT_SIDE * w)), max(0, int(y1 - CUT_ABOVE * w))
-        cx2, cy2 = min(wi, int(x2 + CUT_SIDE * w)), min(h, int(y2 + CUT_BELOW * w))
-        crop = image[cy1:cy2, cx1:cx2]
+    for _, crop, box in photo_heads(scenes, HEAD_CUT):
         ch, cw = crop.shape[:2]
         mask = np.zeros((ch, cw), np.float32)
         cv2.ellipse(mask, (cw // 2, ch // 2), (int(cw * 0.46), int(ch * 0.46)), 0, 0, 360, 1.0, -1)
         mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, cw * 0.04))
-        out.append(Cutout(crop, mask, (x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1)))
+        out.append(Cutout(crop, mask, box))
     return out
 
 

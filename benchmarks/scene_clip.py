@@ -176,8 +176,11 @@ def _mask(shape: tuple[int, int], box: tuple[float, float, float, float]) -> np.
     return cv2.GaussianBlur(mask, (0, 0), max(1.0, fw * 0.045))
 
 
-def photo_people(scenes: Path) -> list[Person]:
-    """Each face of the shared photos with its head and shoulders."""
+def photo_heads(scenes: Path, cut: tuple[float, float, float] = (CUT_SIDE, CUT_ABOVE, CUT_BELOW)
+                ) -> list[tuple[str, np.ndarray, tuple[float, float, float, float]]]:
+    """Each face of the shared photos with its head and shoulders: (photo name, the cut, the face box in it); `cut`
+    is how far the cut reaches around the face box, in face widths: to each side, above, below."""
+    side, above, below = cut
     out = []
     for name, (x1, y1, x2, y2) in FACES:
         image = imread(scenes / name)
@@ -185,12 +188,16 @@ def photo_people(scenes: Path) -> list[Person]:
             raise FerEdgeError(f"{scenes / name}: missing or unreadable shared photo")
         w = x2 - x1
         ih, iw = image.shape[:2]
-        cx1, cy1 = max(0, int(x1 - CUT_SIDE * w)), max(0, int(y1 - CUT_ABOVE * w))
-        cx2, cy2 = min(iw, int(x2 + CUT_SIDE * w)), min(ih, int(y2 + CUT_BELOW * w))
+        cx1, cy1 = max(0, int(x1 - side * w)), max(0, int(y1 - above * w))
+        cx2, cy2 = min(iw, int(x2 + side * w)), min(ih, int(y2 + below * w))
         crop = np.ascontiguousarray(image[cy1:cy2, cx1:cx2])
-        box = (float(x1 - cx1), float(y1 - cy1), float(x2 - cx1), float(y2 - cy1))
-        out.append(Person(crop, _mask(crop.shape[:2], box), box, name))
+        out.append((name, crop, (float(x1 - cx1), float(y1 - cy1), float(x2 - cx1), float(y2 - cy1))))
     return out
+
+
+def photo_people(scenes: Path) -> list[Person]:
+    """Each face of the shared photos with its head and shoulders, on a head-shaped mask."""
+    return [Person(crop, _mask(crop.shape[:2], box), box, name) for name, crop, box in photo_heads(scenes)]
 
 
 def fer_faces(fer_csv: Path, count: int, seed: int) -> list[tuple[int, np.ndarray]]:
