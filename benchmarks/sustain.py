@@ -65,7 +65,9 @@ def run_sustain(opts: BenchOptions, minutes: float, every_s: float, root: Path) 
     from fer_edge.sources import open_source
 
     out = ensure_folder(opts.out, "--out")
-    model = find_models(opts.models)[0]
+    from fer_edge.bundled import DEFAULT_MODEL
+
+    model = find_models(opts.models)[0] if opts.models else DEFAULT_MODEL  # what `fer-edge run` would use
     task = {"detector": opts.detectors[0], "model": str(model), "threads": opts.threads[0],
             "yunet_model": opts.yunet_model}
     pipeline = _loop_pipeline(task)
