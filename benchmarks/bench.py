@@ -72,9 +72,9 @@ def find_models(specs: tuple[str, ...]) -> list[Path]:
 
 def _demo_face(tmp: Path) -> Path:
     """A real face crop (the bundled demo photo's), the input every latency figure is measured on."""
-    from fer_edge.datasets import imread
-    from fer_edge.detectors import make_detector
-    from fer_edge.pipeline import LoopOptions, crop_face
+    from fer_edge.detection import make_detector
+    from fer_edge.eval.datasets import imread
+    from fer_edge.pipeline.loop import LoopOptions, crop_face
     from fer_edge.sources import DEMO_IMAGE
 
     image = imread(DEMO_IMAGE)
@@ -91,14 +91,14 @@ def _prepare_data(opts: BenchOptions, tmp: Path) -> tuple[dict[str, str], int] |
     asked; workers resize per model. Returns the files a worker task names, and the image count."""
     if not opts.data:
         return None
-    from fer_edge.datasets import load_split, log_counts
+    from fer_edge.eval.datasets import load_split, log_counts
 
     source = Path(opts.data)
     size, channels = ((96, 96), 3) if source.is_dir() else ((48, 48), 1)
     data = load_split(source, opts.split, size, channels)
     outcomes = None
     if opts.ferplus:
-        from fer_edge.ferplus import split_outcomes
+        from fer_edge.eval.ferplus import split_outcomes
 
         outcomes = split_outcomes(opts.ferplus, source, opts.split)  # pairs row for row with the CSV: checked there
     if opts.images and opts.images < len(data):
@@ -171,7 +171,7 @@ def _loop_source(spec: str, frames: int, tmp: Path) -> str:
 
 
 def _model_entry(path: Path, kind: str) -> dict:
-    from fer_edge.sidecar import read_sidecar
+    from fer_edge.classification.sidecar import read_sidecar
 
     entry = {"name": path.stem + (" (keras)" if kind == "keras" else ""), "path": str(path), "kind": kind,
              "size_bytes": path.stat().st_size if path.is_file() else None, "status": "ok", "threads": {}}
@@ -198,7 +198,7 @@ def _model_entry(path: Path, kind: str) -> dict:
 def _cost(path: Path, side: dict) -> dict:
     """MACs and parameters counted from the file; the sidecar's when the file can't be read here (an Edge TPU
     model), else None: a model that can't be counted is still measured."""
-    from fer_edge.cost import model_cost
+    from fer_edge.classification.cost import model_cost
 
     try:
         cost = model_cost(path)
@@ -210,7 +210,7 @@ def _cost(path: Path, side: dict) -> dict:
 def _loop_cost(model: dict, result: dict) -> dict:
     """MACs per frame of a loop row: detector MACs (the loop's detector on the clip's frame size: `room`'s tiles and
     YuNet's full frame counted as `run` counts them) / detect-every + classifier MACs x faces per frame."""
-    from fer_edge.cost import loop_macs_per_frame
+    from fer_edge.classification.cost import loop_macs_per_frame
 
     if not result.get("ok"):
         return {}
@@ -249,7 +249,7 @@ def thread_warnings(threads: tuple[int, ...], cores: int | None) -> list[str]:
 
 
 def run_bench(opts: BenchOptions) -> dict:
-    from fer_edge.datasets import canonical_split
+    from fer_edge.eval.datasets import canonical_split
 
     canonical_split(opts.split)  # a usage error before anything is measured
     if opts.ferplus and (not opts.data or Path(opts.data).is_dir()):
@@ -382,7 +382,7 @@ def _save(results: dict, out: Path) -> None:
 
 
 def summary(results: dict) -> str:
-    from fer_edge.cost import format_macs
+    from fer_edge.classification.cost import format_macs
 
     rows = report.model_rows(results)
     ok = [r for r in rows if r["status"] == "ok"]

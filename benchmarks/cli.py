@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from fer_edge.argtypes import csv_list, int_list
 from fer_edge.config import check_flag
+from fer_edge.config.argtypes import csv_list, int_list
 from fer_edge.errors import UsageError
 
 log = logging.getLogger(__name__)

@@ -16,12 +16,12 @@ from typing import TextIO
 import numpy as np
 
 from fer_edge.benchmarks.scene_metrics import Reported, reported_from_records
-from fer_edge.build import Pipeline
 from fer_edge.errors import FerEdgeError, UsageError
-from fer_edge.events import JsonlWriter
 from fer_edge.files import atomic_write_text
+from fer_edge.outputs.events import JsonlWriter
+from fer_edge.pipeline.build import Pipeline
+from fer_edge.pipeline.stats import LoopStats
 from fer_edge.sources import open_source
-from fer_edge.stats import LoopStats
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def reference_boxes(clip: str, yunet_model: str, cache: Path | None = None, fram
     """YuNet (score >= 0.7) at each frame's full size on every frame the loop would read from `clip` (a video file,
     a folder or photo, or `demo`; the first `frames`, 0: all), cached in `cache` when given: it is the slow part.
     A camera or stream is refused: a second pass would not see the same frames."""
-    from fer_edge.detectors import make_detector
+    from fer_edge.detection import make_detector
 
     if cache is not None and cache.is_file():
         return json.loads(cache.read_text())["boxes"]

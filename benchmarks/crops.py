@@ -54,8 +54,8 @@ class Faces:
 
 
 def load_faces(data: Path, ferplus: Path, split: str, limit: int, seed: int) -> Faces:
-    from fer_edge.datasets import load_split
-    from fer_edge.ferplus import split_outcomes
+    from fer_edge.eval.datasets import load_split
+    from fer_edge.eval.ferplus import split_outcomes
 
     outcomes = split_outcomes(ferplus, data, split)
     images = load_split(data, split, (48, 48), 1).images[..., 0]
@@ -88,7 +88,7 @@ def run(faces: Faces, photos: list[Photo], heads: list, pipeline, sizes: tuple[i
     """Every face at every size through detector, crop, classifier and tracker: one row per pasted face, and the
     number of frames. The loop's own margin (the config's) gives the face as `fer-edge run` would report it (found,
     box, label, `shown`: the tracker's smoothed label); each other margin adds its label (`label@MARGIN`)."""
-    from fer_edge.pipeline import crop_faces
+    from fer_edge.pipeline.loop import crop_faces
 
     rng = np.random.default_rng(seed)
     loop_margin, level_eyes = pipeline.config.detector.margin, pipeline.config.detector.level_eyes
@@ -216,7 +216,7 @@ def render_markdown(results: dict) -> str:
 
 def draw(results: dict, path: Path) -> bool:
     """Accuracy by face size (each margin, and the same faces directly) and detection recall, log size axis."""
-    from fer_edge.plots import pyplot, save_png
+    from fer_edge.eval.plots import pyplot, save_png
 
     plt = pyplot()
     if plt is None:
@@ -262,7 +262,7 @@ def write_faces(rows: list[dict], margins: tuple[float, ...], path: Path) -> Non
 
 
 def parse_floats(text: str, flag: str) -> tuple[float, ...]:
-    from fer_edge.argtypes import csv_list
+    from fer_edge.config.argtypes import csv_list
 
     try:
         values = tuple(float(v) for v in csv_list(text))
@@ -274,7 +274,7 @@ def parse_floats(text: str, flag: str) -> tuple[float, ...]:
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
-    from fer_edge.argtypes import csv_list
+    from fer_edge.config.argtypes import csv_list
 
     items = csv_list(text)
     if not items or not all(v.isdigit() and 8 <= int(v) <= 400 for v in items):
@@ -319,10 +319,10 @@ def measure(args: argparse.Namespace, command: str) -> dict:
     from fer_edge.benchmarks.crops_frames import make_cutouts
     from fer_edge.benchmarks.machine import describe, short_name
     from fer_edge.benchmarks.scene import parse_size
-    from fer_edge.build import build_pipeline
     from fer_edge.config import config_from
-    from fer_edge.datasets import canonical_split
+    from fer_edge.eval.datasets import canonical_split
     from fer_edge.files import ensure_folder
+    from fer_edge.pipeline.build import build_pipeline
 
     split = canonical_split(args.split)
     sizes = parse_sizes(args.sizes)

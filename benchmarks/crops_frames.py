@@ -26,7 +26,7 @@ class Photo:
 def load_photos(scenes: Path) -> list[Photo]:
     """The shared photos with their known face boxes (benchmarks/scene_clip.py lists and checks them)."""
     from fer_edge.benchmarks.scene_clip import FACES
-    from fer_edge.datasets import imread
+    from fer_edge.eval.datasets import imread
 
     boxes: dict[str, list[tuple[float, float, float, float]]] = {}
     for name, box in FACES:

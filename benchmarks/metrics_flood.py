@@ -7,7 +7,7 @@ its own fer_edge_frames_total over windows, alone, while a second process floods
 to the machine), and while it floods /metrics from `--clients` threads at `--rate` requests a second (a new
 connection each, as a scraper gone wrong or a hostile local user would), the three interleaved `--repeat` times.
 Reported: the median frame rates, their ratios, the HTTP thread's CPU share and the requests answered. The goal is a
-loop within 10% of its unflooded rate: serving takes at most `fer_edge.httpd.CPU_SHARE` of a core and renders
+loop within 10% of its unflooded rate: serving takes at most `fer_edge.outputs.http.server.CPU_SHARE` of a core and renders
 /metrics at most every `METRICS_EVERY_S`, whatever the rate of requests.
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from fer_edge.benchmarks.machine import describe
 from fer_edge.logs import log_to_stderr
-from fer_edge.monitor import metric_value
+from fer_edge.service.monitor import metric_value
 
 log = logging.getLogger(__name__)
 

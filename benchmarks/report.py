@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from fer_edge.benchmarks.machine import short_name
-from fer_edge.cost import format_macs
+from fer_edge.classification.cost import format_macs
 from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.files import atomic_write_text
 
@@ -230,7 +230,7 @@ def draw_pareto(results: dict, path: Path) -> int | None:
     """Accuracy against p50 latency per face and, beside it, against MACs per face (what a board without a
     measurement can compare), each point labelled, the fronts drawn; the number of points, or None when matplotlib
     is missing or nothing has an accuracy."""
-    from fer_edge.plots import pyplot, save_png
+    from fer_edge.eval.plots import pyplot, save_png
 
     pts = plot_points(results)
     if not pts:
@@ -264,7 +264,7 @@ def loop_points(results: dict) -> list[dict]:
 def draw_loop(results: dict, path: Path) -> int | None:
     """Accuracy against the whole loop's fps (what a user deploys: detector, model and threads together), each
     point labelled; the number of points, or None when matplotlib is missing or no row has an accuracy."""
-    from fer_edge.plots import pyplot, save_png
+    from fer_edge.eval.plots import pyplot, save_png
 
     pts = loop_points(results)
     plt = pyplot() if pts else None

@@ -21,14 +21,14 @@ import numpy as np
 
 from fer_edge.benchmarks.clip import decoded_frames, run_clip
 from fer_edge.benchmarks.machine import describe
-from fer_edge.build import Pipeline, build_pipeline
 from fer_edge.bundled import DEFAULT_MODEL
 from fer_edge.config import DetectorConfig, config_from
-from fer_edge.detectors import DEFAULT_DETECTOR
+from fer_edge.detection import DEFAULT_DETECTOR
 from fer_edge.errors import FerEdgeError
 from fer_edge.files import atomic_write_text
 from fer_edge.logs import log_to_stderr
-from fer_edge.pipeline import DEFAULT_DETECT_EVERY, crop_face
+from fer_edge.pipeline.build import Pipeline, build_pipeline
+from fer_edge.pipeline.loop import DEFAULT_DETECT_EVERY, crop_face
 
 log = logging.getLogger(__name__)
 

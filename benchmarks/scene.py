@@ -117,8 +117,8 @@ def parse_variants(items: list[str]) -> list[Variant]:
 
 def parse_detectors(text: str) -> list[Variant]:
     """"room,yunet:2" -> variants of detector.name (and detector.every; without it, the loop's MAC budget)."""
-    from fer_edge.argtypes import csv_list
-    from fer_edge.detectors import DETECTORS
+    from fer_edge.config.argtypes import csv_list
+    from fer_edge.detection import DETECTORS
 
     out = []
     for item in csv_list(text):
@@ -174,7 +174,7 @@ def tracking_macs(pipeline) -> int:
 
 def loop_interval(options, macs: int | None) -> int:
     """The detection interval the loop settles on (pipeline.run_loop's rule on its first frame)."""
-    from fer_edge.pipeline import detect_interval
+    from fer_edge.pipeline.loop import detect_interval
 
     every = max(1, options.detect_every)
     return detect_interval(macs, every, options.detect_budget_macs) if options.detect_budget_macs > 0 else every
@@ -183,9 +183,9 @@ def loop_interval(options, macs: int | None) -> int:
 def run_variant(clip: Clip, variant: Variant, base: dict[str, Any]) -> dict:
     """One pass of the real loop over the clip with the variant's config: its quality, speed and compute."""
     from fer_edge.benchmarks.clip import Recorder, run_clip
-    from fer_edge.build import build_pipeline
+    from fer_edge.classification.cost import model_cost
     from fer_edge.config import config_from
-    from fer_edge.cost import model_cost
+    from fer_edge.pipeline.build import build_pipeline
 
     cfg = config_from({**base, **variant.values})
     built = build_pipeline(cfg, max_frames=len(clip.truth))
@@ -287,7 +287,7 @@ def real_clip(name: str, video: Path, yunet_model: str, cache: Path, frames: int
 
 
 def clips_of(args, size: tuple[int, int]) -> list[Clip]:
-    from fer_edge.argtypes import csv_list
+    from fer_edge.config.argtypes import csv_list
 
     cache = Path(args.cache)
     out = []
@@ -389,7 +389,7 @@ def render_markdown(results: dict) -> str:
 
 def draw(results: dict, path: Path) -> bool:
     """Recall against boxes on no face, and recall against loop fps: one point per clip and variant."""
-    from fer_edge.plots import pyplot, save_png
+    from fer_edge.eval.plots import pyplot, save_png
 
     plt = pyplot()
     if plt is None or not results["rows"]:

@@ -33,8 +33,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_edge.datasets import imread
 from fer_edge.errors import FerEdgeError
+from fer_edge.eval.datasets import imread
 from fer_edge.files import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ def photo_people(scenes: Path) -> list[Person]:
 
 def fer_faces(fer_csv: Path, count: int, seed: int) -> list[tuple[int, np.ndarray]]:
     """`count` PrivateTest faces (row within the split, 48x48 grey), picked by `seed` among those not near-blank."""
-    from fer_edge.datasets import read_fer2013_csv
+    from fer_edge.eval.datasets import read_fer2013_csv
 
     images = read_fer2013_csv(fer_csv, ("PrivateTest",))["PrivateTest"].images[..., 0]
     usable = np.flatnonzero((images.std(axis=(1, 2)) >= 25) & (images.mean(axis=(1, 2)) > 40) & (images.mean(axis=(1, 2)) < 210))

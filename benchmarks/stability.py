@@ -18,13 +18,13 @@ from collections import Counter
 from pathlib import Path
 
 from fer_edge.benchmarks.clip import run_clip
-from fer_edge.build import Pipeline, build_pipeline
 from fer_edge.bundled import DEFAULT_MODEL
 from fer_edge.config import add_section_arguments, load_config, overrides_from
-from fer_edge.detectors import DEFAULT_DETECTOR
+from fer_edge.detection import DEFAULT_DETECTOR
 from fer_edge.errors import FerEdgeError
 from fer_edge.files import atomic_write_text
-from fer_edge.pipeline import DEFAULT_DETECT_EVERY
+from fer_edge.pipeline.build import Pipeline, build_pipeline
+from fer_edge.pipeline.loop import DEFAULT_DETECT_EVERY
 from fer_edge.tracking import UNCERTAIN
 
 

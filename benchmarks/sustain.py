@@ -24,11 +24,11 @@ from pathlib import Path
 from fer_edge.benchmarks.bench import BenchOptions, _loop_source, find_models
 from fer_edge.benchmarks.machine import describe, temperatures_c, throttled
 from fer_edge.benchmarks.worker import INTERVAL_RULE, _loop_pipeline
-from fer_edge.events import NullWriter
 from fer_edge.files import atomic_write_text, ensure_folder
+from fer_edge.outputs.events import NullWriter
+from fer_edge.pipeline.stats import LoopStats
 from fer_edge.records import FaceRecord
 from fer_edge.sources import Frame
-from fer_edge.stats import LoopStats
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,8 @@ class Sampler:
 
 def run_sustain(opts: BenchOptions, minutes: float, every_s: float, root: Path) -> dict:
     """Run the loop for `minutes`, sampling every `every_s`; writes sustain.json and sustain.csv under `opts.out`."""
-    from fer_edge.reconnect import ReconnectingSource
     from fer_edge.sources import open_source
+    from fer_edge.sources.reconnect import ReconnectingSource
 
     out = ensure_folder(opts.out, "--out")
     from fer_edge.bundled import DEFAULT_MODEL

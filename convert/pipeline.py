@@ -11,16 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.classifier import TFLiteClassifier
+from fer_edge.classification.classifier import TFLiteClassifier
+from fer_edge.classification.cost import format_macs, model_cost
+from fer_edge.classification.preprocess import batch_to_model_input
+from fer_edge.classification.sidecar import write_sidecar
 from fer_edge.convert.converter import Converted, convert_all, labels_for, non_integer_tensors
 from fer_edge.convert.edgetpu import compile_for_edgetpu
 from fer_edge.convert.loading import SourceModel, load_source_model
-from fer_edge.cost import format_macs, model_cost
-from fer_edge.datasets import LabelledImages, load_split
 from fer_edge.errors import FerEdgeError
+from fer_edge.eval.datasets import LabelledImages, load_split
 from fer_edge.files import atomic_write_text
-from fer_edge.preprocess import batch_to_model_input
-from fer_edge.sidecar import write_sidecar
 
 log = logging.getLogger(__name__)
 

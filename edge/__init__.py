@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 __all__ = ["Analyzer", "Face", "DEMO_IMAGE"]
 
 if TYPE_CHECKING:
-    from .analyzer import Analyzer, Face
+    from .pipeline.analyzer import Analyzer, Face
     from .sources import DEMO_IMAGE
 
 
 def __getattr__(name: str) -> Any:
     if name in ("Analyzer", "Face"):
-        from . import analyzer
+        from .pipeline import analyzer
 
         return getattr(analyzer, name)
     if name == "DEMO_IMAGE":  # the bundled demo photo (one smiling face), for trying the API

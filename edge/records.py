@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class FaceRecord:
     """One face in one processed frame: where it is, this frame's probabilities and its track's smoothed label.
 
-    Values are unrounded; `fer_edge.events.face_json` rounds them for the events schema.
+    Values are unrounded; `fer_edge.outputs.events.face_json` rounds them for the events schema.
     """
 
     face_id: int  # the track id: the same while the face stays in view

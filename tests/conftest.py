@@ -64,7 +64,7 @@ def shuffled_fer_csv(fer_csv, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def fer_splits(fer_csv):
-    from fer_edge.datasets import read_fer2013_csv
+    from fer_edge.eval.datasets import read_fer2013_csv
 
     return read_fer2013_csv(fer_csv)
 

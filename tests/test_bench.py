@@ -81,9 +81,9 @@ def test_quick_run_with_data_writes_every_output(shared, fer_csv, tmp_path):
     cnn = results["models"][0]
     assert 0.6 < cnn["accuracy"] < 0.76 and 0.5 < cnn["macro_f1"] < cnn["accuracy"]
     # FER+ beside FER2013, on the same 400 images: the rows with a 7-way majority, worked out here independently
-    from fer_edge.classifier import TFLiteClassifier
-    from fer_edge.datasets import load_split
-    from fer_edge.ferplus import split_outcomes
+    from fer_edge.classification.classifier import TFLiteClassifier
+    from fer_edge.eval.datasets import load_split
+    from fer_edge.eval.ferplus import split_outcomes
 
     truth = split_outcomes(ferplus, fer_csv, "PrivateTest")[:400]
     images = load_split(fer_csv, "PrivateTest", (48, 48), 1).images[:400]
@@ -147,7 +147,7 @@ def test_quick_takes_your_models_and_counts_every_detectors_macs(shared, tmp_pat
     loops = {v["detector"]: v for v in results["video"]}
     assert set(loops) == {"room", "yunet"} and all(v["model"] == "cnn_int8" for v in loops.values())
     # the demo is 512x512: room is one BlazeFace back pass there; YuNet counts 841 MACs a pixel
-    from fer_edge.detectors.opencv import YUNET_MACS_PER_PIXEL
+    from fer_edge.detection.opencv import YUNET_MACS_PER_PIXEL
 
     assert loops["room"]["detector_macs"] == 189_000_000
     assert loops["yunet"]["detector_macs"] == round(YUNET_MACS_PER_PIXEL * 512 * 512)

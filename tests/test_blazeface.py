@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_edge.detectors.blazeface import VARIANTS, BlazeFaceDetector, anchor_centres, decode, letterbox
+from fer_edge.detection.blazeface import VARIANTS, BlazeFaceDetector, anchor_centres, decode, letterbox
 from fer_edge.geometry import iou_matrix, weighted_nms
 
 PHOTOS = {"skimage_astronaut.png": 1, "fr_obama.jpg": 1, "fr_biden.jpg": 1, "fr_two_people.jpg": 2,

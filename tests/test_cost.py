@@ -10,9 +10,9 @@ import pytest
 from conftest import ROOT
 
 from fer_edge.bundled import bundled_models
-from fer_edge.cost import count_cost, detector_macs, format_macs, loop_macs_per_frame, model_cost, op_macs
+from fer_edge.classification.cost import count_cost, detector_macs, format_macs, loop_macs_per_frame, model_cost, op_macs
+from fer_edge.classification.sidecar import read_sidecar
 from fer_edge.runtime import GraphOp
-from fer_edge.sidecar import read_sidecar
 
 
 def _op(name, inputs, outputs):
@@ -52,8 +52,9 @@ def test_format_macs():
 
 
 # Counted when issue 9 was filed (../shared/FACTS.md), in millions.
-EXPECTED_M = {"cnn_fer2013_int8.tflite": 235, "mobilenetv2_fer2013_int8.tflite": 76, "dscnn_ferplus_int8.tflite": 31.5, "face_detection_back.tflite": 189,
-              "face_detection_full_range_sparse.tflite": 117, "face_detection_short_range.tflite": 31}
+EXPECTED_M = {"cnn_fer2013_int8.tflite": 235, "mobilenetv2_fer2013_int8.tflite": 76, "dscnn_ferplus_int8.tflite": 31.5,
+              "face_detection_back.tflite": 189, "face_detection_full_range_sparse.tflite": 117,
+              "face_detection_short_range.tflite": 31}
 
 
 @pytest.mark.parametrize("model", bundled_models() + sorted((ROOT / "edge/models/blazeface").glob("*.tflite")),

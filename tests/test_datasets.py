@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli, write_fer_csv
 
-from fer_edge.datasets import load_split, read_fer2013_csv, read_image_folder, stratified_sample
 from fer_edge.errors import FerEdgeError
+from fer_edge.eval.datasets import load_split, read_fer2013_csv, read_image_folder, stratified_sample
 from fer_edge.labels import EMOTIONS
 
 

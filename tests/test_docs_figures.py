@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from fer_edge.bundled import DEFAULT_MODEL, MODELS_DIR, bundled_models
-from fer_edge.cost import format_macs
+from fer_edge.classification.cost import format_macs
+from fer_edge.classification.sidecar import read_sidecar
 from fer_edge.labels import EMOTIONS
-from fer_edge.sidecar import read_sidecar
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = {"README.md": ROOT / "README.md", "MODEL_CARD.md": MODELS_DIR / "MODEL_CARD.md"}

@@ -11,7 +11,7 @@ import sys
 
 from conftest import ROOT, assert_one_line_error, run_cli
 
-from fer_edge.events import JsonlWriter
+from fer_edge.outputs.events import JsonlWriter
 
 
 def _lines(path) -> list[dict]:

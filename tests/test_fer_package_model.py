@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import run_cli
 
-from fer_edge.sidecar import read_sidecar
+from fer_edge.classification.sidecar import read_sidecar
 
 pytestmark = [pytest.mark.shared, pytest.mark.tf, pytest.mark.network]
 

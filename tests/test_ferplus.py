@@ -11,10 +11,19 @@ import pytest
 from conftest import assert_one_line_error, run_cli, write_fer_csv
 
 from fer_edge.bundled import DEFAULT_MODEL
-from fer_edge.classifier import TFLiteClassifier
+from fer_edge.classification.classifier import TFLiteClassifier
+from fer_edge.classification.sidecar import read_sidecar
 from fer_edge.errors import UsageError
-from fer_edge.ferplus import CONTEMPT, NO_IMAGE, NOT_A_FACE, TIE, UNKNOWN, majority_outcomes, read_ferplus_csv, split_outcomes
-from fer_edge.sidecar import read_sidecar
+from fer_edge.eval.ferplus import (
+    CONTEMPT,
+    NO_IMAGE,
+    NOT_A_FACE,
+    TIE,
+    UNKNOWN,
+    majority_outcomes,
+    read_ferplus_csv,
+    split_outcomes,
+)
 
 HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
 # (Usage, has an image, votes: neutral happiness surprise sadness anger disgust fear contempt unknown NF,
@@ -194,7 +203,7 @@ def test_real_ferplus_privatetest_majorities(shared):
 def test_shared_fer2013_copy_pairs_with_ferplus(shared, fer_csv):
     """The shared fer2013.csv.gz is in Kaggle's row order (since 2026-12-06), so FER+ votes pair with it: PrivateTest
     has 3,350 rows with a 7-way majority (the counts ../shared/README.md lists), most agreeing with FER2013's label."""
-    from fer_edge.ferplus import fer2013_rows, label_agreement
+    from fer_edge.eval.ferplus import fer2013_rows, label_agreement
 
     outcomes = split_outcomes(shared / "data" / "ferplus" / "fer2013new.csv", fer_csv, "PrivateTest")
     assert len(outcomes) == 3589

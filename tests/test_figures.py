@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import run_cli
 
-from fer_edge.stats import LoopStats
+from fer_edge.pipeline.stats import LoopStats
 
 
 def test_detect_latency_counts_only_frames_that_ran_the_detector():
@@ -42,8 +42,8 @@ def test_stats_record_names_its_rates_and_the_detected_share(shared, tmp_path):
 def test_metrics_count_detect_over_detected_frames(monkeypatch):
     from types import SimpleNamespace
 
-    from fer_edge.monitor import Monitor
-    from fer_edge.sdnotify import Notifier
+    from fer_edge.service.monitor import Monitor
+    from fer_edge.service.sdnotify import Notifier
 
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     source = SimpleNamespace(dropped=0, undecodable=0, up=True, errors=0, reconnects=0)

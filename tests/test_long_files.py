@@ -12,7 +12,7 @@ import sys
 import pytest
 from conftest import ROOT, run_cli, write_demo_clip
 
-from fer_edge.progress import clock_text, progress_text
+from fer_edge.pipeline.progress import clock_text, progress_text
 
 
 def _env() -> dict[str, str]:

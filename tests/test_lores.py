@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
+from fer_edge.detection.lores import lores_option, lores_size, scale_detections, y_plane
 from fer_edge.errors import UsageError
 from fer_edge.geometry import Box, Detection
-from fer_edge.lores import lores_option, lores_size, scale_detections, y_plane
 from fer_edge.sources import DEMO_IMAGE
 
 
@@ -94,9 +94,9 @@ class _LoresPicamera2:
 
 
 def test_picamera_lores_detects_small_and_crops_main(monkeypatch):
-    from fer_edge.build import build_pipeline
     from fer_edge.config import config_from
-    from fer_edge.events import JsonlWriter
+    from fer_edge.outputs.events import JsonlWriter
+    from fer_edge.pipeline.build import build_pipeline
     from fer_edge.sources import open_source
 
     monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=_LoresPicamera2))

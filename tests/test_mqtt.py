@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, _missing, assert_one_line_error, run_cli
 
-from fer_edge.lifecycle import FACE_KEYS, FaceLifecycle, scene_state
 from fer_edge.records import FaceRecord
+from fer_edge.tracking.lifecycle import FACE_KEYS, FaceLifecycle, scene_state
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 CLIP = "data/scenes/fr_short_hamilton_clip.mp4"
@@ -561,7 +561,7 @@ def test_a_changed_prefix_clears_the_old_device_and_forget_clears_this_one(broke
         return {t.split("/")[2] for t, p in _retained(broker.port, "homeassistant/#").items() if p}
 
     serve("home/old")
-    from fer_edge.mqtt import device_node
+    from fer_edge.outputs.mqtt import device_node
 
     assert nodes() == {device_node("home/old")[0]} and json.loads((state / "mqtt-node.json").read_text())["prefix"] == "home/old"
     serve("home/new")

@@ -140,7 +140,7 @@ def test_a_login_refused_later_is_logged_once_then_back(tmp_path):
 
 def test_a_broker_that_never_answers_is_left_after_a_bounded_wait_said_once_and_retried(tmp_path):
     from fer_edge.benchmarks.loopback import SilentServer
-    from fer_edge.mqtt import CONNACK_S
+    from fer_edge.outputs.mqtt import CONNACK_S
 
     server = SilentServer()
     port = server.url.split(":")[2].split("/")[0]
@@ -172,8 +172,8 @@ def test_home_assistant_ids_are_distinct_per_prefix_and_per_machine_and_stable()
     import re
 
     from fer_edge.config import MqttConfig
-    from fer_edge.hass import discovery_configs, node_id
-    from fer_edge.mqtt import _discovery
+    from fer_edge.outputs.mqtt import _discovery
+    from fer_edge.outputs.mqtt.hass import discovery_configs, node_id
 
     prefixes = ("site/cam1", "site_cam1", "site.cam1")  # all three were node `site_cam1`
     nodes = [node_id(p, machine="m1") for p in prefixes]

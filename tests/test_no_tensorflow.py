@@ -10,14 +10,15 @@ from conftest import ROOT
 
 
 def test_edge_and_benchmarks_import_without_tensorflow():
-    modules = [f"fer_edge.{m.name}" for m in pkgutil.iter_modules([str(ROOT / "edge")])]
+    modules = [m.name for m in pkgutil.walk_packages([str(ROOT / "edge")], "fer_edge.") if not m.name.endswith("__main__")]
     modules += [f"fer_edge.benchmarks.{m.name}" for m in pkgutil.iter_modules([str(ROOT / "benchmarks")])]
-    assert "fer_edge.runtime" in modules and "fer_edge.classifier" in modules
+    assert "fer_edge.runtime" in modules and "fer_edge.classification.classifier" in modules
+    assert "fer_edge.outputs.mqtt.hass" in modules and len(modules) > 50  # every room's modules, not just the top
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}: importlib.import_module(m)\n"
         "from fer_edge.bundled import DEFAULT_MODEL\n"
-        "from fer_edge.classifier import TFLiteClassifier\n"
+        "from fer_edge.classification.classifier import TFLiteClassifier\n"
         "import numpy as np\n"
         "clf = TFLiteClassifier(DEFAULT_MODEL)\n"
         "p = clf.predict(np.zeros((2, *clf.input.size, clf.input.channels), np.uint8))\n"

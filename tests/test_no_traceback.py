@@ -1,7 +1,7 @@
 """No traceback, ever (issue 12): every subcommand through each class of bad input that once gave one. Each case
 asserts one error line, the exit code (2 for a usage or config mistake, 1 for a bad file or a missing extra) and no
-`Traceback`; each class is fixed once, at its depth (edge/files.py for output paths, edge/sidecar.py for sidecars,
-the config's limits for values, edge/runtime.py for file names, edge/cli.py's main for the light install)."""
+`Traceback`; each class is fixed once, at its depth (edge/files.py for output paths, edge/classification/sidecar.py for sidecars,
+the config's limits for values, edge/runtime.py for file names, edge/cli/__init__.py's main for the light install)."""
 
 from __future__ import annotations
 

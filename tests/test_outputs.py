@@ -171,7 +171,7 @@ def _face(label: str, box=(800, 400, 1100, 700), face_id: int = 3):
 
 
 def test_annotation_scales_with_the_frame_and_sits_on_a_filled_label():
-    from fer_edge.annotate import COLOURS, draw, luma
+    from fer_edge.outputs.annotate import COLOURS, draw, luma
 
     assert all(luma(c) >= 100 for c in COLOURS.values()), COLOURS  # none vanishes on a dark scene
     for label in ("uncertain", "fear"):
@@ -191,7 +191,7 @@ def test_annotation_scales_with_the_frame_and_sits_on_a_filled_label():
 def test_labels_of_a_crowded_frame_never_overlap_and_are_drawn():
     """Sixteen faces packed edge to edge (a class photo): every label finds its own place, moved inside or below the
     box when the place above is taken, and the picture holds each box's colour and each label's fill."""
-    from fer_edge.annotate import COLOURS, MIN_SCALE, draw, layout, overlaps
+    from fer_edge.outputs.annotate import COLOURS, MIN_SCALE, draw, layout, overlaps
 
     names = list(COLOURS)
     faces = [_face(names[(r * 4 + c) % len(names)], (40 + c * 75, 20 + r * 75, 105 + c * 75, 85 + r * 75), r * 4 + c + 1)
@@ -248,8 +248,8 @@ def test_a_stream_password_never_reaches_the_run_record():
 def _monitor(clock):
     from types import SimpleNamespace
 
-    from fer_edge.monitor import Monitor
-    from fer_edge.sdnotify import Notifier
+    from fer_edge.service.monitor import Monitor
+    from fer_edge.service.sdnotify import Notifier
 
     source = SimpleNamespace(dropped=0, undecodable=0, up=True, errors=0, reconnects=0)
     events = SimpleNamespace(errors=0, lost=0)
@@ -361,13 +361,13 @@ def test_run_help_shows_defaults_and_bad_values_name_their_option():
 
 
 def test_blazeface_detector_defaults_to_the_documented_back_variant():
-    from fer_edge.detectors.blazeface import BlazeFaceDetector
+    from fer_edge.detection.blazeface import BlazeFaceDetector
 
     assert BlazeFaceDetector().name == "blazeface-back"
 
 
 def test_load_split_gives_the_csv_at_the_size_and_channels_asked(tmp_path):
-    from fer_edge.datasets import load_split
+    from fer_edge.eval.datasets import load_split
 
     rng = np.random.default_rng(1)
     csv = write_fer_csv(tmp_path / "fer.csv", [(i % 7, rng.integers(0, 256, (48, 48)), "PrivateTest") for i in range(3)])

@@ -49,8 +49,8 @@ def test_the_wheels_only_top_level_name_is_fer_edge(wheel):
         top_level = next(n for n in names if n.endswith(".dist-info/top_level.txt"))
         assert z.read(top_level).decode().split() == ["fer_edge"]
     assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {"fer_edge"}
-    for module in ("fer_edge/cli.py", "fer_edge/train/cli.py", "fer_edge/convert/cli.py", "fer_edge/benchmarks/cli.py",
-                   "fer_edge/detectors/tiled.py", "fer_edge/models/cnn_fer2013_int8.tflite", "fer_edge/assets/preview.html",
+    for module in ("fer_edge/cli/__init__.py", "fer_edge/train/cli.py", "fer_edge/convert/cli.py", "fer_edge/benchmarks/cli.py",
+                   "fer_edge/detection/tiled.py", "fer_edge/models/cnn_fer2013_int8.tflite", "fer_edge/assets/preview.html",
                    "fer_edge/py.typed"):
         assert module in names, module
 
@@ -99,7 +99,7 @@ def test_the_device_package_never_loads_a_desktop_package():
     """A fresh interpreter imports every device module and runs the loop through the CLI: none of train, convert or
     benchmarks is loaded."""
     modules = [f"fer_edge.{m.name}" for m in pkgutil.walk_packages([str(ROOT / "edge")]) if not m.ispkg]
-    modules += ["fer_edge.detectors"]
+    modules += ["fer_edge.detection"]
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}: importlib.import_module(m)\n"

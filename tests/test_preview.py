@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 from conftest import REQUIRE, ROOT, assert_one_line_error, run_cli
 
-from fer_edge.annotate import COLOURS
-from fer_edge.mjpeg import BOUNDARY
-from fer_edge.preview import MAX_VIEWERS
+from fer_edge.outputs.annotate import COLOURS
+from fer_edge.outputs.http.mjpeg import BOUNDARY
+from fer_edge.outputs.http.preview import MAX_VIEWERS
 from fer_edge.sources import DEMO_IMAGE
 
 TOKEN = "s3cret-preview-token-0123"
@@ -376,7 +376,7 @@ def test_bad_preview_settings_are_one_line_exit_2(args, fragments):
 def test_token_and_loopback_rules_without_a_service(tmp_path):
     from fer_edge.config import HttpConfig
     from fer_edge.errors import UsageError
-    from fer_edge.preview import Preview, is_loopback, read_token
+    from fer_edge.outputs.http.preview import Preview, is_loopback, read_token
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("no-such-host.invalid")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer_edge.preprocess import to_model_input
-from fer_edge.quant import dequantize, output_to_probs, pixels_to_input, quantize
-from fer_edge.scores import classification_report, confusion_matrix
+from fer_edge.classification.preprocess import to_model_input
+from fer_edge.classification.quant import dequantize, output_to_probs, pixels_to_input, quantize
+from fer_edge.eval.scores import classification_report, confusion_matrix
 from fer_edge.train.trainer import TrainOptions, class_weights, lr_at
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, assert_one_line_error, run_cli
 
-from fer_edge.detectors import make_detector
+from fer_edge.detection import make_detector
 
 PHOTOS = {"skimage_astronaut.png": 1, "fr_obama.jpg": 1, "fr_biden.jpg": 1, "fr_two_people.jpg": 2,
           "fr_obama_and_biden.jpg": 3}

@@ -14,7 +14,7 @@ from conftest import ROOT, assert_one_line_error, cli_env, run_cli
 
 from fer_edge.geometry import Box, Detection, square_crop_box
 from fer_edge.labels import EMOTIONS
-from fer_edge.pipeline import crop_face
+from fer_edge.pipeline.loop import crop_face
 from fer_edge.sources import _LatestFrames
 from fer_edge.tracking import UNCERTAIN, Tracker, smooth_label
 
@@ -135,9 +135,9 @@ def test_edgetpu_absent_is_a_clear_error():
 
 
 def test_stop_event_ends_the_loop():
-    from fer_edge.build import build_pipeline
     from fer_edge.config import config_from
-    from fer_edge.events import JsonlWriter
+    from fer_edge.outputs.events import JsonlWriter
+    from fer_edge.pipeline.build import build_pipeline
     from fer_edge.sources import ImageSource
 
     class Endless(ImageSource):

@@ -286,9 +286,9 @@ def test_loop_observer_sees_every_frame():
     """run_loop's observer (the service's watchdog and metrics) is called once per processed frame, after stats."""
     import io
 
-    from fer_edge.build import build_pipeline
     from fer_edge.config import config_from
-    from fer_edge.events import JsonlWriter
+    from fer_edge.outputs.events import JsonlWriter
+    from fer_edge.pipeline.build import build_pipeline
     from fer_edge.sources import open_source
 
     seen = []

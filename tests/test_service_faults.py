@@ -189,7 +189,7 @@ def test_check_config_on_a_config_fifo_refuses_it_at_once(tmp_path):
 
 def test_a_device_as_events_file_is_never_rotated(tmp_path):
     """/dev/null as --events: past events_max_mb the writer renamed the device to /dev/null.1 (as root)."""
-    from fer_edge.events import JsonlWriter
+    from fer_edge.outputs.events import JsonlWriter
 
     if os.geteuid() != 0:
         pytest.skip("mknod needs root")

@@ -22,7 +22,7 @@ import pytest
 from conftest import run_cli
 from test_service import Service
 
-from fer_edge.httpd import exposure_warning
+from fer_edge.outputs.http.server import exposure_warning
 
 REQUEST = b"GET /healthz HTTP/1.0\r\nHost: x\r\nUser-Agent: slow\r\n\r\n"
 
@@ -293,7 +293,7 @@ class _Health:
 
 def test_out_of_descriptors_the_oldest_unfinished_request_makes_room_and_nothing_else_is_refused():
     """The descriptor reserve in-process: a server told it has room for two clients takes a third by closing one."""
-    from fer_edge.httpd import _Server
+    from fer_edge.outputs.http.server import _Server
 
     server = None
 

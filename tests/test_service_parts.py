@@ -17,10 +17,10 @@ import pytest
 from conftest import ROOT
 
 from fer_edge.errors import FerEdgeError, UsageError
-from fer_edge.events import JsonlWriter
-from fer_edge.reconnect import ReconnectingSource
-from fer_edge.sdnotify import Notifier
+from fer_edge.outputs.events import JsonlWriter
+from fer_edge.service.sdnotify import Notifier
 from fer_edge.sources import Frame, _LatestFrames, open_source
+from fer_edge.sources.reconnect import ReconnectingSource
 
 
 def _lines(path) -> list[dict]:
@@ -75,7 +75,7 @@ def test_writer_cut_short_by_a_file_size_limit_leaves_no_half_line(tmp_path):
     target = tmp_path / "events.jsonl"
     code = (
         "import resource, signal\n"
-        "from fer_edge.events import JsonlWriter\n"
+        "from fer_edge.outputs.events import JsonlWriter\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (5000, 5000))\n"
         f"w = JsonlWriter({str(target)!r}, keep_going=True)\n"
@@ -125,7 +125,7 @@ def test_log_lines_carry_their_priority_when_stderr_is_the_journal(tmp_path):
     """Under systemd (JOURNAL_STREAM names the stderr stream) a line starts with its syslog priority, which journald
     strips and keeps; elsewhere (a terminal, a file, JOURNAL_STREAM naming another stream) lines read as they are."""
     code = ("import logging; from fer_edge.logs import log_to_stderr; log_to_stderr('fer-edge service'); "
-            "log = logging.getLogger('fer_edge.events'); log.info('started'); log.warning('disk full'); "
+            "log = logging.getLogger('fer_edge.outputs.events'); log.info('started'); log.warning('disk full'); "
             "logging.getLogger('fer_edge.train.trainer').debug('not shown')")
     for under_systemd in (True, False):
         path = tmp_path / f"stderr-{under_systemd}"
@@ -183,9 +183,9 @@ def test_pacing_is_its_own_wait_stage_not_decode(tmp_path):
     """A file held to 5 fps waits about 200 ms a frame; `decode` is the read alone, the pacing goes to `wait`."""
     from conftest import write_demo_clip
 
-    from fer_edge.build import build_pipeline
     from fer_edge.config import config_from
-    from fer_edge.monitor import Monitor
+    from fer_edge.pipeline.build import build_pipeline
+    from fer_edge.service.monitor import Monitor
 
     clip = write_demo_clip(tmp_path / "clip.avi", 10, 160)
     src = ReconnectingSource(lambda: open_source(str(clip)), str(clip), threading.Event(), fps=5)
@@ -250,8 +250,8 @@ def test_a_stop_wakes_a_read_waiting_on_a_stalled_camera():
 @pytest.mark.shared
 def test_a_looping_folder_is_detected_on_every_frame_through_the_reconnecting_source(shared, tmp_path):
     """Consecutive photos are unrelated: boxes must never be carried from one to the next (--detect-every)."""
-    from fer_edge.build import build_pipeline
     from fer_edge.config import config_from
+    from fer_edge.pipeline.build import build_pipeline
 
     for name in ("fr_obama.jpg", "fr_two_people.jpg"):
         (tmp_path / name).write_bytes((shared / "data" / "scenes" / name).read_bytes())
@@ -270,7 +270,7 @@ def test_a_looping_folder_is_detected_on_every_frame_through_the_reconnecting_so
 def test_metric_value_reads_a_sample_with_the_prometheus_parser():
     from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-    from fer_edge.monitor import metric_value
+    from fer_edge.service.monitor import metric_value
 
     registry = CollectorRegistry()
     Counter("fer_edge_frames", "frames", registry=registry).inc(275)

@@ -73,7 +73,7 @@ def test_unit_runs_the_installed_service_the_way_issue_and_install_script_expect
 
 
 def test_unit_bounds_descriptors_and_tasks_above_what_the_http_endpoint_may_take():
-    from fer_edge.httpd import FD_RESERVE, MAX_CONNECTIONS
+    from fer_edge.outputs.http.server import FD_RESERVE, MAX_CONNECTIONS
 
     s = _settings()
     assert int(s["LimitNOFILE"][0]) >= MAX_CONNECTIONS + FD_RESERVE + 64  # clients, the reserve, the loop's own

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from fer_edge.bundled import DEFAULT_MODEL, bundled_models
-from fer_edge.classifier import TFLiteClassifier
+from fer_edge.classification.classifier import TFLiteClassifier
+from fer_edge.classification.sidecar import REQUIRED_KEYS, read_sidecar
 from fer_edge.labels import EMOTIONS
-from fer_edge.sidecar import REQUIRED_KEYS, read_sidecar
 
 MODELS = bundled_models()
 
@@ -39,8 +39,8 @@ def test_bundled_model_is_int8_small_and_described(model):
 @pytest.mark.parametrize("model", MODELS, ids=lambda p: p.name)
 def test_bundled_model_accuracy_matches_its_sidecar(model, fer_splits, shared, fer_csv):
     """Both label sets, as the sidecar records them (evaluate --sidecar), measured again here."""
-    from fer_edge.cost import model_cost
-    from fer_edge.ferplus import split_outcomes
+    from fer_edge.classification.cost import model_cost
+    from fer_edge.eval.ferplus import split_outcomes
 
     side = read_sidecar(model)
     test = fer_splits["PrivateTest"]

@@ -74,7 +74,7 @@ def test_a_face_with_no_clear_expression_is_uncertain_and_scored_by_the_tracker(
 
 
 def test_the_tracker_s_records_are_frozen_and_carry_the_smoothed_label_and_score():
-    from fer_edge.events import face_json
+    from fer_edge.outputs.events import face_json
 
     tracker, face = Tracker(EMOTIONS), Detection(Box(100.4, 99.6, 200.2, 200.5), 0.91, ())
     image = np.zeros((360, 640, 3), np.uint8)
@@ -154,9 +154,9 @@ class _Happy:
 
 
 def test_a_track_does_not_survive_a_scene_cut_and_the_cut_is_detected_afresh():
-    from fer_edge.build import build_pipeline
     from fer_edge.config import config_from
-    from fer_edge.events import JsonlWriter
+    from fer_edge.outputs.events import JsonlWriter
+    from fer_edge.pipeline.build import build_pipeline
 
     out, detector = io.StringIO(), _SameBox()
     cfg = config_from({"detector.every": 10, "outputs.stats_every_s": 1e9})

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli
 
-from fer_edge.classifier import TFLiteClassifier
-from fer_edge.cost import model_cost
-from fer_edge.sidecar import REQUIRED_KEYS, read_sidecar
+from fer_edge.classification.classifier import TFLiteClassifier
+from fer_edge.classification.cost import model_cost
+from fer_edge.classification.sidecar import REQUIRED_KEYS, read_sidecar
 
 pytestmark = [pytest.mark.shared, pytest.mark.tf]
 

@@ -7,12 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_edge.detectors.tiled import SecondLook
+from fer_edge.detection.tiled import SecondLook
 from fer_edge.geometry import Box, Detection, iou_matrix
 from fer_edge.labels import EMOTIONS
-from fer_edge.lifecycle import FaceLifecycle
 from fer_edge.sources import DEMO_IMAGE
 from fer_edge.tracking import Tracker, match_pairs
+from fer_edge.tracking.lifecycle import FaceLifecycle
 
 W, H, FACE = 640, 480, 64
 FPS = 30.0
@@ -123,7 +123,7 @@ def test_a_face_that_vanishes_mid_frame_stops_being_shown_within_a_few_frames():
 
 def _demo() -> tuple[np.ndarray, Box]:
     """The bundled demo photo and its face's box (found once by the whole-frame detector)."""
-    from fer_edge.detectors import make_detector
+    from fer_edge.detection import make_detector
 
     image = cv2.imread(str(DEMO_IMAGE))
     (face,) = make_detector("blazeface").detect(image)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fer_edge.argtypes import int_list
+from fer_edge.config.argtypes import int_list
 from fer_edge.errors import UsageError
 from fer_edge.files import ensure_folder
 from fer_edge.quiet import preload

@@ -22,7 +22,7 @@ def ferplus_probs(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Contempt, unknown and not-a-face votes are dropped; a row left with no votes is not valid.
     """
-    from fer_edge.ferplus import VOTE_COLUMNS
+    from fer_edge.eval.ferplus import VOTE_COLUMNS
 
     fer_ids = {"neutral": 6, "happiness": 3, "surprise": 5, "sadness": 4, "anger": 0, "disgust": 1, "fear": 2}
     probs = np.zeros((len(votes), len(EMOTIONS)), np.float32)
@@ -60,7 +60,7 @@ def teacher_probs(models: tuple[str, ...], images: np.ndarray, cache: Path) -> n
         with np.load(cache, allow_pickle=False) as z:
             if str(z["key"]) == key and len(z["probs"]) == len(images):
                 return z["probs"]
-    from fer_edge.classifier import TFLiteClassifier
+    from fer_edge.classification.classifier import TFLiteClassifier
 
     total = np.zeros((len(images), len(EMOTIONS)), np.float32)
     for model in models:

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.datasets import load_split, log_counts, stratified_sample
+from fer_edge.classification.preprocess import batch_to_model_input
 from fer_edge.errors import FerEdgeError, UsageError
+from fer_edge.eval.datasets import load_split, log_counts, stratified_sample
 from fer_edge.files import atomic_path, atomic_write_text
 from fer_edge.labels import EMOTIONS
-from fer_edge.preprocess import batch_to_model_input
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def _soft_targets(opts: TrainOptions, train_data, rows: np.ndarray, out: Path) -
     if opts.ferplus and opts.ferplus_weight > 0:
         if not str(opts.data).lower().endswith((".csv", ".csv.gz")):
             raise UsageError("--ferplus needs --data to be the FER2013 CSV (FER+ rows follow its rows)")
-        from fer_edge.ferplus import paired_votes
+        from fer_edge.eval.ferplus import paired_votes
 
         votes = paired_votes(opts.ferplus, opts.data, opts.train_split).votes[rows]
         probs, valid = ferplus_probs(votes)
@@ -145,7 +145,7 @@ def _soft_targets(opts: TrainOptions, train_data, rows: np.ndarray, out: Path) -
 def _ferplus_training(opts: TrainOptions, data, rows: np.ndarray):
     """Training on the FER+ votes alone (Barsoum et al. 2016, "probabilistic label"): each kept row's target is
     its vote distribution over the seven classes; rows FER+ dropped or with no emotion vote are left out."""
-    from fer_edge.ferplus import paired_votes
+    from fer_edge.eval.ferplus import paired_votes
     from fer_edge.train.targets import ferplus_probs
 
     votes = paired_votes(opts.ferplus, opts.data, opts.train_split)
@@ -159,7 +159,7 @@ def _ferplus_training(opts: TrainOptions, data, rows: np.ndarray):
 
 def _ferplus_validation(opts: TrainOptions, data, rows: np.ndarray):
     """PublicTest rows with a 7-way FER+ majority, labelled with it: selection on what the model is reported on."""
-    from fer_edge.ferplus import split_outcomes
+    from fer_edge.eval.ferplus import split_outcomes
 
     outcomes = split_outcomes(opts.ferplus, opts.data, opts.val_split)[rows]
     keep = np.flatnonzero(outcomes >= 0)
@@ -310,7 +310,7 @@ def _atomic_save(model, path: Path) -> None:
 
 
 def _plot_history(history: list[dict], path: Path) -> None:
-    from fer_edge.plots import line_plot
+    from fer_edge.eval.plots import line_plot
 
     epochs = [h["epoch"] for h in history]
     line_plot(path, "Training history", "epoch",

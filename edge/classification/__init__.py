@@ -1,0 +1,1 @@
+"""Classifying face crops: the TFLite classifier, its preprocessing, quantization math, sidecar, MACs."""

@@ -1,0 +1,179 @@
+"""BlazeFace over overlapping tiles of a large frame: small faces in a room view stay big enough to be found.
+
+Letterboxing a 1920x1080 frame into BlazeFace back's 256x256 input shrinks a
+40 px face to 5 px, below the 8 px the model needs. Here the frame is scaled
+by `tile_scale` (0.4: a 40 px face becomes 16 px, a 20 px one 8 px) and cut
+into 256x256 tiles that overlap by at least `min_overlap` input pixels, so a
+face up to that size (times 1/tile_scale in the frame) lies whole in some tile.
+The whole frame, letterboxed as the `back` detector does, is searched too:
+it finds the big faces and vets the tiles' big boxes. A frame that fits one
+tile at that scale gets only that pass: there `room` is `back`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import cv2
+import numpy as np
+
+from ..geometry import Box, Detection, iou_matrix
+from .blazeface import BlazeFaceDetector
+
+TILE_SIZE = 256  # BlazeFace back's input
+TILE_SCALE = 0.4  # input pixels per frame pixel in the tiles: a 20 px face becomes 8 px, the least back finds
+MIN_OVERLAP = 64  # input pixels: faces up to 64 / TILE_SCALE = 160 frame px lie whole in some tile
+SAME_FACE = 0.5  # intersection over the smaller box: above this, two boxes are one face
+# A tile box this wide or more in the whole-frame pass's 256 px input needs that pass to have found it too: the
+# whole-frame pass finds such faces reliably, and the false boxes tiles add (a sleeve, a hand, a patterned
+# backdrop seen up close, in the shared photos) are all of that size.
+CONFIRM_PX = 12
+
+
+def tile_starts(length: int, tile: int, min_overlap: int) -> list[int]:
+    """Evenly spread tile origins covering [0, length) with at least `min_overlap` between neighbours."""
+    if length <= tile:
+        return [0]
+    n = math.ceil((length - min_overlap) / (tile - min_overlap))
+    step = (length - tile) / (n - 1)
+    return [round(i * step) for i in range(n)]
+
+
+def tile_grid(width: int, height: int, tile: int, min_overlap: int) -> list[tuple[int, int, int, int]]:
+    """Tiles (x, y, w, h) over a width x height image, row by row."""
+    return [(x, y, min(tile, width), min(tile, height))
+            for y in tile_starts(height, tile, min_overlap) for x in tile_starts(width, tile, min_overlap)]
+
+
+def merge(dets: list[Detection], cut: list[bool]) -> list[Detection]:
+    """One box per face: whole boxes before ones cut by a tile edge, then by score; drop any box that covers
+    more than SAME_FACE of a kept box (or is so covered)."""
+    order = sorted(range(len(dets)), key=lambda i: (cut[i], -dets[i].score))
+    kept: list[Detection] = []
+    for i in order:
+        b = dets[i].box
+        if all(_overlap_of_smaller(b, k.box) < SAME_FACE for k in kept):
+            kept.append(dets[i])
+    return sorted(kept, key=lambda d: -d.score)
+
+
+def _overlap_of_smaller(a: Box, b: Box) -> float:
+    iw = min(a.x2, b.x2) - max(a.x1, b.x1)
+    ih = min(a.y2, b.y2) - max(a.y1, b.y1)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    return iw * ih / max(1e-9, min(a.width * a.height, b.width * b.height))
+
+
+def _shift(det: Detection, dx: float, dy: float, scale: float) -> Detection:
+    """Tile pixels -> frame pixels; the box is marked as a tile's."""
+    b = det.box
+    box = Box((b.x1 + dx) / scale, (b.y1 + dy) / scale, (b.x2 + dx) / scale, (b.y2 + dy) / scale)
+    kps = tuple(((x + dx) / scale, (y + dy) / scale) for x, y in det.keypoints)
+    return Detection(box, det.score, kps, tile_only=True)
+
+
+class TiledBlazeFace:
+    """The `room` detector: BlazeFace back on the whole frame, and on tiles of it for the faces too small for that."""
+
+    name = "room"
+
+    def __init__(self, min_score: float | None = None, threads: int = 1, tile_scale: float = TILE_SCALE,
+                 min_overlap: int = MIN_OVERLAP):
+        self.back = BlazeFaceDetector("back", min_score=min_score, threads=threads)
+        self.size = TILE_SIZE
+        self.tile_scale, self.min_overlap = tile_scale, min_overlap
+
+    def grid(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
+        """Tiles in scaled-frame pixels; empty when the frame fits one tile (the whole-frame pass is then enough)."""
+        sw, sh = round(width * self.tile_scale), round(height * self.tile_scale)
+        if max(sw, sh) <= self.size:
+            return []
+        return tile_grid(sw, sh, self.size, self.min_overlap)
+
+    def macs(self, width: int, height: int) -> int:
+        """Multiply-accumulates per detect call: one back invoke for the whole frame and one per tile."""
+        return (1 + len(self.grid(width, height))) * self.back.spec.macs
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        whole = self.back.detect(frame)
+        h, w = frame.shape[:2]
+        tiles = self.grid(w, h)
+        if not tiles:
+            return whole
+        s = self.tile_scale
+        scaled = cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        sh, sw = scaled.shape[:2]
+        confirm = CONFIRM_PX * max(w, h) / self.size  # frame px: a face this wide is the whole-frame pass's to find
+        dets, cut = list(whole), [False] * len(whole)
+        for x, y, tw, th in tiles:
+            for d in self.back.detect(scaled[y:y + th, x:x + tw]):
+                fd = _shift(d, x, y, s)
+                if fd.box.width >= confirm and all(_overlap_of_smaller(fd.box, o.box) < SAME_FACE for o in whole):
+                    continue  # big and unseen by the whole-frame pass: texture seen up close (a sleeve, a hand)
+                b = d.box
+                # touches a tile edge that is not a frame edge: the face may be cut, another tile has it whole
+                cut.append((b.x1 < 1 and x > 0) or (b.y1 < 1 and y > 0) or (b.x2 > tw - 1 and x + tw < sw)
+                           or (b.y2 > th - 1 and y + th < sh))
+                dets.append(fd)
+        # a tile's box that the whole-frame pass saw too is not tile-only, whichever of the two merge kept
+        return [dataclasses.replace(d, tile_only=False) if d.tile_only and any(
+            _overlap_of_smaller(d.box, o.box) >= SAME_FACE for o in whole) else d for d in merge(dets, cut)]
+
+
+CHECK_VARIANT = "full"  # BlazeFace full-range, 192x192: the one that said "no face" to every texture tried
+CHECK_CONTEXT = 3.0  # the crop is this many face widths wide: the face fills a third of the model's input
+CHECK_IOU = 0.3  # the second look's box must overlap the tile's this much to count as the same face
+
+
+class SecondLook:
+    """A closer look at a box only a tile found: BlazeFace full-range on a square crop three faces wide around it.
+
+    The tiles see a 40 px face as 16 px, where buttons, letters and a painted coat of arms pass for faces; at 64 px
+    in another model's input they mostly do not (README, "Tracking"). The model loads at the first look, so a frame
+    that never tiles (640x480) never loads it. 117 M MACs a look.
+    """
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        self._model: BlazeFaceDetector | None = None
+
+    @property
+    def macs(self) -> int:
+        from .blazeface import VARIANTS
+
+        return VARIANTS[CHECK_VARIANT].macs
+
+    def __call__(self, image: np.ndarray, box: Box) -> bool:
+        """Whether the crop around `box` of the BGR frame `image` holds a face at that place and size."""
+        if self._model is None:
+            self._model = BlazeFaceDetector(CHECK_VARIANT, threads=self.threads)
+        crop, x0, y0 = context_crop(image, box, CHECK_CONTEXT)
+        for d in self._model.detect(crop):
+            b = d.box
+            seen = Box(b.x1 + x0, b.y1 + y0, b.x2 + x0, b.y2 + y0)
+            if _iou(seen, box) >= CHECK_IOU:
+                return True
+        return False
+
+
+def context_crop(image: np.ndarray, box: Box, context: float) -> tuple[np.ndarray, int, int]:
+    """A square `context` box widths wide centred on `box`, padded by repeating the edge where it leaves the frame;
+    and its top-left corner in frame pixels."""
+    h, w = image.shape[:2]
+    side = max(2, int(round(max(box.width, box.height) * context)))
+    cx, cy = box.center
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x1, y1, x2, y2 = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
+    if x2 <= x1 or y2 <= y1:
+        return np.zeros((side, side) + image.shape[2:], image.dtype), x0, y0
+    crop = image[y1:y2, x1:x2]
+    pads = (y1 - y0, y0 + side - y2, x1 - x0, x0 + side - x2)
+    if any(pads):
+        crop = cv2.copyMakeBorder(crop, *pads, cv2.BORDER_REPLICATE)
+    return crop, x0, y0
+
+
+def _iou(a: Box, b: Box) -> float:
+    return float(iou_matrix(a.as_array()[None], b.as_array()[None])[0, 0])

@@ -1,0 +1,1 @@
+"""Scoring models on labelled data: datasets, FER+ votes, scores, reports and plots."""

@@ -1,0 +1,1 @@
+"""Where results go: the events file, annotated frames, MQTT, HTTP."""

@@ -1,0 +1,668 @@
+"""MQTT output: per-face lifecycle events, retained availability and state, stats, Home Assistant discovery.
+
+The loop never waits on the network: it only appends to a bounded queue (the oldest message is dropped, and
+counted, when it is full); a sender thread hands messages to paho only while connected, and paho's own thread
+(`loop_start`) does the I/O and reconnects with backoff. An event is handed to paho once: after a reconnect only
+paho's QoS 1 redelivery of unacknowledged messages repeats one, while the retained topics (availability, state,
+discovery) are sent again on purpose, because a restarted broker may have lost them. Payloads are JSON built from
+whitelisted fields (edge/tracking/lifecycle.py); never a pixel. paho-mqtt is imported only when MQTT is turned on.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import math
+import os
+import re
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from ...bundled import package_version
+from ...config import MqttConfig
+from ...errors import UsageError
+from ...pipeline.stats import LoopStats
+from ...records import FaceRecord
+from ...sources import Frame, FrameSource
+from ...tracking import Tracker
+from ...tracking.lifecycle import NO_FACE, FaceLifecycle, scene_state
+from ..events import stats_record
+from .hass import (
+    BIRTH_PAYLOAD,
+    OFF,
+    ON,
+    birth_topic,
+    detection_topics,
+    discovery_configs,
+    forget_topics,
+    node_id,
+)
+
+if TYPE_CHECKING:  # paho is imported only when MQTT is turned on
+    from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage, MQTTMessageInfo
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
+
+
+log = logging.getLogger(__name__)
+MAX_PAYLOAD_BYTES = 8192  # a face event is ~500 bytes; anything near a picture's size is refused
+RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30  # paho doubles the wait after each failed attempt
+PAHO_QUEUE = 64  # messages paho may hold unacknowledged; beyond, ours waits in our own bounded queue
+INFLIGHT = 20  # of those, sent and awaiting PUBACK (paho's default); the rest wait inside paho
+CONNECT_S = 3.0  # the TCP (and TLS) connect to the broker
+CONNACK_S = 3.0  # from CONNECT to CONNACK: a broker that takes the connection and never answers is left after this
+CLOSE_S = 1.0  # at a stop, the longest wait for the broker to acknowledge the last messages
+STUCK_S = 0.3  # a full window with no PUBACK for this long: the broker is not acknowledging (frozen, or hung)
+# CONNACK reasons that retrying will not fix, and the key to blame: bad client id, bad login, banned
+REFUSED_KEYS = {133: "mqtt.client_id", 134: "mqtt.password", 135: "mqtt.password", 138: "mqtt.username",
+                140: "mqtt.username"}
+
+
+MAX_STRING = 65535  # bytes of an MQTT string as UTF-8 (a two-byte length): topics, client id, user name
+TOPICS = ("availability", "events", "state", "stats")  # under the prefix
+
+
+def _shown(value: str) -> str:
+    """A value for an error line: escaped, and cut short (a 65 KB prefix is not echoed)."""
+    return ascii(value if len(value) <= 40 else value[:40] + "...")
+
+
+def _forbidden(c: str) -> bool:
+    """What a broker refuses in an MQTT string: control characters (C0, DEL, C1) and Unicode non-characters."""
+    n = ord(c)
+    return n < 0x20 or 0x7F <= n <= 0x9F or 0xFDD0 <= n <= 0xFDEF or n & 0xFFFE == 0xFFFE
+
+
+def mqtt_string(path: str, value: str, longest: str = "") -> None:
+    """`value` as the broker will check it: UTF-8 (a name from a Latin-1 command line is not), no control
+    characters, and within MQTT's 65,535 bytes with `longest`, the longest text sent with it (a topic's rest)."""
+    try:
+        size = len((value + longest).encode("utf-8"))
+    except UnicodeEncodeError:
+        raise UsageError(f"{path}: {_shown(value)} is not valid UTF-8, which MQTT requires") from None
+    bad = next((c for c in value if _forbidden(c)), None)
+    if bad is not None:
+        raise UsageError(f"{path}: {_shown(value)} holds U+{ord(bad):04X}, a control character the broker refuses "
+                         "(it would drop every CONNECT)")
+    if size > MAX_STRING:
+        raise UsageError(f"{path}: {size} bytes as UTF-8{' with ' + repr(longest) if longest else ''}; MQTT allows "
+                         f"{MAX_STRING}")
+
+
+def _topic_ok(path: str, topic: str, longest: str = "") -> None:
+    if re.search(r"[+#\x00]", topic) or topic.startswith(("/", "$")) or topic.endswith("/") or not topic.strip():
+        raise UsageError(f"{path}: {_shown(topic)} is not a topic prefix (no + or #, no leading $ or /, "
+                         "no trailing /)")
+    mqtt_string(path, topic, longest)
+
+
+def read_password(cfg: MqttConfig) -> str | None:
+    if not cfg.password_file:
+        return cfg.password or None
+    try:
+        lines = Path(cfg.password_file).read_text().splitlines()
+    except FileNotFoundError:
+        raise UsageError(f"mqtt.password_file: {cfg.password_file}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise UsageError(f"mqtt.password_file: {cfg.password_file}: cannot read ({reason})") from None
+    if not lines or not lines[0]:
+        raise UsageError(f"mqtt.password_file: {cfg.password_file}: empty first line")
+    return lines[0]
+
+
+def check_config(cfg: MqttConfig) -> None:
+    """The [mqtt] checks that span keys or read files (config.py runs them when a host is set)."""
+    prefix = cfg.topic_prefix or default_prefix()
+    _topic_ok("mqtt.topic_prefix", prefix, "/" + max(TOPICS, key=len))
+    longest = max((t for t, _ in _discovery(cfg, prefix)), key=len)  # discovery_prefix/sensor/NODE/OBJECT/config
+    _topic_ok("mqtt.discovery_prefix", cfg.discovery_prefix, longest[len(cfg.discovery_prefix):])
+    for key in ("client_id", "username"):
+        mqtt_string(f"mqtt.{key}", getattr(cfg, key))
+    if cfg.password and cfg.password_file:
+        raise UsageError("mqtt.password_file: set mqtt.password or mqtt.password_file, not both")
+    if (cfg.password or cfg.password_file) and not cfg.username:
+        raise UsageError(f"mqtt.{'password_file' if cfg.password_file else 'password'}: needs mqtt.username")
+    password = read_password(cfg)
+    if password is not None:
+        try:
+            if len(password.encode("utf-8")) > MAX_STRING:
+                raise UsageError(f"mqtt.password: longer than MQTT's {MAX_STRING} bytes")
+        except UnicodeEncodeError:
+            raise UsageError("mqtt.password: not valid UTF-8") from None
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        value = getattr(cfg, key)
+        if value and not Path(value).is_file():
+            raise UsageError(f"mqtt.{key}: {value}: no such file")
+    if cfg.tls_key and not cfg.tls_cert:
+        raise UsageError("mqtt.tls_key: needs mqtt.tls_cert")
+
+
+def default_prefix() -> str:
+    return "fer-edge/" + re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname() or "host")
+
+
+class MqttLink:
+    """A paho client with a bounded send queue and counters; `publish` never blocks the caller."""
+
+    def __init__(self, cfg: MqttConfig, prefix: str, client_id: str, password: str | None) -> None:
+        try:
+            from paho.mqtt import client as paho
+            from paho.mqtt.enums import CallbackAPIVersion
+        except ImportError:
+            raise UsageError("mqtt.host: MQTT needs paho-mqtt: pip install 'fer-edge[mqtt]'") from None
+        self._paho = paho
+        self.cfg, self.prefix, self.where, self.client_id = cfg, prefix, f"{cfg.host}:{cfg.port}", client_id
+        self.availability = f"{prefix}/availability"
+        self.connected = False
+        self.sent = self.dropped = self.reconnects = self.refusals = 0
+        self._connects = 0
+        self._queue: collections.deque[tuple[str, bytes, bool]] = collections.deque()
+        self._cond = threading.Condition()
+        self._retained: dict[str, bytes] = {self.availability: b"online"}  # sent again on every connect, in order
+        self._retained_lock = threading.Lock()
+        self._handlers: dict[str, Callable[[bytes], None]] = {}
+        # paho's MQTTMessageInfo of messages maybe not yet acked, for close() to wait on; bounded over weeks
+        self._infos: collections.deque[MQTTMessageInfo] = collections.deque(maxlen=4 * PAHO_QUEUE)
+        self._connack = threading.Event()
+        self._refused: tuple[int, str] | None = None
+        self._closing = self._started = False
+        self._trouble_since: float | None = None  # start of the current outage
+        self._trouble: str | None = None  # what is wrong now ("refused 134"...): logged when it changes, not per try
+        self._connack_due: float | None = None  # a CONNECT went out: a CONNACK must come by then
+        self._cut = False  # the CONNACK wait ran out and the socket was closed here: not the broker's doing
+        self._handover = False  # close() takes over the queue from the sender
+        self._acked_at = time.monotonic()  # the last PUBACK (or the start)
+        self._full_logged = False
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        if cfg.username:
+            client.username_pw_set(cfg.username, password)
+        if cfg.tls or cfg.tls_ca or cfg.tls_cert:
+            try:
+                client.tls_set(ca_certs=cfg.tls_ca or None, certfile=cfg.tls_cert or None, keyfile=cfg.tls_key or None)
+            except (ssl.SSLError, OSError, ValueError) as exc:
+                key = "mqtt.tls_cert" if cfg.tls_cert else "mqtt.tls_ca"
+                raise UsageError(f"{key}: cannot load the TLS files ({getattr(exc, 'reason', None) or exc})") from None
+        client.will_set(self.availability, "offline", cfg.qos, retain=True)
+        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        client.max_queued_messages_set(PAHO_QUEUE)
+        client.max_inflight_messages_set(INFLIGHT)
+        client.connect_timeout = CONNECT_S
+        client.on_socket_open = self._on_socket_open
+        client.on_connect, client.on_connect_fail = self._on_connect, self._on_connect_fail
+        client.on_disconnect, client.on_publish, client.on_message = self._on_disconnect, self._on_publish, self._on_message
+        self._client = client
+        self._sender = threading.Thread(target=self._send_loop, name="mqtt-send", daemon=True)
+
+    # -- the loop's side: never blocks on the network
+    def publish(self, topic: str, payload: dict[str, Any] | str, retain: bool = False) -> None:
+        data = (payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))).encode()
+        with self._cond:
+            if len(data) > MAX_PAYLOAD_BYTES:  # never a picture, whatever a caller passes
+                self.dropped += 1
+                log.warning("refused a %d-byte message for %s (limit %d)", len(data), topic, MAX_PAYLOAD_BYTES)
+                return
+            if len(self._queue) >= self.cfg.queue_size:
+                self._queue.popleft()
+                self.dropped += 1
+                if not self._full_logged:
+                    self._full_logged = True
+                    log.warning("queue full (%d messages): dropping the oldest until the broker takes them",
+                                self.cfg.queue_size)
+            self._queue.append((topic, data, retain))
+            self._cond.notify()
+
+    def retain(self, topic: str, payload: dict[str, Any] | str) -> None:
+        """A retained message sent on every connect (discovery configs), beside availability and the last state."""
+        data = (payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))).encode()
+        with self._retained_lock:
+            self._retained[topic] = data
+
+    def subscribe(self, topic: str, handler: Callable[[bytes], None]) -> None:
+        """Subscribe on every connect (and now, when connected); `handler(payload)` runs on paho's thread."""
+        self._handlers[topic] = handler
+        if self.connected:
+            self._client.subscribe(topic, self.cfg.qos)
+
+    def unretain(self, topic: str) -> None:
+        """Stop sending `topic` again on each connect (`--mqtt-forget` clears availability instead of announcing it)."""
+        with self._retained_lock:
+            self._retained.pop(topic, None)
+
+    def resend(self, topics: Iterable[str]) -> None:
+        with self._retained_lock:
+            items = [(t, self._retained[t]) for t in topics if t in self._retained]
+        for topic, data in items:
+            self._client.publish(topic, data, self.cfg.qos, retain=True)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    # -- start and stop
+    def start(self, wait_s: float = CONNACK_S) -> MqttLink:
+        """Connect; a login the broker refuses is a UsageError (exit 2); a broker that is away, or that takes the
+        connection and never answers it, is retried in the background after at most CONNECT_S + `wait_s`."""
+        cfg, client = self.cfg, self._client
+        self._sender.start()
+        reached = True
+        try:
+            client.connect(cfg.host, cfg.port, cfg.keepalive)
+        except ssl.SSLError as exc:
+            key = "mqtt.tls_ca" if cfg.tls_ca else "mqtt.tls"
+            self.close(quiet=True)
+            raise UsageError(f"{key}: TLS with {self.where} failed ({exc.reason or exc})") from None
+        except OSError as exc:
+            reached = False
+            self._note("unreachable", "cannot reach %s (%s); retrying in the background every %d to %d s", self.where,
+                       exc.strerror or exc, RECONNECT_MIN_S, RECONNECT_MAX_S)
+            client.connect_async(cfg.host, cfg.port, cfg.keepalive)
+        client.loop_start()
+        if reached and not self._connack.wait(wait_s):
+            self._note("no connack", "%s took the connection but sent no CONNACK within %g s (not an MQTT broker, or "
+                       "one that hangs); retrying in the background", self.where, wait_s)
+        elif reached and self._refused and self._refused[0] in REFUSED_KEYS:
+            code, reason = self._refused
+            self.close(quiet=True)
+            key = REFUSED_KEYS[code] if cfg.username or code == 133 else "mqtt.username"
+            who = f"user {cfg.username!r}" if cfg.username else "an anonymous login"
+            raise UsageError(f"{key}: the broker at {self.where} refused {who} ({reason})")
+        self._started = True
+        return self
+
+    def _note(self, trouble: str, message: str, *args: object) -> None:
+        """One warning per change of what is wrong (away, refused, no CONNACK...), not one per retry."""
+        if self._trouble_since is None:
+            self._trouble_since = time.monotonic()
+        if trouble != self._trouble:
+            self._trouble = trouble
+            log.warning(message, *args)
+
+    def close(self, timeout: float = CLOSE_S, quiet: bool = False, farewell: bool = True) -> None:
+        """Let the sender hand over what is queued while the broker acknowledges, at most `timeout`; what is left
+        (all of it, from a frozen broker that acknowledges nothing) goes onto the wire at once at QoS 0 past paho's
+        window, then `offline` (unless not `farewell`), then DISCONNECT. A frozen broker's socket still takes the
+        bytes, and the broker delivers them when it runs again; a stop never waits on it for long."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        while self._sender.is_alive() and time.monotonic() < deadline:
+            self._sender.join(0.05)  # it ends once the queue is empty, or the window is stuck
+        with self._cond:
+            self._handover = True  # the sender ends at its next look; the rest is sent from here
+            self._cond.notify_all()
+        self._sender.join(0.1)
+        with self._cond:
+            last, sending = list(self._queue), self.connected and not quiet and not self._sender.is_alive()
+            self._queue.clear()
+            if not sending:
+                self.dropped += len(last)
+        if sending:  # _infos is the sender's until it ends
+            qos = 0 if last or self._stuck() else self.cfg.qos  # left over: the broker is not acknowledging
+            final = [self._client.publish(t, data, qos, retain) for t, data, retain in last]
+            if farewell:
+                final.append(self._client.publish(self.availability, "offline", qos, retain=True))
+            while time.monotonic() < deadline and self.connected and (
+                    self._client.want_write() or not (qos == 0 or all(info.is_published() for info in final))):
+                time.sleep(0.01)
+        self._client.disconnect()
+        stopper = threading.Thread(target=self._client.loop_stop, name="mqtt-stop", daemon=True)
+        stopper.start()  # paho's thread ends within its 1 s select; the process need not wait for that
+        stopper.join(0.2)
+        if not quiet:
+            log.info("closed: %d messages sent, %d dropped, %d reconnects", self.sent, self.dropped, self.reconnects)
+
+    def _window_open(self) -> bool:
+        """Fewer than INFLIGHT messages await their PUBACK: paho sends the next one at once instead of holding it
+        behind the window (where a frozen broker would keep it for good)."""
+        while self._infos and self._infos[0].is_published():
+            self._infos.popleft()
+        return len(self._infos) < INFLIGHT
+
+    def _stuck(self) -> bool:
+        """The window is full and no PUBACK came for STUCK_S: the broker is not acknowledging."""
+        return not self._window_open() and time.monotonic() - self._acked_at > STUCK_S
+
+    # -- the sender thread
+    def _send_loop(self) -> None:
+        ok = self._paho.MQTT_ERR_SUCCESS
+        while True:
+            with self._cond:
+                while not (self._queue and self.connected and self._window_open()):
+                    if self._handover or self._closing and (not self._queue or not self.connected or self._stuck()):
+                        return  # close() sends the rest itself
+                    self._cond.wait(0.05 if self._queue and self.connected else 0.5)  # a PUBACK notifies
+                    self._check_connack()
+                if self._handover:
+                    return
+                topic, data, retain = item = self._queue.popleft()
+            info = self._client.publish(topic, data, self.cfg.qos, retain)
+            if info.rc == self._paho.MQTT_ERR_QUEUE_SIZE:  # paho holds PAHO_QUEUE unacked: wait for the broker
+                with self._cond:
+                    if len(self._queue) < self.cfg.queue_size:
+                        self._queue.appendleft(item)
+                    else:
+                        self.dropped += 1
+                    self._cond.wait(0.05)
+                continue
+            if info.rc == ok or info.rc == self._paho.MQTT_ERR_NO_CONN and self.cfg.qos > 0:  # NO_CONN: paho resends
+                self._infos.append(info)
+                if retain:
+                    with self._retained_lock:
+                        self._retained[topic] = data
+            else:
+                with self._cond:
+                    self.dropped += 1
+
+    def _check_connack(self) -> None:
+        """From the sender thread: a CONNECT unanswered past its time has its socket closed, so paho tries again
+        with backoff (paho itself would wait out the keepalive, a minute by default, saying nothing)."""
+        due = self._connack_due
+        if due is None or time.monotonic() < due:
+            return
+        self._connack_due = None
+        self._note("no connack", "%s took the connection but sent no CONNACK within %g s (not an MQTT broker, or one "
+                   "that hangs); retrying in the background", self.where, CONNACK_S)
+        sock = self._client.socket()
+        if isinstance(sock, socket.socket):  # a TLS socket too
+            self._cut = True
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # paho's select sees the end and reconnects
+            except OSError:
+                pass
+
+    # -- paho's callbacks (its network thread)
+    def _on_socket_open(self, client: Client, userdata: object, sock: object) -> None:
+        self._connack_due = time.monotonic() + CONNACK_S  # paho sends CONNECT next
+
+    def _on_connect(self, client: Client, userdata: object, flags: ConnectFlags, reason: ReasonCode,
+                    properties: Properties | None) -> None:
+        self._connack_due = None
+        if reason.is_failure:
+            self.refusals += 1
+            self._refused = (reason.value, str(reason))
+            if self._started or reason.value not in REFUSED_KEYS:  # a refusal at start is start()'s error line
+                who = f"user {self.cfg.username!r}" if self.cfg.username else "an anonymous login"
+                self._note(f"refused {reason.value}", "the broker at %s refused %s (%s); retrying with backoff",
+                           self.where, who, reason)
+            self._connack.set()
+            return
+        self._refused = None
+        self._connects += 1
+        if self._connects > 1:
+            self.reconnects += 1
+        if self._trouble_since is not None or self._connects > 1:
+            away = time.monotonic() - (self._trouble_since or time.monotonic())
+            log.info("connected to %s again after %.1f s (%d messages dropped so far)", self.where, away, self.dropped)
+        else:
+            log.info("connected to %s as %s, topics %s/...", self.where, self.client_id, self.prefix)
+        self._trouble_since = self._trouble = None
+        for topic in list(self._handlers):
+            client.subscribe(topic, self.cfg.qos)
+        with self._retained_lock:
+            items = list(self._retained.items())
+        for topic, data in items:
+            client.publish(topic, data, self.cfg.qos, retain=True)
+        with self._cond:
+            self.connected = True
+            self._full_logged = False
+            self._cond.notify_all()
+        self._connack.set()
+
+    def _on_connect_fail(self, client: Client, userdata: object) -> None:
+        self._note("unreachable", "cannot reach %s; retrying every %d to %d s", self.where, RECONNECT_MIN_S,
+                   RECONNECT_MAX_S)
+
+    def _on_disconnect(self, client: Client, userdata: object, flags: DisconnectFlags, reason: ReasonCode,
+                       properties: Properties | None) -> None:
+        was, cut = self.connected, self._cut
+        self._connack_due, self._cut = None, False
+        with self._cond:
+            self.connected = False
+        if self._closing:
+            return
+        why = "connection closed" if reason.value == 128 else str(reason)  # 128: paho's "Unspecified error"
+        if was:
+            self._trouble_since = time.monotonic()
+            self._note("lost", "lost the broker at %s (%s); reconnecting in the background, holding up to %d messages",
+                       self.where, why, self.cfg.queue_size)
+        elif not cut and self._refused is None:  # no CONNACK: not MQTT, or TLS not asked for
+            self._note("closed", "%s closed the connection before accepting it (%s; a TLS port without mqtt.tls?); "
+                       "retrying", self.where, why)
+        self._connack.set()  # the first attempt is over: start() need not wait longer
+
+    def _on_publish(self, client: Client, userdata: object, mid: int, reason: ReasonCode,
+                    properties: Properties) -> None:
+        self.sent += 1
+        self._acked_at = time.monotonic()
+        with self._cond:
+            self._cond.notify_all()  # a place in the window
+
+    def _on_message(self, client: Client, userdata: object, message: MQTTMessage) -> None:
+        handler = self._handlers.get(message.topic)
+        if handler is not None:
+            handler(bytes(message.payload))
+
+    def collect(self) -> Iterator[Metric]:
+        """Prometheus families for /metrics (a prometheus_client collector; edge/service/__init__.py registers it)."""
+        yield GaugeMetricFamily("fer_edge_mqtt_connected", "1 while connected to the MQTT broker.",
+                                value=int(self.connected))
+        yield CounterMetricFamily("fer_edge_mqtt_messages_sent_total", "MQTT messages the broker acknowledged.",
+                                  value=self.sent)
+        yield CounterMetricFamily("fer_edge_mqtt_messages_dropped_total",
+                                  "MQTT messages dropped (queue full while the broker was away, or refused).",
+                                  value=self.dropped)
+        yield GaugeMetricFamily("fer_edge_mqtt_queue_length", "MQTT messages waiting for the broker.", value=self.queued)
+        yield CounterMetricFamily("fer_edge_mqtt_reconnects_total", "Reconnections to the MQTT broker after a loss.",
+                                  value=self.reconnects)
+
+
+def new_link(cfg: MqttConfig) -> MqttLink:
+    """A link (not yet connected) for a validated [mqtt] section: its prefix and client id as configured or defaulted."""
+    host = socket.gethostname() or "host"
+    prefix = cfg.topic_prefix or default_prefix()
+    client_id = cfg.client_id or f"fer-edge-{host}-{os.getpid()}"
+    return MqttLink(cfg, prefix, client_id, read_password(cfg))
+
+
+def _discovery(cfg: MqttConfig, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+    """The Home Assistant discovery configs of the device at `prefix` with every label (their topics, for the
+    length check, even when discovery is off)."""
+    from ...labels import EMOTIONS
+
+    node, name = device_node(prefix)
+    return discovery_configs(prefix, node, name, package_version(), cfg.discovery_prefix, tuple(EMOTIONS), True)
+
+
+def device_node(prefix: str) -> tuple[str, str]:
+    """(node id, device name) of the Home Assistant device at `prefix`."""
+    return node_id(prefix), f"fer-edge {prefix.rsplit('/', 1)[-1]}"
+
+
+def state_folder() -> Path:
+    """Where the service keeps what outlives a run: systemd's StateDirectory ($STATE_DIRECTORY), else
+    $XDG_STATE_HOME/fer-edge or ~/.local/state/fer-edge."""
+    given = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if given:
+        return Path(given)
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "fer-edge"
+
+
+NODE_FILE = "mqtt-node.json"  # in the state folder: the topic prefix and discovery prefix announced last
+
+
+def previous_node(folder: Path) -> dict[str, str] | None:
+    try:
+        data = json.loads((folder / NODE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(data, dict) and all(isinstance(data.get(k), str) and data[k] for k in ("prefix", "discovery_prefix"))
+    return data if ok else None
+
+
+def remember_node(folder: Path, prefix: str, discovery_prefix: str) -> None:
+    from ...files import atomic_write_text
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(folder / NODE_FILE, json.dumps({"prefix": prefix, "discovery_prefix": discovery_prefix}) + "\n")
+    except OSError as exc:
+        log.warning("cannot remember the MQTT node in %s (%s): a later prefix change will not clear this one's "
+                    "Home Assistant configs", folder, exc.strerror or exc)
+
+
+def clear_retained(link: MqttLink, topics: Iterable[str]) -> int:
+    """An empty retained message on each topic: the broker forgets it, Home Assistant removes an entity whose config
+    it was."""
+    n = 0
+    for topic in topics:
+        link.unretain(topic)
+        link.publish(topic, "", retain=True)
+        n += 1
+    return n
+
+
+class MqttSink:
+    """The loop's observer for MQTT: face lifecycle events, the retained scene state, stats on a timer, the Detection
+    switch (`<prefix>/detection/set` ON or OFF pauses and resumes detection; the state is echoed, retained, on
+    `<prefix>/detection`) and, with discovery, the Home Assistant device."""
+
+    STATE_MIN_S = 1.0  # the faces count flickers with the detector; HA needs no more than this
+
+    def __init__(self, link: MqttLink, cfg: MqttConfig, stats_every_s: float, state_dir: Path | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.link, self.cfg, self._clock, self._state_dir = link, cfg, clock, state_dir
+        self._tracker: Tracker | None = None
+        self._source: FrameSource | None = None
+        self._lifecycle = FaceLifecycle(cfg.update_every_s)
+        self._stats_every = stats_every_s
+        self._last_stats = clock()
+        self._state_key: tuple[int, str] | None = None
+        self._state_at = -math.inf
+        self._stats: LoopStats | None = None
+        self.paused = threading.Event()  # set by an OFF on the command topic; the loop asks `detecting`
+        command, self._detection_state = detection_topics(link.prefix)
+        link.retain(self._detection_state, ON)
+        link.subscribe(command, self._on_command)
+
+    def detecting(self) -> bool:
+        return not self.paused.is_set()
+
+    def _on_command(self, payload: bytes) -> None:
+        """ON or OFF from Home Assistant's switch (or anyone): pause or resume, and echo the state, retained."""
+        text = payload.decode(errors="replace").strip().upper()
+        if text not in (ON, OFF):
+            log.warning("%s: ignored %r (want %s or %s)", detection_topics(self.link.prefix)[0], text[:20], ON, OFF)
+            return
+        if (text == OFF) != self.paused.is_set():
+            (self.paused.set if text == OFF else self.paused.clear)()
+            log.info("detection %s by MQTT", "paused" if text == OFF else "resumed")
+        self.link.publish(self._detection_state, text, retain=True)
+
+    def attach(self, tracker: Tracker | None = None, source: FrameSource | None = None) -> MqttSink:
+        """The tracker says when a face ends (its id dropped) and which labels there are (the Expression sensor's
+        options); the source gives the stats' `dropped`. With discovery, the device is announced now."""
+        self._tracker, self._source = tracker, source
+        if self.cfg.discovery:
+            self._announce(tracker.labels if tracker is not None else ())
+        return self
+
+    def _announce(self, labels: tuple[str, ...]) -> None:
+        """Discovery configs, retained and sent again on Home Assistant's birth; a node announced last under another
+        prefix (remembered in the state folder) has its configs and retained topics cleared first."""
+        link, cfg = self.link, self.cfg
+        node, name = device_node(link.prefix)
+        if self._state_dir is not None:
+            before = previous_node(self._state_dir)
+            if before is not None and (before["prefix"], before["discovery_prefix"]) != (link.prefix, cfg.discovery_prefix):
+                old_node = device_node(before["prefix"])[0]
+                n = clear_retained(link, forget_topics(before["prefix"], old_node, before["discovery_prefix"], labels))
+                log.info("the topic prefix was %s: cleared that node's %d retained topics (Home Assistant removes "
+                         "its device)", before["prefix"], n)
+            remember_node(self._state_dir, link.prefix, cfg.discovery_prefix)
+        configs = discovery_configs(link.prefix, node, name, package_version(), cfg.discovery_prefix, labels,
+                                    cfg.count_sensors)
+        for topic, config in configs:
+            link.publish(topic, config, retain=True)
+        topics = [t for t, _ in configs]
+
+        def on_birth(payload: bytes) -> None:
+            if payload.decode(errors="replace").strip() == BIRTH_PAYLOAD:
+                link.resend(topics)
+
+        link.subscribe(birth_topic(cfg.discovery_prefix), on_birth)
+
+    def on_frame(self, frame: Frame, records: Sequence[FaceRecord], stats: LoopStats) -> None:
+        link, prefix = self.link, self.link.prefix
+        live = [t.id for t in self._tracker.tracks] if self._tracker is not None else None
+        for event in self._lifecycle.on_frame(records, live):
+            link.publish(f"{prefix}/events", event)
+        now = self._clock()
+        state = scene_state(records, frame.timestamp)
+        key = (state["faces"], state["dominant"])
+        if key != self._state_key and now - self._state_at >= self.STATE_MIN_S:
+            self._state_key, self._state_at = key, now
+            link.publish(f"{prefix}/state", state, retain=True)
+        self._stats = stats
+        if now - self._last_stats >= self._stats_every:
+            self._last_stats = now
+            link.publish(f"{prefix}/stats", self.stats_payload(stats))
+
+    def stats_payload(self, stats: LoopStats) -> dict[str, Any]:
+        record = stats_record(time.time(), stats, self._source.dropped if self._source is not None else 0)
+        record["mqtt"] = {"sent": self.link.sent, "dropped": self.link.dropped, "reconnects": self.link.reconnects}
+        return record
+
+    def close(self) -> None:
+        """`end` for the faces still tracked, an empty state, the last stats; then the link sends `offline`."""
+        prefix = self.link.prefix
+        for event in self._lifecycle.close():
+            self.link.publish(f"{prefix}/events", event)
+        self.link.publish(f"{prefix}/state", {"time": round(time.time(), 3), "faces": 0, "dominant": NO_FACE,
+                                              "labels": {}}, retain=True)
+        if self._stats is not None:
+            self.link.publish(f"{prefix}/stats", self.stats_payload(self._stats))
+        self.link.close()
+
+
+def open_mqtt(cfg: MqttConfig, stats_every_s: float, state_dir: Path | None = None) -> MqttSink:
+    """The MQTT output of a validated [mqtt] section, connected (or retrying); `attach` the tracker and source.
+    `state_dir` (the service's): where the announced node is remembered, so a changed prefix clears the old one."""
+    link = new_link(cfg)
+    sink = MqttSink(link, cfg, stats_every_s, state_dir)
+    link.start()
+    return sink
+
+
+def forget(cfg: MqttConfig, labels: tuple[str, ...], state_dir: Path | None = None, wait_s: float = 5.0) -> int:
+    """`fer-edge service --mqtt-forget`: clear this node's retained discovery configs and topics (and those of the
+    node remembered in `state_dir`, when another), so Home Assistant removes the device. Returns how many."""
+    from ...errors import FerEdgeError
+
+    link = new_link(cfg)
+    link.unretain(link.availability)  # no `online` on connect: availability is one of the topics cleared
+    link.start(wait_s)
+    if not link.connected:
+        link.close(timeout=0.5, quiet=True)
+        raise FerEdgeError(f"mqtt.host: cannot reach the broker at {link.where}; nothing was cleared")
+    prefixes = [(link.prefix, cfg.discovery_prefix)]
+    before = previous_node(state_dir) if state_dir is not None else None
+    if before is not None and (before["prefix"], before["discovery_prefix"]) not in prefixes:
+        prefixes.append((before["prefix"], before["discovery_prefix"]))
+    n = sum(clear_retained(link, forget_topics(prefix, device_node(prefix)[0], discovery, labels))
+            for prefix, discovery in prefixes)
+    link.close(timeout=wait_s, farewell=False)
+    if state_dir is not None and (state_dir / NODE_FILE).is_file():
+        (state_dir / NODE_FILE).unlink()
+    log.info("cleared %d retained topics of %s on %s: Home Assistant removes the device",
+             n, " and ".join(p for p, _ in prefixes), link.where)
+    return n

@@ -1,0 +1,126 @@
+"""One way from the validated config to a loop ready to run, so `run`, `service`, the benchmarks, the API and the
+tests cannot wire the detector, classifier, tracker and loop options differently."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+from ..config import ServiceConfig
+from ..detection import FaceDetector
+from ..detection.lores import Lores
+from ..errors import DeviceError, FerEdgeError, UsageError
+from ..outputs.events import EventWriter
+from ..sources import FrameSource
+from ..tracking import Tracker
+from .loop import DETECT_BUDGET_MACS, Classifier, FrameSink, FrameStep, LoopOptions, Observer, run_loop
+from .stats import LoopStats
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The loaded models and the loop's settings; `run` drives a source through them."""
+
+    config: ServiceConfig
+    detector: FaceDetector
+    classifier: Classifier
+    tracker: Tracker
+    options: LoopOptions
+    model: Path
+    lores: Lores  # picamera2's small stream for the detector (open_source's `lores`)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.classifier.labels)
+
+    @property
+    def info(self) -> dict[str, str]:
+        """What the monitor and the start line name: the model file and the detector."""
+        return {"model": self.model.name, "detector": self.config.detector.name}
+
+    def new_tracker(self) -> Tracker:
+        """A tracker with the config's smoothing and tracking, for a second, unrelated stream (the API's `stream`);
+        it shares this pipeline's second-look model."""
+        t = self.tracker
+        return Tracker(self.labels, **dataclasses.asdict(self.config.smoothing), **dataclasses.asdict(self.config.tracking),
+                       checker=t.checker, check_macs=t.check_macs)
+
+    def step(self, detect_every: int | None = None) -> FrameStep:
+        """Frames one at a time through this pipeline's models with a new tracker, detecting on every
+        `detect_every`-th frame (None: as the config says)."""
+        opts = self.options if detect_every is None else dataclasses.replace(
+            self.options, detect_every=detect_every, detect_budget_macs=0.0)
+        return FrameStep(self.detector, self.classifier, self.new_tracker(), opts)
+
+    def run(self, source: FrameSource, events: EventWriter, *, sinks: tuple[FrameSink, ...] = (),
+            stop: threading.Event | None = None, observer: Observer | None = None,
+            detecting: Callable[[], bool] | None = None) -> LoopStats:
+        return run_loop(source, self.detector, self.classifier, events, self.options, sinks, stop, self.tracker,
+                        observer, detecting)
+
+
+def loop_options(cfg: ServiceConfig, max_frames: int = 0) -> LoopOptions:
+    """detector.every N, or (0) the MAC budget that picks N on the first frame."""
+    det = cfg.detector
+    interval = {"detect_every": det.every} if det.every else {"detect_budget_macs": DETECT_BUDGET_MACS}
+    return LoopOptions(margin=det.margin, level_eyes=det.level_eyes, max_frames=max_frames,
+                       stats_every_s=cfg.outputs.stats_every_s, **interval)
+
+
+def make_tracker(cfg: ServiceConfig, labels: tuple[str, ...], detector: FaceDetector) -> Tracker:
+    """The tracker the config asks for; with the `room` detector it takes a second look at tile-only boxes."""
+    from ..detection.tiled import SecondLook, TiledBlazeFace
+
+    look = SecondLook(cfg.threads) if isinstance(detector, TiledBlazeFace) else None
+    return Tracker(labels, **dataclasses.asdict(cfg.smoothing), **dataclasses.asdict(cfg.tracking), checker=look,
+                   check_macs=look.macs if look is not None else 0)
+
+
+def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: bool = False,
+                   detector: FaceDetector | None = None, classifier: Classifier | None = None) -> Pipeline:
+    """Load the detector and classifier the config names and set up the tracker and loop options.
+
+    With `keyed_errors` (the service), a model that cannot be loaded is a config error naming the key (exit 2:
+    a restart cannot fix it); an Edge TPU that is not plugged in stays a DeviceError either way. A `detector` or
+    `classifier` given stands in for the one the config names, the rest built as always (tests fake at this seam).
+    """
+    from ..bundled import resolve_model
+    from ..classification.classifier import TFLiteClassifier
+    from ..detection import make_detector
+    from ..detection.lores import lores_option
+    from ..runtime import edgetpu_library
+
+    load = _keyed if keyed_errors else _plain
+    det, src = cfg.detector, cfg.source
+    lores = lores_option(src.lores, det.name, (src.width or 640, src.height or 480))
+    if detector is None:
+        detector = load("detector.yunet_model" if det.name == "yunet" else "detector.name", make_detector,
+                        det.name, cfg.threads, det.yunet_model or None, det.min_score or None)
+    model = resolve_model(cfg.model.path)
+    if classifier is None:
+        if cfg.model.accelerator == "edgetpu" and keyed_errors:
+            load("model.accelerator", edgetpu_library)
+        classifier = load("model.path", TFLiteClassifier, model, cfg.threads, cfg.model.accelerator)
+    tracker = make_tracker(cfg, tuple(classifier.labels), detector)
+    return Pipeline(cfg, detector, classifier, tracker, loop_options(cfg, max_frames), model, lores)
+
+
+def _plain(_key: str, build: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    return build(*args, **kwargs)
+
+
+def _keyed(key: str, build: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`build(*args)`, its FerEdgeError turned into a UsageError naming `key`."""
+    try:
+        return build(*args, **kwargs)
+    except (DeviceError, UsageError):
+        raise
+    except FerEdgeError as exc:
+        raise UsageError(f"{key}: {exc}") from None

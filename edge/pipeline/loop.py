@@ -1,0 +1,224 @@
+"""The capture, detect, classify loop. It sees only Protocols: a source, a detector, a classifier, sinks."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from ..detection import FaceDetector
+from ..detection.lores import detect_frame, detect_image
+from ..geometry import MARGIN, Detection, eye_angle, square_crop_box
+from ..outputs.events import EventWriter, stats_record
+from ..records import FaceRecord
+from ..sources import Frame, FrameSource
+from ..tracking import Tracker
+from .stats import LoopStats
+
+DEFAULT_DETECT_EVERY = 2  # README "Measured": detection is 70% of a frame; faces move little in 1/30 s
+# A Pi-sized cost ceiling for the detector, amortized over the interval (issue 9): `room` on a 1080p frame costs
+# 1.7 G MACs a call (nine back invokes), so with this budget it detects every 18th frame, while `back` (189 M) keeps every 2nd.
+DETECT_BUDGET_MACS = 100_000_000
+MIN_CROP = 8  # pixels: a smaller crop (a box at the very edge) says nothing about an expression
+
+log = logging.getLogger(__name__)
+
+
+class Classifier(Protocol):
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The classes, in the order of `classify`'s columns."""
+        ...
+
+    def classify(self, faces: list[np.ndarray]) -> np.ndarray:
+        """Face crops (BGR or grey, any size) -> (N, classes) float probabilities."""
+        ...
+
+
+class FrameSink(Protocol):
+    """Optional outputs that see pixels (annotated video, a window): only when the user asks."""
+
+    def show(self, frame: Frame, faces: Sequence[FaceRecord]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# Sees every processed frame, its face records and the loop's stats (the service's health, metrics, MQTT, preview).
+Observer = Callable[[Frame, Sequence[FaceRecord], LoopStats], None]
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    margin: float = MARGIN  # crop side grows by this fraction around the detector's box
+    level_eyes: bool = False  # rotate each crop so the eye keypoints are level
+    max_frames: int = 0  # 0: until the source ends or a stop is asked
+    stats_every_s: float = 10.0
+    # Detect faces on every Nth frame of a video or camera; between detections the tracker carries each box along
+    # its face and only the classifier runs (DeepStream's `interval`, MediaPipe's detect-then-track). Stills are
+    # always detected.
+    detect_every: int = DEFAULT_DETECT_EVERY
+    # When > 0, the interval is raised on the first frame until the detector's MACs per frame, amortized, fit in it.
+    detect_budget_macs: float = 0.0
+
+
+def detect_interval(macs: int | None, every: int, budget: float) -> int:
+    """Detect on every Nth frame: at least `every`, more when one detection costs over `budget` MACs a frame."""
+    if budget <= 0 or not macs:
+        return max(1, every)
+    return max(1, every, math.ceil(macs / budget))
+
+
+def _nth(n: int) -> str:
+    return "frame" if n == 1 else f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')} frame"
+
+
+def interval_text(every: int, fps: float | None, detector: str, macs: int | None, size: tuple[int, int],
+                  budget: float) -> str:
+    """The detection interval in a user's words: how often faces are searched for, how long that is, and why."""
+    when = f" (every {every / fps:.2g} s at {fps:.0f} fps)" if fps and every > 1 else ""
+    what = f"looking for faces on every {_nth(every)}{when}" + (" and following them in between" if every > 1 else "")
+    why = (f"one search by {detector} on {size[0]}x{size[1]} costs {macs / 1e6:,.0f} M MACs, "
+           f"{macs / every / 1e6:,.0f} M a frame against a budget of {budget / 1e6:,.0f} M" if macs is not None
+           else f"the cost of a search by {detector} is not counted")
+    return f"{what}: {why} (--detect-every N sets the interval)"
+
+
+def crop_face(image: np.ndarray, det: Detection, margin: float, level_eyes: bool) -> np.ndarray:
+    """Square crop with a margin, clipped at the frame edge; optionally levelled by the eyes."""
+    h, w = image.shape[:2]
+    if level_eyes and len(det.keypoints) >= 2:
+        angle = eye_angle(det.keypoints)
+        cx, cy = det.box.center
+        side = int(round(max(det.box.width, det.box.height) * (1 + margin)))
+        m = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
+        m[:, 2] += np.array([side / 2 - cx, side / 2 - cy])
+        return cv2.warpAffine(image, m, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    x1, y1, x2, y2 = square_crop_box(det.box, margin, w, h)
+    return image[y1:y2, x1:x2]
+
+
+def crop_faces(image: np.ndarray, dets: list[Detection], margin: float, level_eyes: bool
+               ) -> tuple[list[int], list[np.ndarray]]:
+    """The indices of the detections whose crop is at least MIN_CROP pixels a side, and those crops."""
+    crops = [crop_face(image, d, margin, level_eyes) for d in dets]
+    keep = [i for i, c in enumerate(crops) if c.size and min(c.shape[:2]) >= MIN_CROP]
+    return keep, [crops[i] for i in keep]
+
+
+def media_time(frame: Frame, fps: float | None) -> float:
+    """The tracker's clock for a frame: a video file's own (frame number over its rate), so the answer does not
+    depend on how fast the file is read; a camera's or stream's capture time."""
+    return frame.index / fps if fps else frame.timestamp
+
+
+class FrameStep:
+    """One frame through the scene-cut check, the detector (on every Nth frame), the tracker and the classifier:
+    what `run_loop` and the Python API (`Analyzer`) both call, so they give the same faces."""
+
+    def __init__(self, detector: FaceDetector, classifier: Classifier, tracker: Tracker, opts: LoopOptions) -> None:
+        self.detector, self.classifier, self.tracker, self.opts = detector, classifier, tracker, opts
+        self.every = max(1, opts.detect_every)
+        self.frames = 0
+        self._sized = False  # the interval is set on the first frame of a video or camera, by the MAC budget
+        self._labels = tuple(classifier.labels)
+
+    def __call__(self, frame: Frame, still: bool, clock: float, started: float | None = None, paused: bool = False,
+                 fps: float | None = None) -> tuple[list[FaceRecord], bool, dict[str, float]]:
+        """This frame's face records, whether the detector ran, and the stages' seconds: detect, crop, classify,
+        and track (the rest: scene cut, tracker, records), adding up to the time since `started` (a perf_counter
+        value; default now). `clock` is the frame's time for the tracker (`media_time`). While `paused` (detection
+        switched off over MQTT) no face is looked for: the tracks end as their faces would leave."""
+        t0 = time.perf_counter() if started is None else started
+        if not self._sized and not still and self.opts.detect_budget_macs > 0:  # stills are always detected
+            self._sized = True
+            h, w = detect_image(frame).shape[:2]
+            macs = self.detector.macs(w, h)
+            self.every = detect_interval(macs, self.every, self.opts.detect_budget_macs)
+            log.info(interval_text(self.every, fps, self.detector.name, macs, (w, h), self.opts.detect_budget_macs))
+        cut = self.tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
+        detected = not paused and (self.frames % self.every == 0 or still or cut)
+        t1 = time.perf_counter()
+        dets = detect_frame(self.detector, frame) if detected else ([] if paused else None)  # lores when there is one
+        t2 = time.perf_counter()
+        tracks = self.tracker.step(frame.image, dets, clock, still)
+        t3 = time.perf_counter()
+        keep, crops = crop_faces(frame.image, [t.detection() for t in tracks], self.opts.margin, self.opts.level_eyes)
+        t4 = time.perf_counter()
+        probs = self.classifier.classify(crops) if crops else np.zeros((0, len(self._labels)), np.float32)
+        t5 = time.perf_counter()
+        records = self.tracker.faces([tracks[i] for i in keep], probs, time=frame.timestamp, frame=frame.index,
+                                     file=frame.file, video_time=frame.video_time)
+        self.frames += 1
+        stages = {"detect": t2 - t1, "crop": t4 - t3, "classify": t5 - t4}
+        return records, detected, {**stages, "track": time.perf_counter() - t0 - sum(stages.values())}
+
+
+def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier, events: EventWriter,
+             opts: LoopOptions = LoopOptions(), sinks: tuple[FrameSink, ...] = (),
+             stop: threading.Event | None = None, tracker: Tracker | None = None,
+             observer: Observer | None = None, detecting: Callable[[], bool] | None = None) -> LoopStats:
+    """Process frames until the source ends, `max_frames` is reached or `stop` is set; returns the stats.
+
+    `observer`, when given, sees every processed frame's records and the stats (the service's health and metrics).
+    While `detecting()` is False (paused over MQTT) frames are still read, so a camera stays current and the
+    watchdog hears from the loop, but no face is looked for: the tracks end as their faces would leave.
+    """
+    stop = stop or threading.Event()
+    step = FrameStep(detector, classifier, tracker or Tracker(tuple(classifier.labels)), opts)
+    stats = LoopStats()
+    last_stats = time.perf_counter()
+    try:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            frame = source.read()
+            if frame is None:
+                break
+            # asked per frame: a reconnecting source may hold a camera now and a folder of photos later
+            clock = media_time(frame, None if source.live else source.fps)
+            paused = detecting is not None and not detecting()
+            t1 = time.perf_counter()
+            records, detected, stages = step(frame, source.still, clock, started=t1, paused=paused, fps=source.fps)
+            t2 = t1 + sum(stages.values())  # the step's end: its stages add up to it
+            if stats.frames == 0:
+                stats.detect_every = 1 if source.still else step.every
+            for r in records:
+                events.write(r)
+            events.flush()
+            t3 = time.perf_counter()
+            for sink in sinks:
+                sink.show(frame, records)
+            wait = min(frame.waited_s, t1 - t0)  # pacing or a camera's pace: the source idle, not decoding
+            stats.add({"wait": wait, "decode": t1 - t0 - wait, **stages, "events": t3 - t2, "total": t3 - t0},
+                      len(records), detected)
+            if observer is not None:
+                observer(frame, records, stats)
+            if opts.max_frames and stats.frames >= opts.max_frames:
+                break
+            if time.perf_counter() - last_stats >= opts.stats_every_s:
+                events.write(stats_record(time.time(), stats, source.dropped))
+                events.flush()
+                last_stats = time.perf_counter()
+    finally:
+        events.write(stats_record(time.time(), stats, source.dropped))
+        events.flush()
+    return stats
+
+
+def chain(*observers: Observer | None) -> Observer:
+    """One loop observer calling each of `observers` (those not None) in turn: monitor, MQTT, preview."""
+    live = [o for o in observers if o is not None]
+    if len(live) == 1:
+        return live[0]
+
+    def observe(frame: Frame, records: Sequence[FaceRecord], stats: LoopStats) -> None:
+        for call in live:
+            call(frame, records, stats)
+
+    return observe
