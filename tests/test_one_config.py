@@ -12,7 +12,7 @@ from fer_edge.cli import build_parser
 from fer_edge.config import SERVICE_ONLY, ServiceConfig, config_from, flags_of, iter_keys, load_config, to_toml
 from fer_edge.pipeline.build import build_pipeline
 
-RUN_ONLY = {"frames", "append", "annotate", "show", "summary", "print_config"}  # README "One config for run and service"
+RUN_ONLY = {"frames", "append", "annotate", "show", "summary", "print_config"}  # docs/run.md, "Config keys"
 SERVICE_ONLY_FLAGS = {"config", "check_config", "mqtt_forget"}
 
 
