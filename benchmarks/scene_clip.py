@@ -32,10 +32,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fer_edge.benchmarks.clip import writing_video
 from fer_edge.benchmarks.scene_backdrops import BACKDROPS, load_backdrop
 from fer_edge.benchmarks.scene_people import FACES, FER_BOX, FER_PEOPLE, Person, make_people
 from fer_edge.benchmarks.scene_plan import BASE_SIZE, FPS, MIN_SQUASH, SEGMENT_FRAMES, Occluder, Segment, plan, plan_occluders
-from fer_edge.errors import FerEdgeError
 from fer_edge.files import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -177,12 +177,8 @@ def write_clip(scenes: Path, out_dir: Path, seed: int = 0, frames: int = 300, si
     people = make_people(scenes, fer_csv, seed)
     segments = plan(seed, frames, len(people), size)
     pictures = {i: load_backdrop(scenes, b, size) for i, b in enumerate(BACKDROPS)}  # all: others give the occluders
-    tmp = video.with_suffix(".tmp.mp4")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), FPS, size)
-    if not writer.isOpened():
-        raise FerEdgeError(f"{tmp}: OpenCV cannot write MPEG-4 video here")
     truth, done = [], 0
-    try:
+    with writing_video(video, FPS, size) as writer:
         for seg in segments:
             backdrop, faces = pictures[seg.backdrop]
             rng = np.random.default_rng(seed * 1000 + seg.start + 1)
@@ -195,9 +191,6 @@ def write_clip(scenes: Path, out_dir: Path, seed: int = 0, frames: int = 300, si
                 done += 1
                 if progress:
                     progress(done, frames)
-    finally:
-        writer.release()
-    tmp.replace(video)
     meta = {"v": 2, "key": key, "seed": seed, "frames": frames, "width": size[0], "height": size[1], "fps": FPS,
             "box_format": "x1,y1,x2,y2 frame pixels, BlazeFace-style face box; faces: [track, box], ignore: [track or -1, box]",
             "people": [p.source for p in people],

@@ -81,7 +81,6 @@ class Segment:
     first_track: int  # walker i of this segment is true track first_track + i
 
 
-
 def _walker(rng: np.random.Generator, person: int, start: float, size: tuple[int, int], kind: str) -> Walker:
     w = size[0]
     half = w / 2 / (FOCAL * w / BASE_SIZE[0])  # half the view's width per metre of depth
