@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fer_edge.benchmarks.checkouts import Checkout, prepare, repo_root
+from fer_edge.benchmarks.entry import command_line, failed
 from fer_edge.benchmarks.machine import describe, short_name
 from fer_edge.benchmarks.tables import fmt
 from fer_edge.errors import FerEdgeError, UsageError
@@ -171,11 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     log_to_stderr("fer_edge.benchmarks.before_after")
     try:
-        command = "python -m fer_edge.benchmarks.before_after " + " ".join(sys.argv[1:] if argv is None else argv)
-        result = measure(args, command.strip())
+        result = measure(args, command_line("fer_edge.benchmarks.before_after", argv))
     except FerEdgeError as exc:
-        print(f"fer_edge.benchmarks.before_after: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return failed("fer_edge.benchmarks.before_after", exc)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     text = render_markdown(result)

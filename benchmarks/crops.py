@@ -30,6 +30,7 @@ from pathlib import Path
 from fer_edge.benchmarks.crops_frames import load_photos
 from fer_edge.benchmarks.crops_loop import MATCH_IOU, load_faces, match, run
 from fer_edge.benchmarks.crops_report import choose, draw, render_markdown, summarize, write_faces
+from fer_edge.benchmarks.entry import command_line, failed
 from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.files import atomic_write_text
 
@@ -85,11 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     log_to_stderr("fer_edge.benchmarks.crops")
     try:
-        command = "python -m fer_edge.benchmarks.crops " + " ".join(sys.argv[1:] if argv is None else argv)
-        results = measure(args, command.strip())
+        command = command_line("fer_edge.benchmarks.crops", argv)
+        results = measure(args, command)
     except FerEdgeError as exc:
-        print(f"fer_edge.benchmarks.crops: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return failed("fer_edge.benchmarks.crops", exc)
     print(render_markdown(results))
     return 0
 

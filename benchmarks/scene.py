@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fer_edge.benchmarks.entry import command_line, failed
 from fer_edge.benchmarks.machine import describe, short_name
 from fer_edge.benchmarks.scene_measure import load_average, run_variant
 from fer_edge.benchmarks.scene_metrics import MATCH_IOU
@@ -76,11 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             variants = [v for v in variants if v.name not in skipped]
             if skipped:
                 log.info("no --yunet-model: the yunet variants are left out (%s)", ", ".join(skipped))
-        command = "python -m fer_edge.benchmarks.scene " + " ".join(sys.argv[1:] if argv is None else argv)
-        result = run(args, size, variants, command.strip())
+        command = command_line("fer_edge.benchmarks.scene", argv)
+        result = run(args, size, variants, command)
     except FerEdgeError as exc:
-        print(f"fer_edge.benchmarks.scene: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return failed("fer_edge.benchmarks.scene", exc)
     print(render_markdown(result))
     return 0
 
