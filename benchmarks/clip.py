@@ -1,5 +1,6 @@
 """A clip through the built loop, timed, what it reported frame by frame, a clip's decoded frames, and YuNet's boxes
-on them at full size: what the video, runtime, scene and stability benchmarks each measure on."""
+on them at full size: what the video, runtime, scene and stability benchmarks each measure on; and a clip written
+whole or not at all, for the clips they make."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -72,6 +74,23 @@ def demo_clip(path: Path, frames: int, side: int | None = None) -> Path:
         writer.write(image)
     writer.release()
     return path
+
+
+@contextmanager
+def writing_video(path: Path, fps: float, size: tuple[int, int]) -> Iterator:
+    """An OpenCV writer of MPEG-4 part 2 (every OpenCV build writes it) into a file beside `path` that becomes
+    `path` only when the block ends without an error: a half-written clip is never taken for a cached one."""
+    import cv2
+
+    tmp = path.with_suffix(".tmp.mp4")
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    if not writer.isOpened():
+        raise FerEdgeError(f"{tmp}: OpenCV cannot write MPEG-4 video here")
+    try:
+        yield writer
+    finally:
+        writer.release()
+    tmp.replace(path)
 
 
 def decoded_frames(clip: str) -> Iterator[np.ndarray]:

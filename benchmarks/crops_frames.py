@@ -1,5 +1,5 @@
 """Frames for benchmarks/crops.py: FER2013's 48x48 grey faces blended over the faces of real heads (the shared
-photos' head-and-shoulders cut-outs, benchmarks/scene_clip.py) in frames cut from the shared photos."""
+photos' head-and-shoulders cut-outs, benchmarks/scene_people.py) in frames cut from the shared photos."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.benchmarks.scene_clip import paste
+from fer_edge.benchmarks.scene_people import FACES, Person, photo_heads, read_photo
 
 # BlazeFace's box on a FER2013 face is about 0.86 of the 48x48 image's side (measured here): a head whose face box
 # is this share of the pasted square carries the FER face where its own was
@@ -24,20 +25,12 @@ class Photo:
 
 
 def load_photos(scenes: Path) -> list[Photo]:
-    """The shared photos with their known face boxes (benchmarks/scene_clip.py lists and checks them)."""
-    from fer_edge.benchmarks.scene_clip import FACES
-    from fer_edge.eval.datasets import imread
-
+    """The shared photos with their known face boxes (benchmarks/scene_people.py lists them, tests/test_scene.py
+    checks them)."""
     boxes: dict[str, list[tuple[float, float, float, float]]] = {}
     for name, box in FACES:
         boxes.setdefault(name, []).append(box)
-    photos = []
-    for name, faces in boxes.items():
-        image = imread(scenes / name)
-        if image is None:
-            raise FerEdgeError(f"{scenes / name}: missing or unreadable shared photo")
-        photos.append(Photo(image, tuple(faces)))
-    return photos
+    return [Photo(read_photo(scenes, name), tuple(faces)) for name, faces in boxes.items()]
 
 
 def background(photo: Photo, size: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -132,33 +125,23 @@ def compose(photo: Photo, heads: list, faces: list[np.ndarray], side: int, size:
     return frame, squares
 
 
-@dataclass(frozen=True)
-class Cutout:
-    """A head from the shared photos: its pixels, a feathered elliptical alpha, and its face box inside it."""
-
-    image: np.ndarray  # BGR
-    alpha: np.ndarray  # float32 0-1
-    box: tuple[float, float, float, float]
-
-
 HEAD_CUT = (0.55, 0.6, 0.9)  # face widths to each side, above and below: a head and a little of the shoulders
 
 
-def make_cutouts(scenes: Path) -> list[Cutout]:
-    """Each face of the shared photos with its head and shoulders, on a soft elliptical mask."""
-    from fer_edge.benchmarks.scene_clip import photo_heads
-
+def make_cutouts(scenes: Path) -> list[Person]:
+    """Each face of the shared photos with its head and a little of the shoulders, on a soft elliptical mask (the
+    scene clip's people reach further down, on a head-and-shoulders mask)."""
     out = []
-    for _, crop, box in photo_heads(scenes, HEAD_CUT):
+    for name, crop, box in photo_heads(scenes, HEAD_CUT):
         ch, cw = crop.shape[:2]
         mask = np.zeros((ch, cw), np.float32)
         cv2.ellipse(mask, (cw // 2, ch // 2), (int(cw * 0.46), int(ch * 0.46)), 0, 0, 360, 1.0, -1)
         mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, cw * 0.04))
-        out.append(Cutout(crop, mask, box))
+        out.append(Person(crop, mask, box, name))
     return out
 
 
-def paste_head(frame: np.ndarray, cutout: Cutout, box: tuple[float, float, float, float], flip: bool) -> None:
+def paste_head(frame: np.ndarray, cutout: Person, box: tuple[float, float, float, float], flip: bool) -> None:
     """Scale the cut-out so its face box lands on `box` and alpha-blend it into `frame` in place."""
     bx1, by1, bx2, by2 = cutout.box
     scale = (box[2] - box[0]) / (bx2 - bx1)
@@ -167,17 +150,4 @@ def paste_head(frame: np.ndarray, cutout: Cutout, box: tuple[float, float, float
         image, alpha = image[:, ::-1], alpha[:, ::-1]
         bx1 = image.shape[1] - bx2
     ox, oy = box[0] - bx1 * scale, box[1] - by1 * scale
-    m = np.float32([[scale, 0, ox], [0, scale, oy]])
-    h, w = frame.shape[:2]
-    x0, y0 = max(0, int(ox)), max(0, int(oy))
-    x1 = min(w, int(np.ceil(ox + image.shape[1] * scale)))
-    y1 = min(h, int(np.ceil(oy + image.shape[0] * scale)))
-    if x1 <= x0 or y1 <= y0:
-        return
-    m[:, 2] -= (x0, y0)
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    patch = cv2.warpAffine(np.ascontiguousarray(image), m, (x1 - x0, y1 - y0), flags=interp,
-                           borderMode=cv2.BORDER_REPLICATE)
-    a = cv2.warpAffine(np.ascontiguousarray(alpha), m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)[:, :, None]
-    region = frame[y0:y1, x0:x1]
-    region[:] = (patch * a + region * (1 - a)).astype(np.uint8)
+    paste(frame, np.ascontiguousarray(image), np.ascontiguousarray(alpha), np.float32([[scale, 0, ox], [0, scale, oy]]))

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.benchmarks.clip import decoded_frames, run_clip
+from fer_edge.benchmarks.entry import failed
 from fer_edge.benchmarks.machine import describe
 from fer_edge.bundled import DEFAULT_MODEL
 from fer_edge.config import DetectorConfig, config_from
@@ -143,8 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "faces_per_frame_ratio": round(loop["faces_per_frame"] /
                                                                 max(result["peer_fer"]["faces_per_frame"], 1e-9), 2)}
     except FerEdgeError as exc:
-        print(f"fer_edge.benchmarks.runtime: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return failed("fer_edge.benchmarks.runtime", exc)
     text = json.dumps(result, indent=2)
     if args.out:
         atomic_write_text(args.out, text + "\n")

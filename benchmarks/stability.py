@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from fer_edge.benchmarks.clip import run_clip
+from fer_edge.benchmarks.entry import failed
 from fer_edge.bundled import DEFAULT_MODEL
 from fer_edge.config import add_section_arguments, load_config, overrides_from
 from fer_edge.detection import DEFAULT_DETECTOR
@@ -72,8 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             atomic_write_text(args.out, text + "\n")
     except FerEdgeError as exc:
-        print(f"fer_edge.benchmarks.stability: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return failed("fer_edge.benchmarks.stability", exc)
     print(text)
     return 0
 

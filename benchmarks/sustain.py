@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fer_edge.benchmarks.bench import BenchOptions, _loop_source, find_models
+from fer_edge.benchmarks.bench import BenchOptions
+from fer_edge.benchmarks.bench_inputs import loop_source
+from fer_edge.benchmarks.bench_models import find_models
 from fer_edge.benchmarks.machine import describe, temperatures_c, throttled
 from fer_edge.benchmarks.worker import INTERVAL_RULE, _loop_pipeline
 from fer_edge.files import atomic_write_text, ensure_folder
@@ -73,7 +75,7 @@ def run_sustain(opts: BenchOptions, minutes: float, every_s: float, root: Path) 
     pipeline = _loop_pipeline(task)
     stop = threading.Event()
     tmp = tempfile.TemporaryDirectory(prefix="fer-edge-sustain-")
-    spec = _loop_source(opts.video, 60, Path(tmp.name))
+    spec = loop_source(opts.video, 60, Path(tmp.name))
     # looped without pause (fps 0): a file starts again at its end
     source = ReconnectingSource(lambda: open_source(spec), opts.video, stop, fps=0.0)
     sampler = Sampler(every_s, root)

@@ -12,7 +12,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, assert_one_line_error, run_cli
+from conftest import ROOT, assert_one_line_error, run_cli, write_demo_clip
 
 from fer_edge.benchmarks.machine import describe, governors, temperatures_c
 from fer_edge.benchmarks.report import SCHEMA, compare, model_rows, pareto_front, plot_points, png_text, render_markdown
@@ -299,3 +299,25 @@ def test_bad_inputs(tmp_path):
                           "other.json: not a fer-edge-bench/1 results file")
     assert_one_line_error(run_cli("bench", "--quick", "--threads", "1,x", "--out", str(tmp_path / "o")), "--threads", code=2)
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(shutil.which("git") is None or shutil.which("taskset") is None or not (ROOT / ".git").exists(),
+                    reason="needs a git checkout, git and taskset")
+def test_before_after_runs_a_commit_and_the_working_tree_each_from_its_own_copy(tmp_path):
+    """The refactor check: HEAD and the working tree, each imported from its own laid-out copy, alternately on the
+    same clip; the same loop finds the same faces, and both files are written."""
+    from fer_edge.benchmarks.before_after import main
+
+    clip = write_demo_clip(tmp_path / "demo.avi", 6, 320)
+    cpu = min(os.sched_getaffinity(0))
+    assert main(["--before", "HEAD", "--repeats", "2", "--clip", str(clip), "--cpu", str(cpu), "--repo", str(ROOT),
+                 "--out", str(tmp_path / "ba"), "--", "--frames", "4"]) == 0
+    result = json.loads((tmp_path / "ba.json").read_text())
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
+    assert result["before"]["label"] == head.strip() and result["after"]["label"].startswith("working tree at ")
+    for side in ("before", "after"):
+        runs = result[side]["runs"]
+        assert len(runs) == 2 and all(r["frames"] == 4 and r["fps"] > 0 and r["stage_ms"]["classify"] > 0 for r in runs)
+    assert result["before"]["summary"]["faces_per_frame"] == result["after"]["summary"]["faces_per_frame"] == [1.0]
+    assert result["run_command"][:3] == ["taskset", "-c", str(cpu)] and result["fps_ratio"] > 0
+    assert "| loop fps |" in (tmp_path / "ba.md").read_text()

@@ -36,11 +36,6 @@ KNOWN_CYCLES = {
     "fer_edge.config -> fer_edge.outputs.mqtt -> fer_edge.config",
 }
 KNOWN_LONG = {
-    "benchmarks/bench.py",
-    "benchmarks/crops.py",
-    "benchmarks/report.py",
-    "benchmarks/scene.py",
-    "benchmarks/scene_clip.py",
     "edge/cli/__init__.py",
     "edge/config/__init__.py",
     "edge/outputs/http/preview.py",

@@ -126,7 +126,7 @@ def test_room_detector_cost_follows_the_frame_size():
 
 @pytest.mark.shared
 def test_known_face_boxes_match_the_photos(shared):
-    from fer_edge.benchmarks.scene_clip import FACES
+    from fer_edge.benchmarks.scene_people import FACES
 
     back = make_detector("blazeface-back")
     for name, box in FACES:
@@ -137,7 +137,7 @@ def test_known_face_boxes_match_the_photos(shared):
 @pytest.mark.shared
 def test_hamilton_backdrop_faces_are_yunets(shared):
     from fer_edge.benchmarks.clip import decoded_frames
-    from fer_edge.benchmarks.scene_clip import BACKDROPS, HAMILTON
+    from fer_edge.benchmarks.scene_backdrops import BACKDROPS, HAMILTON
 
     yunet = make_detector("yunet", yunet_model=str(shared / YUNET), min_score=0.5)
     wanted = {b.frame: b.faces for b in BACKDROPS if b.sources == (HAMILTON,)}
@@ -150,7 +150,7 @@ def test_hamilton_backdrop_faces_are_yunets(shared):
 
 @pytest.mark.shared
 def test_fer_box_is_blazefaces_box_on_fer_faces(fer_splits):
-    from fer_edge.benchmarks.scene_clip import FER_BOX
+    from fer_edge.benchmarks.scene_people import FER_BOX
 
     back = make_detector("blazeface-back")
     faces = fer_splits["PrivateTest"].images[::90, :, :, 0]  # 40 faces
@@ -166,7 +166,7 @@ def test_fer_box_is_blazefaces_box_on_fer_faces(fer_splits):
 
 
 def test_walkers_move_at_walking_speed_and_grow_as_they_approach():
-    from fer_edge.benchmarks.scene_clip import FPS, plan
+    from fer_edge.benchmarks.scene_plan import FPS, plan
 
     segments = plan(seed=5, frames=300, people=10)
     assert segments == plan(seed=5, frames=300, people=10) and segments != plan(seed=6, frames=300, people=10)
@@ -203,7 +203,10 @@ def test_composed_frames_hold_real_faces_yunet_finds(shared, fer_csv):
     known face lies on an ignore region (a face in the picture, or one partly hidden)."""
     from pathlib import Path
 
-    from fer_edge.benchmarks.scene_clip import BACKDROPS, compose, load_backdrop, make_people, plan
+    from fer_edge.benchmarks.scene_backdrops import BACKDROPS, load_backdrop
+    from fer_edge.benchmarks.scene_clip import compose
+    from fer_edge.benchmarks.scene_people import make_people
+    from fer_edge.benchmarks.scene_plan import plan
 
     scenes = shared / "data" / "scenes"
     people = make_people(scenes, Path(fer_csv), seed=0, fer_count=6)
