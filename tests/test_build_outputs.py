@@ -1,0 +1,81 @@
+"""Which outputs a config turns on, for `fer-edge run` and `fer-edge service`: one table, checked end to end.
+
+The table was read from the wiring as it was before `build_outputs` (by hand in the run command and in
+run_service) and checked against those commands as users run them; the same table now holds for the commands.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import pytest
+from conftest import run_cli
+
+# (flags, the outputs they give): `events` the events file or stdout, `annotate` the annotated copy, `mqtt` the MQTT
+# client, `http` the endpoint (/healthz, /metrics, /events/latest), `preview` its page, `summary` --summary's table.
+RUN = [
+    ((), {"events"}),
+    (("--events", ""), set()),
+    (("--annotate", "{tmp}/annotated.jpg"), {"events", "annotate"}),
+    (("--mqtt-host", "127.0.0.1", "--mqtt-port", "{port}"), {"events", "mqtt"}),
+    (("--http-port", "0"), {"events", "http"}),
+    (("--http-port", "0", "--http-preview", "true"), {"events", "http", "preview"}),
+    (("--summary",), {"events", "summary"}),
+    (("--events", "", "--mqtt-host", "127.0.0.1", "--mqtt-port", "{port}", "--http-preview", "true"),
+     {"mqtt", "http", "preview"}),
+]
+# The service always has its watchdog (sd_notify) besides these; its HTTP endpoint is on unless turned off.
+SERVICE = [
+    (("--events", "{tmp}/events.jsonl"), {"events", "http"}),
+    (("--events", ""), {"http"}),
+    (("--events", "{tmp}/events.jsonl", "--http-enabled", "false"), {"events"}),
+    (("--events", "{tmp}/events.jsonl", "--http-preview", "true"), {"events", "http", "preview"}),
+    (("--events", "", "--mqtt-host", "127.0.0.1", "--mqtt-port", "{port}"), {"http", "mqtt"}),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fill(flags: tuple[str, ...], tmp_path) -> list[str]:
+    port = str(_free_port())  # nobody listens: the MQTT client says it cannot reach the broker, and retries
+    return [f.replace("{tmp}", str(tmp_path)).replace("{port}", port) for f in flags]
+
+
+def _seen(stdout: str, stderr: str, tmp_path) -> set[str]:
+    """The outputs a command's own output shows: what it wrote, and the start lines each output logs."""
+    found = set()
+    if '"type":"face"' in stdout or any('"type":"face"' in p.read_text() for p in tmp_path.glob("*.jsonl")):
+        found.add("events")
+    if (tmp_path / "annotated.jpg").is_file():
+        found.add("annotate")
+    if "cannot reach 127.0.0.1:" in stderr:
+        found.add("mqtt")
+    if re.search(r"\bhttp http://127\.0\.0\.1:\d+", stderr):
+        found.add("http")
+    if "http: preview on at" in stderr:
+        found.add("preview")
+    if "face ids" in stdout + stderr:
+        found.add("summary")
+    return found
+
+
+@pytest.mark.parametrize("flags, outputs", RUN, ids=[" ".join(f) or "defaults" for f, _ in RUN])
+def test_run_turns_on_the_outputs_its_flags_ask_for(flags, outputs, tmp_path):
+    proc = run_cli("run", "--source", "demo", "--frames", "2", *_fill(flags, tmp_path), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert _seen(proc.stdout, proc.stderr, tmp_path) == outputs, proc.stderr
+
+
+@pytest.mark.parametrize("flags, outputs", SERVICE, ids=[" ".join(f) for f, _ in SERVICE])
+def test_service_turns_on_the_outputs_its_config_asks_for(flags, outputs, tmp_path):
+    from test_service import Service
+
+    with Service(tmp_path, "--source", "demo", "--source-fps", "20", *_fill(flags, tmp_path)) as svc:
+        svc.wait_for("fps, 1 face")  # a processed frame: every output has had one
+        assert svc.stop() == 0, svc.stderr()
+    assert _seen("", svc.stderr(), tmp_path) == outputs, svc.stderr()
