@@ -79,3 +79,57 @@ def test_service_turns_on_the_outputs_its_config_asks_for(flags, outputs, tmp_pa
         svc.wait_for("fps, 1 face")  # a processed frame: every output has had one
         assert svc.stop() == 0, svc.stderr()
     assert _seen("", svc.stderr(), tmp_path) == outputs, svc.stderr()
+
+
+# -- the builder itself: the same table, from the config each command builds from its flags
+
+KINDS = {"EventsSink": "events", "StillSink": "annotate", "VideoSink": "annotate", "MqttSink": "mqtt", "Health": "http",
+         "Preview": "preview", "Summary": "summary"}
+
+
+def _built(mode: str, flags: list[str], tmp_path):
+    """build_outputs as the command calls it, for `flags`: the config, and run's own options, from its parser."""
+    import threading
+
+    from fer_edge.cli import build_parser
+    from fer_edge.cli.run import run_request, run_settings
+    from fer_edge.config import load_config, overrides_from
+    from fer_edge.outputs.build import RunRequest, build_outputs
+    from fer_edge.pipeline.build import model_labels
+    from fer_edge.sources import open_source
+    from fer_edge.sources.reconnect import ReconnectingSource
+
+    args = build_parser().parse_args([mode, "--source", "demo", *flags])
+    if mode == "run":
+        cfg, source, request = run_settings(args), open_source("demo"), run_request(args)
+    else:
+        cfg, request = load_config(None, overrides_from(args)), RunRequest()
+        source = ReconnectingSource(lambda: open_source("demo"), "demo", threading.Event())
+    return build_outputs(cfg, mode, labels=model_labels(cfg), source=source, run=request)
+
+
+@pytest.mark.parametrize("flags, outputs", RUN, ids=[" ".join(f) or "defaults" for f, _ in RUN])
+def test_build_outputs_for_a_run_config_gives_the_run_s_outputs(flags, outputs, tmp_path):
+    with _built("run", _fill(flags, tmp_path), tmp_path) as built:
+        assert [KINDS[type(s).__name__] for s in built.sinks].count("events") <= 1
+        assert {KINDS[type(s).__name__] for s in built.sinks} == outputs
+        assert (built.detecting is not None) == ("mqtt" in outputs)  # MQTT's detection switch reaches the loop
+        assert (built.http is not None) == ("http" in outputs)
+
+
+@pytest.mark.parametrize("flags, outputs", SERVICE, ids=[" ".join(f) for f, _ in SERVICE])
+def test_build_outputs_for_a_service_config_gives_the_service_s_outputs(flags, outputs, tmp_path):
+    with _built("service", [*_fill(flags, tmp_path), "--http-port", "0"], tmp_path) as built:
+        assert {KINDS[type(s).__name__] for s in built.sinks} == outputs
+
+
+def test_api_outputs_are_the_events_alone_whatever_else_the_config_turns_on(tmp_path):
+    """A program running the loop itself (a benchmark) gets no port, no broker, no picture."""
+    import io
+
+    from fer_edge.config import config_from
+    from fer_edge.outputs.build import build_outputs
+
+    cfg = config_from({"mqtt.host": "127.0.0.1", "http.preview": True, "http.port": 0})
+    with build_outputs(cfg, "api", labels=("happy",), events_to=io.StringIO()) as built:
+        assert [KINDS[type(s).__name__] for s in built.sinks] == ["events"] and built.http is None

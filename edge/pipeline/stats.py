@@ -47,6 +47,11 @@ class LoopStats:
             self.fps_now = inst if self.fps_now == 0 else (self.fps_now * 9 + inst) / 10
         self._last = now
 
+    def time(self, stage: str, seconds: float) -> None:
+        """A stage timed after its frame was counted: the outputs (`events`), then `total` with them."""
+        self._ms[stage].append(seconds * 1000.0)
+        self.total_s[stage] += seconds
+
     def latency(self) -> dict[str, dict[str, float]]:
         out = {}
         for stage, values in self._ms.items():
