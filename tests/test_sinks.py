@@ -131,3 +131,31 @@ def test_outputs_close_every_sink_and_raise_the_first_failure_after(tmp_path):
     assert closed == ["failing", "closes"]  # last added first, and the rest still closed
     outputs.close()
     assert closed == ["failing", "closes"]
+
+
+def test_the_worked_example_in_docs_extending_adds_an_output_with_one_line(tmp_path, monkeypatch):
+    """docs/extending.md's CSV sink, as printed there, written to by the loop through build_outputs' Outputs."""
+    import re
+    import sys
+    import types
+
+    from conftest import ROOT
+
+    from fer_edge.outputs.build import build_outputs
+
+    module, line = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "extending.md").read_text(), re.S)[:2]
+    csvfaces = types.ModuleType("fer_edge.outputs.csvfaces")
+    csvfaces.__package__ = "fer_edge.outputs"
+    monkeypatch.setitem(sys.modules, csvfaces.__name__, csvfaces)
+    exec(compile(module, "docs/extending.md", "exec"), csvfaces.__dict__)
+    monkeypatch.chdir(tmp_path)
+    pipeline = build_pipeline(config_from({"detector.name": "blazeface-short"}))
+    source = open_source("demo", demo_frames=3)
+    try:
+        with build_outputs(pipeline.config, "api", labels=pipeline.labels, events_to=io.StringIO()) as outputs:
+            exec(line.strip(), {"outputs": outputs, "CsvSink": csvfaces.CsvSink})  # the one line
+            pipeline.run(source, outputs.sinks)
+    finally:
+        source.close()
+    rows = [row.split(",") for row in (tmp_path / "faces.csv").read_text().splitlines()]
+    assert [(r[0], r[1], r[2]) for r in rows] == [("0", "1", "happy"), ("1", "1", "happy"), ("2", "1", "happy")]

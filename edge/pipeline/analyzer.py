@@ -1,7 +1,8 @@
 """`Analyzer`: the faces in a picture or along a video and their expressions, as typed records for other programs.
 
-The detector, crop, classifier and tracker are the ones `fer-edge run` uses (edge/), so a program that embeds
-fer-edge gets the same answers as the command line; nothing here imports TensorFlow.
+The models come from `build_pipeline` and the frames go through `fer-edge run`'s own loop (edge/pipeline/loop.py:
+the detector on every Nth frame within the compute budget, picamera2's lores stream, the tracker, the classifier),
+so a program that embeds fer-edge gets the same answers as the command line; nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
