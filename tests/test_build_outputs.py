@@ -133,3 +133,22 @@ def test_api_outputs_are_the_events_alone_whatever_else_the_config_turns_on(tmp_
     cfg = config_from({"mqtt.host": "127.0.0.1", "http.preview": True, "http.port": 0})
     with build_outputs(cfg, "api", labels=("happy",), events_to=io.StringIO()) as built:
         assert [KINDS[type(s).__name__] for s in built.sinks] == ["events"] and built.http is None
+
+
+def test_a_start_that_fails_leaves_the_events_file_as_it_was(tmp_path):
+    """A taken port (exit 1) or a model that will not load (exit 2) is found before the events file is touched:
+    `run` does not start it afresh, the service appends no record."""
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"type":"stats","frames":7}\n')
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = str(holder.getsockname()[1])
+        taken = run_cli("run", "--source", "demo", "--events", str(events), "--http-port", port, timeout=120)
+    assert taken.returncode == 1 and "already in use" in taken.stderr, taken.stderr
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"not a model")
+    bad = run_cli("service", "--source", "demo", "--events", str(events), "--http-enabled", "false", "--model",
+                  str(broken), timeout=120)
+    assert bad.returncode == 2 and "model.path" in bad.stderr, bad.stderr
+    assert events.read_text() == '{"type":"stats","frames":7}\n'

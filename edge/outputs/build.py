@@ -111,8 +111,10 @@ def build_outputs(cfg: ServiceConfig, mode: Mode, *, labels: tuple[str, ...], in
 
 def _build(outputs: Outputs, cfg: ServiceConfig, mode: Mode, labels: tuple[str, ...], info: dict[str, str],
            source: FrameSource | None, run: RunRequest, events_to: TextIO | None) -> None:
+    """In an order that fails early and harmlessly: a bad --annotate, a taken port or a refused login stops the
+    start before the events file is touched."""
     out, live = cfg.outputs, mode != "api"
-    if mode == "run" and run.annotate and source is not None:  # first: a bad --annotate leaves the events file as it was
+    if mode == "run" and run.annotate and source is not None:
         from .annotate import annotation_sink
 
         outputs.add(annotation_sink(run.annotate, cfg.source.input, source.still, source.fps))
@@ -120,19 +122,22 @@ def _build(outputs: Outputs, cfg: ServiceConfig, mode: Mode, labels: tuple[str, 
         from .annotate import WindowSink
 
         outputs.add(WindowSink())
-    outputs.events = _events(cfg, mode, run, events_to)
-    if outputs.events is not None:
-        outputs.sinks.insert(0, EventsSink(outputs.events, out.stats_every_s))  # records first, as the loop makes them
-    collectors: list[Collector] = []  # their families in /metrics too
-    if live and cfg.mqtt.host:  # a login the broker refuses is an error now, before any frame
+    if live and cfg.http.enabled:
+        from .http.server import HttpEndpoint
+
+        outputs.http = HttpEndpoint(cfg.http.host, cfg.http.port, cfg.http.allowed_hosts)  # bound: not yet serving
+    mqtt = None
+    if live and cfg.mqtt.host:
         from .mqtt.node import state_folder
         from .mqtt.sink import open_mqtt
 
         mqtt = outputs.add(open_mqtt(cfg.mqtt, out.stats_every_s, labels, state_folder() if mode == "service" else None))
         outputs.detecting = mqtt.detecting
-        collectors.append(mqtt)
-    if live and cfg.http.enabled:
-        _http(outputs, cfg, source, labels, info, collectors)
+    outputs.events = _events(cfg, mode, run, events_to)
+    if outputs.events is not None:
+        outputs.sinks.insert(0, EventsSink(outputs.events, out.stats_every_s))  # records first, as the loop makes them
+    if outputs.http is not None:
+        _serve(outputs, outputs.http, cfg, source, labels, info, [mqtt] if mqtt is not None else [])
     if mode == "run" and source is not None and wants_progress(source, sys.stderr):
         outputs.add(Progress(source.length or 0, sys.stderr))
     if mode == "run" and run.summary:
@@ -156,16 +161,14 @@ def _events(cfg: ServiceConfig, mode: Mode, run: RunRequest, events_to: TextIO |
     return writer
 
 
-def _http(outputs: Outputs, cfg: ServiceConfig, source: FrameSource | None, labels: tuple[str, ...],
-          info: dict[str, str], collectors: list[Collector]) -> None:
-    """The endpoint (bound now: a taken port fails the start at once), its health and, when asked, the preview."""
+def _serve(outputs: Outputs, endpoint: HttpEndpoint, cfg: ServiceConfig, source: FrameSource | None,
+           labels: tuple[str, ...], info: dict[str, str], collectors: list[Collector]) -> None:
+    """The endpoint's health and, when asked, the preview; then it serves them, `collectors` in /metrics too."""
     from ..sources.reconnect import ReconnectingSource
     from .http.health import Health, Steady
     from .http.preview import make_preview
-    from .http.server import HttpEndpoint
 
     http = cfg.http
-    outputs.http = endpoint = HttpEndpoint(http.host, http.port, http.allowed_hosts)
     counts = source if isinstance(source, ReconnectingSource) else Steady(source)
     health = outputs.add(Health(counts, outputs.events, labels, http.stale_after_s, info))
     outputs.states.append(health.on_source_state)

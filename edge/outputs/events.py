@@ -29,7 +29,6 @@ from typing import Any, TextIO
 from ..errors import FerEdgeError, UsageError
 from ..files import writable_target
 from ..pipeline.sink import Closing
-from ..pipeline.stats import LoopStats
 from ..records import FaceRecord, FrameResult, LoopCounts
 
 log = logging.getLogger(__name__)
@@ -278,7 +277,7 @@ class JsonlWriter(Closing):
 
 class EventsSink(Closing):
     """The events output: each frame's face records, one line each, written once per frame; a stats record every
-    `stats_every_s` and a last one at `close`, which flushes and closes the writer."""
+    `stats_every_s` and a last one at `close` (when a frame was processed), which flushes and closes the writer."""
 
     def __init__(self, writer: JsonlWriter, stats_every_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.writer, self._every, self._clock = writer, stats_every_s, clock
@@ -296,10 +295,11 @@ class EventsSink(Closing):
         self.writer.flush()
 
     def close(self) -> None:
-        """The last stats record (every run's events end with one, frames 0 when none was read), then the file."""
+        """The last stats record, then the file. Without a frame there is none: a start that failed (a model that
+        would not load) adds nothing to a file the service appends to."""
         if self._closed:
             return
         self._closed = True
-        last = self._last
-        self.writer.write(stats_record(time.time(), last.stats if last else LoopStats(), last.dropped if last else 0))
+        if self._last is not None:
+            self.writer.write(stats_record(time.time(), self._last.stats, self._last.dropped))
         self.writer.close()
