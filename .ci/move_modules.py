@@ -129,7 +129,9 @@ def absolutize(f: Path) -> None:
         f.write_text(new)
 
 
-NEW_MODULES = {f"fer_edge.{v}" for v in MOVES.values()} | {f"fer_edge.{p}" for p in NEW_PACKAGES}
+NEW_MODULES = {f"fer_edge.{v}" for v in MOVES.values()} | {f"fer_edge.{p}" for p in NEW_PACKAGES} | {
+    ".".join(["fer_edge", *p.relative_to(ROOT).with_suffix("").parts]).removesuffix(".__init__")
+    for p in ROOT.glob("*/**/*.py")}  # modules added in the rooms since the move are new, never old
 
 
 def map_dotted(name: str) -> str:

@@ -9,7 +9,7 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +20,11 @@ import numpy as np
 from fer_edge.benchmarks.scene_metrics import Reported, reported_from_records
 from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.files import atomic_write_text
-from fer_edge.outputs.events import JsonlWriter
+from fer_edge.outputs.build import build_outputs
 from fer_edge.pipeline.build import Pipeline
+from fer_edge.pipeline.sink import Closing, Sink
 from fer_edge.pipeline.stats import LoopStats
+from fer_edge.records import FrameResult
 from fer_edge.sources import open_source
 
 log = logging.getLogger(__name__)
@@ -41,15 +43,17 @@ class ClipRun:
                 "faces_per_frame": round(self.stats.faces / n, 3)}
 
 
-def run_clip(pipeline: Pipeline, clip: str, *, events: TextIO | None = None,
-             observer: Callable | None = None, demo_frames: int = 1) -> ClipRun:
-    """`pipeline` over `clip` (what `--source` takes) until it ends or `max_frames`; the events are built and
-    serialized as in a real run, into `events` when given, else dropped."""
+def run_clip(pipeline: Pipeline, clip: str, *, events: TextIO | None = None, sinks: Sequence[Sink] = (),
+             demo_frames: int = 1) -> ClipRun:
+    """`pipeline` over `clip` (what `--source` takes) until it ends or `max_frames`, each frame to `sinks` after the
+    outputs; the events are built and serialized as in a real run, into `events` when given, else dropped."""
     source = open_source(clip, demo_frames=demo_frames)
     still = source.still
     t0 = time.perf_counter()
     try:
-        stats = pipeline.run(source, JsonlWriter(io.StringIO() if events is None else events), observer=observer)
+        with build_outputs(pipeline.config, "api", labels=pipeline.labels, info=pipeline.info,
+                           events_to=io.StringIO() if events is None else events) as outputs:
+            stats = pipeline.run(source, [*outputs.sinks, *sinks])
     finally:
         source.close()
     wall = time.perf_counter() - t0
@@ -108,14 +112,14 @@ def decoded_frames(clip: str) -> Iterator[np.ndarray]:
         cap.release()
 
 
-class Recorder:
-    """A loop observer keeping each frame's face records as (id, box, detected), for scene_metrics.quality."""
+class Recorder(Closing):
+    """A sink keeping each frame's face records as (id, box, detected), for scene_metrics.quality."""
 
     def __init__(self) -> None:
         self.frames: list[list[Reported]] = []
 
-    def __call__(self, frame, records, stats) -> None:
-        self.frames.append(reported_from_records(records))
+    def on_frame(self, result: FrameResult) -> None:
+        self.frames.append(reported_from_records(result.faces))
 
 
 def reference_boxes(clip: str, yunet_model: str, cache: Path | None = None, frames: int = 0) -> list[list[list[float]]]:

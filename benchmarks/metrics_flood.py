@@ -28,7 +28,7 @@ from pathlib import Path
 
 from fer_edge.benchmarks.machine import describe
 from fer_edge.logs import log_to_stderr
-from fer_edge.service.monitor import metric_value
+from fer_edge.outputs.http.health import metric_value
 
 log = logging.getLogger(__name__)
 

@@ -69,7 +69,7 @@ def run_variant(clip: Clip, variant: Variant, base: dict[str, Any]) -> dict:
     pipeline = dataclasses.replace(built, detector=detector)
     recorder = Recorder()
     load_before = load_average()
-    run = run_clip(pipeline, str(clip.video), observer=recorder)
+    run = run_clip(pipeline, str(clip.video), sinks=[recorder])
     frames = run.stats.frames
     if frames != len(clip.truth):
         raise FerEdgeError(f"{clip.video}: the loop read {frames} frames, the truth has {len(clip.truth)}")

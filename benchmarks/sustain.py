@@ -17,7 +17,6 @@ import logging
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,16 +26,15 @@ from fer_edge.benchmarks.bench_models import find_models
 from fer_edge.benchmarks.machine import describe, temperatures_c, throttled
 from fer_edge.benchmarks.worker import INTERVAL_RULE, _loop_pipeline
 from fer_edge.files import atomic_write_text, ensure_folder
-from fer_edge.outputs.events import NullWriter
+from fer_edge.pipeline.sink import Closing
 from fer_edge.pipeline.stats import LoopStats
-from fer_edge.records import FaceRecord
-from fer_edge.sources import Frame
+from fer_edge.records import FrameResult
 
 log = logging.getLogger(__name__)
 
 
-class Sampler:
-    """The loop's observer: every `every_s`, one sample of the frames since the last, the temperatures, throttling."""
+class Sampler(Closing):
+    """A sink: every `every_s`, one sample of the frames since the last, the temperatures, throttling."""
 
     def __init__(self, every_s: float, root: Path, clock=time.perf_counter) -> None:
         self.every_s, self.root, self._clock = every_s, root, clock
@@ -44,10 +42,10 @@ class Sampler:
         self._last_frames = 0
         self.samples: list[dict] = []
 
-    def on_frame(self, frame: Frame, records: Sequence[FaceRecord], stats: LoopStats) -> None:
+    def on_frame(self, result: FrameResult) -> None:
         now = self._clock()
         if now - self._last_t >= self.every_s:
-            self.take(now, stats)
+            self.take(now, result.stats)
 
     def take(self, now: float, stats: LoopStats) -> None:
         frames = stats.frames - self._last_frames
@@ -85,7 +83,7 @@ def run_sustain(opts: BenchOptions, minutes: float, every_s: float, root: Path) 
              f"a sample every {every_s:g} s")
     timer.start()
     try:
-        stats = pipeline.run(source, NullWriter(), stop=stop, observer=sampler.on_frame)
+        stats = pipeline.run(source, [sampler], stop=stop)
     finally:
         timer.cancel()
         source.close()

@@ -141,19 +141,19 @@ def _loop_pipeline(task: dict, max_frames: int = 0):
 def video_task(task: dict) -> dict:
     from fer_edge.benchmarks.clip import Recorder, run_clip
     from fer_edge.detection.lores import detect_image
+    from fer_edge.pipeline.sink import CallbackSink
 
     pipeline = _loop_pipeline(task, task["frames"])
     size: list[tuple[int, int]] = []
     recorder = Recorder() if task.get("reference") else None
 
-    def observe(frame, records, stats) -> None:
+    def observe(result) -> None:
         if not size:
-            h, w = detect_image(frame).shape[:2]
+            h, w = detect_image(result.frame).shape[:2]
             size.append((w, h))
-        if recorder is not None:
-            recorder(frame, records, stats)
 
-    run = run_clip(pipeline, task["source"], demo_frames=task["frames"], observer=observe)
+    sinks = [CallbackSink(observe), *([recorder] if recorder is not None else [])]
+    run = run_clip(pipeline, task["source"], demo_frames=task["frames"], sinks=sinks)
     detector_macs = pipeline.detector.macs(*size[0]) if size else None
     out = {**run.figures(), "stages_ms": dict(run.stats.latency()), "loop_ms": run.stats.quantiles("total"),
            "detect_every": run.stats.detect_every, "interval_rule": INTERVAL_RULE, "frame_size": list(size[0]),

@@ -39,23 +39,19 @@ def test_stats_record_names_its_rates_and_the_detected_share(shared, tmp_path):
     assert sum(r["detected"] for r in records if r["type"] == "face") > 0
 
 
-def test_metrics_count_detect_over_detected_frames(monkeypatch):
-    from types import SimpleNamespace
+def test_metrics_count_detect_over_detected_frames():
+    from fer_edge.outputs.http.health import Health, Steady
+    from fer_edge.records import Frame, FrameResult
 
-    from fer_edge.service.monitor import Monitor
-    from fer_edge.service.sdnotify import Notifier
-
-    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
-    source = SimpleNamespace(dropped=0, undecodable=0, up=True, errors=0, reconnects=0)
-    monitor = Monitor(Notifier(), source, SimpleNamespace(errors=0, lost=0), ("happy",), 5.0, {}, clock=lambda: 1.0)
-    monitor.SNAPSHOT_EVERY_S = 0.0
+    health = Health(Steady(None), None, ("happy",), 5.0, {}, clock=lambda: 1.0)
+    health.SNAPSHOT_EVERY_S = 0.0
     stats = LoopStats()
     for i in range(4):
         stats.add({"detect": 0.01, "total": 0.02}, 0, i % 2 == 0)
-        monitor.on_frame(None, [], stats)
+        health.on_frame(FrameResult(Frame(None, i, 0.0), (), (), i % 2 == 0, stats))
     from prometheus_client.parser import text_string_to_metric_families
 
-    m = {(s.name, s.labels.get("stage")): s.value for f in text_string_to_metric_families(monitor.metrics_text())
+    m = {(s.name, s.labels.get("stage")): s.value for f in text_string_to_metric_families(health.metrics_text())
          for s in f.samples}
     assert m[("fer_edge_stage_seconds_count", "detect")] == 2 and m[("fer_edge_stage_seconds_count", "total")] == 4
     assert m[("fer_edge_frames_detected_total", None)] == 2 and m[("fer_edge_frames_total", None)] == 4

@@ -24,10 +24,6 @@ KNOWN_UPWARD = {
     "fer_edge.config -> fer_edge.outputs.mqtt",
     "fer_edge.config -> fer_edge.sources",
     "fer_edge.config -> fer_edge.tracking",
-    "fer_edge.outputs.http.runhttp -> fer_edge.service.monitor",
-    "fer_edge.outputs.http.runhttp -> fer_edge.service.sdnotify",
-    "fer_edge.pipeline.build -> fer_edge.outputs.events",
-    "fer_edge.pipeline.loop -> fer_edge.outputs.events",
     "fer_edge.sources -> fer_edge.detection.lores",
 }
 KNOWN_CYCLES = {
@@ -36,11 +32,7 @@ KNOWN_CYCLES = {
     "fer_edge.config -> fer_edge.outputs.mqtt -> fer_edge.config",
 }
 KNOWN_LONG = {
-    "edge/cli/__init__.py",
     "edge/config/__init__.py",
-    "edge/outputs/http/preview.py",
-    "edge/outputs/http/server.py",
-    "edge/outputs/mqtt/__init__.py",
     "edge/sources/__init__.py",
     "edge/tracking/__init__.py",
 }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import sys
 import time
 import types
@@ -95,8 +94,8 @@ class _LoresPicamera2:
 
 def test_picamera_lores_detects_small_and_crops_main(monkeypatch):
     from fer_edge.config import config_from
-    from fer_edge.outputs.events import JsonlWriter
     from fer_edge.pipeline.build import build_pipeline
+    from fer_edge.pipeline.sink import CallbackSink
     from fer_edge.sources import open_source
 
     monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=_LoresPicamera2))
@@ -110,7 +109,7 @@ def test_picamera_lores_detects_small_and_crops_main(monkeypatch):
     detector.detect = lambda image: seen.append(image.shape) or real_detect(image)
     records = []
     try:
-        pipeline.run(src, JsonlWriter(io.StringIO()), observer=lambda f, r, s: records.append((f, r)))
+        pipeline.run(src, [CallbackSink(lambda result: records.append((result.frame, result.faces)))])
     finally:
         src.close()
     assert cam.started and cam.closed and set(cam.single) == {("main", "lores")}
@@ -122,3 +121,30 @@ def test_picamera_lores_detects_small_and_crops_main(monkeypatch):
     # the astronaut's face sits at (173, 75)-(277, 178) of the 512 px photo, placed at (768, 448) in main
     assert abs(x1 - (768 + 173)) < 25 and abs(y1 - (448 + 75)) < 25 and abs(x2 - (768 + 277)) < 25
     assert faces[0].label == "happy"  # classified on the crop from main
+
+
+def test_the_api_stream_detects_on_lores_as_run_does(monkeypatch):
+    """`Analyzer.stream("picamera")` goes through run's loop: the detector sees the small grey stream, the crops and
+    boxes come from main."""
+    from fer_edge import Analyzer
+
+    class SmallFrames(_LoresPicamera2):  # the API opens the camera at 640x480: the demo photo made to fit
+        def configure(self, config):
+            w, h = config["main"]["size"]
+            super().configure({**config, "main": {**config["main"], "size": (1280, 960)}})
+            self.config = config
+            self.main = np.ascontiguousarray(cv2.resize(self.main, (w, h), interpolation=cv2.INTER_AREA))
+
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=SmallFrames))
+    analyzer = Analyzer(detector="blazeface")
+    seen = []
+    detector = analyzer._pipeline.detector
+    real_detect = detector.detect
+    detector.detect = lambda image: seen.append(image.shape) or real_detect(image)
+    frames = list(analyzer.stream("picamera", max_frames=2, detect_every=1))
+    cam = _LoresPicamera2.instances[-1]
+    assert cam.closed and set(cam.single) == {("main", "lores")}
+    lw, lh = cam.config["lores"]["size"]
+    assert len(seen) == 2 and all(s == (lh, lw) for s in seen), seen  # never main's pixels
+    face = frames[-1][0]  # the astronaut's face (174, 75, 277, 178) in the photo, halved into main's corner
+    assert len(frames) == 2 and np.allclose(face.box, (384 + 87, 224 + 37, 384 + 139, 224 + 89), atol=6), face.box

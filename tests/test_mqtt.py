@@ -162,21 +162,22 @@ def _rec(face_id: int, t: float, frame: int, label: str, score: float = 0.8) -> 
 
 def test_lifecycle_new_update_end_and_time_shares():
     life = FaceLifecycle(update_every_s=10.0)
-    out = life.on_frame([_rec(1, 0.0, 0, "happy")], [1])
+    out = life.on_frame([_rec(1, 0.0, 0, "happy")])
     assert [e["type"] for e in out] == ["new"] and out[0]["before"] == out[0]["after"]
-    assert life.on_frame([_rec(1, 1.0, 1, "happy")], [1]) == []  # same label, not yet due: no message
-    out = life.on_frame([_rec(1, 3.0, 2, "sad")], [1])
+    assert life.on_frame([_rec(1, 1.0, 1, "happy")]) == []  # same label, not yet due: no message
+    out = life.on_frame([_rec(1, 3.0, 2, "sad")])
     assert [e["type"] for e in out] == ["update"]
     assert out[0]["before"]["label"] == "happy" and out[0]["after"]["label"] == "sad"
-    assert life.on_frame([_rec(1, 4.0, 3, "sad")], [1]) == []
-    out = life.on_frame([], [])  # the tracker dropped it
+    assert life.on_frame([_rec(1, 4.0, 3, "sad")]) == []
+    assert life.on_frame([]) == []  # missing from a frame is not an end: the tracker still holds it
+    out = life.on_frame([], [1])  # the tracker dropped it
     assert [e["type"] for e in out] == ["end"]
     after = out[0]["after"]
     assert set(after) == set(FACE_KEYS)
     assert after["duration"] == 4.0 and after["end_time"] == 4.0 and after["frames"] == 4
     assert after["label_shares"] == {"happy": 0.75, "sad": 0.25}  # happy held 0..3 s, sad 3..4 s
     periodic = FaceLifecycle(update_every_s=2.0)
-    kinds = [e["type"] for t in range(6) for e in periodic.on_frame([_rec(7, float(t), t, "happy")], [7])]
+    kinds = [e["type"] for t in range(6) for e in periodic.on_frame([_rec(7, float(t), t, "happy")])]
     assert kinds == ["new", "update", "update"]  # at t=2 and t=4: at most every 2 s without a change
     assert [e["type"] for e in periodic.close()] == ["end"]
 

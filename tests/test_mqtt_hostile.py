@@ -140,7 +140,7 @@ def test_a_login_refused_later_is_logged_once_then_back(tmp_path):
 
 def test_a_broker_that_never_answers_is_left_after_a_bounded_wait_said_once_and_retried(tmp_path):
     from fer_edge.benchmarks.loopback import SilentServer
-    from fer_edge.outputs.mqtt import CONNACK_S
+    from fer_edge.outputs.mqtt.link import CONNACK_S
 
     server = SilentServer()
     port = server.url.split(":")[2].split("/")[0]

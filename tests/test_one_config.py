@@ -87,8 +87,7 @@ def test_build_pipeline_takes_every_loop_setting_from_the_config():
                        "detector.every": 3, "outputs.stats_every_s": 2.0, "tracking.max_carry_s": 0.9,
                        "tracking.follow": "velocity", "tracking.confirm": "hits"})
     p = build_pipeline(cfg, max_frames=4)
-    assert (p.options.margin, p.options.level_eyes, p.options.detect_every, p.options.max_frames,
-            p.options.stats_every_s) == (0.5, True, 3, 4, 2.0)
+    assert (p.options.margin, p.options.level_eyes, p.options.detect_every, p.options.max_frames) == (0.5, True, 3, 4)
     assert (p.tracker.max_carry_s, p.tracker.follow, p.tracker.confirm) == (0.9, "velocity", "hits")
     assert p.new_tracker() is not p.tracker and p.info["detector"] == "blazeface-short"
     assert p.tracker.checker is None  # only the room detector's tile-only boxes get a second look

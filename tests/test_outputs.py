@@ -236,7 +236,8 @@ def test_events_file_is_started_afresh_with_a_run_record_or_appended_to(tmp_path
 
 
 def test_a_stream_password_never_reaches_the_run_record():
-    from fer_edge.cli import _run_config, build_parser
+    from fer_edge.cli import build_parser
+    from fer_edge.cli.run import _run_config
 
     args = build_parser().parse_args(["run", "--source", "rtsp://admin:hunter2@cam/stream"])
     config = _run_config(args, DEFAULT_MODEL)
@@ -245,15 +246,10 @@ def test_a_stream_password_never_reaches_the_run_record():
 
 # --- the service: faces in view now, and SIGHUP ---------------------------------------------------------------------
 
-def _monitor(clock):
-    from types import SimpleNamespace
+def _health(clock):
+    from fer_edge.outputs.http.health import Health, Steady
 
-    from fer_edge.service.monitor import Monitor
-    from fer_edge.service.sdnotify import Notifier
-
-    source = SimpleNamespace(dropped=0, undecodable=0, up=True, errors=0, reconnects=0)
-    events = SimpleNamespace(errors=0, lost=0)
-    return Monitor(Notifier(), source, events, ("happy", "sad"), 5.0, {"model": "m", "detector": "d"}, clock=clock)
+    return Health(Steady(None), None, ("happy", "sad"), 5.0, {"model": "m", "detector": "d"}, clock=clock)
 
 
 def _frame_records(*ids: int) -> list:
@@ -267,24 +263,30 @@ def _sample(monitor, name: str) -> float:
                 if s.name == name)
 
 
-def test_latest_lists_the_faces_in_view_now_and_the_ended_ones_apart(monkeypatch):
+def test_latest_lists_the_faces_in_view_now_and_the_ended_ones_apart():
+    """`ended` holds the faces whose track ended (the frame result's `ended`, MQTT's `end`), not those merely
+    missing from a frame."""
     from types import SimpleNamespace
 
-    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    from fer_edge.records import Frame, FrameResult
+
     now = [100.0]
-    monitor = _monitor(lambda: now[0])
+    health = _health(lambda: now[0])
     stats = SimpleNamespace(frames=1, faces=0, fps_now=10.0, detected=1, latency=lambda: {}, total_s={})
-    for step, ids in enumerate([(1, 2, 3, 4, 5), (1, 2, 3, 4, 5), (6, 7), (6, 7)]):  # a crowd passes, two remain
+    steps = [((1, 2, 3, 4, 5), ()), ((1, 2, 3, 4, 5), ()), ((6, 7), (1, 2, 3, 4, 5)), ((6,), ())]  # 7 hidden, kept
+    for step, (ids, ended) in enumerate(steps):  # a crowd passes, two remain
         now[0] = 100.0 + 0.1 * step
-        monitor.on_frame(None, _frame_records(*ids), stats)
-    latest = json.loads(monitor.latest_json())
-    assert [f["face_id"] for f in latest["faces"]] == [6, 7]
+        health.on_frame(FrameResult(Frame(None, step, 0.0), tuple(_frame_records(*ids)), ended, True, stats))
+    latest = json.loads(health.latest_json())
+    assert [f["face_id"] for f in latest["faces"]] == [6]
     assert [f["face_id"] for f in latest["ended"]] == [1, 2, 3, 4, 5] and latest["ended"][0]["gone_s"] >= 0
-    assert _sample(monitor, "fer_edge_faces_in_view") == 2
+    assert _sample(health, "fer_edge_faces_in_view") == 1
+    health.on_frame(FrameResult(Frame(None, 4, 0.0), tuple(_frame_records(6)), (7,), True, stats))
+    assert [f["face_id"] for f in json.loads(health.latest_json())["ended"]] == [1, 2, 3, 4, 5, 7]
     now[0] += 10  # frames stop: nothing is known to be in view, and the ended ones are too old to list
-    latest = json.loads(monitor.latest_json())
+    latest = json.loads(health.latest_json())
     assert latest["faces"] == [] and latest["ended"] == [] and latest["healthy"] is False
-    assert _sample(monitor, "fer_edge_faces_in_view") == 0
+    assert _sample(health, "fer_edge_faces_in_view") == 0
 
 
 @pytest.mark.shared

@@ -136,7 +136,7 @@ def test_edgetpu_absent_is_a_clear_error():
 
 def test_stop_event_ends_the_loop():
     from fer_edge.config import config_from
-    from fer_edge.outputs.events import JsonlWriter
+    from fer_edge.outputs.events import EventsSink, JsonlWriter
     from fer_edge.pipeline.build import build_pipeline
     from fer_edge.sources import ImageSource
 
@@ -167,7 +167,8 @@ def test_stop_event_ends_the_loop():
 
     out = io.StringIO()
     pipeline = build_pipeline(config_from({}), detector=NoFaces(), classifier=Clf())
-    stats = pipeline.run(Endless([], "endless"), JsonlWriter(out), stop=stop)
+    with EventsSink(JsonlWriter(out), 10.0) as events:
+        stats = pipeline.run(Endless([], "endless"), [events], stop=stop)
     assert stats.frames > 10 and '"type":"stats"' in out.getvalue()
 
 

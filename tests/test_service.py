@@ -282,18 +282,17 @@ def test_taken_port_is_a_clear_error_at_start():
     assert_one_line_error(proc, f"http.port {port}", "already in use", code=1)
 
 
-def test_loop_observer_sees_every_frame():
-    """run_loop's observer (the service's watchdog and metrics) is called once per processed frame, after stats."""
-    import io
-
+def test_every_sink_sees_every_frame_after_the_stats_count_it():
+    """Each sink (the service's watchdog, health, MQTT) gets each processed frame's result once, in turn."""
     from fer_edge.config import config_from
-    from fer_edge.outputs.events import JsonlWriter
     from fer_edge.pipeline.build import build_pipeline
+    from fer_edge.pipeline.sink import CallbackSink, NullSink
     from fer_edge.sources import open_source
 
     seen = []
     pipeline = build_pipeline(config_from({"detector.name": "blazeface-short"}))
-    stats = pipeline.run(open_source("demo", demo_frames=3), JsonlWriter(io.StringIO()),
-                         observer=lambda frame, records, st: seen.append((frame.index, len(records), st.frames)))
-    assert seen == [(0, 1, 1), (1, 1, 2), (2, 1, 3)] and stats.frames == 3
+    null = NullSink()
+    stats = pipeline.run(open_source("demo", demo_frames=3), [
+        null, CallbackSink(lambda r: seen.append((r.frame.index, len(r.faces), r.stats.frames, null.frames)))])
+    assert seen == [(0, 1, 1, 1), (1, 1, 2, 2), (2, 1, 3, 3)] and stats.frames == 3
     assert np.isclose(sum(stats.total_s.values()), 2 * stats.total_s["total"])  # the stages add up to the total

@@ -22,7 +22,7 @@ import pytest
 from conftest import run_cli
 from test_service import Service
 
-from fer_edge.outputs.http.server import exposure_warning
+from fer_edge.outputs.http.guard import exposure_warning
 
 REQUEST = b"GET /healthz HTTP/1.0\r\nHost: x\r\nUser-Agent: slow\r\n\r\n"
 

@@ -11,8 +11,8 @@ import pytest
 from conftest import assert_one_line_error, run_cli
 from test_preview import TOKEN, Proc, _stream_parts
 
-from fer_edge.outputs.http.preview import MAX_VIEWERS, TRIES
-from fer_edge.outputs.http.server import host_allowed
+from fer_edge.outputs.http.guard import TRIES, host_allowed
+from fer_edge.outputs.http.preview import MAX_VIEWERS
 
 
 def _raw(port: int, path: str, host: str | None, timeout: float = 10.0) -> tuple[int, bytes]:
@@ -59,7 +59,7 @@ def preview(tmp_path_factory):
     ("cam.example.evil.example", False),
 ])
 def test_host_rule(host, allowed):
-    from fer_edge.outputs.http.server import allowed_hosts
+    from fer_edge.outputs.http.guard import allowed_hosts
 
     assert host_allowed(host, allowed_hosts("cam.example, other.lan")) is allowed
     assert host_allowed(host, allowed_hosts("*")) is True
@@ -109,7 +109,8 @@ def test_wrong_tokens_are_limited_per_client_and_logged_without_the_token(tmp_pa
 
 
 def test_the_limit_refills_and_is_per_client_with_a_fake_clock():
-    from fer_edge.outputs.http.preview import TRY_EVERY_S, Preview
+    from fer_edge.outputs.http.guard import TRY_EVERY_S
+    from fer_edge.outputs.http.preview import Preview
 
     now = [0.0]
     guarded = Preview(token=TOKEN, clock=lambda: now[0])

@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT
 
 from fer_edge.errors import FerEdgeError, UsageError
-from fer_edge.outputs.events import JsonlWriter
+from fer_edge.outputs.events import EventsSink, JsonlWriter
 from fer_edge.service.sdnotify import Notifier
 from fer_edge.sources import Frame, _LatestFrames, open_source
 from fer_edge.sources.reconnect import ReconnectingSource
@@ -184,17 +184,17 @@ def test_pacing_is_its_own_wait_stage_not_decode(tmp_path):
     from conftest import write_demo_clip
 
     from fer_edge.config import config_from
+    from fer_edge.outputs.http.health import Health
     from fer_edge.pipeline.build import build_pipeline
-    from fer_edge.service.monitor import Monitor
 
     clip = write_demo_clip(tmp_path / "clip.avi", 10, 160)
     src = ReconnectingSource(lambda: open_source(str(clip)), str(clip), threading.Event(), fps=5)
     out = tmp_path / "events.jsonl"
     writer = JsonlWriter(out)
-    monitor = Monitor(Notifier({}), src, writer, ("happy",), 5.0, {})
+    monitor = Health(src, writer, ("happy",), 5.0, {})
     monitor.SNAPSHOT_EVERY_S = 0.0
-    build_pipeline(config_from({}), max_frames=6).run(src, writer, observer=monitor.on_frame)
-    writer.close()
+    with EventsSink(writer, 10.0) as events:
+        build_pipeline(config_from({}), max_frames=6).run(src, [events, monitor])
     latency = _lines(out)[-1]["latency_ms"]
     assert latency["wait"]["p50"] > 100 and latency["decode"]["p50"] < 50, latency
     assert latency["total"]["mean"] >= latency["wait"]["mean"] + latency["decode"]["mean"]
@@ -258,9 +258,8 @@ def test_a_looping_folder_is_detected_on_every_frame_through_the_reconnecting_so
     stop = threading.Event()
     src = ReconnectingSource(lambda: open_source(str(tmp_path)), str(tmp_path), stop)
     out = tmp_path / "events.jsonl"
-    writer = JsonlWriter(out)
-    build_pipeline(config_from({"detector.every": 2}), max_frames=4).run(src, writer)
-    writer.close()
+    with EventsSink(JsonlWriter(out), 10.0) as events:
+        build_pipeline(config_from({"detector.every": 2}), max_frames=4).run(src, [events])
     assert src.still
     faces = [r for r in map(json.loads, out.read_text().splitlines()) if r["type"] == "face"]
     assert all(f["detected"] for f in faces)
@@ -270,7 +269,7 @@ def test_a_looping_folder_is_detected_on_every_frame_through_the_reconnecting_so
 def test_metric_value_reads_a_sample_with_the_prometheus_parser():
     from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-    from fer_edge.service.monitor import metric_value
+    from fer_edge.outputs.http.health import metric_value
 
     registry = CollectorRegistry()
     Counter("fer_edge_frames", "frames", registry=registry).inc(275)

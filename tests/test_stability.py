@@ -118,7 +118,7 @@ def test_scene_cut_is_found_and_exposure_or_small_moves_are_not():
 class _TwoScenes:
     """Three frames of one scene, then three of another; the same face box in all."""
 
-    name, dropped, live, still, fps = "two-scenes", 0, False, False, 30.0
+    name, dropped, undecodable, live, still, fps = "two-scenes", 0, 0, False, False, 30.0
 
     def __init__(self):
         self._frames = [_scene(1)] * 3 + [_scene(2)] * 3
@@ -155,12 +155,13 @@ class _Happy:
 
 def test_a_track_does_not_survive_a_scene_cut_and_the_cut_is_detected_afresh():
     from fer_edge.config import config_from
-    from fer_edge.outputs.events import JsonlWriter
+    from fer_edge.outputs.events import EventsSink, JsonlWriter
     from fer_edge.pipeline.build import build_pipeline
 
     out, detector = io.StringIO(), _SameBox()
-    cfg = config_from({"detector.every": 10, "outputs.stats_every_s": 1e9})
-    build_pipeline(cfg, detector=detector, classifier=_Happy()).run(_TwoScenes(), JsonlWriter(out))
+    cfg = config_from({"detector.every": 10})
+    with EventsSink(JsonlWriter(out), 1e9) as events:
+        build_pipeline(cfg, detector=detector, classifier=_Happy()).run(_TwoScenes(), [events])
     faces = [r for r in map(json.loads, out.getvalue().splitlines()) if r["type"] == "face"]
     assert [r["face_id"] for r in faces] == [1, 1, 1, 2, 2, 2]
     assert [r["detected"] for r in faces] == [True, False, False, True, False, False]

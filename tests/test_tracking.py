@@ -199,7 +199,7 @@ def test_mqtt_new_comes_only_after_confirmation(confirm, new_events):
         dets = [Detection(Box(200, 150, 260, 210), 0.6, tile_only=True)] if i % EVERY == 0 else None
         shown = tracker.step(wall, dets, i / FPS)
         records = tracker.faces(shown, np.full((len(shown), 7), 1 / 7, np.float32), time=i / FPS, frame=i)
-        events += lifecycle.on_frame(records, [t.id for t in tracker.tracks])
+        events += lifecycle.on_frame(records)
     assert sum(e["type"] == "new" for e in events) == new_events
 
 
@@ -211,5 +211,5 @@ def test_one_new_event_per_person_through_a_missed_detection():
         dets = None if i % EVERY else ([] if i == 2 * EVERY else [Detection(Box(x, 200, x + FACE, 264), 0.9)])
         shown = tracker.step(_frame(bg, face, x, 200), dets, i / FPS)
         records = tracker.faces(shown, np.full((len(shown), 7), 1 / 7, np.float32), time=i / FPS, frame=i)
-        events += lifecycle.on_frame(records, [t.id for t in tracker.tracks])
+        events += lifecycle.on_frame(records)
     assert [e["type"] for e in events if e["type"] != "update"] == ["new"]

@@ -13,9 +13,10 @@ import cv2
 import numpy as np
 
 from ..errors import FerEdgeError, UsageError
-from ..files import atomic_write_bytes, writable_target
-from ..records import FaceRecord
-from ..sources import DEMO_IMAGE, IMAGE_SUFFIXES, Frame
+from ..files import atomic_write_bytes, check_output_file, ensure_folder, writable_target
+from ..pipeline.sink import Closing
+from ..records import FaceRecord, Frame, FrameResult
+from ..sources import DEMO_IMAGE, IMAGE_SUFFIXES
 from ..sources.videofile import VideoWriter, open_video
 
 log = logging.getLogger(__name__)
@@ -135,8 +136,14 @@ def _label(out: np.ndarray, label: Label) -> None:
 
 
 def annotation_sink(target: str, source_spec: str, still: bool, fps: float | None) -> StillSink | VideoSink:
-    """Photos give annotated photos (one per input, named after it); videos and cameras give a video."""
+    """Photos give annotated photos (one per input, named after it); videos and cameras give a video. The file or
+    folder is checked now: a device, a FIFO, a place that cannot be written is exit 2 before the run, not exit 1
+    after it."""
     path = Path(target)
+    if still and (target.endswith(("/", os.sep)) or path.is_dir() or not path.suffix):
+        ensure_folder(target, "--annotate")  # photos into a folder, as decided below
+    else:
+        check_output_file(target, "--annotate")
     if still:
         if source_spec != "demo" and _same(path, Path(source_spec)):
             raise UsageError(f"--annotate {target}: is the source itself; name another folder or file")
@@ -151,7 +158,7 @@ def _same(a: Path, b: Path) -> bool:
     return a.exists() and b.exists() and os.path.samefile(a, b)
 
 
-class StillSink:
+class StillSink(Closing):
     """Annotated copies of still photos: the file named, or `folder/<the photo's name>` for a folder of them."""
 
     def __init__(self, path: Path, folder: bool, folder_source: bool):
@@ -171,10 +178,10 @@ class StillSink:
             raise UsageError(f"--annotate {self.path}: would overwrite the photo {photo}; name another folder or file")
         return out
 
-    def show(self, frame: Frame, faces: Sequence[FaceRecord]) -> None:
-        out = self.target(frame)
+    def on_frame(self, result: FrameResult) -> None:
+        out = self.target(result.frame)
         try:
-            ok, data = cv2.imencode(out.suffix.lower(), draw(frame.image, faces))
+            ok, data = cv2.imencode(out.suffix.lower(), draw(result.frame.image, result.faces))
         except cv2.error:
             ok = False
         if not ok:
@@ -182,11 +189,8 @@ class StillSink:
         atomic_write_bytes(out, data.tobytes())
         self.written += 1
 
-    def close(self) -> None:
-        pass
 
-
-class VideoSink:
+class VideoSink(Closing):
     """Writes annotated frames to a video file (H.264 where this install can, else mp4v; MJPG for .avi: see
     edge/sources/videofile.py); on close, the file is checked to be whole."""
 
@@ -206,8 +210,8 @@ class VideoSink:
         self._writer: VideoWriter | None = None
         self._size = (0, 0)  # (w, h) of the video, from its first frame
 
-    def show(self, frame: Frame, faces: Sequence[FaceRecord]) -> None:
-        image = draw(frame.image, faces)
+    def on_frame(self, result: FrameResult) -> None:
+        image = draw(result.frame.image, result.faces)
         h, w = image.shape[:2]
         if self._writer is None:
             self._writer = open_video(self.path, self.fps, (w, h))
@@ -237,7 +241,7 @@ class VideoSink:
         log.info(f"annotated video: {self.path} ({writer.codec}, {self.frames} frames)")
 
 
-class WindowSink:
+class WindowSink(Closing):
     """A live window, where OpenCV has GUI support and a display exists."""
 
     def __init__(self, title: str = "fer-edge"):
@@ -250,12 +254,14 @@ class WindowSink:
             raise FerEdgeError("--show needs OpenCV with GUI support (pip install opencv-python<5 instead of the "
                                "headless build)") from None
 
-    def show(self, frame: Frame, faces: Sequence[FaceRecord]) -> None:
-        cv2.imshow(self.title, draw(frame.image, faces))
+    def on_frame(self, result: FrameResult) -> None:
+        cv2.imshow(self.title, draw(result.frame.image, result.faces))
         cv2.waitKey(1)
 
     def close(self) -> None:
-        try:
-            cv2.destroyWindow(self.title)
-        except cv2.error:
-            pass
+        if self.title:
+            title, self.title = self.title, ""
+            try:
+                cv2.destroyWindow(title)
+            except cv2.error:
+                pass

@@ -24,15 +24,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import Any, TextIO
 
 from ..errors import FerEdgeError, UsageError
 from ..files import writable_target
-from ..records import FaceRecord
+from ..pipeline.sink import Closing
+from ..records import FaceRecord, FrameResult, LoopCounts
 
 log = logging.getLogger(__name__)
-if TYPE_CHECKING:
-    from ..pipeline.stats import LoopStats
 
 SCHEMA_VERSION = 2
 
@@ -66,7 +65,7 @@ def run_record(time_s: float, command: str, config: Json) -> Json:
             "config": config}
 
 
-def stats_record(time_s: float, stats: LoopStats, dropped: int) -> Json:
+def stats_record(time_s: float, stats: LoopCounts, dropped: int) -> Json:
     return {
         "type": "stats", "v": SCHEMA_VERSION, "time": round(time_s, 3), "frames": stats.frames,
         "fps_now": round(stats.fps_now, 2), "fps_mean": round(stats.fps_mean(), 2), "detected": stats.detected,
@@ -76,32 +75,7 @@ def stats_record(time_s: float, stats: LoopStats, dropped: int) -> Json:
     }
 
 
-class EventWriter(Protocol):
-    """Where the loop writes its records: face records and stats, serialized by the writer (or dropped)."""
-
-    @property
-    def target(self) -> str: ...
-
-    @property
-    def errors(self) -> int: ...  # failed writes
-
-    @property
-    def lost(self) -> int: ...  # records not written
-
-    @property
-    def written(self) -> int: ...
-
-    @property
-    def gone(self) -> bool: ...  # nothing more can be delivered
-
-    def write(self, record: FaceRecord | Json) -> None: ...
-
-    def flush(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class JsonlWriter:
+class JsonlWriter(Closing):
     """Appends records to a file (or stdout for "-", or an open text stream), written once per frame by `flush`.
 
     A failed write (disk full, file unwritable) is logged once, counted and never stops the loop: that frame's
@@ -301,16 +275,31 @@ class JsonlWriter:
             self._fd = None
 
 
-class NullWriter:
-    """Events turned off (`outputs.events = ""`): the writer's interface, nothing kept."""
+class EventsSink(Closing):
+    """The events output: each frame's face records, one line each, written once per frame; a stats record every
+    `stats_every_s` and a last one at `close` (when a frame was processed), which flushes and closes the writer."""
 
-    target, errors, lost, written, gone = "", 0, 0, 0, False
+    def __init__(self, writer: JsonlWriter, stats_every_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.writer, self._every, self._clock = writer, stats_every_s, clock
+        self._last_stats = clock()
+        self._last: FrameResult | None = None
+        self._closed = False
 
-    def write(self, record: FaceRecord | Json) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
+    def on_frame(self, result: FrameResult) -> None:
+        for r in result.faces:
+            self.writer.write(r)
+        self._last = result
+        if self._clock() - self._last_stats >= self._every:
+            self._last_stats = self._clock()
+            self.writer.write(stats_record(time.time(), result.stats, result.dropped))
+        self.writer.flush()
 
     def close(self) -> None:
-        pass
+        """The last stats record, then the file. Without a frame there is none: a start that failed (a model that
+        would not load) adds nothing to a file the service appends to."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._last is not None:
+            self.writer.write(stats_record(time.time(), self._last.stats, self._last.dropped))
+        self.writer.close()

@@ -1,16 +1,18 @@
 """`Analyzer`: the faces in a picture or along a video and their expressions, as typed records for other programs.
 
-The detector, crop, classifier and tracker are the ones `fer-edge run` uses (edge/), so a program that embeds
-fer-edge gets the same answers as the command line; nothing here imports TensorFlow.
+The models come from `build_pipeline` and the frames go through `fer-edge run`'s own loop (edge/pipeline/loop.py:
+the detector on every Nth frame within the compute budget, picamera2's lores stream, the tracker, the classifier),
+so a program that embeds fer-edge gets the same answers as the command line; nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import cv2
 import numpy as np
@@ -18,10 +20,14 @@ import numpy as np
 from ..detection import DEFAULT_DETECTOR
 from ..errors import UsageError
 from ..geometry import MARGIN
-from ..records import FaceRecord
-from ..sources import Frame
+from ..records import FaceRecord, Frame
+from ..sources import FrameSource
 from ..tracking import CONFIRM, CONFIRM_DEFAULT, FOLLOW, FOLLOW_DEFAULT
-from .loop import media_time
+from .loop import frame_results
+from .stats import LoopStats
+
+if TYPE_CHECKING:
+    from .build import Pipeline
 
 Source = Union[str, int, "os.PathLike[str]", Iterable[np.ndarray]]  # what `stream` takes
 
@@ -124,8 +130,8 @@ class Analyzer:
     def analyze(self, image: np.ndarray) -> list[Face]:
         """The faces in one BGR image (H x W x 3 uint8; grey and BGRA are accepted), best detection first: what
         `fer-edge run --source photo.jpg` reports for it."""
-        records, _, _ = self._pipeline.step()(Frame(_as_bgr(image), 0, time.time()), True, 0.0)
-        return [_still_face(r) for r in records]
+        step = self._pipeline.step()(Frame(_as_bgr(image), 0, time.time()), True, 0.0)
+        return [_still_face(r) for r in step.records]
 
     def stream(self, source: Source, *, detect_every: int | None = None, max_frames: int = 0,
                fps: float = 30.0) -> Iterator[list[Face]]:
@@ -156,16 +162,14 @@ class Analyzer:
 
     def _stream(self, source: Source, detect_every: int | None, max_frames: int,
                 fps: float) -> Generator[list[Face], None, None]:
-        step = self._pipeline.step(detect_every)
-        frames = _frames(source, max_frames, fps)
+        """`fer-edge run`'s loop (edge/pipeline/loop.py) over the source, its faces yielded instead of written."""
+        step = self._pipeline.step(detect_every, max_frames)
+        opened = _open(source, fps, max_frames, self._pipeline)
         try:
-            for n, (frame, still, clock) in enumerate(frames):
-                records, _, _ = step(frame, still, clock)
-                yield [Face.from_record(r) for r in records]
-                if max_frames and n + 1 >= max_frames:
-                    return
+            for result in frame_results(opened, step, LoopStats(), threading.Event()):
+                yield [Face.from_record(r) for r in result.faces]
         finally:
-            frames.close()
+            opened.close()
 
 
 def _still_face(r: FaceRecord) -> Face:
@@ -201,18 +205,38 @@ def _check_arguments(**args: Any) -> None:
             raise ArgumentError(f"{name}: want a path to a model file, got {args[name]!r}")
 
 
-def _frames(source: Source, max_frames: int, fps: float) -> Generator[tuple[Frame, bool, float], None, None]:
-    """(frame, whether it is a still to detect on, its time for the tracker) from a source spec or an iterable."""
+def _open(source: Source, fps: float, max_frames: int, pipeline: Pipeline) -> FrameSource:
+    """The source `fer-edge run --source` would open (with picamera2's lores stream where the detector takes it),
+    or an iterable of images taken to come at `fps`."""
     if isinstance(source, (str, int, os.PathLike)):
         from ..sources import open_source
 
-        opened = open_source(str(source) if isinstance(source, int) else os.fspath(source),
-                             demo_frames=max_frames or 1)
-        try:
-            while (frame := opened.read()) is not None:
-                yield frame, opened.still, media_time(frame, None if opened.live else opened.fps)
-        finally:
-            opened.close()
-        return
-    for index, image in enumerate(source):
-        yield Frame(_as_bgr(image), index, time.time()), False, index / fps
+        return open_source(str(source) if isinstance(source, int) else os.fspath(source),
+                           demo_frames=max_frames or 1, lores=pipeline.lores)
+    return _Images(source, fps)
+
+
+class _Images:
+    """An iterable of BGR images as a frame source: a video at `fps`, read in step with the loop."""
+
+    name, dropped, undecodable, still, live, length, failure, stalled = "images", 0, 0, False, False, None, None, False
+
+    def __init__(self, images: Iterable[np.ndarray], fps: float) -> None:
+        self._images, self._fps, self._index = iter(images), fps, 0
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    def read(self) -> Frame | None:
+        image = next(self._images, None)
+        if image is None:
+            return None
+        self._index += 1
+        return Frame(_as_bgr(image), self._index - 1, time.time())
+
+    def wake(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

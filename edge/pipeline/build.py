@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -14,10 +14,10 @@ from ..config import ServiceConfig
 from ..detection import FaceDetector
 from ..detection.lores import Lores
 from ..errors import DeviceError, FerEdgeError, UsageError
-from ..outputs.events import EventWriter
 from ..sources import FrameSource
 from ..tracking import Tracker
-from .loop import DETECT_BUDGET_MACS, Classifier, FrameSink, FrameStep, LoopOptions, Observer, run_loop
+from .loop import DETECT_BUDGET_MACS, Classifier, FrameStep, LoopOptions, run_loop
+from .sink import Sink
 from .stats import LoopStats
 
 P = ParamSpec("P")
@@ -42,8 +42,8 @@ class Pipeline:
 
     @property
     def info(self) -> dict[str, str]:
-        """What the monitor and the start line name: the model file and the detector."""
-        return {"model": self.model.name, "detector": self.config.detector.name}
+        """What the outputs name: the model file and the detector."""
+        return model_info(self.config)
 
     def new_tracker(self) -> Tracker:
         """A tracker with the config's smoothing and tracking, for a second, unrelated stream (the API's `stream`);
@@ -52,26 +52,44 @@ class Pipeline:
         return Tracker(self.labels, **dataclasses.asdict(self.config.smoothing), **dataclasses.asdict(self.config.tracking),
                        checker=t.checker, check_macs=t.check_macs)
 
-    def step(self, detect_every: int | None = None) -> FrameStep:
-        """Frames one at a time through this pipeline's models with a new tracker, detecting on every
-        `detect_every`-th frame (None: as the config says)."""
+    def step(self, detect_every: int | None = None, max_frames: int | None = None, tracker: Tracker | None = None
+             ) -> FrameStep:
+        """Frames one at a time through this pipeline's models, detecting on every `detect_every`-th frame (None:
+        as the config says), with `tracker` (None: a new one) and up to `max_frames` (None: as built)."""
         opts = self.options if detect_every is None else dataclasses.replace(
             self.options, detect_every=detect_every, detect_budget_macs=0.0)
-        return FrameStep(self.detector, self.classifier, self.new_tracker(), opts)
+        if max_frames is not None:
+            opts = dataclasses.replace(opts, max_frames=max_frames)
+        return FrameStep(self.detector, self.classifier, tracker if tracker is not None else self.new_tracker(), opts)
 
-    def run(self, source: FrameSource, events: EventWriter, *, sinks: tuple[FrameSink, ...] = (),
-            stop: threading.Event | None = None, observer: Observer | None = None,
+    def run(self, source: FrameSource, sinks: Sequence[Sink] = (), *, stop: threading.Event | None = None,
             detecting: Callable[[], bool] | None = None) -> LoopStats:
-        return run_loop(source, self.detector, self.classifier, events, self.options, sinks, stop, self.tracker,
-                        observer, detecting)
+        """The loop over `source` with this pipeline's own tracker, each frame's result to every one of `sinks`."""
+        return run_loop(source, self.step(tracker=self.tracker), sinks, stop=stop, detecting=detecting)
+
+
+def model_info(cfg: ServiceConfig) -> dict[str, str]:
+    """The model file and the detector the config names, as the outputs show them (known before the models load)."""
+    from ..bundled import resolve_model
+
+    return {"model": resolve_model(cfg.model.path).name, "detector": cfg.detector.name}
+
+
+def model_labels(cfg: ServiceConfig) -> tuple[str, ...]:
+    """The classifier's labels, from its sidecar (FER2013's seven without one), before the model loads: what the
+    service's outputs announce at start (Home Assistant's expression options, /metrics' label counts)."""
+    from ..bundled import resolve_model
+    from ..classification.sidecar import read_sidecar
+    from ..labels import EMOTIONS
+
+    return tuple((read_sidecar(resolve_model(cfg.model.path)) or {}).get("labels") or EMOTIONS)
 
 
 def loop_options(cfg: ServiceConfig, max_frames: int = 0) -> LoopOptions:
     """detector.every N, or (0) the MAC budget that picks N on the first frame."""
     det = cfg.detector
     interval = {"detect_every": det.every} if det.every else {"detect_budget_macs": DETECT_BUDGET_MACS}
-    return LoopOptions(margin=det.margin, level_eyes=det.level_eyes, max_frames=max_frames,
-                       stats_every_s=cfg.outputs.stats_every_s, **interval)
+    return LoopOptions(margin=det.margin, level_eyes=det.level_eyes, max_frames=max_frames, **interval)
 
 
 def make_tracker(cfg: ServiceConfig, labels: tuple[str, ...], detector: FaceDetector) -> Tracker:
@@ -94,12 +112,11 @@ def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: boo
     from ..bundled import resolve_model
     from ..classification.classifier import TFLiteClassifier
     from ..detection import make_detector
-    from ..detection.lores import lores_option
     from ..runtime import edgetpu_library
 
     load = _keyed if keyed_errors else _plain
-    det, src = cfg.detector, cfg.source
-    lores = lores_option(src.lores, det.name, (src.width or 640, src.height or 480))
+    det = cfg.detector
+    lores = source_lores(cfg)
     if detector is None:
         detector = load("detector.yunet_model" if det.name == "yunet" else "detector.name", make_detector,
                         det.name, cfg.threads, det.yunet_model or None, det.min_score or None)
@@ -110,6 +127,14 @@ def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: boo
         classifier = load("model.path", TFLiteClassifier, model, cfg.threads, cfg.model.accelerator)
     tracker = make_tracker(cfg, tuple(classifier.labels), detector)
     return Pipeline(cfg, detector, classifier, tracker, loop_options(cfg, max_frames), model, lores)
+
+
+def source_lores(cfg: ServiceConfig) -> Lores:
+    """picamera2's small stream for the detector, as `source.lores` asks (open_source's `lores`)."""
+    from ..detection.lores import lores_option
+
+    src = cfg.source
+    return lores_option(src.lores, cfg.detector.name, (src.width or 640, src.height or 480))
 
 
 def _plain(_key: str, build: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

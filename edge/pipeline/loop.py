@@ -6,9 +6,9 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import cv2
 import numpy as np
@@ -16,10 +16,10 @@ import numpy as np
 from ..detection import FaceDetector
 from ..detection.lores import detect_frame, detect_image
 from ..geometry import MARGIN, Detection, eye_angle, square_crop_box
-from ..outputs.events import EventWriter, stats_record
-from ..records import FaceRecord
-from ..sources import Frame, FrameSource
+from ..records import FaceRecord, Frame, FrameResult
+from ..sources import FrameSource
 from ..tracking import Tracker
+from .sink import Sink
 from .stats import LoopStats
 
 DEFAULT_DETECT_EVERY = 2  # README "Measured": detection is 70% of a frame; faces move little in 1/30 s
@@ -42,24 +42,11 @@ class Classifier(Protocol):
         ...
 
 
-class FrameSink(Protocol):
-    """Optional outputs that see pixels (annotated video, a window): only when the user asks."""
-
-    def show(self, frame: Frame, faces: Sequence[FaceRecord]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-# Sees every processed frame, its face records and the loop's stats (the service's health, metrics, MQTT, preview).
-Observer = Callable[[Frame, Sequence[FaceRecord], LoopStats], None]
-
-
 @dataclass(frozen=True)
 class LoopOptions:
     margin: float = MARGIN  # crop side grows by this fraction around the detector's box
     level_eyes: bool = False  # rotate each crop so the eye keypoints are level
     max_frames: int = 0  # 0: until the source ends or a stop is asked
-    stats_every_s: float = 10.0
     # Detect faces on every Nth frame of a video or camera; between detections the tracker carries each box along
     # its face and only the classifier runs (DeepStream's `interval`, MediaPipe's detect-then-track). Stills are
     # always detected.
@@ -118,6 +105,15 @@ def media_time(frame: Frame, fps: float | None) -> float:
     return frame.index / fps if fps else frame.timestamp
 
 
+class Step(NamedTuple):
+    """What one frame gave: its face records, the faces that ended, whether the detector ran, the stages' seconds."""
+
+    records: list[FaceRecord]
+    ended: tuple[int, ...]
+    detected: bool
+    stages: dict[str, float]
+
+
 class FrameStep:
     """One frame through the scene-cut check, the detector (on every Nth frame), the tracker and the classifier:
     what `run_loop` and the Python API (`Analyzer`) both call, so they give the same faces."""
@@ -128,13 +124,15 @@ class FrameStep:
         self.frames = 0
         self._sized = False  # the interval is set on the first frame of a video or camera, by the MAC budget
         self._labels = tuple(classifier.labels)
+        self._reported: set[int] = set()  # ids with a record since their track began, until it ends
 
     def __call__(self, frame: Frame, still: bool, clock: float, started: float | None = None, paused: bool = False,
-                 fps: float | None = None) -> tuple[list[FaceRecord], bool, dict[str, float]]:
-        """This frame's face records, whether the detector ran, and the stages' seconds: detect, crop, classify,
-        and track (the rest: scene cut, tracker, records), adding up to the time since `started` (a perf_counter
-        value; default now). `clock` is the frame's time for the tracker (`media_time`). While `paused` (detection
-        switched off over MQTT) no face is looked for: the tracks end as their faces would leave."""
+                 fps: float | None = None) -> Step:
+        """This frame's face records, the ids that ended, whether the detector ran, and the stages' seconds: detect,
+        crop, classify, and track (the rest: scene cut, tracker, records), adding up to the time since `started` (a
+        perf_counter value; default now). `clock` is the frame's time for the tracker (`media_time`). While
+        `paused` (detection switched off over MQTT) no face is looked for: the tracks end as their faces would
+        leave."""
         t0 = time.perf_counter() if started is None else started
         if not self._sized and not still and self.opts.detect_budget_macs > 0:  # stills are always detected
             self._sized = True
@@ -157,68 +155,56 @@ class FrameStep:
                                      file=frame.file, video_time=frame.video_time)
         self.frames += 1
         stages = {"detect": t2 - t1, "crop": t4 - t3, "classify": t5 - t4}
-        return records, detected, {**stages, "track": time.perf_counter() - t0 - sum(stages.values())}
+        return Step(records, self._ended(records), detected,
+                    {**stages, "track": time.perf_counter() - t0 - sum(stages.values())})
+
+    def _ended(self, records: Sequence[FaceRecord]) -> tuple[int, ...]:
+        """The one rule for "a face ended": it had a record, and the tracker no longer holds its id. A face hidden
+        for a frame or two (still tracked, no record) has not ended; one never reported (unconfirmed) never ends."""
+        live = {t.id for t in self.tracker.tracks}
+        ended = tuple(sorted(self._reported - live))
+        self._reported = (self._reported & live) | {r.face_id for r in records}
+        return ended
 
 
-def run_loop(source: FrameSource, detector: FaceDetector, classifier: Classifier, events: EventWriter,
-             opts: LoopOptions = LoopOptions(), sinks: tuple[FrameSink, ...] = (),
-             stop: threading.Event | None = None, tracker: Tracker | None = None,
-             observer: Observer | None = None, detecting: Callable[[], bool] | None = None) -> LoopStats:
-    """Process frames until the source ends, `max_frames` is reached or `stop` is set; returns the stats.
+def frame_results(source: FrameSource, step: FrameStep, stats: LoopStats, stop: threading.Event,
+                  detecting: Callable[[], bool] | None = None) -> Iterator[FrameResult]:
+    """Each processed frame's result, until the source ends, the step's `max_frames` is reached or `stop` is set;
+    `stats` counts them. The time the caller takes with a result (the outputs) is the frame's `events` stage."""
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        frame = source.read()
+        if frame is None:
+            return
+        # asked per frame: a reconnecting source may hold a camera now and a folder of photos later
+        clock = media_time(frame, None if source.live else source.fps)
+        paused = detecting is not None and not detecting()
+        t1 = time.perf_counter()
+        step_ = step(frame, source.still, clock, started=t1, paused=paused, fps=source.fps)
+        t2 = t1 + sum(step_.stages.values())  # the step's end: its stages add up to it
+        if stats.frames == 0:
+            stats.detect_every = 1 if source.still else step.every
+        wait = min(frame.waited_s, t1 - t0)  # pacing or a camera's pace: the source idle, not decoding
+        stats.add({"wait": wait, "decode": t1 - t0 - wait, **step_.stages}, len(step_.records), step_.detected)
+        yield FrameResult(frame, tuple(step_.records), step_.ended, step_.detected, stats, source.dropped,
+                          source.undecodable)
+        t3 = time.perf_counter()
+        stats.time("events", t3 - t2)
+        stats.time("total", t3 - t0)
+        if step.opts.max_frames and stats.frames >= step.opts.max_frames:
+            return
 
-    `observer`, when given, sees every processed frame's records and the stats (the service's health and metrics).
+
+def run_loop(source: FrameSource, step: FrameStep, sinks: Sequence[Sink] = (), *, stop: threading.Event | None = None,
+             detecting: Callable[[], bool] | None = None) -> LoopStats:
+    """Process frames until the source ends, `max_frames` is reached or `stop` is set, handing each frame's result
+    to every sink in turn; returns the stats. The sinks are the caller's to close.
+
     While `detecting()` is False (paused over MQTT) frames are still read, so a camera stays current and the
     watchdog hears from the loop, but no face is looked for: the tracks end as their faces would leave.
     """
-    stop = stop or threading.Event()
-    step = FrameStep(detector, classifier, tracker or Tracker(tuple(classifier.labels)), opts)
     stats = LoopStats()
-    last_stats = time.perf_counter()
-    try:
-        while not stop.is_set():
-            t0 = time.perf_counter()
-            frame = source.read()
-            if frame is None:
-                break
-            # asked per frame: a reconnecting source may hold a camera now and a folder of photos later
-            clock = media_time(frame, None if source.live else source.fps)
-            paused = detecting is not None and not detecting()
-            t1 = time.perf_counter()
-            records, detected, stages = step(frame, source.still, clock, started=t1, paused=paused, fps=source.fps)
-            t2 = t1 + sum(stages.values())  # the step's end: its stages add up to it
-            if stats.frames == 0:
-                stats.detect_every = 1 if source.still else step.every
-            for r in records:
-                events.write(r)
-            events.flush()
-            t3 = time.perf_counter()
-            for sink in sinks:
-                sink.show(frame, records)
-            wait = min(frame.waited_s, t1 - t0)  # pacing or a camera's pace: the source idle, not decoding
-            stats.add({"wait": wait, "decode": t1 - t0 - wait, **stages, "events": t3 - t2, "total": t3 - t0},
-                      len(records), detected)
-            if observer is not None:
-                observer(frame, records, stats)
-            if opts.max_frames and stats.frames >= opts.max_frames:
-                break
-            if time.perf_counter() - last_stats >= opts.stats_every_s:
-                events.write(stats_record(time.time(), stats, source.dropped))
-                events.flush()
-                last_stats = time.perf_counter()
-    finally:
-        events.write(stats_record(time.time(), stats, source.dropped))
-        events.flush()
+    for result in frame_results(source, step, stats, stop or threading.Event(), detecting):
+        for sink in sinks:
+            sink.on_frame(result)
     return stats
-
-
-def chain(*observers: Observer | None) -> Observer:
-    """One loop observer calling each of `observers` (those not None) in turn: monitor, MQTT, preview."""
-    live = [o for o in observers if o is not None]
-    if len(live) == 1:
-        return live[0]
-
-    def observe(frame: Frame, records: Sequence[FaceRecord], stats: LoopStats) -> None:
-        for call in live:
-            call(frame, records, stats)
-
-    return observe

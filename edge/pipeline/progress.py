@@ -1,6 +1,6 @@
 """What a person running `fer-edge run` on a long file sees: a progress line on a terminal, a summary table at the end.
 
-Both are loop observers: they read the records the loop made, never pixels. The progress line is drawn only on a
+Both are sinks: they read the records the loop made, never pixels. The progress line is drawn only on a
 terminal (a pipe or a log file gets none: `\\r` redraws would be noise there) and only for sources with an end.
 """
 
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from ..records import FaceRecord
-from ..sources import Frame, FrameSource
-from .stats import LoopStats
+from ..records import FrameResult
+from ..sources import FrameSource
+from .sink import Closing
 
 CLEAR = "\x1b[K"  # erase to the end of the line: a shorter redraw leaves nothing of the longer one before it
 
@@ -44,7 +44,7 @@ def wants_progress(source: FrameSource, stream: TextIO) -> bool:
     return tty and not source.live and (source.length or 0) > 1
 
 
-class Progress:
+class Progress(Closing):
     """Redraws one line on `stream` at most every EVERY_S seconds, and the last frame's; `close` erases it."""
 
     EVERY_S = 0.25
@@ -54,13 +54,13 @@ class Progress:
         self._next = 0.0
         self.drawn = False
 
-    def on_frame(self, frame: Frame, records: Sequence[FaceRecord], stats: LoopStats) -> None:
+    def on_frame(self, result: FrameResult) -> None:
         now = self._clock()
-        done = frame.index + 1
+        done = result.frame.index + 1
         if now < self._next and done < self._total:
             return
         self._next = now + self.EVERY_S
-        self._stream.write(f"\r{progress_text(done, self._total, stats.fps_mean())}{CLEAR}")
+        self._stream.write(f"\r{progress_text(done, self._total, result.stats.fps_mean())}{CLEAR}")
         self._stream.flush()
         self.drawn = True
 
@@ -83,7 +83,7 @@ class _Seen:
     labels: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
-class Summary:
+class Summary(Closing):
     """Counts faces, ids and each id's smoothed labels, for the table `--summary` prints when the run ends."""
 
     ROWS = 20  # ids listed, those seen longest first; the rest are counted in one line
@@ -93,14 +93,15 @@ class Summary:
         self.ids: dict[int, _Seen] = {}
         self.labels: collections.Counter[str] = collections.Counter()
 
-    def on_frame(self, frame: Frame, records: Sequence[FaceRecord], stats: LoopStats) -> None:
+    def on_frame(self, result: FrameResult) -> None:
+        index = result.frame.index
         self.frames += 1
-        self.faces += len(records)
-        for r in records:
+        self.faces += len(result.faces)
+        for r in result.faces:
             seen = self.ids.get(r.face_id)
             if seen is None:
-                seen = self.ids[r.face_id] = _Seen(frame.index, frame.index, r.video_time, r.video_time)
-            seen.last, seen.last_s = frame.index, r.video_time
+                seen = self.ids[r.face_id] = _Seen(index, index, r.video_time, r.video_time)
+            seen.last, seen.last_s = index, r.video_time
             seen.labels[r.smoothed_label] += 1
             self.labels[r.smoothed_label] += 1
 

@@ -4,8 +4,9 @@
 reopening's backoff, a camera's next frame; `decode` is the rest of the read. `total` holds both.
 `detect` is timed only on the frames that ran the detector (with --detect-every N the tracker carries the boxes on
 the others), so its percentiles are a detection's cost; `track` is the tracker's share (scene cut, following,
-matching, second looks); `detected` counts the frames the detector ran on. `fps_now` is a moving average over
-about the last ten frames (Frigate's), `fps_mean()` the frames over the seconds since the start.
+matching, second looks); `events` is the outputs' (every sink's `on_frame`); `detected` counts the frames the
+detector ran on. `fps_now` is a moving average over about the last ten frames (Frigate's), `fps_mean()` the frames
+over the seconds since the start.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ class LoopStats:
             inst = 1.0 / (now - previous)
             self.fps_now = inst if self.fps_now == 0 else (self.fps_now * 9 + inst) / 10
         self._last = now
+
+    def time(self, stage: str, seconds: float) -> None:
+        """A stage timed after its frame was counted: the outputs (`events`), then `total` with them."""
+        self._ms[stage].append(seconds * 1000.0)
+        self.total_s[stage] += seconds
 
     def latency(self) -> dict[str, dict[str, float]]:
         out = {}

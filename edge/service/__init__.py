@@ -1,6 +1,7 @@
 """`fer-edge service`: the camera loop as a long-running systemd service.
 
-One validated config; the HTTP port is bound before the models load, so a taken port fails the start at once;
+One validated config; the outputs are built before the models load (`build_outputs`: the HTTP port bound, the
+MQTT login tried), so a taken port or a refused login fails the start at once;
 SIGTERM, SIGINT and SIGHUP only set the stop event (SIGHUP does not reload: the config is read once, at start);
 READY once the model is loaded (the process, not systemd, owns reconnecting a missing camera: STATUS and /healthz
 say it is waiting), WATCHDOG from the loop thread while it runs (frames, or attempts to reopen the source), STOPPING
@@ -20,7 +21,6 @@ from ..config import ServiceConfig, add_arguments, load_config, overrides_from
 from ..redact import redact
 
 if TYPE_CHECKING:
-    from ..pipeline.loop import Observer
     from ..sources import FrameSource
     from .sdnotify import Notifier
 
@@ -62,7 +62,7 @@ def _forget(cfg: ServiceConfig) -> int:
     from ..classification.sidecar import read_sidecar
     from ..errors import UsageError
     from ..labels import EMOTIONS
-    from ..outputs.mqtt import forget, state_folder
+    from ..outputs.mqtt.node import forget, state_folder
 
     if not cfg.mqtt.host:
         raise UsageError("--mqtt-forget needs the broker: set mqtt.host (--mqtt-host)")
@@ -77,15 +77,13 @@ def _log(text: str) -> None:
 
 
 def run_service(cfg: ServiceConfig) -> int:
-    from ..outputs.events import JsonlWriter, NullWriter
-    from ..outputs.http.preview import make_preview
-    from ..outputs.http.server import HttpEndpoint
-    from ..pipeline.build import build_pipeline
-    from ..pipeline.loop import chain
+    from ..errors import FerEdgeError, UsageError
+    from ..outputs.build import build_outputs
+    from ..pipeline.build import build_pipeline, model_info, model_labels, source_lores
     from ..sources import open_source
     from ..sources.reconnect import ReconnectingSource
-    from .monitor import Monitor
     from .sdnotify import Notifier
+    from .watchdog import Watchdog
 
     stop = threading.Event()
     received: list[str] = []  # which signal stopped us: said in the stop line
@@ -96,64 +94,50 @@ def run_service(cfg: ServiceConfig) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
-    http = HttpEndpoint(cfg.http.host, cfg.http.port, cfg.http.allowed_hosts) if cfg.http.enabled else None
     notifier = Notifier()
-    events = source = watcher = mqtt = None
+    det, src, out = cfg.detector, cfg.source, cfg.outputs
+    lores = source_lores(cfg)
+
+    def opener() -> FrameSource:  # first called by the loop's first read, once the models are loaded
+        return open_source(src.input, src.width or None, src.height or None, src.fps or None, cancel=stop, lores=lores)
+
+    def on_state(text: str) -> None:
+        watchdog.on_source_state(text)
+        outputs.source_state(text)
+
+    min_wait, max_wait = reconnect_waits(src.reconnect_min_s, src.reconnect_max_s, notifier.watchdog_s)
+    source = ReconnectingSource(opener, src.input, stop, min_wait, max_wait, src.fps, on_state,
+                                stale_s=cfg.http.stale_after_s)
     try:
-        det, src, out = cfg.detector, cfg.source, cfg.outputs
-        if cfg.mqtt.host:  # a login the broker refuses fails the start before the models load
-            from ..outputs.mqtt import open_mqtt, state_folder
-
-            mqtt = open_mqtt(cfg.mqtt, out.stats_every_s, state_folder())
-        pipeline = build_pipeline(cfg, keyed_errors=True)
-
-        def opener() -> FrameSource:
-            return open_source(src.input, src.width or None, src.height or None, src.fps or None, cancel=stop,
-                               lores=pipeline.lores)
-
-        def on_state(text: str) -> None:
-            monitor.on_source_state(text)
-
-        min_wait, max_wait = reconnect_waits(src.reconnect_min_s, src.reconnect_max_s, notifier.watchdog_s)
-        source = ReconnectingSource(opener, src.input, stop, min_wait, max_wait, src.fps, on_state,
-                                    stale_s=cfg.http.stale_after_s)
-        events = (JsonlWriter(out.events, keep_going=True, max_bytes=int(out.events_max_mb * 1e6)) if out.events
-                  else NullWriter())
-        monitor = Monitor(notifier, source, events, pipeline.labels, cfg.http.stale_after_s, pipeline.info)
-        observer: Observer = monitor.on_frame
-        if mqtt is not None:
-            mqtt.attach(pipeline.tracker, source)
-            monitor.registry.register(mqtt.link)
-            observer = chain(monitor.on_frame, mqtt.on_frame)
-        watcher = threading.Thread(target=_on_stop, args=(stop, notifier, source), name="stop", daemon=True)
-        watcher.start()
-        preview = make_preview(cfg.http, pipeline.info) if http is not None and cfg.http.preview else None
-        if http is not None:
-            http.start(monitor, preview)
-        _log(f"model {pipeline.model.name}, detector {det.name}, source {src.input}, events {out.events or 'off'}, "
-             f"http {http.url if http else 'off'}")
-        if http is not None and http.exposure:
-            log.warning(http.exposure)
-        monitor.started(redact(src.input))
-        stats = pipeline.run(source, events, stop=stop, detecting=mqtt.detecting if mqtt is not None else None,
-                             observer=chain(observer, preview.on_frame if preview is not None else None))
+        try:
+            labels = model_labels(cfg)
+        except FerEdgeError as exc:  # an unreadable sidecar: the model's setting is wrong, as build_pipeline says
+            raise UsageError(f"model.path: {exc}") from None
+        with build_outputs(cfg, "service", labels=labels, info=model_info(cfg), source=source) as outputs:
+            watcher = threading.Thread(target=_on_stop, args=(stop, notifier, source), name="stop", daemon=True)
+            try:
+                pipeline = build_pipeline(cfg, keyed_errors=True)
+                watchdog = Watchdog(notifier, source, outputs.events)
+                watcher.start()
+                http = outputs.http
+                _log(f"model {pipeline.model.name}, detector {det.name}, source {src.input}, events "
+                     f"{out.events or 'off'}, http {http.url if http else 'off'}")
+                outputs.source_state(f"opening {redact(src.input)}")
+                watchdog.started(redact(src.input))
+                stats = pipeline.run(source, [*outputs.sinks, watchdog], stop=stop, detecting=outputs.detecting)
+            finally:
+                stop.set()
+                if watcher.is_alive():
+                    watcher.join(timeout=2)  # STOPPING=1 is out before the outputs say goodbye
     finally:
         stop.set()
-        if watcher is not None:
-            watcher.join(timeout=2)  # STOPPING=1 is out before the socket closes
-        if http is not None:
-            http.close()
-        if source is not None:
-            source.close()
-        if events is not None:
-            events.close()
-        if mqtt is not None:
-            mqtt.close()
+        source.close()
         notifier.close()
+    lost = outputs.events.lost if outputs.events is not None else 0
     if "SIGHUP" in received:
         _log("SIGHUP: stopping (the config is read only at start; restart the service to apply a changed one)")
     _log(f"stopped: {stats.frames} frames, {stats.faces} faces, {source.reconnects} reconnects, "
-         f"{source.undecodable} undecodable, {events.lost} event records lost")
+         f"{source.undecodable} undecodable, {lost} event records lost")
     return 0
 
 

@@ -15,7 +15,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -25,6 +24,7 @@ import numpy as np
 from ..detection.lores import Lores, capture_main_and_lores, lores_size, lores_stream
 from ..errors import FerEdgeError, UsageError
 from ..files import kind_of, read_regular
+from ..records import Frame as Frame  # where it lives: the records every stage shares
 
 DEMO_IMAGE = Path(__file__).resolve().parents[1] / "assets" / "demo_astronaut.jpg"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -36,17 +36,6 @@ READ_TIMEOUT_S = 15.0  # FFmpeg gives up a read after this, so a stalled reader 
 FAILED_READS = 5  # failed reads in a row that end a live source; fewer are broken frames, skipped and counted
 MAX_PIXELS = 4096 * 4096  # a still decodes to at most this (48 MB as BGR): MemoryMax=384M holds an 8000x8000 JPEG
 MAX_FILE_BYTES = 64 << 20  # a still file larger than this is not read at all
-
-
-@dataclass(frozen=True)
-class Frame:
-    image: np.ndarray  # BGR, H x W x 3
-    index: int
-    timestamp: float  # seconds since the epoch when captured
-    lores: np.ndarray | None = None  # picamera2's small grey stream of the same instant: the detector's input
-    file: str | None = None  # the image file a still came from (events name it, annotated copies are named after it)
-    video_time: float | None = None  # seconds into a video file (its own timestamps); None for cameras and photos
-    waited_s: float = 0.0  # of the read that gave this frame, the time spent waiting (pacing, a camera's next frame)
 
 
 class FrameSource(Protocol):

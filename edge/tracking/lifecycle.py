@@ -3,7 +3,8 @@
 Pure functions of the records, so they are tested without a broker. A message carries a summary of the face made
 from a whitelist of fields (ids, times, the smoothed label and score, the box in pixels, label time shares): never
 a pixel, never the per-frame probabilities. `update` is sent when the smoothed label changes, or else at most every
-`update_every_s`; `end` when the tracker drops the face, so a face costs a handful of messages, not one per frame.
+`update_every_s`; `end` when the tracker drops the face (the frame result's `ended`, edge/records.py), so a face costs
+a handful of messages, not one per frame.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class _Life:
 
 
 class FaceLifecycle:
-    """Feed it every processed frame's records and the ids the tracker still holds; it returns the events to send.
+    """Feed it every processed frame's records and the ids that ended on it; it returns the events to send.
 
     A face's label time shares give each smoothed label the time from the frame it was shown in to the face's next
     frame, over the face's whole life (first to last frame seen).
@@ -69,7 +70,7 @@ class FaceLifecycle:
         self.update_every_s = update_every_s
         self._lives: dict[int, _Life] = {}
 
-    def on_frame(self, records: Sequence[FaceRecord], live_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+    def on_frame(self, records: Sequence[FaceRecord], ended: Iterable[int] = ()) -> list[dict[str, Any]]:
         out = []
         for r in records:
             now = _time(r)
@@ -84,9 +85,8 @@ class FaceLifecycle:
             due = self.update_every_s > 0 and now - life.published_at >= self.update_every_s
             if changed or due:
                 out.append(self._event("update", life, now))
-        if live_ids is not None:
-            live = set(live_ids)
-            for face_id in [k for k in self._lives if k not in live]:
+        for face_id in ended:
+            if face_id in self._lives:
                 out.append(self._end(face_id))
         return out
 

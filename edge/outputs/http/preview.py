@@ -35,10 +35,10 @@ import cv2
 import numpy as np
 
 from ...errors import UsageError
-from ...pipeline.stats import LoopStats
-from ...records import FaceRecord
-from ...sources import Frame
+from ...pipeline.sink import Closing
+from ...records import FaceRecord, FrameResult
 from ..events import face_json
+from .guard import TRY_EVERY_S, Tries
 from .mjpeg import MjpegStreamer
 
 if TYPE_CHECKING:
@@ -63,9 +63,6 @@ MAX_WIDTH = 1280  # wider frames are scaled down before drawing: the page is a c
 JPEG_QUALITY = 75
 MIN_TOKEN = 16
 MIN_TOKEN_BITS = 64  # `openssl rand -hex 16` gives about 150 by token_bits' count; `aaaaaaaaaaaaaaaa` 5
-TRIES = 10  # wrong tokens a client may send at once; then one every TRY_EVERY_S (429 Too Many Requests between)
-TRY_EVERY_S = 2.0
-LOG_EVERY_S = 60.0  # a client's wrong tokens: its first is logged, then one line a minute at most
 Answer = tuple[int, str, str | bytes, dict[str, str]]  # status, content type, body, extra headers
 
 
@@ -159,42 +156,8 @@ def _inline_hash(page: str, tag: str) -> str:
     return f"'sha256-{base64.b64encode(digest).decode()}'"
 
 
-class _Tries:
-    """Wrong tokens per client: a bucket of TRIES refilled at one per TRY_EVERY_S, and when each was last logged."""
-
-    MAX_CLIENTS = 1024  # kept in memory at most; the oldest is forgotten first
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._clients: dict[str, list[float]] = {}  # client -> [tries left, when counted, unlogged, logged at]
-
-    def _entry(self, client: str) -> list[float]:
-        now = self._clock()
-        entry = self._clients.setdefault(client, [float(TRIES), now, 0.0, -math.inf])
-        entry[0] = min(float(TRIES), entry[0] + (now - entry[1]) / TRY_EVERY_S)
-        entry[1] = now
-        if len(self._clients) > self.MAX_CLIENTS:
-            self._clients.pop(next(iter(self._clients)))
-        return entry
-
-    def limited(self, client: str) -> bool:
-        """No try left: answer 429 without looking at the token."""
-        return client in self._clients and self._entry(client)[0] < 1.0
-
-    def failed(self, client: str) -> None:
-        """A wrong token: one try used, and a log line (never the token) at most every LOG_EVERY_S per client."""
-        entry = self._entry(client)
-        entry[0] -= 1.0
-        entry[2] += 1
-        if self._clock() - entry[3] >= LOG_EVERY_S:
-            log.warning(f"preview: {entry[2]:.0f} wrong token{'s' if entry[2] > 1 else ''} from {client}"
-                        f"{' since the last such line' if entry[3] > -math.inf else ''}; each client gets {TRIES} "
-                        f"tries, then one every {TRY_EVERY_S:g} s")
-            entry[2], entry[3] = 0.0, self._clock()
-
-
-class Preview:
-    """Routes for the HTTP endpoint (`answer`, `adopt`), the loop's observer (`on_frame`) and the MJPEG streamer."""
+class Preview(Closing):
+    """Routes for the HTTP endpoint (`answer`, `adopt`), a sink for the loop (`on_frame`) and the MJPEG streamer."""
 
     def __init__(self, fps: float = 2.0, token: str = "", stale_after_s: float = 5.0, max_viewers: int = MAX_VIEWERS,
                  clock: Callable[[], float] = time.monotonic, info: dict[str, str] | None = None):
@@ -217,17 +180,17 @@ class Preview:
             "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"}
         self.streamer = MjpegStreamer(self._encode, fps, max_viewers, clock)
         self.denied = self.refused = self.limited = 0
-        self._tries = _Tries(clock)
+        self._tries = Tries(clock)
+        self._closed = False
 
     # the loop's side: a reference under the lock, nothing more
 
-    def on_frame(self, frame: Frame, records: Sequence[FaceRecord], stats: LoopStats | None = None) -> None:
+    def on_frame(self, result: FrameResult) -> None:
         with self._lock:
-            self._image, self._records, self._frame = frame.image, records, frame.index
+            self._image, self._records, self._frame = result.frame.image, result.faces, result.frame.index
             self._seq += 1
             self._seen = self._clock()
-            if stats is not None:
-                self._loop_fps = stats.fps_now
+            self._loop_fps = result.stats.fps_now
 
     def _encode(self, last_seq: int) -> tuple[int, bytes] | None:
         """The latest frame, annotated, as JPEG (None: nothing newer than `last_seq`); remembered as a moment."""
@@ -358,7 +321,9 @@ class Preview:
         log.info(f"http: preview on at {url}/ {how}: camera pictures leave the process for whoever opens it")
 
     def close(self) -> None:
-        self.streamer.close()
+        if not self._closed:
+            self._closed = True
+            self.streamer.close()
 
 
 def make_preview(http: HttpConfig, info: dict[str, str] | None = None) -> Preview:

@@ -8,33 +8,29 @@ never a thread), at most `MAX_CONNECTIONS` are open and the oldest unfinished re
 request must arrive whole within `HEAD_TIMEOUT_S`, `FD_RESERVE` descriptors stay free for the loop (a source
 reopening), a client that resets is counted, not logged with a traceback, serving takes at most `CPU_SHARE` of a
 core (a flood waits in the kernel's backlog), /metrics is rendered at most every `METRICS_EVERY_S` during a flood
-(more than `FLOOD_RATE` requests a second), and a request
-whose `Host:` names another server (a DNS rebinding page) gets 421.
+(more than `FLOOD_RATE` requests a second), and a request whose `Host:` names another server gets 421 (guard.py).
 """
 
 from __future__ import annotations
 
 import collections
 import errno
-import io
-import ipaddress
 import logging
 import math
-import os
-import resource
 import selectors
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 from ...errors import FerEdgeError, UsageError
+from ...pipeline.sink import Closing
+from .guard import allowed_hosts, exposure_warning, free_descriptors
+from .handler import Endpoint, Handler, head_end
 
 if TYPE_CHECKING:
     from .preview import Preview
@@ -56,73 +52,6 @@ BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nServer: fer-edge\r\nContent-Type: 
         b"Content-Length: 5\r\nConnection: close\r\n\r\nbusy\n")
 
 
-class Endpoint(Protocol):
-    def healthy(self) -> bool: ...
-
-    def health_text(self) -> str: ...
-
-    @property
-    def registry(self) -> CollectorRegistry: ...  # what /metrics renders; the server and the preview register here
-
-    def latest_json(self) -> str: ...
-
-
-def free_descriptors(reserve: int = FD_RESERVE) -> int | None:
-    """Descriptors this process may still open before eating into `reserve`; None when it cannot be told."""
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft == resource.RLIM_INFINITY:
-        return None
-    try:
-        used = len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return None
-    return soft - reserve - used
-
-
-def exposure_warning(host: str) -> str | None:
-    """What an address other than loopback exposes, for the start log; None for loopback."""
-    try:
-        address = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return None
-    if address.is_loopback:
-        return None
-    where = "every network interface" if address.is_unspecified else f"the network at {host}"
-    return (f"http: listening on {where}: /healthz, /metrics and /events/latest (face labels, scores and boxes) "
-            "can be read by anyone who can reach the port, without authentication; "
-            'set http.host = "127.0.0.1" to keep them local')
-
-
-def allowed_hosts(extra: str = "") -> frozenset[str] | None:
-    """The host names a request's `Host:` may carry besides an address and `localhost`: this machine's name (and
-    NAME.local, as mDNS has it) and `extra` (http.allowed_hosts, comma-separated); None when `extra` is "*"."""
-    names = [n.strip().lower().rstrip(".") for n in extra.split(",") if n.strip()]
-    if "*" in names:
-        return None
-    hostname = socket.gethostname().lower()
-    return frozenset({hostname, hostname.split(".", 1)[0] + ".local", *names} - {""})
-
-
-def host_allowed(header: str, names: frozenset[str] | None) -> bool:
-    """Whether a request's `Host:` names this server. A DNS rebinding page reaches 127.0.0.1 under its own domain
-    name, which is refused; an address (what `ssh -L` and a LAN client use) cannot be rebound, and a request
-    without the header does not come from a browser."""
-    host = header.strip().lower()
-    if names is None or not host:
-        return True
-    if host.startswith("["):  # [v6]:port
-        host = host[1:host.find("]")] if "]" in host else host
-    elif host.count(":") == 1:
-        host = host.partition(":")[0]
-    host = host.rstrip(".")
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-        return True
-    except ValueError:
-        pass
-    return host == "localhost" or host.endswith(".localhost") or host in names
-
-
 class _RateLimitedLog:
     """The first failure of a kind is logged; later ones are counted and summed up at most every `every_s`."""
 
@@ -142,76 +71,6 @@ class _RateLimitedLog:
         log.warning(f"http: {kind}: {detail}{more}; counted in /metrics, logged at most once a minute")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """Parses one whole request already read into memory and writes the answer into memory: never blocks."""
-
-    server_version = "fer-edge"
-    error_content_type = "text/plain; charset=utf-8"
-    error_message_format = "%(code)d %(message)s\n"
-
-    def __init__(self, head: bytes, client_address: Any, server: _Server) -> None:  # no socket
-        self.output = io.BytesIO()  # the whole answer
-        self.rfile, self.wfile = io.BytesIO(head), self.output
-        self.client_address, self.http = client_address, server
-        self.close_connection = True
-        self.preview, self.stream = server.preview, False  # stream: the preview takes the socket, nothing written here
-        self.handle_one_request()
-
-    def version_string(self) -> str:
-        return self.server_version  # no Python version: it only helps someone looking for a known hole
-
-    def do_GET(self) -> None:  # noqa: N802 (the http.server name)
-        path = self.path.split("?", 1)[0]
-        ep = self.http.endpoint
-        if ep is None:
-            raise RuntimeError("no endpoint: serving before start")
-        if not host_allowed(self.headers.get("Host", ""), self.http.hosts):
-            self.http.wrong_host += 1
-            self._send(421, "text/plain; charset=utf-8", "misdirected request: this server answers to its address, "
-                       "localhost and its own name; add the name to http.allowed_hosts\n")
-        elif path == "/healthz":
-            self._send(200 if ep.healthy() else 503, "text/plain; charset=utf-8", ep.health_text())
-        elif path == "/metrics":  # the text format 0.0.4, or OpenMetrics when the Accept header asks for it
-            self._send(200, *self.http.metrics(self.headers.get("Accept", "")))
-        elif path == "/events/latest":
-            self._send(200, "application/json", ep.latest_json())
-        elif self.preview is not None and (answer := self.preview.answer(self.command, self.path, self.headers,
-                                                                         str(self.client_address[0]))):
-            if isinstance(answer, tuple):
-                self._send(*answer)
-            else:  # STREAM: the preview's thread takes the socket
-                self.stream = True
-        else:
-            self._send(404, "text/plain; charset=utf-8", "not found; try /healthz, /metrics or /events/latest\n")
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        self.do_GET()  # `_send` leaves the body out
-
-    def _send(self, code: int, content_type: str, body: str | bytes, headers: dict[str, str] | None = None) -> None:
-        data = body.encode() if isinstance(body, str) else body
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:  # scrapes every few seconds would flood the journal
-        pass
-
-
-def _head_end(buf: bytearray) -> int:
-    """Where the request line and headers end (the blank line), or -1 while they are still coming."""
-    for blank in (b"\r\n\r\n", b"\n\n"):
-        at = buf.find(blank)
-        if at >= 0:
-            return at + len(blank)
-    return -1
-
-
 class _Client:
     __slots__ = ("sock", "address", "since", "batch", "inbox", "outbox")
 
@@ -225,7 +84,8 @@ class _Server:
     """A listening socket and its clients, all non-blocking, served by `serve_forever` on one thread."""
 
     def __init__(self, host: str, port: int, family: int, clock: Callable[[], float] = time.monotonic,
-                 free: Callable[[], int | None] = free_descriptors, hosts: frozenset[str] | None = None) -> None:
+                 free: Callable[[], int | None] = lambda: free_descriptors(FD_RESERVE),
+                 hosts: frozenset[str] | None = None) -> None:
         self._clock, self._free, self.hosts = clock, free, hosts
         self.socket = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -359,7 +219,7 @@ class _Server:
             self._close(client)
             return
         client.inbox += data
-        end = _head_end(client.inbox)
+        end = head_end(client.inbox)
         if end > 0:
             client.outbox = outbox = self._answer(bytes(client.inbox[:end]), client.address)
             if outbox is None:  # the preview's stream: its own thread owns the socket from here
@@ -376,7 +236,7 @@ class _Server:
         try:
             if self.endpoint is None:
                 raise RuntimeError("no endpoint: serving before start")
-            handler = _Handler(head, address, self)
+            handler = Handler(head, address, self)
             return None if handler.stream else handler.output.getvalue()
         except Exception as exc:  # a bug behind one path: that answer fails, the endpoint stays up
             self._errors.note("error answering a request", f"{type(exc).__name__}: {exc}")
@@ -433,7 +293,7 @@ class _Server:
                                   "that names another server (DNS rebinding).", value=self.wrong_host)
 
 
-class HttpEndpoint:
+class HttpEndpoint(Closing):
     """Binds at construction, so a taken port fails the start at once; serves from `start` on a daemon thread."""
 
     def __init__(self, host: str, port: int, allowed: str = "") -> None:
@@ -449,6 +309,7 @@ class HttpEndpoint:
                                    "stop it or choose another http.port") from None
             raise UsageError(f"http.host {host!r} / http.port {port}: cannot listen ({exc.strerror or exc})") from None
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     @property
     def url(self) -> str:
@@ -471,6 +332,10 @@ class HttpEndpoint:
         self._thread.start()
 
     def close(self) -> None:
+        """Stop serving and close every socket, the preview's streams too; a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=2)

@@ -1,10 +1,8 @@
-"""What the running service tells the outside: sd_notify (READY, WATCHDOG, STATUS), health, metrics, latest faces.
+"""What the HTTP endpoint tells about the loop: /healthz, /events/latest and the loop's families in /metrics.
 
-The process owns reconnecting its source, so systemd hears READY once the model is loaded, whether or not a camera
-is there. Watchdog pings come only from the loop thread: `on_frame` after a processed frame, `on_source_state`
-after each failed attempt to open the source. A loop that hangs stops both and gets the service restarted; a
-camera that is missing does not. HTTP threads read only what the loop thread copied under the lock: the
-monitor is a prometheus_client collector in its own registry, with the process collector beside it.
+The loop's thread copies what it needs under a lock (`on_frame`); the HTTP thread reads only that copy. The health
+is a prometheus_client collector in its own registry, with the process collector beside it; the server, the
+preview and MQTT register theirs there too. Nothing here reads a pixel.
 """
 
 from __future__ import annotations
@@ -13,23 +11,23 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
-from ..outputs.events import EventWriter, face_json
-from ..pipeline.stats import STAGES, LoopStats
-from ..records import FaceRecord
-from ..redact import redact
-from ..sources import Frame
-from ..tracking import UNCERTAIN
-from .sdnotify import Notifier
+from ...pipeline.sink import Closing
+from ...pipeline.stats import STAGES
+from ...records import FaceRecord, FrameResult
+from ...redact import redact
+from ...sources import FrameSource
+from ...tracking import UNCERTAIN
+from ..events import JsonlWriter, face_json
 
 
 class SourceHealth(Protocol):
-    """What the monitor reads of the source: a ReconnectingSource, or `run`'s plain source (edge/outputs/http/runhttp.py)."""
+    """What /metrics reads of the source, live (between frames too): a ReconnectingSource, or `Steady`."""
 
     @property
     def dropped(self) -> int: ...
@@ -47,90 +45,71 @@ class SourceHealth(Protocol):
     def reconnects(self) -> int: ...
 
 
-class Monitor:
-    STATUS_EVERY_S = 2.0
-    SNAPSHOT_EVERY_S = 1.0  # latency percentiles and the latest-faces pruning: cheap, but not per frame
+class Steady:
+    """A plain source (`fer-edge run`'s) as /metrics reads it: it neither reconnects nor counts failed openings."""
 
-    def __init__(self, notifier: Notifier, source: SourceHealth, events: EventWriter, labels: tuple[str, ...],
-                 stale_after_s: float, info: dict[str, str], clock: Callable[[], float] = time.monotonic) -> None:
-        self._notifier, self._source, self._events = notifier, source, events
+    up, errors, reconnects = True, 0, 0
+
+    def __init__(self, source: FrameSource | None) -> None:
+        self._source = source
+
+    @property
+    def dropped(self) -> int:
+        return self._source.dropped if self._source is not None else 0
+
+    @property
+    def undecodable(self) -> int:
+        return self._source.undecodable if self._source is not None else 0
+
+
+class Health(Closing):
+    """The endpoint's paths other than the preview's, fed by the loop: frames flowing, faces in view, ended faces."""
+
+    SNAPSHOT_EVERY_S = 1.0  # latency percentiles and the ended faces' pruning: cheap, but not per frame
+
+    def __init__(self, source: SourceHealth, events: JsonlWriter | None, labels: tuple[str, ...], stale_after_s: float,
+                 info: dict[str, str], clock: Callable[[], float] = time.monotonic) -> None:
+        self._source, self._events = source, events
         self._stale, self._info, self._clock = stale_after_s, info, clock
         self._lock = threading.Lock()
-        self.ready = False
         self._last_frame: float | None = None
-        self._frames = self._faces = self._frame_faces = 0
+        self._frames = self._faces = self._detected = 0
         self._fps = 0.0
-        self._detected = 0
         self._labels = dict.fromkeys((*labels, UNCERTAIN), 0)
         self._in_view: list[FaceRecord] = []  # the last processed frame's records: the faces in view now
-        self._ended: dict[int, tuple[float, FaceRecord]] = {}  # face_id -> (when last seen, its last record), gone since
+        self._seen: dict[int, float] = {}  # face_id -> when its last record came, while in view
+        self._ended: dict[int, tuple[float, FaceRecord]] = {}  # face_id -> (when last seen, its last record)
+        self._last_record: dict[int, FaceRecord] = {}  # each tracked face's last record, until it ends
         self._latency: dict[str, tuple[float, float, float, int]] = {}  # stage -> (p50 s, p95 s, sum s, count)
-        self._last_ping = self._last_status = self._last_snapshot = -math.inf
+        self._last_snapshot = -math.inf
         self._waiting: str | None = None  # why there is no frame now: the source's last failed attempt
-        # /metrics: this monitor's families, the process's (memory, CPU, descriptors), and what other parts
-        # register (the HTTP server, the preview, MQTT): each collected when scraped, on the HTTP thread
-        self.registry = CollectorRegistry()
+        self.registry = CollectorRegistry()  # what /metrics renders, collected on the HTTP thread when scraped
         self.registry.register(self)
         ProcessCollector(registry=self.registry)
 
-    def started(self, source_name: str) -> None:
-        """The model is loaded and the endpoint up: READY, before any frame (the camera may be missing for hours)."""
-        self.ready = True
-        self._waiting = f"opening {redact(source_name)}"
-        self._last_status = self._clock()
-        self._notifier.send("READY=1", f"STATUS={self.status()}")
-
     def on_source_state(self, text: str) -> None:
-        """From the loop thread after each failed attempt to open or read the source: say why, and that it is alive."""
-        now = self._clock()
-        self._waiting = redact(text)  # STATUS= and /healthz print it
-        fields = []
-        if self._notifier.watchdog_s and now - self._last_ping >= self._notifier.watchdog_s:
-            self._last_ping = now
-            fields.append("WATCHDOG=1")
-        self._last_status = now
-        self._notifier.send(*fields, f"STATUS={self.status()}")
+        """Why no frame comes now (opening the source, its last failed attempt): /healthz says so until one comes."""
+        self._waiting = redact(text)
 
-    def on_frame(self, frame: Frame, records: Sequence[FaceRecord], stats: LoopStats) -> None:
-        """The loop's observer: count, remember each face's last record, and tell systemd the loop is alive."""
-        now = self._clock()
-        was_waiting, self._waiting = self._waiting is not None, None
+    def on_frame(self, result: FrameResult) -> None:
+        """Count, keep the faces in view and those that ended (the frame result's rule, as MQTT's `end`)."""
+        now, stats = self._clock(), result.stats
+        self._waiting = None
         with self._lock:
             self._last_frame = now
-            self._frames, self._faces, self._fps, self._frame_faces = stats.frames, stats.faces, stats.fps_now, len(records)
-            self._detected = stats.detected
-            for r in records:
+            self._frames, self._faces, self._fps, self._detected = stats.frames, stats.faces, stats.fps_now, stats.detected
+            for r in result.faces:
                 self._labels[r.smoothed_label] = self._labels.get(r.smoothed_label, 0) + 1
-                self._ended.pop(r.face_id, None)
-            seen = {r.face_id for r in records}
-            for r in self._in_view:
-                if r.face_id not in seen:
-                    self._ended[r.face_id] = (now, r)
-            self._in_view = list(records)
+                self._last_record[r.face_id], self._seen[r.face_id] = r, now
+            for face_id in result.ended:
+                if face_id in self._last_record:
+                    self._ended[face_id] = (self._seen.pop(face_id), self._last_record.pop(face_id))
+            self._in_view = list(result.faces)
             if now - self._last_snapshot >= self.SNAPSHOT_EVERY_S:
                 self._last_snapshot = now
                 self._latency = {stage: (v["p50"] / 1000, v["p95"] / 1000, stats.total_s[stage], stats.count(stage))
                                  for stage, v in stats.latency().items()}
                 self._ended = {k: v for k, v in self._ended.items() if now - v[0] <= self._stale}
-        fields = []
-        if not self.ready:
-            self.ready = True
-            fields.append("READY=1")
-        if self._notifier.watchdog_s and now - self._last_ping >= self._notifier.watchdog_s:
-            self._last_ping = now
-            fields.append("WATCHDOG=1")
-        if now - self._last_status >= self.STATUS_EVERY_S or was_waiting or fields and fields[0] == "READY=1":
-            self._last_status = now
-            fields.append(f"STATUS={self.status()}")
-        if fields:
-            self._notifier.send(*fields)
-
-    def status(self) -> str:
-        if self._waiting is not None:
-            return f"waiting for camera: {self._waiting}"
-        faces = "1 face" if self._frame_faces == 1 else f"{self._frame_faces} faces"
-        lost = f", {self._events.lost} event records lost" if self._events.lost else ""
-        return f"{self._fps:.1f} fps, {faces}, {self._frames} frames, {self._source.reconnects} reconnects{lost}"
 
     def healthy(self) -> bool:
         """Frames are flowing: one was processed within the last `stale_after_s` seconds."""
@@ -147,8 +126,9 @@ class Monitor:
         return f"stale: no frame for {age:.1f} s" + (f"; waiting for camera: {waiting}" if waiting else "") + "\n"
 
     def latest_json(self) -> str:
-        """The faces in view now (the last frame's, while frames flow), and apart, those that left the view within
-        `stale_after_s` (their last record and how long ago): a street scene is a few faces, not every passer-by."""
+        """The faces in view now (the last frame's, while frames flow), and apart, those that ended (the tracker
+        dropped their id) within `stale_after_s` of their last record: a street scene is a few faces, not every
+        passer-by. `gone_s` is the time since that last record."""
         now = self._clock()
         with self._lock:
             fresh = self._last_frame is not None and now - self._last_frame <= self._stale
@@ -199,9 +179,9 @@ class Monitor:
         yield CounterMetricFamily("fer_edge_source_reconnects_total", "Recoveries of the source after an error.",
                                   value=src.reconnects)
         yield CounterMetricFamily("fer_edge_events_write_errors_total", "Failed writes of the events file.",
-                                  value=ev.errors)
+                                  value=ev.errors if ev is not None else 0)
         yield CounterMetricFamily("fer_edge_events_lost_total", "Event records not written (disk full, unwritable).",
-                                  value=ev.lost)
+                                  value=ev.lost if ev is not None else 0)
         by_label = CounterMetricFamily("fer_edge_labels_total", "Face records by smoothed label.", labels=["label"])
         for label, n in labels.items():
             by_label.add_metric([label], n)
@@ -209,7 +189,7 @@ class Monitor:
         # a summary with quantiles, which prometheus_client's SummaryMetricFamily does not take: samples by hand
         stages = Metric("fer_edge_stage_seconds", "Per-stage latency over the last 1000 frames timed for it (wait: the "
                         "source idle, pacing a file or waiting for a camera's frame; decode: the rest of the read; "
-                        "detect counts only the frames that ran the detector).", "summary")
+                        "detect counts only the frames that ran the detector; events: the outputs).", "summary")
         for stage in STAGES:
             if stage in latency:
                 p50, p95, total, count = latency[stage]  # sum and count of one moment: the detected frames' for detect
