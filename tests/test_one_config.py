@@ -9,7 +9,7 @@ import tomllib
 from conftest import run_cli
 
 from fer_edge.cli import build_parser
-from fer_edge.config import SERVICE_ONLY, ServiceConfig, config_from, flags_of, iter_keys, load_config, to_toml
+from fer_edge.config import SERVICE_ONLY, Config, config_from, flags_of, iter_keys, load_config, to_toml
 from fer_edge.pipeline.build import build_pipeline
 
 RUN_ONLY = {"frames", "append", "annotate", "show", "summary", "print_config"}  # README "One config for run and service"
@@ -56,8 +56,8 @@ def test_legacy_run_flags_and_long_spellings_give_the_same_config():
 def test_run_defaults_are_the_config_defaults():
     from fer_edge.cli import run_config
 
-    assert run_config(build_parser().parse_args(["run"])) == ServiceConfig()
-    assert ServiceConfig().outputs.stats_every_s == 10.0 and ServiceConfig().source.fps == 15.0
+    assert run_config(build_parser().parse_args(["run"])) == Config()
+    assert Config().outputs.stats_every_s == 10.0 and Config().source.fps == 15.0
 
 
 def test_print_config_round_trips_through_service_check_config(tmp_path):

@@ -8,8 +8,9 @@ import tomllib
 import pytest
 from conftest import ROOT, assert_one_line_error, run_cli
 
-from fer_edge.config import ServiceConfig, iter_keys, load_config
+from fer_edge.config import Config, iter_keys, load_config
 from fer_edge.errors import UsageError
+from fer_edge.pipeline.check import check_loaders
 
 SHIPPED = ROOT / "systemd" / "config.toml"
 
@@ -65,7 +66,7 @@ def test_every_kind_of_mistake_names_its_key(tmp_path, text, message):
     config = tmp_path / "c.toml"
     config.write_text(text)
     with pytest.raises(UsageError) as err:
-        load_config(config)
+        load_config(config, check=check_loaders)  # as the service loads it: the detector's name too
     assert str(err.value).startswith(f"{config}: ") and message in str(err.value), str(err.value)
 
 
@@ -74,7 +75,7 @@ def test_flags_override_the_file(tmp_path):
     config.write_text("threads = 3\n[http]\nport = 1234\nenabled = false\n")
     cfg = load_config(config, {"http.port": "8080", "source.input": "demo", "http.enabled": "true"})
     assert (cfg.threads, cfg.http.port, cfg.http.enabled, cfg.source.input) == (3, 8080, True, "demo")
-    assert load_config(None) == ServiceConfig()
+    assert load_config(None) == Config()
 
 
 def test_shipped_config_documents_every_key_with_its_default():
@@ -94,3 +95,16 @@ def test_shipped_config_documents_every_key_with_its_default():
         if path != "outputs.events":  # the one value the service sets apart from the defaults
             assert node[name] == f.default, (path, node[name], f.default)
     assert cfg.outputs.events == "/var/lib/fer-edge/events.jsonl"
+
+
+def test_each_section_checks_its_own_keys():
+    """A section's checks sit on the section (Frigate's validators on its models): callable without a whole tree."""
+    from fer_edge.config import HttpConfig, MqttConfig, SourceConfig
+
+    with pytest.raises(UsageError, match=r"^mqtt\.topic_prefix: 'a/#' is not a topic prefix"):
+        MqttConfig(host="broker", topic_prefix="a/#").check()
+    with pytest.raises(UsageError, match=r"^http\.preview: needs http\.enabled = true"):
+        HttpConfig(enabled=False, preview=True).check()
+    with pytest.raises(UsageError, match=r"^source\.reconnect_min_s: 5\.0 is above"):
+        SourceConfig(reconnect_min_s=5.0, reconnect_max_s=1.0).check()
+    MqttConfig(topic_prefix="a/#").check()  # no host: MQTT is off, its keys are not looked at

@@ -240,7 +240,7 @@ def run_config(args: argparse.Namespace) -> ServiceConfig:
     """The ServiceConfig `run`'s flags give, each key checked as the service checks it (exit 2 naming the flag)."""
     from ..config import load_config, overrides_from
 
-    return load_config(None, overrides_from(args), loaders=False)
+    return load_config(None, overrides_from(args))
 
 
 def _run_config(args: argparse.Namespace, model: Path, cfg: ServiceConfig | None = None) -> dict[str, Any]:

@@ -15,12 +15,12 @@ from typing import Any, Union
 import cv2
 import numpy as np
 
+from ..config.tuning import CONFIRM, CONFIRM_DEFAULT, FOLLOW, FOLLOW_DEFAULT
 from ..detection import DEFAULT_DETECTOR
 from ..errors import UsageError
 from ..geometry import MARGIN
 from ..records import FaceRecord
 from ..sources import Frame
-from ..tracking import CONFIRM, CONFIRM_DEFAULT, FOLLOW, FOLLOW_DEFAULT
 from .loop import media_time
 
 Source = Union[str, int, "os.PathLike[str]", Iterable[np.ndarray]]  # what `stream` takes

@@ -40,12 +40,15 @@ def add_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def cmd_service(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config, overrides_from(args))
+    from ..pipeline.check import check_loaders
+
+    cfg = load_config(args.config, overrides_from(args), check=check_loaders)
     if args.mqtt_forget:
         return _forget(cfg)
     if args.check_config:
-        from ..config import check_events_now, check_source_now
+        from ..config import check_events_now
         from ..pipeline.build import build_pipeline
+        from ..pipeline.check import check_source_now
 
         check_source_now(cfg.source.input)  # an unreadable folder: the start would wait it out, the check says so
         check_events_now(cfg.outputs.events)  # an events file that cannot be written: the start would retry it

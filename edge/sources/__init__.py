@@ -28,6 +28,7 @@ from ..files import kind_of, read_regular
 
 DEMO_IMAGE = Path(__file__).resolve().parents[1] / "assets" / "demo_astronaut.jpg"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "rtp", "srt")  # URLs opened
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".h264", ".gif")
 
 OPEN_TIMEOUT_S = 10.0  # FFmpeg gives up opening a stream whose server accepts and never answers

@@ -8,9 +8,8 @@ faces are at least a face apart, so a detection within one face width of a track
 missed by detections keeps its id for `max_carry_s`. A new face is reported only once it is confirmed
 (`confirm`): boxes that only a tile of the `room` detector found get a second look on a crop around them.
 
-The smoothing defaults were tuned on the Hamilton test clip with `python -m fer_edge.benchmarks.stability`
-(README, "Stable labels"), never on FER2013; the tracking defaults follow from walking speed and the detection
-interval (README, "Tracking").
+The [smoothing] and [tracking] defaults live with the config (edge/config/tuning.py), which says how they were
+chosen.
 """
 
 from __future__ import annotations
@@ -22,6 +21,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..config.tuning import (
+    ALPHA,
+    CONFIRM,
+    CONFIRM_DEFAULT,
+    FOLLOW,
+    FOLLOW_DEFAULT,
+    IOU_THRESHOLD,
+    MAX_CARRY_S,
+    MIN_FACE,
+    MIN_LIKENESS,
+    MIN_SCORE,
+    SCENE_CUT,
+    SWITCH_MARGIN,
+)
 from ..geometry import Box, Detection, iou_matrix
 from ..records import FaceRecord
 
@@ -29,23 +42,7 @@ if TYPE_CHECKING:
     from .follow import Patch
 
 UNCERTAIN = "uncertain"
-ALPHA, MIN_SCORE, SWITCH_MARGIN, SCENE_CUT = 0.3, 0.3, 0.15, 18.0
-# Pixels (a box's longer side): a smaller face is shown `uncertain`, too small to read an expression from. Chosen on
-# FER+ PublicTest faces pasted into real photos (python -m fer_edge.benchmarks.crops; README, "Small faces").
-MIN_FACE = 32
 THUMB = (32, 24)  # (w, h) of the grey thumbnail a cut is judged on: about 0.05 ms a frame
-
-FOLLOW = ("flow", "velocity", "none")  # how a box moves between detections
-CONFIRM = ("check", "hits", "none")  # how a new face is confirmed before it is reported
-FOLLOW_DEFAULT, CONFIRM_DEFAULT = "flow", "check"
-IOU_THRESHOLD = 0.3  # a detection overlapping a track's box this much is that track's
-# A face missed by detections keeps its id (and, while it still looks like itself, its carried box) this long:
-# more than two detection intervals of `room` at 1080p (18 frames, 0.6 s at 30 fps), so one missed detection,
-# or a head turned away for a moment, does not end the face.
-MAX_CARRY_S = 1.5
-# A carried box whose 16x16 grey template correlates less than this with the one taken at the last detection has
-# lost its face (a face against a jacket or a wall scores about 0, the same face a few frames on 0.7 or more).
-MIN_LIKENESS = 0.2
 # A shown box that a detection missed stays shown only while it clearly still looks like its face (the detector
 # misses about one face in ten it found before); below this, the face has most likely turned away or gone.
 MISSED_LIKENESS = 0.5
@@ -102,7 +99,7 @@ def smooth_label(current: str, avg: np.ndarray, labels: tuple[str, ...], min_sco
 
 def thumbnail(image: np.ndarray) -> np.ndarray:
     """A tiny grey copy with its mean taken out (a change of exposure is not a cut); float32, THUMB sized."""
-    import cv2  # not at the top: edge.config takes its defaults from here, and every command builds its parser
+    import cv2  # not at the top: the API and the tests import the tracker without needing OpenCV loaded yet
 
     h, w = image.shape[:2]
     step = max(1, min(w // (THUMB[0] * 4), h // (THUMB[1] * 4)))  # subsample first: INTER_AREA on 1080p is slow
@@ -178,7 +175,7 @@ class Tracker:
         self.checks = 0  # second looks taken
         self.lost = {"flow": 0, "likeness": 0, "missed": 0}  # carried boxes hidden, by cause
         self.macs = 0  # MACs-equivalent spent on following and second looks since the start (README, "Tracking")
-        from . import follow as moves  # not at the top: edge.config takes its defaults from here; it imports cv2
+        from . import follow as moves  # not at the top: it imports cv2
 
         self._f = moves
         self._next_id = 1
