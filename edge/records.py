@@ -1,8 +1,24 @@
-"""The per-face record the tracker makes and every sink and observer reads; JSON only where bytes leave (events.py)."""
+"""The records that cross stages: a source's `Frame`, and the per-face record the tracker makes and every sink and
+observer reads; JSON only where bytes leave (events.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One picture from a source, with what the loop needs to know of it."""
+
+    image: np.ndarray  # BGR, H x W x 3
+    index: int
+    timestamp: float  # seconds since the epoch when captured
+    lores: np.ndarray | None = None  # picamera2's small grey stream of the same instant: the detector's input
+    file: str | None = None  # the image file a still came from (events name it, annotated copies are named after it)
+    video_time: float | None = None  # seconds into a video file (its own timestamps); None for cameras and photos
+    waited_s: float = 0.0  # of the read that gave this frame, the time spent waiting (pacing, a camera's next frame)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,11 +22,8 @@ KNOWN_UPWARD = {
     "fer_edge.outputs.http.runhttp -> fer_edge.service.sdnotify",
     "fer_edge.pipeline.build -> fer_edge.outputs.events",
     "fer_edge.pipeline.loop -> fer_edge.outputs.events",
-    "fer_edge.sources -> fer_edge.detection.lores",
 }
-KNOWN_CYCLES = {
-    "fer_edge.detection.lores -> fer_edge.sources -> fer_edge.detection.lores",
-}
+KNOWN_CYCLES: set[str] = set()
 KNOWN_LONG = {
     "benchmarks/bench.py",
     "benchmarks/crops.py",
@@ -36,7 +33,6 @@ KNOWN_LONG = {
     "edge/cli/__init__.py",
     "edge/outputs/http/server.py",
     "edge/outputs/mqtt/__init__.py",
-    "edge/sources/__init__.py",
     "edge/tracking/__init__.py",
 }
 

@@ -15,7 +15,7 @@ from conftest import ROOT, assert_one_line_error, cli_env, run_cli
 from fer_edge.geometry import Box, Detection, square_crop_box
 from fer_edge.labels import EMOTIONS
 from fer_edge.pipeline.loop import crop_face
-from fer_edge.sources import _LatestFrames
+from fer_edge.sources.reader import LatestFrames
 from fer_edge.tracking import UNCERTAIN, Tracker, smooth_label
 
 
@@ -94,7 +94,7 @@ def test_live_queue_drops_oldest_and_counts():
         time.sleep(0.001)
         return np.full((4, 4, 3), next(counter) % 255, np.uint8)
 
-    q = _LatestFrames(grab, size=2)
+    q = LatestFrames(grab, size=2)
     try:
         got = []
         for _ in range(5):

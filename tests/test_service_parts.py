@@ -19,7 +19,8 @@ from conftest import ROOT
 from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.outputs.events import JsonlWriter
 from fer_edge.service.sdnotify import Notifier
-from fer_edge.sources import Frame, _LatestFrames, open_source
+from fer_edge.sources import Frame, open_source
+from fer_edge.sources.reader import LatestFrames
 from fer_edge.sources.reconnect import ReconnectingSource
 
 
@@ -239,7 +240,7 @@ def test_a_stop_wakes_a_read_waiting_on_a_stalled_camera():
         stalled.wait()
         return None
 
-    reader = _LatestFrames(grab, 2)
+    reader = LatestFrames(grab, 2)
     threading.Timer(0.2, reader.wake).start()
     t0 = time.monotonic()
     assert reader.get(timeout=30) is None and time.monotonic() - t0 < 10

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..config import ServiceConfig
     from ..outputs.events import EventWriter
     from ..pipeline.loop import FrameSink
-    from ..sources import FrameSource
+    from ..sources import OpenedSource
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -361,7 +361,7 @@ def _quiet_stdout() -> None:
         os.close(devnull)
 
 
-def _annotation_sink(target: str, spec: str, source: FrameSource) -> FrameSink:
+def _annotation_sink(target: str, spec: str, source: OpenedSource) -> FrameSink:
     """The --annotate sink, its file or folder checked now (a device, a FIFO, a place that cannot be written: exit 2
     before the run, not exit 1 after it)."""
     from ..files import check_output_file, ensure_folder
@@ -375,13 +375,13 @@ def _annotation_sink(target: str, spec: str, source: FrameSource) -> FrameSink:
     return annotation_sink(target, spec, source.still, source.fps)
 
 
-def _wake_on_stop(stop: threading.Event, source: FrameSource) -> None:
+def _wake_on_stop(stop: threading.Event, source: OpenedSource) -> None:
     """A signal only sets the stop event; this wakes a read waiting on a camera or stream, so the stop is prompt."""
     stop.wait()
     source.wake()
 
 
-def _live_end(spec: str, source: FrameSource, stop: threading.Event) -> int:
+def _live_end(spec: str, source: OpenedSource, stop: threading.Event) -> int:
     """Says why a source stopped the run: a stream that ended, or a video file cut short, is a warning (exit 0); a
     stream that stalled is an error (exit 1)."""
     failure = source.failure
@@ -400,7 +400,7 @@ def _check_model_flags(args: argparse.Namespace) -> None:
     check_flag("threads", "--threads", args.threads)
 
 
-def _close_all(sinks: list[FrameSink], source: FrameSource, events: EventWriter) -> FerEdgeError | None:
+def _close_all(sinks: list[FrameSink], source: OpenedSource, events: EventWriter) -> FerEdgeError | None:
     """Close everything, whatever fails; the first failure (an annotated video cut short) is returned, not lost."""
     failed = None
     for sink in sinks:

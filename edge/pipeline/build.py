@@ -12,10 +12,9 @@ from typing import ParamSpec, TypeVar
 
 from ..config import ServiceConfig
 from ..detection import FaceDetector
-from ..detection.lores import Lores
 from ..errors import DeviceError, FerEdgeError, UsageError
 from ..outputs.events import EventWriter
-from ..sources import FrameSource
+from ..sources import FrameSource, Lores
 from ..tracking import Tracker
 from .loop import DETECT_BUDGET_MACS, Classifier, FrameSink, FrameStep, LoopOptions, Observer, run_loop
 from .stats import LoopStats

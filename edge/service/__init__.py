@@ -21,7 +21,7 @@ from ..redact import redact
 
 if TYPE_CHECKING:
     from ..pipeline.loop import Observer
-    from ..sources import FrameSource
+    from ..sources import OpenedSource
     from .sdnotify import Notifier
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def run_service(cfg: ServiceConfig) -> int:
             mqtt = open_mqtt(cfg.mqtt, out.stats_every_s, state_folder())
         pipeline = build_pipeline(cfg, keyed_errors=True)
 
-        def opener() -> FrameSource:
+        def opener() -> OpenedSource:
             return open_source(src.input, src.width or None, src.height or None, src.fps or None, cancel=stop,
                                lores=pipeline.lores)
 
@@ -170,7 +170,7 @@ def reconnect_waits(min_s: float, max_s: float, watchdog_s: float) -> tuple[floa
     return min(min_s, max_s), max_s
 
 
-def _on_stop(stop: threading.Event, notifier: Notifier, source: FrameSource) -> None:
+def _on_stop(stop: threading.Event, notifier: Notifier, source: OpenedSource) -> None:
     """Waits for the stop event so that signal handlers only set it: tells systemd, wakes a read that waits."""
     stop.wait()
     notifier.send("STOPPING=1", "STATUS=stopping")

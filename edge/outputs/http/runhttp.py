@@ -16,7 +16,7 @@ from ...config import HttpConfig, add_key_argument, iter_keys, load_config
 
 if TYPE_CHECKING:
     from ...pipeline.loop import Observer
-    from ...sources import FrameSource
+    from ...sources import OpenedSource
     from ..events import EventWriter
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class _SourceCounts:
 
     up, errors, reconnects = True, 0, 0
 
-    def __init__(self, source: FrameSource) -> None:
+    def __init__(self, source: OpenedSource) -> None:
         self._source = source
 
     @property
@@ -54,7 +54,7 @@ class _SourceCounts:
 
 
 @contextmanager
-def serving(http: HttpConfig | None, source: FrameSource, events: EventWriter, labels: tuple[str, ...],
+def serving(http: HttpConfig | None, source: OpenedSource, events: EventWriter, labels: tuple[str, ...],
             info: dict[str, str]) -> Iterator[Observer | None]:
     """Yields the loop observer that feeds the endpoint (None without one); the endpoint closes on the way out."""
     if http is None:
