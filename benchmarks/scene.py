@@ -180,6 +180,14 @@ def loop_interval(options, macs: int | None) -> int:
     return detect_interval(macs, every, options.detect_budget_macs) if options.detect_budget_macs > 0 else every
 
 
+def variant_config(base: dict[str, Any], variant: Variant) -> dict[str, Any]:
+    """The config keys of one variant: the base's, the variant's, and --yunet-model as the yunet detector's option."""
+    values = {k: v for k, v in base.items() if k != "yunet_model"} | variant.values
+    if values.get("detector.name") == "yunet" and base.get("yunet_model"):
+        values["detector.options"] = {"model": base["yunet_model"]}
+    return values
+
+
 def run_variant(clip: Clip, variant: Variant, base: dict[str, Any]) -> dict:
     """One pass of the real loop over the clip with the variant's config: its quality, speed and compute."""
     from fer_edge.benchmarks.clip import Recorder, run_clip
@@ -187,7 +195,7 @@ def run_variant(clip: Clip, variant: Variant, base: dict[str, Any]) -> dict:
     from fer_edge.config import config_from
     from fer_edge.pipeline.build import build_pipeline
 
-    cfg = config_from({**base, **variant.values})
+    cfg = config_from(variant_config(base, variant))
     built = build_pipeline(cfg, max_frames=len(clip.truth))
     detector = _Timed(built.detector)
     pipeline = dataclasses.replace(built, detector=detector)
@@ -468,10 +476,10 @@ def run(args, size: tuple[int, int], variants: list[Variant], command: str) -> d
 
     model = args.model or str(DEFAULT_MODEL)
     base = {"threads": args.threads, "model.path": model, "outputs.stats_every_s": 1e9,
-            "detector.yunet_model": args.yunet_model or ""}
+            "yunet_model": args.yunet_model or ""}
     for v in variants:  # every variant's config is checked before anything is composed or run
         try:
-            config_from({**base, **v.values})
+            config_from(variant_config(base, v))
         except UsageError as exc:
             raise UsageError(f"--variants {v.name}: {exc}") from None
     out = Path(args.out) if args.out else Path(args.cache) / "results"

@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT, assert_one_line_error, run_cli
 
 from fer_edge.config import Config, iter_keys, load_config
+from fer_edge.config.keys import default_of
 from fer_edge.errors import UsageError
 from fer_edge.pipeline.check import check_loaders
 
@@ -56,7 +57,11 @@ def test_check_config_accepts_the_shipped_file_and_flags_alone():
     ("[source]\ninput = { path = 1 }\n", "source.input: want a value, got a table"),
     ("[model]\naccelerator = \"gpu\"\n", "model.accelerator: 'gpu' is not one of none, edgetpu"),
     ("[detector]\nname = \"mtcnn\"\n", "detector.name: 'mtcnn' is not one of blazeface"),
-    ("[detector]\nname = \"yunet\"\n", "detector.yunet_model: needed for detector.name = \"yunet\""),
+    ("[detector]\nname = \"yunet\"\n", "detector.options.model: needed for detector.name = \"yunet\""),
+    ("[detector]\nname = \"yunet\"\noptions = { model = \"/no/such.onnx\" }\n",
+     "detector.options.model: /no/such.onnx: no such file"),
+    ("[detector.options]\ntile = 3\n", "detector.options.tile: not an option of the room detector (it takes none)"),
+    ("[detector.options]\nmodel = { path = 1 }\n", "detector.options.model: want a value, got a table"),
     ("[smoothing]\nalpha = 0\n", "smoothing.alpha: 0.0 is out of range (want > 0)"),
     ("[source]\nreconnect_min_s = 5.0\nreconnect_max_s = 1.0\n", "source.reconnect_min_s: 5.0 is above"),
     ("[outputs]\nstats_every_s = nan\n", "outputs.stats_every_s: want a finite number"),
@@ -93,7 +98,7 @@ def test_shipped_config_documents_every_key_with_its_default():
             node = node[s]
         assert name in node, path
         if path != "outputs.events":  # the one value the service sets apart from the defaults
-            assert node[name] == f.default, (path, node[name], f.default)
+            assert node[name] == default_of(f), (path, node[name], default_of(f))
     assert cfg.outputs.events == "/var/lib/fer-edge/events.jsonl"
 
 

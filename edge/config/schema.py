@@ -16,7 +16,7 @@ from .. import geometry
 from ..errors import UsageError
 from . import tuning
 from .http import HttpConfig
-from .keys import Key, key, leaf_keys
+from .keys import Key, Scalar, key, leaf_keys, table_key
 from .mqtt import MqttConfig
 
 ACCELERATORS = ("none", "edgetpu")
@@ -49,11 +49,12 @@ class SourceConfig:
 @dataclass(frozen=True)
 class DetectorConfig:
     name: str = key("room", "face detector: room (BlazeFace back on the frame and on tiles: small faces at 1080p), "
-                             "blazeface, blazeface-short, blazeface-full, blazeface-back, yunet or haar",
+                             "blazeface, blazeface-short, blazeface-full, blazeface-back, yunet (with options.model) or haar",
                      flag="--detector")
     min_score: float = key(0.0, "detector score threshold (0: the detector's own default)", lo=0, hi=0.999,
                             flag="--min-face-score")
-    yunet_model: str = key("", "YuNet ONNX file, for name = \"yunet\"", flag="--yunet-model")
+    options: dict[str, Scalar] = table_key("the chosen detector's own options, checked by the detector: yunet takes "
+                                           "model (its ONNX file); the others take none")
     margin: float = key(geometry.MARGIN, "face crop margin, a fraction of the face size", lo=0, hi=2, flag="--margin")
     level_eyes: bool = key(False, "rotate each face crop so the eyes are level", flag="--level-eyes")
     every: int = key(0, "detect on every Nth frame of a camera or video, reusing the boxes between (0: the "

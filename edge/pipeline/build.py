@@ -100,8 +100,8 @@ def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: boo
     det, src = cfg.detector, cfg.source
     lores = lores_option(src.lores, det.name, (src.width or 640, src.height or 480))
     if detector is None:
-        detector = load("detector.yunet_model" if det.name == "yunet" else "detector.name", make_detector,
-                        det.name, cfg.threads, det.yunet_model or None, det.min_score or None)
+        detector = load("detector.options" if det.options else "detector.name", make_detector,
+                        det.name, cfg.threads, det.min_score or None, det.options)
     model = resolve_model(cfg.model.path)
     if classifier is None:
         if cfg.model.accelerator == "edgetpu" and keyed_errors:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..bundled import resolve_model
 from ..config import Config
-from ..detection import DETECTORS
+from ..detection import DETECTORS, detector_files
 from ..detection.lores import lores_option
 from ..errors import UsageError
 from ..sources import IMAGE_SUFFIXES, STREAM_SCHEMES, VIDEO_SUFFIXES, path_kind, unreadable
@@ -29,10 +29,9 @@ def check_loaders(cfg: Config) -> None:
         raise UsageError(f"source.lores:{str(exc).partition(':')[2]}") from None
     if cfg.detector.name not in DETECTORS:
         raise UsageError(f"detector.name: {cfg.detector.name!r} is not one of {', '.join(DETECTORS)}")
-    if cfg.detector.name == "yunet" and not cfg.detector.yunet_model:
-        raise UsageError("detector.yunet_model: needed for detector.name = \"yunet\"")
-    for key, value in (("model.path", cfg.model.path and resolve_model(cfg.model.path)),
-                       ("detector.yunet_model", cfg.detector.yunet_model)):
+    files = {"model.path": cfg.model.path and str(resolve_model(cfg.model.path)),
+             **detector_files(cfg.detector.name, cfg.detector.options)}  # the detector checks its options here
+    for key, value in files.items():
         if value:
             check_readable(key, Path(value))
     check_source(cfg.source.input)
