@@ -33,7 +33,6 @@ KNOWN_LONG = {
     "edge/cli/__init__.py",
     "edge/outputs/http/server.py",
     "edge/outputs/mqtt/__init__.py",
-    "edge/tracking/__init__.py",
 }
 
 
