@@ -19,7 +19,7 @@ from conftest import ROOT
 from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.outputs.events import JsonlWriter
 from fer_edge.service.sdnotify import Notifier
-from fer_edge.sources import Frame, open_source
+from fer_edge.sources import NullSource, open_source
 from fer_edge.sources.reader import LatestFrames
 from fer_edge.sources.reconnect import ReconnectingSource
 
@@ -215,21 +215,9 @@ def test_reconnecting_source_does_not_retry_a_wrong_setting():
 
 
 def test_reconnecting_source_skips_frames_that_are_not_images():
-    images = iter([np.zeros((0, 0, 3), np.uint8), np.zeros((4, 4, 4), np.uint8), np.zeros((8, 8, 3), np.uint8)])
+    images = [np.zeros((0, 0, 3), np.uint8), np.zeros((4, 4, 4), np.uint8), np.zeros((8, 8, 3), np.uint8)]
 
-    class Broken:
-        name, dropped, undecodable, live, still, fps, failure, stalled = "broken", 0, 0, True, False, None, None, False
-
-        def read(self):
-            return Frame(next(images), 0, time.time())
-
-        def wake(self):
-            pass
-
-        def close(self):
-            pass
-
-    src = ReconnectingSource(Broken, "broken", threading.Event())
+    src = ReconnectingSource(lambda: NullSource(images), "broken", threading.Event())
     assert src.read().image.shape == (8, 8, 3) and src.undecodable == 2
 
 
