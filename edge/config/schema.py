@@ -49,7 +49,7 @@ class SourceConfig:
 @dataclass(frozen=True)
 class DetectorConfig:
     name: str = key("room", "face detector: room (BlazeFace back on the frame and on tiles: small faces at 1080p), "
-                             "blazeface, blazeface-short, blazeface-full, blazeface-back, yunet (with options.model) or haar",
+                             "blazeface, blazeface-short, blazeface-full, blazeface-back, yunet or haar",
                      flag="--detector")
     min_score: float = key(0.0, "detector score threshold (0: the detector's own default)", lo=0, hi=0.999,
                             flag="--min-face-score")

@@ -16,9 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import FerEdgeError
-from ..records import Frame
-from .base import Closing
-from .reader import LatestFrames
+from .reader import LatestFrames, ThreadedSource
 
 # picamera2's small stream for the detector: a size, "auto" (320 px wide at main's aspect ratio), or none
 Lores = tuple[int, int] | Literal["auto"] | None
@@ -53,12 +51,10 @@ def capture_main_and_lores(camera: Any, size: tuple[int, int]) -> tuple[np.ndarr
     return main[:, :, :3], y_plane(lores, size)
 
 
-class PiCameraSource(Closing):
+class PiCameraSource(ThreadedSource):
     """picamera2 on a Raspberry Pi, imported only when asked for (it needs the apt-installed libcamera)."""
 
-    still = False
     fps: float | None = None  # not read back from the camera (an annotated video is written at 15 fps)
-    length: int | None = None
 
     def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0, pixel_format: str = "RGB888",
                  queue: int = 2, lores: tuple[int, int] | None = None) -> None:
@@ -68,7 +64,7 @@ class PiCameraSource(Closing):
             raise FerEdgeError(
                 f"picamera2 is not available ({exc}); on Raspberry Pi OS: sudo apt install python3-picamera2 "
                 "and create the venv with --system-site-packages") from None
-        self.name, self.dropped, self.live = "picamera2", 0, True
+        self.name = "picamera2"
         try:
             self._cam = Picamera2()
             # with `lores`, the detector gets a small YUV stream of the same frames (edge/detection/lores.py)
@@ -84,41 +80,6 @@ class PiCameraSource(Closing):
         else:
             # picamera2's "RGB888" is laid out B, G, R in memory: OpenCV's BGR as it is
             self._reader = LatestFrames(lambda: self._cam.capture_array("main")[:, :, :3], queue, self._cam.close)
-
-    @property
-    def failure(self) -> str | None:
-        return self._reader.failure
-
-    @property
-    def stalled(self) -> bool:
-        return self._reader.stalled
-
-    @property
-    def undecodable(self) -> int:
-        return self._reader.undecodable
-
-    def read(self) -> Frame | None:
-        frame = self._reader.get()
-        self.dropped = self._reader.dropped
-        return frame
-
-    def wake(self) -> None:
-        self._reader.wake()
-
-    def close(self) -> None:
-        self._reader.stop()  # the reader closes the camera itself, once its capture returns
-
-
-def _picamera_present() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("picamera2") is not None and Path("/proc/device-tree/model").exists()
-
-
-def _picamera(width: int | None, height: int | None, fps: float | None, lores: Lores) -> PiCameraSource:
-    """picamera2 with its lores stream: "auto" picks one 320 px wide at main's aspect ratio."""
-    size = (width or 640, height or 480)
-    return PiCameraSource(*size, fps or 30.0, lores=lores_size(size) if isinstance(lores, str) else lores)
 
 
 def picamera_present() -> bool:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import FerEdgeError
 from ..records import Frame
-from .base import FrameCounter
+from .base import Closing, FrameCounter
 
 STALL_S = 10.0  # a live source that delivers no frame for this long has stalled
 FAILED_READS = 5  # failed reads in a row that end a live source; fewer are broken frames, skipped and counted
@@ -126,3 +126,40 @@ class LatestFrames:
             self._cond.notify_all()
         if wait_s > 0 and threading.current_thread() is not self._thread:
             self._thread.join(timeout=wait_s)
+
+
+class ThreadedSource(Closing):
+    """A live source read on a `LatestFrames` thread (an OpenCV camera or stream, picamera2): what it says of its
+    frames and its health is the reader's; the subclass names itself and starts `_reader`."""
+
+    still = False
+    live = True
+    length: int | None = None  # a camera never ends
+    dropped = 0
+    name: str
+    _reader: LatestFrames
+
+    @property
+    def failure(self) -> str | None:
+        """Why the source stopped delivering (stalled, or the stream ended); None while it delivers."""
+        return self._reader.failure
+
+    @property
+    def stalled(self) -> bool:
+        return self._reader.stalled
+
+    @property
+    def undecodable(self) -> int:
+        """Failed reads between good frames: broken frames of a stream."""
+        return self._reader.undecodable
+
+    def read(self) -> Frame | None:
+        frame = self._reader.get()
+        self.dropped = self._reader.dropped
+        return frame
+
+    def wake(self) -> None:
+        self._reader.wake()
+
+    def close(self) -> None:
+        self._reader.stop()  # the reader releases the device itself, once its read returns
