@@ -134,7 +134,7 @@ def reference_boxes(clip: str, yunet_model: str, cache: Path | None = None, fram
     try:
         if source.live:
             raise UsageError(f"{clip}: a live source has no second pass to score against YuNet; record a clip first")
-        det = make_detector("yunet", yunet_model=yunet_model)
+        det = make_detector("yunet", options={"model": yunet_model})
         boxes = []
         reads = itertools.count() if not frames else range(frames)
         for _ in reads:

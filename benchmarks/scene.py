@@ -35,7 +35,7 @@ from fer_edge.benchmarks.scene_measure import load_average, run_variant
 from fer_edge.benchmarks.scene_metrics import MATCH_IOU
 from fer_edge.benchmarks.scene_report import draw, render_markdown
 from fer_edge.benchmarks.scene_truth import clips_of, yunet_on_composed
-from fer_edge.benchmarks.scene_variants import Variant, parse_detectors, parse_size, parse_variants
+from fer_edge.benchmarks.scene_variants import Variant, parse_detectors, parse_size, parse_variants, variant_config
 from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.files import atomic_write_text
 from fer_edge.logs import log_to_stderr
@@ -92,10 +92,10 @@ def run(args, size: tuple[int, int], variants: list[Variant], command: str) -> d
 
     model = args.model or str(DEFAULT_MODEL)
     base = {"threads": args.threads, "model.path": model, "outputs.stats_every_s": 1e9,
-            "detector.yunet_model": args.yunet_model or ""}
+            "yunet_model": args.yunet_model or ""}
     for v in variants:  # every variant's config is checked before anything is composed or run
         try:
-            config_from({**base, **v.values})
+            config_from(variant_config(base, v))
         except UsageError as exc:
             raise UsageError(f"--variants {v.name}: {exc}") from None
     out = Path(args.out) if args.out else Path(args.cache) / "results"

@@ -11,7 +11,7 @@ from typing import Any
 
 from fer_edge.benchmarks.scene_metrics import quality
 from fer_edge.benchmarks.scene_truth import Clip
-from fer_edge.benchmarks.scene_variants import Variant
+from fer_edge.benchmarks.scene_variants import Variant, variant_config
 from fer_edge.errors import FerEdgeError
 
 
@@ -63,7 +63,7 @@ def run_variant(clip: Clip, variant: Variant, base: dict[str, Any]) -> dict:
     from fer_edge.config import config_from
     from fer_edge.pipeline.build import build_pipeline
 
-    cfg = config_from({**base, **variant.values})
+    cfg = config_from(variant_config(base, variant))
     built = build_pipeline(cfg, max_frames=len(clip.truth))
     detector = _Timed(built.detector)
     pipeline = dataclasses.replace(built, detector=detector)

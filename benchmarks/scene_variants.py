@@ -79,3 +79,11 @@ def parse_size(text: str) -> tuple[int, int]:
     if not (w.isdigit() and h.isdigit()) or int(w) < 64 or int(h) < 64:
         raise UsageError(f"--size: {text!r} is not WIDTHxHEIGHT (at least 64x64)")
     return int(w), int(h)
+
+
+def variant_config(base: dict[str, Any], variant: Variant) -> dict[str, Any]:
+    """The config keys of one variant: the base's, the variant's, and --yunet-model as the yunet detector's option."""
+    values = {k: v for k, v in base.items() if k != "yunet_model"} | variant.values
+    if values.get("detector.name") == "yunet" and base.get("yunet_model"):
+        values["detector.options"] = {"model": base["yunet_model"]}
+    return values

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         overrides = {**overrides_from(args), "detector.name": args.detector, "model.path": args.model,
                      "detector.every": str(DEFAULT_DETECT_EVERY), "outputs.stats_every_s": "1e9"}
-        cfg = load_config(None, overrides, loaders=False)  # the smoothing checked as the service checks it
+        cfg = load_config(None, overrides)  # the smoothing checked as the service checks it
         smoothing, pipeline = cfg.smoothing, build_pipeline(cfg)
         tracker = pipeline.tracker
         figures = stability(records_on_clip(args.clip, pipeline))

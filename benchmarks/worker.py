@@ -131,8 +131,9 @@ def _loop_pipeline(task: dict, max_frames: int = 0):
     from fer_edge.config import config_from
     from fer_edge.pipeline.build import build_pipeline
 
-    cfg = config_from({"threads": task["threads"], "detector.name": task["detector"],
-                       "detector.yunet_model": task.get("yunet_model") or "", "model.path": str(task["model"]),
+    yunet = {"detector.options": {"model": task["yunet_model"]}} if task["detector"] == "yunet" and task.get(
+        "yunet_model") else {}
+    cfg = config_from({"threads": task["threads"], "detector.name": task["detector"], **yunet, "model.path": str(task["model"]),
                        "detector.every": 0, "outputs.stats_every_s": 1e9, "model.accelerator": task.get("accelerator",
                                                                                                         "none")})
     return build_pipeline(cfg, max_frames=max_frames)

@@ -13,6 +13,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Frame:
+    """One picture from a source, with what the loop needs to know of it."""
+
     image: np.ndarray  # BGR, H x W x 3
     index: int
     timestamp: float  # seconds since the epoch when captured

@@ -61,7 +61,7 @@ def test_keyword_arguments_and_their_errors(shared):
                      threads=2)
     assert "mobilenetv2_fer2013_int8.tflite" in repr(other) and "blazeface-short" in repr(other)
     assert [f.label for f in other.analyze(cv2.imread(str(DEMO_IMAGE)))] == ["happy"]
-    yunet = Analyzer(detector="yunet", yunet_model=shared / "models" / "face_detection_yunet_2023mar.onnx")
+    yunet = Analyzer(detector="yunet", detector_options={"model": shared / "models" / "face_detection_yunet_2023mar.onnx"})
     assert len(yunet.analyze(cv2.imread(str(shared / "data" / "scenes" / "fr_obama_and_biden.jpg")))) == 3
     with pytest.raises(FerEdgeError, match="unknown detector 'mtcnn'"):
         Analyzer(detector="mtcnn")
@@ -181,7 +181,9 @@ def test_api_and_cli_give_the_same_boxes_on_a_photo_and_the_clip(shared, analyze
     ({"min_face_score": 2}, "min_face_score: 2.0 is out of range"),
     ({"level_eyes": "yes"}, "level_eyes: want true or false"),
     ({"model": ""}, "model: want a path"),
-    ({"detector": "yunet"}, "the yunet detector needs"),
+    ({"detector": "yunet"}, "detector.options.model: needed for detector.name = \"yunet\""),
+    ({"detector_options": ["model"]}, "detector_options: want a dict of option names to values"),
+    ({"detector_options": {"size": 3}}, "detector.options.size: not an option of the room detector"),
 ], ids=lambda v: repr(v) if isinstance(v, dict) else None)
 def test_bad_arguments_raise_the_documented_value_error_naming_them(kwargs, fragment):
     """Each was an AttributeError, a TypeError from a comparison, a UsageError, or accepted (inf, True)."""

@@ -10,10 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_edge.detection.lores import lores_option, lores_size, scale_detections, y_plane
+from fer_edge.detection.lores import lores_option, scale_detections
 from fer_edge.errors import UsageError
 from fer_edge.geometry import Box, Detection
 from fer_edge.sources import DEMO_IMAGE
+from fer_edge.sources.picamera import lores_size, y_plane
 
 
 def test_lores_size_keeps_main_aspect():

@@ -171,8 +171,8 @@ def test_a_broker_that_never_answers_is_left_after_a_bounded_wait_said_once_and_
 def test_home_assistant_ids_are_distinct_per_prefix_and_per_machine_and_stable():
     import re
 
-    from fer_edge.config import MqttConfig
-    from fer_edge.outputs.mqtt import _discovery
+    from fer_edge.labels import EMOTIONS
+    from fer_edge.outputs.mqtt import device_node
     from fer_edge.outputs.mqtt.hass import discovery_configs, node_id
 
     prefixes = ("site/cam1", "site_cam1", "site.cam1")  # all three were node `site_cam1`
@@ -184,5 +184,6 @@ def test_home_assistant_ids_are_distinct_per_prefix_and_per_machine_and_stable()
     ids = [cfg["unique_id"] for p in prefixes for _, cfg in discovery_configs(p, node_id(p, machine="m1"), "x", "1")]
     assert len(ids) == len(set(ids))
     machine = open("/etc/machine-id").read().strip() if os.path.isfile("/etc/machine-id") else "no machine id here"
-    published = json.dumps(_discovery(MqttConfig(host="h", discovery=True), "site/cam1"))
+    node, name = device_node("site/cam1")
+    published = json.dumps(discovery_configs("site/cam1", node, name, "1", labels=EMOTIONS, counts=True))
     assert node_id("site/cam1") in published and machine not in published  # hashed, never sent as it is

@@ -9,7 +9,7 @@ import tomllib
 from conftest import run_cli
 
 from fer_edge.cli import build_parser
-from fer_edge.config import SERVICE_ONLY, ServiceConfig, config_from, flags_of, iter_keys, load_config, to_toml
+from fer_edge.config import SERVICE_ONLY, Config, config_from, flags_of, iter_keys, load_config, to_toml
 from fer_edge.pipeline.build import build_pipeline
 
 RUN_ONLY = {"frames", "append", "annotate", "show", "summary", "print_config"}  # docs/run.md, "Config keys"
@@ -42,10 +42,10 @@ def test_run_and_service_share_flag_names():
 
 def test_legacy_run_flags_and_long_spellings_give_the_same_config():
     short = ["--margin", "0.4", "--min-face-score", "0.5", "--level-eyes", "--stats-every", "3", "--fps", "20",
-             "--accelerator", "none", "--detect-every", "3", "--yunet-model", "y.onnx", "--width", "320"]
+             "--accelerator", "none", "--detect-every", "3", "--width", "320"]
     long = ["--detector-margin", "0.4", "--detector-min-score", "0.5", "--detector-level-eyes", "true",
             "--outputs-stats-every-s", "3", "--source-fps", "20", "--model-accelerator", "none", "--detector-every",
-            "3", "--detector-yunet-model", "y.onnx", "--source-width", "320"]
+            "3", "--source-width", "320"]
     from fer_edge.cli import run_config
 
     a = run_config(build_parser().parse_args(["run", *short]))
@@ -56,8 +56,8 @@ def test_legacy_run_flags_and_long_spellings_give_the_same_config():
 def test_run_defaults_are_the_config_defaults():
     from fer_edge.cli import run_config
 
-    assert run_config(build_parser().parse_args(["run"])) == ServiceConfig()
-    assert ServiceConfig().outputs.stats_every_s == 10.0 and ServiceConfig().source.fps == 15.0
+    assert run_config(build_parser().parse_args(["run"])) == Config()
+    assert Config().outputs.stats_every_s == 10.0 and Config().source.fps == 15.0
 
 
 def test_print_config_round_trips_through_service_check_config(tmp_path):
@@ -103,3 +103,23 @@ def test_run_record_carries_the_config_keys_without_secrets(tmp_path):
     assert proc.returncode == 0, proc.stderr
     run = json.loads(events.read_text().splitlines()[0])
     assert run["config"]["detector.margin"] == 0.3 and "mqtt.password" not in run["config"]
+
+
+def test_detector_options_go_through_flags_toml_and_back(tmp_path):
+    """`detector.options` is a table the chosen detector checks: a flag gives it, --print-config writes it inline,
+    the service reads it back, and flags add to a file's table."""
+    from fer_edge.cli import run_config
+
+    cfg = run_config(build_parser().parse_args(["run", "--detector", "yunet", "--detector-options", "model=y.onnx"]))
+    assert cfg.detector.options == {"model": "y.onnx"}
+    text = to_toml(cfg)
+    assert 'options = {model = "y.onnx"}' in text
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    assert load_config(path) == cfg
+    path.write_text('[detector]\nname = "yunet"\noptions = { model = "a.onnx" }\n')
+    assert load_config(path, {"detector.options": "model=b.onnx"}).detector.options == {"model": "b.onnx"}
+    proc = run_cli("service", "--check-config", "--detector", "yunet", "--detector-options", f"model={tmp_path}/none.onnx")
+    assert proc.returncode == 2 and "detector.options.model (--detector-options)" in proc.stderr, proc.stderr
+    proc = run_cli("service", "--check-config", "--detector-options", "model")
+    assert proc.returncode == 2 and "want NAME=VALUE" in proc.stderr, proc.stderr

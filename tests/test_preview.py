@@ -375,8 +375,9 @@ def test_bad_preview_settings_are_one_line_exit_2(args, fragments):
 
 def test_token_and_loopback_rules_without_a_service(tmp_path):
     from fer_edge.config import HttpConfig
+    from fer_edge.config.http import is_loopback, read_token
     from fer_edge.errors import UsageError
-    from fer_edge.outputs.http.preview import Preview, is_loopback, read_token
+    from fer_edge.outputs.http.preview import Preview
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("no-such-host.invalid")

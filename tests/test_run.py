@@ -37,7 +37,7 @@ def test_demo_source_one_frame_labels_the_astronaut_happy():
 def test_default_and_yunet_detectors_find_every_face(shared, name, count):
     frame = cv2.imread(str(shared / "data" / "scenes" / name))
     assert len(make_detector().detect(frame)) == count
-    yunet = make_detector("yunet", yunet_model=str(shared / "models" / "face_detection_yunet_2023mar.onnx"))
+    yunet = make_detector("yunet", options={"model": str(shared / "models" / "face_detection_yunet_2023mar.onnx")})
     assert len(yunet.detect(frame)) == count
 
 
@@ -130,7 +130,10 @@ def test_bad_models_and_detector(tmp_path):
     assert_one_line_error(run_cli("run", "--source", "demo", "--detector", "mtcnn"), "unknown detector 'mtcnn'",
                           code=2)
     assert_one_line_error(run_cli("run", "--source", "demo", "--detect-every", "0"), "--detect-every >= 1", code=2)
-    assert_one_line_error(run_cli("run", "--source", "demo", "--detector", "yunet"), "--yunet-model", code=2)
+    assert_one_line_error(run_cli("run", "--source", "demo", "--detector", "yunet"), "detector.options.model: needed",
+                          code=2)
+    assert_one_line_error(run_cli("run", "--source", "demo", "--detector-options", "modle=y.onnx"),
+                          "detector.options.modle: not an option of the room detector", code=2)
 
 
 @pytest.mark.tf

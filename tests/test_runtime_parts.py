@@ -15,7 +15,7 @@ from conftest import ROOT, assert_one_line_error, cli_env, run_cli
 from fer_edge.geometry import Box, Detection, square_crop_box
 from fer_edge.labels import EMOTIONS
 from fer_edge.pipeline.loop import crop_face
-from fer_edge.sources import _LatestFrames
+from fer_edge.sources.reader import LatestFrames
 from fer_edge.tracking import UNCERTAIN, Tracker, smooth_label
 
 
@@ -94,7 +94,7 @@ def test_live_queue_drops_oldest_and_counts():
         time.sleep(0.001)
         return np.full((4, 4, 3), next(counter) % 255, np.uint8)
 
-    q = _LatestFrames(grab, size=2)
+    q = LatestFrames(grab, size=2)
     try:
         got = []
         for _ in range(5):
@@ -138,13 +138,7 @@ def test_stop_event_ends_the_loop():
     from fer_edge.config import config_from
     from fer_edge.outputs.events import EventsSink, JsonlWriter
     from fer_edge.pipeline.build import build_pipeline
-    from fer_edge.sources import ImageSource
-
-    class Endless(ImageSource):
-        def read(self):
-            from fer_edge.sources import Frame
-
-            return Frame(np.zeros((64, 64, 3), np.uint8), 0, time.time())
+    from fer_edge.sources import NullSource
 
     class NoFaces:
         name = "none"
@@ -167,9 +161,10 @@ def test_stop_event_ends_the_loop():
 
     out = io.StringIO()
     pipeline = build_pipeline(config_from({}), detector=NoFaces(), classifier=Clf())
+    endless = NullSource([np.zeros((64, 64, 3), np.uint8)] * 1_000_000)  # far more than 0.2 s can read
     with EventsSink(JsonlWriter(out), 10.0) as events:
-        stats = pipeline.run(Endless([], "endless"), [events], stop=stop)
-    assert stats.frames > 10 and '"type":"stats"' in out.getvalue()
+        stats = pipeline.run(endless, [events], stop=stop)
+    assert 10 < stats.frames < 1_000_000 and '"type":"stats"' in out.getvalue()
 
 
 @pytest.mark.parametrize("spec", ["/dev/video9"])

@@ -139,7 +139,7 @@ def test_hamilton_backdrop_faces_are_yunets(shared):
     from fer_edge.benchmarks.clip import decoded_frames
     from fer_edge.benchmarks.scene_backdrops import BACKDROPS, HAMILTON
 
-    yunet = make_detector("yunet", yunet_model=str(shared / YUNET), min_score=0.5)
+    yunet = make_detector("yunet", min_score=0.5, options={"model": str(shared / YUNET)})
     wanted = {b.frame: b.faces for b in BACKDROPS if b.sources == (HAMILTON,)}
     for i, frame in enumerate(decoded_frames(str(shared / "data" / "scenes" / HAMILTON))):
         if i in wanted:
@@ -211,7 +211,7 @@ def test_composed_frames_hold_real_faces_yunet_finds(shared, fer_csv):
     scenes = shared / "data" / "scenes"
     people = make_people(scenes, Path(fer_csv), seed=0, fer_count=6)
     assert len(people) == 14 and people[-1].source.startswith("fer2013:PrivateTest:")
-    yunet = make_detector("yunet", yunet_model=str(shared / YUNET))
+    yunet = make_detector("yunet", options={"model": str(shared / YUNET)})
     segments = plan(seed=1, frames=150 * len(BACKDROPS), people=len(people))
     truth, found = [], []
     for i, spec in enumerate(BACKDROPS):

@@ -19,7 +19,8 @@ from conftest import ROOT
 from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.outputs.events import EventsSink, JsonlWriter
 from fer_edge.service.sdnotify import Notifier
-from fer_edge.sources import Frame, _LatestFrames, open_source
+from fer_edge.sources import NullSource, open_source
+from fer_edge.sources.reader import LatestFrames
 from fer_edge.sources.reconnect import ReconnectingSource
 
 
@@ -214,21 +215,9 @@ def test_reconnecting_source_does_not_retry_a_wrong_setting():
 
 
 def test_reconnecting_source_skips_frames_that_are_not_images():
-    images = iter([np.zeros((0, 0, 3), np.uint8), np.zeros((4, 4, 4), np.uint8), np.zeros((8, 8, 3), np.uint8)])
+    images = [np.zeros((0, 0, 3), np.uint8), np.zeros((4, 4, 4), np.uint8), np.zeros((8, 8, 3), np.uint8)]
 
-    class Broken:
-        name, dropped, undecodable, live, still, fps, failure, stalled = "broken", 0, 0, True, False, None, None, False
-
-        def read(self):
-            return Frame(next(images), 0, time.time())
-
-        def wake(self):
-            pass
-
-        def close(self):
-            pass
-
-    src = ReconnectingSource(Broken, "broken", threading.Event())
+    src = ReconnectingSource(lambda: NullSource(images), "broken", threading.Event())
     assert src.read().image.shape == (8, 8, 3) and src.undecodable == 2
 
 
@@ -239,7 +228,7 @@ def test_a_stop_wakes_a_read_waiting_on_a_stalled_camera():
         stalled.wait()
         return None
 
-    reader = _LatestFrames(grab, 2)
+    reader = LatestFrames(grab, 2)
     threading.Timer(0.2, reader.wake).start()
     t0 = time.monotonic()
     assert reader.get(timeout=30) is None and time.monotonic() - t0 < 10

@@ -115,26 +115,6 @@ def test_scene_cut_is_found_and_exposure_or_small_moves_are_not():
     assert not cut_between(thumbnail(a), thumbnail(b), 0.0)  # 0 turns it off
 
 
-class _TwoScenes:
-    """Three frames of one scene, then three of another; the same face box in all."""
-
-    name, dropped, undecodable, live, still, fps = "two-scenes", 0, 0, False, False, 30.0
-
-    def __init__(self):
-        self._frames = [_scene(1)] * 3 + [_scene(2)] * 3
-
-    def read(self):
-        from fer_edge.sources import Frame
-
-        if not self._frames:
-            return None
-        image = self._frames.pop(0)
-        return Frame(image, 6 - len(self._frames) - 1, 0.0)
-
-    def close(self):
-        pass
-
-
 class _SameBox:
     name = "fixed"
 
@@ -157,11 +137,13 @@ def test_a_track_does_not_survive_a_scene_cut_and_the_cut_is_detected_afresh():
     from fer_edge.config import config_from
     from fer_edge.outputs.events import EventsSink, JsonlWriter
     from fer_edge.pipeline.build import build_pipeline
+    from fer_edge.sources import NullSource
 
     out, detector = io.StringIO(), _SameBox()
     cfg = config_from({"detector.every": 10})
+    two_scenes = NullSource([_scene(1)] * 3 + [_scene(2)] * 3, fps=30.0)  # the same face box in all six
     with EventsSink(JsonlWriter(out), 1e9) as events:
-        build_pipeline(cfg, detector=detector, classifier=_Happy()).run(_TwoScenes(), [events])
+        build_pipeline(cfg, detector=detector, classifier=_Happy()).run(two_scenes, [events])
     faces = [r for r in map(json.loads, out.getvalue().splitlines()) if r["type"] == "face"]
     assert [r["face_id"] for r in faces] == [1, 1, 1, 2, 2, 2]
     assert [r["detected"] for r in faces] == [True, False, False, True, False, False]

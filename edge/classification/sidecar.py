@@ -82,44 +82,10 @@ class ModelInput:
         return "grey" if self.channels == 1 else "rgb"
 
 
-def _figures(report: dict[str, Any]) -> dict[str, Any]:
-    """Accuracy, macro-F1 and per-class recall of one label set's report, rounded for a file people read."""
-    return {"images": report["images"], "accuracy": round(report["accuracy"], 6),
-            "macro_f1": round(report["macro_f1"], 6),
-            "recall": {name: round(c["recall"], 6) for name, c in report["per_class"].items()}}
-
-
-def accuracy_block(report: dict[str, Any]) -> dict[str, Any]:
-    """A sidecar's `accuracy` from one `evaluate --labels both` report of the model: FER2013 and FER+ figures on the
-    same split, the per-face latency where it was measured, and how to measure them again. `tflite` stays the
-    FER2013 accuracy, the key older readers take."""
-    from datetime import UTC, datetime
-
-    from ..eval.report import label_set_reports
-
-    reports = label_set_reports(report)
-    if set(reports) != {"fer2013", "ferplus"}:
-        raise FerEdgeError("a sidecar's accuracy needs both label sets: evaluate with --ferplus")
-    fer, plus = reports["fer2013"], reports["ferplus"]
-    block: dict[str, Any] = {
-        "split": report["split"], "tflite": round(fer["accuracy"], 6),
-        "fer2013": {"data": Path(report["data"]).name, **_figures(fer)},
-        "ferplus": {"data": Path(plus["ferplus"]["file"]).name, **_figures(plus),
-                    "excluded": {**plus["ferplus"]["excluded"], "contempt": plus["ferplus"]["contempt"]["images"]}},
-    }
-    if report.get("latency_ms"):
-        lat = report["latency_ms"]
-        block["latency_ms"] = {k: lat[k] for k in ("p50", "min", "faces", "threads", "machine") if k in lat}
-    threads = (report.get("latency_ms") or {}).get("threads", 1)
-    command = (f"fer-edge evaluate {Path(report['model']).name} --data {block['fer2013']['data']} "
-               f"--ferplus {block['ferplus']['data']} --split {report['split']} --threads {threads} --sidecar")
-    block["evaluated"] = {"date": datetime.now(UTC).date().isoformat(), "command": command}
-    return block
-
-
 def update_accuracy(model_path: str | Path, block: dict[str, Any]) -> Path:
-    """Replace the sidecar's accuracy block, the rest kept, in one atomic write. What conversion measured there
-    (float against int8, top-1 agreement) moves under `conversion`, where it stays through later rewrites."""
+    """Replace the sidecar's accuracy block (made by `fer_edge.eval.report.accuracy_block`), the rest kept, in one
+    atomic write. What conversion measured there (float against int8, top-1 agreement) moves under `conversion`,
+    where it stays through later rewrites."""
     side = read_sidecar(model_path)
     if side is None:
         raise FerEdgeError(f"{sidecar_path(model_path)}: no sidecar to write the accuracy into")

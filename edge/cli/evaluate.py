@@ -165,7 +165,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"latency: {report['latency_ms']['p50']:.2f} ms per face (p50, batch 1, {args.threads} thread(s))")
     log.info(f"report: {json_path}" + "".join(f", {png}" for png in pngs) + f" ({seconds:.1f}s to classify)")
     if args.sidecar:
-        from ..classification.sidecar import accuracy_block, update_accuracy
+        from ..classification.sidecar import update_accuracy
+        from ..eval.report import accuracy_block
 
         side = update_accuracy(path, accuracy_block(report))
         log.info(f"sidecar: {side} (accuracy block rewritten)")

@@ -15,10 +15,10 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Callable
 
-    from ..config import HttpConfig, ServiceConfig
+    from ..config import Config, HttpConfig
     from ..outputs.build import RunRequest
     from ..outputs.events import JsonlWriter
-    from ..sources import FrameSource
+    from ..sources import OpenedSource
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -93,14 +93,14 @@ def _check_run_args(args: argparse.Namespace) -> None:
         raise UsageError("--detect-every 0: want --detect-every >= 1 (leave it out for the 100 M MACs budget)")
 
 
-def run_config(args: argparse.Namespace) -> ServiceConfig:
-    """The ServiceConfig `run`'s flags give, each key checked as the service checks it (exit 2 naming the flag)."""
+def run_config(args: argparse.Namespace) -> Config:
+    """The Config `run`'s flags give, each key checked as the service checks it (exit 2 naming the flag)."""
     from ..config import load_config, overrides_from
 
-    return load_config(None, overrides_from(args), loaders=False)
+    return load_config(None, overrides_from(args))
 
 
-def run_settings(args: argparse.Namespace) -> ServiceConfig:
+def run_settings(args: argparse.Namespace) -> Config:
     """The config a run goes by: its flags' keys, and the [http] its --http-* flags give (the endpoint off without
     one); a bad value is exit 2 naming the flag, before any model loads."""
     import dataclasses
@@ -121,7 +121,7 @@ def run_request(args: argparse.Namespace, record: dict[str, Any] | None = None,
                       record=record, on_gone=on_gone)
 
 
-def _run_config(args: argparse.Namespace, model: Path, cfg: ServiceConfig | None = None) -> dict[str, Any]:
+def _run_config(args: argparse.Namespace, model: Path, cfg: Config | None = None) -> dict[str, Any]:
     """What a run record carries: run's own options, every config key, the model actually loaded; no secret and
     no stream password."""
     from ..config import SECRETS, SERVICE_ONLY, iter_keys
@@ -203,13 +203,13 @@ def _quiet_stdout() -> None:
         os.close(devnull)
 
 
-def _wake_on_stop(stop: threading.Event, source: FrameSource) -> None:
+def _wake_on_stop(stop: threading.Event, source: OpenedSource) -> None:
     """A signal only sets the stop event; this wakes a read waiting on a camera or stream, so the stop is prompt."""
     stop.wait()
     source.wake()
 
 
-def _live_end(spec: str, source: FrameSource, stop: threading.Event) -> int:
+def _live_end(spec: str, source: OpenedSource, stop: threading.Event) -> int:
     """Says why a source stopped the run: a stream that ended, or a video file cut short, is a warning (exit 0); a
     stream that stalled is an error (exit 1)."""
     failure = source.failure

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import FerEdgeError, UsageError
 from ..geometry import Box, Detection, weighted_nms
 from ..runtime import make_interpreter
+from .base import NoOptions
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "blazeface"
 
@@ -40,6 +41,11 @@ VARIANTS = {
     # 0.4, not MediaPipe's 0.5: on the test clip it adds real audience faces (1.32 -> 1.65 per frame), photos stay exact
     "back": BlazeFaceSpec("face_detection_back.tflite", 256, (16, 32), (2, 6), 0.4, 189_000_000),
 }
+
+
+def variant_of(name: str) -> str:
+    """`blazeface-short` -> short; plain `blazeface` is the default variant."""
+    return name.partition("-")[2] or DEFAULT_VARIANT
 
 
 def anchor_centres(size: int, strides: tuple[int, ...], per_cell: tuple[int, ...]) -> np.ndarray:
@@ -80,6 +86,13 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, float, f
 
 class BlazeFaceDetector:
     """detect(frame BGR) -> detections in frame pixels, best first."""
+
+    Options = NoOptions
+
+    @classmethod
+    def load(cls, name: str, options: NoOptions, threads: int, min_score: float | None) -> BlazeFaceDetector:
+        """`blazeface` (the default variant) or `blazeface-<variant>`."""
+        return cls(variant_of(name), min_score=min_score, threads=threads)
 
     def __init__(self, variant: str = DEFAULT_VARIANT, min_score: float | None = None, iou_threshold: float = 0.3,
                  threads: int = 1, model_path: str | Path | None = None):

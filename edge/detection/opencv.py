@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,16 +11,28 @@ import numpy as np
 
 from ..errors import FerEdgeError, UsageError
 from ..geometry import Box, Detection
+from .base import NoOptions, option
 
 # YuNet (2023mar) runs at the frame's own size: its conv layers cost 86.1 M MACs at 320x320, counted from the ONNX
 # graph's weight shapes and strides, so about 841 per input pixel (1.74 G at 1920x1080).
 YUNET_MACS_PER_PIXEL = 86.1e6 / (320 * 320)
 
 
+@dataclass(frozen=True)
+class YuNetOptions:
+    model: str = option("", "the YuNet ONNX file: OpenCV Zoo's face_detection_yunet_2023mar.onnx, not bundled",
+                        file=True, required=True)
+
+
 class YuNetDetector:
     """cv2.FaceDetectorYN; keypoints: right eye, left eye, nose tip, right and left mouth corners."""
 
     name = "yunet"
+    Options = YuNetOptions
+
+    @classmethod
+    def load(cls, name: str, options: YuNetOptions, threads: int, min_score: float | None) -> YuNetDetector:
+        return cls(options.model, min_score=0.7 if min_score is None else min_score)
 
     def macs(self, width: int, height: int) -> int:
         """Multiply-accumulates per detect call on a width x height frame (approximate: stride-rounded maps)."""
@@ -27,7 +40,8 @@ class YuNetDetector:
 
     def __init__(self, model_path: str | Path | None, min_score: float = 0.7, nms: float = 0.3, top_k: int = 50):
         if not model_path:
-            raise UsageError("the yunet detector needs --yunet-model PATH (face_detection_yunet_2023mar.onnx)")
+            raise UsageError("detector.options.model: needed for detector.name = \"yunet\" (OpenCV Zoo's "
+                             "face_detection_yunet_2023mar.onnx)")
         if not 0 <= min_score < 1:  # NaN too: cv2's NMS asserts on it at the first frame
             raise UsageError(f"YuNet score threshold must be from 0 to below 1, not {min_score}")
         path = Path(model_path)
@@ -62,6 +76,11 @@ class HaarDetector:
     """OpenCV's frontal-face Haar cascade: no model download, poor recall; a fallback."""
 
     name = "haar"
+    Options = NoOptions
+
+    @classmethod
+    def load(cls, name: str, options: NoOptions, threads: int, min_score: float | None) -> HaarDetector:
+        return cls()
 
     def macs(self, width: int, height: int) -> None:
         """Not a network: a cascade's cost depends on the image, so no MAC figure."""

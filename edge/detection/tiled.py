@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ..geometry import Box, Detection, iou_matrix
+from .base import NoOptions
 from .blazeface import BlazeFaceDetector
 
 TILE_SIZE = 256  # BlazeFace back's input
@@ -78,6 +79,11 @@ class TiledBlazeFace:
     """The `room` detector: BlazeFace back on the whole frame, and on tiles of it for the faces too small for that."""
 
     name = "room"
+    Options = NoOptions
+
+    @classmethod
+    def load(cls, name: str, options: NoOptions, threads: int, min_score: float | None) -> TiledBlazeFace:
+        return cls(min_score=min_score, threads=threads)
 
     def __init__(self, min_score: float | None = None, threads: int = 1, tile_scale: float = TILE_SCALE,
                  min_overlap: int = MIN_OVERLAP):

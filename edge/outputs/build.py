@@ -18,13 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TextIO, TypeVar
 
-from ..config import ServiceConfig
+from ..config import Config
 from ..errors import FerEdgeError
 from ..pipeline.build import model_info
 from ..pipeline.progress import Progress, Summary, wants_progress
 from ..pipeline.sink import Closing, Sink
 from ..records import FrameResult
-from ..sources import FrameSource
+from ..sources import OpenedSource
 from .events import EventsSink, JsonlWriter, run_record
 
 if TYPE_CHECKING:
@@ -91,8 +91,8 @@ class Outputs(Closing):
             raise failed
 
 
-def build_outputs(cfg: ServiceConfig, mode: Mode, *, labels: tuple[str, ...], info: dict[str, str] | None = None,
-                  source: FrameSource | None = None, run: RunRequest = RunRequest(),
+def build_outputs(cfg: Config, mode: Mode, *, labels: tuple[str, ...], info: dict[str, str] | None = None,
+                  source: OpenedSource | None = None, run: RunRequest = RunRequest(),
                   events_to: TextIO | None = None) -> Outputs:
     """The outputs `cfg` turns on for `mode`. `labels` are the classifier's (MQTT's expression options, /metrics'
     label counts); `info` names the model and detector (default: as the config does); `source` is the loop's (a
@@ -109,8 +109,8 @@ def build_outputs(cfg: ServiceConfig, mode: Mode, *, labels: tuple[str, ...], in
     return outputs
 
 
-def _build(outputs: Outputs, cfg: ServiceConfig, mode: Mode, labels: tuple[str, ...], info: dict[str, str],
-           source: FrameSource | None, run: RunRequest, events_to: TextIO | None) -> None:
+def _build(outputs: Outputs, cfg: Config, mode: Mode, labels: tuple[str, ...], info: dict[str, str],
+           source: OpenedSource | None, run: RunRequest, events_to: TextIO | None) -> None:
     """In an order that fails early and harmlessly: a bad --annotate, a taken port or a refused login stops the
     start before the events file is touched."""
     out, live = cfg.outputs, mode != "api"
@@ -144,7 +144,7 @@ def _build(outputs: Outputs, cfg: ServiceConfig, mode: Mode, labels: tuple[str, 
         outputs.summary = outputs.add(Summary())
 
 
-def _events(cfg: ServiceConfig, mode: Mode, run: RunRequest, events_to: TextIO | None) -> JsonlWriter | None:
+def _events(cfg: Config, mode: Mode, run: RunRequest, events_to: TextIO | None) -> JsonlWriter | None:
     """The events writer: a run starts its file afresh with a run record and stops when stdout's reader leaves; the
     service appends, retries a file it cannot open and keeps going."""
     out = cfg.outputs
@@ -161,7 +161,7 @@ def _events(cfg: ServiceConfig, mode: Mode, run: RunRequest, events_to: TextIO |
     return writer
 
 
-def _serve(outputs: Outputs, endpoint: HttpEndpoint, cfg: ServiceConfig, source: FrameSource | None,
+def _serve(outputs: Outputs, endpoint: HttpEndpoint, cfg: Config, source: OpenedSource | None,
            labels: tuple[str, ...], info: dict[str, str], collectors: list[Collector]) -> None:
     """The endpoint's health and, when asked, the preview; then it serves them, `collectors` in /metrics too."""
     from ..sources.reconnect import ReconnectingSource

@@ -10,19 +10,20 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
 import cv2
 import numpy as np
 
+from ..config.keys import Scalar
+from ..config.tuning import CONFIRM, CONFIRM_DEFAULT, FOLLOW, FOLLOW_DEFAULT
 from ..detection import DEFAULT_DETECTOR
 from ..errors import UsageError
 from ..geometry import MARGIN
 from ..records import FaceRecord, Frame
 from ..sources import FrameSource
-from ..tracking import CONFIRM, CONFIRM_DEFAULT, FOLLOW, FOLLOW_DEFAULT
 from .loop import frame_results
 from .stats import LoopStats
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from .build import Pipeline
 
 Source = Union[str, int, "os.PathLike[str]", Iterable[np.ndarray]]  # what `stream` takes
+Option = Union[Scalar, "os.PathLike[str]"]  # a detector option's value: a path may be a Path
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,9 @@ class Analyzer:
 
     Keyword arguments: `model`, an expression classifier .tflite (default: the bundled int8 CNN); `detector`,
     one of room (default, as `fer-edge run`), blazeface, blazeface-short, blazeface-full, blazeface-back, yunet
-    (with `yunet_model`) or haar; `threads`, CPU threads for the detector and the classifier; `accelerator`, none
-    or edgetpu; `min_face_score`, the detector's threshold (None: its default); `margin`, the face crop's margin as
+    or haar; `detector_options`, the detector's own (the config's `detector.options`: yunet needs
+    `{"model": PATH}`, its ONNX file); `threads`, CPU threads for the detector and the classifier; `accelerator`,
+    none or edgetpu; `min_face_score`, the detector's threshold (None: its default); `margin`, the face crop's margin as
     a fraction of the face; `level_eyes`, rotate each crop so the eyes are level; `follow` and `confirm`, how
     faces are tracked between detections and confirmed (the config's [tracking] keys). The models load once, here:
     build one Analyzer and reuse it. One Analyzer serves one thread at a time.
@@ -97,20 +100,21 @@ class Analyzer:
 
     def __init__(self, *, model: str | os.PathLike[str] | None = None, detector: str = DEFAULT_DETECTOR,
                  threads: int = 1, accelerator: str = "none", min_face_score: float | None = None,
-                 yunet_model: str | os.PathLike[str] | None = None, margin: float = MARGIN,
+                 detector_options: Mapping[str, Option] | None = None, margin: float = MARGIN,
                  level_eyes: bool = False, follow: str = FOLLOW_DEFAULT, confirm: str = CONFIRM_DEFAULT) -> None:
-        from ..config import DetectorConfig, ModelConfig, ServiceConfig, TrackingConfig
+        from ..config import Config, DetectorConfig, ModelConfig, TrackingConfig
         from .build import build_pipeline
 
         _check_arguments(model=model, detector=detector, threads=threads, accelerator=accelerator,
-                         min_face_score=min_face_score, yunet_model=yunet_model, margin=margin, level_eyes=level_eyes)
+                         min_face_score=min_face_score, detector_options=detector_options, margin=margin,
+                         level_eyes=level_eyes)
         for name, value, choices in (("follow", follow, FOLLOW), ("confirm", confirm, CONFIRM)):
             if value not in choices:
                 raise ArgumentError(f"{name}: want one of {', '.join(choices)}, got {value!r}")
-        cfg = ServiceConfig(threads=threads, model=ModelConfig(path=os.fspath(model) if model is not None else "",
+        cfg = Config(threads=threads, model=ModelConfig(path=os.fspath(model) if model is not None else "",
                                                                accelerator=accelerator),
                             detector=DetectorConfig(name=detector, min_score=min_face_score or 0.0,
-                                                    yunet_model=os.fspath(yunet_model) if yunet_model else "",
+                                                    options=_options(detector_options),
                                                     margin=float(margin), level_eyes=level_eyes),
                             tracking=TrackingConfig(follow=follow, confirm=confirm))
         try:
@@ -187,6 +191,11 @@ _KEYS = {"threads": "threads", "accelerator": "model.accelerator", "min_face_sco
          "margin": "detector.margin", "level_eyes": "detector.level_eyes"}
 
 
+def _options(given: Mapping[str, Option] | None) -> dict[str, Scalar]:
+    """The config's `detector.options` table from the keyword argument: a path given as a Path becomes its text."""
+    return {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in (given or {}).items()}
+
+
 def _check_arguments(**args: Any) -> None:
     """Every argument checked before any model loads, as the config checks its key: type, finiteness, range."""
     from ..config import check_flag
@@ -200,7 +209,10 @@ def _check_arguments(**args: Any) -> None:
                 raise ArgumentError(str(exc)) from None
     if not isinstance(args["detector"], str) or args["detector"] not in DETECTORS:
         raise ArgumentError(f"detector: unknown detector {args['detector']!r}: use one of {', '.join(DETECTORS)}")
-    for name in ("model", "yunet_model"):
+    given = args["detector_options"]
+    if given is not None and not (isinstance(given, Mapping) and all(isinstance(k, str) for k in given)):
+        raise ArgumentError(f"detector_options: want a dict of option names to values, got {given!r}")
+    for name in ("model",):
         if args[name] is not None and not (isinstance(args[name], (str, os.PathLike)) and os.fspath(args[name])):
             raise ArgumentError(f"{name}: want a path to a model file, got {args[name]!r}")
 

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from ..config import ServiceConfig
+from ..config import Config
 from ..detection import FaceDetector
-from ..detection.lores import Lores
 from ..errors import DeviceError, FerEdgeError, UsageError
-from ..sources import FrameSource
+from ..sources import FrameSource, Lores
 from ..tracking import Tracker
 from .loop import DETECT_BUDGET_MACS, Classifier, FrameStep, LoopOptions, run_loop
 from .sink import Sink
@@ -28,7 +27,7 @@ T = TypeVar("T")
 class Pipeline:
     """The loaded models and the loop's settings; `run` drives a source through them."""
 
-    config: ServiceConfig
+    config: Config
     detector: FaceDetector
     classifier: Classifier
     tracker: Tracker
@@ -68,14 +67,14 @@ class Pipeline:
         return run_loop(source, self.step(tracker=self.tracker), sinks, stop=stop, detecting=detecting)
 
 
-def model_info(cfg: ServiceConfig) -> dict[str, str]:
+def model_info(cfg: Config) -> dict[str, str]:
     """The model file and the detector the config names, as the outputs show them (known before the models load)."""
     from ..bundled import resolve_model
 
     return {"model": resolve_model(cfg.model.path).name, "detector": cfg.detector.name}
 
 
-def model_labels(cfg: ServiceConfig) -> tuple[str, ...]:
+def model_labels(cfg: Config) -> tuple[str, ...]:
     """The classifier's labels, from its sidecar (FER2013's seven without one), before the model loads: what the
     service's outputs announce at start (Home Assistant's expression options, /metrics' label counts)."""
     from ..bundled import resolve_model
@@ -85,14 +84,14 @@ def model_labels(cfg: ServiceConfig) -> tuple[str, ...]:
     return tuple((read_sidecar(resolve_model(cfg.model.path)) or {}).get("labels") or EMOTIONS)
 
 
-def loop_options(cfg: ServiceConfig, max_frames: int = 0) -> LoopOptions:
+def loop_options(cfg: Config, max_frames: int = 0) -> LoopOptions:
     """detector.every N, or (0) the MAC budget that picks N on the first frame."""
     det = cfg.detector
     interval = {"detect_every": det.every} if det.every else {"detect_budget_macs": DETECT_BUDGET_MACS}
     return LoopOptions(margin=det.margin, level_eyes=det.level_eyes, max_frames=max_frames, **interval)
 
 
-def make_tracker(cfg: ServiceConfig, labels: tuple[str, ...], detector: FaceDetector) -> Tracker:
+def make_tracker(cfg: Config, labels: tuple[str, ...], detector: FaceDetector) -> Tracker:
     """The tracker the config asks for; with the `room` detector it takes a second look at tile-only boxes."""
     from ..detection.tiled import SecondLook, TiledBlazeFace
 
@@ -101,7 +100,7 @@ def make_tracker(cfg: ServiceConfig, labels: tuple[str, ...], detector: FaceDete
                    check_macs=look.macs if look is not None else 0)
 
 
-def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: bool = False,
+def build_pipeline(cfg: Config, *, max_frames: int = 0, keyed_errors: bool = False,
                    detector: FaceDetector | None = None, classifier: Classifier | None = None) -> Pipeline:
     """Load the detector and classifier the config names and set up the tracker and loop options.
 
@@ -118,8 +117,8 @@ def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: boo
     det = cfg.detector
     lores = source_lores(cfg)
     if detector is None:
-        detector = load("detector.yunet_model" if det.name == "yunet" else "detector.name", make_detector,
-                        det.name, cfg.threads, det.yunet_model or None, det.min_score or None)
+        detector = load("detector.options" if det.options else "detector.name", make_detector,
+                        det.name, cfg.threads, det.min_score or None, det.options)
     model = resolve_model(cfg.model.path)
     if classifier is None:
         if cfg.model.accelerator == "edgetpu" and keyed_errors:
@@ -129,7 +128,7 @@ def build_pipeline(cfg: ServiceConfig, *, max_frames: int = 0, keyed_errors: boo
     return Pipeline(cfg, detector, classifier, tracker, loop_options(cfg, max_frames), model, lores)
 
 
-def source_lores(cfg: ServiceConfig) -> Lores:
+def source_lores(cfg: Config) -> Lores:
     """picamera2's small stream for the detector, as `source.lores` asks (open_source's `lores`)."""
     from ..detection.lores import lores_option
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from ..records import FrameResult
-from ..sources import FrameSource
+from ..sources import OpenedSource
 from .sink import Closing
 
 CLEAR = "\x1b[K"  # erase to the end of the line: a shorter redraw leaves nothing of the longer one before it
@@ -35,7 +35,7 @@ def progress_text(done: int, total: int, fps: float) -> str:
     return f"frame {done}/{total} ({share:.0%}), {fps:.1f} fps{eta}"
 
 
-def wants_progress(source: FrameSource, stream: TextIO) -> bool:
+def wants_progress(source: OpenedSource, stream: TextIO) -> bool:
     """A file or folder of several frames, and a person looking at `stream` (a terminal)."""
     try:
         tty = stream.isatty()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, Self
 
+from ..closing import Closing as Closing  # the one `with` support, re-exported for the sinks
 from ..records import FrameResult
 
 
@@ -24,19 +25,6 @@ class Sink(Protocol):
     def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
-
-
-class Closing:
-    """`with` support for a sink: leaving the block closes it."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        pass
 
 
 class NullSink(Closing):

@@ -17,11 +17,11 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from ..config import ServiceConfig, add_arguments, load_config, overrides_from
+from ..config import Config, add_arguments, load_config, overrides_from
 from ..redact import redact
 
 if TYPE_CHECKING:
-    from ..sources import FrameSource
+    from ..sources import OpenedSource
     from .sdnotify import Notifier
 
 log = logging.getLogger(__name__)
@@ -40,12 +40,15 @@ def add_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def cmd_service(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config, overrides_from(args))
+    from ..pipeline.check import check_loaders
+
+    cfg = load_config(args.config, overrides_from(args), check=check_loaders)
     if args.mqtt_forget:
         return _forget(cfg)
     if args.check_config:
-        from ..config import check_events_now, check_source_now
+        from ..config import check_events_now
         from ..pipeline.build import build_pipeline
+        from ..pipeline.check import check_source_now
 
         check_source_now(cfg.source.input)  # an unreadable folder: the start would wait it out, the check says so
         check_events_now(cfg.outputs.events)  # an events file that cannot be written: the start would retry it
@@ -56,7 +59,7 @@ def cmd_service(args: argparse.Namespace) -> int:
     return run_service(cfg)
 
 
-def _forget(cfg: ServiceConfig) -> int:
+def _forget(cfg: Config) -> int:
     """`--mqtt-forget`: the labels (for the count sensors' topics) from the model's sidecar, no model loaded."""
     from ..bundled import DEFAULT_MODEL
     from ..classification.sidecar import read_sidecar
@@ -76,7 +79,7 @@ def _log(text: str) -> None:
     log.info(redact(text))
 
 
-def run_service(cfg: ServiceConfig) -> int:
+def run_service(cfg: Config) -> int:
     from ..errors import FerEdgeError, UsageError
     from ..outputs.build import build_outputs
     from ..pipeline.build import build_pipeline, model_info, model_labels, source_lores
@@ -98,7 +101,7 @@ def run_service(cfg: ServiceConfig) -> int:
     det, src, out = cfg.detector, cfg.source, cfg.outputs
     lores = source_lores(cfg)
 
-    def opener() -> FrameSource:  # first called by the loop's first read, once the models are loaded
+    def opener() -> OpenedSource:  # first called by the loop's first read, once the models are loaded
         return open_source(src.input, src.width or None, src.height or None, src.fps or None, cancel=stop, lores=lores)
 
     def on_state(text: str) -> None:
@@ -151,7 +154,7 @@ def reconnect_waits(min_s: float, max_s: float, watchdog_s: float) -> tuple[floa
     return min(min_s, max_s), max_s
 
 
-def _on_stop(stop: threading.Event, notifier: Notifier, source: FrameSource) -> None:
+def _on_stop(stop: threading.Event, notifier: Notifier, source: OpenedSource) -> None:
     """Waits for the stop event so that signal handlers only set it: tells systemd, wakes a read that waits."""
     stop.wait()
     notifier.send("STOPPING=1", "STATUS=stopping")

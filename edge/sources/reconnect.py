@@ -17,8 +17,9 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import FerEdgeError, UsageError
+from ..records import Frame
 from ..redact import redact
-from . import Frame, FrameSource
+from .base import Closing, OpenedSource
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +30,19 @@ def decodable(image: object) -> bool:
             and (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)))
 
 
-class ReconnectingSource:
-    """A `FrameSource` over whatever `opener` opens now; it never ends or fails before `stop` (no `failure`)."""
+class ReconnectingSource(Closing):
+    """An `OpenedSource` over whatever `opener` opens now; it never ends or fails before `stop` (no `failure`)."""
 
     failure: str | None = None  # a lost source is reopened, never reported to the loop as ended
     stalled = False
 
-    def __init__(self, opener: Callable[[], FrameSource], name: str, stop: threading.Event, min_wait_s: float = 0.5,
+    def __init__(self, opener: Callable[[], OpenedSource], name: str, stop: threading.Event, min_wait_s: float = 0.5,
                  max_wait_s: float = 16.0, fps: float = 0.0, on_state: Callable[[str], None] = lambda text: None,
                  stale_s: float = 5.0) -> None:
         self.name, self._opener, self._stop = name, opener, stop
         self._min_wait, self._max_wait, self._period = min_wait_s, max_wait_s, 1.0 / fps if fps > 0 else 0.0
         self._on_state = on_state
-        self._inner: FrameSource | None = None
+        self._inner: OpenedSource | None = None
         self._index = 0  # frame numbers run on across reopenings
         self._due = 0.0
         self._got_frame = False  # since the last opening
@@ -122,7 +123,7 @@ class ReconnectingSource:
             return frame
         return None
 
-    def _open(self) -> FrameSource | None:
+    def _open(self) -> OpenedSource | None:
         try:
             self._inner = self._opener()
             self._got_frame = False

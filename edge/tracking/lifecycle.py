@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..records import FaceRecord
-from . import UNCERTAIN
+from .smoothing import UNCERTAIN
 
 NO_FACE = "none"  # the dominant expression when nobody is in view
 # The only keys of a face summary; a test checks every published payload against this set.

@@ -21,7 +21,7 @@ from ...pipeline.sink import Closing
 from ...pipeline.stats import STAGES
 from ...records import FaceRecord, FrameResult
 from ...redact import redact
-from ...sources import FrameSource
+from ...sources import OpenedSource
 from ...tracking import UNCERTAIN
 from ..events import JsonlWriter, face_json
 
@@ -50,7 +50,7 @@ class Steady:
 
     up, errors, reconnects = True, 0, 0
 
-    def __init__(self, source: FrameSource | None) -> None:
+    def __init__(self, source: OpenedSource | None) -> None:
         self._source = source
 
     @property

@@ -18,10 +18,8 @@ import collections
 import dataclasses
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
-import math
 import re
 import socket
 import threading
@@ -34,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 import cv2
 import numpy as np
 
-from ...errors import UsageError
+from ...config.http import read_token
 from ...pipeline.sink import Closing
 from ...records import FaceRecord, FrameResult
 from ..events import face_json
@@ -61,8 +59,6 @@ STREAM = Stream()
 MAX_VIEWERS = 4  # open streams at once; each costs an encode share and a socket, none costs a thread
 MAX_WIDTH = 1280  # wider frames are scaled down before drawing: the page is a check, not a recording
 JPEG_QUALITY = 75
-MIN_TOKEN = 16
-MIN_TOKEN_BITS = 64  # `openssl rand -hex 16` gives about 150 by token_bits' count; `aaaaaaaaaaaaaaaa` 5
 Answer = tuple[int, str, str | bytes, dict[str, str]]  # status, content type, body, extra headers
 
 
@@ -86,67 +82,6 @@ class Headers(Protocol):
 def _scaled(box: tuple[int, int, int, int], scale: float) -> tuple[int, int, int, int]:
     x1, y1, x2, y2 = box
     return round(x1 * scale), round(y1 * scale), round(x2 * scale), round(y2 * scale)
-
-
-def is_loopback(host: str) -> bool:
-    """Every address `host` resolves to is loopback (127.0.0.0/8, ::1); False when it does not resolve."""
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        return bool(infos) and all(ipaddress.ip_address(str(i[4][0]).split("%", 1)[0]).is_loopback for i in infos)
-    except (OSError, UnicodeError, ValueError):
-        return False
-
-
-def read_token(http: HttpConfig) -> str:
-    """The preview token of an `HttpConfig` ("" for none), checked; a UsageError names the key."""
-    if http.token and http.token_file:
-        raise UsageError("http.token_file: set http.token or http.token_file, not both")
-    key, token = "http.token", http.token
-    if http.token_file:
-        key, path = "http.token_file", Path(http.token_file)
-        try:
-            lines = path.read_text().splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{key}: {path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
-        token = lines[0].strip() if lines else ""
-        if not token:
-            raise UsageError(f"{key}: {path}: empty (want the token on its first line)")
-    if token and not (token.isascii() and token.isprintable() and " " not in token):
-        raise UsageError(f"{key}: want printable ASCII without spaces")
-    if token and len(token) < MIN_TOKEN:
-        raise UsageError(f"{key}: too short ({len(token)} characters; want at least {MIN_TOKEN}, "
-                         "e.g. from `openssl rand -hex 16`)")
-    if token and (bits := token_bits(token)) < MIN_TOKEN_BITS:
-        raise UsageError(f"{key}: too easy to guess (about {bits:.0f} bits: repeats, runs and repeated parts count "
-                         f"for little; want {MIN_TOKEN_BITS}), e.g. from `openssl rand -hex 16`")
-    return token
-
-
-def token_bits(token: str) -> float:
-    """A cautious estimate of a token's entropy: bits per character from the classes it uses (digits, lower and
-    upper case letters, others), times the characters that are new: not a repeat of the one before, not the third
-    of a run (abc, 321), not the end of a three-character piece seen before (pass-pass)."""
-    alphabet = sum(size for chars, size in ((str.isdigit, 10), (str.islower, 26), (str.isupper, 26))
-                   if any(chars(c) for c in token))
-    alphabet += 33 if any(not c.isalnum() for c in token) else 0
-    new = 0
-    for i, c in enumerate(token):
-        repeat = i >= 1 and c == token[i - 1]
-        run = i >= 2 and ord(c) - ord(token[i - 1]) == ord(token[i - 1]) - ord(token[i - 2]) in (1, -1)
-        seen = i >= 2 and token[i - 2:i + 1] in token[:i]
-        new += not (repeat or run or seen)
-    return new * math.log2(max(alphabet, 2))
-
-
-def check_preview_config(http: HttpConfig) -> None:
-    """The preview's part of the config check: it needs the endpoint, and a token beyond loopback."""
-    if not http.preview:
-        return
-    if not http.enabled:
-        raise UsageError("http.preview: needs http.enabled = true (the preview is served by the HTTP endpoint)")
-    if not read_token(http) and not is_loopback(http.host):
-        raise UsageError(f"http.token: needed: http.preview shows camera pictures and http.host {http.host!r} is "
-                         "not loopback; set http.token_file (or http.token), or http.host = \"127.0.0.1\"")
 
 
 def _inline_hash(page: str, tag: str) -> str:

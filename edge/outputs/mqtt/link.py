@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ...config import MqttConfig
+from ...config.mqtt import default_prefix, read_password
 from ...errors import UsageError
-from . import default_prefix, read_password
 
 if TYPE_CHECKING:  # paho is imported only when MQTT is turned on
     from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage, MQTTMessageInfo

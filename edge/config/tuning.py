@@ -1,0 +1,25 @@
+"""The tracker's tuned defaults: the [smoothing] and [tracking] keys' defaults, which the tracker takes from here.
+
+The smoothing defaults were tuned on the Hamilton test clip with `python -m fer_edge.benchmarks.stability` (README,
+"Stable labels"), never on FER2013; the tracking defaults follow from walking speed and the detection interval
+(README, "Tracking").
+"""
+
+from __future__ import annotations
+
+ALPHA, MIN_SCORE, SWITCH_MARGIN, SCENE_CUT = 0.3, 0.3, 0.15, 18.0
+# Pixels (a box's longer side): a smaller face is shown `uncertain`, too small to read an expression from. Chosen on
+# FER+ PublicTest faces pasted into real photos (python -m fer_edge.benchmarks.crops; README, "Small faces").
+MIN_FACE = 32
+
+FOLLOW = ("flow", "velocity", "none")  # how a box moves between detections
+CONFIRM = ("check", "hits", "none")  # how a new face is confirmed before it is reported
+FOLLOW_DEFAULT, CONFIRM_DEFAULT = "flow", "check"
+IOU_THRESHOLD = 0.3  # a detection overlapping a track's box this much is that track's
+# A face missed by detections keeps its id (and, while it still looks like itself, its carried box) this long:
+# more than two detection intervals of `room` at 1080p (18 frames, 0.6 s at 30 fps), so one missed detection,
+# or a head turned away for a moment, does not end the face.
+MAX_CARRY_S = 1.5
+# A carried box whose 16x16 grey template correlates less than this with the one taken at the last detection has
+# lost its face (a face against a jacket or a wall scores about 0, the same face a few frames on 0.7 or more).
+MIN_LIKENESS = 0.2
