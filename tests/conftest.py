@@ -10,9 +10,18 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
 import zipfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -181,3 +190,230 @@ def write_demo_clip(path: Path, frames: int, side: int) -> Path:
     from fer_edge.benchmarks.clip import demo_clip
 
     return demo_clip(path, frames, side)
+
+
+# --- ports, records, the service in a subprocess ------------------------------------------------------------------
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now. Only for what cannot bind port 0 and say which port it got (mosquitto)
+    or for a port that must refuse connections; `fer-edge service` is given `--http-port 0` and logs its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def face_record(face_id: int = 1, label: str = "happy", *, box: tuple[int, int, int, int] = (0, 0, 10, 10),
+                score: float = 0.8, time: float = 0.0, frame: int = 0, **fields):
+    """A FaceRecord as the tracker makes one, with its smoothed label `label` (score `score`) and this frame's top
+    class the same; any other field by name (`detected`, `file`, `probs` with `labels`, ...)."""
+    from fer_edge.records import FaceRecord
+
+    values = {"detector_score": 0.9, "probs": (score,), "labels": (label,), "detected": True, **fields}
+    return FaceRecord(face_id=face_id, box=tuple(box), smoothed_label=label, smoothed_score=score, time=time,
+                      frame=frame, **values)
+
+
+def face_from_event(event: dict):
+    """The FaceRecord an events-file `face` record was written from (as far as the record holds it)."""
+    labels = tuple(event["probs"])
+    return face_record(event["face_id"], event["smoothed_label"], box=tuple(event["box"]), score=event["smoothed_score"],
+                       time=event["time"], frame=event["frame"], probs=tuple(event["probs"].values()), labels=labels,
+                       detector_score=event["detector_score"], detected=event["detected"], file=event.get("file"))
+
+
+class Service:
+    """`fer-edge service ARGS` in a subprocess as systemd runs it: NOTIFY_SOCKET on a datagram socket bound here (every
+    sd_notify datagram kept in `messages`), its StateDirectory under tmp_path (never this HOME), HTTP on a port the
+    kernel picks (`--http-port 0`; `url` reads the bound one from its log), stderr in `log`. `config` (TOML text)
+    is written to tmp_path/config.toml and passed with --config. A context manager: killed on exit if still running.
+    """
+
+    def __init__(self, tmp_path: Path, *args: str, config: str | None = None, watchdog_usec: int = 600_000,
+                 abstract: bool = False, preexec_fn=None, wrap: tuple[str, ...] = (), state: Path | None = None):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if abstract:
+            name = f"fer-edge-test-{uuid.uuid4().hex}"
+            self.sock.bind("\0" + name)
+            address = "@" + name
+        else:
+            address = str(tmp_path / "notify.sock")
+            self.sock.bind(address)
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+        self._reading = True
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if config is not None:
+            (tmp_path / "config.toml").write_text(config)
+            args = ("--config", str(tmp_path / "config.toml"), *args)
+        self.log = tmp_path / "service.log"
+        env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": str(watchdog_usec),
+               "TF_CPP_MIN_LOG_LEVEL": "3", "STATE_DIRECTORY": str(state or tmp_path / "state")}
+        with self.log.open("w") as err:
+            self.proc = subprocess.Popen([*wrap, sys.executable, "-m", "fer_edge.cli", "service", "--http-port", "0", *args],
+                                         stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env,
+                                         preexec_fn=preexec_fn)
+        self._url: str | None = None
+
+    def _read(self) -> None:
+        while self._reading:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    def wait_for(self, fragment: str, after: int = 0, timeout: float = 90.0) -> int:
+        """Index of the first datagram from `after` on that contains `fragment`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for i, text in enumerate(self.messages[after:], after):
+                if fragment in text:
+                    return i
+            assert self.proc.poll() is None, f"service exited {self.proc.returncode}: {self.stderr()}"
+            time.sleep(0.05)
+        raise AssertionError(f"no {fragment!r} after {timeout} s; got {self.messages[-5:]}; {self.stderr()}")
+
+    def ready(self, timeout: float = 90.0) -> int:
+        """Index of READY=1: the model is loaded and the loop started (systemd's Type=notify readiness)."""
+        return self.wait_for("READY=1", timeout=timeout)
+
+    def count(self, fragment: str, after: int = 0) -> int:
+        return sum(fragment in text for text in self.messages[after:])
+
+    def stderr(self) -> str:
+        return self.log.read_text()
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = self.poll_until(lambda: (found := re.search(r"http (http://\S+)", self.stderr())) and found.group(1),
+                                        timeout=90)
+        return self._url
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def get(self, path: str) -> tuple[int, str, str]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as resp:
+                return resp.status, resp.headers["Content-Type"], resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers["Content-Type"], exc.read().decode()
+
+    def metrics(self) -> dict[tuple[str, tuple], float]:
+        """{(sample name, sorted labels): value}, parsed by prometheus_client's own parser."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        status, ctype, body = self.get("/metrics")
+        assert status == 200 and ctype.startswith("text/plain; version=0.0.4"), (status, ctype)
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(body) for s in family.samples}
+
+    def poll_until(self, check: Callable, timeout: float = 60.0):
+        """`check()`'s first true result, asked every 0.1 s while the service runs; fails after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = check()
+            if result:
+                return result
+            assert time.monotonic() < deadline, f"condition not met in {timeout} s; {self.stderr()}"
+            assert self.proc.poll() is None, self.stderr()
+            time.sleep(0.1)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Its exit code after `sig`; a stop that takes longer than `timeout` s is a hang and fails."""
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"no exit {timeout} s after signal {sig}; {self.stderr()}")
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._reading = False
+        self._reader.join()
+        self.sock.close()
+
+
+# --- annotated pictures: the drawing is there ------------------------------------------------------------------------
+
+def drawn_shares(image: np.ndarray, faces: Sequence[dict], tol: int = 60) -> list[tuple[float, float, float]]:
+    """For each face of an events file's frame (its `face` records), how much of `image` shows its annotation:
+    (the share of the box's edge in the box's colour, the share of the label's place in the label's colour, the share
+    of that place in ink: darker, or lighter on a dark colour, by 80 levels of luma). Each colour within `tol` per
+    channel, for lossy codecs. The label's place is where `layout` puts it; the edge is left out where a label or
+    another face's box (with its outline) may cover it."""
+    import cv2
+
+    from fer_edge.annotate import COLOURS, layout, luma, style
+
+    records = [face_from_event(f) for f in faces]
+    labels = layout(image.shape, records)
+    height, width = image.shape[:2]
+    covered = np.zeros((height, width), bool)
+    for lab in labels:
+        if lab is not None:
+            covered[lab.rect[1]:lab.rect[3], lab.rect[0]:lab.rect[2]] = True
+    outlines = []
+    for rec in records:
+        band = np.zeros((height, width), np.uint8)
+        cv2.rectangle(band, rec.box[:2], rec.box[2:], 1, style(image.shape)[2] + 4)
+        outlines.append(band.astype(bool))
+    pixels = image.astype(int)
+    grey = pixels @ np.array([0.114, 0.587, 0.299])
+    out = []
+    for i, (rec, lab) in enumerate(zip(records, labels)):
+        colour = np.array(COLOURS.get(rec.smoothed_label, (255, 255, 255)))
+        x1, y1, x2, y2 = rec.box
+        edge = np.zeros((height, width), bool)  # the sides inside the frame
+        edge[[y for y in (y1, y2) if 0 <= y < height], max(0, x1):x2 + 1] = True
+        edge[max(0, y1):y2 + 1, [x for x in (x1, x2) if 0 <= x < width]] = True
+        edge &= ~covered
+        for band in outlines[:i] + outlines[i + 1:]:
+            edge &= ~band
+        near = np.abs(pixels - colour).max(axis=2) <= tol
+        box_share = float(near[edge].mean()) if edge.any() else 0.0
+        if lab is None:
+            out.append((box_share, 0.0, 0.0))
+            continue
+        area = (slice(lab.rect[1], lab.rect[3]), slice(lab.rect[0], lab.rect[2]))
+        light = luma(tuple(int(c) for c in colour)) >= 128
+        ink = grey[area] < luma(lab.colour) - 80 if light else grey[area] > luma(lab.colour) + 80
+        out.append((box_share, float(near[area].mean()), float(ink.mean())))
+    return out
+
+
+def assert_drawn(raw: np.ndarray, annotated: np.ndarray, faces: Sequence[dict], tol: int = 60) -> None:
+    """`annotated` is `raw` with each face's box and label drawn as the events say: the box's colour along most of its
+    edge, the label's place mostly its fill colour with text in it. `raw` itself must fail the same measure, so a
+    writer that saved the frame without the drawing fails here."""
+    assert annotated.shape == raw.shape, (annotated.shape, raw.shape)
+    assert faces, "no face to look for"
+    for face, (box, fill, ink), (raw_box, raw_fill, _) in zip(faces, drawn_shares(annotated, faces, tol),
+                                                               drawn_shares(raw, faces, tol)):
+        what = (face["frame"], face["face_id"], face["smoothed_label"], face["box"])
+        assert raw_box < 0.5 and raw_fill < 0.5, ("the frame itself looks annotated here", what, raw_box, raw_fill)
+        assert box >= 0.8, ("the box's colour is missing along its edge", what, box)
+        assert 0.5 <= fill and ink >= 0.05, ("the label is missing or has no text", what, fill, ink)
+
+
+def video_frames(path: Path) -> list[np.ndarray]:
+    """Every frame of a video file, decoded by OpenCV."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    try:
+        while (got := cap.read())[0]:
+            frames.append(got[1])
+    finally:
+        cap.release()
+    return frames

@@ -10,7 +10,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, assert_one_line_error, run_cli
+from conftest import ROOT, assert_drawn, assert_one_line_error, run_cli, video_frames
 
 from fer_edge.detectors import make_detector
 
@@ -70,8 +70,10 @@ def test_clip_end_to_end_with_stable_ids_and_stats(shared, tmp_path):
     steps = [max(abs(a - b) for a, b in zip(box, before)) for box, before in carried]
     assert len(carried) > 100 and max(steps) < 40  # a carried box moves with its face, a frame's worth at a time
     assert sum(s > 0 for s in steps) > len(steps) / 2  # and does move: it is not the last detection's box
-    cap = cv2.VideoCapture(str(tmp_path / "out.mp4"))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 275
+    raw, annotated = video_frames(clip), video_frames(tmp_path / "out.mp4")
+    assert len(raw) == len(annotated) == 275
+    for i in by_frame:  # every face of every frame drawn where the events say
+        assert_drawn(raw[i], annotated[i], [f for f in faces if f["frame"] == i])
 
 
 @pytest.mark.shared
