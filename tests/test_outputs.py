@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, assert_drawn, assert_one_line_error, video_frames, write_demo_clip, write_fer_csv
+from conftest import ROOT, Service, assert_drawn, assert_one_line_error, video_frames, write_demo_clip, write_fer_csv
 
 from fer_edge.bundled import DEFAULT_MODEL
 from fer_edge.sources import DEMO_IMAGE
@@ -295,8 +295,6 @@ def test_latest_lists_the_faces_in_view_now_and_the_ended_ones_apart(monkeypatch
 
 @pytest.mark.shared
 def test_service_latest_shows_one_photo_s_faces_while_a_folder_loops(shared, tmp_path):
-    from test_service import Service
-
     folder = tmp_path / "photos"
     folder.mkdir()
     for name in ("fr_obama.jpg", "fr_obama_and_biden.jpg"):  # 1 face, then 3: never 4 in view at once
@@ -316,8 +314,6 @@ def test_service_latest_shows_one_photo_s_faces_while_a_folder_loops(shared, tmp
 
 def test_service_sighup_stops_cleanly_and_says_so(tmp_path):
     import signal
-
-    from test_service import Service
 
     events = tmp_path / "events.jsonl"
     with Service(tmp_path, "--source", "demo", "--source-fps", "20", "--events", str(events)) as svc:

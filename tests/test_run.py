@@ -178,3 +178,52 @@ def test_http_stream_source_on_loopback(shared, tmp_path):
     # a live source: when the loop falls behind, the oldest frames are dropped, and every frame is accounted for
     assert stats["type"] == "stats" and stats["frames"] >= 1 and stats["frames"] + stats["dropped"] == 60
     assert any(r["type"] == "face" for r in records)
+
+
+# --- haar: OpenCV's cascade, the fallback the README lists (no download, poor recall) ------------------------------
+
+@pytest.mark.shared
+def test_haar_finds_the_faces_of_the_shared_photos_and_its_share_of_the_clip(shared):
+    """Each face the default detector finds on the single and two-person photos, and two of the three on
+    fr_obama_and_biden.jpg (which gets false boxes too); on the clip 0.74 faces a frame (the README's table), +-10%."""
+    from fer_edge.benchmarks.scene_metrics import iou_matrix
+
+    haar, default = make_detector("haar"), make_detector()
+    assert haar.name == "haar" and haar.macs(640, 360) is None  # not a network: no MACs figure
+    for name, want in [*((n, c) for n, c in PHOTOS.items() if n != "fr_obama_and_biden.jpg"), ("fr_obama_and_biden.jpg", 2)]:
+        frame = cv2.imread(str(shared / "data" / "scenes" / name))
+        truth = np.array([d.box.as_list() for d in default.detect(frame)], np.float32)
+        found = np.array([d.box.as_list() for d in haar.detect(frame)], np.float32)
+        assert len(found) and (iou_matrix(truth, found).max(axis=1) > 0.4).sum() >= want, name
+    cap = cv2.VideoCapture(str(shared / "data" / "scenes" / "fr_short_hamilton_clip.mp4"))
+    counts = []
+    while (got := cap.read())[0]:
+        counts.append(len(haar.detect(got[1])))
+    assert len(counts) == 275 and 0.67 <= np.mean(counts) <= 0.82, np.mean(counts)  # measured 0.742 (2026-12)
+
+
+def test_run_with_the_haar_detector(tmp_path):
+    events = tmp_path / "events.jsonl"
+    proc = run_cli("run", "--source", "demo", "--frames", "2", "--detector", "haar", "--events", str(events))
+    assert proc.returncode == 0, proc.stderr
+    records = _records(events.read_text())
+    assert records[0]["config"]["detector.name"] == "haar"
+    faces = [r for r in records if r["type"] == "face"]
+    assert [f["label"] for f in faces] == ["happy", "happy"] and all(f["detected"] for f in faces)
+
+
+# --- --show: a window where there is a display and OpenCV can open one; a clear error where not -----------------------
+
+def test_show_without_a_display_or_a_gui_opencv_is_a_one_line_error(tmp_path):
+    """Here OpenCV is the headless build: with no display the error says so; with one (DISPLAY set) it names the
+    OpenCV build to install instead. Either way nothing is drawn and no window is tried twice."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    for extra, says in (({}, "--show needs a display (no DISPLAY or WAYLAND_DISPLAY set)"),
+                        ({"DISPLAY": ":99"}, "--show needs OpenCV with GUI support")):
+        proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", "run", "--source", "demo", "--show",
+                               "--events", str(tmp_path / "events.jsonl")], capture_output=True, text=True, timeout=120,
+                              cwd=ROOT, env=env | extra)
+        assert_one_line_error(proc, says, code=1)
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        faces = [r for r in _records((tmp_path / "events.jsonl").read_text()) if r["type"] == "face"]
+        assert faces == []  # it stops before the first frame

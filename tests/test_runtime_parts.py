@@ -88,21 +88,27 @@ def test_square_crop_clipped_at_edges_and_levelled():
 
 
 def test_live_queue_drops_oldest_and_counts():
-    counter = iter(range(10_000))
+    """A camera that delivers 30 frames while the loop takes none: the queue of 2 keeps the newest two and counts the
+    28 it dropped; the loop then gets those two, oldest first, and the next frame the camera delivers (counts, no
+    clock: the camera waits for a go before each batch)."""
+    go, batch_done, sent = threading.Semaphore(0), threading.Event(), [0]
 
     def grab():
-        time.sleep(0.001)
-        return np.full((4, 4, 3), next(counter) % 255, np.uint8)
+        if sent[0] in (30, 31):
+            batch_done.set()
+            go.acquire()  # held until the test lets the next frame through
+        sent[0] += 1
+        return np.full((4, 4, 3), sent[0] % 255, np.uint8)
 
     q = _LatestFrames(grab, size=2)
     try:
-        got = []
-        for _ in range(5):
-            time.sleep(0.05)  # a slow loop
-            got.append(q.get().index)
-        assert q.dropped > 20
-        assert got == sorted(got) and got[-1] - got[0] > 20  # current frames, not a backlog
+        assert batch_done.wait(30)
+        assert q.dropped == 28
+        assert [q.get(timeout=5).index, q.get(timeout=5).index] == [28, 29]  # the newest, not a backlog
+        go.release()
+        assert q.get(timeout=5).index == 30 and q.dropped == 28  # room again: nothing more dropped
     finally:
+        go.release()
         q.stop()
 
 
@@ -140,11 +146,23 @@ def test_stop_event_ends_the_loop():
     from fer_edge.events import JsonlWriter
     from fer_edge.sources import ImageSource
 
+    stop = threading.Event()
+
     class Endless(ImageSource):
+        """A source that sets the stop event once it has given 12 frames (and ends at 50, so that a loop that ignores
+        the stop ends too, with 50 frames)."""
+
+        given = 0
+
         def read(self):
             from fer_edge.sources import Frame
 
-            return Frame(np.zeros((64, 64, 3), np.uint8), 0, time.time())
+            if Endless.given == 50:
+                return None
+            Endless.given += 1
+            if Endless.given == 12:
+                stop.set()
+            return Frame(np.zeros((64, 64, 3), np.uint8), Endless.given - 1, time.time())
 
     class NoFaces:
         name = "none"
@@ -161,14 +179,12 @@ def test_stop_event_ends_the_loop():
         def classify(self, faces):
             raise AssertionError("no faces, no classification")
 
-    stop = threading.Event()
-    threading.Timer(0.2, stop.set).start()
     import io
 
     out = io.StringIO()
     pipeline = build_pipeline(config_from({}), detector=NoFaces(), classifier=Clf())
     stats = pipeline.run(Endless([], "endless"), JsonlWriter(out), stop=stop)
-    assert stats.frames > 10 and '"type":"stats"' in out.getvalue()
+    assert stats.frames == Endless.given == 12 and '"type":"stats"' in out.getvalue()  # no frame read after the stop
 
 
 @pytest.mark.parametrize("spec", ["/dev/video9"])
