@@ -214,6 +214,7 @@ def pytest_runtest_setup(item):
         if "shared" not in markers:  # the benchmarks' own default (FER_EDGE_SHARED, else ../shared) finds nothing
             os.environ["FER_EDGE_SHARED"] = _NO_SHARED
         tier_guard.install()
+        item._tier_modules = frozenset(sys.modules)
     yield
 
 
@@ -227,19 +228,26 @@ def pytest_runtest_makereport(item, call):
     log, saved = tier
     report = outcome.get_result()
     if call.when == "teardown":
+        blocked = tuple(n for n in os.environ.get(tier_guard.BLOCK, "").split(",") if n)
+        for name in tier_guard.loaded(blocked, item._tier_modules):
+            tier_guard.note(f"tf: loaded {name}")
         tier_guard.uninstall()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    reached = sorted(set(log.read_text().splitlines())) if log.is_file() else []
+    noted = sorted(set(log.read_text().splitlines())) if log.is_file() else []
+    reached = [line for line in noted if not line.startswith("tf-probe:")]
     if reached and not report.skipped:
         log.unlink()
         needs = sorted({line.split(":")[0] for line in reached})
         report.outcome = "failed"
         report.longrepr = (f"{item.nodeid} reached what its markers do not allow: {'; '.join(reached)}; mark it "
                            + " and ".join(f"@pytest.mark.{n}" for n in needs) + f"\n\n{report.longrepr or ''}")
+    elif noted and report.failed:  # it looked for TensorFlow and found none: perhaps why it failed
+        report.sections.append(("tier guard", "TensorFlow, Keras and JAX are absent for a test without "
+                                "@pytest.mark.tf: " + "; ".join(noted)))
 
 
 def pytest_configure(config) -> None:

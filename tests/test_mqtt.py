@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Service, _missing, assert_one_line_error, free_port, run_cli
+from conftest import ROOT, Service, _missing, assert_one_line_error, face_record, free_port, run_cli
 
 from fer_edge.lifecycle import FACE_KEYS, FaceLifecycle, scene_state
 from fer_edge.records import FaceRecord
@@ -149,8 +149,7 @@ def _jsonl(path: Path) -> list[dict]:
 
 
 def _rec(face_id: int, t: float, frame: int, label: str, score: float = 0.8) -> FaceRecord:
-    return FaceRecord(face_id=face_id, box=(0, 0, 10, 10), detector_score=0.9, probs=(0.9,), labels=("happy",),
-                      smoothed_label=label, smoothed_score=score, detected=True, time=t, frame=frame)
+    return face_record(face_id, label, score=score, time=t, frame=frame)
 
 
 def test_lifecycle_new_update_end_and_time_shares():
@@ -369,7 +368,7 @@ def test_broker_lost_and_back_under_the_service(shared, broker, tmp_path):
         svc.close()
         sub.close()
     text = svc.stderr()
-    assert "lost the broker at 127.0.0.1" in text and "again after" in text and "Traceback" not in text
+    assert "lost the broker at 127.0.0.1" in text and "again after" in text and "Traceback" not in text, text
     # nothing twice beyond QoS 1: only messages paho had in flight (20 at most) may arrive again
     seen: dict[tuple, int] = {}
     for e in _events(sub, prefix):

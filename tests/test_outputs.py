@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, Service, assert_drawn, assert_one_line_error, video_frames, write_demo_clip, write_fer_csv
+from conftest import ROOT, Service, assert_drawn, assert_one_line_error, face_record, video_frames, write_demo_clip, write_fer_csv
 
 from fer_edge.bundled import DEFAULT_MODEL
 from fer_edge.sources import DEMO_IMAGE
@@ -170,10 +170,7 @@ def test_annotated_video_cut_short_by_a_full_disk_is_an_error(tmp_path):
 # --- annotations readable at 1080p and on dark scenes --------------------------------------------------------------
 
 def _face(label: str, box=(800, 400, 1100, 700), face_id: int = 3):
-    from fer_edge.records import FaceRecord
-
-    return FaceRecord(face_id=face_id, box=box, detector_score=0.9, probs=(1.0,), labels=(label,), smoothed_label=label,
-                      smoothed_score=0.41, detected=True, time=0.0, frame=0)
+    return face_record(face_id, label, box=box, score=0.41, probs=(1.0,))
 
 
 def test_annotation_scales_with_the_frame_and_sits_on_a_filled_label():

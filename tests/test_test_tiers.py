@@ -95,7 +95,6 @@ def test_no_test_file_reaches_a_tier_around_its_fixture():
 
 
 GUARDED = '''
-import importlib.util
 import socket
 import subprocess
 import sys
@@ -104,12 +103,17 @@ import pytest
 
 
 def test_tf_unmarked():
-    subprocess.run([sys.executable, "-c", "import importlib.util; importlib.util.find_spec('keras')"], check=True)
+    subprocess.run([sys.executable, "-c", "import jax"], check=True)
+
+
+def test_tf_probe_unmarked():  # what a light install's check does: it finds nothing
+    probe = "import importlib.util; assert importlib.util.find_spec('jax') is None"
+    subprocess.run([sys.executable, "-c", probe], check=True)
 
 
 @pytest.mark.tf
 def test_tf_marked():
-    assert importlib.util.find_spec("keras") is not None
+    subprocess.run([sys.executable, "-c", "import jax"], check=True)
 
 
 def test_lookup_unmarked():
@@ -127,8 +131,9 @@ def test_index_unmarked(tmp_path):
 
 
 def test_the_guard_fails_a_test_that_reaches_a_tier_without_its_marker(tmp_path):
-    """Unmarked tests that import Keras in a subprocess, look up a name, or ask the package index fail naming the
-    marker (nothing leaves the machine: the lookup is refused, pip is told there is no index); marked ones pass."""
+    """Unmarked tests that load JAX in a subprocess, look up a name, or ask the package index fail naming the marker
+    (nothing leaves the machine: the lookup is refused, pip is told there is no index); a probe that loads nothing
+    and the marked test pass."""
     (tmp_path / "test_guarded.py").write_text(GUARDED)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider", "-q", "-rA",
@@ -137,8 +142,9 @@ def test_the_guard_fails_a_test_that_reaches_a_tier_without_its_marker(tmp_path)
                           env=env)
     out = proc.stdout
     outcomes = {m.group(2): m.group(1) for m in re.finditer(r"^(PASSED|FAILED|ERROR) test_guarded\.py::(\w+)", out, re.M)}
-    assert outcomes == {"test_tf_unmarked": "FAILED", "test_tf_marked": "PASSED", "test_lookup_unmarked": "FAILED",
-                        "test_loopback_unmarked": "PASSED", "test_index_unmarked": "FAILED"}, out
-    assert "imported keras" in out and "mark it @pytest.mark.tf" in out, out
+    assert outcomes == {"test_tf_unmarked": "FAILED", "test_tf_probe_unmarked": "PASSED", "test_tf_marked": "PASSED",
+                        "test_lookup_unmarked": "FAILED", "test_loopback_unmarked": "PASSED",
+                        "test_index_unmarked": "FAILED"}, out
+    assert "tf: imported jax" in out and "mark it @pytest.mark.tf" in out, out
     assert "looked up 'no-such-host.invalid'" in out and "mark it @pytest.mark.network" in out, out
     assert "network: pip download" in out, out

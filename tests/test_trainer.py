@@ -87,7 +87,8 @@ def test_trains_on_the_jax_backend_and_the_model_loads_with_tensorflow(tmp_path,
     (["--teacher", "/nonexistent/teacher.tflite"], "/nonexistent/teacher.tflite"),
     (["--blocks", "1,x"], "--blocks"),
 ])
-def test_bad_training_options_are_one_line_errors(tmp_path, args, fragment):
+@pytest.mark.tf
+def test_bad_training_options_are_one_line_errors(tmp_path, args, fragment, tf_available):  # train loads Keras first
     proc = run_cli("train", "--data", "whatever.csv", "--out", str(tmp_path / "r"), *args)
     assert_one_line_error(proc, fragment, code=2)
 
@@ -163,7 +164,8 @@ def test_ferplus_labels_train_on_votes_alone_and_resume(tmp_path, tf_available):
     assert (run / "last.keras").read_bytes() != before
 
 
-def test_ferplus_labels_need_the_vote_file(tmp_path):
+@pytest.mark.tf
+def test_ferplus_labels_need_the_vote_file(tmp_path, tf_available):
     proc = run_cli("train", "--data", "x.csv", "--out", str(tmp_path / "r"), "--labels", "ferplus")
     assert_one_line_error(proc, "--ferplus", code=2)
 

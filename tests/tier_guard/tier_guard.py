@@ -1,9 +1,9 @@
-"""What a test may reach follows its markers: without `tf` it cannot import TensorFlow, Keras or JAX; without `network`
-it cannot look up a name beyond this machine or ask the package index. Installed in the test's own process by
-tests/conftest.py and in every Python subprocess the test starts (through sitecustomize.py beside this file, on
-PYTHONPATH). Each attempt is written to $FER_EDGE_TIER_LOG, where conftest.py finds it and fails the test, naming the
-marker it lacks; the attempt itself fails as it would on a machine without the thing (an import error, a name that
-does not resolve, an index that cannot be reached)."""
+"""What a test may reach follows its markers: without `tf` TensorFlow, Keras and JAX are absent; without `network`
+no name beyond this machine resolves and pip has no index. Installed in the test's own process by tests/conftest.py
+and in every Python subprocess the test starts (through sitecustomize.py beside this file, on PYTHONPATH), so the test
+meets a light, offline machine. An import of an absent package or a lookup is noted in $FER_EDGE_TIER_LOG, where
+conftest.py finds it and fails the test, naming the marker it lacks; a probe (`importlib.util.find_spec`, as a light
+install's own checks make) finds nothing and is noted as a probe only, shown if the test fails for it."""
 
 from __future__ import annotations
 
@@ -39,17 +39,33 @@ def local_name(host) -> bool:
     return host in (own, own.split(".")[0])
 
 
-class _Blocked:
-    """A meta-path finder that refuses the named top-level packages."""
+def loaded(names: tuple[str, ...], before: frozenset[str] = frozenset()) -> list[str]:
+    """The packages among `names` this process has loaded (since `before`, the modules it had then)."""
+    return sorted({m.partition(".")[0] for m in sys.modules if m not in before} & set(names))
 
-    def __init__(self, names: tuple[str, ...]):
-        self.names = names
 
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in self.names:
-            note(f"tf: imported {name}")
-            raise ModuleNotFoundError(f"No module named {name!r} (the test lacks @pytest.mark.tf)", name=name)
-        return None
+def _probing() -> bool:
+    """Whether this lookup comes from importlib.util.find_spec (a check for a package) rather than an import."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "find_spec" and frame.f_code.co_filename.endswith(("importlib/util.py", "importlib.util>")):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _hiding_finder(names: tuple[str, ...]):
+    """A path-entry finder class that finds nothing of `names`, as where they are not installed."""
+    from importlib.machinery import FileFinder
+
+    class Hiding(FileFinder):
+        def find_spec(self, fullname, target=None):
+            if fullname.partition(".")[0] in names:
+                note(f"{'tf-probe: looked for' if _probing() else 'tf: imported'} {fullname}")
+                return None
+            return super().find_spec(fullname, target)
+
+    return Hiding
 
 
 def install() -> None:
@@ -57,10 +73,16 @@ def install() -> None:
     if not os.environ.get(LOG) or _saved:
         return
     block = tuple(n for n in os.environ.get(BLOCK, "").split(",") if n)
-    if block:
-        finder = _Blocked(block)
-        sys.meta_path.insert(0, finder)
-        _saved["finder"] = finder
+    if block:  # each sys.path entry's finder hides them (a module already loaded here stays: conftest.py checks that)
+        import importlib.machinery as machinery
+
+        details = [(machinery.ExtensionFileLoader, machinery.EXTENSION_SUFFIXES),
+                   (machinery.SourceFileLoader, machinery.SOURCE_SUFFIXES),
+                   (machinery.SourcelessFileLoader, machinery.BYTECODE_SUFFIXES)]
+        hook = _hiding_finder(block).path_hook(*details)
+        sys.path_hooks.insert(0, hook)
+        sys.path_importer_cache.clear()
+        _saved["hook"] = hook
     if os.environ.get(OFFLINE) == "1":
         real_getaddrinfo, real_gethostbyname = socket.getaddrinfo, socket.gethostbyname
 
@@ -86,8 +108,9 @@ def install() -> None:
 
 def uninstall() -> None:
     """Undo `install` in this process (conftest.py, after each test)."""
-    finder = _saved.pop("finder", None)
-    if finder in sys.meta_path:
-        sys.meta_path.remove(finder)
+    hook = _saved.pop("hook", None)
+    if hook in sys.path_hooks:
+        sys.path_hooks.remove(hook)
+        sys.path_importer_cache.clear()
     if "socket" in _saved:
         socket.getaddrinfo, socket.gethostbyname = _saved.pop("socket")
