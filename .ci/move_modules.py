@@ -16,7 +16,8 @@ from pathlib import Path
 # old module (under fer_edge) -> new module; a name equal to its package becomes the package's __init__
 MOVES = {
     "argtypes": "config.argtypes",
-    "videofile": "sources.videofile",
+    "videofile": "outputs.videofile",
+    "sources.videofile": "outputs.videofile",  # after the move: the annotated-video encoder is an output
     "reconnect": "sources.reconnect",
     "detectors": "detection",
     "detectors.blazeface": "detection.blazeface",

@@ -96,7 +96,7 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
 
 # The face crop grows by this fraction of its side around the detector's box. 0.1 frames a face as FER2013's 48x48
 # images do: chosen on FER+ PublicTest faces pasted into the shared photos (python -m fer_edge.benchmarks.crops;
-# README, "Small faces and the crop"), where 0.25 lost 2 points at 48 px.
+# docs/bench.md, "Small faces and the crop"), where 0.25 lost 2 points at 48 px.
 MARGIN = 0.1
 
 

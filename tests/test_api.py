@@ -56,6 +56,7 @@ def test_records_are_frozen_and_the_image_forms_are_checked(analyzer):
         analyzer.analyze(image.astype(np.float32))
 
 
+@pytest.mark.shared
 def test_keyword_arguments_and_their_errors(shared):
     other = Analyzer(model=ROOT / "edge" / "models" / "mobilenetv2_fer2013_int8.tflite", detector="blazeface-short",
                      threads=2)

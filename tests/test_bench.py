@@ -79,16 +79,19 @@ def test_quick_run_with_data_writes_every_output(shared, fer_csv, tmp_path):
     assert [(m["macs"], m["params"]) for m in results["models"]] == [(234_900_992, 1_174_446), (31_534_464, 608_311),
                                                                      (76_348_864, 1_364_398)]
     cnn = results["models"][0]
-    assert 0.6 < cnn["accuracy"] < 0.76 and 0.5 < cnn["macro_f1"] < cnn["accuracy"]
+    # measured on these 400 images (2026-12): 0.665 (266 right) and macro-F1 0.654; 1.5% relative margin each (4 images)
+    assert cnn["accuracy"] == pytest.approx(0.665, rel=0.015) and cnn["macro_f1"] == pytest.approx(0.654, rel=0.015)
     # FER+ beside FER2013, on the same 400 images: the rows with a 7-way majority, worked out here independently
     from fer_edge.classification.classifier import TFLiteClassifier
     from fer_edge.eval.datasets import load_split
     from fer_edge.eval.ferplus import split_outcomes
 
     truth = split_outcomes(ferplus, fer_csv, "PrivateTest")[:400]
-    images = load_split(fer_csv, "PrivateTest", (48, 48), 1).images[:400]
+    split = load_split(fer_csv, "PrivateTest", (48, 48), 1)
+    images = split.images[:400]
     for m in results["models"]:
         said = TFLiteClassifier(BUNDLED / f"{m['name']}.tflite").predict_dataset(images).argmax(1)
+        assert m["accuracy"] == pytest.approx((said == split.label_ids[:400]).mean(), abs=1e-5)
         keep, neutral = truth >= 0, truth == 6
         assert m["ferplus_images"] == keep.sum() < 400
         assert m["ferplus_accuracy"] == pytest.approx((said[keep] == truth[keep]).mean(), abs=1e-5)
@@ -272,10 +275,11 @@ def test_loop_rows_are_scored_against_yunet_on_the_users_clip(shared, tmp_path):
     assert back["frames"] == short["frames"] == 40
     for v in (back, short):
         q = v["quality"]
-        assert q["frames"] == 40 and q["faces"] >= 40  # YuNet finds 1-2 faces a frame in these 40 frames
+        assert q["frames"] == 40 and 77 <= q["faces"] <= 94  # YuNet finds 85 faces in these 40 frames (+-10%)
         assert {"recall_by_width", "no_face_per_frame", "no_face_share", "box_iou_carried", "ids_per_track",
                 "id_switches"} <= q.keys()
-    assert back["quality"]["recall"] > 0.5 and back["quality"]["box_iou_detected"] > 0.5
+    # measured (2026-12): back's recall 0.682 and box IoU 0.576, short's recall 0.235; 10% below each figure
+    assert back["quality"]["recall"] >= 0.61 and back["quality"]["box_iou_detected"] >= 0.52, back["quality"]
     assert short["quality"]["recall"] < back["quality"]["recall"]  # short range: faces within 2 m of a phone
     report = (out / "report.md").read_text()
     assert "### Against YuNet at full size" in report

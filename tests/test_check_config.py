@@ -67,7 +67,8 @@ def test_an_unknown_source_type_fails_the_check(tmp_path, value, fragment):
     assert "secret" not in proc.stderr
 
 
-def test_an_unresolvable_http_host_fails_the_check(tmp_path):
+@pytest.mark.network
+def test_an_unresolvable_http_host_fails_the_check(tmp_path, network):  # a DNS lookup of a name that does not exist
     assert_one_line_error(_check(tmp_path, '[http]\nhost = "no-such-host.invalid"\n'), "http.host",
                           "no-such-host.invalid", code=2)
 

@@ -9,7 +9,7 @@ import stat
 import subprocess
 import sys
 
-from conftest import ROOT, assert_one_line_error, run_cli
+from conftest import ROOT, Service, assert_one_line_error, run_cli
 
 from fer_edge.outputs.events import JsonlWriter
 
@@ -85,3 +85,46 @@ def test_rotation_follows_a_symlink_and_never_replaces_a_fifo(tmp_path, capsys, 
     assert writer.lost == 0 and [r["i"] for r in _lines(real)][-1] == 19
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "rotation failed" in err[0] and "is a FIFO" in err[0], err
+
+
+# --- events_max_mb: the file rotates to <file>.1 beyond the limit, through the commands --------------------------------
+
+def _rotated(events) -> tuple[list[dict], list[dict]]:
+    """(<file>.1's records, <file>'s records), each file within the limit plus the record that crossed it."""
+    old, new = events.with_name(events.name + ".1"), events
+    assert old.is_file() and new.is_file(), sorted(p.name for p in events.parent.iterdir())
+    for path in (old, new):
+        sizes = [len(line) + 1 for line in path.read_text().splitlines()]
+        assert sum(sizes[:-1]) <= 2000, (path.name, sum(sizes))  # it rotated once past 2000 bytes, no later
+    return _lines(old), _lines(new)
+
+
+def test_run_rotates_its_events_at_events_max_mb(tmp_path):
+    """`--outputs-events-max-mb 0.002` (2,000 bytes, about five face records): the file is renamed to events.jsonl.1
+    and started afresh each time it passes the limit; the two files left hold the last records, in order, none lost
+    at the seam, and the stats record counts every frame."""
+    events = tmp_path / "events.jsonl"
+    proc = run_cli("run", "--source", "demo", "--frames", "40", "--events", str(events), "--outputs-events-max-mb",
+                   "0.002")
+    assert proc.returncode == 0, proc.stderr
+    old, new = _rotated(events)
+    frames = [r["frame"] for r in old + new if r["type"] == "face"]
+    assert frames == list(range(frames[0], 40)) and frames[0] > 0  # consecutive across the seam; the first rotated out
+    assert new[-1]["type"] == "stats" and new[-1]["frames"] == 40 and new[-1]["faces"] == 40
+    unlimited = tmp_path / "unlimited.jsonl"
+    assert run_cli("run", "--source", "demo", "--frames", "40", "--events", str(unlimited)).returncode == 0
+    assert not unlimited.with_name("unlimited.jsonl.1").exists()  # the default, 64 MB, is far off
+    assert len(_lines(unlimited)) == 42  # the run record, 40 faces, the stats
+
+
+def test_the_service_rotates_its_events_at_the_config_s_events_max_mb(tmp_path):
+    events = tmp_path / "events.jsonl"
+    config = f'[source]\ninput = "demo"\nfps = 20\n\n[outputs]\nevents = "{events}"\nevents_max_mb = 0.002\n'
+    with Service(tmp_path, config=config) as svc:
+        svc.ready()
+        svc.poll_until(lambda: svc.metrics()[("fer_edge_frames_total", ())] >= 30)
+        assert svc.stop() == 0, svc.stderr()
+    old, new = _rotated(events)
+    frames = [r["frame"] for r in old + new if r["type"] == "face"]
+    assert frames == list(range(frames[0], frames[-1] + 1)) and frames[0] > 0
+    assert new[-1]["type"] == "stats" and new[-1]["frames"] == frames[-1] + 1

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, _missing, assert_one_line_error, run_cli
+from conftest import ROOT, Service, _missing, assert_one_line_error, face_record, free_port, run_cli
 
 from fer_edge.records import FaceRecord
 from fer_edge.tracking.lifecycle import FACE_KEYS, FaceLifecycle, scene_state
@@ -53,24 +52,18 @@ HA_KEYS = {"sensor": HA_SENSOR_KEYS, "binary_sensor": HA_BINARY_SENSOR_KEYS, "sw
 HA_ORIGIN_KEYS = {"name", "sw_version", "support_url"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Broker:
     """mosquitto on 127.0.0.1:port; `users` ({name: password}) turns anonymous logins off."""
 
     def __init__(self, tmp_path: Path, users: dict[str, str] | None = None, tls: Path | None = None):
         if not Path(MOSQUITTO).is_file():
             _missing("mosquitto not installed (apt-get install mosquitto mosquitto-clients)")
-        self.port = _free_port()
+        self.port = free_port()
         self.conf = tmp_path / "mosquitto.conf"
         lines = [f"listener {self.port} 127.0.0.1", f"allow_anonymous {'false' if users else 'true'}",
                  "persistence false", f"user {getpass.getuser()}"]  # as root it would drop to `mosquitto`
         if tls is not None:  # a second listener, TLS with the certificates in `tls` (see _certificates)
-            self.tls_port = _free_port()
+            self.tls_port = free_port()
             lines += [f"listener {self.tls_port} 127.0.0.1", f"cafile {tls / 'ca.crt'}",
                       f"certfile {tls / 'server.crt'}", f"keyfile {tls / 'server.key'}"]
         if users:
@@ -156,8 +149,7 @@ def _jsonl(path: Path) -> list[dict]:
 
 
 def _rec(face_id: int, t: float, frame: int, label: str, score: float = 0.8) -> FaceRecord:
-    return FaceRecord(face_id=face_id, box=(0, 0, 10, 10), detector_score=0.9, probs=(0.9,), labels=("happy",),
-                      smoothed_label=label, smoothed_score=score, detected=True, time=t, frame=frame)
+    return face_record(face_id, label, score=score, time=t, frame=frame)
 
 
 def test_lifecycle_new_update_end_and_time_shares():
@@ -215,13 +207,12 @@ def test_mqtt_config_errors(tmp_path):
 
 
 def test_broker_away_at_start_does_not_stop_the_run():
-    t0 = time.monotonic()
+    # timeout: a run that waited for the broker would not end (run_cli raises TimeoutExpired)
     proc = run_cli("run", "--source", "demo", "--frames", "3", "--mqtt-host", "127.0.0.1", "--mqtt-port",
-                   str(_free_port()), timeout=120)
+                   str(free_port()), timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "cannot reach 127.0.0.1" in proc.stderr and "Traceback" not in proc.stderr
     assert len([r for r in map(json.loads, proc.stdout.splitlines()) if r["type"] == "face"]) == 3
-    assert time.monotonic() - t0 < 60
 
 
 # -- the Hamilton clip: lifecycle events that match the JSONL events of the same run
@@ -336,17 +327,6 @@ def test_privacy_no_pixels_over_mqtt(shared, broker, tmp_path):
 # -- the broker goes away under a running service and comes back
 
 
-def _start_service(tmp_path: Path, *args: str, state: Path | None = None) -> tuple[subprocess.Popen, Path]:
-    """The service as systemd starts it: its StateDirectory is `state` (default tmp_path/state), never this HOME."""
-    log = tmp_path / "service.log"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "STATE_DIRECTORY": str(state or tmp_path / "state")}
-    env.pop("NOTIFY_SOCKET", None)
-    with log.open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "fer_edge.cli", "service", *args], stdout=subprocess.DEVNULL,
-                                stderr=err, cwd=ROOT, env=env)
-    return proc, log
-
-
 def _metrics(url: str) -> dict[str, float]:
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -355,32 +335,26 @@ def _metrics(url: str) -> dict[str, float]:
     return {s.name: s.value for f in text_string_to_metric_families(body) for s in f.samples if not s.labels}
 
 
-def _stop(proc: subprocess.Popen) -> int:
-    proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout=30)
-
-
 @pytest.mark.shared
 def test_broker_lost_and_back_under_the_service(shared, broker, tmp_path):
     sub = Subscriber(broker.port)
     prefix = "test/svc"
-    proc, log = _start_service(tmp_path, "--source", str(shared / CLIP), "--source-fps", "20", "--events", "",
-                               "--http-port", "0", "--outputs-stats-every-s", "1", "--mqtt-host", "127.0.0.1",
-                               "--mqtt-port", str(broker.port), "--mqtt-topic-prefix", prefix,
-                               "--mqtt-update-every-s", "0.2", "--mqtt-queue-size", "3")
+    svc = Service(tmp_path, "--source", str(shared / CLIP), "--source-fps", "20", "--events", "",
+                  "--outputs-stats-every-s", "1", "--mqtt-host", "127.0.0.1", "--mqtt-port", str(broker.port),
+                  "--mqtt-topic-prefix", prefix, "--mqtt-update-every-s", "0.2", "--mqtt-queue-size", "3")
     try:
-        url = sub.wait_for(lambda: (m := re.search(r"http (http://\S+)", log.read_text())) and m.group(1),
-                           timeout=90, what="the service's URL")
+        url = svc.url
         sub.wait_for(lambda: sub.on(f"{prefix}/stats"), timeout=60, what="stats")
         before = _metrics(url)
         assert before["fer_edge_mqtt_connected"] == 1
         broker.stop()
-        t0 = time.monotonic()
-        time.sleep(4)
-        during = _metrics(url)
-        pace = (during["fer_edge_frames_total"] - before["fer_edge_frames_total"]) / (time.monotonic() - t0)
-        assert pace > 20 * 0.6, f"the loop slowed to {pace:.1f} fps without a broker"
-        assert during["fer_edge_mqtt_connected"] == 0 and during["fer_edge_mqtt_messages_dropped_total"] > 0
+        # the loop goes on without a broker: 60 more frames (3 s of the 20 fps source), while the messages that do not
+        # fit the queue of 3 are dropped; a loop that waited on MQTT would stop counting (a count, not a speed: the
+        # wait is only how long this machine may take)
+        during = sub.wait_for(lambda: (m := _metrics(url))["fer_edge_frames_total"] >= before["fer_edge_frames_total"]
+                              + 60 and m["fer_edge_mqtt_messages_dropped_total"] > 0 and m, timeout=60,
+                              what="60 frames and dropped messages without a broker")
+        assert during["fer_edge_mqtt_connected"] == 0
         assert during["fer_edge_healthy"] == 1
         back = time.monotonic()
         broker.start()
@@ -390,19 +364,63 @@ def test_broker_lost_and_back_under_the_service(shared, broker, tmp_path):
         after = _metrics(url)
         assert after["fer_edge_mqtt_connected"] == 1 and after["fer_edge_mqtt_reconnects_total"] >= 1
         assert after["fer_edge_mqtt_messages_dropped_total"] >= during["fer_edge_mqtt_messages_dropped_total"]
-        assert _stop(proc) == 0, log.read_text()
+        assert svc.stop() == 0, svc.stderr()
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        svc.close()
         sub.close()
-    text = log.read_text()
-    assert "lost the broker at 127.0.0.1" in text and "again after" in text and "Traceback" not in text
+    text = svc.stderr()
+    assert "lost the broker at 127.0.0.1" in text and "again after" in text and "Traceback" not in text, text
     # nothing twice beyond QoS 1: only messages paho had in flight (20 at most) may arrive again
     seen: dict[tuple, int] = {}
     for e in _events(sub, prefix):
         key = (e["type"], e["after"]["face_id"], e["after"]["frame"])
         seen[key] = seen.get(key, 0) + 1
     assert sum(n - 1 for n in seen.values()) <= 20
+
+
+# -- never a picture: a message over 8 KB is refused (README, "MQTT and Home Assistant")
+
+
+def test_a_message_over_8_kb_is_refused_and_the_rest_still_go(broker, tmp_path):
+    """A model whose labels are 1.3 KB each makes the Expression sensor's discovery config (its options are the labels)
+    9.8 KB: that one message is refused, said once and counted as dropped, while the other configs and the events go
+    out; no payload on the broker is over 8,192 bytes. At the link: 8,192 bytes go, 8,193 do not."""
+    from fer_edge.bundled import DEFAULT_MODEL
+    from fer_edge.config import MqttConfig
+    from fer_edge.outputs.mqtt import MAX_PAYLOAD_BYTES, MqttLink
+
+    model = tmp_path / "long_labels.tflite"
+    model.write_bytes(DEFAULT_MODEL.read_bytes())
+    side = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    side["labels"] = [f"{label}_{'x' * 1300}" for label in side["labels"]]
+    model.with_suffix(".json").write_text(json.dumps(side))
+    sub = Subscriber(broker.port)
+    proc = run_cli("run", "--source", "demo", "--frames", "3", "--events", "", "--model", str(model), "--mqtt-host",
+                   "127.0.0.1", "--mqtt-port", str(broker.port), "--mqtt-topic-prefix", "big/cam", "--mqtt-discovery",
+                   "true", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    sub.wait_for(lambda: b"offline" in sub.on("big/cam/availability"), what="the run's messages")
+    refused = [line for line in proc.stderr.splitlines() if "refused a" in line]
+    assert len(refused) == 1 and "/expression/config (limit 8192)" in refused[0], proc.stderr
+    assert "1 dropped" in proc.stderr, proc.stderr
+    topics = {t for t, _, _, _ in sub.messages}
+    assert not [t for t in topics if t.endswith("/expression/config")] and [t for t in topics if t.endswith("/faces/config")]
+    assert [json.loads(p)["type"] for p in sub.on("big/cam/events")] == ["new", "end"]
+    assert max(len(p) for _, p, _, _ in sub.messages) <= MAX_PAYLOAD_BYTES == 8192
+    sub.close()
+
+    sub = Subscriber(broker.port, "edge/#")
+    link = MqttLink(MqttConfig(host="127.0.0.1", port=broker.port), "edge", "size-test", None).start()
+    try:
+        link.publish("edge/a", "a" * 8192)
+        link.publish("edge/b", "b" * 8193)
+        link.publish("edge/c", "c")
+        sub.wait_for(lambda: sub.on("edge/c"), what="the message after the refused one")
+    finally:
+        link.close()
+        sub.close()
+    assert [(t, len(p)) for t, p, _, _ in sub.messages if t != "edge/availability"] == [("edge/a", 8192), ("edge/c", 1)]
+    assert link.dropped == 1
 
 
 # -- logins
@@ -457,10 +475,9 @@ def test_home_assistant_device_switch_and_birth(broker, tmp_path):
 
     sub = Subscriber(broker.port, "homeassistant/#")
     prefix = "test/ha"
-    proc, log = _start_service(tmp_path, "--source", "demo", "--source-fps", "10", "--events", "",
-                               "--http-enabled", "false", "--outputs-stats-every-s", "1", "--mqtt-host", "127.0.0.1",
-                               "--mqtt-port", str(broker.port), "--mqtt-topic-prefix", prefix, "--mqtt-discovery",
-                               "true", "--mqtt-count-sensors", "true")
+    svc = Service(tmp_path, "--source", "demo", "--source-fps", "10", "--events", "", "--http-enabled", "false",
+                  "--outputs-stats-every-s", "1", "--mqtt-host", "127.0.0.1", "--mqtt-port", str(broker.port),
+                  "--mqtt-topic-prefix", prefix, "--mqtt-discovery", "true", "--mqtt-count-sensors", "true")
     states = Subscriber(broker.port, f"{prefix}/#")
     commander = paho.Client(paho.CallbackAPIVersion.VERSION2)
     commander.connect("127.0.0.1", broker.port)
@@ -524,16 +541,15 @@ def test_home_assistant_device_switch_and_birth(broker, tmp_path):
         states.wait_for(lambda: json.loads(states.on(f"{prefix}/state")[-1])["faces"] == 1, timeout=30,
                         what="the face back after resuming")
         assert _retained(broker.port, switch["state_topic"]) == {switch["state_topic"]: b"ON"}
-        assert "detection paused by MQTT" in log.read_text() and "detection resumed by MQTT" in log.read_text()
+        assert "detection paused by MQTT" in svc.stderr() and "detection resumed by MQTT" in svc.stderr()
         late = _retained(broker.port, "homeassistant/#")  # a Home Assistant that starts later sees them
         assert len(late) == len(first)
         n = len(configs())
         commander.publish("homeassistant/status", "online", qos=1).wait_for_publish(10)
         sub.wait_for(lambda: len(configs()) >= n + len(first), timeout=30, what="configs sent again on the birth")
-        assert _stop(proc) == 0, log.read_text()
+        assert svc.stop() == 0, svc.stderr()
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        svc.close()
         sub.close()
         states.close()
         commander.loop_stop()
@@ -548,14 +564,12 @@ def test_a_changed_prefix_clears_the_old_device_and_forget_clears_this_one(broke
               "--mqtt-port", str(broker.port), "--mqtt-discovery", "true")
 
     def serve(prefix: str) -> None:
-        proc, log = _start_service(tmp_path, *common, "--mqtt-topic-prefix", prefix, state=state)
         sub = Subscriber(broker.port, f"{prefix}/#")
         try:
-            sub.wait_for(lambda: sub.on(f"{prefix}/state"), timeout=90, what="state")
-            assert _stop(proc) == 0, log.read_text()
+            with Service(tmp_path, *common, "--mqtt-topic-prefix", prefix, state=state, abstract=True) as svc:
+                sub.wait_for(lambda: sub.on(f"{prefix}/state"), timeout=90, what="state")
+                assert svc.stop() == 0, svc.stderr()
         finally:
-            if proc.poll() is None:
-                proc.kill()
             sub.close()
 
     def nodes() -> set[str]:

@@ -77,11 +77,27 @@ def _id(value) -> str | None:
     return " ".join(value) if isinstance(value, tuple) else None
 
 
-@pytest.mark.parametrize("args,code,fragments", OUTPUT_PATHS + VALUES, ids=_id)
-def test_bad_outputs_and_values_are_one_line(args, code, fragments, place, request):
-    shared = request.getfixturevalue("shared") if _needs_shared(args) else None
-    proc = run_cli(*_fill(args, place, shared), timeout=180)
-    assert_one_line_error(proc, *fragments, code=code)
+def _cases(shared: bool = False, tf: bool = False) -> list:
+    """The cases that name the shared YuNet model, those of `convert` (it loads TensorFlow before it checks --out),
+    or the others."""
+    return [case for case in OUTPUT_PATHS + VALUES if _needs_shared(case[0]) == shared and (case[0][0] == "convert") == tf]
+
+
+@pytest.mark.parametrize("args,code,fragments", _cases(), ids=_id)
+def test_bad_outputs_and_values_are_one_line(args, code, fragments, place):
+    assert_one_line_error(run_cli(*_fill(args, place, None), timeout=180), *fragments, code=code)
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("args,code,fragments", _cases(tf=True), ids=_id)
+def test_bad_convert_outputs_are_one_line(args, code, fragments, place, tf_available):
+    assert_one_line_error(run_cli(*_fill(args, place, None), timeout=180), *fragments, code=code)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("args,code,fragments", _cases(shared=True), ids=_id)
+def test_bad_detector_values_with_the_shared_yunet_model_are_one_line(args, code, fragments, place, shared):
+    assert_one_line_error(run_cli(*_fill(args, place, shared), timeout=180), *fragments, code=code)
 
 
 def _model_with_sidecar(folder: Path, **changes) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, assert_one_line_error, write_demo_clip, write_fer_csv
+from conftest import ROOT, Service, assert_drawn, assert_one_line_error, face_record, video_frames, write_demo_clip, write_fer_csv
 
 from fer_edge.bundled import DEFAULT_MODEL
 from fer_edge.sources import DEMO_IMAGE
@@ -112,7 +112,8 @@ def test_annotate_a_photo_writes_an_image(tmp_path):
     proc = cli("run", "--source", str(DEMO_IMAGE), "--annotate", str(out))
     assert proc.returncode == 0, proc.stderr
     image = cv2.imread(str(out))  # an MPEG-4 stream under a .jpg name reads as None
-    assert image is not None and image.shape == cv2.imread(str(DEMO_IMAGE)).shape
+    assert image is not None
+    assert_drawn(cv2.imread(str(DEMO_IMAGE)), image, [r for r in _records(proc.stdout) if r["type"] == "face"])
 
 
 def test_annotate_a_folder_writes_one_image_per_photo_named_after_it(tmp_path):
@@ -121,10 +122,10 @@ def test_annotate_a_folder_writes_one_image_per_photo_named_after_it(tmp_path):
     proc = cli("run", "--source", str(folder), "--annotate", str(out))
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["a_big.jpg", "b_small.png"]
-    for name in ("a_big.jpg", "b_small.png"):
-        assert cv2.imread(str(out / name)).shape == cv2.imread(str(folder / name)).shape
     faces = [r for r in _records(proc.stdout) if r["type"] == "face"]
     assert [(f["frame"], f["file"]) for f in faces] == [(0, "a_big.jpg"), (1, "b_small.png")]  # which photo
+    for face in faces:  # each copy is its own photo with its own face drawn on it
+        assert_drawn(cv2.imread(str(folder / face["file"])), cv2.imread(str(out / face["file"])), [face])
 
 
 def test_annotate_refuses_what_it_cannot_write_well(tmp_path):
@@ -153,6 +154,11 @@ def test_annotated_video_cut_short_by_a_full_disk_is_an_error(tmp_path):
     ok = cli("run", "--source", str(clip), "--annotate", str(out))
     assert ok.returncode == 0, ok.stderr
     assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 30
+    faces = [r for r in _records(ok.stdout) if r["type"] == "face"]
+    raw, annotated = video_frames(clip), video_frames(out)
+    assert len(faces) == len(annotated) == 30
+    for face in faces:  # every frame of the video is its source frame with that frame's face drawn on it
+        assert_drawn(raw[face["frame"]], annotated[face["frame"]], [face])
     limit = out.stat().st_size // 2  # the disk fills half way through (RLIMIT_FSIZE: writes fail with EFBIG)
     out.unlink()
     proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", "run", "--source", str(clip), "--annotate", str(out)],
@@ -164,10 +170,7 @@ def test_annotated_video_cut_short_by_a_full_disk_is_an_error(tmp_path):
 # --- annotations readable at 1080p and on dark scenes --------------------------------------------------------------
 
 def _face(label: str, box=(800, 400, 1100, 700), face_id: int = 3):
-    from fer_edge.records import FaceRecord
-
-    return FaceRecord(face_id=face_id, box=box, detector_score=0.9, probs=(1.0,), labels=(label,), smoothed_label=label,
-                      smoothed_score=0.41, detected=True, time=0.0, frame=0)
+    return face_record(face_id, label, box=box, score=0.41, probs=(1.0,))
 
 
 def test_annotation_scales_with_the_frame_and_sits_on_a_filled_label():
@@ -291,8 +294,6 @@ def test_latest_lists_the_faces_in_view_now_and_the_ended_ones_apart():
 
 @pytest.mark.shared
 def test_service_latest_shows_one_photo_s_faces_while_a_folder_loops(shared, tmp_path):
-    from test_service import Service
-
     folder = tmp_path / "photos"
     folder.mkdir()
     for name in ("fr_obama.jpg", "fr_obama_and_biden.jpg"):  # 1 face, then 3: never 4 in view at once
@@ -312,8 +313,6 @@ def test_service_latest_shows_one_photo_s_faces_while_a_folder_loops(shared, tmp
 
 def test_service_sighup_stops_cleanly_and_says_so(tmp_path):
     import signal
-
-    from test_service import Service
 
     events = tmp_path / "events.jsonl"
     with Service(tmp_path, "--source", "demo", "--source-fps", "20", "--events", str(events)) as svc:

@@ -23,7 +23,8 @@ DESKTOP = ("train", "convert", "benchmarks")
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
+def wheel(tmp_path_factory, network) -> Path:
+    """The wheel of this checkout (its build backend, setuptools, comes from the package index)."""
     out = tmp_path_factory.mktemp("wheel")
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
                           capture_output=True, text=True, timeout=600)
@@ -43,6 +44,7 @@ def light(wheel, tmp_path_factory) -> Path:
     return venv
 
 
+@pytest.mark.network
 def test_the_wheels_only_top_level_name_is_fer_edge(wheel):
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
@@ -55,6 +57,7 @@ def test_the_wheels_only_top_level_name_is_fer_edge(wheel):
         assert module in names, module
 
 
+@pytest.mark.network
 def test_the_wheel_ships_py_typed_so_type_checkers_read_the_api(light, tmp_path):
     """PEP 561: with `py.typed` installed, mypy checks a program's use of `Analyzer` against its hints (without it,
     mypy would call the package untyped and check nothing)."""
@@ -124,6 +127,7 @@ def _one_line(proc: subprocess.CompletedProcess) -> str:
 
 @pytest.mark.parametrize("args", [("train", "--data", "fer2013.csv", "--out", "run"),
                                   ("convert", "model.keras", "--out", "out")])
+@pytest.mark.network
 def test_the_light_install_names_the_extra(light, tmp_path, args):
     proc = subprocess.run([str(light / "bin" / "fer-edge"), *args], capture_output=True, text=True, timeout=120,
                           cwd=tmp_path)
@@ -133,6 +137,7 @@ def test_the_light_install_names_the_extra(light, tmp_path, args):
     assert list(tmp_path.iterdir()) == []  # refused before anything was made
 
 
+@pytest.mark.network
 def test_the_light_install_runs_the_loop_and_lists_every_command(light, tmp_path):
     proc = subprocess.run([str(light / "bin" / "fer-edge"), "run", "--source", "demo", "--frames", "2", "--events",
                            str(tmp_path / "ev.jsonl")], capture_output=True, text=True, timeout=180, cwd=tmp_path)

@@ -10,7 +10,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, assert_one_line_error, run_cli
+from conftest import ROOT, assert_drawn, assert_one_line_error, run_cli, video_frames
 
 from fer_edge.detection import make_detector
 
@@ -52,13 +52,17 @@ def test_clip_end_to_end_with_stable_ids_and_stats(shared, tmp_path):
     stats = [r for r in records if r["type"] == "stats"]
     assert stats and stats[-1]["frames"] == 275 and stats[-1]["faces"] == len(faces)
     assert {"decode", "detect", "crop", "classify", "total"} <= set(stats[-1]["latency_ms"])
-    assert len(faces) / 275 > 0.64  # twice the 0.32 faces per frame of the fer package's Haar cascade
+    # The figures below were measured with this command at the FER+ default (2026-12): 546 faces in 275 frames
+    # (1.99 a frame), 13 ids, 259 pairs of consecutive frames with faces of which 257 share an id, 317 carried boxes of
+    # which 64% moved, the largest step 31 px. Each bound sits 10% from its figure (a whole face or id for the small
+    # counts), so a loop that finds fewer faces, loses ids or stops moving carried boxes fails here.
+    assert 1.79 <= len(faces) / 275 <= 2.18, len(faces) / 275  # 1.99 +-10%
     by_frame: dict[int, set[int]] = {}
     for f in faces:
         by_frame.setdefault(f["frame"], set()).add(f["face_id"])
     kept = [bool(by_frame[i] & by_frame[i + 1]) for i in range(274) if by_frame.get(i) and by_frame.get(i + 1)]
-    assert len(kept) > 100 and sum(kept) / len(kept) > 0.95  # ids carry over between consecutive frames
-    assert len({f["face_id"] for f in faces}) < 30
+    assert len(kept) >= 233 and sum(kept) / len(kept) >= 0.97, (len(kept), sum(kept))  # ids carry over: 257 of 259
+    assert len({f["face_id"] for f in faces}) <= 15  # 13: a new id for a face already seen is a tracking regression
     # the default detects on even frames (detected: true); on odd ones the tracker carries the boxes along their
     # faces (labels are fresh), except after a scene cut, where faces are detected afresh and no id carries over
     assert 137 <= stats[-1]["detected"] <= 141
@@ -68,10 +72,12 @@ def test_clip_end_to_end_with_stable_ids_and_stats(shared, tmp_path):
     carried = [(f["box"], boxes[f["frame"] - 1, f["face_id"]]) for f in faces
                if not f["detected"] and (f["frame"] - 1, f["face_id"]) in boxes]
     steps = [max(abs(a - b) for a, b in zip(box, before)) for box, before in carried]
-    assert len(carried) > 100 and max(steps) < 40  # a carried box moves with its face, a frame's worth at a time
-    assert sum(s > 0 for s in steps) > len(steps) / 2  # and does move: it is not the last detection's box
-    cap = cv2.VideoCapture(str(tmp_path / "out.mp4"))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 275
+    assert len(carried) >= 285 and max(steps) < 40  # a carried box moves with its face, a frame's worth at a time
+    assert sum(s > 0 for s in steps) >= 0.58 * len(steps)  # and does move (64%): it is not the last detection's box
+    raw, annotated = video_frames(clip), video_frames(tmp_path / "out.mp4")
+    assert len(raw) == len(annotated) == 275
+    for i in by_frame:  # every face of every frame drawn where the events say
+        assert_drawn(raw[i], annotated[i], [f for f in faces if f["frame"] == i])
 
 
 @pytest.mark.shared
@@ -175,3 +181,52 @@ def test_http_stream_source_on_loopback(shared, tmp_path):
     # a live source: when the loop falls behind, the oldest frames are dropped, and every frame is accounted for
     assert stats["type"] == "stats" and stats["frames"] >= 1 and stats["frames"] + stats["dropped"] == 60
     assert any(r["type"] == "face" for r in records)
+
+
+# --- haar: OpenCV's cascade, the fallback the README lists (no download, poor recall) ------------------------------
+
+@pytest.mark.shared
+def test_haar_finds_the_faces_of_the_shared_photos_and_its_share_of_the_clip(shared):
+    """Each face the default detector finds on the single and two-person photos, and two of the three on
+    fr_obama_and_biden.jpg (which gets false boxes too); on the clip 0.74 faces a frame (the README's table), +-10%."""
+    from fer_edge.benchmarks.scene_metrics import iou_matrix
+
+    haar, default = make_detector("haar"), make_detector()
+    assert haar.name == "haar" and haar.macs(640, 360) is None  # not a network: no MACs figure
+    for name, want in [*((n, c) for n, c in PHOTOS.items() if n != "fr_obama_and_biden.jpg"), ("fr_obama_and_biden.jpg", 2)]:
+        frame = cv2.imread(str(shared / "data" / "scenes" / name))
+        truth = np.array([d.box.as_list() for d in default.detect(frame)], np.float32)
+        found = np.array([d.box.as_list() for d in haar.detect(frame)], np.float32)
+        assert len(found) and (iou_matrix(truth, found).max(axis=1) > 0.4).sum() >= want, name
+    cap = cv2.VideoCapture(str(shared / "data" / "scenes" / "fr_short_hamilton_clip.mp4"))
+    counts = []
+    while (got := cap.read())[0]:
+        counts.append(len(haar.detect(got[1])))
+    assert len(counts) == 275 and 0.67 <= np.mean(counts) <= 0.82, np.mean(counts)  # measured 0.742 (2026-12)
+
+
+def test_run_with_the_haar_detector(tmp_path):
+    events = tmp_path / "events.jsonl"
+    proc = run_cli("run", "--source", "demo", "--frames", "2", "--detector", "haar", "--events", str(events))
+    assert proc.returncode == 0, proc.stderr
+    records = _records(events.read_text())
+    assert records[0]["config"]["detector.name"] == "haar"
+    faces = [r for r in records if r["type"] == "face"]
+    assert [f["label"] for f in faces] == ["happy", "happy"] and all(f["detected"] for f in faces)
+
+
+# --- --show: a window where there is a display and OpenCV can open one; a clear error where not -----------------------
+
+def test_show_without_a_display_or_a_gui_opencv_is_a_one_line_error(tmp_path):
+    """Here OpenCV is the headless build: with no display the error says so; with one (DISPLAY set) it names the
+    OpenCV build to install instead. Either way nothing is drawn and no window is tried twice."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    for extra, says in (({}, "--show needs a display (no DISPLAY or WAYLAND_DISPLAY set)"),
+                        ({"DISPLAY": ":99"}, "--show needs OpenCV with GUI support")):
+        proc = subprocess.run([sys.executable, "-m", "fer_edge.cli", "run", "--source", "demo", "--show",
+                               "--events", str(tmp_path / "events.jsonl")], capture_output=True, text=True, timeout=120,
+                              cwd=ROOT, env=env | extra)
+        assert_one_line_error(proc, says, code=1)
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        faces = [r for r in _records((tmp_path / "events.jsonl").read_text()) if r["type"] == "face"]
+        assert faces == []  # it stops before the first frame

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -88,21 +87,27 @@ def test_square_crop_clipped_at_edges_and_levelled():
 
 
 def test_live_queue_drops_oldest_and_counts():
-    counter = iter(range(10_000))
+    """A camera that delivers 30 frames while the loop takes none: the queue of 2 keeps the newest two and counts the
+    28 it dropped; the loop then gets those two, oldest first, and the next frame the camera delivers (counts, no
+    clock: the camera waits for a go before each batch)."""
+    go, batch_done, sent = threading.Semaphore(0), threading.Event(), [0]
 
     def grab():
-        time.sleep(0.001)
-        return np.full((4, 4, 3), next(counter) % 255, np.uint8)
+        if sent[0] in (30, 31):
+            batch_done.set()
+            go.acquire()  # held until the test lets the next frame through
+        sent[0] += 1
+        return np.full((4, 4, 3), sent[0] % 255, np.uint8)
 
     q = LatestFrames(grab, size=2)
     try:
-        got = []
-        for _ in range(5):
-            time.sleep(0.05)  # a slow loop
-            got.append(q.get().index)
-        assert q.dropped > 20
-        assert got == sorted(got) and got[-1] - got[0] > 20  # current frames, not a backlog
+        assert batch_done.wait(30)
+        assert q.dropped == 28
+        assert [q.get(timeout=5).index, q.get(timeout=5).index] == [28, 29]  # the newest, not a backlog
+        go.release()
+        assert q.get(timeout=5).index == 30 and q.dropped == 28  # room again: nothing more dropped
     finally:
+        go.release()
         q.stop()
 
 
@@ -140,6 +145,18 @@ def test_stop_event_ends_the_loop():
     from fer_edge.pipeline.build import build_pipeline
     from fer_edge.sources import NullSource
 
+    stop = threading.Event()
+
+    class StopsAt12(NullSource):
+        """Sets the stop event once it has given 12 frames (and holds 50, so that a loop that ignores the stop ends
+        too, with 50 frames)."""
+
+        def read(self):
+            frame = super().read()
+            if frame is not None and frame.index == 11:
+                stop.set()
+            return frame
+
     class NoFaces:
         name = "none"
 
@@ -155,16 +172,13 @@ def test_stop_event_ends_the_loop():
         def classify(self, faces):
             raise AssertionError("no faces, no classification")
 
-    stop = threading.Event()
-    threading.Timer(0.2, stop.set).start()
     import io
 
     out = io.StringIO()
     pipeline = build_pipeline(config_from({}), detector=NoFaces(), classifier=Clf())
-    endless = NullSource([np.zeros((64, 64, 3), np.uint8)] * 1_000_000)  # far more than 0.2 s can read
     with EventsSink(JsonlWriter(out), 10.0) as events:
-        stats = pipeline.run(endless, [events], stop=stop)
-    assert 10 < stats.frames < 1_000_000 and '"type":"stats"' in out.getvalue()
+        stats = pipeline.run(StopsAt12([np.zeros((64, 64, 3), np.uint8)] * 50), [events], stop=stop)
+    assert stats.frames == 12 and '"type":"stats"' in out.getvalue()  # no frame read after the stop
 
 
 @pytest.mark.parametrize("spec", ["/dev/video9"])

@@ -224,7 +224,8 @@ def test_composed_frames_hold_real_faces_yunet_finds(shared, fer_csv):
                                tuple((t, tuple(b)) for t, *b in boxes["ignore"]) + tuple(small)))
         found.append([Reported(j, tuple(d.box.as_list())) for j, d in enumerate(yunet.detect(frame))])
     q = quality(truth, found)
-    assert q["faces"] >= 20 and q["recall"] >= 0.8 and q["no_face_per_frame"] <= 0.5, q
+    # measured (2026-12): 34 faces, recall 0.824, no box on no face; bounds 10% from each figure, one false box at most
+    assert q["faces"] >= 31 and q["recall"] >= 0.8 and q["no_face_per_frame"] <= 1 / 6, q
 
 
 @pytest.mark.shared
@@ -242,7 +243,9 @@ def test_scene_benchmark_on_a_short_clip(shared, tmp_path):
     assert sum(len(f["faces"]) for f in truth["truth"]) >= 16 * 3
     results = json.loads((out / "results.json").read_text())
     assert {"machine", "clips", "rows", "variants", "match_iou", "load_avg", "command", "cpus"} <= results.keys()
-    assert results["clips"]["composed"]["yunet"]["recall"] >= 0.8  # the composed faces are findable
+    # measured (2026-12) on these 16 frames: YuNet's recall 1.0 on the composed clip; the default detector on every
+    # frame 0.979 there and 1.0 on the Hamilton clip. Each bound 10% below its figure
+    assert results["clips"]["composed"]["yunet"]["recall"] >= 0.9  # the composed faces are findable
     assert results["clips"]["hamilton"]["truth_from"] == "YuNet at full size"
     rows = {(r["clip"], r["variant"]): r for r in results["rows"]}
     assert set(rows) == {(c, v) for c in ("composed", "hamilton") for v in ("every1", "back4", "back4still")}
@@ -261,8 +264,8 @@ def test_scene_benchmark_on_a_short_clip(shared, tmp_path):
     assert back4["detections"] == 4 and back4["detector_macs_per_frame"] == 189_000_000 // 4
     still = rows[("composed", "back4still")]
     assert still["tracking_macs_per_frame"] == 0 and still["box_iou_carried"] < back4["box_iou_carried"] - 0.05
-    assert every1["recall"] > back4["recall"]  # the tiles find the small faces that back alone misses
-    assert rows[("hamilton", "every1")]["detect_every"] == 1 and rows[("hamilton", "every1")]["recall"] >= 0.5
+    assert every1["recall"] >= 0.88 and every1["recall"] > back4["recall"]  # the tiles find the small faces back misses
+    assert rows[("hamilton", "every1")]["detect_every"] == 1 and rows[("hamilton", "every1")]["recall"] >= 0.9
     report = (out / "report.md").read_text()
     assert "| every1 | 1 |" in report and "## hamilton: 640x360" in report and "Re-run:" in report
     assert "## Against issue 17's targets (composed clip)" in report

@@ -12,128 +12,16 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
-import sys
-import threading
-import time
-import urllib.error
-import urllib.request
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, assert_one_line_error, run_cli, write_demo_clip
+from conftest import Service, assert_one_line_error, run_cli, write_demo_clip
 
 from fer_edge.sources import DEMO_IMAGE
 
 FACE_KEYS = {"type", "v", "time", "frame", "file", "face_id", "box", "detected", "detector_score", "label", "score", "probs",
              "smoothed_label", "smoothed_score"}
-
-
-class Service:
-    """The service in a subprocess, with every sd_notify datagram it sends kept in `messages`."""
-
-    def __init__(self, tmp_path: Path, *args: str, watchdog_usec: int = 600_000, abstract: bool = False,
-                 preexec_fn=None, wrap: tuple[str, ...] = ()):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        if abstract:
-            name = f"fer-edge-test-{uuid.uuid4().hex}"
-            self.sock.bind("\0" + name)
-            address = "@" + name
-        else:
-            address = str(tmp_path / "notify.sock")
-            self.sock.bind(address)
-        self.sock.settimeout(0.2)
-        self.messages: list[str] = []
-        self._reading = True
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.log = tmp_path / "service.log"
-        env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": str(watchdog_usec),
-               "TF_CPP_MIN_LOG_LEVEL": "3"}
-        with self.log.open("w") as err:
-            self.proc = subprocess.Popen([*wrap, sys.executable, "-m", "fer_edge.cli", "service", "--http-port", "0", *args],
-                                         stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env,
-                                         preexec_fn=preexec_fn)
-        self._url: str | None = None
-
-    def _read(self) -> None:
-        while self._reading:
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    def wait_for(self, fragment: str, after: int = 0, timeout: float = 90.0) -> int:
-        """Index of the first datagram from `after` on that contains `fragment`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for i, text in enumerate(self.messages[after:], after):
-                if fragment in text:
-                    return i
-            assert self.proc.poll() is None, f"service exited {self.proc.returncode}: {self.stderr()}"
-            time.sleep(0.05)
-        raise AssertionError(f"no {fragment!r} after {timeout} s; got {self.messages[-5:]}; {self.stderr()}")
-
-    def count(self, fragment: str, after: int = 0) -> int:
-        return sum(fragment in text for text in self.messages[after:])
-
-    def stderr(self) -> str:
-        return self.log.read_text()
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            deadline = time.monotonic() + 90
-            while not (found := re.search(r"http (http://\S+)", self.stderr())):
-                assert time.monotonic() < deadline and self.proc.poll() is None, self.stderr()
-                time.sleep(0.05)
-            self._url = found.group(1)
-        return self._url
-
-    def get(self, path: str) -> tuple[int, str, str]:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=10) as resp:
-                return resp.status, resp.headers["Content-Type"], resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers["Content-Type"], exc.read().decode()
-
-    def metrics(self) -> dict[tuple[str, tuple], float]:
-        """{(sample name, sorted labels): value}, parsed by prometheus_client's own parser."""
-        from prometheus_client.parser import text_string_to_metric_families
-
-        status, ctype, body = self.get("/metrics")
-        assert status == 200 and ctype.startswith("text/plain; version=0.0.4"), (status, ctype)
-        return {(s.name, tuple(sorted(s.labels.items()))): s.value
-                for family in text_string_to_metric_families(body) for s in family.samples}
-
-    def poll_until(self, check, timeout: float = 60.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            result = check()
-            if result:
-                return result
-            assert time.monotonic() < deadline, f"condition not met in {timeout} s; {self.stderr()}"
-            assert self.proc.poll() is None, self.stderr()
-            time.sleep(0.1)
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout=30)
-
-    def __enter__(self) -> Service:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._reading = False
-        self._reader.join()
-        self.sock.close()
 
 
 def _records(path: Path) -> list[dict]:

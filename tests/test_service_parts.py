@@ -176,8 +176,11 @@ def test_reconnecting_source_paces_files_and_stops_promptly_while_waiting():
     assert time.monotonic() - t0 >= 5 / 20  # six frames at 20 fps take at least five periods
     waiting = ReconnectingSource(opener, "cam", stop, min_wait_s=30, max_wait_s=30)
     threading.Timer(0.2, stop.set).start()
-    t0 = time.monotonic()
-    assert waiting.read() is None and time.monotonic() - t0 < 10  # not the 30 s backoff
+    got = []
+    reader = threading.Thread(target=lambda: got.append(waiting.read()))
+    reader.start()
+    reader.join(timeout=10)  # the stop ends the 30 s backoff: a read that sat it out would still be waiting here
+    assert not reader.is_alive() and got == [None]
 
 
 def test_pacing_is_its_own_wait_stage_not_decode(tmp_path):
@@ -197,13 +200,14 @@ def test_pacing_is_its_own_wait_stage_not_decode(tmp_path):
     with EventsSink(writer, 10.0) as events:
         build_pipeline(config_from({}), max_frames=6).run(src, [events, monitor])
     latency = _lines(out)[-1]["latency_ms"]
-    assert latency["wait"]["p50"] > 100 and latency["decode"]["p50"] < 50, latency
+    # 5 fps: about 200 ms a frame is spent waiting for the pace, which is not decoding (a fraction of that)
+    assert latency["wait"]["p50"] > 100 and latency["decode"]["p50"] < latency["wait"]["p50"] / 4, latency
     assert latency["total"]["mean"] >= latency["wait"]["mean"] + latency["decode"]["mean"]
     from prometheus_client.parser import text_string_to_metric_families
 
     p50 = {s.labels["stage"]: s.value for f in text_string_to_metric_families(monitor.metrics_text())
            for s in f.samples if s.name == "fer_edge_stage_seconds" and s.labels.get("quantile") == "0.5"}
-    assert p50["wait"] > 0.1 and p50["decode"] < 0.05, p50  # /metrics says the same
+    assert p50["wait"] > 0.1 and p50["decode"] < p50["wait"] / 4, p50  # /metrics says the same
 
 
 def test_reconnecting_source_does_not_retry_a_wrong_setting():
@@ -230,8 +234,7 @@ def test_a_stop_wakes_a_read_waiting_on_a_stalled_camera():
 
     reader = LatestFrames(grab, 2)
     threading.Timer(0.2, reader.wake).start()
-    t0 = time.monotonic()
-    assert reader.get(timeout=30) is None and time.monotonic() - t0 < 10
+    assert reader.get(timeout=30) is None and not reader.stalled  # woken, not given up on after the 30 s stall
     stalled.set()
     reader.stop()
 

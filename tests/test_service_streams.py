@@ -17,8 +17,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, assert_one_line_error, run_cli
-from test_service import Service
+from conftest import ROOT, Service, assert_one_line_error, run_cli
 
 from fer_edge.benchmarks.loopback import MjpegServer, SilentServer
 from fer_edge.sources import DEMO_IMAGE
@@ -49,16 +48,6 @@ def _wait(check, timeout: float, what: str):
     return result
 
 
-def _stopped_within(svc: Service, seconds: float) -> tuple[int, float]:
-    t0 = time.monotonic()
-    svc.proc.send_signal(signal.SIGTERM)
-    try:
-        code = svc.proc.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"no exit {seconds} s after SIGTERM; {svc.stderr()}")
-    return code, time.monotonic() - t0
-
-
 def test_stalled_stream_is_reported_down_then_reconnected_not_a_crash(tmp_path, serve):
     """30 frames, then the connection stays open and silent: source_up goes to 0 with /healthz, and the stall is
     a logged, counted reconnect (it used to be a SIGSEGV, a capture released under a thread blocked in read)."""
@@ -74,7 +63,7 @@ def test_stalled_stream_is_reported_down_then_reconnected_not_a_crash(tmp_path, 
         assert "stalled" in svc.messages[lost] and "reconnecting in" in svc.messages[lost]
         svc.poll_until(lambda: svc.metrics()[("fer_edge_source_reconnects_total", ())] >= 1, timeout=40)
         assert server.connections >= 2
-        code, _ = _stopped_within(svc, 10)
+        code = svc.stop(timeout=10)
     assert code == 0, (code, svc.stderr())
     log = svc.stderr()
     assert re.search(r"source http://\S+: no frame for \d+ s \(stalled\); reconnecting in", log), log
@@ -90,7 +79,7 @@ def test_broken_mjpeg_frame_is_undecodable_not_a_lost_source(tmp_path, serve):
                            timeout=40)
         assert m[("fer_edge_source_errors_total", ())] == 0 and m[("fer_edge_source_reconnects_total", ())] == 0
         assert m[("fer_edge_source_up", ())] == 1 and server.connections == 1
-        code, _ = _stopped_within(svc, 10)
+        code = svc.stop(timeout=10)
     assert code == 0, svc.stderr()
     assert "reconnecting" not in svc.stderr()
 
@@ -101,7 +90,7 @@ def test_sigterm_while_opening_a_stream_that_never_answers(tmp_path, serve):
         svc.url  # noqa: B018 -- the start line is out: models loaded, the open comes next
         _wait(lambda: server.connections >= 1, 30, "the service connecting")
         time.sleep(0.5)
-        code, seconds = _stopped_within(svc, 5)
+        code = svc.stop(timeout=5)
     assert code == 0, (code, svc.stderr())
     assert "reconnecting" not in svc.stderr() and "Traceback" not in svc.stderr()
 
@@ -142,7 +131,7 @@ def test_service_on_a_folder_with_a_fifo_stops_on_sigterm(tmp_path):
         svc.wait_for("READY=1")
         os.mkfifo(folder / "b.jpg")  # appears while the folder loops: the next reopening lists it
         svc.poll_until(lambda: svc.metrics()[("fer_edge_frames_total", ())] >= 5)
-        code, _ = _stopped_within(svc, 5)
+        code = svc.stop(timeout=5)
     assert code == 0, svc.stderr()
 
 

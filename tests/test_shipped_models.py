@@ -11,6 +11,11 @@ from fer_edge.classification.sidecar import REQUIRED_KEYS, read_sidecar
 from fer_edge.labels import EMOTIONS
 
 MODELS = bundled_models()
+# PrivateTest accuracy, FER2013 labels and FER+ majority, as edge/models/MODEL_CARD.md and the README publish them
+# (to 0.01 points): the measured figures must round to these, so a retrained model that scores less cannot pass
+# with a sidecar that says so; a new figure is published in the same commit as the model.
+PUBLISHED = {"dscnn_ferplus_int8": (0.5717, 0.7946), "cnn_fer2013_int8": (0.6810, 0.6716),
+             "mobilenetv2_fer2013_int8": (0.7097, 0.6704)}
 
 
 def test_at_least_a_cnn_and_a_mobilenetv2_ship():
@@ -58,7 +63,7 @@ def test_bundled_model_accuracy_matches_its_sidecar(model, fer_splits, shared, f
     assert set(acc["ferplus"]["recall"]) == set(acc["fer2013"]["recall"]) == set(EMOTIONS)
     assert acc["latency_ms"]["p50"] > 0 and "fer-edge evaluate" in acc["evaluated"]["command"]
     assert (side["macs"], side["size_bytes"]) == (model_cost(model).macs, model.stat().st_size)
-    assert accuracy > 0.35  # well above the 24.5% of always answering "happy"
+    assert (accuracy, acc["ferplus"]["accuracy"]) == pytest.approx(PUBLISHED[model.stem], abs=5e-5)
     if model == DEFAULT_MODEL:  # trained on the FER+ votes: held to issue 18's targets that it meets today
         plus = acc["ferplus"]
         assert plus["accuracy"] >= 0.79 and plus["recall"]["neutral"] >= 0.85  # (FER+ 84% is the open target)

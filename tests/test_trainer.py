@@ -38,6 +38,7 @@ def test_mix_targets_gives_an_invalid_part_back_to_the_label():
         mix_targets(label_ids, [(0.7, teacher, np.array([True, True])), (0.6, crowd, np.array([True, True]))])
 
 
+@pytest.mark.tf
 def test_dscnn_fits_the_pi_budget(tf_available):
     from fer_edge.train.models import build_model
 
@@ -47,6 +48,7 @@ def test_dscnn_fits_the_pi_budget(tf_available):
 
 
 @pytest.mark.shared
+@pytest.mark.tf
 def test_distillation_run_caches_the_teacher_and_resumes(tmp_path, fer_csv, tf_available):
     run = tmp_path / "kd"
     proc = run_cli("train", "--data", str(fer_csv), "--out", str(run), "--epochs", "1", "--limit", "300",
@@ -67,6 +69,7 @@ def test_distillation_run_caches_the_teacher_and_resumes(tmp_path, fer_csv, tf_a
 
 
 @pytest.mark.shared
+@pytest.mark.tf
 def test_trains_on_the_jax_backend_and_the_model_loads_with_tensorflow(tmp_path, fer_csv, jax_available):
     run = tmp_path / "jax"
     proc = run_cli("train", "--backend", "jax", "--data", str(fer_csv), "--out", str(run), "--epochs", "1",
@@ -84,7 +87,8 @@ def test_trains_on_the_jax_backend_and_the_model_loads_with_tensorflow(tmp_path,
     (["--teacher", "/nonexistent/teacher.tflite"], "/nonexistent/teacher.tflite"),
     (["--blocks", "1,x"], "--blocks"),
 ])
-def test_bad_training_options_are_one_line_errors(tmp_path, args, fragment):
+@pytest.mark.tf
+def test_bad_training_options_are_one_line_errors(tmp_path, args, fragment, tf_available):  # train loads Keras first
     proc = run_cli("train", "--data", "whatever.csv", "--out", str(tmp_path / "r"), *args)
     assert_one_line_error(proc, fragment, code=2)
 
@@ -110,6 +114,7 @@ def _paired_files(tmp_path, n_train=70, n_val=21):
     return write_fer_csv(tmp_path / "fer2013.csv", rows), tmp_path / "fer2013new.csv"
 
 
+@pytest.mark.tf
 def test_ferplus_votes_train_as_soft_labels(tmp_path, tf_available):
     data, plus = _paired_files(tmp_path)
     proc = run_cli("train", "--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--widths", "8,16",
@@ -119,6 +124,7 @@ def test_ferplus_votes_train_as_soft_labels(tmp_path, tf_available):
 
 
 @pytest.mark.shared
+@pytest.mark.tf
 def test_ferplus_that_does_not_pair_with_the_csv_is_refused(tmp_path, shuffled_fer_csv, shared, tf_available):
     """A FER2013 copy shuffled within its splits: FER+ votes would be random labels for it."""
     proc = run_cli("train", "--data", str(shuffled_fer_csv), "--out", str(tmp_path / "run"), "--epochs", "1",
@@ -127,6 +133,7 @@ def test_ferplus_that_does_not_pair_with_the_csv_is_refused(tmp_path, shuffled_f
     assert not (tmp_path / "run" / "last.keras").exists()
 
 
+@pytest.mark.tf
 def test_ferplus_labels_train_on_votes_alone_and_resume(tmp_path, tf_available):
     """--labels ferplus: rows without an emotion vote are left out, PublicTest majorities select, weights change,
     and --resume continues from the checkpoint."""
@@ -157,7 +164,8 @@ def test_ferplus_labels_train_on_votes_alone_and_resume(tmp_path, tf_available):
     assert (run / "last.keras").read_bytes() != before
 
 
-def test_ferplus_labels_need_the_vote_file(tmp_path):
+@pytest.mark.tf
+def test_ferplus_labels_need_the_vote_file(tmp_path, tf_available):
     proc = run_cli("train", "--data", "x.csv", "--out", str(tmp_path / "r"), "--labels", "ferplus")
     assert_one_line_error(proc, "--ferplus", code=2)
 

@@ -16,7 +16,7 @@ from .keys import Key, build, check_sections, flag_for, key_type
 from .schema import Config, iter_keys
 
 DEFAULT_PATH = "/etc/fer-edge/config.toml"
-# Keys only a service uses: `fer-edge run` neither reconnects nor serves HTTP unless an --http-* flag asks (README).
+# Keys only a service uses: `fer-edge run` neither reconnects nor serves HTTP unless an --http-* flag asks (docs/service.md).
 SERVICE_ONLY = ("source.reconnect_min_s", "source.reconnect_max_s", "http.enabled")
 TRUE_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 

@@ -87,7 +87,7 @@ class SmoothingConfig:
 
 @dataclass(frozen=True)
 class TrackingConfig:
-    """How faces are followed between detections and when a new one is reported (README, "Tracking")."""
+    """How faces are followed between detections and when a new one is reported (docs/run.md, "Tracking")."""
 
     follow: str = key(tuning.FOLLOW_DEFAULT, "how a box follows its face between detections: flow (sparse "
                        "optical flow on a few points of the face), velocity (a constant-velocity model) or none "

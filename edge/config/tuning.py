@@ -1,15 +1,15 @@
 """The tracker's tuned defaults: the [smoothing] and [tracking] keys' defaults, which the tracker takes from here.
 
-The smoothing defaults were tuned on the Hamilton test clip with `python -m fer_edge.benchmarks.stability` (README,
+The smoothing defaults were tuned on the Hamilton test clip with `python -m fer_edge.benchmarks.stability` (docs/bench.md,
 "Stable labels"), never on FER2013; the tracking defaults follow from walking speed and the detection interval
-(README, "Tracking").
+(docs/run.md, "Tracking").
 """
 
 from __future__ import annotations
 
 ALPHA, MIN_SCORE, SWITCH_MARGIN, SCENE_CUT = 0.3, 0.3, 0.15, 18.0
 # Pixels (a box's longer side): a smaller face is shown `uncertain`, too small to read an expression from. Chosen on
-# FER+ PublicTest faces pasted into real photos (python -m fer_edge.benchmarks.crops; README, "Small faces").
+# FER+ PublicTest faces pasted into real photos (python -m fer_edge.benchmarks.crops; docs/bench.md, "Small faces and the crop").
 MIN_FACE = 32
 
 FOLLOW = ("flow", "velocity", "none")  # how a box moves between detections

@@ -16,7 +16,7 @@ from .blazeface import MODEL_DIR, VARIANTS, BlazeFaceDetector, variant_of
 from .opencv import HaarDetector, YuNetDetector
 from .tiled import TiledBlazeFace
 
-DEFAULT_DETECTOR = "room"  # back on small frames, back on tiles too on big ones: README "Detectors"
+DEFAULT_DETECTOR = "room"  # back on small frames, back on tiles too on big ones: docs/run.md, "Detectors"
 DETECTORS: dict[str, DetectorType] = {
     "blazeface": BlazeFaceDetector,  # the default variant, back
     "blazeface-short": BlazeFaceDetector,

@@ -31,7 +31,7 @@ class BlazeFaceSpec:
     macs: int  # multiply-accumulates per invoke (conv, depthwise; batch 1), counted from the vendored float model
 
 
-DEFAULT_VARIANT = "back"  # the only variant that finds every face in the test photos; see README
+DEFAULT_VARIANT = "back"  # the only variant that finds every face in the test photos; see docs/run.md, "Detectors"
 VARIANTS = {
     # near faces (a kiosk): 128x128
     "short": BlazeFaceSpec("face_detection_short_range.tflite", 128, (8, 16), (2, 6), 0.5, 31_000_000),

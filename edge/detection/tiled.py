@@ -137,7 +137,7 @@ class SecondLook:
     """A closer look at a box only a tile found: BlazeFace full-range on a square crop three faces wide around it.
 
     The tiles see a 40 px face as 16 px, where buttons, letters and a painted coat of arms pass for faces; at 64 px
-    in another model's input they mostly do not (README, "Tracking"). The model loads at the first look, so a frame
+    in another model's input they mostly do not (docs/run.md, "Tracking"). The model loads at the first look, so a frame
     that never tiles (640x480) never loads it. 117 M MACs a look.
     """
 

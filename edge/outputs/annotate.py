@@ -192,7 +192,7 @@ class StillSink(Closing):
 
 class VideoSink(Closing):
     """Writes annotated frames to a video file (H.264 where this install can, else mp4v; MJPG for .avi: see
-    edge/sources/videofile.py); on close, the file is checked to be whole."""
+    edge/outputs/videofile.py); on close, the file is checked to be whole."""
 
     COUNTED = (".mp4", ".m4v", ".mov", ".avi")  # containers whose header says how many frames they hold
 

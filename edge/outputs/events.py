@@ -1,13 +1,13 @@
 """JSON Lines events: one record per face per processed frame, and periodic stats records.
 
-Schema (documented in README.md, "Events"):
+Schema (documented in docs/run.md, "Events"):
   face:  {"type": "face", "time", "frame", "file" (stills only), "video_time" (video files only), "face_id",
           "box": [x1, y1, x2, y2], "detected",
           "detector_score", "label", "score", "probs": {label: p}, "smoothed_label", "smoothed_score"}
   run:   {"type": "run", "time", "version", "command", "config"} (first in a file, once per run)
   stats: {"type": "stats", "time", "frames", "fps_now", "fps_mean", "detected", "detected_share", "faces",
           "faces_per_frame", "dropped", "latency_ms": {stage: {"p50", "p95", "mean"}}} (`detect`: detected frames only)
-Version 2 (README "Events"): the stats record's `fps` and `fps_avg` became `fps_mean` and `fps_now`; `detected`
+Version 2 (docs/run.md, "Events"): the stats record's `fps` and `fps_avg` became `fps_mean` and `fps_now`; `detected`
 and `detected_share` were added.
 """
 

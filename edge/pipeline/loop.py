@@ -22,7 +22,7 @@ from ..tracking import Tracker
 from .sink import Sink
 from .stats import LoopStats
 
-DEFAULT_DETECT_EVERY = 2  # README "Measured": detection is 70% of a frame; faces move little in 1/30 s
+DEFAULT_DETECT_EVERY = 2  # detection is 70% of a frame; faces move little in 1/30 s (docs/run.md, "How often ...")
 # A Pi-sized cost ceiling for the detector, amortized over the interval (issue 9): `room` on a 1080p frame costs
 # 1.7 G MACs a call (nine back invokes), so with this budget it detects every 18th frame, while `back` (189 M) keeps every 2nd.
 DETECT_BUDGET_MACS = 100_000_000

@@ -1,5 +1,5 @@
 """A video file, read in step with the loop: every frame, none dropped, with the file's own timestamps (the
-annotated video's encoder is edge/sources/videofile.py)."""
+annotated video's encoder is edge/outputs/videofile.py)."""
 
 from __future__ import annotations
 

@@ -108,7 +108,7 @@ class Tracker:
         self.cuts = 0
         self.checks = 0  # second looks taken
         self.lost = {"flow": 0, "likeness": 0, "missed": 0}  # carried boxes hidden, by cause
-        self.macs = 0  # MACs-equivalent spent on following and second looks since the start (README, "Tracking")
+        self.macs = 0  # MACs-equivalent spent on following and second looks since the start (docs/run.md, "Tracking")
         self._f = moves
         self._next_id = 1
         self._thumb: np.ndarray | None = None
