@@ -15,7 +15,7 @@ from fer_edge.detection import DETECTORS, check_detector, detector_files, make_d
 from fer_edge.detection.base import option
 from fer_edge.errors import UsageError
 from fer_edge.geometry import Box, Detection
-from fer_edge.outputs.events import JsonlWriter
+from fer_edge.outputs.events import EventsSink, JsonlWriter
 from fer_edge.pipeline.build import build_pipeline
 from fer_edge.pipeline.check import check_loaders
 from fer_edge.sources import NullSource
@@ -54,7 +54,8 @@ def test_a_new_detector_is_one_class_and_its_entry(monkeypatch):
     assert isinstance(pipeline.detector, CornerDetector) and pipeline.detector.side == 40  # "40" read as its int
     out = io.StringIO()
     with NullSource([np.full((120, 160, 3), 128, np.uint8)] * 3, fps=10.0) as source:
-        stats = pipeline.run(source, JsonlWriter(out))
+        with EventsSink(JsonlWriter(out), 1e9) as events:
+            stats = pipeline.run(source, [events])
     faces = [r for r in map(json.loads, out.getvalue().splitlines()) if r.get("type") == "face"]
     assert stats.frames == 3 and [f["frame"] for f in faces] == [0, 1, 2]
     assert all(f["box"] == [0, 0, 40, 40] and f["face_id"] == 1 for f in faces)

@@ -149,7 +149,7 @@ def test_metrics_parse_as_the_loop_s_families_and_the_process_gauges(service):
     from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
     from prometheus_client.parser import text_string_to_metric_families
 
-    service.poll_until(lambda: service.metrics()[("fer_edge_stage_seconds_count", (("stage", "total"),))] >= 3)
+    service.poll_until(lambda: service.metrics().get(("fer_edge_stage_seconds_count", (("stage", "total"),)), 0) >= 3)
     status, ctype, body = service.get("/metrics")
     assert status == 200 and ctype == "text/plain; version=0.0.4; charset=utf-8", ctype
     families = {f.name: f for f in text_string_to_metric_families(body)}
