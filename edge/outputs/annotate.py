@@ -17,7 +17,7 @@ from ..files import atomic_write_bytes, check_output_file, ensure_folder, writab
 from ..pipeline.sink import Closing
 from ..records import FaceRecord, Frame, FrameResult
 from ..sources import DEMO_IMAGE, IMAGE_SUFFIXES
-from ..sources.videofile import VideoWriter, open_video
+from .videofile import VideoWriter, open_video
 
 log = logging.getLogger(__name__)
 
