@@ -387,7 +387,7 @@ def test_a_message_over_8_kb_is_refused_and_the_rest_still_go(broker, tmp_path):
     out; no payload on the broker is over 8,192 bytes. At the link: 8,192 bytes go, 8,193 do not."""
     from fer_edge.bundled import DEFAULT_MODEL
     from fer_edge.config import MqttConfig
-    from fer_edge.outputs.mqtt import MAX_PAYLOAD_BYTES, MqttLink
+    from fer_edge.outputs.mqtt.link import MAX_PAYLOAD_BYTES, MqttLink
 
     model = tmp_path / "long_labels.tflite"
     model.write_bytes(DEFAULT_MODEL.read_bytes())
