@@ -159,7 +159,7 @@ def test_run_takes_the_service_smoothing_flags_with_the_same_defaults():
         return {a.dest: (tuple(a.option_strings), a.help) for a in subs[name]._actions
                 if a.dest.startswith(("smoothing.", "tracking."))}
 
-    assert flags("run") == flags("service") and len(flags("run")) == 5 + 5
+    assert flags("run") == flags("service") and len(flags("run")) == 5 + 6
 
 
 def test_run_smoothing_flags_take_effect_and_are_checked():
