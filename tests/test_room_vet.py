@@ -20,13 +20,15 @@ def _iou(a: Box, b: Box) -> float:
 def _poster_wall(shared, cx: float, width: float = 120) -> tuple[np.ndarray, Box]:
     """The composed clip's wall of posters at 1920x1080 with the astronaut's head pasted on at (cx, 675), its face
     `width` px wide: at that size the whole-frame pass (the face at 16 px in its input) misses it."""
-    from fer_edge.benchmarks.scene_clip import BACKDROPS, _affine, load_backdrop, paste, photo_people
+    from fer_edge.benchmarks.scene_backdrops import BACKDROPS, load_backdrop
+    from fer_edge.benchmarks.scene_clip import _affine, paste
+    from fer_edge.benchmarks.scene_people import photo_people
 
     scenes = shared / "data" / "scenes"
     person = photo_people(scenes)[0]
     assert person.source == "skimage_astronaut.png"
     frame, _ = load_backdrop(scenes, BACKDROPS[2], (1920, 1080))
-    paste(frame, person, _affine(person, cx, 675, width, 1.0, False))
+    paste(frame, person.image, person.alpha, _affine(person, cx, 675, width, 1.0, False))
     x1, y1, x2, y2 = person.box
     half_h = width * (y2 - y1) / (x2 - x1) / 2
     return frame, Box(cx - width / 2, 675 - half_h, cx + width / 2, 675 + half_h)
