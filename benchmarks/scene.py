@@ -15,8 +15,9 @@ Variants (`--variants`): `NAME` or `NAME=KEY=VALUE[,KEY=VALUE...]`, each a confi
 keys of `fer-edge run --print-config`, e.g. `detector.every=2`, `detector.name=yunet`), so trackers and detectors are
 compared side by side in the same real loop (decode, detect on the interval the config gives, crop, classify with the
 default model, track, events). Measures per row: scene_metrics.quality, loop fps on one thread (pin the process with
-`taskset -c 1`), and MACs per frame: the detector's per call times the calls made, plus what the tracker reports it
-spent (its `macs` counter, when it has one), over the frames. Writes results.json, report.md and scene.png.
+`taskset -c 1`), and MACs per frame: the detector's per call times the calls made, plus what the detector and the
+tracker report they spent beyond that (their `looked_macs` and `macs` counters, when they have one), over the
+frames. Writes results.json, report.md and scene.png.
 """
 
 from __future__ import annotations

@@ -75,7 +75,8 @@ def run_variant(clip: Clip, variant: Variant, base: dict[str, Any]) -> dict:
         raise FerEdgeError(f"{clip.video}: the loop read {frames} frames, the truth has {len(clip.truth)}")
     macs = detector.macs(clip.width, clip.height)
     calls = detector.seconds
-    detector_macs = None if macs is None else macs * len(calls) / frames
+    # plus what the detector spent beyond its per-call cost (room's second looks at big tile boxes)
+    detector_macs = None if macs is None else (macs * len(calls) + getattr(built.detector, "looked_macs", 0)) / frames
     tracker_macs = tracking_macs(pipeline) / frames
     per_face = model_cost(pipeline.model).macs
     records = sum(len(f) for f in recorder.frames)

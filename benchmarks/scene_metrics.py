@@ -13,7 +13,8 @@ The loop's report of a frame is its face records as (id, box, detected). From th
   view: a box left where a face was). Ids that never matched a face are the false boxes above, not part of this
   mean. Given overall and separately for detected and carried records;
 - ids per true face track (over the tracks found at least once) and id switches (a track's matched id differing
-  from its previous matched id, as CLEAR-MOT counts them).
+  from its previous matched id, as CLEAR-MOT counts them); and the other way round, ids that matched two or more
+  true tracks (one id handed from a person to another: what a tracker that merges too eagerly gets wrong).
 
 `link_tracks` turns a detector's per-frame boxes (YuNet's on a real clip) into tracks, so a real clip scored
 against a reference gets the same measures.
@@ -159,6 +160,7 @@ def quality(truth: Sequence[TrueFrame], reported: Sequence[Sequence[Reported]], 
         "tracks": len(tracks), "tracks_found": len(ids), "ids_per_track": _mean(ids),
         "id_switches": sum(sum(a != b for a, b in zip(seq, seq[1:])) for seq in matched_ids.values()),
         "ids": len({r.id for recs in reported for r in recs}),
+        "ids_on_two_tracks": sum(1 for n in Counter(rid for rid, _ in votes).values() if n > 1),
     }
 
 

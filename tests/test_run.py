@@ -52,17 +52,18 @@ def test_clip_end_to_end_with_stable_ids_and_stats(shared, tmp_path):
     stats = [r for r in records if r["type"] == "stats"]
     assert stats and stats[-1]["frames"] == 275 and stats[-1]["faces"] == len(faces)
     assert {"decode", "detect", "crop", "classify", "total"} <= set(stats[-1]["latency_ms"])
-    # The figures below were measured with this command at the FER+ default (2026-12): 546 faces in 275 frames
-    # (1.99 a frame), 13 ids, 259 pairs of consecutive frames with faces of which 257 share an id, 317 carried boxes of
-    # which 64% moved, the largest step 31 px. Each bound sits 10% from its figure (a whole face or id for the small
+    # The figures below were measured with this command at the FER+ default (2026-12, once a shown box a detection
+    # misses is hidden at once and lost faces are looked for again): 449 faces in 275 frames (1.63 a frame), 11 ids,
+    # 253 pairs of consecutive frames with faces of which 249 share an id, 220 carried boxes of which 64% moved, the
+    # largest step 30 px. Each bound sits 10% from its figure (a whole face or id for the small
     # counts), so a loop that finds fewer faces, loses ids or stops moving carried boxes fails here.
-    assert 1.79 <= len(faces) / 275 <= 2.18, len(faces) / 275  # 1.99 +-10%
+    assert 1.47 <= len(faces) / 275 <= 1.80, len(faces) / 275  # 1.63 +-10%
     by_frame: dict[int, set[int]] = {}
     for f in faces:
         by_frame.setdefault(f["frame"], set()).add(f["face_id"])
     kept = [bool(by_frame[i] & by_frame[i + 1]) for i in range(274) if by_frame.get(i) and by_frame.get(i + 1)]
-    assert len(kept) >= 233 and sum(kept) / len(kept) >= 0.97, (len(kept), sum(kept))  # ids carry over: 257 of 259
-    assert len({f["face_id"] for f in faces}) <= 15  # 13: a new id for a face already seen is a tracking regression
+    assert len(kept) >= 228 and sum(kept) / len(kept) >= 0.97, (len(kept), sum(kept))  # ids carry over: 249 of 253
+    assert len({f["face_id"] for f in faces}) <= 13  # 11: a new id for a face already seen is a tracking regression
     # the default detects on even frames (detected: true); on odd ones the tracker carries the boxes along their
     # faces (labels are fresh), except after a scene cut, where faces are detected afresh and no id carries over
     assert 137 <= stats[-1]["detected"] <= 141
@@ -72,7 +73,7 @@ def test_clip_end_to_end_with_stable_ids_and_stats(shared, tmp_path):
     carried = [(f["box"], boxes[f["frame"] - 1, f["face_id"]]) for f in faces
                if not f["detected"] and (f["frame"] - 1, f["face_id"]) in boxes]
     steps = [max(abs(a - b) for a, b in zip(box, before)) for box, before in carried]
-    assert len(carried) >= 285 and max(steps) < 40  # a carried box moves with its face, a frame's worth at a time
+    assert len(carried) >= 198 and max(steps) < 40  # a carried box moves with its face, a frame's worth at a time
     assert sum(s > 0 for s in steps) >= 0.58 * len(steps)  # and does move (64%): it is not the last detection's box
     raw, annotated = video_frames(clip), video_frames(tmp_path / "out.mp4")
     assert len(raw) == len(annotated) == 275

@@ -255,7 +255,9 @@ def test_scene_benchmark_on_a_short_clip(shared, tmp_path):
                 "box_iou_carried", "ids_per_track", "id_switches", "macs_per_frame", "tracking_macs_per_frame"} <= r.keys()
     every1, back4 = rows[("composed", "every1")], rows[("composed", "back4")]
     assert every1["detect_every"] == 1 and every1["box_iou_carried"] is None  # nothing carried: detected every frame
-    assert every1["detector_macs_per_frame"] == 9 * 189_000_000 and every1["detections"] == 16
+    # nine back invokes a call, plus whole second looks (117 M each) at big boxes only a tile found
+    looks = (every1["detector_macs_per_frame"] - 9 * 189_000_000) * 16 / 117_000_000
+    assert every1["detections"] == 16 and looks >= 0 and looks == int(looks)
     for r in rows.values():  # following and second looks are counted beside the detector
         assert r["macs_per_frame"] == r["detector_macs_per_frame"] + r["tracking_macs_per_frame"]
     assert back4["tracking_macs_per_frame"] > 0  # boxes followed by optical flow between detections

@@ -159,7 +159,7 @@ def test_run_takes_the_service_smoothing_flags_with_the_same_defaults():
         return {a.dest: (tuple(a.option_strings), a.help) for a in subs[name]._actions
                 if a.dest.startswith(("smoothing.", "tracking."))}
 
-    assert flags("run") == flags("service") and len(flags("run")) == 5 + 5
+    assert flags("run") == flags("service") and len(flags("run")) == 5 + 6
 
 
 def test_run_smoothing_flags_take_effect_and_are_checked():
@@ -180,10 +180,11 @@ def test_labels_on_the_test_clip_meet_the_targets(shared):
                           text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout)
-    # measured with this command at the FER+ default (2026-12): 21 of 546 face records uncertain (3.8%), 6 label
-    # changes (1.1 per 100 face-frames), at most 5 for one face. Bounds: the share 15% above its figure, the changes
-    # two more than measured (one change is 0.18 per 100 here, so 15% of 6 would not allow even one)
-    assert 491 <= figures["face_records"] <= 601, figures  # 546 +-10%, as in test_run's end-to-end run
-    assert figures["uncertain_share"] <= 0.044 and figures["label_changes"] <= 8, figures
+    # measured with this command at the FER+ default (2026-12, once a shown box a detection misses is hidden at once):
+    # 21 of 449 face records uncertain (4.7%), 6 label changes (1.3 per 100 face-frames), at most 5 for one face.
+    # Bounds: the share 15% above its figure, the changes two more than measured (one change is 0.22 per 100 here, so
+    # 15% of 6 would not allow even one)
+    assert 404 <= figures["face_records"] <= 494, figures  # 449 +-10%, as in test_run's end-to-end run
+    assert figures["uncertain_share"] <= 0.054 and figures["label_changes"] <= 8, figures
     assert figures["most_changes_one_face"] <= 6, figures
     assert figures["scene_cuts"] == 3, figures  # the clip has three cuts, and no track crosses one

@@ -103,6 +103,8 @@ class TrackingConfig:
                                lo=0, hi=1)
     iou_threshold: float = key(tuning.IOU_THRESHOLD, "box overlap that makes a detection a tracked face's; "
                                 "failing that, centres within one face width", above=0, hi=1)
+    regain: bool = key(tuning.REGAIN, "when a followed box loses its face, look for it again on a crop around the "
+                        "box (BlazeFace short-range, 31 M MACs a look, at most two a frame; not with follow = none)")
 
 
 @dataclass(frozen=True)

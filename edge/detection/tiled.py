@@ -6,8 +6,9 @@ by `tile_scale` (0.4: a 40 px face becomes 16 px, a 20 px one 8 px) and cut
 into 256x256 tiles that overlap by at least `min_overlap` input pixels, so a
 face up to that size (times 1/tile_scale in the frame) lies whole in some tile.
 The whole frame, letterboxed as the `back` detector does, is searched too:
-it finds the big faces and vets the tiles' big boxes. A frame that fits one
-tile at that scale gets only that pass: there `room` is `back`.
+it finds the faces bigger than a tile holds. A tile's big box that this pass
+missed gets a second look (`SecondLook`) before it counts. A frame that fits
+one tile at that scale gets only that pass: there `room` is `back`.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ import numpy as np
 from ..geometry import Box, Detection, iou_matrix
 from .base import NoOptions
 from .blazeface import BlazeFaceDetector
+from .vet import BigBoxVet
 
 TILE_SIZE = 256  # BlazeFace back's input
 TILE_SCALE = 0.4  # input pixels per frame pixel in the tiles: a 20 px face becomes 8 px, the least back finds
 MIN_OVERLAP = 64  # input pixels: faces up to 64 / TILE_SCALE = 160 frame px lie whole in some tile
 SAME_FACE = 0.5  # intersection over the smaller box: above this, two boxes are one face
-# A tile box this wide or more in the whole-frame pass's 256 px input needs that pass to have found it too: the
-# whole-frame pass finds such faces reliably, and the false boxes tiles add (a sleeve, a hand, a patterned
-# backdrop seen up close, in the shared photos) are all of that size.
+# A tile box this wide or more in the whole-frame pass's 256 px input needs that pass to have found it too, or a
+# second look on a crop around it: the false boxes tiles add (a sleeve, a hand, a patterned backdrop seen up close,
+# in the shared photos) are all of that size, and the second look rejects each of them; the whole-frame pass alone
+# finds only half the 80-160 px faces at 1080p (10-20 px in its input), which the tiles all find.
 CONFIRM_PX = 12
 
 
@@ -90,6 +93,8 @@ class TiledBlazeFace:
         self.back = BlazeFaceDetector("back", min_score=min_score, threads=threads)
         self.size = TILE_SIZE
         self.tile_scale, self.min_overlap = tile_scale, min_overlap
+        self.look = SecondLook(threads)  # the tracker's second look at new tile-only faces, and the vet's
+        self.vet = BigBoxVet(self.look)
 
     def grid(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
         """Tiles in scaled-frame pixels; empty when the frame fits one tile (the whole-frame pass is then enough)."""
@@ -102,6 +107,11 @@ class TiledBlazeFace:
         """Multiply-accumulates per detect call: one back invoke for the whole frame and one per tile."""
         return (1 + len(self.grid(width, height))) * self.back.spec.macs
 
+    @property
+    def looked_macs(self) -> int:
+        """MACs spent on second looks at big tile boxes since the start, on top of `macs` per call."""
+        return self.vet.macs
+
     def detect(self, frame: np.ndarray) -> list[Detection]:
         whole = self.back.detect(frame)
         h, w = frame.shape[:2]
@@ -113,11 +123,14 @@ class TiledBlazeFace:
         sh, sw = scaled.shape[:2]
         confirm = CONFIRM_PX * max(w, h) / self.size  # frame px: a face this wide is the whole-frame pass's to find
         dets, cut = list(whole), [False] * len(whole)
+        self.vet.next_call()
         for x, y, tw, th in tiles:
             for d in self.back.detect(scaled[y:y + th, x:x + tw]):
                 fd = _shift(d, x, y, s)
                 if fd.box.width >= confirm and all(_overlap_of_smaller(fd.box, o.box) < SAME_FACE for o in whole):
-                    continue  # big and unseen by the whole-frame pass: texture seen up close (a sleeve, a hand)
+                    if not self.vet(frame, fd):
+                        continue  # big, unseen by the whole-frame pass, not a face on a closer look: a sleeve, a hand
+                    fd = dataclasses.replace(fd, tile_only=False)  # looked at: the tracker need not look again
                 b = d.box
                 # touches a tile edge that is not a frame edge: the face may be cut, another tile has it whole
                 cut.append((b.x1 < 1 and x > 0) or (b.y1 < 1 and y > 0) or (b.x2 > tw - 1 and x + tw < sw)
@@ -133,13 +146,11 @@ CHECK_CONTEXT = 3.0  # the crop is this many face widths wide: the face fills a 
 CHECK_IOU = 0.3  # the second look's box must overlap the tile's this much to count as the same face
 
 
-class SecondLook:
-    """A closer look at a box only a tile found: BlazeFace full-range on a square crop three faces wide around it.
+class CropLook:
+    """A BlazeFace variant run on square crops around boxes, loaded at its first look (a run that never needs it
+    never loads it)."""
 
-    The tiles see a 40 px face as 16 px, where buttons, letters and a painted coat of arms pass for faces; at 64 px
-    in another model's input they mostly do not (docs/run.md, "Tracking"). The model loads at the first look, so a frame
-    that never tiles (640x480) never loads it. 117 M MACs a look.
-    """
+    variant = CHECK_VARIANT
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
@@ -149,19 +160,33 @@ class SecondLook:
     def macs(self) -> int:
         from .blazeface import VARIANTS
 
-        return VARIANTS[CHECK_VARIANT].macs
+        return VARIANTS[self.variant].macs
+
+    def around(self, image: np.ndarray, box: Box, context: float) -> list[Detection]:
+        """The faces found on a square crop `context` box widths wide centred on `box`, in frame pixels."""
+        if self._model is None:
+            self._model = BlazeFaceDetector(self.variant, threads=self.threads)
+        crop, x0, y0 = context_crop(image, box, context)
+        return [Detection(Box(d.box.x1 + x0, d.box.y1 + y0, d.box.x2 + x0, d.box.y2 + y0), d.score,
+                          tuple((x + x0, y + y0) for x, y in d.keypoints)) for d in self._model.detect(crop)]
+
+
+class SecondLook(CropLook):
+    """A closer look at a box only a tile found: BlazeFace full-range on a square crop three faces wide around it.
+
+    The tiles see a 40 px face as 16 px, where buttons, letters and a painted coat of arms pass for faces; at 64 px
+    in another model's input they mostly do not (docs/run.md, "Tracking"). The model loads at the first look, so a frame
+    that never tiles (640x480) never loads it. 117 M MACs a look.
+    """
 
     def __call__(self, image: np.ndarray, box: Box) -> bool:
         """Whether the crop around `box` of the BGR frame `image` holds a face at that place and size."""
-        if self._model is None:
-            self._model = BlazeFaceDetector(CHECK_VARIANT, threads=self.threads)
-        crop, x0, y0 = context_crop(image, box, CHECK_CONTEXT)
-        for d in self._model.detect(crop):
-            b = d.box
-            seen = Box(b.x1 + x0, b.y1 + y0, b.x2 + x0, b.y2 + y0)
-            if _iou(seen, box) >= CHECK_IOU:
-                return True
-        return False
+        return self.score(image, box) > 0
+
+    def score(self, image: np.ndarray, box: Box) -> float:
+        """The best score of a face found on the crop at `box`'s place and size (IoU CHECK_IOU); 0 for none."""
+        found = self.around(image, box, CHECK_CONTEXT)
+        return max((float(d.score) for d in found if _iou(d.box, box) >= CHECK_IOU), default=0.0)
 
 
 def context_crop(image: np.ndarray, box: Box, context: float) -> tuple[np.ndarray, int, int]:

@@ -49,7 +49,7 @@ class Pipeline:
         it shares this pipeline's second-look model."""
         t = self.tracker
         return Tracker(self.labels, **dataclasses.asdict(self.config.smoothing), **dataclasses.asdict(self.config.tracking),
-                       checker=t.checker, check_macs=t.check_macs)
+                       checker=t.checker, check_macs=t.check_macs, finder=t.finder, finder_macs=t.finder_macs)
 
     def step(self, detect_every: int | None = None, max_frames: int | None = None, tracker: Tracker | None = None
              ) -> FrameStep:
@@ -92,12 +92,15 @@ def loop_options(cfg: Config, max_frames: int = 0) -> LoopOptions:
 
 
 def make_tracker(cfg: Config, labels: tuple[str, ...], detector: FaceDetector) -> Tracker:
-    """The tracker the config asks for; with the `room` detector it takes a second look at tile-only boxes."""
-    from ..detection.tiled import SecondLook, TiledBlazeFace
+    """The tracker the config asks for; with the `room` detector it takes a second look at tile-only boxes; it looks
+    for faces the flow lost with BlazeFace short-range (loaded at the first look)."""
+    from ..detection.region import RegionFinder
+    from ..detection.tiled import TiledBlazeFace
 
-    look = SecondLook(cfg.threads) if isinstance(detector, TiledBlazeFace) else None
+    look = detector.look if isinstance(detector, TiledBlazeFace) else None
+    finder = RegionFinder(cfg.threads)
     return Tracker(labels, **dataclasses.asdict(cfg.smoothing), **dataclasses.asdict(cfg.tracking), checker=look,
-                   check_macs=look.macs if look is not None else 0)
+                   check_macs=look.macs if look is not None else 0, finder=finder, finder_macs=finder.macs)
 
 
 def build_pipeline(cfg: Config, *, max_frames: int = 0, keyed_errors: bool = False,

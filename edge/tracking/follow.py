@@ -192,3 +192,9 @@ def moved_box(box: Box, shift: tuple[float, float], grow: float = 1.0) -> Box:
     cx, cy = box.center
     hw, hh = box.width * grow / 2, box.height * grow / 2
     return Box(cx + shift[0] - hw, cy + shift[1] - hh, cx + shift[0] + hw, cy + shift[1] + hh)
+
+
+def moved_points(points: tuple[tuple[float, float], ...], before: Box, after: Box) -> tuple[tuple[float, float], ...]:
+    """Keypoints moved and scaled with their box."""
+    sx, sy = after.width / max(before.width, 1e-6), after.height / max(before.height, 1e-6)
+    return tuple((after.x1 + (x - before.x1) * sx, after.y1 + (y - before.y1) * sy) for x, y in points)

@@ -3,6 +3,7 @@ people's faces are at least a face apart."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -41,3 +42,9 @@ def match_pairs(dets: Sequence[Box], tracks: Sequence[Box], iou_threshold: float
             used_d.add(i)
             used_t.add(j)
     return pairs
+
+
+def apart(a: Box, b: Box) -> float:
+    """Centre distance in widths of the wider box."""
+    (ax, ay), (bx, by) = a.center, b.center
+    return math.hypot(ax - bx, ay - by) / max(a.width, b.width, 1e-3)
