@@ -26,6 +26,7 @@ REQUIRE_BENCH = os.environ.get("FER_EDGE_PI_REQUIRE_BENCH") == "1"
 
 
 @pytest.mark.emulation
+@pytest.mark.network  # the host builds the wheel and pip fetches the arm64 wheels from the package index
 @pytest.mark.skipif(not EMULATION, reason="minutes, as root: set FER_EDGE_PI_EMULATION=1 (CI does)")
 def test_light_install_runs_on_emulated_pi_bookworm_arm64():
     cpus = os.environ.get("FER_EDGE_PI_CPUS", "cortex-a72 cortex-a76").split()
