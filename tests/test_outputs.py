@@ -317,6 +317,9 @@ def test_service_sighup_stops_cleanly_and_says_so(tmp_path):
     events = tmp_path / "events.jsonl"
     with Service(tmp_path, "--source", "demo", "--source-fps", "20", "--events", str(events)) as svc:
         svc.wait_for("READY=1")
+        # READY=1 comes with the first frame read; a stats record needs one processed (a start that stops before
+        # that appends nothing), so the hang-up waits for the demo face's first record
+        svc.poll_until(lambda: events.is_file() and '"type":"face"' in events.read_text())
         before = len(svc.messages)
         assert svc.stop(signal.SIGHUP) == 0, svc.stderr()
         assert svc.count("STOPPING=1", after=before) == 1
