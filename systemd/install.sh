@@ -108,6 +108,15 @@ install_service() {
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "${pip_args[@]}" --upgrade "$src[mqtt]"
     rm -rf "$src"
     put_file file "$REPO/README.md" "$PREFIX/README.md"
+    # the README's pages beside it, so that its links (and the unit's Documentation=) lead somewhere on the device
+    if [[ ! -d "$PREFIX/docs" ]]; then
+        install -d -m 0755 "$PREFIX/docs"
+        record "dir $PREFIX/docs"
+    fi
+    local page
+    for page in "$REPO"/docs/*; do
+        [[ -f "$page" ]] && put_file file "$page" "$PREFIX/docs/${page##*/}"
+    done
 
     if [[ -e "$CONF" ]]; then
         put_file config "$REPO/systemd/config.toml" "$CONF.default"

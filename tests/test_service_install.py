@@ -63,6 +63,9 @@ def test_install_is_idempotent_and_uninstall_keeps_then_purges(world):
     assert (etc / "systemd/system/multi-user.target.wants/fer-edge.service").is_symlink()
     assert (etc / "fer-edge/config.toml").read_text() == (ROOT / "systemd/config.toml").read_text()
     assert (world / "opt/fer-edge/venv/bin/fer-edge").is_file()
+    pages = sorted(p.name for p in (ROOT / "docs").iterdir() if p.is_file())
+    assert "run.md" in pages and sorted(p.name for p in (world / "opt/fer-edge/docs").iterdir()) == pages
+    assert (world / "opt/fer-edge/docs/run.md").read_text() == (ROOT / "docs/run.md").read_text()  # the README's links
     check = ns(world, "/opt/fer-edge/venv/bin/fer-edge", "service", "--config", "/etc/fer-edge/config.toml", "--check-config")
     assert check.returncode == 0, check.stderr
     # the light install only: no TensorFlow in the service's venv
