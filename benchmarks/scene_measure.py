@@ -76,7 +76,9 @@ def run_variant(clip: Clip, variant: Variant, base: dict[str, Any]) -> dict:
     macs = detector.macs(clip.width, clip.height)
     calls = detector.seconds
     # plus what the detector spent beyond its per-call cost (room's second looks at big tile boxes)
-    detector_macs = None if macs is None else (macs * len(calls) + getattr(built.detector, "looked_macs", 0)) / frames
+    spent = getattr(built.detector, "spent_macs", None)  # room counts its own passes: a spread search runs parts
+    detector_macs = (None if macs is None else spent / frames if spent is not None
+                     else (macs * len(calls) + getattr(built.detector, "looked_macs", 0)) / frames)
     tracker_macs = tracking_macs(pipeline) / frames
     per_face = model_cost(pipeline.model).macs
     records = sum(len(f) for f in recorder.frames)

@@ -76,9 +76,9 @@ class WatchedTracker(Tracker):
             if v > before[k]:
                 self.why[t.id] = k
 
-    def _match(self, image, detections, now, still):  # type: ignore[no-untyped-def]
+    def _match(self, image, detections, now, still, searched=None):  # type: ignore[no-untyped-def]
         shown = {t.id for t in self.tracks if t.visible}
-        super()._match(image, detections, now, still)
+        super()._match(image, detections, now, still, searched)
         for t in self.tracks:
             self.born.setdefault(t.id, t.box.pixels)
             if t.id in shown and not t.visible:
@@ -115,7 +115,8 @@ def watch(clip: Clip, variant: Variant, base: dict[str, Any]) -> dict[str, Any]:
     tracker = WatchedTracker(old.labels, **dataclasses.asdict(cfg.smoothing), **dataclasses.asdict(cfg.tracking),
                              **parts)
     detections: list[list[tuple[float, ...]] | None] = []
-    calls: list[list[tuple[float, ...]]] = []
+    looked: list[list[Any] | None] = []  # per frame, the parts a spread search ran (None: the whole frame or none)
+    calls: list[tuple[list[tuple[float, ...]], list[Any] | None]] = []
 
     class Watched:
         def __init__(self, inner: Any) -> None:
@@ -129,7 +130,14 @@ def watch(clip: Clip, variant: Variant, base: dict[str, Any]) -> dict[str, Any]:
 
         def detect(self, frame: Any) -> Any:
             out = self.inner.detect(frame)
-            calls.append([tuple(d.box.as_array().tolist()) for d in out])
+            calls.append(([tuple(d.box.as_array().tolist()) for d in out], None))
+            return out
+
+        def search(self, frame: Any, which: Any, known: Any = ()) -> Any:
+            out = self.inner.search(frame, which, known)
+            parts = self.inner.parts(frame.shape[1], frame.shape[0])
+            calls.append(([tuple(d.box.as_array().tolist()) for d in out],
+                          None if len(which) == len(parts) else [parts[i] for i in which]))
             return out
 
     snapshots: list[dict[int, Seen]] = []
@@ -139,13 +147,16 @@ def watch(clip: Clip, variant: Variant, base: dict[str, Any]) -> dict[str, Any]:
 
         def on_frame(self, result: FrameResult) -> None:
             super().on_frame(result)
-            detections.append(calls.pop() if calls else None)
+            boxes, parts = calls.pop() if calls else (None, None)
+            detections.append(boxes)
+            looked.append(parts)
             snapshots.append(tracker.snapshot())
 
     recorder = Watching()
     pipeline = dataclasses.replace(built, detector=Watched(built.detector), tracker=tracker)
     run_clip(pipeline, str(clip.video), sinks=[recorder])
-    return {"reported": recorder.frames, "detections": detections, "tracks": snapshots, "ended": tracker.ended,
+    return {"reported": recorder.frames, "detections": detections, "looked": looked, "tracks": snapshots,
+            "ended": tracker.ended,
             "born": tracker.born}
 
 
@@ -173,7 +184,9 @@ def classify(truth: list[TrueFrame], run: dict[str, Any]) -> dict[str, Any]:
             band = band_of(box[2] - box[0])
             faces_by_band[band] += 1
             if i not in hits:
-                misses[(_cause(f, track, box, first_seen, found_by, holder, detections, tracks, run["ended"]), band)] += 1
+                cause = _cause(f, track, box, first_seen, found_by, holder, detections, run.get("looked"), tracks,
+                               run["ended"])
+                misses[(cause, band)] += 1
     return {"misses": misses, "faces_by_band": faces_by_band, "ids": _extra_ids(truth, reported, tracks, run)}
 
 
@@ -181,9 +194,14 @@ def _same(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return all(abs(x - y) < 0.5 for x, y in zip(a, b))
 
 
-def _cause(f, track, box, first_seen, found_by, holder, detections, tracks, ended) -> str:  # type: ignore[no-untyped-def]
+def _cause(f, track, box, first_seen, found_by, holder, detections, looked, tracks, ended  # type: ignore[no-untyped-def]
+           ) -> str:
     if track not in found_by:
-        ran = any(d is not None for d in detections[first_seen[track]:f + 1])
+        from fer_edge.geometry import Box
+
+        ran = any(detections[g] is not None and (not looked or looked[g] is None
+                                                 or any(p.covers(Box(*box)) for p in looked[g]))
+                  for g in range(first_seen[track], f + 1))
         return "entering, detector missed" if ran else "entering, waiting"
     tid = holder.get(track)
     if tid is None:

@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from ..errors import UsageError
 from ..geometry import Box, Detection, iou_matrix
-from .base import NoOptions
+from .base import option
 from .blazeface import BlazeFaceDetector
+from .spread import Part
 from .vet import BigBoxVet
 
 TILE_SIZE = 256  # BlazeFace back's input
@@ -78,18 +82,33 @@ def _shift(det: Detection, dx: float, dy: float, scale: float) -> Detection:
     return Detection(box, det.score, kps, tile_only=True)
 
 
+SEARCHES = ("spread", "whole")
+
+
+@dataclass(frozen=True)
+class RoomOptions:
+    search: str = option("spread", "spread: on a video, search a part of the frame every frame or two, where "
+                                   "something moved first (edge/detection/spread.py); whole: all of it every Nth frame")
+
+    def __post_init__(self) -> None:
+        if self.search not in SEARCHES:
+            raise UsageError(f"detector.options.search: {self.search!r} is not one of {', '.join(SEARCHES)}")
+
+
 class TiledBlazeFace:
     """The `room` detector: BlazeFace back on the whole frame, and on tiles of it for the faces too small for that."""
 
     name = "room"
-    Options = NoOptions
+    Options = RoomOptions
 
     @classmethod
-    def load(cls, name: str, options: NoOptions, threads: int, min_score: float | None) -> TiledBlazeFace:
-        return cls(min_score=min_score, threads=threads)
+    def load(cls, name: str, options: RoomOptions, threads: int, min_score: float | None) -> TiledBlazeFace:
+        return cls(min_score=min_score, threads=threads, spread=options.search == "spread")
 
     def __init__(self, min_score: float | None = None, threads: int = 1, tile_scale: float = TILE_SCALE,
-                 min_overlap: int = MIN_OVERLAP):
+                 min_overlap: int = MIN_OVERLAP, spread: bool = False):
+        self.spread = spread  # the loop searches a video in parts (`parts`, `search`) rather than all at once
+        self.passes = 0  # BlazeFace passes run since the start (the whole frame or a tile each)
         self.back = BlazeFaceDetector("back", min_score=min_score, threads=threads)
         self.size = TILE_SIZE
         self.tile_scale, self.min_overlap = tile_scale, min_overlap
@@ -108,14 +127,38 @@ class TiledBlazeFace:
         return (1 + len(self.grid(width, height))) * self.back.spec.macs
 
     @property
+    def spent_macs(self) -> int:
+        """MACs spent since the start: every pass run, and the second looks at big tile boxes."""
+        return self.passes * self.back.spec.macs + self.vet.macs
+
+    @property
     def looked_macs(self) -> int:
         """MACs spent on second looks at big tile boxes since the start, on top of `macs` per call."""
         return self.vet.macs
 
+    def parts(self, width: int, height: int) -> list[Part]:
+        """The search in parts a spread search (spread.py) runs one or two at a time: the whole-frame pass, for the
+        faces too big for a tile, then each tile, for the faces that lie whole inside it."""
+        tiles = self.grid(width, height)
+        most = self.min_overlap / self.tile_scale  # a face this wide lies whole in some tile
+        macs = self.back.spec.macs
+        whole = Part((0.0, 0.0, float(width), float(height)), most if tiles else 0.0, math.inf, macs)
+        s = self.tile_scale
+        return [whole] + [Part((x / s, y / s, (x + tw) / s, (y + th) / s), 0.0, most, macs) for x, y, tw, th in tiles]
+
     def detect(self, frame: np.ndarray) -> list[Detection]:
-        whole = self.back.detect(frame)
+        h, w = frame.shape[:2]
+        return self.search(frame, range(1 + len(self.grid(w, h))))
+
+    def search(self, frame: np.ndarray, which: Iterable[int], known: Sequence[Box] = ()) -> list[Detection]:
+        """Faces found by the parts `which` (indices into `parts`: 0 the whole frame, i the (i-1)th tile). A big tile
+        box the whole-frame pass (when it ran) did not see is looked at again, unless it lies on a `known` face
+        (one being followed): that one is a face already."""
+        which = set(which)
         h, w = frame.shape[:2]
         tiles = self.grid(w, h)
+        whole = self.back.detect(frame) if 0 in which else []
+        self.passes += (0 in which) + sum(1 for i in which if 0 < i <= len(tiles))
         if not tiles:
             return whole
         s = self.tile_scale
@@ -124,11 +167,13 @@ class TiledBlazeFace:
         confirm = CONFIRM_PX * max(w, h) / self.size  # frame px: a face this wide is the whole-frame pass's to find
         dets, cut = list(whole), [False] * len(whole)
         self.vet.next_call()
-        for x, y, tw, th in tiles:
+        for n, (x, y, tw, th) in enumerate(tiles, start=1):
+            if n not in which:
+                continue
             for d in self.back.detect(scaled[y:y + th, x:x + tw]):
                 fd = _shift(d, x, y, s)
                 if fd.box.width >= confirm and all(_overlap_of_smaller(fd.box, o.box) < SAME_FACE for o in whole):
-                    if not self.vet(frame, fd):
+                    if not any(_overlap_of_smaller(fd.box, k) >= SAME_FACE for k in known) and not self.vet(frame, fd):
                         continue  # big, unseen by the whole-frame pass, not a face on a closer look: a sleeve, a hand
                     fd = dataclasses.replace(fd, tile_only=False)  # looked at: the tracker need not look again
                 b = d.box

@@ -8,13 +8,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, cast
 
 import cv2
 import numpy as np
 
 from ..detection import FaceDetector
 from ..detection.lores import detect_frame, detect_image
+from ..detection.spread import Spreading, SpreadSearch
 from ..geometry import MARGIN, Detection, eye_angle, square_crop_box
 from ..records import FaceRecord, Frame, FrameResult
 from ..sources import FrameSource
@@ -77,6 +78,15 @@ def interval_text(every: int, fps: float | None, detector: str, macs: int | None
     return f"{what}: {why} (--detect-every N sets the interval)"
 
 
+def spread_text(spread: SpreadSearch, fps: float | None, detector: str, size: tuple[int, int]) -> str:
+    """A spread search in a user's words."""
+    at = f" ({spread.max_age / fps:.2g} s at {fps:.0f} fps)" if fps else ""
+    return (f"searching {size[0]}x{size[1]} for faces by {detector} in {len(spread.parts)} parts, one every "
+            f"{spread.parts[0].macs / spread.budget:.2g} frames where something moved first, every part at least every "
+            f"{spread.max_age} frames{at}, and following faces in between: {spread.budget / 1e6:,.0f} M MACs a frame "
+            f"(--detector-options search=whole: all of it every {_nth(spread.period)}; --detect-every N sets the rate)")
+
+
 def crop_face(image: np.ndarray, det: Detection, margin: float, level_eyes: bool) -> np.ndarray:
     """Square crop with a margin, clipped at the frame edge; optionally levelled by the eyes."""
     h, w = image.shape[:2]
@@ -123,6 +133,7 @@ class FrameStep:
         self.every = max(1, opts.detect_every)
         self.frames = 0
         self._sized = False  # the interval is set on the first frame of a video or camera, by the MAC budget
+        self._spread: SpreadSearch | None = None  # a search in parts, for a detector that offers one (`room`)
         self._labels = tuple(classifier.labels)
         self._reported: set[int] = set()  # ids with a record since their track began, until it ends
 
@@ -134,18 +145,27 @@ class FrameStep:
         `paused` (detection switched off over MQTT) no face is looked for: the tracks end as their faces would
         leave."""
         t0 = time.perf_counter() if started is None else started
-        if not self._sized and not still and self.opts.detect_budget_macs > 0:  # stills are always detected
+        if not self._sized and not still:  # stills are always detected
             self._sized = True
-            h, w = detect_image(frame).shape[:2]
-            macs = self.detector.macs(w, h)
-            self.every = detect_interval(macs, self.every, self.opts.detect_budget_macs)
-            log.info(interval_text(self.every, fps, self.detector.name, macs, (w, h), self.opts.detect_budget_macs))
+            self._size(frame, fps)
         cut = self.tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
-        detected = not paused and (self.frames % self.every == 0 or still or cut)
+        searched, which, shown = None, [], []
+        if self._spread is not None and not still and not paused:
+            shown = [t.box for t in self.tracker.tracks if t.visible and t.confirmed]
+            which = self._spread.plan(frame.image, shown, everything=self.frames == 0 or cut)
+            detected = bool(which)
+            if len(which) < len(self._spread.parts):
+                searched = [self._spread.parts[i] for i in which]
+        else:
+            detected = not paused and (self.frames % self.every == 0 or still or cut)
         t1 = time.perf_counter()
-        dets = detect_frame(self.detector, frame) if detected else ([] if paused else None)  # lores when there is one
+        if self._spread is not None and detected and not still:
+            dets: list[Detection] | None = cast(Spreading, self.detector).search(
+                frame.image, which, shown)
+        else:
+            dets = detect_frame(self.detector, frame) if detected else ([] if paused else None)  # lores if any
         t2 = time.perf_counter()
-        tracks = self.tracker.step(frame.image, dets, clock, still)
+        tracks = self.tracker.step(frame.image, dets, clock, still, searched)
         t3 = time.perf_counter()
         keep, crops = crop_faces(frame.image, [t.detection() for t in tracks], self.opts.margin, self.opts.level_eyes)
         t4 = time.perf_counter()
@@ -157,6 +177,22 @@ class FrameStep:
         stages = {"detect": t2 - t1, "crop": t4 - t3, "classify": t5 - t4}
         return Step(records, self._ended(records), detected,
                     {**stages, "track": time.perf_counter() - t0 - sum(stages.values())})
+
+    def _size(self, frame: Frame, fps: float | None) -> None:
+        """On a video's first frame: the detection interval by the MAC budget, and a spread search where the detector
+        offers one (`room` tiling main; not on a lores stream), at the same MACs a frame as that interval."""
+        h, w = detect_image(frame).shape[:2]
+        macs = self.detector.macs(w, h)
+        if self.opts.detect_budget_macs > 0:
+            self.every = detect_interval(macs, self.every, self.opts.detect_budget_macs)
+        if getattr(self.detector, "spread", False) and frame.lores is None and macs and self.every > 1:
+            parts = cast(Spreading, self.detector).parts(w, h)
+            if len(parts) > 1:
+                self._spread = SpreadSearch(parts, macs / self.every)
+                log.info(spread_text(self._spread, fps, self.detector.name, (w, h)))
+                return
+        if self.opts.detect_budget_macs > 0:
+            log.info(interval_text(self.every, fps, self.detector.name, macs, (w, h), self.opts.detect_budget_macs))
 
     def _ended(self, records: Sequence[FaceRecord]) -> tuple[int, ...]:
         """The one rule for "a face ended": it had a record, and the tracker no longer holds its id. A face hidden

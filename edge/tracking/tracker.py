@@ -35,6 +35,7 @@ from ..config.tuning import (
     SCENE_CUT,
     SWITCH_MARGIN,
 )
+from ..detection.spread import Part
 from ..geometry import Box, Detection, iou_matrix
 from ..records import FaceRecord
 from . import follow as moves
@@ -52,6 +53,8 @@ MISSED_LIKENESS = 0.5
 # at 640x360 a box between two audience faces stayed shown 1.4 s, missed by 20 detections; forgiving one miss there
 # gives 0.02 more recall for 0.05 more boxes on no face a frame, and changes nothing at 1080p (scene benchmark).
 MAX_MISSED_SHOWN = 0
+# A spread search (detection/spread.py) looks at a face every few frames: there a miss hides it only once unfound this long
+PART_MISS_S = 0.6  # seconds: the whole search's interval at 1080p
 SAME_FACE = 0.5  # two tracks whose boxes overlap this much follow one face: the younger one ends
 RECHECK_S = 2.0  # a box that failed the second look is looked at again after this long, or once it has moved
 VELOCITY_WEIGHT = 0.5  # weight of the newest measurement in a track's velocity
@@ -142,11 +145,13 @@ class Tracker:
         return cut
 
     def step(self, image: np.ndarray, detections: Sequence[Detection] | None, now: float,
-             still: bool = False) -> list[Track]:
+             still: bool = False, searched: Sequence[Part] | None = None) -> list[Track]:
         """Move every track to this frame, match this frame's `detections` (None: the detector did not run) and
         return the tracks to report: confirmed, and still looking like their face. `now` is the frame's time in
         seconds (a video's own clock, so a file gives the same answer however fast it is read). A `still` is a
         picture of its own: no box is carried into it (a face found where one was in the last keeps its id).
+        `searched`: the parts of the frame the detections come from (None: all of it); a track outside them was
+        not looked for, so not finding it is no miss.
         """
         dt = 0.0 if self._now is None or still else max(0.0, now - self._now)
         self._now = now
@@ -157,7 +162,7 @@ class Tracker:
             else:
                 self._carry(t, image, dt)
         if detections is not None:
-            self._match(image, detections, now, still)
+            self._match(image, detections, now, still, searched)
         self._prune(image, now)
         if self.follow == "flow" and not still:
             self._grab(image, dt)
@@ -246,7 +251,8 @@ class Tracker:
             t.patch = f.grab(image, f.flow_region(t.box, shift, w, h), f.flow_scale(t.box)) if t.visible else None
 
     # -- on a detection
-    def _match(self, image: np.ndarray, detections: Sequence[Detection], now: float, still: bool) -> None:
+    def _match(self, image: np.ndarray, detections: Sequence[Detection], now: float, still: bool,
+               searched: Sequence[Part] | None = None) -> None:
         from .handover import handover_pairs
 
         pairs = match_pairs([d.box for d in detections], [t.box for t in self.tracks], self.iou_threshold)
@@ -255,8 +261,12 @@ class Tracker:
         matched = {i for i, _ in pairs}
         found = {j for _, j in pairs}
         for j, t in enumerate(self.tracks):
+            if j not in found and searched is not None and not any(p.covers(t.box) for p in searched):
+                continue  # not looked for on this frame
             t.missed = 0 if j in found else t.missed + 1
-            if j not in found and t.visible and (t.likeness < MISSED_LIKENESS or t.missed > MAX_MISSED_SHOWN):
+            patient = searched is not None and now - t.hit_at <= PART_MISS_S
+            if j not in found and t.visible and (t.likeness < MISSED_LIKENESS or (t.missed > MAX_MISSED_SHOWN
+                                                                                  and not patient)):
                 self.lost["missed"] += 1
                 t.visible = False
         for i, j in pairs:

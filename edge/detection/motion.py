@@ -1,0 +1,62 @@
+"""Where the picture changed since the last frame, on a coarse grid: what tells a spread search (spread.py) where a
+new face may have come in, the way Frigate runs its detector only where there is motion.
+
+A cell is one CELL x CELL block of frame pixels, compared as its mean grey level, so sensor noise and compression
+grain average out; a walker's head moving a few pixels changes the cells along its edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from ..geometry import Box
+
+CELL = 8  # frame pixels a side per cell: a 20 px face (the least the tiles find) spans two or three
+CHANGE = 12  # grey levels a cell's mean must move by to count as motion (noise after 8x8 averaging is 1-3)
+# A followed face explains the motion of its head and the body under it: this many face widths wide, from half a face
+# height above it to this many heights below (a walker's shoulders and coat move with the face).
+BODY_WIDTHS = 3.0
+BODY_HEIGHTS = 4.0
+
+
+def cells(image: np.ndarray) -> np.ndarray:
+    """The frame's mean grey per CELL x CELL block (float32, rows x cols); a partial block at an edge is dropped."""
+    h, w = image.shape[:2]
+    rows, cols = h // CELL, w // CELL
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    small = cv2.resize(grey[:rows * CELL, :cols * CELL], (cols, rows), interpolation=cv2.INTER_AREA)
+    return small.astype(np.float32)
+
+
+def changed(before: np.ndarray | None, after: np.ndarray, threshold: float = CHANGE) -> np.ndarray:
+    """A boolean mask of the cells whose mean moved by more than `threshold` (all False without a `before`)."""
+    if before is None or before.shape != after.shape:
+        return np.zeros(after.shape, bool)
+    out: np.ndarray = np.abs(after - before) > threshold
+    return out
+
+
+def explain(mask: np.ndarray, shown: Sequence[Box]) -> np.ndarray:
+    """`mask` less the cells a followed face accounts for: its head and the body under it (BODY_WIDTHS, BODY_HEIGHTS)."""
+    out = mask.copy()
+    rows, cols = out.shape
+    for b in shown:
+        cx, w, h = (b.x1 + b.x2) / 2, b.width, b.height
+        x1, x2 = (cx - w * BODY_WIDTHS / 2) / CELL, (cx + w * BODY_WIDTHS / 2) / CELL
+        y1, y2 = (b.y1 - h / 2) / CELL, (b.y2 + h * BODY_HEIGHTS) / CELL
+        c1, c2 = max(0, int(np.floor(x1))), min(cols, int(np.ceil(x2)))
+        r1, r2 = max(0, int(np.floor(y1))), min(rows, int(np.ceil(y2)))
+        if c2 > c1 and r2 > r1:
+            out[r1:r2, c1:c2] = False
+    return out
+
+
+def count_in(mask: np.ndarray, rect: tuple[float, float, float, float]) -> int:
+    """Changed cells inside a frame-pixel rectangle (x1, y1, x2, y2)."""
+    x1, y1, x2, y2 = rect
+    c1, r1 = max(0, int(x1 // CELL)), max(0, int(y1 // CELL))
+    c2, r2 = int(np.ceil(x2 / CELL)), int(np.ceil(y2 / CELL))
+    return int(mask[r1:r2, c1:c2].sum())

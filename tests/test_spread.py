@@ -1,0 +1,139 @@
+"""The spread search (edge/detection/spread.py): `room`'s search a part at a time, within the same MAC budget, the
+parts where something new moved first; the tracker counts a miss only where a part looked."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_edge.detection import make_detector
+from fer_edge.detection.motion import CELL, cells, changed, explain
+from fer_edge.detection.spread import Part, SpreadSearch
+from fer_edge.geometry import Box, Detection
+from fer_edge.labels import EMOTIONS
+from fer_edge.tracking import Tracker
+from fer_edge.tracking.tracker import PART_MISS_S
+
+W, H = 1920, 1080
+MACS = 189_000_000
+
+
+def _grid() -> list[Part]:
+    """Nine parts, 3x3 over a 1080p frame, each a BlazeFace pass."""
+    return [Part((x * 640.0, y * 360.0, x * 640.0 + 640, y * 360.0 + 360), 0.0, 200.0, MACS)
+            for y in range(3) for x in range(3)]
+
+
+def _scene(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return cv2.resize(rng.integers(40, 200, (27, 48, 3), dtype=np.uint8), (W, H), interpolation=cv2.INTER_CUBIC)
+
+
+def test_a_spread_search_spends_the_budget_a_part_at_a_time_and_reaches_every_part():
+    spread = SpreadSearch(_grid(), MACS / 2)  # one pass every second frame
+    still = _scene()
+    last = {i: 0 for i in range(9)}
+    runs = []
+    for f in range(1, 73):
+        chosen = spread.plan(still, [])
+        assert len(chosen) <= 1
+        runs += chosen
+        for i in chosen:
+            assert f - last[i] <= spread.max_age
+            last[i] = f
+    assert len(runs) == 36  # 72 frames at half a pass a frame
+    assert sorted(set(runs)) == list(range(9))
+    assert spread.plan(still, [], everything=True) == list(range(9))  # a first frame or a scene cut: all of it
+
+
+def test_a_newcomer_is_searched_before_the_parts_whose_turn_came_first():
+    """Something moves into the bottom-right part, which was searched a frame ago: it is searched next, before
+    the parts that have waited longer; the same motion under a followed face (its body) is no newcomer."""
+    background = _scene()
+    for shown, first in (([], True), ([Box(1700, 700, 1740, 750)], False)):
+        spread = SpreadSearch(_grid(), MACS / 2)
+        spread.plan(background, [], everything=True)
+        for _ in range(20):  # everything searched once more, the bottom-right part last
+            spread.plan(background, [])
+        spread.age = [9, 8, 7, 6, 5, 4, 3, 2, 1]
+        walker = background.copy()
+        cv2.rectangle(walker, (1700, 800), (1740, 850), (250, 250, 250), -1)  # a 40 px head, new here
+        picks = [i for _ in range(2) for i in spread.plan(walker, shown)]
+        assert (picks[:1] == [8]) is first, picks
+
+
+def test_changed_cells_and_what_a_followed_face_explains():
+    a = np.zeros((H, W), np.uint8)
+    b = a.copy()
+    b[400:440, 960:1000] = 200  # a 40 px head appears
+    mask = changed(cells(a), cells(b))
+    assert mask.sum() == (40 // CELL) ** 2
+    assert not changed(None, cells(b)).any()
+    assert explain(mask, [Box(960, 400, 1000, 440)]).sum() == 0  # the face's own box
+    assert explain(mask, [Box(960, 300, 1000, 340)]).sum() == 0  # the head above: this is its body
+    assert explain(mask, [Box(960, 500, 1000, 540)]).sum() == mask.sum()  # a face below explains nothing above it
+
+
+def test_a_part_covers_the_faces_it_would_find_whole():
+    tile = Part((0, 0, 640, 640), 0.0, 160.0, MACS)
+    assert tile.covers(Box(100, 100, 160, 170))
+    assert not tile.covers(Box(600, 100, 680, 180))  # cut by the tile's edge: another tile's to find
+    assert not tile.covers(Box(100, 100, 300, 300))  # too big for a tile: the whole-frame pass's
+    assert Part((0, 0, 1920, 1080), 160.0, np.inf, MACS).covers(Box(100, 100, 300, 300))
+
+
+def test_a_partial_search_misses_only_the_faces_it_looked_at():
+    tracker = Tracker(EMOTIONS, follow="velocity")  # a still frame: the boxes stay put, and look like their faces
+    frame = _scene()
+    left, right = Box(100, 100, 160, 160), Box(1500, 100, 1560, 160)
+    tracker.step(frame, [Detection(left, 0.9), Detection(right, 0.9)], 0.0)
+    assert [t.visible for t in tracker.tracks] == [True, True]
+    t = 0.0
+    for _ in range(int(PART_MISS_S * 30) + 5):  # both faces gone from the detector's view, well past PART_MISS_S
+        t += 1 / 30
+        tracker.step(frame, [], t, searched=[_grid()[2]])  # only the top-right part looked, every frame
+    by_id = {tr.id: tr for tr in tracker.tracks}
+    assert by_id[1].visible and by_id[1].missed == 0  # never looked for: no miss
+    assert not by_id[2].visible and by_id[2].missed > 0  # looked for, again and again, and not found
+
+
+@pytest.mark.shared
+def test_room_in_parts_finds_what_room_finds_at_once(shared):
+    photo = cv2.imread(str(shared / "data" / "scenes" / "fr_obama_and_biden.jpg"))  # 2000x1428: tiled
+    room = make_detector("room")
+    h, w = photo.shape[:2]
+    parts = room.parts(w, h)
+    assert len(parts) == 1 + len(room.grid(w, h)) and room.macs(w, h) == sum(p.macs for p in parts)
+    whole = room.detect(photo)
+    assert len(whole) == 3
+    before = room.passes
+    assert [d.box for d in room.search(photo, range(len(parts)))] == [d.box for d in whole]
+    assert room.passes - before == len(parts)
+    for d in whole:
+        covering = [i for i, p in enumerate(parts) if p.covers(d.box)]
+        assert covering, d.box
+        found = room.search(photo, covering[:1])
+        assert any(max(abs(a - b) for a, b in zip(f.box.as_array(), d.box.as_array())) < 0.25 * d.box.width
+                   for f in found), (d.box, covering)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("search", ["spread", "whole"])
+def test_the_loop_spreads_rooms_search_over_frames_at_the_same_cost(shared, search):
+    """On a 1080p video `room` runs all nine passes on the first frame, then (spread) one pass every second frame
+    where `whole` runs all nine on every 18th: the same MACs, without the spike; both keep the faces."""
+    from fer_edge import Analyzer
+
+    photo = cv2.resize(cv2.imread(str(shared / "data" / "scenes" / "fr_obama_and_biden.jpg")), (W, H))
+    analyzer = Analyzer(detector_options={"search": search})
+    room = analyzer._pipeline.detector
+    frames = [np.roll(photo, 2 * i, axis=1) for i in range(37)]
+    passes, found = [], []
+    for faces in analyzer.stream(frames):
+        passes.append(room.passes)
+        found.append(len(faces))
+    steps = np.diff([0] + passes)
+    assert steps[0] == 9 and sum(steps) == 9 + 18  # 36 frames at the budget's half a pass a frame
+    assert (steps[1:].max() == 1) if search == "spread" else (sorted(set(steps[1:])) == [0, 9])
+    assert found[0] == 3 and min(found) >= 2, found
