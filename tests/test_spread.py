@@ -13,7 +13,7 @@ from fer_edge.detection.spread import Part, SpreadSearch
 from fer_edge.geometry import Box, Detection
 from fer_edge.labels import EMOTIONS
 from fer_edge.tracking import Tracker
-from fer_edge.tracking.tracker import PART_MISS_S
+from fer_edge.tracking.tracker import PART_MISSES
 
 W, H = 1920, 1080
 MACS = 189_000_000
@@ -90,13 +90,13 @@ def test_a_partial_search_misses_only_the_faces_it_looked_at():
     tracker.step(frame, [Detection(left, 0.9), Detection(right, 0.9)], 0.0)
     assert [t.visible for t in tracker.tracks] == [True, True]
     t = 0.0
-    for _ in range(int(PART_MISS_S * 30) + 5):  # both faces gone from the detector's view, well past PART_MISS_S
+    for n in range(1, PART_MISSES + 3):  # both faces gone from the detector's view; only the top-right part looks
         t += 1 / 30
-        tracker.step(frame, [], t, searched=[_grid()[2]])  # only the top-right part looked, every frame
-    by_id = {tr.id: tr for tr in tracker.tracks}
-    assert by_id[1].visible and by_id[1].missed == 0  # never looked for: no miss
-    assert not by_id[2].visible and by_id[2].missed > 0  # looked for, again and again, and not found
-
+        tracker.step(frame, [], t, searched=[_grid()[2]])
+        by_id = {tr.id: tr for tr in tracker.tracks}
+        assert by_id[1].visible and by_id[1].missed == 0  # never looked for: no miss
+        assert by_id[2].missed == n
+        assert by_id[2].visible is (n <= PART_MISSES)  # a part's miss or two is forgiven, not more
 
 @pytest.mark.shared
 def test_room_in_parts_finds_what_room_finds_at_once(shared):

@@ -23,12 +23,15 @@ BODY_HEIGHTS = 4.0
 
 
 def cells(image: np.ndarray) -> np.ndarray:
-    """The frame's mean grey per CELL x CELL block (float32, rows x cols); a partial block at an edge is dropped."""
+    """The frame's mean grey per CELL x CELL block (float32, rows x cols); a partial block at an edge is dropped.
+    A bilinear shrink to twice the grid first (0.5 ms at 1080p, against 2 ms for INTER_AREA all the way): it reads
+    about a quarter of the pixels, which changes a cell's mean by little."""
     h, w = image.shape[:2]
     rows, cols = h // CELL, w // CELL
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    small = cv2.resize(grey[:rows * CELL, :cols * CELL], (cols, rows), interpolation=cv2.INTER_AREA)
-    return small.astype(np.float32)
+    half = cv2.resize(image[:rows * CELL, :cols * CELL], (cols * 2, rows * 2), interpolation=cv2.INTER_LINEAR)
+    small = cv2.resize(half, (cols, rows), interpolation=cv2.INTER_AREA)
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+    return grey.astype(np.float32)
 
 
 def changed(before: np.ndarray | None, after: np.ndarray, threshold: float = CHANGE) -> np.ndarray:
@@ -39,9 +42,10 @@ def changed(before: np.ndarray | None, after: np.ndarray, threshold: float = CHA
     return out
 
 
-def explain(mask: np.ndarray, shown: Sequence[Box]) -> np.ndarray:
-    """`mask` less the cells a followed face accounts for: its head and the body under it (BODY_WIDTHS, BODY_HEIGHTS)."""
-    out = mask.copy()
+def explained(shape: tuple[int, ...], shown: Sequence[Box]) -> np.ndarray:
+    """The cells (a `cells` grid's shape) whose motion a followed face accounts for: its head and the body under it
+    (BODY_WIDTHS, BODY_HEIGHTS)."""
+    out = np.zeros(shape[:2], bool)
     rows, cols = out.shape
     for b in shown:
         cx, w, h = (b.x1 + b.x2) / 2, b.width, b.height
@@ -50,13 +54,34 @@ def explain(mask: np.ndarray, shown: Sequence[Box]) -> np.ndarray:
         c1, c2 = max(0, int(np.floor(x1))), min(cols, int(np.ceil(x2)))
         r1, r2 = max(0, int(np.floor(y1))), min(rows, int(np.ceil(y2)))
         if c2 > c1 and r2 > r1:
-            out[r1:r2, c1:c2] = False
+            out[r1:r2, c1:c2] = True
     return out
+
+
+def explain(mask: np.ndarray, shown: Sequence[Box]) -> np.ndarray:
+    """`mask` less the cells a followed face accounts for (`explained`)."""
+    out: np.ndarray = mask & ~explained(mask.shape, shown)
+    return out
+
+
+def count_changed(before: np.ndarray | None, after: np.ndarray, free: np.ndarray,
+                  rect: tuple[float, float, float, float], threshold: float = CHANGE) -> int:
+    """Cells inside a frame-pixel rectangle that changed from `before` to `after` where `free` (no followed face
+    explains them); 0 without a `before`."""
+    if before is None or before.shape != after.shape:
+        return 0
+    r1, r2, c1, c2 = _span(rect)
+    moved = np.abs(after[r1:r2, c1:c2] - before[r1:r2, c1:c2]) > threshold
+    return int((moved & free[r1:r2, c1:c2]).sum())
 
 
 def count_in(mask: np.ndarray, rect: tuple[float, float, float, float]) -> int:
     """Changed cells inside a frame-pixel rectangle (x1, y1, x2, y2)."""
-    x1, y1, x2, y2 = rect
-    c1, r1 = max(0, int(x1 // CELL)), max(0, int(y1 // CELL))
-    c2, r2 = int(np.ceil(x2 / CELL)), int(np.ceil(y2 / CELL))
+    r1, r2, c1, c2 = _span(rect)
     return int(mask[r1:r2, c1:c2].sum())
+
+
+def _span(rect: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    """A frame-pixel rectangle's rows r1:r2 and columns c1:c2 in cells."""
+    x1, y1, x2, y2 = rect
+    return max(0, int(y1 // CELL)), int(np.ceil(y2 / CELL)), max(0, int(x1 // CELL)), int(np.ceil(x2 / CELL))

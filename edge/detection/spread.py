@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from ..geometry import Box, Detection
-from .motion import CELL, cells, changed, count_in, explain
+from .motion import CELL, cells, count_changed, explained
 
 
 @dataclass(frozen=True)
@@ -76,10 +76,11 @@ class SpreadSearch:
         (their motion is explained). `everything`: the caller searches the whole frame now (a first frame, a scene
         cut): every part counts as searched."""
         now = cells(image)
+        free = ~explained(now.shape, shown)
         for i, p in enumerate(self.parts):
             self.age[i] += 1
             # what changed since this part was last searched (a slow walker adds up), less what followed faces explain
-            self.moved[i] = count_in(explain(changed(self._seen[i], now), shown), p.rect)
+            self.moved[i] = count_changed(self._seen[i], now, free, p.rect)
         self._holds = [any(p.covers(b) for b in shown) for p in self.parts]
         if everything:
             chosen = list(range(len(self.parts)))

@@ -53,8 +53,8 @@ MISSED_LIKENESS = 0.5
 # at 640x360 a box between two audience faces stayed shown 1.4 s, missed by 20 detections; forgiving one miss there
 # gives 0.02 more recall for 0.05 more boxes on no face a frame, and changes nothing at 1080p (scene benchmark).
 MAX_MISSED_SHOWN = 0
-# A spread search (detection/spread.py) looks at a face every few frames: there a miss hides it only once unfound this long
-PART_MISS_S = 0.6  # seconds: the whole search's interval at 1080p
+# A spread search (detection/spread.py) looks at a face every few frames: a face it misses this many times in a row
+PART_MISSES = 1  # stays shown (the whole search's one miss came every 0.6 s at 1080p; this every 0.1-0.3 s)
 SAME_FACE = 0.5  # two tracks whose boxes overlap this much follow one face: the younger one ends
 RECHECK_S = 2.0  # a box that failed the second look is looked at again after this long, or once it has moved
 VELOCITY_WEIGHT = 0.5  # weight of the newest measurement in a track's velocity
@@ -264,7 +264,7 @@ class Tracker:
             if j not in found and searched is not None and not any(p.covers(t.box) for p in searched):
                 continue  # not looked for on this frame
             t.missed = 0 if j in found else t.missed + 1
-            patient = searched is not None and now - t.hit_at <= PART_MISS_S
+            patient = searched is not None and t.missed <= PART_MISSES
             if j not in found and t.visible and (t.likeness < MISSED_LIKENESS or (t.missed > MAX_MISSED_SHOWN
                                                                                   and not patient)):
                 self.lost["missed"] += 1
