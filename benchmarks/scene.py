@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", default="1920x1080", help="composed clip size WIDTHxHEIGHT (the view scales with the width)")
     p.add_argument("--cache", default=".cache/scene", help="where clips and reference boxes go (from the current folder)")
-    p.add_argument("--clips", default=DEFAULT_CLIPS, help="comma list: composed, hamilton, hamilton-1080 or video files")
+    p.add_argument("--clips", default=DEFAULT_CLIPS, help="comma list: composed (composed:SEED: another "
+                   "seed's clip), hamilton, hamilton-1080 or video files")
     p.add_argument("--variants", nargs="+", default=None,
                    help=f"NAME or NAME=KEY=VALUE[,KEY=VALUE] config variants (default: {' '.join(DEFAULT_VARIANTS)})")
     p.add_argument("--detectors", default=None,
@@ -108,7 +109,7 @@ def run(args, size: tuple[int, int], variants: list[Variant], command: str) -> d
         "clips": {c.name: {"truth_from": c.truth_from, "info": c.info} for c in clips}, "rows": []}
     results["machine_name"] = short_name(results["machine"])
     for i, c in enumerate(clips):
-        if c.name == "composed" and args.yunet_model:
+        if c.name.startswith("composed") and args.yunet_model:
             clips[i], results["clips"][c.name]["yunet"] = yunet_on_composed(c, args.yunet_model, Path(args.cache))
     total = len(clips) * len(variants)
     for i, (c, v) in enumerate(((c, v) for c in clips for v in variants), 1):

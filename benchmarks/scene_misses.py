@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         variants = parse_variants(args.variants)
         out: dict[str, Any] = {}
         for clip in clips_of(args, parse_size(args.size)):
-            if clip.name == "composed" and args.yunet_model:
+            if clip.name.startswith("composed") and args.yunet_model:
                 clip = yunet_on_composed(clip, args.yunet_model, Path(args.cache))[0]
             for v in variants:
                 run = watch(clip, v, base)

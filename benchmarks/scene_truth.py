@@ -32,7 +32,9 @@ class Clip:
     found: list[TrueFrame] | None = None  # composed: the known faces YuNet at full size finds, the rest ignored
 
 
-def composed_clip(args, size: tuple[int, int]) -> Clip:
+def composed_clip(args, size: tuple[int, int], seed: int | None = None) -> Clip:
+    """The composed street clip of `seed` (None: --seed), named `composed` for --seed and `composed-sN` for another
+    seed: several seeds are several clips, so a figure is not one clip's luck."""
     scenes = Path(args.shared) / "data" / "scenes"
     fer = Path(args.shared) / "data" / "fer2013" / "fer2013.csv.gz"
     if not fer.is_file():
@@ -42,16 +44,18 @@ def composed_clip(args, size: tuple[int, int]) -> Clip:
         if i % 50 == 0 or i == n:
             log.info("composing the clip: %d/%d frames", i, n)
 
-    video, truth_file = write_clip(scenes, Path(args.cache), args.seed, args.frames, size, fer, progress=progress)
+    seed = args.seed if seed is None else seed
+    video, truth_file = write_clip(scenes, Path(args.cache), seed, args.frames, size, fer, progress=progress)
     meta = json.loads(truth_file.read_text())
     truth = truth_from_json(meta["truth"])
     widths = [b[2] - b[0] for f in truth for _, b in f.faces]
-    info = {"file": video.name, "seed": args.seed, "frames": len(truth), "width": size[0], "height": size[1],
+    info = {"file": video.name, "seed": seed, "frames": len(truth), "width": size[0], "height": size[1],
             "fps": meta["fps"], "faces": len(widths), "faces_per_frame": round(len(widths) / len(truth), 2),
             "min_face": min(widths, default=0), "max_face": max(widths, default=0),
             "tracks": len({t for f in truth for t, _ in f.faces}), "segments": meta["segments"],
             "people": len(meta["people"])}
-    return Clip("composed", video, truth, "known boxes", size[0], size[1], info)
+    name = "composed" if seed == args.seed else f"composed-s{seed}"
+    return Clip(name, video, truth, "known boxes", size[0], size[1], info)
 
 
 def upscaled(video: Path, size: tuple[int, int], out: Path) -> Path:
@@ -101,8 +105,11 @@ def clips_of(args, size: tuple[int, int]) -> list[Clip]:
     cache = Path(args.cache)
     out = []
     for item in csv_list(args.clips):
-        if item == "composed":
-            out.append(composed_clip(args, size))
+        if item == "composed" or item.startswith("composed:"):
+            seed = item.partition(":")[2]
+            if seed and not seed.isdigit():
+                raise UsageError(f"--clips: {item!r}: want composed or composed:SEED (an integer)")
+            out.append(composed_clip(args, size, int(seed) if seed else None))
             continue
         if not args.yunet_model:
             log.info("no --yunet-model: clip %s (scored against YuNet) is left out", item)

@@ -286,3 +286,32 @@ def test_scene_benchmark_bad_arguments_exit_2(capsys, tmp_path):
         assert main(["--cache", str(tmp_path), "--variants", *bad]) == 2
         err = capsys.readouterr().err
         assert says in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_several_composed_clips_are_judged_each_and_on_their_mean():
+    """`--clips composed,composed:1` gives two composed clips (seeds): the targets table has a row per clip and the
+    mean of the two, so one clip's luck is not the result."""
+    from fer_edge.benchmarks.scene_report import TARGETS, mean_rows, render_markdown
+
+    def row(clip, recall, fps):
+        r = {k: (1.0 if up else 0.0) for k, _, up in TARGETS}
+        return r | {"clip": clip, "variant": "default", "recall": recall, "fps": fps}
+
+    rows = [row("composed", 0.95, 30.0), row("composed-s1", 0.80, 20.0)]
+    (mean,) = mean_rows(rows)
+    assert mean["recall"] == pytest.approx(0.875) and mean["fps"] == pytest.approx(25.0)
+    assert mean_rows([row("composed", 0.9, 30.0) | {"fps": None}, row("composed-s1", 0.9, 30.0)])[0]["fps"] is None
+    results = {"machine_name": "m", "match_iou": 0.3, "threads": 1, "cpus": 1, "classifier": "c", "load_avg": 0.0,
+               "clips": {}, "rows": rows, "command": "x"}
+    report = render_markdown(results)
+    assert "## Against issue 17's targets (composed clips, each and their mean)" in report
+    marks = {line.split(" | ")[0]: line.split(" | ")[1] for line in report.splitlines() if line.startswith("| default")}
+    assert marks == {"| default (composed)": "yes", "| default (composed-s1)": "no", "| default (mean)": "no",
+                     "| default": "0.875"}  # the last: the means themselves
+
+
+@pytest.mark.shared
+def test_a_composed_seed_that_is_not_a_number_is_a_usage_error(shared, tmp_path):
+    from fer_edge.benchmarks.scene import main
+
+    assert main(["--shared", str(shared), "--clips", "composed:x", "--cache", str(tmp_path)]) == 2

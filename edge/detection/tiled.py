@@ -30,6 +30,7 @@ from .vet import BigBoxVet
 
 TILE_SIZE = 256  # BlazeFace back's input
 TILE_SCALE = 0.4  # input pixels per frame pixel in the tiles: a 20 px face becomes 8 px, the least back finds
+LEAST_FACE = 8  # input pixels: the smallest face back finds
 MIN_OVERLAP = 64  # input pixels: faces up to 64 / TILE_SCALE = 160 frame px lie whole in some tile
 SAME_FACE = 0.5  # intersection over the smaller box: above this, two boxes are one face
 # A tile box this wide or more in the whole-frame pass's 256 px input needs that pass to have found it too, or a
@@ -144,7 +145,8 @@ class TiledBlazeFace:
         macs = self.back.spec.macs
         whole = Part((0.0, 0.0, float(width), float(height)), most if tiles else 0.0, math.inf, macs)
         s = self.tile_scale
-        return [whole] + [Part((x / s, y / s, (x + tw) / s, (y + th) / s), 0.0, most, macs) for x, y, tw, th in tiles]
+        least = LEAST_FACE / s
+        return [whole] + [Part((x / s, y / s, (x + tw) / s, (y + th) / s), least, most, macs) for x, y, tw, th in tiles]
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         h, w = frame.shape[:2]
