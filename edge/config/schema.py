@@ -54,7 +54,8 @@ class DetectorConfig:
     min_score: float = key(0.0, "detector score threshold (0: the detector's own default)", lo=0, hi=0.999,
                             flag="--min-face-score")
     options: dict[str, Scalar] = table_key("the chosen detector's own options, checked by the detector: yunet takes "
-                                           "model (its ONNX file); the others take none")
+                                           "model (its ONNX file); room takes search (spread or whole); the others "
+                                           "take none")
     margin: float = key(geometry.MARGIN, "face crop margin, a fraction of the face size", lo=0, hi=2, flag="--margin")
     level_eyes: bool = key(False, "rotate each face crop so the eyes are level", flag="--level-eyes")
     every: int = key(0, "detect on every Nth frame of a camera or video, reusing the boxes between (0: the "
