@@ -26,7 +26,7 @@ from ..geometry import Box, Detection, iou_matrix
 from .base import option
 from .blazeface import BlazeFaceDetector
 from .spread import Part
-from .vet import BigBoxVet
+from .vet import VET_SCORE, BigBoxVet
 
 TILE_SIZE = 256  # BlazeFace back's input
 TILE_SCALE = 0.4  # input pixels per frame pixel in the tiles: a 20 px face becomes 8 px, the least back finds
@@ -65,6 +65,10 @@ def merge(dets: list[Detection], cut: list[bool]) -> list[Detection]:
         if all(_overlap_of_smaller(b, k.box) < SAME_FACE for k in kept):
             kept.append(dets[i])
     return sorted(kept, key=lambda d: -d.score)
+
+
+def _on_known(box: Box, known: Sequence[Box]) -> bool:
+    return any(_overlap_of_smaller(box, k) >= SAME_FACE for k in known)
 
 
 def _overlap_of_smaller(a: Box, b: Box) -> float:
@@ -163,19 +167,22 @@ class TiledBlazeFace:
         self.passes += (0 in which) + sum(1 for i in which if 0 < i <= len(tiles))
         if not tiles:
             return whole
+        self.vet.next_call()
+        # a whole-frame box at 1080p is a face of 90 px or more, which scores 0.7-0.9; one scoring under VET_SCORE
+        # (a raised hand on a poster: 0.55) gets the closer look too, unless it lies on a face being followed
+        whole = [d for d in whole if d.score >= VET_SCORE or _on_known(d.box, known) or self.vet(frame, d, 0.0)]
         s = self.tile_scale
         scaled = cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
         sh, sw = scaled.shape[:2]
         confirm = CONFIRM_PX * max(w, h) / self.size  # frame px: a face this wide is the whole-frame pass's to find
         dets, cut = list(whole), [False] * len(whole)
-        self.vet.next_call()
         for n, (x, y, tw, th) in enumerate(tiles, start=1):
             if n not in which:
                 continue
             for d in self.back.detect(scaled[y:y + th, x:x + tw]):
                 fd = _shift(d, x, y, s)
                 if fd.box.width >= confirm and all(_overlap_of_smaller(fd.box, o.box) < SAME_FACE for o in whole):
-                    if not any(_overlap_of_smaller(fd.box, k) >= SAME_FACE for k in known) and not self.vet(frame, fd):
+                    if not _on_known(fd.box, known) and not self.vet(frame, fd):
                         continue  # big, unseen by the whole-frame pass, not a face on a closer look: a sleeve, a hand
                     fd = dataclasses.replace(fd, tile_only=False)  # looked at: the tracker need not look again
                 b = d.box

@@ -48,12 +48,14 @@ class BigBoxVet:
     def next_call(self) -> None:
         self._last, self._now = self._now, []
 
-    def __call__(self, frame: np.ndarray, det: Detection) -> bool:
+    def __call__(self, frame: np.ndarray, det: Detection, min_score: float = MIN_TILE_SCORE) -> bool:
+        """Whether `det` is a face: the last call's answer for the same pixels, no for a score under `min_score`,
+        else a closer look."""
         known = [v for seen, v in self._last
                  if _iou(seen.box, det.box) >= SAME_PLACE and abs(seen.score - det.score) <= SAME_SCORE]
         if known:
             verdict = known[0]
-        elif det.score < MIN_TILE_SCORE:
+        elif det.score < min_score:
             verdict = False
         else:
             self.macs += self.look.macs
