@@ -325,3 +325,22 @@ def test_before_after_runs_a_commit_and_the_working_tree_each_from_its_own_copy(
     assert result["before"]["summary"]["faces_per_frame"] == result["after"]["summary"]["faces_per_frame"] == [1.0]
     assert result["run_command"][:3] == ["taskset", "-c", str(cpu)] and result["fps_ratio"] > 0
     assert "| loop fps |" in (tmp_path / "ba.md").read_text()
+
+
+def test_the_plots_show_ferplus_accuracy_when_every_model_has_it():
+    """The front is drawn on the FER+ majority accuracy (the labels people agree with) when every model has one; a
+    model without it puts every point back on FER2013's."""
+    from fer_edge.benchmarks.report_rows import loop_points, plotted
+
+    r = _result("A", {"fast": 1.0, "slow": 2.0}, fps=20.0, acc=0.68)
+    r["models"][1]["accuracy"] = 0.70  # slow is better on FER2013 ...
+    r["models"][0]["ferplus_accuracy"], r["models"][1]["ferplus_accuracy"] = 0.80, 0.75  # ... fast on FER+
+    assert plotted(r) == ("ferplus_accuracy", "FER+ majority accuracy")
+    pts = {p["model"]: p for p in plot_points(r)}
+    assert pts["fast"]["y"] == 0.80 and pts["fast"]["pareto"] and not pts["slow"]["pareto"]
+    r["video"][0]["model"] = "fast"
+    assert [p["y"] for p in loop_points(r)] == [0.80]
+    del r["models"][0]["ferplus_accuracy"]
+    assert plotted(r) == ("accuracy", "FER2013 accuracy")
+    pts = {p["model"]: p for p in plot_points(r)}
+    assert pts["slow"]["y"] == 0.70 and pts["fast"]["pareto"] and pts["slow"]["pareto"]
