@@ -130,14 +130,17 @@ def test_the_loop_spreads_rooms_search_over_frames_within_the_budget(shared, sea
     analyzer = Analyzer(detector_options={"search": search})
     room = analyzer._pipeline.detector
     frames = [np.roll(photo, 2 * i, axis=1) for i in range(37)]
-    passes, found = [], []
+    passes, spent, found = [], [], []
     for faces in analyzer.stream(frames):
         passes.append(room.passes)
+        spent.append(room.spent_macs)
         found.append(len(faces))
     steps = np.diff([0] + passes)
     assert steps[0] == 9
-    if search == "spread":  # 36 frames at the budget, 100 M MACs a frame, a pass at a time
-        assert steps[1:].max() == 1 and sum(steps[1:]) == 36 * DETECT_BUDGET_MACS // room.back.spec.macs == 19
+    if search == "spread":  # 36 frames at the budget, 100 M MACs a frame, passes and second looks, a pass at a time
+        assert steps[1:].max() == 1 and 15 <= sum(steps[1:]) <= 19
+        pass_macs = room.back.spec.macs
+        assert 36 * DETECT_BUDGET_MACS - 2 * pass_macs <= spent[-1] - spent[0] <= 36 * DETECT_BUDGET_MACS + pass_macs
     else:  # all nine on every 18th frame: 94.5 M a frame
         assert sorted(set(steps[1:])) == [0, 9] and sum(steps[1:]) == 18
     assert found[0] == 3 and min(found) >= 2, found

@@ -53,6 +53,9 @@ class Spreading(Protocol):
 
     def search(self, frame: np.ndarray, which: Sequence[int], known: Sequence[Box] = ()) -> list[Detection]: ...
 
+    @property
+    def looked_macs(self) -> int: ...
+
 
 class SpreadSearch:
     """Which parts to search on each frame, within `budget` MACs a frame on average."""
@@ -82,8 +85,9 @@ class SpreadSearch:
             # what changed since this part was last searched (a slow walker adds up), less what followed faces explain
             self.moved[i] = count_changed(self._seen[i], now, free, p.rect)
         self._holds = [any(p.covers(b) for b in shown) for p in self.parts]
-        if everything:
+        if everything:  # charged too, so the budget is the mean over a run, scene cuts included
             chosen = list(range(len(self.parts)))
+            self.credit = min(self.credit + self.budget, self.budget) - sum(p.macs for p in self.parts)
         else:
             self.credit = min(self.credit + self.budget, self.budget + max(p.macs for p in self.parts))
             chosen = []
@@ -95,6 +99,10 @@ class SpreadSearch:
         for i in chosen:
             self.age[i], self.moved[i], self._seen[i] = 0, 0, now
         return chosen
+
+    def charge(self, macs: float) -> None:
+        """Take MACs the search spent beyond its passes (second looks at big boxes) from the budget."""
+        self.credit -= macs
 
     def _rank(self, i: int) -> tuple[bool, bool, bool, int]:
         """Overdue parts first; then the ones where something moved that no followed face explains (a newcomer);

@@ -37,21 +37,23 @@ class Look(Protocol):
 
 class BigBoxVet:
     """`vet(frame, det)`: whether a big tile-only box is a face. Call `next_call()` at the start of each detect call:
-    only the last call's answers are remembered."""
+    the answers of the last `memory` calls are remembered."""
 
-    def __init__(self, look: Look) -> None:
+    def __init__(self, look: Look, memory: int = 1) -> None:
         self.look = look
         self.macs = 0  # MACs spent on looks since the start
-        self._last: list[tuple[Detection, bool]] = []
+        self.memory = memory  # calls whose answers are remembered (a spread search's call is one part of a search)
+        self._last: list[list[tuple[Detection, bool]]] = []
         self._now: list[tuple[Detection, bool]] = []
 
     def next_call(self) -> None:
-        self._last, self._now = self._now, []
+        self._last = ([self._now] + self._last)[:self.memory]
+        self._now = []
 
     def __call__(self, frame: np.ndarray, det: Detection, min_score: float = MIN_TILE_SCORE) -> bool:
         """Whether `det` is a face: the last call's answer for the same pixels, no for a score under `min_score`,
         else a closer look."""
-        known = [v for seen, v in self._last
+        known = [v for call in self._last for seen, v in call
                  if _iou(seen.box, det.box) >= SAME_PLACE and abs(seen.score - det.score) <= SAME_SCORE]
         if known:
             verdict = known[0]

@@ -160,8 +160,10 @@ class FrameStep:
             detected = not paused and (self.frames % self.every == 0 or still or cut)
         t1 = time.perf_counter()
         if self._spread is not None and detected and not still:
-            dets: list[Detection] | None = cast(Spreading, self.detector).search(
-                frame.image, which, shown)
+            spreading = cast(Spreading, self.detector)
+            looked = spreading.looked_macs
+            dets: list[Detection] | None = spreading.search(frame.image, which, shown)
+            self._spread.charge(spreading.looked_macs - looked)  # second looks come out of the same budget
         else:
             dets = detect_frame(self.detector, frame) if detected else ([] if paused else None)  # lores if any
         t2 = time.perf_counter()
