@@ -85,9 +85,8 @@ class SpreadSearch:
             # what changed since this part was last searched (a slow walker adds up), less what followed faces explain
             self.moved[i] = count_changed(self._seen[i], now, free, p.rect)
         self._holds = [any(p.covers(b) for b in shown) for p in self.parts]
-        if everything:  # charged too, so the budget is the mean over a run, scene cuts included
+        if everything:  # as the interval does, a whole search on a first frame or a cut comes on top
             chosen = list(range(len(self.parts)))
-            self.credit = min(self.credit + self.budget, self.budget) - sum(p.macs for p in self.parts)
         else:
             self.credit = min(self.credit + self.budget, self.budget + max(p.macs for p in self.parts))
             chosen = []

@@ -182,16 +182,15 @@ class FrameStep:
 
     def _size(self, frame: Frame, fps: float | None) -> None:
         """On a video's first frame: the detection interval by the MAC budget, and a spread search where the detector
-        offers one (`room` tiling main; not on a lores stream), spending the budget (or the interval's MACs a frame)."""
+        offers one (`room` tiling main; not on a lores stream), spending the interval's MACs a frame."""
         h, w = detect_image(frame).shape[:2]
         macs = self.detector.macs(w, h)
         if self.opts.detect_budget_macs > 0:
             self.every = detect_interval(macs, self.every, self.opts.detect_budget_macs)
         if getattr(self.detector, "spread", False) and frame.lores is None and macs and self.every > 1:
             parts = cast(Spreading, self.detector).parts(w, h)
-            if len(parts) > 1:  # the budget itself (no interval's rounding up): or --detect-every's MACs a frame
-                budget = self.opts.detect_budget_macs if self.opts.detect_budget_macs > 0 else macs / self.every
-                self._spread = SpreadSearch(parts, budget)
+            if len(parts) > 1:  # the interval's passes a frame, spent a part at a time: the same MACs, and looks
+                self._spread = SpreadSearch(parts, macs / self.every)  # at big boxes come out of them
                 log.info(spread_text(self._spread, fps, self.detector.name, (w, h)))
                 return
         if self.opts.detect_budget_macs > 0:
