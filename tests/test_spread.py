@@ -145,3 +145,18 @@ def test_the_loop_spreads_rooms_search_over_frames_within_the_budget(shared, sea
     else:  # all nine on every 18th frame: 94.5 M a frame
         assert sorted(set(steps[1:])) == [0, 9] and sum(steps[1:]) == 18
     assert found[0] == 3 and min(found) >= 2, found
+
+
+def test_a_kiosk_frame_is_searched_whole_every_second_frame():
+    """640x480 fits one tile at the tiles' scale: `room` is `back` there, searched whole on every 2nd frame, as before
+    the spread search (the kiosk target: no worse than before)."""
+    from fer_edge import Analyzer
+
+    analyzer = Analyzer()
+    room = analyzer._pipeline.detector
+    assert room.spread and len(room.parts(640, 480)) == 1
+    frames = [np.roll(_scene()[:480, :640], 3 * i, axis=1) for i in range(8)]
+    passes = []
+    for _ in analyzer.stream(frames):
+        passes.append(room.passes)
+    assert np.diff([0] + passes).tolist() == [1, 0] * 4
