@@ -76,7 +76,7 @@ def test_quick_run_with_data_writes_every_output(shared, fer_csv, tmp_path):
         assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] and t["runs"] == 100
         assert t["load_ms"] > 0 and t["peak_rss_mb"] > t["baseline_rss_mb"] > 0
         assert t["tensorflow_loaded"] is False
-    assert [(m["macs"], m["params"]) for m in results["models"]] == [(234_900_992, 1_174_446), (31_534_464, 608_311),
+    assert [(m["macs"], m["params"]) for m in results["models"]] == [(234_900_992, 1_174_446), (36_905_088, 1_206_583),
                                                                      (76_348_864, 1_364_398)]
     cnn = results["models"][0]
     # measured on these 400 images (2026-12): 0.665 (266 right) and macro-F1 0.654; 1.5% relative margin each (4 images)
@@ -107,7 +107,7 @@ def test_quick_run_with_data_writes_every_output(shared, fer_csv, tmp_path):
     # budget on every 2nd frame; + one face x the classifier
     assert video[0]["detect_every"] == 2 and video[0]["detector_macs"] == 189_000_000  # the detector's own figure
     assert "run's own rule" in video[0]["interval_rule"]
-    assert [v["macs_per_frame"] for v in video] == [189_000_000 // 2 + m for m in (234_900_992, 31_534_464, 76_348_864)]
+    assert [v["macs_per_frame"] for v in video] == [189_000_000 // 2 + m for m in (234_900_992, 36_905_088, 76_348_864)]
     for v in video:  # the whole loop's latency percentiles and the worker's peak memory
         assert 0 < v["loop_ms"]["p50"] <= v["loop_ms"]["p95"] <= v["loop_ms"]["p99"] and v["peak_rss_mb"] > 30
     rows = (out / "results.csv").read_text().splitlines()
