@@ -94,10 +94,11 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
     return out
 
 
-# The face crop grows by this fraction of its side around the detector's box. 0.1 frames a face as FER2013's 48x48
-# images do: chosen on FER+ PublicTest faces pasted into the shared photos (python -m fer_edge.benchmarks.crops;
-# docs/bench.md, "Small faces and the crop"), where 0.25 lost 2 points at 48 px.
-MARGIN = 0.1
+# The face crop grows by this fraction of its side around the detector's box. Chosen on FER+ PublicTest faces pasted
+# into the shared photos (python -m fer_edge.benchmarks.crops; docs/bench.md, "Small faces and the crop"): for the
+# FER+ default, BlazeFace's own square (0) scored best from 48 px on (0.1 lost 0.6 points, 0.3 lost 3.5); the
+# FER2013 CNN before it did best at 0.1.
+MARGIN = 0.0
 
 
 def square_crop_box(box: Box, margin: float, frame_w: int, frame_h: int) -> tuple[int, int, int, int]:

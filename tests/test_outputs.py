@@ -357,7 +357,7 @@ def test_evaluate_reports_go_beside_the_model_and_never_into_the_package(tmp_pat
 
 def test_run_help_shows_defaults_and_bad_values_name_their_option():
     proc = cli("run", "--help")
-    assert proc.returncode == 0 and "(default: 0.1)" in proc.stdout and "(default: room)" in proc.stdout
+    assert proc.returncode == 0 and "(default: 0.0)" in proc.stdout and "(default: room)" in proc.stdout
     assert "(default: None)" not in proc.stdout  # nothing to show is not shown
     for value in ("-1", "nan", "inf", "1e6"):
         assert_one_line_error(cli("run", "--source", "demo", "--margin", value), "--margin", code=2)

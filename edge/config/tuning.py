@@ -7,7 +7,10 @@ The smoothing defaults were tuned on the Hamilton test clip with `python -m fer_
 
 from __future__ import annotations
 
-ALPHA, MIN_SCORE, SWITCH_MARGIN, SCENE_CUT = 0.3, 0.3, 0.15, 18.0
+# SWITCH_MARGIN was 0.15 until the FER+ default of 2026-12-06 (1,2,2,2,2 blocks), whose labels changed 11 times on the
+# clip with it (2.5 per 100 face-frames) and 7 times with 0.25; a lower alpha (0.2) steadied them as well but showed a
+# laugh a frame later than the third of a second at 15 fps that run promises.
+ALPHA, MIN_SCORE, SWITCH_MARGIN, SCENE_CUT = 0.3, 0.3, 0.25, 18.0
 # Pixels (a box's longer side): a smaller face is shown `uncertain`, too small to read an expression from. Chosen on
 # FER+ PublicTest faces pasted into real photos (python -m fer_edge.benchmarks.crops; docs/bench.md, "Small faces and the crop").
 MIN_FACE = 32

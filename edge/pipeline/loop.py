@@ -184,10 +184,13 @@ class FrameStep:
         """On a video's first frame: the detection interval by the MAC budget, and a spread search where the detector
         offers one (`room` tiling main; not on a lores stream), spending the interval's MACs a frame."""
         h, w = detect_image(frame).shape[:2]
+        spreads = getattr(self.detector, "spread", False) and frame.lores is None
+        if self.opts.detect_budget_macs <= 0 and not spreads:
+            return  # a fixed interval, and no search in parts: nothing to size
         macs = self.detector.macs(w, h)
         if self.opts.detect_budget_macs > 0:
             self.every = detect_interval(macs, self.every, self.opts.detect_budget_macs)
-        if getattr(self.detector, "spread", False) and frame.lores is None and macs and self.every > 1:
+        if spreads and macs and self.every > 1:
             parts = cast(Spreading, self.detector).parts(w, h)
             if len(parts) > 1:  # the interval's passes a frame, spent a part at a time: the same MACs, and looks
                 self._spread = SpreadSearch(parts, macs / self.every)  # at big boxes come out of them
