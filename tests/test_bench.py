@@ -118,7 +118,7 @@ def test_quick_run_with_data_writes_every_output(shared, fer_csv, tmp_path):
     assert f"| {cnn['ferplus_accuracy']:.2%} | {cnn['ferplus_neutral_recall']:.1%} |" in report
     assert "FER+ majority accuracy and FER+ neutral recall from" in report
     assert rows[0].split(",")[7:11] == ["accuracy", "macro_f1", "ferplus_accuracy", "ferplus_neutral_recall"]
-    assert "| 329 M |" in report and "| 126 M |" in report and "| 171 M |" in report  # MACs per loop frame
+    assert "| 329 M |" in report and "| 131 M |" in report and "| 171 M |" in report  # MACs per loop frame
     assert "★" in report and "The whole loop on a video" in report and "run's own rule" in report
     assert "(loop.png)" in report and png_text((out / "loop.png").read_bytes())["fer-edge-points"] == "3"
     png = (out / "pareto.png").read_bytes()
