@@ -160,3 +160,24 @@ def test_a_kiosk_frame_is_searched_whole_every_second_frame():
     for _ in analyzer.stream(frames):
         passes.append(room.passes)
     assert np.diff([0] + passes).tolist() == [1, 0] * 4
+
+
+def test_detections_frames_apart_barely_move_a_track_s_velocity():
+    """A spread search finds a face every few frames; its box jitters by a few pixels from one find to the next. A
+    still face found every 2nd frame with 3 px of jitter keeps a speed near 0, not the 45 px/s the jitter reads as
+    over 1/15 s; found 0.6 s apart, a walker's speed is taken at the full weight."""
+    from fer_edge.tracking.tracker import VELOCITY_WEIGHT
+
+    tracker = Tracker(EMOTIONS, follow="velocity")
+    frame = _scene()
+    for i in range(0, 40, 2):
+        x = 500 + (3 if (i // 2) % 2 else 0)
+        tracker.step(frame, [Detection(Box(x, 300, x + 60, 360), 0.9)], i / 30)
+        if i:
+            tracker.step(frame, None, (i + 1) / 30)
+    vx = tracker.tracks[0].velocity[0]
+    assert abs(vx) < 6, vx  # at full weight it swings by 15 px/s
+    walker = Tracker(EMOTIONS, follow="velocity")
+    for n, x in enumerate((100, 160, 220)):  # 100 px/s, found every 0.6 s
+        walker.step(frame, [Detection(Box(x, 300, x + 60, 360), 0.9)], 0.6 * n)
+    assert walker.tracks[0].velocity[0] == pytest.approx(100, rel=1e-6) and VELOCITY_WEIGHT < 1

@@ -57,7 +57,8 @@ MAX_MISSED_SHOWN = 0
 PART_MISSES = 1  # stays shown (the whole search's one miss came every 0.6 s at 1080p; this every 0.1-0.3 s)
 SAME_FACE = 0.5  # two tracks whose boxes overlap this much follow one face: the younger one ends
 RECHECK_S = 2.0  # a box that failed the second look is looked at again after this long, or once it has moved
-VELOCITY_WEIGHT = 0.5  # weight of the newest measurement in a track's velocity
+VELOCITY_WEIGHT = 0.5  # weight of the newest measurement in a track's velocity; less for detections this close in
+VELOCITY_SPAN_S = 0.3  # time (a spread search's, frames apart): there the detector's box jitter is most of the shift
 
 
 # A second look at a box: True when a face is there (edge/detection/tiled.py's `SecondLook`).
@@ -119,8 +120,7 @@ class Tracker:
         self.iou_threshold, self.min_likeness = iou_threshold, min_likeness
         self.checker, self.check_macs = checker, check_macs
         self.finder, self.finder_macs = (finder, finder_macs) if regain and follow != "none" else (None, 0)
-        self.regained = 0  # lost faces found again near their box
-        self._looks_left = 0
+        self.regained, self._looks_left = 0, 0  # lost faces found again near their box; regain looks left this frame
         self.min_face = min_face
         self.tracks: list[Track] = []
         self.cuts = 0
@@ -284,7 +284,7 @@ class Tracker:
             span = now - t.hit_at
             measured = ((ax - bx) / span, (ay - by) / span,
                         math.log(max(det.box.width, 1e-3) / max(t.hit_box.width, 1e-3)) / span)
-            w = VELOCITY_WEIGHT if t.hits > 1 else 1.0
+            w = (VELOCITY_WEIGHT if t.hits > 1 else 1.0) * min(1.0, span / VELOCITY_SPAN_S)
             (vx, vy, vs), (mx, my, ms) = t.velocity, measured
             t.velocity = ((1 - w) * vx + w * mx, (1 - w) * vy + w * my, (1 - w) * vs + w * ms)
         t.box, t.hit_box, t.hit_at, t.seen_at = det.box, det.box, now, now
