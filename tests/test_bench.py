@@ -104,10 +104,12 @@ def test_quick_run_with_data_writes_every_output(shared, fer_csv, tmp_path):
     assert all(v["faces_per_frame"] == 1.0 and v["fps"] > 0 and not v["tensorflow_loaded"] for v in video)
     assert {"decode", "detect", "crop", "classify", "events"} <= set(video[0]["stages_ms"])
     # the demo runs as a video, so run's own interval rule applies: BlazeFace back (189 M) fits the 100 M a frame
-    # budget on every 2nd frame; + one face x the classifier
+    # budget on every 2nd frame; + one face x the classifier; + the tracker's optical flow on the face between detections
     assert video[0]["detect_every"] == 2 and video[0]["detector_macs"] == 189_000_000  # the detector's own figure
     assert "run's own rule" in video[0]["interval_rule"]
-    assert [v["macs_per_frame"] for v in video] == [189_000_000 // 2 + m for m in (234_900_992, 36_905_088, 76_348_864)]
+    assert all(0 < v["tracking_macs_per_frame"] < 3_000_000 for v in video)  # about 1.5 M a face a carried frame
+    assert [v["macs_per_frame"] for v in video] == [189_000_000 // 2 + m + v["tracking_macs_per_frame"]
+                                                    for v, m in zip(video, (234_900_992, 36_905_088, 76_348_864))]
     for v in video:  # the whole loop's latency percentiles and the worker's peak memory
         assert 0 < v["loop_ms"]["p50"] <= v["loop_ms"]["p95"] <= v["loop_ms"]["p99"] and v["peak_rss_mb"] > 30
     rows = (out / "results.csv").read_text().splitlines()
@@ -118,7 +120,7 @@ def test_quick_run_with_data_writes_every_output(shared, fer_csv, tmp_path):
     assert f"| {cnn['ferplus_accuracy']:.2%} | {cnn['ferplus_neutral_recall']:.1%} |" in report
     assert "FER+ majority accuracy and FER+ neutral recall from" in report
     assert rows[0].split(",")[7:11] == ["accuracy", "macro_f1", "ferplus_accuracy", "ferplus_neutral_recall"]
-    assert "| 329 M |" in report and "| 131 M |" in report and "| 171 M |" in report  # MACs per loop frame
+    assert "| 331 M |" in report and "| 133 M |" in report and "| 172 M |" in report  # MACs per loop frame
     assert "★" in report and "The whole loop on a video" in report and "run's own rule" in report
     assert "(loop.png)" in report and png_text((out / "loop.png").read_bytes())["fer-edge-points"] == "3"
     png = (out / "pareto.png").read_bytes()
