@@ -181,3 +181,19 @@ def test_detections_frames_apart_barely_move_a_track_s_velocity():
     for n, x in enumerate((100, 160, 220)):  # 100 px/s, found every 0.6 s
         walker.step(frame, [Detection(Box(x, 300, x + 60, 360), 0.9)], 0.6 * n)
     assert walker.tracks[0].velocity[0] == pytest.approx(100, rel=1e-6) and VELOCITY_WEIGHT < 1
+
+
+def test_a_camera_that_comes_back_at_another_size_is_searched_for_that_size():
+    """A spread search sized for 1080p, then 640x480 frames (a camera reconnected at another mode): the search is
+    sized again, and the small frames are searched whole on every 2nd frame, one pass each."""
+    from fer_edge import Analyzer
+
+    analyzer = Analyzer()
+    room = analyzer._pipeline.detector
+    big, small = _scene(), _scene(1)[:480, :640]
+    passes = []
+    for _ in analyzer.stream([big] * 4 + [small] * 6):
+        passes.append(room.passes)
+    steps = np.diff([0] + passes).tolist()
+    assert steps[0] == 9 and max(steps[1:4]) <= 1  # 1080p: all nine, then a part at a time
+    assert steps[4:] == [1, 0, 1, 0, 1, 0]  # 640x480: one tile's worth, every 2nd frame from its first

@@ -134,6 +134,7 @@ class FrameStep:
         self.frames = 0
         self._sized = False  # the interval is set on the first frame of a video or camera, by the MAC budget
         self._spread: SpreadSearch | None = None  # a search in parts, for a detector that offers one (`room`)
+        self._shape: tuple[int, ...] = ()  # the frame's shape when the search was sized
         self._labels = tuple(classifier.labels)
         self._reported: set[int] = set()  # ids with a record since their track began, until it ends
 
@@ -145,8 +146,8 @@ class FrameStep:
         `paused` (detection switched off over MQTT) no face is looked for: the tracks end as their faces would
         leave."""
         t0 = time.perf_counter() if started is None else started
-        if not self._sized and not still:  # stills are always detected
-            self._sized = True
+        if not still and (not self._sized or (self._spread is not None and frame.image.shape != self._shape)):
+            self._sized = True  # stills are always detected; a camera that comes back at another size is sized again
             self._size(frame, fps)
         cut = self.tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
         searched, which, shown = None, [], []
@@ -184,6 +185,7 @@ class FrameStep:
         """On a video's first frame: the detection interval by the MAC budget, and a spread search where the detector
         offers one (`room` tiling main; not on a lores stream), spending the interval's MACs a frame."""
         h, w = detect_image(frame).shape[:2]
+        self._shape, self._spread, self.every = frame.image.shape, None, max(1, self.opts.detect_every)
         spreads = getattr(self.detector, "spread", False) and frame.lores is None
         if self.opts.detect_budget_macs <= 0 and not spreads:
             return  # a fixed interval, and no search in parts: nothing to size
