@@ -193,3 +193,38 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     assert cpu_flags(info) == {"fpu", "avx2", "avx512f"}
     info.write_text("processor\t: 0\nFeatures\t: fp asimd bf16\n")
     assert "bf16" in cpu_flags(info) and cpu_flags(tmp_path / "missing") == set()
+
+
+@pytest.mark.tf
+def test_ferplus_labels_distil_from_a_teacher(tmp_path, tf_available):
+    """--labels ferplus with --teacher: each kept row's target is the crowd's votes mixed with the teacher's
+    probabilities at --teacher-weight (distillation from a FER+-trained teacher), the teacher's cached."""
+    data, plus = _paired_files(tmp_path)
+    run = tmp_path / "kd"
+    proc = run_cli("train", "--data", str(data), "--out", str(run), "--epochs", "1", "--widths", "8,16",
+                   "--labels", "ferplus", "--ferplus", str(plus), "--teacher", str(BUNDLED_CNN), "--teacher-weight",
+                   "0.4", "--batch", "16", "--float32")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "FER+ soft targets for 69 of 70 Training images" in proc.stderr
+    assert "agrees with" in proc.stderr and "of the FER+ vote majorities; it takes 0.4 of each target" in proc.stderr
+    with np.load(run / "teacher.npz") as z:
+        assert z["probs"].shape == (70, 7)
+
+
+def test_ferplus_targets_take_the_teacher_s_share(tmp_path):
+    """The targets themselves: (1 - w) x the vote distribution + w x the teacher's probabilities, on the kept rows."""
+    from fer_edge.eval.datasets import load_split
+    from fer_edge.train.targets import teacher_probs
+    from fer_edge.train.trainer import TrainOptions, _ferplus_training
+
+    data, plus = _paired_files(tmp_path)
+    train = load_split(str(data), "Training", (48, 48))
+    rows = np.arange(len(train.label_ids))
+    base = TrainOptions(data=str(data), out=str(tmp_path), ferplus=str(plus), labels="ferplus")
+    _, votes = _ferplus_training(base, train, rows, tmp_path)
+    kd = TrainOptions(data=str(data), out=str(tmp_path), ferplus=str(plus), labels="ferplus",
+                      teacher=(str(BUNDLED_CNN),), teacher_weight=0.4)
+    subset, mixed = _ferplus_training(kd, train, rows, tmp_path)
+    teacher = teacher_probs(kd.teacher, train.images, tmp_path / "teacher.npz")[1:]  # row 0: no emotion vote
+    np.testing.assert_allclose(mixed, 0.6 * votes + 0.4 * teacher, atol=1e-6)
+    assert len(subset.label_ids) == len(mixed) == 69 and not np.allclose(mixed, votes)

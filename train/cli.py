@@ -55,7 +55,8 @@ def register(sub) -> None:
     prec.add_argument("--bf16", action="store_true", help="train in mixed bfloat16 even without native bf16 (slow)")
     p.add_argument("--labels", default="fer2013", choices=["fer2013", "ferplus"],
                    help="fer2013: the CSV's labels (mixed with --teacher/--ferplus shares); ferplus: the FER+ vote "
-                        "distributions alone (needs --ferplus), selected on FER+ PublicTest majority accuracy")
+                        "distributions (needs --ferplus; mixed with a --teacher's share), selected on FER+ PublicTest "
+                        "majority accuracy")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last epoch, with its saved options (--data and --epochs may change)")
     p.set_defaults(func=_cmd_train, needs=("keras",))  # the train extra: named before any argument is used

@@ -142,9 +142,10 @@ def _soft_targets(opts: TrainOptions, train_data, rows: np.ndarray, out: Path) -
     return mix_targets(train_data.label_ids, parts)
 
 
-def _ferplus_training(opts: TrainOptions, data, rows: np.ndarray):
-    """Training on the FER+ votes alone (Barsoum et al. 2016, "probabilistic label"): each kept row's target is
-    its vote distribution over the seven classes; rows FER+ dropped or with no emotion vote are left out."""
+def _ferplus_training(opts: TrainOptions, data, rows: np.ndarray, out: Path):
+    """Training on the FER+ votes (Barsoum et al. 2016, "probabilistic label"): each kept row's target is its vote
+    distribution over the seven classes; rows FER+ dropped or with no emotion vote are left out. With `--teacher`,
+    the teacher's probabilities take `--teacher-weight` of each target (distillation from a FER+-trained teacher)."""
     from fer_edge.eval.ferplus import paired_votes
     from fer_edge.train.targets import ferplus_probs
 
@@ -154,7 +155,16 @@ def _ferplus_training(opts: TrainOptions, data, rows: np.ndarray):
     log.info(f"FER+ soft targets for {keep.size} of {len(rows)} {opts.train_split} images "
              f"({len(rows) - keep.size} left out: dropped by FER+ or no emotion vote)")
     subset = data.subset(keep)
-    return type(subset)(subset.images, probs[keep].argmax(1), subset.source), probs[keep]
+    targets = probs[keep]
+    if opts.teacher and opts.teacher_weight > 0:
+        from fer_edge.train.targets import teacher_probs
+
+        teacher = teacher_probs(opts.teacher, data.images, out / "teacher.npz")[keep]
+        agree = float((teacher.argmax(1) == targets.argmax(1)).mean())
+        log.info(f"teacher ({len(opts.teacher)} models) agrees with {agree:.1%} of the FER+ vote majorities; it takes "
+                 f"{opts.teacher_weight:g} of each target")
+        targets = (1 - opts.teacher_weight) * targets + opts.teacher_weight * teacher
+    return type(subset)(subset.images, targets.argmax(1), subset.source), targets
 
 
 def _ferplus_validation(opts: TrainOptions, data, rows: np.ndarray):
@@ -208,7 +218,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     if opts.labels == "ferplus":
         if not opts.ferplus:
             raise UsageError("--labels ferplus needs --ferplus fer2013new.csv")
-        train_data, targets = _ferplus_training(opts, train_data, train_rows)
+        train_data, targets = _ferplus_training(opts, train_data, train_rows, out)
         val_data = _ferplus_validation(opts, val_data, val_rows)
     for d in (train_data, val_data):
         log_counts(d)
