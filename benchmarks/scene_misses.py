@@ -37,6 +37,7 @@ from fer_edge.benchmarks.scene_metrics import MATCH_IOU, TrueFrame, band_names, 
 from fer_edge.benchmarks.scene_truth import Clip, clips_of, yunet_on_composed
 from fer_edge.benchmarks.scene_variants import Variant, parse_size, parse_variants, variant_config
 from fer_edge.errors import FerEdgeError
+from fer_edge.geometry import Box
 from fer_edge.logs import log_to_stderr
 from fer_edge.records import FrameResult
 from fer_edge.tracking import Tracker
@@ -197,8 +198,6 @@ def _same(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 def _cause(f, track, box, first_seen, found_by, holder, detections, looked, tracks, ended  # type: ignore[no-untyped-def]
            ) -> str:
     if track not in found_by:
-        from fer_edge.geometry import Box
-
         ran = any(detections[g] is not None and (not looked or looked[g] is None
                                                  or any(p.covers(Box(*box)) for p in looked[g]))
                   for g in range(first_seen[track], f + 1))

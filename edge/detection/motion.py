@@ -66,19 +66,12 @@ def explain(mask: np.ndarray, shown: Sequence[Box]) -> np.ndarray:
 
 def count_changed(before: np.ndarray | None, after: np.ndarray, free: np.ndarray,
                   rect: tuple[float, float, float, float], threshold: float = CHANGE) -> int:
-    """Cells inside a frame-pixel rectangle that changed from `before` to `after` where `free` (no followed face
-    explains them); 0 without a `before`."""
+    """Cells inside a frame-pixel rectangle (x1, y1, x2, y2) that changed from `before` to `after` where `free` (no
+    followed face explains them); 0 without a `before`."""
     if before is None or before.shape != after.shape:
         return 0
     r1, r2, c1, c2 = _span(rect)
-    moved = np.abs(after[r1:r2, c1:c2] - before[r1:r2, c1:c2]) > threshold
-    return int((moved & free[r1:r2, c1:c2]).sum())
-
-
-def count_in(mask: np.ndarray, rect: tuple[float, float, float, float]) -> int:
-    """Changed cells inside a frame-pixel rectangle (x1, y1, x2, y2)."""
-    r1, r2, c1, c2 = _span(rect)
-    return int(mask[r1:r2, c1:c2].sum())
+    return int((changed(before[r1:r2, c1:c2], after[r1:r2, c1:c2], threshold) & free[r1:r2, c1:c2]).sum())
 
 
 def _span(rect: tuple[float, float, float, float]) -> tuple[int, int, int, int]:

@@ -51,7 +51,7 @@ class BigBoxVet:
         self._now = []
 
     def __call__(self, frame: np.ndarray, det: Detection, min_score: float = MIN_TILE_SCORE) -> bool:
-        """Whether `det` is a face: the last call's answer for the same pixels, no for a score under `min_score`,
+        """Whether `det` is a face: a remembered call's answer for the same pixels, no for a score under `min_score`,
         else a closer look."""
         known = [v for call in self._last for seen, v in call
                  if _iou(seen.box, det.box) >= SAME_PLACE and abs(seen.score - det.score) <= SAME_SCORE]
