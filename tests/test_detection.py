@@ -63,8 +63,9 @@ def test_a_new_detector_is_one_class_and_its_entry(monkeypatch):
 
 @pytest.mark.parametrize("name,options,message", [
     ("mtcnn", {}, "detector.name: unknown detector 'mtcnn': use one of blazeface"),
-    ("room", {"model": "x.onnx"}, "detector.options.model: not an option of the room detector (it takes search)"),
+    ("room", {"model": "x.onnx"}, "detector.options.model: not an option of the room detector (it takes search, zoom)"),
     ("room", {"search": "everywhere"}, "detector.options.search: 'everywhere' is not one of spread, whole"),
+    ("room", {"zoom": "maybe"}, "detector.options.zoom: want true or false, got 'maybe'"),
     ("yunet", {}, "detector.options.model: needed for detector.name = \"yunet\""),
     ("yunet", {"model": 3}, "detector.options.model: want a string, got 3"),
     ("yunet", {"model": "y.onnx", "size": 1}, "detector.options.size: not an option of the yunet detector (it takes model)"),

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..geometry import Box, Detection
 from .motion import CELL, cells, count_changed, explained
+from .zoom import PER_FRAME, ZoomPlaces
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,20 @@ class Spreading(Protocol):
 
     def search(self, frame: np.ndarray, which: Sequence[int], known: Sequence[Box] = ()) -> list[Detection]: ...
 
+    def look_close(self, frame: np.ndarray, crop: Box) -> list[Detection]: ...
+
     @property
     def looked_macs(self) -> int: ...
 
+    @property
+    def close_macs(self) -> int: ...
+
 
 class SpreadSearch:
-    """Which parts to search on each frame, within `budget` MACs a frame on average."""
+    """Which parts to search on each frame, within `budget` MACs a frame on average; and, with `close_macs` (the
+    cost of one close look, zoom.py), which small patches of motion to look at closely, from the same budget."""
 
-    def __init__(self, parts: Sequence[Part], budget: float) -> None:
+    def __init__(self, parts: Sequence[Part], budget: float, close_macs: int = 0) -> None:
         if not parts or budget <= 0:
             raise ValueError("a spread search needs parts and a budget above 0")
         self.parts = tuple(parts)
@@ -73,6 +80,9 @@ class SpreadSearch:
         self.credit = 0.0
         self._holds = [False] * len(self.parts)
         self._seen: list[np.ndarray | None] = [None] * len(self.parts)  # the cells when each part was last searched
+        self.close_macs = close_macs
+        self._zoom = ZoomPlaces() if close_macs > 0 else None
+        self._places: list[Box] = []  # this frame's patches worth a close look
 
     def plan(self, image: np.ndarray, shown: Sequence[Box], everything: bool = False) -> list[int]:
         """The parts to search on this frame (indices into `parts`); `shown`, the boxes of the faces being followed
@@ -85,6 +95,7 @@ class SpreadSearch:
             # what changed since this part was last searched (a slow walker adds up), less what followed faces explain
             self.moved[i] = count_changed(self._seen[i], now, free, p.rect)
         self._holds = [any(p.covers(b) for b in shown) for p in self.parts]
+        self._places = self._zoom.places(now, free) if self._zoom is not None else []
         if everything:  # as the interval does, a whole search on a first frame or a cut comes on top
             chosen = list(range(len(self.parts)))
         else:
@@ -98,6 +109,18 @@ class SpreadSearch:
         for i in chosen:
             self.age[i], self.moved[i], self._seen[i] = 0, 0, now
         return chosen
+
+    def close_looks(self) -> list[Box]:
+        """The crops (frame pixels) to look at closely on this frame, after `plan`: the most changed patches, PER_FRAME
+        at most, while the budget holds a look; each is paid for now and its place left alone for a while."""
+        out: list[Box] = []
+        for crop in self._places[:PER_FRAME]:
+            if self._zoom is None or self.credit < self.close_macs:
+                break
+            self.credit -= self.close_macs
+            self._zoom.looked(crop)
+            out.append(crop)
+        return out
 
     def charge(self, macs: float) -> None:
         """Take MACs the search spent beyond its passes (second looks at big boxes) from the budget."""

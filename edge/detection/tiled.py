@@ -27,6 +27,7 @@ from .base import option
 from .blazeface import BlazeFaceDetector
 from .spread import Part
 from .vet import VET_SCORE, BigBoxVet
+from .zoom import ZOOM_VARIANT, close_faces
 
 TILE_SIZE = 256  # BlazeFace back's input
 TILE_SCALE = 0.4  # input pixels per frame pixel in the tiles: a 20 px face becomes 8 px, the least back finds
@@ -67,6 +68,11 @@ def merge(dets: list[Detection], cut: list[bool]) -> list[Detection]:
     return sorted(kept, key=lambda d: -d.score)
 
 
+def with_close(dets: Sequence[Detection], found: Sequence[Detection]) -> list[Detection]:
+    """A frame's detections and its close looks' faces (zoom.py), less those a detection already has."""
+    return list(dets) + [d for d in found if not _on_known(d.box, [k.box for k in dets])]
+
+
 def _on_known(box: Box, known: Sequence[Box]) -> bool:
     return any(_overlap_of_smaller(box, k) >= SAME_FACE for k in known)
 
@@ -94,6 +100,8 @@ SEARCHES = ("spread", "whole")
 class RoomOptions:
     search: str = option("spread", "spread: on a video, search a part of the frame every frame or two, where "
                                    "something moved first (edge/detection/spread.py); whole: all of it every Nth frame")
+    zoom: bool = option(True, "with search=spread, also look at small patches of motion no followed face explains on "
+                              "a full-size crop, for faces too small for the tiles (edge/detection/zoom.py)")
 
     def __post_init__(self) -> None:
         if self.search not in SEARCHES:
@@ -108,11 +116,13 @@ class TiledBlazeFace:
 
     @classmethod
     def load(cls, name: str, options: RoomOptions, threads: int, min_score: float | None) -> TiledBlazeFace:
-        return cls(min_score=min_score, threads=threads, spread=options.search == "spread")
+        return cls(min_score=min_score, threads=threads, spread=options.search == "spread", zoom=options.zoom)
 
     def __init__(self, min_score: float | None = None, threads: int = 1, tile_scale: float = TILE_SCALE,
-                 min_overlap: int = MIN_OVERLAP, spread: bool = False):
+                 min_overlap: int = MIN_OVERLAP, spread: bool = False, zoom: bool = False):
         self.spread = spread  # the loop searches a video in parts (`parts`, `search`) rather than all at once
+        self.close = CropLook(threads, ZOOM_VARIANT) if spread and zoom else None  # close looks at small motion
+        self.closer = 0  # close looks run since the start
         self.passes = 0  # BlazeFace passes run since the start (the whole frame or a tile each)
         self.back = BlazeFaceDetector("back", min_score=min_score, threads=threads)
         self.size = TILE_SIZE
@@ -133,13 +143,26 @@ class TiledBlazeFace:
 
     @property
     def spent_macs(self) -> int:
-        """MACs spent since the start: every pass run, and the second looks at big tile boxes."""
-        return self.passes * self.back.spec.macs + self.vet.macs
+        """MACs spent since the start: every pass run, the second looks at big tile boxes and the close looks."""
+        return self.passes * self.back.spec.macs + self.looked_macs
 
     @property
     def looked_macs(self) -> int:
-        """MACs spent on second looks at big tile boxes since the start, on top of `macs` per call."""
-        return self.vet.macs
+        """MACs spent on second looks at big tile boxes and on close looks since the start, on top of `macs` per
+        call."""
+        return self.vet.macs + self.closer * self.close_macs
+
+    @property
+    def close_macs(self) -> int:
+        """One close look's MACs; 0 when there are none (zoom off, or no spread search)."""
+        return self.close.macs if self.close is not None else 0
+
+    def look_close(self, frame: np.ndarray, crop: Box) -> list[Detection]:
+        """The faces on `crop` of the frame at full size (a spread search's close look, zoom.py), as a tile's."""
+        if self.close is None:
+            return []
+        self.closer += 1
+        return close_faces(self.close.around(frame, crop, 1.0), crop)
 
     def parts(self, width: int, height: int) -> list[Part]:
         """The search in parts a spread search (spread.py) runs one or two at a time: the whole-frame pass, for the
@@ -213,8 +236,9 @@ class CropLook:
 
     variant = CHECK_VARIANT
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, variant: str | None = None) -> None:
         self.threads = threads
+        self.variant = variant or self.variant
         self._model: BlazeFaceDetector | None = None
 
     @property

@@ -16,6 +16,7 @@ import numpy as np
 from ..detection import FaceDetector
 from ..detection.lores import detect_frame, detect_image
 from ..detection.spread import Spreading, SpreadSearch
+from ..detection.tiled import with_close
 from ..geometry import MARGIN, Detection, eye_angle, square_crop_box
 from ..records import FaceRecord, Frame, FrameResult
 from ..sources import FrameSource
@@ -167,6 +168,11 @@ class FrameStep:
             self._spread.charge(spreading.looked_macs - looked)  # second looks come out of the same budget
         else:
             dets = detect_frame(self.detector, frame) if detected else ([] if paused else None)  # lores if any
+        if self._spread is not None and not still and not paused:
+            for crop in self._spread.close_looks():  # small patches of motion, seen at full size
+                found = cast(Spreading, self.detector).look_close(frame.image, crop)
+                if found:
+                    dets, detected = with_close(dets or [], found), True
         t2 = time.perf_counter()
         tracks = self.tracker.step(frame.image, dets, clock, still, searched)
         t3 = time.perf_counter()
@@ -195,7 +201,8 @@ class FrameStep:
         if spreads and macs and self.every > 1:
             parts = cast(Spreading, self.detector).parts(w, h)
             if len(parts) > 1:  # the interval's passes a frame, spent a part at a time: the same MACs, and looks
-                self._spread = SpreadSearch(parts, macs / self.every)  # at big boxes come out of them
+                self._spread = SpreadSearch(parts, macs / self.every,  # at big boxes and close looks come out of them
+                                            cast(Spreading, self.detector).close_macs)
                 log.info(spread_text(self._spread, fps, self.detector.name, (w, h)))
                 return
         if self.opts.detect_budget_macs > 0:

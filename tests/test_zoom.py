@@ -1,0 +1,166 @@
+"""Close looks (edge/detection/zoom.py): a small patch of motion no followed face explains is looked at on a full-size
+crop, for faces too small for `room`'s tiles, paid from the spread search's budget."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_edge.detection.motion import CELL
+from fer_edge.detection.spread import Part, SpreadSearch
+from fer_edge.detection.zoom import BACK, COOL, LEAST_CROP, MOST_CROP, MOST_PX, ZoomPlaces, crop_for, patches
+from fer_edge.geometry import Box
+
+MACS, LOOK = 189_000_000, 31_000_000
+
+
+def test_patches_are_the_connected_changes_most_changed_first():
+    mask = np.zeros((135, 240), bool)
+    mask[20:26, 30:36] = True  # 36 cells: a head's worth
+    mask[20:26:2, 31] = False  # a gap of one cell stays one patch
+    mask[100, 200] = True  # one cell of noise
+    found = patches(mask)
+    assert [n for n, _ in found] == [33, 1]
+    assert found[0][1] == (30 * CELL, 20 * CELL, 36 * CELL, 26 * CELL)
+    assert found[1][1] == (200 * CELL, 100 * CELL, 201 * CELL, 101 * CELL)
+    assert patches(np.zeros((4, 4), bool)) == []
+
+
+def test_a_patch_is_looked_at_in_a_square_at_its_top():
+    crop = crop_for((100.0, 200.0, 200.0, 400.0))  # 100 px wide, 200 tall: a head and shoulders
+    assert crop.width == crop.height == 100
+    assert crop.center[0] == 150 and crop.y1 < 200 < crop.y2 < 300  # the top of the patch, where the head is
+    assert crop_for((0.0, 0.0, 16.0, 16.0)).width == LEAST_CROP
+    assert crop_for((0.0, 0.0, 400.0, 400.0)).width == MOST_CROP
+
+
+def _cells(x: int, y: int, size: int = 4) -> np.ndarray:
+    """A grid of cells (135 x 240, a 1080p frame) of grey 100 with a bright square `size` cells a side at (x, y)."""
+    grid = np.full((135, 240), 100, np.float32)
+    grid[y:y + size, x:x + size] = 200
+    return grid
+
+
+def _flicker(size: int, f: int) -> np.ndarray:
+    """A square `size` cells a side whose every cell changes from one frame to the next (a screen, a flag)."""
+    grid = _cells(50, 40, size)
+    grid[40:40 + size, 50:50 + size] += 40 * (f % 2)
+    return grid
+
+
+def test_small_unexplained_motion_is_offered_once_then_left_alone_for_a_while():
+    places = ZoomPlaces()
+    free = np.ones((135, 240), bool)
+    offered = [places.places(_cells(50 + f, 40), free) for f in range(BACK)]
+    assert offered == [[]] * BACK  # no history yet: nothing to compare with
+    crops = places.places(_cells(50 + BACK, 40), free)
+    assert len(crops) == 1
+    c = crops[0]
+    assert c.x1 <= (50 + BACK) * CELL and c.x2 >= (50 + BACK + 4) * CELL and c.y1 <= 40 * CELL <= c.y2
+    places.looked(c)
+    for f in range(COOL - 1):  # someone moving on the spot: its place is left alone ...
+        assert places.places(_cells(50 + BACK + 2 * (f % 2), 40), free) == []
+    assert places.places(_cells(50 + BACK + 2, 40), free)  # ... for COOL frames, then offered again
+    # motion a followed face explains (its body) is no one new
+    explained = np.ones((135, 240), bool)
+    explained[30:60, 40:80] = False
+    fresh = ZoomPlaces()
+    assert all(fresh.places(_cells(50 + f, 40), explained) == [] for f in range(BACK + 3))
+    # a patch wider than MOST_PX is someone the tiles see big enough
+    wide = MOST_PX // CELL + 2
+    big = ZoomPlaces()
+    assert all(big.places(_flicker(wide, f), free) == [] for f in range(BACK + 3))
+    small = ZoomPlaces()
+    assert any(small.places(_flicker(4, f), free) for f in range(BACK + 3))  # the same, head-sized, is looked at
+
+
+def _grid() -> list[Part]:
+    return [Part((x * 640.0, y * 360.0, x * 640.0 + 640, y * 360.0 + 360), 0.0, 200.0, MACS)
+            for y in range(3) for x in range(3)]
+
+
+def _frame(x: int) -> np.ndarray:
+    """A 1080p frame of still texture with a small bright head-sized square at (x, 500)."""
+    rng = np.random.default_rng(0)
+    image = cv2.resize(rng.integers(60, 120, (27, 48, 3), dtype=np.uint8), (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    image[500:540, x:x + 32] = 230
+    return image
+
+
+def test_close_looks_come_out_of_the_spread_budget():
+    """One look a frame at most, each paid from the parts' credit: over 60 frames the passes and looks together
+    spend no more than the budget (one pass of slack); with no look cost there are no looks."""
+    spread = SpreadSearch(_grid(), MACS / 2, LOOK)
+    spread.plan(_frame(100), [], everything=True)
+    passes = looks = 0
+    for f in range(1, 61):
+        passes += len(spread.plan(_frame(100 + 6 * f), []))
+        crops = spread.close_looks()
+        assert len(crops) <= 1
+        looks += len(crops)
+    assert looks >= 5  # the square moves on past each look's place
+    assert passes * MACS + looks * LOOK <= 60 * MACS / 2 + MACS
+    assert passes < 30  # the looks took some of the parts' turns
+    plain = SpreadSearch(_grid(), MACS / 2)
+    plain.plan(_frame(100), [], everything=True)
+    for f in range(1, 20):
+        plain.plan(_frame(100 + 6 * f), [])
+        assert plain.close_looks() == []
+
+
+def _walker(shared, face: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """A real backdrop at 1080p, and a real head and shoulders scaled to a `face`-px face, with its face's offset."""
+    scenes = shared / "data" / "scenes"
+    backdrop = cv2.resize(cv2.imread(str(scenes / "fr_obama_and_biden.jpg")), (1920, 1080))
+    photo = cv2.imread(str(scenes / "fr_two_people.jpg"))
+    x1, y1, x2, y2 = 235, 75, 389, 230  # a face box in that photo (benchmarks/scene_people.py)
+    w = x2 - x1
+    top = max(0, int(y1 - 0.75 * w))
+    head = photo[top:int(y2 + 1.9 * w), int(x1 - 0.8 * w):int(x2 + 0.8 * w)]
+    k = face / w
+    return backdrop, cv2.resize(head, None, fx=k, fy=k, interpolation=cv2.INTER_AREA), (y1 - top) * k
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("zoom", [True, False])
+def test_a_small_face_walking_in_is_found_by_a_close_look(shared, zoom):
+    """A 24 px face walks into a still 1080p room: a close look finds it as it comes in, it is reported, and the
+    passes and looks spend no more than the budget. With `zoom` off, no look is taken."""
+    from fer_edge import Analyzer
+
+    backdrop, head, dy = _walker(shared, 24)
+    frames, truth = [], []
+    for f in range(24):
+        frame = backdrop.copy()
+        if f >= 4:  # still for four frames, then the walker comes in from the left, 8 px a frame
+            x = 40 + 8 * (f - 4)
+            frame[700:700 + head.shape[0], x:x + head.shape[1]] = head
+            side = (head.shape[1] - 24) / 2  # the head is cut symmetric about the face
+            truth.append((f, Box(x + side, 700 + dy, x + side + 24, 700 + dy + 24)))
+        frames.append(frame)
+    analyzer = Analyzer(detector_options={"zoom": zoom})
+    room = analyzer._pipeline.detector
+    found: list[Box] = []
+    look = room.look_close
+
+    def spy(image, crop):
+        out = look(image, crop)
+        found.extend(d.box for d in out)
+        return out
+
+    room.look_close = spy
+    reported = [[r.box for r in faces] for faces in analyzer.stream(frames)]
+    near = {f: b for f, b in truth}
+
+    def on(box: tuple[float, ...], f: int) -> bool:
+        return abs(box[0] - near[f].x1) < 12 and abs(box[1] - near[f].y1) < 12
+
+    rate = room.macs(1920, 1080) / 18
+    assert room.spent_macs <= 9 * room.back.spec.macs + 23 * rate + room.back.spec.macs
+    if not zoom:
+        assert room.closer == 0 and found == []
+        return
+    assert room.closer >= 1 and any(abs(b.width - 24) < 8 for b in found), found
+    first = next(f for f in range(4, 24) if any(on(b, f) for b in reported[f]))
+    assert first <= 8, first  # found within a few frames of coming in
