@@ -164,3 +164,22 @@ def test_a_small_face_walking_in_is_found_by_a_close_look(shared, zoom):
     assert room.closer >= 1 and any(abs(b.width - 24) < 8 for b in found), found
     first = next(f for f in range(4, 24) if any(on(b, f) for b in reported[f]))
     assert first <= 8, first  # found within a few frames of coming in
+
+
+def test_no_close_look_while_much_of_the_frame_changes():
+    """A camera pan or a light switched on changes edges everywhere: more than BUSY of the frame changed and no
+    followed face explains it, so no patch is looked at, not even a head-sized one; a still camera's head is."""
+    from fer_edge.detection.zoom import BUSY
+
+    rng = np.random.default_rng(1)
+    specks = rng.random((135, 240)) < 2 * BUSY  # cells all over the frame
+    free = np.ones((135, 240), bool)
+    for busy in (True, False):
+        places = ZoomPlaces()
+        offered = []
+        for f in range(BACK + 3):
+            grid = _cells(50 + 2 * f, 40)
+            if busy:
+                grid[specks] += 40 * (f % 2)
+            offered.append(places.places(grid, free))
+        assert any(offered) is not busy, (busy, offered)

@@ -4,7 +4,8 @@
 A patch of changed cells (motion.py) no wider than a head and shoulders, cropped at full size and seen by BlazeFace
 short-range (128x128, 31 M MACs), shows such a face at 25-60 px of the model's input, where it finds faces best. A
 spread search (spread.py) pays for each look from its budget, one a frame at most; a place looked at is left alone
-for COOL frames, so a flag in the wind or a passing car costs a look now and then, not every frame. Faces found this
+for COOL frames, so a flag in the wind or a passing car costs a look now and then, not every frame, and when much of
+the frame changes at once (the camera moved) there is no look at all. Faces found this
 way are a tile's: the tracker's second look confirms them before they are reported.
 """
 
@@ -26,6 +27,9 @@ LEAST_CROP, MOST_CROP = 64, 160  # frame px: the crop is as wide as its patch, w
 TOP = 0.1  # the crop's top lies this much of its side above the patch's: the head is at the top of what moved
 BIGGEST = 0.8  # a face found wider than this share of the crop is the crop's edge or a shoulder, not a face
 COOL = 8  # frames a place looked at is left alone
+# More of the frame than this changed and unexplained: the camera or the light moved, and every edge in view is a
+# patch; no look then (on the real Hamilton clip at 1080p half the frames are so, on the composed clips 3 in 100).
+BUSY = 0.03
 PER_FRAME = 1  # looks a frame at most
 
 
@@ -71,7 +75,10 @@ class ZoomPlaces:
             return []
         self._cool = [(b, until) for b, until in self._cool if until > self.frame]
         out = []
-        for count, rect in patches(changed(self._history[0], now) & free):
+        mask = changed(self._history[0], now) & free
+        if mask.mean() > BUSY:
+            return []
+        for count, rect in patches(mask):
             if count < LEAST_CELLS or rect[2] - rect[0] > MOST_PX:
                 continue
             crop = crop_for(rect)
