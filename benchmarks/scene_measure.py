@@ -19,7 +19,7 @@ class _Timed:
     """A detector that times and counts its calls; the loop sees the same `detect`, `macs` and the rest."""
 
     def __init__(self, inner):
-        self.inner, self.name, self.seconds = inner, inner.name, []
+        self.inner, self.name, self.seconds, self.looks = inner, inner.name, [], []
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
@@ -31,6 +31,20 @@ class _Timed:
         t0 = time.perf_counter()
         out = self.inner.detect(frame)
         self.seconds.append(time.perf_counter() - t0)
+        return out
+
+    def search(self, frame, which, known=()):
+        """A spread search's parts on one frame (room): one detection call, however many parts."""
+        t0 = time.perf_counter()
+        out = self.inner.search(frame, which, known)
+        self.seconds.append(time.perf_counter() - t0)
+        return out
+
+    def look_close(self, frame, crop):
+        """A spread search's close look at a small patch of motion (room's zoom)."""
+        t0 = time.perf_counter()
+        out = self.inner.look_close(frame, crop)
+        self.looks.append(time.perf_counter() - t0)
         return out
 
 
@@ -85,6 +99,8 @@ def run_variant(clip: Clip, variant: Variant, base: dict[str, Any]) -> dict:
     row = {"clip": clip.name, "variant": variant.name, "overrides": variant.values, "detector": cfg.detector.name,
            "detect_every": loop_interval(pipeline.options, macs), "detections": len(calls), **run.figures(),
            "detect_ms_per_call": round(sum(calls) / max(1, len(calls)) * 1000, 2), "macs_per_call": macs,
+           "close_looks": len(detector.looks),
+           "close_look_ms": round(sum(detector.looks) / max(1, len(detector.looks)) * 1000, 2),
            "detector_macs_per_frame": None if detector_macs is None else round(detector_macs),
            "tracking_macs_per_frame": round(tracker_macs),
            "macs_per_frame": None if detector_macs is None else round(detector_macs + tracker_macs),

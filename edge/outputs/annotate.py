@@ -242,16 +242,17 @@ class VideoSink(Closing):
 
 
 class WindowSink(Closing):
-    """A live window, where OpenCV has GUI support and a display exists."""
+    """A live window, where OpenCV has GUI support and a display exists; asked for where it cannot be, a usage
+    error (exit 2), as any flag this machine cannot honour."""
 
     def __init__(self, title: str = "fer-edge"):
         if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-            raise FerEdgeError("--show needs a display (no DISPLAY or WAYLAND_DISPLAY set)")
+            raise UsageError("--show needs a display (no DISPLAY or WAYLAND_DISPLAY set)")
         self.title = title
         try:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         except cv2.error:
-            raise FerEdgeError("--show needs OpenCV with GUI support (pip install opencv-python<5 instead of the "
+            raise UsageError("--show needs OpenCV with GUI support (pip install opencv-python<5 instead of the "
                                "headless build)") from None
 
     def on_frame(self, result: FrameResult) -> None:
