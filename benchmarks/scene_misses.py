@@ -7,7 +7,8 @@ shown box was hidden, why a track ended) and the detector (its boxes on each det
 face) that no reported box matched is put in the first class that fits:
 
 - `entering, waiting`: no detection has found the face yet and none ran since it came into view;
-- `entering, detector missed`: no detection has found it yet, though one or more ran since it came into view;
+- `entering, detector missed`: no detection has found it yet, though one or more ran since it came into view (under a
+  spread search, a part or a close look whose crop holds the face);
 - `not confirmed`: found, but the second look (or `hits`) has not confirmed its track;
 - `hidden: flow` / `hidden: likeness`: its track's carried box was hidden between detections;
 - `hidden: missed`: its track was hidden because a detection missed the face (the detector's miss);
@@ -36,6 +37,8 @@ from typing import Any
 from fer_edge.benchmarks.scene_metrics import MATCH_IOU, TrueFrame, band_names, band_of, box_iou, pairs, quality
 from fer_edge.benchmarks.scene_truth import Clip, clips_of, yunet_on_composed
 from fer_edge.benchmarks.scene_variants import Variant, parse_size, parse_variants, variant_config
+from fer_edge.detection.spread import Part
+from fer_edge.detection.zoom import BIGGEST
 from fer_edge.errors import FerEdgeError
 from fer_edge.geometry import Box
 from fer_edge.logs import log_to_stderr
@@ -141,7 +144,13 @@ def watch(clip: Clip, variant: Variant, base: dict[str, Any]) -> dict[str, Any]:
                           None if len(which) == len(parts) else [parts[i] for i in which]))
             return out
 
+        def look_close(self, frame: Any, crop: Box) -> Any:
+            out = self.inner.look_close(frame, crop)
+            closes.append(([tuple(d.box.as_array().tolist()) for d in out], crop))
+            return out
+
     snapshots: list[dict[int, Seen]] = []
+    closes: list[tuple[list[tuple[float, ...]], Box]] = []  # this frame's close looks: their boxes and crops
 
     class Watching(Recorder):
         """The records, and beside them the detector's boxes and the tracks after each frame."""
@@ -149,6 +158,13 @@ def watch(clip: Clip, variant: Variant, base: dict[str, Any]) -> dict[str, Any]:
         def on_frame(self, result: FrameResult) -> None:
             super().on_frame(result)
             boxes, parts = calls.pop() if calls else (None, None)
+            if closes:  # a close look is a detection of the faces its crop holds whole (zoom.py)
+                ran = boxes is not None
+                boxes = (boxes or []) + [b for found, _ in closes for b in found]
+                if parts is not None or not ran:
+                    parts = (parts or []) + [Part((c.x1, c.y1, c.x2, c.y2), 0.0, c.width * BIGGEST, 0)
+                                             for _, c in closes]
+                closes.clear()
             detections.append(boxes)
             looked.append(parts)
             snapshots.append(tracker.snapshot())
