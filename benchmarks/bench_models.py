@@ -66,14 +66,17 @@ def _cost(path: Path, side: dict) -> dict:
 
 def loop_cost(model: dict, result: dict) -> dict:
     """MACs per frame of a loop row: detector MACs (the loop's detector on the clip's frame size: `room`'s tiles and
-    YuNet's full frame counted as `run` counts them) / detect-every + classifier MACs x faces per frame + what the
-    second looks and the tracker spent a frame (optical flow, looks, regains), as the scene benchmark counts them."""
+    YuNet's full frame counted as `run` counts them) / detect-every, or for `room` what it spent a frame (passes,
+    second looks, close looks) + classifier MACs x faces per frame + what the tracker spent a frame (optical flow,
+    second looks, regains), as the scene benchmark counts them."""
     from fer_edge.classification.cost import loop_macs_per_frame
 
     if not result.get("ok"):
         return {}
     det = result.get("detector_macs")
-    per_frame = loop_macs_per_frame(det, result["detect_every"], model.get("macs"), result["faces_per_frame"])
+    spent = result.get("detector_macs_per_frame")  # `room`: what it spent a frame (a spread search's parts and looks)
+    per_frame = (loop_macs_per_frame(det, result["detect_every"], model.get("macs"), result["faces_per_frame"])
+                 if spent is None else loop_macs_per_frame(spent, 1, model.get("macs"), result["faces_per_frame"]))
     tracking = result.get("tracking_macs_per_frame") or 0
     return {"detector_macs": det, "classifier_macs": model.get("macs"), "tracking_macs_per_frame": tracking,
             "macs_per_frame": None if per_frame is None else round(per_frame + tracking)}

@@ -346,3 +346,17 @@ def test_the_plots_show_ferplus_accuracy_when_every_model_has_it():
     assert plotted(r) == ("accuracy", "FER2013 accuracy")
     pts = {p["model"]: p for p in plot_points(r)}
     assert pts["slow"]["y"] == 0.70 and pts["fast"]["pareto"] and pts["slow"]["pareto"]
+
+
+def test_a_loop_row_takes_what_room_spent_a_frame():
+    """`room` searched in parts spends its budget a part and a close look at a time, not its whole search every Nth
+    frame: a loop row takes what it spent a frame (passes, second looks, close looks; the worker's
+    `detector_macs_per_frame`), plus the classifier per face and the tracker, as the scene benchmark does."""
+    from fer_edge.benchmarks.bench_models import loop_cost
+
+    model = {"macs": 36_905_088}
+    plain = {"ok": True, "detector_macs": 1_701_000_000, "detect_every": 18, "faces_per_frame": 2.0,
+             "tracking_macs_per_frame": 5_000_000}
+    assert loop_cost(model, plain)["macs_per_frame"] == round(1_701_000_000 / 18 + 2 * 36_905_088 + 5_000_000)
+    spread = plain | {"detector_macs_per_frame": 120_000_000}
+    assert loop_cost(model, spread)["macs_per_frame"] == 120_000_000 + 2 * 36_905_088 + 5_000_000
