@@ -84,7 +84,9 @@ def spread_text(spread: SpreadSearch, fps: float | None, detector: str, size: tu
     at = f" ({spread.max_age / fps:.2g} s at {fps:.0f} fps)" if fps else ""
     return (f"searching {size[0]}x{size[1]} for faces by {detector} in {len(spread.parts)} parts, one every "
             f"{spread.parts[0].macs / spread.budget:.2g} frames where something moved first, every part at least every "
-            f"{spread.max_age} frames{at}, and following faces in between: {spread.budget / 1e6:,.0f} M MACs a frame "
+            f"{spread.max_age} frames{at}, "
+            f"{'looking closely at small patches of motion, ' if spread.close_macs else ''}"
+            f"and following faces in between: {spread.budget / 1e6:,.0f} M MACs a frame "
             f"(--detector-options search=whole: all of it every {_nth(spread.period)}; --detect-every N sets the rate)")
 
 
