@@ -60,7 +60,7 @@ def test_check_config_accepts_the_shipped_file_and_flags_alone():
     ("[detector]\nname = \"yunet\"\n", "detector.options.model: needed for detector.name = \"yunet\""),
     ("[detector]\nname = \"yunet\"\noptions = { model = \"/no/such.onnx\" }\n",
      "detector.options.model: /no/such.onnx: no such file"),
-    ("[detector.options]\ntile = 3\n", "detector.options.tile: not an option of the room detector (it takes search)"),
+    ("[detector.options]\ntile = 3\n", "detector.options.tile: not an option of the room detector (it takes search, zoom)"),
     ("[detector.options]\nmodel = { path = 1 }\n", "detector.options.model: want a value, got a table"),
     ("[smoothing]\nalpha = 0\n", "smoothing.alpha: 0.0 is out of range (want > 0)"),
     ("[source]\nreconnect_min_s = 5.0\nreconnect_max_s = 1.0\n", "source.reconnect_min_s: 5.0 is above"),
