@@ -252,8 +252,10 @@ def test_scene_benchmark_on_a_short_clip(shared, tmp_path):
     for r in rows.values():
         assert r["frames"] == 16 and r["fps"] > 0
         assert {"recall", "recall_by_width", "no_face_per_frame", "no_face_share", "box_iou", "box_iou_detected",
-                "box_iou_carried", "ids_per_track", "id_switches", "macs_per_frame", "tracking_macs_per_frame"} <= r.keys()
+                "box_iou_carried", "ids_per_track", "id_switches", "macs_per_frame", "tracking_macs_per_frame",
+                "close_looks"} <= r.keys()
     every1, back4 = rows[("composed", "every1")], rows[("composed", "back4")]
+    assert every1["close_looks"] == 0  # searched whole on every frame: no spread search, so no close look
     assert every1["detect_every"] == 1 and every1["box_iou_carried"] is None  # nothing carried: detected every frame
     # nine back invokes a call, plus whole second looks (117 M each) at big boxes only a tile found
     looks = (every1["detector_macs_per_frame"] - 9 * 189_000_000) * 16 / 117_000_000
