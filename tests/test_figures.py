@@ -45,12 +45,17 @@ def test_metrics_count_detect_over_detected_frames():
 
     health = Health(Steady(None), None, ("happy",), 5.0, {}, clock=lambda: 1.0)
     health.SNAPSHOT_EVERY_S = 0.0
+    from prometheus_client.parser import text_string_to_metric_families
+
+    # before the first frame every stage is there, with nothing counted yet (a scraper sees the series from the start)
+    before = {(s.name, s.labels.get("stage")): s.value for f in text_string_to_metric_families(health.metrics_text())
+              for s in f.samples if s.name.startswith("fer_edge_stage_seconds")}
+    assert before[("fer_edge_stage_seconds_count", "detect")] == 0 and before[("fer_edge_stage_seconds_sum", "total")] == 0
+    assert ("fer_edge_stage_seconds", "detect") not in before  # no quantile of nothing
     stats = LoopStats()
     for i in range(4):
         stats.add({"detect": 0.01, "total": 0.02}, 0, i % 2 == 0)
         health.on_frame(FrameResult(Frame(None, i, 0.0), (), (), i % 2 == 0, stats))
-    from prometheus_client.parser import text_string_to_metric_families
-
     m = {(s.name, s.labels.get("stage")): s.value for f in text_string_to_metric_families(health.metrics_text())
          for s in f.samples}
     assert m[("fer_edge_stage_seconds_count", "detect")] == 2 and m[("fer_edge_stage_seconds_count", "total")] == 4

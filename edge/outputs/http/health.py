@@ -197,6 +197,9 @@ class Health(Closing):
                 stages.add_sample("fer_edge_stage_seconds", {"stage": stage, "quantile": "0.95"}, p95)
                 stages.add_sample("fer_edge_stage_seconds_sum", {"stage": stage}, round(total, 6))
                 stages.add_sample("fer_edge_stage_seconds_count", {"stage": stage}, count)
+            else:  # nothing timed yet (before the first frame): a count of 0, as a Prometheus summary starts
+                stages.add_sample("fer_edge_stage_seconds_sum", {"stage": stage}, 0.0)
+                stages.add_sample("fer_edge_stage_seconds_count", {"stage": stage}, 0)
         yield stages
 
 
