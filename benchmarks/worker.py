@@ -160,9 +160,10 @@ def video_task(task: dict) -> dict:
     # `room` counts what it spent (passes, second looks at big boxes, close looks), as the scene benchmark takes it: a
     # spread search runs a part at a time, not the whole search every Nth frame. Other detectors: per call x calls
     spent = getattr(pipeline.detector, "spent_macs", None)
-    # beyond the detector's per-call cost: its second looks at big boxes, and the tracker's flow, looks and regains
-    extra = (0 if spent is not None else getattr(pipeline.detector, "looked_macs", 0)) + getattr(pipeline.tracker,
-                                                                                                 "macs", 0)
+    # beyond the detector's per-call cost: its second looks at big boxes (room's are in `spent`), and the tracker's
+    # flow, looks and regains
+    looked = 0 if spent is not None else getattr(pipeline.detector, "looked_macs", 0)
+    extra = looked + getattr(pipeline.tracker, "macs", 0)
     out = {**run.figures(), "stages_ms": dict(run.stats.latency()), "loop_ms": run.stats.quantiles("total"),
            "detect_every": run.stats.detect_every, "interval_rule": INTERVAL_RULE, "frame_size": list(size[0]),
            "detector_macs": detector_macs, "tracking_macs_per_frame": round(extra / frames),

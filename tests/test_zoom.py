@@ -35,6 +35,12 @@ def test_a_patch_is_looked_at_in_a_square_at_its_top():
     assert crop_for((0.0, 0.0, 400.0, 400.0)).width == MOST_CROP
 
 
+def _offer(places: ZoomPlaces, now: np.ndarray, free: np.ndarray) -> list[Box]:
+    """One frame's cells seen, and the crops worth a look on it."""
+    places.see(now, free)
+    return places.places()
+
+
 def _cells(x: int, y: int, size: int = 4) -> np.ndarray:
     """A grid of cells (135 x 240, a 1080p frame) of grey 100 with a bright square `size` cells a side at (x, y)."""
     grid = np.full((135, 240), 100, np.float32)
@@ -52,27 +58,27 @@ def _flicker(size: int, f: int) -> np.ndarray:
 def test_small_unexplained_motion_is_offered_once_then_left_alone_for_a_while():
     places = ZoomPlaces()
     free = np.ones((135, 240), bool)
-    offered = [places.places(_cells(50 + f, 40), free) for f in range(BACK)]
+    offered = [_offer(places, _cells(50 + f, 40), free) for f in range(BACK)]
     assert offered == [[]] * BACK  # no history yet: nothing to compare with
-    crops = places.places(_cells(50 + BACK, 40), free)
+    crops = _offer(places, _cells(50 + BACK, 40), free)
     assert len(crops) == 1
     c = crops[0]
     assert c.x1 <= (50 + BACK) * CELL and c.x2 >= (50 + BACK + 4) * CELL and c.y1 <= 40 * CELL <= c.y2
     places.looked(c)
     for f in range(COOL - 1):  # someone moving on the spot: its place is left alone ...
-        assert places.places(_cells(50 + BACK + 2 * (f % 2), 40), free) == []
-    assert places.places(_cells(50 + BACK + 2, 40), free)  # ... for COOL frames, then offered again
+        assert _offer(places, _cells(50 + BACK + 2 * (f % 2), 40), free) == []
+    assert _offer(places, _cells(50 + BACK + 2, 40), free)  # ... for COOL frames, then offered again
     # motion a followed face explains (its body) is no one new
     explained = np.ones((135, 240), bool)
     explained[30:60, 40:80] = False
     fresh = ZoomPlaces()
-    assert all(fresh.places(_cells(50 + f, 40), explained) == [] for f in range(BACK + 3))
+    assert all(_offer(fresh, _cells(50 + f, 40), explained) == [] for f in range(BACK + 3))
     # a patch wider than MOST_PX is someone the tiles see big enough
     wide = MOST_PX // CELL + 2
     big = ZoomPlaces()
-    assert all(big.places(_flicker(wide, f), free) == [] for f in range(BACK + 3))
+    assert all(_offer(big, _flicker(wide, f), free) == [] for f in range(BACK + 3))
     small = ZoomPlaces()
-    assert any(small.places(_flicker(4, f), free) for f in range(BACK + 3))  # the same, head-sized, is looked at
+    assert any(_offer(small, _flicker(4, f), free) for f in range(BACK + 3))  # the same, head-sized, is looked at
 
 
 def _grid() -> list[Part]:
@@ -181,5 +187,5 @@ def test_no_close_look_while_much_of_the_frame_changes():
             grid = _cells(50 + 2 * f, 40)
             if busy:
                 grid[specks] += 40 * (f % 2)
-            offered.append(places.places(grid, free))
+            offered.append(_offer(places, grid, free))
         assert any(offered) is not busy, (busy, offered)

@@ -82,7 +82,6 @@ class SpreadSearch:
         self._seen: list[np.ndarray | None] = [None] * len(self.parts)  # the cells when each part was last searched
         self.close_macs = close_macs
         self._zoom = ZoomPlaces() if close_macs > 0 else None
-        self._places: list[Box] = []  # this frame's patches worth a close look
 
     def plan(self, image: np.ndarray, shown: Sequence[Box], everything: bool = False) -> list[int]:
         """The parts to search on this frame (indices into `parts`); `shown`, the boxes of the faces being followed
@@ -95,7 +94,8 @@ class SpreadSearch:
             # what changed since this part was last searched (a slow walker adds up), less what followed faces explain
             self.moved[i] = count_changed(self._seen[i], now, free, p.rect)
         self._holds = [any(p.covers(b) for b in shown) for p in self.parts]
-        self._places = self._zoom.places(now, free) if self._zoom is not None else []
+        if self._zoom is not None:
+            self._zoom.see(now, free)
         if everything:  # as the interval does, a whole search on a first frame or a cut comes on top
             chosen = list(range(len(self.parts)))
         else:
@@ -113,9 +113,11 @@ class SpreadSearch:
     def close_looks(self) -> list[Box]:
         """The crops (frame pixels) to look at closely on this frame, after `plan`: the most changed patches, PER_FRAME
         at most, while the budget holds a look; each is paid for now and its place left alone for a while."""
+        if self._zoom is None or self.credit < self.close_macs:
+            return []  # the patches are only found on a frame that can pay for a look
         out: list[Box] = []
-        for crop in self._places[:PER_FRAME]:
-            if self._zoom is None or self.credit < self.close_macs:
+        for crop in self._zoom.places()[:PER_FRAME]:
+            if self.credit < self.close_macs:
                 break
             self.credit -= self.close_macs
             self._zoom.looked(crop)

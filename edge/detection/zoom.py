@@ -5,8 +5,8 @@ A patch of changed cells (motion.py) no wider than a head and shoulders, cropped
 short-range (128x128, 31 M MACs), shows such a face at 25-60 px of the model's input, where it finds faces best. A
 spread search (spread.py) pays for each look from its budget, one a frame at most; a place looked at is left alone
 for COOL frames, so a flag in the wind or a passing car costs a look now and then, not every frame, and when much of
-the frame changes at once (the camera moved) there is no look at all. Faces found this
-way are a tile's: the tracker's second look confirms them before they are reported.
+the frame changes at once (the camera moved) there is no look at all. Faces found this way are a tile's: the
+tracker's second look confirms them before they are reported.
 """
 
 from __future__ import annotations
@@ -58,27 +58,32 @@ def crop_for(rect: tuple[float, float, float, float]) -> Box:
 
 
 class ZoomPlaces:
-    """Which small patches of unexplained motion to look at closely on each frame."""
+    """Which small patches of unexplained motion to look at closely: `see` each frame's cells (cheap), then ask for
+    `places` only on a frame the budget holds a look for."""
 
     def __init__(self) -> None:
         self._history: list[np.ndarray] = []  # the last BACK + 1 frames' cells
+        self._free: np.ndarray | None = None  # this frame's cells no followed face explains
         self._cool: list[tuple[Box, int]] = []  # places looked at, and the frame until which they are left alone
         self.frame = 0
 
-    def places(self, now: np.ndarray, free: np.ndarray) -> list[Box]:
-        """This frame's crops worth a look, the most changed first, from its cells `now` and the cells no followed
-        face explains (`free`)."""
+    def see(self, now: np.ndarray, free: np.ndarray) -> None:
+        """This frame's cells `now` and the ones no followed face explains (`free`)."""
         self.frame += 1
         if self._history and self._history[-1].shape != now.shape:
             self._history = []
         self._history = (self._history + [now])[-(BACK + 1):]
-        if len(self._history) <= BACK:
+        self._free = free
+
+    def places(self) -> list[Box]:
+        """The last seen frame's crops worth a look, the most changed first."""
+        if len(self._history) <= BACK or self._free is None:
+            return []
+        mask = changed(self._history[0], self._history[-1]) & self._free
+        if mask.mean() > BUSY:
             return []
         self._cool = [(b, until) for b, until in self._cool if until > self.frame]
         out = []
-        mask = changed(self._history[0], now) & free
-        if mask.mean() > BUSY:
-            return []
         for count, rect in patches(mask):
             if count < LEAST_CELLS or rect[2] - rect[0] > MOST_PX:
                 continue
