@@ -185,6 +185,7 @@ def test_api_and_cli_give_the_same_boxes_on_a_photo_and_the_clip(shared, analyze
     ({"detector": "yunet"}, "detector.options.model: needed for detector.name = \"yunet\""),
     ({"detector_options": ["model"]}, "detector_options: want a dict of option names to values"),
     ({"detector_options": {"size": 3}}, "detector.options.size: not an option of the room detector"),
+    ({"detect_budget_mmacs": 0}, "detect_budget_mmacs: 0.0 is out of range"),
 ], ids=lambda v: repr(v) if isinstance(v, dict) else None)
 def test_bad_arguments_raise_the_documented_value_error_naming_them(kwargs, fragment):
     """Each was an AttributeError, a TypeError from a comparison, a UsageError, or accepted (inf, True)."""

@@ -137,6 +137,7 @@ def test_bad_models_and_detector(tmp_path):
     assert_one_line_error(run_cli("run", "--source", "demo", "--detector", "mtcnn"), "unknown detector 'mtcnn'",
                           code=2)
     assert_one_line_error(run_cli("run", "--source", "demo", "--detect-every", "0"), "--detect-every >= 1", code=2)
+    assert_one_line_error(run_cli("run", "--source", "demo", "--detect-budget", "0.5"), "--detect-budget", code=2)
     assert_one_line_error(run_cli("run", "--source", "demo", "--detector", "yunet"), "detector.options.model: needed",
                           code=2)
     assert_one_line_error(run_cli("run", "--source", "demo", "--detector-options", "modle=y.onnx"),

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from fer_edge.benchmarks.scene_metrics import Reported, TrueFrame, found_by, link_tracks, pairs, quality
+from fer_edge.config.tuning import DETECT_BUDGET_MACS
 from fer_edge.detection import make_detector
 from fer_edge.detection.tiled import merge, tile_grid, tile_starts
 from fer_edge.geometry import Box, Detection, iou_matrix
-from fer_edge.pipeline.loop import DETECT_BUDGET_MACS, detect_interval
+from fer_edge.pipeline.loop import detect_interval
 
 YUNET = "models/face_detection_yunet_2023mar.onnx"
 

@@ -3,6 +3,8 @@ parts where something new moved first; the tracker counts a miss only where a pa
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 import pytest
@@ -145,6 +147,30 @@ def test_the_loop_spreads_rooms_search_over_frames_within_the_budget(shared, sea
     else:  # all nine on every 18th frame: 94.5 M a frame
         assert sorted(set(steps[1:])) == [0, 9] and sum(steps[1:]) == 18
     assert found[0] == 3 and min(found) >= 2, found
+
+
+@pytest.mark.parametrize("budget, every", [(100, 18), (400, 5)])
+def test_the_detector_budget_sets_how_fast_room_s_parts_come_round(budget, every, caplog):
+    """`detector.budget_mmacs` (`--detect-budget`; the API's `detect_budget_mmacs`): at 1080p `room` spends its
+    whole search (1,701 M MACs) over ceil(1701 / budget) frames, a part at a time: two rounds of nine parts take 36
+    frames at the default 100 M, 10 at 400 M (two parts on some frames)."""
+    from fer_edge import Analyzer
+
+    caplog.set_level(logging.INFO, logger="fer_edge")
+    analyzer = Analyzer(detect_budget_mmacs=budget)
+    room = analyzer._pipeline.detector
+    frames = [np.roll(_scene(), 2 * i, axis=1) for i in range(1 + 2 * every)]
+    passes = []
+    for _ in analyzer.stream(frames):
+        passes.append(room.passes)
+    steps = np.diff([0] + passes)
+    rate = room.macs(W, H) / every  # the first frame's nine passes come out of it too (as in the test above)
+    assert steps[0] == 9 and steps[1:].max() == (1 if budget == 100 else 2), steps
+    assert 2 * every * rate - 2 * MACS <= room.spent_macs <= 9 * MACS + 2 * every * rate + MACS
+    assert 2 * 9 - 9 - 2 <= steps[1:].sum() <= 2 * 9, steps
+    said = " ".join(r.getMessage() for r in caplog.records if "searching 1920x1080" in r.getMessage())
+    rate, nth = ("one every 2 frames", "18th") if budget == 100 else ("1.8 a frame", "5th")
+    assert f"in 9 parts, {rate} where" in said and f"search=whole: all of it every {nth} frame" in said, said
 
 
 def test_a_kiosk_frame_is_searched_whole_every_second_frame():

@@ -90,7 +90,7 @@ def _check_run_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--frames {args.frames}: want --frames >= 0")
     if getattr(args, "detector.every") is not None and getattr(args, "detector.every").strip() == "0":
         # 0 is the MAC budget in a config file; on the command line, leave the flag out for that
-        raise UsageError("--detect-every 0: want --detect-every >= 1 (leave it out for the 100 M MACs budget)")
+        raise UsageError("--detect-every 0: want --detect-every >= 1 (leave it out for the --detect-budget rule)")
 
 
 def run_config(args: argparse.Namespace) -> Config:

@@ -59,8 +59,12 @@ class DetectorConfig:
     margin: float = key(geometry.MARGIN, "face crop margin, a fraction of the face size", lo=0, hi=2, flag="--margin")
     level_eyes: bool = key(False, "rotate each face crop so the eyes are level", flag="--level-eyes")
     every: int = key(0, "detect on every Nth frame of a camera or video, reusing the boxes between (0: the "
-                         "smallest N, at least 2, that keeps the detector within 100 M MACs a frame)", lo=0, hi=100,
+                         "smallest N, at least 2, that keeps the detector within budget_mmacs a frame)", lo=0, hi=100,
                       flag="--detect-every")
+    budget_mmacs: float = key(tuning.DETECT_BUDGET_MACS / 1e6, "with every = 0: the detector's MACs a frame, "
+                              "amortized, in millions (room spends them a part at a time): less on a board slower "
+                              "than a Pi 4, more finds a few more small faces", lo=1, hi=100_000,
+                              flag="--detect-budget")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The tracker's tuned defaults: the [smoothing] and [tracking] keys' defaults, which the tracker takes from here.
+"""The tracker's tuned defaults: the [smoothing] and [tracking] keys' defaults, which the tracker takes from here; and
+the detector's compute budget (`detector.budget_mmacs`), which the loop takes from here.
 
 The smoothing defaults were tuned on the Hamilton test clip with `python -m fer_edge.benchmarks.stability` (docs/bench.md,
 "Stable labels"), never on FER2013; the tracking defaults follow from walking speed and the detection interval
@@ -29,3 +30,7 @@ MIN_LIKENESS = 0.2
 # A face the flow loses is looked for again on a crop around its box (edge/tracking/regain.py): on the composed clip
 # recall 0.725 -> 0.79 and ids per true track 1.67 -> 1.19 (python -m fer_edge.benchmarks.scene).
 REGAIN = True
+# A Pi-sized cost ceiling for the detector, amortized over the interval (issue 9): `room` on a 1080p frame costs
+# 1.7 G MACs a call (nine back invokes), so with this budget it detects every 18th frame (or spends 94 M a frame a part
+# at a time), while `back` (189 M) keeps every 2nd. `detector.budget_mmacs` raises it where the device has the time.
+DETECT_BUDGET_MACS = 100_000_000

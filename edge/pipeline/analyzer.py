@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ..config.keys import Scalar
-from ..config.tuning import CONFIRM, CONFIRM_DEFAULT, FOLLOW, FOLLOW_DEFAULT
+from ..config.tuning import CONFIRM, CONFIRM_DEFAULT, DETECT_BUDGET_MACS, FOLLOW, FOLLOW_DEFAULT
 from ..detection import DEFAULT_DETECTOR
 from ..errors import UsageError
 from ..geometry import MARGIN
@@ -90,7 +90,8 @@ class Analyzer:
     `{"model": PATH}`, its ONNX file); `threads`, CPU threads for the detector and the classifier; `accelerator`,
     none or edgetpu; `min_face_score`, the detector's threshold (None: its default); `margin`, the face crop's margin as
     a fraction of the face; `level_eyes`, rotate each crop so the eyes are level; `follow` and `confirm`, how
-    faces are tracked between detections and confirmed (the config's [tracking] keys). The models load once, here:
+    faces are tracked between detections and confirmed (the config's [tracking] keys); `detect_budget_mmacs`, the
+    detector's MACs a frame on a video, in millions (`--detect-budget`). The models load once, here:
     build one Analyzer and reuse it. One Analyzer serves one thread at a time.
 
     A model or detector that cannot be loaded raises `fer_edge.errors.FerEdgeError` (its message names the file);
@@ -101,13 +102,14 @@ class Analyzer:
     def __init__(self, *, model: str | os.PathLike[str] | None = None, detector: str = DEFAULT_DETECTOR,
                  threads: int = 1, accelerator: str = "none", min_face_score: float | None = None,
                  detector_options: Mapping[str, Option] | None = None, margin: float = MARGIN,
-                 level_eyes: bool = False, follow: str = FOLLOW_DEFAULT, confirm: str = CONFIRM_DEFAULT) -> None:
+                 level_eyes: bool = False, follow: str = FOLLOW_DEFAULT, confirm: str = CONFIRM_DEFAULT,
+                 detect_budget_mmacs: float = DETECT_BUDGET_MACS / 1e6) -> None:
         from ..config import Config, DetectorConfig, ModelConfig, TrackingConfig
         from .build import build_pipeline
 
         _check_arguments(model=model, detector=detector, threads=threads, accelerator=accelerator,
                          min_face_score=min_face_score, detector_options=detector_options, margin=margin,
-                         level_eyes=level_eyes)
+                         level_eyes=level_eyes, detect_budget_mmacs=detect_budget_mmacs)
         for name, value, choices in (("follow", follow, FOLLOW), ("confirm", confirm, CONFIRM)):
             if value not in choices:
                 raise ArgumentError(f"{name}: want one of {', '.join(choices)}, got {value!r}")
@@ -115,7 +117,8 @@ class Analyzer:
                                                                accelerator=accelerator),
                             detector=DetectorConfig(name=detector, min_score=min_face_score or 0.0,
                                                     options=_options(detector_options),
-                                                    margin=float(margin), level_eyes=level_eyes),
+                                                    margin=float(margin), level_eyes=level_eyes,
+                                                    budget_mmacs=float(detect_budget_mmacs)),
                             tracking=TrackingConfig(follow=follow, confirm=confirm))
         try:
             self._pipeline = build_pipeline(cfg)  # the models and loop options `fer-edge run` would use
@@ -188,7 +191,7 @@ class ArgumentError(UsageError, ValueError):
 
 # each argument's config key, whose type and limits it is held to (those of `fer-edge run`'s flags)
 _KEYS = {"threads": "threads", "accelerator": "model.accelerator", "min_face_score": "detector.min_score",
-         "margin": "detector.margin", "level_eyes": "detector.level_eyes"}
+         "margin": "detector.margin", "level_eyes": "detector.level_eyes", "detect_budget_mmacs": "detector.budget_mmacs"}
 
 
 def _options(given: Mapping[str, Option] | None) -> dict[str, Scalar]:

@@ -15,7 +15,7 @@ from ..detection import FaceDetector
 from ..errors import DeviceError, FerEdgeError, UsageError
 from ..sources import FrameSource, Lores
 from ..tracking import Tracker
-from .loop import DETECT_BUDGET_MACS, Classifier, FrameStep, LoopOptions, run_loop
+from .loop import Classifier, FrameStep, LoopOptions, run_loop
 from .sink import Sink
 from .stats import LoopStats
 
@@ -87,7 +87,7 @@ def model_labels(cfg: Config) -> tuple[str, ...]:
 def loop_options(cfg: Config, max_frames: int = 0) -> LoopOptions:
     """detector.every N, or (0) the MAC budget that picks N on the first frame."""
     det = cfg.detector
-    interval = {"detect_every": det.every} if det.every else {"detect_budget_macs": DETECT_BUDGET_MACS}
+    interval = {"detect_every": det.every} if det.every else {"detect_budget_macs": det.budget_mmacs * 1e6}
     return LoopOptions(margin=det.margin, level_eyes=det.level_eyes, max_frames=max_frames, **interval)
 
 

@@ -25,9 +25,6 @@ from .sink import Sink
 from .stats import LoopStats
 
 DEFAULT_DETECT_EVERY = 2  # detection is 70% of a frame; faces move little in 1/30 s (docs/run.md, "How often ...")
-# A Pi-sized cost ceiling for the detector, amortized over the interval (issue 9): `room` on a 1080p frame costs
-# 1.7 G MACs a call (nine back invokes), so with this budget it detects every 18th frame, while `back` (189 M) keeps every 2nd.
-DETECT_BUDGET_MACS = 100_000_000
 MIN_CROP = 8  # pixels: a smaller crop (a box at the very edge) says nothing about an expression
 
 log = logging.getLogger(__name__)
@@ -79,15 +76,17 @@ def interval_text(every: int, fps: float | None, detector: str, macs: int | None
     return f"{what}: {why} (--detect-every N sets the interval)"
 
 
-def spread_text(spread: SpreadSearch, fps: float | None, detector: str, size: tuple[int, int]) -> str:
-    """A spread search in a user's words."""
+def spread_text(spread: SpreadSearch, fps: float | None, detector: str, size: tuple[int, int], every: int) -> str:
+    """A spread search in a user's words; `every`, the interval the same budget gives the search all at once."""
     at = f" ({spread.max_age / fps:.2g} s at {fps:.0f} fps)" if fps else ""
-    return (f"searching {size[0]}x{size[1]} for faces by {detector} in {len(spread.parts)} parts, one every "
-            f"{spread.parts[0].macs / spread.budget:.2g} frames where something moved first, every part at least every "
+    per = spread.parts[0].macs / spread.budget  # frames a part's MACs take
+    rate = f"one every {per:.2g} frames" if per >= 1 else f"{1 / per:.2g} a frame"
+    return (f"searching {size[0]}x{size[1]} for faces by {detector} in {len(spread.parts)} parts, {rate} "
+            f"where something moved first, every part at least every "
             f"{spread.max_age} frames{at}, "
             f"{'looking closely at small patches of motion, ' if spread.close_macs else ''}"
             f"and following faces in between: {spread.budget / 1e6:,.0f} M MACs a frame "
-            f"(--detector-options search=whole: all of it every {_nth(spread.period)}; --detect-every N sets the rate)")
+            f"(--detector-options search=whole: all of it every {_nth(every)}; --detect-every N sets the rate)")
 
 
 def crop_face(image: np.ndarray, det: Detection, margin: float, level_eyes: bool) -> np.ndarray:
@@ -205,7 +204,7 @@ class FrameStep:
             if len(parts) > 1:  # the interval's passes a frame, spent a part at a time: the same MACs, and looks
                 self._spread = SpreadSearch(parts, macs / self.every,  # at big boxes and close looks come out of them
                                             cast(Spreading, self.detector).close_macs)
-                log.info(spread_text(self._spread, fps, self.detector.name, (w, h)))
+                log.info(spread_text(self._spread, fps, self.detector.name, (w, h), self.every))
                 return
         if self.opts.detect_budget_macs > 0:
             log.info(interval_text(self.every, fps, self.detector.name, macs, (w, h), self.opts.detect_budget_macs))
