@@ -32,5 +32,6 @@ MIN_LIKENESS = 0.2
 REGAIN = True
 # A Pi-sized cost ceiling for the detector, amortized over the interval (issue 9): `room` on a 1080p frame costs
 # 1.7 G MACs a call (nine back invokes), so with this budget it detects every 18th frame (or spends 94 M a frame a part
-# at a time), while `back` (189 M) keeps every 2nd. `detector.budget_mmacs` raises it where the device has the time.
+# at a time), while `back` (189 M) keeps every 2nd. `detector.budget_mmacs` sets it: more buys little recall at 1080p
+# (docs/bench.md, "The detector budget"), less suits a board slower than a Pi 4.
 DETECT_BUDGET_MACS = 100_000_000
