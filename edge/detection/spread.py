@@ -73,8 +73,8 @@ class SpreadSearch:
         self.parts = tuple(parts)
         self.budget = float(budget)
         # frames one round of every part takes at this budget; any part waits at most two rounds
-        self.period = max(len(self.parts), math.ceil(sum(p.macs for p in self.parts) / self.budget))
-        self.max_age = 2 * self.period
+        period = max(len(self.parts), math.ceil(sum(p.macs for p in self.parts) / self.budget))
+        self.max_age = 2 * period
         self.age = [0] * len(self.parts)
         self.moved = [0] * len(self.parts)
         self.credit = 0.0
