@@ -85,6 +85,7 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
         if not remaining[i]:
             continue
         overlap = iou_matrix(boxes[i:i + 1], boxes)[0] >= iou_threshold
+        overlap[i] = True  # a box of no area overlaps nothing, itself included: it is still its own cluster
         members = np.flatnonzero(overlap & remaining)
         remaining[members] = False
         w = scores[members][:, None]

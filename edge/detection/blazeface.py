@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ..errors import FerEdgeError, UsageError
-from ..geometry import Box, Detection, weighted_nms
+from ..geometry import Box, Detection, iou_matrix, weighted_nms
 from ..runtime import make_interpreter
 from .base import NoOptions
 
@@ -119,6 +119,12 @@ class BlazeFaceDetector:
         return self.spec.macs
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
+        return self.detect_below(frame, None)[0]
+
+    def detect_below(self, frame: np.ndarray, least: float | None) -> tuple[list[Detection], list[Detection]]:
+        """`detect`'s faces; and with `least`, the boxes scoring from `least` up to the threshold that overlap no face
+        (suppressed among themselves): where a closer look may find a face the model was unsure of (tiled.py's
+        hints)."""
         size = self.spec.size
         # letterbox first, then colour and scale the small square: a third of the cost of doing it on the frame
         square, scale, pad_x, pad_y = letterbox(frame, size)
@@ -130,11 +136,25 @@ class BlazeFaceDetector:
         self._interp.invoke()
         raw_boxes = self._interp.get_tensor(self._boxes_idx)[0]
         raw_scores = self._interp.get_tensor(self._scores_idx)[0, :, 0]
+        placed = (frame.shape[:2], scale, pad_x, pad_y)
         keep = raw_scores > self._min_logit
-        if not keep.any():
-            return []
-        boxes, kps, scores = decode(raw_boxes[keep], raw_scores[keep], self._anchors[keep], size)
-        fh, fw = frame.shape[:2]
+        faces = self._placed(raw_boxes[keep], raw_scores[keep], self._anchors[keep], placed) if keep.any() else []
+        if least is None:
+            return faces, []
+        low = (raw_scores > np.log(least / (1 - least))) & ~keep
+        below = self._placed(raw_boxes[low], raw_scores[low], self._anchors[low], placed) if low.any() else []
+        if faces and below:
+            over = iou_matrix(np.array([d.box.as_array() for d in below]), np.array([d.box.as_array() for d in faces]))
+            below = [d for d, o in zip(below, over.max(axis=1)) if o < self.iou_threshold]
+        return faces, below
+
+    def _placed(self, raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
+                placed: tuple[tuple[int, ...], float, float, float]) -> list[Detection]:
+        """Decoded, suppressed candidates in frame pixels (`placed`: the frame's shape and the letterbox's scale and
+        padding), best first."""
+        size = self.spec.size
+        (fh, fw), scale, pad_x, pad_y = placed
+        boxes, kps, scores = decode(raw_boxes, raw_scores, anchors, size)
         dets = []
         for box, score, kp in weighted_nms(boxes, scores, kps, self.iou_threshold):
             # letterboxed [0, 1] -> frame pixels

@@ -57,6 +57,9 @@ class Spreading(Protocol):
     def look_close(self, frame: np.ndarray, crop: Box) -> list[Detection]: ...
 
     @property
+    def hints(self) -> list[Box]: ...
+
+    @property
     def looked_macs(self) -> int: ...
 
     @property
@@ -110,10 +113,14 @@ class SpreadSearch:
             self.age[i], self.moved[i], self._seen[i] = 0, 0, now
         return chosen
 
-    def close_looks(self) -> list[Box]:
-        """The crops (frame pixels) to look at closely on this frame, after `plan`: the most changed patches, PER_FRAME
-        at most, while the budget holds a look; each is paid for now and its place left alone for a while."""
-        if self._zoom is None or self.credit < self.close_macs:
+    def close_looks(self, hints: Sequence[Box] = ()) -> list[Box]:
+        """The crops (frame pixels) to look at closely on this frame, after `plan`: around the search's `hints` (small
+        boxes it scored under its threshold), then the most changed patches, PER_FRAME at most, while the budget holds
+        a look; each is paid for now and its place left alone for a while."""
+        if self._zoom is None:
+            return []
+        self._zoom.hint(hints)
+        if self.credit < self.close_macs:
             return []  # the patches are only found on a frame that can pay for a look
         out: list[Box] = []
         for crop in self._zoom.places()[:PER_FRAME]:

@@ -39,6 +39,13 @@ SAME_FACE = 0.5  # intersection over the smaller box: above this, two boxes are 
 # in the shared photos) are all of that size, and the second look rejects each of them; the whole-frame pass alone
 # finds only half the 80-160 px faces at 1080p (10-20 px in its input), which the tiles all find.
 CONFIRM_PX = 12
+# A tile box scoring under the threshold but at least HINT_SCORE, narrower than HINT_PX frame px and on no face found,
+# is a hint: the tiles see a 20-40 px face at 8-16 px, where back often scores a real one 0.2-0.4, and a close look
+# (zoom.py) at full size finds it if it is one. Composed 1080p clips, recall of YuNet's faces: 0.847 -> 0.878 on seeds
+# 0-9 (the two values were chosen there: 0.3 and 0.1 did worse), 0.820 -> 0.865 on seeds 10-19, which nothing was
+# chosen on; boxes on no face a frame 0.09 -> 0.18 and 0.16 -> 0.17 (python -m fer_edge.benchmarks.scene_misses).
+HINT_SCORE = 0.2
+HINT_PX = 60
 
 
 def tile_starts(length: int, tile: int, min_overlap: int) -> list[int]:
@@ -127,6 +134,7 @@ class TiledBlazeFace:
         self.back = BlazeFaceDetector("back", min_score=min_score, threads=threads)
         self.size = TILE_SIZE
         self.tile_scale, self.min_overlap = tile_scale, min_overlap
+        self.hints: list[Box] = []  # the last search's tile boxes under the threshold where a close look may pay
         self.look = SecondLook(threads)  # the tracker's second look at new tile-only faces, and the vet's
         self.vet = BigBoxVet(self.look)
 
@@ -184,11 +192,12 @@ class TiledBlazeFace:
     def search(self, frame: np.ndarray, which: Iterable[int], known: Sequence[Box] = ()) -> list[Detection]:
         """Faces found by the parts `which` (indices into `parts`: 0 the whole frame, i the (i-1)th tile). A big tile
         box the whole-frame pass (when it ran) did not see is looked at again, unless it lies on a `known` face
-        (one being followed): that one is a face already."""
+        (one being followed): that one is a face already. Small tile boxes under the threshold go to `hints`."""
         which = set(which)
         h, w = frame.shape[:2]
         tiles = self.grid(w, h)
         whole = self.back.detect(frame) if 0 in which else []
+        self.hints = []
         self.passes += (0 in which) + sum(1 for i in which if 0 < i <= len(tiles))
         if not tiles:
             return whole
@@ -202,6 +211,7 @@ class TiledBlazeFace:
         scaled = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA) if everything else None
         confirm = CONFIRM_PX * max(w, h) / self.size  # frame px: a face this wide is the whole-frame pass's to find
         dets, cut = list(whole), [False] * len(whole)
+        hinted: list[Detection] = []
         for n, (x, y, tw, th) in enumerate(tiles, start=1):
             if n not in which:
                 continue
@@ -209,7 +219,9 @@ class TiledBlazeFace:
             image = scaled[y:y + th, x:x + tw] if scaled is not None else cv2.resize(
                 frame[round(y / s):min(h, round((y + th) / s)), round(x / s):min(w, round((x + tw) / s))], (tw, th),
                 interpolation=cv2.INTER_AREA)
-            for d in self.back.detect(image):
+            found, below = self.back.detect_below(image, HINT_SCORE if self.close is not None else None)
+            hinted += [h for h in (_shift(d, x, y, s) for d in below) if h.box.width < HINT_PX]
+            for d in found:
                 fd = _shift(d, x, y, s)
                 if fd.box.width >= confirm and all(_overlap_of_smaller(fd.box, o.box) < SAME_FACE for o in whole):
                     if not _on_known(fd.box, known) and not self.vet(frame, fd):
@@ -220,6 +232,8 @@ class TiledBlazeFace:
                 cut.append((b.x1 < 1 and x > 0) or (b.y1 < 1 and y > 0) or (b.x2 > tw - 1 and x + tw < sw)
                            or (b.y2 > th - 1 and y + th < sh))
                 dets.append(fd)
+        found_boxes = [f.box for f in dets]  # a hint on a face another tile found is that face: nothing to look for
+        self.hints = [d.box for d in sorted(hinted, key=lambda d: -d.score) if not _on_known(d.box, found_boxes)]
         # a tile's box that the whole-frame pass saw too is not tile-only, whichever of the two merge kept
         return [dataclasses.replace(d, tile_only=False) if d.tile_only and any(
             _overlap_of_smaller(d.box, o.box) >= SAME_FACE for o in whole) else d for d in merge(dets, cut)]

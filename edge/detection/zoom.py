@@ -5,8 +5,11 @@ A patch of changed cells (motion.py) no wider than a head and shoulders, cropped
 short-range (128x128, 31 M MACs), shows such a face at 25-60 px of the model's input, where it finds faces best. A
 spread search (spread.py) pays for each look from its budget, one a frame at most; a place looked at is left alone
 for COOL frames, so a flag in the wind or a passing car costs a look now and then, not every frame, and when much of
-the frame changes at once (the camera moved) there is no look at all. Faces found this way are a tile's: the
-tracker's second look confirms them before they are reported.
+the frame changes at once (the camera moved) there is no look at motion. A small box a tile scored just under its
+threshold (a hint, tiled.py) is looked at before any motion, on one of the next few frames the budget can pay for:
+the tiles see a 20-40 px face at 8-16 px, where BlazeFace back often scores a real face 0.2-0.4, and a face standing
+still makes no motion to look at. Faces found this way are a tile's: the tracker's second look confirms them before
+they are reported.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ COOL = 8  # frames a place looked at is left alone
 # a walker no followed face explains changes about 1% of a 1080p frame, so a street with a few newcomers still gets looks.
 BUSY = 0.05
 PER_FRAME = 1  # looks a frame at most
+HINT_CONTEXT = 3.0  # a hint's crop is this many of its widths wide: the face at a third of the model's input
+HINT_FRAMES = 4  # frames a hint waits for a frame that can pay for its look (a walker moves a face width in 4-10)
 
 
 def patches(mask: np.ndarray) -> list[tuple[int, tuple[float, float, float, float]]]:
@@ -57,6 +62,13 @@ def crop_for(rect: tuple[float, float, float, float]) -> Box:
     return Box(cx - side / 2, top, cx + side / 2, top + side)
 
 
+def hint_crop(box: Box) -> Box:
+    """The square a hint is looked at in: HINT_CONTEXT of its widths wide (LEAST_CROP..MOST_CROP), centred on it."""
+    side = float(np.clip(box.width * HINT_CONTEXT, LEAST_CROP, MOST_CROP))
+    cx, cy = box.center
+    return Box(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+
+
 class ZoomPlaces:
     """Which small patches of unexplained motion to look at closely: `see` each frame's cells (cheap), then ask for
     `places` only on a frame the budget holds a look for."""
@@ -65,6 +77,7 @@ class ZoomPlaces:
         self._history: list[np.ndarray] = []  # the last BACK + 1 frames' cells
         self._free: np.ndarray | None = None  # this frame's cells no followed face explains
         self._cool: list[tuple[Box, int]] = []  # places looked at, and the frame until which they are left alone
+        self._hints: list[tuple[Box, int]] = []  # crops around hints not yet looked at, and the frame they came on
         self.frame = 0
 
     def see(self, now: np.ndarray, free: np.ndarray) -> None:
@@ -75,26 +88,28 @@ class ZoomPlaces:
         self._history = (self._history + [now])[-(BACK + 1):]
         self._free = free
 
+    def hint(self, boxes: Sequence[Box]) -> None:
+        """Boxes a search on the last seen frame scored just under its threshold (best first): looked at before any
+        motion, on one of the next HINT_FRAMES frames that can pay for a look."""
+        self._hints = [(hint_crop(b), self.frame) for b in boxes] + self._hints
+
     def places(self) -> list[Box]:
-        """The last seen frame's crops worth a look, the most changed first."""
-        if len(self._history) <= BACK or self._free is None:
-            return []
-        mask = changed(self._history[0], self._history[-1]) & self._free
-        if mask.mean() > BUSY:
-            return []
+        """The last seen frame's crops worth a look: around the hints still fresh, then the patches of motion, the
+        most changed first (none on a busy frame); none where a look was taken less than COOL frames ago."""
         self._cool = [(b, until) for b, until in self._cool if until > self.frame]
-        out = []
-        for count, rect in patches(mask):
-            if count < LEAST_CELLS or rect[2] - rect[0] > MOST_PX:
-                continue
-            crop = crop_for(rect)
-            if not any(_inside(crop.center, b) for b, _ in self._cool):
-                out.append(crop)
-        return out
+        self._hints = [(c, at) for c, at in self._hints if self.frame - at < HINT_FRAMES]
+        out = [c for c, _ in self._hints]
+        if len(self._history) > BACK and self._free is not None:
+            mask = changed(self._history[0], self._history[-1]) & self._free
+            if mask.mean() <= BUSY:
+                out += [crop_for(rect) for count, rect in patches(mask) if count >= LEAST_CELLS
+                        and rect[2] - rect[0] <= MOST_PX]
+        return [c for c in out if not any(_inside(c.center, b) for b, _ in self._cool)]
 
     def looked(self, crop: Box) -> None:
         """`crop` was looked at: leave its place alone for COOL frames."""
         self._cool.append((crop, self.frame + COOL))
+        self._hints = [(c, at) for c, at in self._hints if c != crop]
 
 
 def _inside(point: tuple[float, float], box: Box) -> bool:

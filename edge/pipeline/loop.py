@@ -152,7 +152,7 @@ class FrameStep:
             self._sized = True  # stills are always detected; a camera that comes back at another size is sized again
             self._size(frame, fps)
         cut = self.tracker.new_frame(frame.image)  # a scene cut ends every track; boxes from before it are stale
-        searched, which, shown = None, [], []
+        searched, which, shown, hints = None, [], [], []
         if self._spread is not None and not still and not paused:
             shown = [t.box for t in self.tracker.tracks if t.visible and t.confirmed]
             which = self._spread.plan(frame.image, shown, everything=self.frames == 0 or cut)
@@ -167,10 +167,11 @@ class FrameStep:
             looked = spreading.looked_macs
             dets: list[Detection] | None = spreading.search(frame.image, which, shown)
             self._spread.charge(spreading.looked_macs - looked)  # second looks come out of the same budget
+            hints = spreading.hints  # small boxes it scored under its threshold: a close look first goes there
         else:
             dets = detect_frame(self.detector, frame) if detected else ([] if paused else None)  # lores if any
         if self._spread is not None and not still and not paused:
-            for crop in self._spread.close_looks():  # small patches of motion, seen at full size
+            for crop in self._spread.close_looks(hints):  # hints and small patches of motion, seen at full size
                 found = cast(Spreading, self.detector).look_close(frame.image, crop)
                 if found:
                     dets, detected = with_close(dets or [], found), True
