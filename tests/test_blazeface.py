@@ -43,6 +43,34 @@ def test_weighted_nms_merges_overlaps_and_keeps_separate_boxes():
     assert iou_matrix(out[1][0][None], boxes[2:3])[0, 0] == pytest.approx(1.0)
 
 
+def test_a_box_of_no_area_is_its_own_cluster_not_a_nan():
+    """Sub-threshold candidates (tiled.py's hints) include boxes the regressors give no area: each stays a cluster of
+    one, so no cluster divides by a weight of nothing."""
+    boxes = np.array([[5, 5, 5, 9], [0, 0, 10, 10]], np.float32)  # the first has no width
+    kps = np.zeros((2, 6, 2), np.float32)
+    with np.errstate(all="raise"):
+        out = weighted_nms(boxes, np.array([0.9, 0.3], np.float32), kps, 0.3)
+    assert len(out) == 2 and all(np.isfinite(b).all() and np.isfinite(k).all() for b, _, k in out)
+
+
+@pytest.mark.shared
+def test_the_boxes_under_the_threshold_leave_the_faces_as_they_are(shared):
+    """`detect_below` gives `detect`'s faces unchanged, and beside them the candidates scoring from `least` up to the
+    threshold that lie on no face: a tile of a room view with faces of 8-20 px in it (what tiled.py's hints are)."""
+    photo = cv2.imread(str(shared / "data" / "scenes" / "fr_obama_and_biden.jpg"))
+    room = cv2.resize(photo, (1920, 1080))
+    room[700:760, 900:960] = cv2.resize(photo[443:627, 757:941], (60, 60), interpolation=cv2.INTER_AREA)
+    tile = cv2.resize(room, (768, 432), interpolation=cv2.INTER_AREA)[176:432, 256:512]  # 0.4 scale, as the tiles
+    back = BlazeFaceDetector("back")
+    faces = back.detect(tile)
+    same, below = back.detect_below(tile, 0.2)
+    assert [d.box for d in same] == [d.box for d in faces] and faces
+    assert below and all(0.2 <= d.score <= back.min_score for d in below)
+    over = iou_matrix(np.array([d.box.as_array() for d in below]), np.array([d.box.as_array() for d in faces]))
+    assert over.max() < back.iou_threshold
+    assert back.detect_below(tile, None) == (faces, [])
+
+
 def test_letterbox_keeps_aspect_and_centres():
     img = np.full((100, 200, 3), 255, np.uint8)
     square, scale, pad_x, pad_y = letterbox(img, 128)

@@ -9,7 +9,18 @@ import pytest
 
 from fer_edge.detection.motion import CELL
 from fer_edge.detection.spread import Part, SpreadSearch
-from fer_edge.detection.zoom import BACK, COOL, LEAST_CROP, MOST_CROP, MOST_PX, ZoomPlaces, crop_for, patches
+from fer_edge.detection.zoom import (
+    BACK,
+    COOL,
+    HINT_FRAMES,
+    LEAST_CROP,
+    MOST_CROP,
+    MOST_PX,
+    ZoomPlaces,
+    crop_for,
+    hint_crop,
+    patches,
+)
 from fer_edge.geometry import Box
 
 MACS, LOOK = 189_000_000, 31_000_000
@@ -79,6 +90,52 @@ def test_small_unexplained_motion_is_offered_once_then_left_alone_for_a_while():
     assert all(_offer(big, _flicker(wide, f), free) == [] for f in range(BACK + 3))
     small = ZoomPlaces()
     assert any(_offer(small, _flicker(4, f), free) for f in range(BACK + 3))  # the same, head-sized, is looked at
+
+
+def test_a_hint_is_looked_at_before_motion_and_waits_a_few_frames_for_a_look():
+    """A box a tile scored just under its threshold is offered first, on a square centred on it (three of its widths,
+    within the crop sizes), even with no motion at all; it waits HINT_FRAMES frames for a look, and once looked at
+    its place is left alone like any other."""
+    hint = Box(1000.0, 500.0, 1030.0, 530.0)
+    crop = hint_crop(hint)
+    assert crop.center == hint.center and crop.width == crop.height == 90
+    assert hint_crop(Box(0.0, 0.0, 10.0, 10.0)).width == LEAST_CROP
+    assert hint_crop(Box(0.0, 0.0, 100.0, 100.0)).width == MOST_CROP
+    free = np.ones((135, 240), bool)
+    places = ZoomPlaces()
+    places.see(_cells(50, 40), free)
+    places.hint([hint])
+    assert places.places() == [crop]  # a still frame, no history: only the hint
+    for f in range(1, HINT_FRAMES):  # a head moving elsewhere: once there is history, its patch comes after the hint
+        offered = _offer(places, _cells(50 + f, 40), free)
+        assert offered[0] == crop and len(offered) == (2 if f >= BACK else 1), (f, offered)
+    assert crop not in _offer(places, _cells(50 + HINT_FRAMES, 40), free)  # not looked at in time: gone
+    fresh = ZoomPlaces()
+    fresh.see(_cells(50, 40), free)
+    fresh.hint([hint])
+    fresh.looked(crop)
+    fresh.hint([hint])  # the same place found again: left alone for COOL frames
+    assert fresh.places() == []
+
+
+def test_a_hint_waits_for_a_frame_that_can_pay_for_its_look():
+    """On a still frame a hint is the only reason for a look; one the budget cannot pay for now is looked at on the
+    next frame that can, from the same budget."""
+    spread = SpreadSearch(_grid(), MACS / 2, LOOK)
+    frame = _frame(100)
+    spread.plan(frame, [], everything=True)
+    hint = Box(700.0, 500.0, 720.0, 520.0)
+    looks = []
+    for f in range(1, 8):
+        spread.plan(frame, [])
+        if f == 1:
+            spread.credit = LOOK - 1  # this frame cannot pay for a look
+        looks.append(spread.close_looks([hint] if f == 1 else []))
+    assert looks[0] == [] and looks[1] == [hint_crop(hint)] and not any(looks[2:])
+    plain = SpreadSearch(_grid(), MACS / 2)  # no look cost: no looks, hints or not
+    plain.plan(frame, [], everything=True)
+    plain.plan(frame, [])
+    assert plain.close_looks([hint]) == []
 
 
 def _grid() -> list[Part]:
@@ -189,3 +246,64 @@ def test_no_close_look_while_much_of_the_frame_changes():
                 grid[specks] += 40 * (f % 2)
             offered.append(_offer(places, grid, free))
         assert any(offered) is not busy, (busy, offered)
+
+
+def _still_room(shared, face: int, photo: str = "skimage_astronaut.png",
+                box: tuple[int, int, int, int] = (173, 75, 277, 178)) -> tuple[np.ndarray, Box]:
+    """A real 1080p backdrop with a real head and shoulders pasted still in it, its face `face` px wide; and the face's
+    box. `box`: the face's box in `photo` (benchmarks/scene_people.py)."""
+    scenes = shared / "data" / "scenes"
+    room = cv2.resize(cv2.imread(str(scenes / "fr_obama_and_biden.jpg")), (1920, 1080))
+    x1, y1, x2, y2 = box
+    w = x2 - x1
+    top, left = max(0, int(y1 - 0.75 * w)), max(0, int(x1 - 0.8 * w))
+    k = face / w
+    head = cv2.resize(cv2.imread(str(scenes / photo))[top:int(y2 + 1.9 * w), left:int(x2 + 0.8 * w)], None, fx=k,
+                      fy=k, interpolation=cv2.INTER_AREA)
+    room[700:700 + head.shape[0], 900:900 + head.shape[1]] = head
+    fx, fy = 900 + (x1 - left) * k, 700 + (y1 - top) * k
+    return room, Box(fx, fy, fx + face, fy + face)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("hints", [True, False])
+def test_a_small_face_standing_still_is_found_through_a_hint(shared, hints, monkeypatch):
+    """A 20 px face standing still in a 1080p room: the tiles score it under their threshold and nothing moves, so
+    only a close look at the hint its tile gave finds it; it is reported within two rounds of the search. With the
+    hint's floor at the threshold (no hints), it is never found."""
+    from fer_edge import Analyzer
+    from fer_edge.detection import tiled
+    from fer_edge.detection.blazeface import VARIANTS
+
+    if not hints:
+        monkeypatch.setattr(tiled, "HINT_SCORE", VARIANTS["back"].min_score)  # nothing scores between
+    room, face = _still_room(shared, 20)
+    analyzer = Analyzer()
+    first = None
+    for f, faces in enumerate(analyzer.stream([room] * 80)):
+        if any(abs(r.box[0] - face.x1) < 8 and abs(r.box[1] - face.y1) < 8 for r in faces):
+            first = f
+            break
+    if hints:
+        assert first is not None and analyzer._pipeline.detector.closer >= 1
+    else:
+        assert first is None
+
+
+@pytest.mark.shared
+def test_a_face_one_tile_finds_is_no_hint_from_another(shared):
+    """Tiles overlap: a small face one tile finds may score just under the threshold in its neighbour. That is the
+    face already found, not a place for a close look; a face no tile finds (the 20 px one of the test above) is."""
+    from fer_edge.detection.tiled import TiledBlazeFace
+
+    room, face = _still_room(shared, 20, "fr_two_people.jpg", (235, 75, 389, 230))
+    def near(b: Box) -> bool:
+        return abs(b.x1 - face.x1) < 8 and abs(b.y1 - face.y1) < 8
+
+    tiled = TiledBlazeFace(spread=True, zoom=True)
+    tiles = range(1, 1 + len(tiled.grid(1920, 1080)))
+    assert any(near(d.box) for d in tiled.search(room, tiles))
+    assert not any(near(b) for b in tiled.hints)
+    still, face = _still_room(shared, 20)
+    assert not any(near(d.box) for d in tiled.search(still, tiles))
+    assert any(near(b) for b in tiled.hints)
