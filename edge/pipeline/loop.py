@@ -84,7 +84,7 @@ def spread_text(spread: SpreadSearch, fps: float | None, detector: str, size: tu
     return (f"searching {size[0]}x{size[1]} for faces by {detector} in {len(spread.parts)} parts, {rate} "
             f"where something moved first, every part at least every "
             f"{spread.max_age} frames{at}, "
-            f"{'looking closely at small patches of motion, ' if spread.close_macs else ''}"
+            f"{'looking closely at faces a tile was unsure of and small patches of motion, ' if spread.close_macs else ''}"
             f"and following faces in between: {spread.budget / 1e6:,.0f} M MACs a frame "
             f"(--detector-options search=whole: all of it every {_nth(every)}; --detect-every N sets the rate)")
 
