@@ -89,7 +89,7 @@ class WatchedTracker(Tracker):
                 self.why[t.id] = "missed"
 
     def _prune(self, image, now):  # type: ignore[no-untyped-def]
-        from fer_edge.tracking.tracker import _on_frame
+        from fer_edge.geometry import on_frame
 
         before = list(self.tracks)
         super()._prune(image, now)
@@ -98,7 +98,7 @@ class WatchedTracker(Tracker):
         for t in before:
             if t.id not in kept:
                 self.ended[t.id] = ("carry" if now - t.hit_at > self.max_carry_s else
-                                    "off frame" if not _on_frame(t.box, w, h) else "same face")
+                                    "off frame" if not on_frame(t.box, w, h) else "same face")
 
     def snapshot(self) -> dict[int, Seen]:
         return {t.id: Seen(tuple(t.box.as_array().tolist()), t.visible, t.confirmed, t.detected,  # type: ignore[arg-type]

@@ -117,3 +117,10 @@ def eye_angle(keypoints: tuple[tuple[float, float], ...]) -> float:
     """Degrees to rotate the image by so the eyes (keypoints 0 and 1) are level."""
     (rx, ry), (lx, ly) = keypoints[0], keypoints[1]
     return float(np.degrees(np.arctan2(ly - ry, lx - rx)))
+
+
+def on_frame(box: Box, width: int, height: int) -> bool:
+    """At least half the box lies inside a width x height frame (a tracked face carried off it has left)."""
+    iw = max(0.0, min(box.x2, width) - max(box.x1, 0.0))
+    ih = max(0.0, min(box.y2, height) - max(box.y1, 0.0))
+    return iw * ih >= 0.5 * max(box.width * box.height, 1e-6)

@@ -154,3 +154,25 @@ def test_a_hidden_face_behind_a_shown_one_keeps_its_id():
         back.box, back.visible, back.velocity = Box(104, 100, 168, 164), not hidden, (0.0, 0.0, 0.0)
         tracker.step(image, None, 1 / FPS)
         assert [t.id for t in tracker.tracks] == ids
+
+
+def test_a_box_only_a_tile_found_takes_a_hidden_face_s_id_only_if_it_is_a_face():
+    """A face out of sight, then a box only a tile found within the handover gate: on a wall (the second look says no
+    face) it does not take the face's id and nothing is shown; on the face, moved there, it does and is shown."""
+    from test_tracking import _demo
+
+    from fer_edge.detection.tiled import SecondLook
+
+    image, face = _demo()
+    wall = np.ascontiguousarray(np.tile(_background(3)[:160, :160], (4, 4, 1)))[:image.shape[0], :image.shape[1]]
+    shift = round(1.3 * face.width)  # beyond the one-width centre rule, within the gate after 0.3 s out of sight
+    moved = Box(face.x1 + shift, face.y1, face.x2 + shift, face.y2)
+    for frame, verdict in ((wall, []), (np.roll(image, shift, axis=1), [1])):
+        look = SecondLook()
+        tracker = Tracker(EMOTIONS, checker=look, check_macs=look.macs)
+        assert [t.id for t in tracker.step(image, [Detection(face, 0.9)], 0.0)] == [1]
+        for i in range(1, 9):  # out of sight: the flow on the wall keeps no likeness to the face
+            assert tracker.step(wall, None, i / FPS) == []
+        shown = tracker.step(frame, [Detection(moved, 0.6, tile_only=True)], 9 / FPS)
+        assert [t.id for t in shown] == verdict
+        assert tracker.checks >= 1

@@ -5,13 +5,14 @@ walker passed in front, a detection missed it) coasts on its velocity, which is 
 a walker's face can be two widths from where the coasting put it. So a detection that matched nothing is handed to a
 confirmed hidden face whose coasted box is within a gate that widens with the time the face has been out of sight,
 HANDOVER_SLACK widths a second from the shown faces' one, up to HANDOVER_MAX; sizes within MATCH_SIZE of each other;
-nearest (relative to its gate) first.
+nearest (relative to its gate) first. A box only a tile found is handed over only if the second look says face: else
+a texture near where a walker went out of sight would take the walker's id, shown at once, with no look at all.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ..geometry import Box
@@ -30,9 +31,10 @@ class Hidden(Protocol):
 
 
 def handover_pairs(dets: Sequence[Box], tracks: Sequence[Hidden], taken: Sequence[tuple[int, int]], now: float,
-                   near: float, size: float) -> list[tuple[int, int]]:
+                   near: float, size: float, vet: Callable[[int], bool] | None = None) -> list[tuple[int, int]]:
     """(detection, track) pairs among those not in `taken`: hidden confirmed tracks within their widened gate (`near`
-    face widths when just hidden, growing with the time unseen) and within `size` times each other's width."""
+    face widths when just hidden, growing with the time unseen) and within `size` times each other's width. `vet(i)`,
+    asked before detection i is handed over: False leaves it to start a track of its own."""
     used_d, used_t = {i for i, _ in taken}, {j for _, j in taken}
     candidates = []
     for j, t in enumerate(tracks):
@@ -50,6 +52,9 @@ def handover_pairs(dets: Sequence[Box], tracks: Sequence[Hidden], taken: Sequenc
     out: list[tuple[int, int]] = []
     for _, i, j in sorted(candidates):
         if i not in used_d and j not in used_t:
+            if vet is not None and not vet(i):
+                used_d.add(i)
+                continue
             out.append((i, j))
             used_d.add(i)
             used_t.add(j)

@@ -36,7 +36,7 @@ from ..config.tuning import (
     SWITCH_MARGIN,
 )
 from ..detection.spread import Part
-from ..geometry import Box, Detection, iou_matrix
+from ..geometry import Box, Detection, iou_matrix, on_frame
 from ..records import FaceRecord
 from . import follow as moves
 from .follow import Patch
@@ -256,8 +256,9 @@ class Tracker:
         from .handover import handover_pairs
 
         pairs = match_pairs([d.box for d in detections], [t.box for t in self.tracks], self.iou_threshold)
-        if not still:
-            pairs += handover_pairs([d.box for d in detections], self.tracks, pairs, now, MATCH_DISTANCE, MATCH_SIZE)
+        if not still:  # a box only a tile found takes a hidden face's id only if the second look says face
+            pairs += handover_pairs([d.box for d in detections], self.tracks, pairs, now, MATCH_DISTANCE, MATCH_SIZE,
+                                    lambda i: self.confirm != "check" or self._looks_like_a_face(image, detections[i]))
         matched = {i for i, _ in pairs}
         found = {j for _, j in pairs}
         for j, t in enumerate(self.tracks):
@@ -303,25 +304,29 @@ class Tracker:
             return True
         if self.confirm == "hits" and not still:
             return t.hits >= 2
-        if not det.tile_only or self.checker is None:
-            return True
-        if t.checked is not None and not still:
+        if t.checked is not None and not still and det.tile_only and self.checker is not None:
             at, where = t.checked
             if now - at < RECHECK_S and apart(where, det.box) < 0.5:
                 return False  # the same pixels give the same answer: a wall is not looked at on every detection
-        self.checks += 1
-        self.macs += self.check_macs
-        if self.checker(image, det.box):
+        if self._looks_like_a_face(image, det):
             return True
         t.checked = (now, det.box)
         return False
+
+    def _looks_like_a_face(self, image: np.ndarray, det: Detection) -> bool:
+        """The second look at a box only a tile found (True for any other, or without a checker)."""
+        if not det.tile_only or self.checker is None:
+            return True
+        self.checks += 1
+        self.macs += self.check_macs
+        return self.checker(image, det.box)
 
     # -- ends
     def _prune(self, image: np.ndarray, now: float) -> None:
         """End the tracks not found for `max_carry_s`, carried off the frame, or following a face another shown track
         follows (a confirmed one stays, then the one found on this frame, then the one found more often)."""
         h, w = image.shape[:2]
-        live = [t for t in self.tracks if now - t.hit_at <= self.max_carry_s and _on_frame(t.box, w, h)]
+        live = [t for t in self.tracks if now - t.hit_at <= self.max_carry_s and on_frame(t.box, w, h)]
         live.sort(key=lambda t: (not t.confirmed, not t.detected, -t.hits, t.id))
         if len(live) > 1:
             boxes = np.array([t.box.as_array() for t in live])
@@ -341,10 +346,3 @@ class Tracker:
             t.label = UNCERTAIN  # probabilities still averaged: the label returns once the face is big enough
         shown = self.labels.index(t.label) if t.label in self.labels else int(t.probs.argmax())
         t.score = float(t.probs[shown])
-
-
-def _on_frame(box: Box, width: int, height: int) -> bool:
-    """At least half the box lies inside the frame."""
-    iw = max(0.0, min(box.x2, width) - max(box.x1, 0.0))
-    ih = max(0.0, min(box.y2, height) - max(box.y1, 0.0))
-    return iw * ih >= 0.5 * max(box.width * box.height, 1e-6)
