@@ -41,9 +41,10 @@ SAME_FACE = 0.5  # intersection over the smaller box: above this, two boxes are 
 CONFIRM_PX = 12
 # A tile box scoring under the threshold but at least HINT_SCORE, narrower than HINT_PX frame px and on no face found,
 # is a hint: the tiles see a 20-40 px face at 8-16 px, where back often scores a real one 0.2-0.4, and a close look
-# (zoom.py) at full size finds it if it is one. Composed 1080p clips, recall of YuNet's faces: 0.847 -> 0.878 on seeds
-# 0-9 (the two values were chosen there: 0.3 and 0.1 did worse), 0.820 -> 0.865 on seeds 10-19, which nothing was
-# chosen on; boxes on no face a frame 0.09 -> 0.18 and 0.16 -> 0.17 (python -m fer_edge.benchmarks.scene_misses).
+# (zoom.py) at full size finds it if it is one. Composed 1080p clips, recall of YuNet's faces with hints and without:
+# 0.878 and 0.847 on seeds 0-9 (the two values were chosen there: a floor of 0.3 or 0.1 did worse), 0.865 and 0.820 on
+# seeds 10-19, which nothing was chosen on; boxes on no face a frame 0.18 and 0.09, 0.17 and 0.16
+# (python -m fer_edge.benchmarks.scene_misses; docs/bench.md has the defaults' figures).
 HINT_SCORE = 0.2
 HINT_PX = 60
 
