@@ -307,11 +307,16 @@ def test_no_picture_is_written_to_disk(preview):
     assert not re.search(r"\.(jpe?g|png|mjpe?g)\b", preview.stderr())
 
 
-def test_beyond_loopback_the_token_is_required_and_said_at_start(tmp_path):
+def token_service(tmp_path: Path, host: str) -> Proc:
+    """The demo service on `host` (a free port) with the preview on behind TOKEN, read from a file."""
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
-    svc = Proc(tmp_path / "svc", "service", "--source", "demo", "--http-host", "0.0.0.0", "--http-port", "0",
-               "--http-preview", "true", "--http-token-file", str(token_file), "--events", "")
+    return Proc(tmp_path / "svc", "service", "--source", "demo", "--http-host", host, "--http-port", "0",
+                "--http-preview", "true", "--http-token-file", str(token_file), "--events", "")
+
+
+def test_beyond_loopback_the_token_is_required_and_said_at_start(tmp_path):
+    svc = token_service(tmp_path, "0.0.0.0")
     try:
         err = svc.stderr()
         assert "with the token (?token= or Authorization: Bearer)" in err and "every network interface" in err

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from conftest import assert_one_line_error, run_cli
-from test_preview import TOKEN, Proc, _stream_parts
+from test_preview import TOKEN, Proc, _stream_parts, token_service
 
 from fer_edge.outputs.http.guard import TRIES, host_allowed
 from fer_edge.outputs.http.preview import MAX_VIEWERS
@@ -90,10 +90,7 @@ def test_a_token_that_is_easy_to_guess_is_refused(token):
 
 
 def test_wrong_tokens_are_limited_per_client_and_logged_without_the_token(tmp_path):
-    token_file = tmp_path / "token"
-    token_file.write_text(TOKEN + "\n")
-    svc = Proc(tmp_path / "svc", "service", "--source", "demo", "--http-host", "127.0.0.1", "--http-port", "0",
-               "--http-preview", "true", "--http-token-file", str(token_file), "--events", "")
+    svc = token_service(tmp_path, "127.0.0.1")
     try:
         codes = [svc.get(f"/faces?token=guess-{i:04d}-abcdefghijkl")[0] for i in range(TRIES + 20)]
         assert codes[:TRIES] == [401] * TRIES and set(codes[TRIES:]) == {429}, codes  # was 1,300 guesses a second

@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import resource
+import selectors
 import socket
 from collections.abc import Callable
 
@@ -16,6 +17,16 @@ log = logging.getLogger(__name__)
 TRIES = 10  # wrong tokens a client may send at once; then one every TRY_EVERY_S (429 Too Many Requests between)
 TRY_EVERY_S = 2.0
 LOG_EVERY_S = 60.0  # a client's wrong tokens: its first is logged, then one line a minute at most
+
+
+def forget(selector: selectors.BaseSelector, sock: socket.socket) -> None:
+    """Stop watching a client's socket (it may not be watched: never registered, or already gone) and close it, so
+    its descriptor is free for the next client."""
+    try:
+        selector.unregister(sock)
+    except (KeyError, ValueError):
+        pass
+    sock.close()
 
 
 def free_descriptors(reserve: int) -> int | None:

@@ -17,6 +17,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from .guard import forget
+
 log = logging.getLogger(__name__)
 
 BOUNDARY = b"fer-edge-frame"
@@ -168,8 +170,4 @@ class MjpegStreamer:
     def _drop(self, viewer: _Viewer) -> None:
         with self._lock:
             self._viewers.pop(viewer.sock, None)
-        try:
-            self._selector.unregister(viewer.sock)
-        except (KeyError, ValueError):
-            pass
-        viewer.sock.close()
+        forget(self._selector, viewer.sock)

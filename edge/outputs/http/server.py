@@ -29,7 +29,7 @@ from prometheus_client.exposition import choose_encoder
 
 from ...errors import FerEdgeError, UsageError
 from ...pipeline.sink import Closing
-from .guard import allowed_hosts, exposure_warning, free_descriptors
+from .guard import allowed_hosts, exposure_warning, forget, free_descriptors
 from .handler import Endpoint, Handler, head_end
 
 if TYPE_CHECKING:
@@ -270,11 +270,7 @@ class _Server:
 
     def _close(self, client: _Client) -> None:
         self._clients.pop(client.sock, None)
-        try:
-            self._selector.unregister(client.sock)
-        except (KeyError, ValueError):
-            pass
-        client.sock.close()
+        forget(self._selector, client.sock)
 
     def collect(self) -> Iterator[Metric]:
         """The endpoint's own families for /metrics (a prometheus_client collector; `HttpEndpoint.start` registers it)."""
