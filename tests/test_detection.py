@@ -63,7 +63,8 @@ def test_a_new_detector_is_one_class_and_its_entry(monkeypatch):
 
 @pytest.mark.parametrize("name,options,message", [
     ("mtcnn", {}, "detector.name: unknown detector 'mtcnn': use one of blazeface"),
-    ("room", {"model": "x.onnx"}, "detector.options.model: not an option of the room detector (it takes search, zoom)"),
+    ("room", {"model": "x.onnx"},
+     "detector.options.model: not an option of the room detector (it takes search, zoom, check_score)"),
     ("room", {"search": "everywhere"}, "detector.options.search: 'everywhere' is not one of spread, whole"),
     ("room", {"zoom": "maybe"}, "detector.options.zoom: want true or false, got 'maybe'"),
     ("yunet", {}, "detector.options.model: needed for detector.name = \"yunet\""),

@@ -87,3 +87,18 @@ def test_a_low_scoring_big_box_of_the_whole_frame_pass_gets_the_closer_look_too(
     assert not [d for d in found if _iou(d.box, hand) > 0.3] and room.looked_macs >= LOOK
     faces = [d for d in found if not d.tile_only]  # (a small tile-only box gets the tracker's own second look)
     assert len(faces) == 2 and all(d.score > 0.8 for d in faces)  # Biden and Obama
+
+
+def test_check_score_sets_the_second_looks_threshold():
+    """`detector.options.check_score` is the score the second look needs: a patch of the astronaut's suit that
+    full-range scores 0.45 is no face at the default 0.5 and a face at 0.3; 0 or 1 is refused, naming the key."""
+    from fer_edge.errors import UsageError
+    from fer_edge.sources.stills import DEMO_IMAGE
+
+    image = cv2.imread(str(DEMO_IMAGE))
+    suit = Box(144, 192, 192, 240)
+    assert not make_detector("room").look(image, suit)
+    assert make_detector("room", options={"check_score": 0.3}).look(image, suit)
+    for bad in (0, 1.0):
+        with pytest.raises(UsageError, match=r"^detector\.options\.check_score: must be between 0 and 1"):
+            make_detector("room", options={"check_score": bad})

@@ -47,6 +47,10 @@ CONFIRM_PX = 12
 # (python -m fer_edge.benchmarks.scene_misses; docs/bench.md has the defaults' figures).
 HINT_SCORE = 0.2
 HINT_PX = 60
+# The second look's threshold (`detector.options.check_score`; full-range's own): lower trades boxes on textures for
+# small faces. Composed 1080p clips, seeds 0-4, of YuNet's faces and boxes on no face a frame: 0.5 0.888 and 0.10,
+# 0.4 0.891 and 0.18, 0.3 0.906 and 0.36 (target 0.3); seeds 10-14 at 0.4: 0.874 against 0.872. Kept at 0.5.
+CHECK_SCORE = 0.5
 
 
 def tile_starts(length: int, tile: int, min_overlap: int) -> list[int]:
@@ -110,10 +114,15 @@ class RoomOptions:
                                    "something moved first (edge/detection/spread.py); whole: all of it every Nth frame")
     zoom: bool = option(True, "with search=spread, also look at small patches of motion no followed face explains on "
                               "a full-size crop, for faces too small for the tiles (edge/detection/zoom.py)")
+    check_score: float = option(CHECK_SCORE, "the score a box only a tile found needs from the second look (BlazeFace "
+                                             "full-range on a crop around it) to be reported: lower finds more small "
+                                             "faces and puts more boxes on textures (docs/run.md, \"Tracking\")")
 
     def __post_init__(self) -> None:
         if self.search not in SEARCHES:
             raise UsageError(f"detector.options.search: {self.search!r} is not one of {', '.join(SEARCHES)}")
+        if not 0 < self.check_score < 1:
+            raise UsageError(f"detector.options.check_score: must be between 0 and 1, not {self.check_score}")
 
 
 class TiledBlazeFace:
@@ -124,10 +133,12 @@ class TiledBlazeFace:
 
     @classmethod
     def load(cls, name: str, options: RoomOptions, threads: int, min_score: float | None) -> TiledBlazeFace:
-        return cls(min_score=min_score, threads=threads, spread=options.search == "spread", zoom=options.zoom)
+        return cls(min_score=min_score, threads=threads, spread=options.search == "spread", zoom=options.zoom,
+                   check_score=options.check_score)
 
     def __init__(self, min_score: float | None = None, threads: int = 1, tile_scale: float = TILE_SCALE,
-                 min_overlap: int = MIN_OVERLAP, spread: bool = False, zoom: bool = False):
+                 min_overlap: int = MIN_OVERLAP, spread: bool = False, zoom: bool = False,
+                 check_score: float | None = None):
         self.spread = spread  # the loop searches a video in parts (`parts`, `search`) rather than all at once
         self.close = CropLook(threads, ZOOM_VARIANT) if spread and zoom else None  # close looks at small motion
         self.closer = 0  # close looks run since the start
@@ -136,7 +147,7 @@ class TiledBlazeFace:
         self.size = TILE_SIZE
         self.tile_scale, self.min_overlap = tile_scale, min_overlap
         self.hints: list[Box] = []  # the last search's tile boxes under the threshold where a close look may pay
-        self.look = SecondLook(threads)  # the tracker's second look at new tile-only faces, and the vet's
+        self.look = SecondLook(threads, min_score=check_score)  # the tracker's second look at tile-only faces, the vet's
         self.vet = BigBoxVet(self.look)
 
     def grid(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -251,9 +262,10 @@ class CropLook:
 
     variant = CHECK_VARIANT
 
-    def __init__(self, threads: int = 1, variant: str | None = None) -> None:
+    def __init__(self, threads: int = 1, variant: str | None = None, min_score: float | None = None) -> None:
         self.threads = threads
         self.variant = variant or self.variant
+        self.min_score = min_score  # None: the variant's own threshold
         self._model: BlazeFaceDetector | None = None
 
     @property
@@ -265,7 +277,7 @@ class CropLook:
     def around(self, image: np.ndarray, box: Box, context: float) -> list[Detection]:
         """The faces found on a square crop `context` box widths wide centred on `box`, in frame pixels."""
         if self._model is None:
-            self._model = BlazeFaceDetector(self.variant, threads=self.threads)
+            self._model = BlazeFaceDetector(self.variant, min_score=self.min_score, threads=self.threads)
         crop, x0, y0 = context_crop(image, box, context)
         return [Detection(Box(d.box.x1 + x0, d.box.y1 + y0, d.box.x2 + x0, d.box.y2 + y0), d.score,
                           tuple((x + x0, y + y0) for x, y in d.keypoints)) for d in self._model.detect(crop)]
