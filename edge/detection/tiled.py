@@ -47,6 +47,11 @@ CONFIRM_PX = 12
 # (python -m fer_edge.benchmarks.scene_misses; docs/bench.md has the defaults' figures).
 HINT_SCORE = 0.2
 HINT_PX = 60
+
+# The second look at a box only a tile found (`SecondLook`, below), which the tracker and the big-box vet take.
+CHECK_VARIANT = "full"  # BlazeFace full-range, 192x192: the one that said "no face" to every texture tried
+CHECK_CONTEXT = 3.0  # the crop is this many face widths wide: the face fills a third of the model's input
+CHECK_IOU = 0.3  # the second look's box must overlap the tile's this much to count as the same face
 # The second look's threshold (`detector.options.check_score`; full-range's own): lower trades boxes on textures for
 # small faces. Composed 1080p clips, seeds 0-4, of YuNet's faces and boxes on no face a frame: 0.5 0.888 and 0.10,
 # 0.4 0.891 and 0.18, 0.3 0.906 and 0.36 (target 0.3); seeds 10-14 at 0.4: 0.874 against 0.872. Kept at 0.5.
@@ -138,7 +143,7 @@ class TiledBlazeFace:
 
     def __init__(self, min_score: float | None = None, threads: int = 1, tile_scale: float = TILE_SCALE,
                  min_overlap: int = MIN_OVERLAP, spread: bool = False, zoom: bool = False,
-                 check_score: float | None = None):
+                 check_score: float = CHECK_SCORE):
         self.spread = spread  # the loop searches a video in parts (`parts`, `search`) rather than all at once
         self.close = CropLook(threads, ZOOM_VARIANT) if spread and zoom else None  # close looks at small motion
         self.closer = 0  # close looks run since the start
@@ -249,11 +254,6 @@ class TiledBlazeFace:
         # a tile's box that the whole-frame pass saw too is not tile-only, whichever of the two merge kept
         return [dataclasses.replace(d, tile_only=False) if d.tile_only and any(
             _overlap_of_smaller(d.box, o.box) >= SAME_FACE for o in whole) else d for d in merge(dets, cut)]
-
-
-CHECK_VARIANT = "full"  # BlazeFace full-range, 192x192: the one that said "no face" to every texture tried
-CHECK_CONTEXT = 3.0  # the crop is this many face widths wide: the face fills a third of the model's input
-CHECK_IOU = 0.3  # the second look's box must overlap the tile's this much to count as the same face
 
 
 class CropLook:
