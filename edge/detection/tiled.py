@@ -52,11 +52,8 @@ HINT_PX = 60
 CHECK_VARIANT = "full"  # BlazeFace full-range, 192x192: the one that said "no face" to every texture tried
 CHECK_CONTEXT = 3.0  # the crop is this many face widths wide: the face fills a third of the model's input
 CHECK_IOU = 0.3  # the second look's box must overlap the tile's this much to count as the same face
-# The second look's threshold (`detector.options.check_score`; full-range's own): lower puts more boxes on textures and
-# finds more small faces only by one clip set's luck. Composed 1080p clips, of YuNet's faces and boxes on no face a
-# frame: seeds 0-4, 0.5 0.888 and 0.10, 0.4 0.891 and 0.18, 0.3 0.906 and 0.36 (target 0.3); seeds 10-14 and 20-39,
-# which nothing was chosen on, 0.3 0.872 and 0.21, 0.879 and 0.26 against 0.5's 0.872 and 0.11, 0.877 and 0.13. Nor
-# does asking BlazeFace back (3 widths) to agree on a look scoring 0.3-0.5: 0.873 and 0.15, 0.880 and 0.16. Kept at 0.5.
+# The second look's threshold (`detector.options.check_score`; full-range's own). Lower puts more boxes on textures
+# and, on composed clips nothing was chosen on, finds no more faces (docs/run.md, "Tracking", has the figures).
 CHECK_SCORE = 0.5
 
 
