@@ -1,7 +1,8 @@
 """docs/models.md and the model card give each bundled model's figures as its sidecar records them: FER2013 and FER+
-PrivateTest accuracy, FER+ neutral recall, per-class recall, MACs and latency are parsed out of their tables and
-compared, so the docs cannot drift from the measurements again (they did: 68.15% documented, 68.10% measured). Any
-other page (the README, docs/*.md) that puts a bundled model in a table is held to the same figures."""
+PrivateTest accuracy (FER+ by our majority rule and by the published one), FER+ neutral recall, per-class recall,
+MACs and latency are parsed out of their tables and compared, so the docs cannot drift from the measurements again
+(they did: 68.15% documented, 68.10% measured). Any other page (the README, docs/*.md) that puts a bundled model in
+a table is held to the same figures."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ LABEL_SETS = {"FER2013": "fer2013", "FER+": "ferplus"}
 # column header (its start) -> the sidecar figure it shows; percentages are fractions in the sidecar
 COLUMNS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "FER2013 PrivateTest": lambda s: s["accuracy"]["fer2013"]["accuracy"],
-    "FER+ PrivateTest": lambda s: s["accuracy"]["ferplus"]["accuracy"],
+    "FER+ PrivateTest, published rule": lambda s: s["accuracy"]["ferplus"]["published_rule"]["accuracy"],
+    "FER+ PrivateTest": lambda s: s["accuracy"]["ferplus"]["accuracy"],  # after the published rule: a prefix of it
     "FER+ neutral recall": lambda s: s["accuracy"]["ferplus"]["recall"]["neutral"],
     "MACs per face": lambda s: s["macs"],
     "ms per face": lambda s: s["accuracy"]["latency_ms"]["p50"],
@@ -102,8 +104,8 @@ def test_doc_figures_equal_the_sidecars(doc):
     wrong, checked = check(DOCS[doc].read_text(encoding="utf-8"))
     assert not wrong, "\n".join(wrong)
     # every bundled model is there: a new model cannot ship undocumented, nor an old one stay documented
-    need = {"FER2013 PrivateTest", "FER+ PrivateTest", "FER+ neutral recall", "MACs per face", "ms per face",
-            "fer2013 recall", "ferplus recall"}
+    need = {"FER2013 PrivateTest", "FER+ PrivateTest", "FER+ PrivateTest, published rule", "FER+ neutral recall",
+            "MACs per face", "ms per face", "fer2013 recall", "ferplus recall"}
     for model in bundled_models():
         missing = need - {k for name, k in checked if name == model.name}
         assert not missing, f"{doc} gives no {', '.join(sorted(missing))} for {model.name}"

@@ -16,11 +16,13 @@ from fer_edge.classification.sidecar import read_sidecar
 from fer_edge.errors import UsageError
 from fer_edge.eval.ferplus import (
     CONTEMPT,
+    NO_CLEAR_MAJORITY,
     NO_IMAGE,
     NOT_A_FACE,
     TIE,
     UNKNOWN,
     majority_outcomes,
+    published_outcomes,
     read_ferplus_csv,
     split_outcomes,
 )
@@ -41,7 +43,10 @@ ROWS = [
     ("PrivateTest", False, (0, 0, 0, 0, 0, 0, 0, 0, 0, 10), NO_IMAGE, 6),  # FER+ dropped it: no image name
     ("PrivateTest", True, (0, 0, 0, 7, 0, 0, 3, 0, 0, 0), 4, 4),           # sadness -> sad
     ("PrivateTest", True, (1, 0, 5, 0, 0, 0, 4, 0, 0, 0), 5, 5),           # surprise
+    ("PrivateTest", True, (0, 0, 0, 4, 3, 0, 0, 0, 2, 1), 4, 4),           # sad, but no emotion holds over half
 ]
+# The same rows by the FER+ authors' test rule (single votes dropped, one column over half of the rest), by hand
+PUBLISHED = [3, 3, 0, 2, NO_CLEAR_MAJORITY, NO_CLEAR_MAJORITY, UNKNOWN, NOT_A_FACE, NO_IMAGE, 4, 5, NO_CLEAR_MAJORITY]
 
 
 def _pair(tmp_path, drop_last: bool = False, shuffled: bool = False):
@@ -63,6 +68,16 @@ def test_majority_outcomes_by_hand():
     assert majority_outcomes(np.zeros((1, 10), int), np.array([True])).tolist() == [TIE]  # no votes at all
 
 
+def test_published_outcomes_by_hand():
+    """The rule published FER+ accuracies use: 3 contempt against 5 of 10 is no clear majority (5 is not over half),
+    6 unknown of 10 wins and leaves the row out, and single votes do not count towards the total."""
+    votes = np.array([r[2] for r in ROWS])
+    named = np.array([r[1] for r in ROWS])
+    assert published_outcomes(votes, named).tolist() == PUBLISHED
+    hand = np.array([(1,) * 10, (0,) * 10, (5, 1, 1, 1, 1, 1, 0, 0, 0, 0), (0, 0, 0, 0, 0, 0, 0, 7, 3, 0)])
+    assert published_outcomes(hand, np.ones(4, bool)).tolist() == [NO_CLEAR_MAJORITY, NO_CLEAR_MAJORITY, 6, CONTEMPT]
+
+
 def test_split_outcomes_follow_the_csv_rows(tmp_path):
     fer, plus, _ = _pair(tmp_path)
     assert split_outcomes(plus, fer, "PrivateTest").tolist() == [r[3] for r in ROWS if r[0] == "PrivateTest"]
@@ -80,16 +95,23 @@ def test_evaluate_ferplus_on_a_small_slice(tmp_path):
     predicted = TFLiteClassifier(DEFAULT_MODEL).predict(np.stack([f[..., None] for _, f in private])).argmax(1)
     truth = np.array([r[3] for r, _ in private])
     scored = truth >= 0
-    assert report["images"] == 4 and report["label_set"] == "ferplus"
-    assert np.array(report["confusion_matrix"]).sum(axis=1).tolist() == [1, 0, 0, 1, 1, 1, 0]  # angry happy sad surprise
+    assert report["images"] == 5 and report["label_set"] == "ferplus"
+    assert np.array(report["confusion_matrix"]).sum(axis=1).tolist() == [1, 0, 0, 1, 2, 1, 0]  # angry happy sad surprise
     assert report["accuracy"] == pytest.approx(float((predicted[scored] == truth[scored]).mean()))
     fp = report["ferplus"]
-    assert fp["images"] == 9 and fp["scored"] == 4
+    assert fp["images"] == 10 and fp["scored"] == 5
     assert fp["excluded"] == {"tie": 1, "unknown": 1, "not_a_face": 1, "no_image": 1}
     said = report["labels"][predicted[truth == CONTEMPT][0]]
     assert fp["contempt"]["images"] == 1 and fp["contempt"]["predicted"][said] == 1
     assert report["macs"] == 36_905_088 and report["params"] == 1_206_583
-    assert "4 of 9 images scored" in proc.stdout and "1 contempt" in proc.stdout and "37 M MACs" in proc.stdout
+    assert "5 of 10 images scored" in proc.stdout and "1 contempt" in proc.stdout and "37 M MACs" in proc.stdout
+    published = np.array([p for r, p in zip(ROWS, PUBLISHED) if r[0] == "PrivateTest"])
+    ok = published >= 0
+    assert ok.sum() == 4  # the split sad face is scored by our rule, not by the published one
+    rule = fp["published_rule"]
+    assert rule["scored"] == 4 and rule["contempt"] == 0
+    assert rule["accuracy"] == pytest.approx(float((predicted[ok] == published[ok]).mean()))
+    assert "FER+ by the published rule" in proc.stdout and f"{rule['accuracy']:.2%} of 4 images" in proc.stdout
 
 
 def test_evaluate_both_label_sets_in_one_run(tmp_path):
@@ -107,10 +129,11 @@ def test_evaluate_both_label_sets_in_one_run(tmp_path):
     for label_set, report in alone.items():
         for key in ("images", "accuracy", "macro_f1", "per_class", "confusion_matrix"):
             assert both[label_set][key] == report[key], (label_set, key)
-    assert both["fer2013"]["images"] == 9 and both["ferplus"]["images"] == 4
+    assert both["fer2013"]["images"] == 10 and both["ferplus"]["images"] == 5
+    assert both["ferplus"]["ferplus"]["published_rule"] == alone["ferplus"]["ferplus"]["published_rule"]
     assert both["ferplus"]["ferplus"]["excluded"] == alone["ferplus"]["ferplus"]["excluded"]
     lat = both["latency_ms"]
-    assert lat["faces"] == 9 and 0 < lat["min"] <= lat["p50"] and lat["threads"] == 1
+    assert lat["faces"] == 10 and 0 < lat["min"] <= lat["p50"] and lat["threads"] == 1
     assert (tmp_path / "both.png").is_file() and (tmp_path / "both_ferplus.png").is_file()
     assert "FER2013 labels:" in proc.stdout and "FER+ majority labels:" in proc.stdout
     neutral = both["ferplus"]["per_class"]["neutral"]
@@ -144,6 +167,8 @@ def test_evaluate_sidecar_rewrites_the_accuracy_block(tmp_path):
         assert acc[label_set]["recall"] == {k: pytest.approx(c["recall"], abs=1e-6)
                                             for k, c in report[label_set]["per_class"].items()}
     assert acc["ferplus"]["excluded"] == {"tie": 1, "unknown": 1, "not_a_face": 1, "no_image": 1, "contempt": 1}
+    rule = report["ferplus"]["ferplus"]["published_rule"]
+    assert acc["ferplus"]["published_rule"] == {"images": 4, "accuracy": pytest.approx(rule["accuracy"], abs=1e-6)}
     assert acc["latency_ms"]["p50"] == report["latency_ms"]["p50"] and acc["latency_ms"]["threads"] == 1
     assert acc["evaluated"]["command"].startswith("fer-edge evaluate m.tflite --data fer2013.csv --ferplus")
     assert read_sidecar(model)["accuracy"]["tflite"] == acc["tflite"]  # still what run and bench read
@@ -154,7 +179,7 @@ def test_evaluate_fer2013_labels_prints_and_writes_macs(tmp_path):
     proc = run_cli("evaluate", "--data", str(fer), "--split", "PrivateTest", "--report", str(tmp_path / "r.json"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["images"] == 9 and report["label_set"] == "fer2013" and "ferplus" not in report
+    assert report["images"] == 10 and report["label_set"] == "fer2013" and "ferplus" not in report
     assert report["macs"] == 36_905_088 and "compute: 37 M MACs per invoke" in proc.stdout
 
 
@@ -176,7 +201,7 @@ def test_bad_inputs(tmp_path):
     assert_one_line_error(run_cli(*base, "--labels", "ferplus", "--ferplus", str(tmp_path / "none.csv")),
                           "none.csv: no such file", code=2)
     assert_one_line_error(run_cli(*base, "--labels", "ferplus", "--ferplus", str(short_plus)),
-                          "10 rows but fer2013.csv has 11", code=2)
+                          "11 rows but fer2013.csv has 12", code=2)
     assert_one_line_error(run_cli("evaluate", "--data", str(tmp_path), "--labels", "ferplus", "--ferplus", str(plus)),
                           "needs the FER2013 CSV", code=2)
     other = tmp_path / "other"
@@ -197,6 +222,11 @@ def test_real_ferplus_privatetest_majorities(shared):
     counts = {int(k): int(v) for k, v in zip(*np.unique(out, return_counts=True))}
     assert counts == {6: 1166, 3: 909, 4: 424, 5: 421, 0: 316, 2: 92, CONTEMPT: 26, 1: 22, UNKNOWN: 27,
                       NOT_A_FACE: 1, TIE: 170, NO_IMAGE: 15}
+    # by the published rule 3,137 are scored: the 213 more of ours are faces the crowd split on
+    out = published_outcomes(votes.votes[private], votes.named[private])
+    counts = {int(k): int(v) for k, v in zip(*np.unique(out, return_counts=True))}
+    assert counts == {6: 1090, 3: 893, 4: 384, 5: 396, 0: 273, 2: 83, CONTEMPT: 16, 1: 18, UNKNOWN: 10,
+                      NOT_A_FACE: 1, NO_CLEAR_MAJORITY: 410, NO_IMAGE: 15}
 
 
 @pytest.mark.shared

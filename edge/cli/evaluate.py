@@ -131,14 +131,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if model.classes != len(EMOTIONS):
             raise UsageError(f"{path}: model has {model.classes} outputs, but FER2013 has {len(EMOTIONS)} classes")
         size, channels, labels, predict = (model.height, model.width), model.channels, EMOTIONS, model.predict
-    outcomes = None
+    outcomes = published = None
     if args.labels != "fer2013":
-        from ..eval.ferplus import split_outcomes
+        from ..eval.ferplus import majority_outcomes, paired_votes, published_outcomes
         from ..labels import EMOTIONS
 
         if tuple(labels) != EMOTIONS:
             raise FerEdgeError(f"{path}: labels {list(labels)} are not FER2013's seven, so FER+ labels cannot score it")
-        outcomes = split_outcomes(args.ferplus, args.data, args.split)  # FER+ rows pair with the CSV's, so CSV only
+        votes = paired_votes(args.ferplus, args.data, args.split)  # FER+ rows pair with the CSV's, so CSV only
+        outcomes = majority_outcomes(votes.votes, votes.named)
+        published = published_outcomes(votes.votes, votes.named)  # the rule published FER+ figures use, beside ours
     data = load_split(args.data, args.split, size, channels)
     log_counts(data)
     t1 = time.perf_counter()
@@ -152,9 +154,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if outcomes is None:
         report = report_from_probs(probs, data.label_ids, tuple(labels), **meta)
     elif args.labels == "ferplus":
-        report = ferplus_report(probs, outcomes, tuple(labels), str(args.ferplus), **meta)
+        report = ferplus_report(probs, outcomes, tuple(labels), str(args.ferplus), published, **meta)
     else:
-        report = both_report(probs, data.label_ids, outcomes, tuple(labels), str(args.ferplus), **meta)
+        report = both_report(probs, data.label_ids, outcomes, tuple(labels), str(args.ferplus), published, **meta)
     report["total_seconds"] = round(time.perf_counter() - t0, 2)
     title = f"{path.name} on {args.split}"
     json_path, pngs = save_report(report, out, title)

@@ -26,20 +26,23 @@ def report_from_probs(probs: np.ndarray, label_ids: np.ndarray, labels: tuple[st
 
 
 def ferplus_report(probs: np.ndarray, outcomes: np.ndarray, labels: tuple[str, ...], ferplus_file: str,
-                   **meta: Any) -> dict[str, Any]:
-    """The report on the rows with a 7-way FER+ majority; `ferplus` says what was left out and why."""
-    from .ferplus import outcome_summary
+                   published: np.ndarray | None = None, **meta: Any) -> dict[str, Any]:
+    """The report on the rows with a 7-way FER+ majority; `ferplus` says what was left out and why, and with
+    `published` (outcomes by the published rule) the accuracy that rule gives, to compare with published figures."""
+    from .ferplus import outcome_summary, published_summary
 
     keep = np.asarray(outcomes) >= 0
     summary = outcome_summary(outcomes, probs.argmax(axis=1), labels)
+    if published is not None:
+        summary["published_rule"] = published_summary(published, probs.argmax(axis=1))
     return report_from_probs(probs[keep], outcomes[keep], labels, **meta, ferplus={"file": ferplus_file, **summary})
 
 
 def both_report(probs: np.ndarray, label_ids: np.ndarray, outcomes: np.ndarray, labels: tuple[str, ...],
-                ferplus_file: str, **meta: Any) -> dict[str, Any]:
+                ferplus_file: str, published: np.ndarray | None = None, **meta: Any) -> dict[str, Any]:
     """One pass, two label sets: `fer2013` (every image, the CSV's label) and `ferplus` (the majority-vote rows)."""
     return {**meta, "fer2013": report_from_probs(probs, label_ids, labels),
-            "ferplus": ferplus_report(probs, outcomes, labels, ferplus_file)}
+            "ferplus": ferplus_report(probs, outcomes, labels, ferplus_file, published)}
 
 
 def label_set_reports(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -128,6 +131,9 @@ def accuracy_block(report: dict[str, Any]) -> dict[str, Any]:
         "ferplus": {"data": Path(plus["ferplus"]["file"]).name, **_figures(plus),
                     "excluded": {**plus["ferplus"]["excluded"], "contempt": plus["ferplus"]["contempt"]["images"]}},
     }
+    if "published_rule" in plus["ferplus"]:  # what published FER+ accuracies are measured by (ferplus.py)
+        rule = plus["ferplus"]["published_rule"]
+        block["ferplus"]["published_rule"] = {"images": rule["scored"], "accuracy": round(rule["accuracy"], 6)}
     if report.get("latency_ms"):
         lat = report["latency_ms"]
         block["latency_ms"] = {k: lat[k] for k in ("p50", "min", "faces", "threads", "machine") if k in lat}
