@@ -68,7 +68,8 @@ def published_outcomes(votes: np.ndarray, named: np.ndarray) -> np.ndarray:
 def published_summary(published: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
     """Accuracy on the rows the published rule scores (a 7-way outcome; its few contempt rows are left out, as in
     the main figure), to set beside published FER+ accuracies."""
-    published, keep = np.asarray(published), np.asarray(published) >= 0
+    published = np.asarray(published)
+    keep = published >= 0
     return {"rule": "FER+ authors' test rule: single votes dropped, one emotion over half the rest",
             "scored": int(keep.sum()), "contempt": int((published == CONTEMPT).sum()),
             "accuracy": float(np.mean(np.asarray(predicted)[keep] == published[keep])) if keep.any() else 0.0}
