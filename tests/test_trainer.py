@@ -47,6 +47,48 @@ def test_dscnn_fits_the_pi_budget(tf_available):
     assert 400_000 < model.count_params() < 1_400_000  # under 1.5 MB as int8
 
 
+@pytest.mark.tf
+def test_squeeze_excitation_sits_on_the_middle_stages_only(tf_available):
+    from fer_edge.train.models import build_model
+
+    plain, se = build_model("dscnn", blocks=(1, 2, 2, 2, 2)), build_model("dscnn", blocks=(1, 2, 2, 2, 2), se=8)
+    gated = sorted({layer.name.split("_se_")[0] for layer in se.layers if "_se_" in layer.name})
+    assert gated == ["s2_1", "s2_2", "s3_1", "s3_2", "s4_1", "s4_2"]  # the 96, 192 and 384 stages; not 48 or 768
+    assert not any("_se_" in layer.name for layer in plain.layers)
+    # per block: a 1x1 conv down to width/8 and one back up, each with its bias
+    by_hand = 2 * sum(2 * w * (w // 8) + w // 8 + w for w in (96, 192, 384))
+    assert se.count_params() - plain.count_params() == by_hand == 98_280
+    with pytest.raises(Exception, match="dscnn only"):
+        build_model("cnn", se=8)
+
+
+@pytest.mark.shared
+@pytest.mark.tf
+def test_squeeze_excitation_trains_resumes_and_converts_to_full_int8(tmp_path, fer_csv, tf_available):
+    from fer_edge.classification.classifier import TFLiteClassifier
+    from fer_edge.runtime import graph_ops
+
+    run = tmp_path / "se"
+    proc = run_cli("train", "--data", str(fer_csv), "--arch", "dscnn", "--widths", "8,96", "--blocks", "1",
+                   "--se", "8", "--out", str(run), "--epochs", "1", "--limit", "300")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((run / "state.json").read_text())["options"]["se"] == 8
+    again = run_cli("train", "--data", str(fer_csv), "--out", str(run), "--epochs", "2", "--resume")
+    assert again.returncode == 0 and "epoch 2/2" in again.stderr, again.stderr[-2000:]
+    conv = run_cli("convert", str(run / "best.keras"), "--calib", str(fer_csv), "--calib-images", "50",
+                   "--out", str(tmp_path / "models"), "--name", "se", "--variants", "int8")
+    assert conv.returncode == 0, conv.stderr[-2000:]
+    model = tmp_path / "models" / "se_int8.tflite"
+    ops = {op.name for op in graph_ops(model)}
+    assert {"MEAN", "LOGISTIC", "MUL"} <= ops, ops  # the gate survived conversion
+    clf = TFLiteClassifier(model)
+    assert {dtype for _, dtype in clf.tensor_dtypes()} <= {"int8", "int32", "int16", "uint8"}
+    probs = clf.classify([np.full((48, 48), 128, np.uint8), np.zeros((60, 60), np.uint8)])
+    assert probs.shape == (2, 7) and np.allclose(probs.sum(axis=1), 1.0, atol=0.03)
+    bad = run_cli("train", "--data", str(fer_csv), "--arch", "dscnn", "--se", "-1", "--out", str(tmp_path / "x"))
+    assert_one_line_error(bad, "--se -1", code=2)
+
+
 @pytest.mark.shared
 @pytest.mark.tf
 def test_distillation_run_caches_the_teacher_and_resumes(tmp_path, fer_csv, tf_available):

@@ -28,6 +28,8 @@ def register(sub) -> None:
     p.add_argument("--widths", default=None,
                    help="cnn: filters per stage (32,64,128,256); dscnn: stem then per stage (24,48,96,192,384,768)")
     p.add_argument("--blocks", default="1,2,2,2,1", help="dscnn: separable blocks per stage")
+    p.add_argument("--se", type=int, default=0,
+                   help="dscnn: squeeze-and-excitation on the 96-384 channel stages, with this reduction (0: none)")
     p.add_argument("--warmup", type=int, default=1, help="epochs of linear warmup before the cosine")
     p.add_argument("--erase", type=float, default=0.0, help="probability of random erasing (augmentation)")
     p.add_argument("--backend", default=None, choices=["tensorflow", "jax", "torch"],
@@ -76,13 +78,15 @@ def _cmd_train(args) -> int:
             raise UsageError(f"--teacher {model}: no such file")
     if args.labels == "ferplus" and not args.ferplus:
         raise UsageError("--labels ferplus needs --ferplus fer2013new.csv (the FER+ vote file)")
+    if args.se < 0:
+        raise UsageError(f"--se {args.se}: a reduction of 1 or more, or 0 for none")
     ensure_folder(args.out, "--out")
     size = args.size or (96 if args.arch == "mobilenetv2" else 48)
     if size < 32:
         raise UsageError(f"--size {size}: at least 32")
     opts = TrainOptions(
         data=args.data, out=args.out, arch=args.arch, size=size, alpha=args.alpha,
-        weights=None if args.weights.lower() == "none" else args.weights, widths=widths, blocks=blocks,
+        weights=None if args.weights.lower() == "none" else args.weights, widths=widths, blocks=blocks, se=args.se,
         teacher=tuple(args.teacher), teacher_weight=args.teacher_weight if args.teacher else 0.0,
         ferplus=args.ferplus, ferplus_weight=args.ferplus_weight if args.ferplus else 0.0,
         epochs=args.epochs or (0 if args.resume else 40),

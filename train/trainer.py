@@ -36,6 +36,7 @@ class TrainOptions:
     weights: str | None = None
     widths: tuple[int, ...] = (32, 64, 128, 256)
     blocks: tuple[int, ...] = (1, 2, 2, 2, 1)
+    se: int = 0  # dscnn: squeeze-and-excitation reduction on the 96-384 stages; 0 = none
     epochs: int = 40
     batch: int = 128
     optimizer: str = "sgd"
@@ -235,7 +236,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         log.info(f"resuming {out} at epoch {start + 1}/{opts.epochs}" if start < opts.epochs else
                  f"{out}: all {opts.epochs} epochs done, nothing to train (raise --epochs to go on)")
     else:
-        model = build_model(opts.arch, opts.size, opts.alpha, opts.weights, opts.dropout, opts.widths, opts.blocks)
+        model = build_model(opts.arch, opts.size, opts.alpha, opts.weights, opts.dropout, opts.widths, opts.blocks, opts.se)
         trainer = _training_model(keras, model, opts)
         optimizer = _optimizer(keras, opts)
         optimizer.exclude_from_weight_decay(var_names=["bn", "bias", "beta", "gamma"])
@@ -246,7 +247,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "history": [], "options": asdict(opts)}
     model = trainer.layers[-1]
     keras.mixed_precision.set_global_policy("float32")
-    float_model = build_model(opts.arch, opts.size, opts.alpha, None, opts.dropout, opts.widths, opts.blocks)
+    float_model = build_model(opts.arch, opts.size, opts.alpha, None, opts.dropout, opts.widths, opts.blocks, opts.se)
     log.info(f"{model.name}: {model.count_params():,} parameters, Keras {keras.__version__} on {keras.backend.backend()}; "
              f"training {start + 1}-{opts.epochs} of {opts.epochs} epochs")
 
