@@ -47,6 +47,7 @@ def test_resume_continues_from_last_epoch(trained_run, tmp_path, fer_csv):
     state = json.loads((run / "state.json").read_text())
     assert state["epoch"] == 2 and [h["epoch"] for h in state["history"]] == [1, 2]
     assert state["options"]["widths"] == [8, 16, 32]
+    assert state["options"]["out"] == str(run)  # a copied or moved run records where it now is
     done = run_cli("train", "--data", str(fer_csv), "--out", str(run), "--resume")  # no --epochs: the run's own 2
     assert done.returncode == 0 and "epoch 3/" not in done.stderr, done.stderr[-2000:]
     assert json.loads((run / "state.json").read_text())["epoch"] == 2

@@ -192,7 +192,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         for key in ("widths", "blocks", "teacher"):
             if key in saved:
                 saved[key] = tuple(saved[key])
-        opts = TrainOptions(**{**saved, "data": opts.data, "epochs": opts.epochs or saved["epochs"]})
+        opts = TrainOptions(**{**saved, "data": opts.data, "out": opts.out, "epochs": opts.epochs or saved["epochs"]})
         state["options"] = asdict(opts)  # a new --epochs holds for later resumes too
     elif (out / "last.keras").exists():
         raise UsageError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
