@@ -89,6 +89,60 @@ def test_squeeze_excitation_trains_resumes_and_converts_to_full_int8(tmp_path, f
     assert_one_line_error(bad, "--se -1", code=2)
 
 
+@pytest.mark.tf
+def test_precise_batchnorm_replaces_the_moving_averages_by_the_population_statistics(tf_available):
+    import keras
+
+    from fer_edge.train.precise_bn import batchnorm_layers, recompute_batchnorm
+
+    inputs = keras.Input((2,))
+    inner = keras.Sequential([keras.Input((2,)), keras.layers.BatchNormalization(name="inner_bn")])
+    model = keras.Model(inputs, inner(keras.layers.BatchNormalization(name="outer_bn")(inputs)))
+    outer_bn, inner_bn = batchnorm_layers(model)
+    assert (outer_bn.name, inner_bn.name) == ("outer_bn", "inner_bn")  # nested models are searched too
+    outer_bn.moving_mean.assign([40.0, -40.0])  # stale statistics, far from the data's
+    outer_bn.moving_variance.assign([90.0, 90.0])
+    x = np.zeros((64, 2), np.float32)
+    x[::2, 0], x[1::2, 0], x[:, 1] = 1.0, 3.0, 7.0  # feature 0: mean 2, variance 1; feature 1: 7, 0
+
+    assert recompute_batchnorm(model, x, count=64, batch=64) == 1
+    np.testing.assert_allclose(outer_bn.moving_mean.numpy(), [2.0, 7.0], atol=1e-5)
+    np.testing.assert_allclose(outer_bn.moving_variance.numpy(), [1.0, 0.0], atol=1e-4)
+    outer_bn.moving_mean.assign([40.0, -40.0])
+    assert recompute_batchnorm(model, x, count=64, batch=16) == 4
+    # four batches of 16 weigh alike: the mean of their means is the data's mean, nothing of the stale 40 is left
+    np.testing.assert_allclose(outer_bn.moving_mean.numpy(), [2.0, 7.0], atol=1e-5)
+    assert 0.5 < outer_bn.moving_variance.numpy()[0] <= 1.0 + 1e-5
+    assert outer_bn.momentum == inner_bn.momentum == 0.99  # put back for training
+
+
+@pytest.mark.shared
+@pytest.mark.tf
+def test_precise_bn_scores_publictest_and_keeps_recomputed_statistics(tmp_path, shared, fer_csv, tf_available):
+    import keras
+
+    run = tmp_path / "pbn"
+    common = ("--data", str(fer_csv), "--out", str(run))
+    ferplus = shared / "data" / "ferplus" / "fer2013new.csv"
+    proc = run_cli("train", *common, "--ferplus", str(ferplus), "--labels", "ferplus", "--arch", "dscnn",
+                   "--widths", "8,16,32", "--blocks", "1,1", "--epochs", "1", "--limit", "400", "--precise-bn", "256")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    state = json.loads((run / "state.json").read_text())
+    row = state["history"][0]
+    assert "precise-BN val_acc" in proc.stderr and state["options"]["precise_bn"] == 256
+    assert state["best_val_accuracy"] == row["val_accuracy_precise"] != row["val_accuracy"]
+    best, trained = keras.models.load_model(run / "best.keras"), keras.models.load_model(run / "last.keras").layers[-1]
+    np.testing.assert_array_equal(best.get_layer("stem").get_weights()[0], trained.get_layer("stem").get_weights()[0])
+    moving = [m.get_layer("stem_bn").moving_mean.numpy() for m in (best, trained)]
+    assert not np.allclose(*moving, atol=1e-3)  # the same weights, BatchNorm statistics recomputed
+    again = run_cli("train", *common, "--epochs", "2", "--resume", "--precise-bn", "0")  # a resume may turn it off
+    assert again.returncode == 0, again.stderr[-2000:]
+    state = json.loads((run / "state.json").read_text())
+    assert "val_accuracy_precise" not in state["history"][1] and state["options"]["precise_bn"] == 0
+    bad = run_cli("train", *common, "--precise-bn", "-5")
+    assert_one_line_error(bad, "--precise-bn -5", code=2)
+
+
 @pytest.mark.shared
 @pytest.mark.tf
 def test_distillation_run_caches_the_teacher_and_resumes(tmp_path, fer_csv, tf_available):

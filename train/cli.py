@@ -30,6 +30,9 @@ def register(sub) -> None:
     p.add_argument("--blocks", default="1,2,2,2,1", help="dscnn: separable blocks per stage")
     p.add_argument("--se", type=int, default=0,
                    help="dscnn: squeeze-and-excitation on the 96-384 channel stages, with this reduction (0: none)")
+    p.add_argument("--precise-bn", type=int, default=None, metavar="N",
+                   help="score PublicTest and keep best.keras with BatchNorm statistics recomputed over N plain Training "
+                        "images (PreciseBN; 0: the moving averages); with --resume, changes the run's setting")
     p.add_argument("--warmup", type=int, default=1, help="epochs of linear warmup before the cosine")
     p.add_argument("--erase", type=float, default=0.0, help="probability of random erasing (augmentation)")
     p.add_argument("--backend", default=None, choices=["tensorflow", "jax", "torch"],
@@ -78,6 +81,8 @@ def _cmd_train(args) -> int:
             raise UsageError(f"--teacher {model}: no such file")
     if args.labels == "ferplus" and not args.ferplus:
         raise UsageError("--labels ferplus needs --ferplus fer2013new.csv (the FER+ vote file)")
+    if args.precise_bn is not None and args.precise_bn < 0:
+        raise UsageError(f"--precise-bn {args.precise_bn}: a number of images, or 0 for off")
     if args.se < 0:
         raise UsageError(f"--se {args.se}: a reduction of 1 or more, or 0 for none")
     ensure_folder(args.out, "--out")
@@ -94,7 +99,7 @@ def _cmd_train(args) -> int:
         label_smoothing=args.label_smoothing,
         dropout=args.dropout, class_weight=args.class_weight, patience=args.patience, seed=args.seed,
         limit=args.limit, mixed_precision=False if args.float32 else (True if args.bf16 else None), warmup=args.warmup,
-        labels=args.labels,
+        labels=args.labels, precise_bn=args.precise_bn,
         augment={**AUGMENT, "erase": args.erase})
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend

@@ -58,6 +58,7 @@ class TrainOptions:
     ferplus: str | None = None
     ferplus_weight: float = 0.0
     labels: str = "fer2013"  # ferplus: train on the crowd's vote distributions, select on FER+ PublicTest majorities
+    precise_bn: int | None = None  # Training images for PreciseBN before each PublicTest check (precise_bn.py); None/0: off
 
 
 AUGMENT = {"flip": True, "rotation_deg": 10.0, "shift": 0.1, "zoom": 0.1, "brightness": 0.2, "contrast": 0.2,
@@ -192,7 +193,8 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         for key in ("widths", "blocks", "teacher"):
             if key in saved:
                 saved[key] = tuple(saved[key])
-        opts = TrainOptions(**{**saved, "data": opts.data, "out": opts.out, "epochs": opts.epochs or saved["epochs"]})
+        given = {"precise_bn": opts.precise_bn} if opts.precise_bn is not None else {}
+        opts = TrainOptions(**{**saved, "data": opts.data, "out": opts.out, "epochs": opts.epochs or saved["epochs"], **given})
         state["options"] = asdict(opts)  # a new --epochs holds for later resumes too
     elif (out / "last.keras").exists():
         raise UsageError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
@@ -229,6 +231,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     val_data = type(val_data)(batch_to_model_input(val_data.images, size, 1), val_data.label_ids, val_data.source)
 
     from fer_edge.train.models import build_model
+    from fer_edge.train.precise_bn import precise_accuracy
 
     if state:
         trainer = keras.models.load_model(out / "last.keras")
@@ -266,18 +269,24 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
                           initial_epoch=epoch, verbose=0,
                           callbacks=[EpochProgress(epoch + 1, opts.epochs, math.ceil(len(x_train) / opts.batch))])
         row = {k: float(v[-1]) for k, v in fit.history.items()}
+        float_model.set_weights(model.get_weights())
+        if opts.precise_bn:  # BatchNorm statistics recomputed on plain Training faces: what is scored and kept
+            row["val_accuracy_precise"] = precise_accuracy(float_model, x_train, x_val, val_data.label_ids,
+                                                           opts.precise_bn, seed=opts.seed)
         row.update(epoch=epoch + 1, lr=lr, seconds=round(time.perf_counter() - t0, 1))
         state["history"].append(row)
         state["epoch"] = epoch + 1
-        improved = row["val_accuracy"] > state["best_val_accuracy"]
+        score = row.get("val_accuracy_precise", row["val_accuracy"])
+        improved = score > state["best_val_accuracy"]
         if improved:
-            state["best_val_accuracy"], state["best_epoch"] = row["val_accuracy"], epoch + 1
-            float_model.set_weights(model.get_weights())
+            state["best_val_accuracy"], state["best_epoch"] = score, epoch + 1
             _atomic_save(float_model, out / "best.keras")
         _atomic_save(trainer, out / "last.keras")
         atomic_write_text(state_path, json.dumps(state, indent=1))
         log.info(f"epoch {epoch + 1}/{opts.epochs} lr {lr:.4f} loss {row['loss']:.4f} acc {row['accuracy']:.4f} "
-                 f"val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f} {row['seconds']:.0f}s"
+                 f"val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f} "
+                 + (f"precise-BN val_acc {row['val_accuracy_precise']:.4f} " if opts.precise_bn else "")
+                 + f"{row['seconds']:.0f}s"
                  + (" *best" if improved else ""))
         _plot_history(state["history"], out / "history.png")
     log.info(f"best PublicTest accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}: {out / 'best.keras'}")
@@ -324,8 +333,12 @@ def _plot_history(history: list[dict], path: Path) -> None:
     from fer_edge.eval.plots import line_plot
 
     epochs = [h["epoch"] for h in history]
+    precise = [h for h in history if "val_accuracy_precise" in h]
     line_plot(path, "Training history", "epoch",
               {"accuracy": {"train": (epochs, [h["accuracy"] for h in history]),
-                            "PublicTest": (epochs, [h["val_accuracy"] for h in history])},
+                            "PublicTest": (epochs, [h["val_accuracy"] for h in history]),
+                            **({"PublicTest, precise BN": ([h["epoch"] for h in precise], [h["val_accuracy_precise"]
+                                                                                            for h in precise])}
+                               if precise else {})},
                "loss": {"train": (epochs, [h["loss"] for h in history]),
                         "PublicTest": (epochs, [h["val_loss"] for h in history])}})
