@@ -25,8 +25,9 @@ def batchnorm_layers(model) -> list:
 
 
 def recompute_batchnorm(model, images: np.ndarray, count: int, batch: int = 128, seed: int = 0) -> int:
-    """Set each BatchNorm layer's moving mean and variance to the mean over batches of `count` images (a seeded
-    sample of `images`) of its batch statistics, the weights unchanged; returns the number of batches."""
+    """Set each BatchNorm layer's moving mean and variance to the mean of its batch statistics over a seeded sample
+    of `images` (`count` rounded down to whole batches, one batch at least), the weights unchanged; returns the
+    number of batches."""
     layers = batchnorm_layers(model)
     if not layers or count <= 0:
         return 0

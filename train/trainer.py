@@ -333,12 +333,11 @@ def _plot_history(history: list[dict], path: Path) -> None:
     from fer_edge.eval.plots import line_plot
 
     epochs = [h["epoch"] for h in history]
+    accuracy = {"train": (epochs, [h["accuracy"] for h in history]),
+                "PublicTest": (epochs, [h["val_accuracy"] for h in history])}
     precise = [h for h in history if "val_accuracy_precise" in h]
+    if precise:
+        accuracy["PublicTest, precise BN"] = ([h["epoch"] for h in precise], [h["val_accuracy_precise"] for h in precise])
     line_plot(path, "Training history", "epoch",
-              {"accuracy": {"train": (epochs, [h["accuracy"] for h in history]),
-                            "PublicTest": (epochs, [h["val_accuracy"] for h in history]),
-                            **({"PublicTest, precise BN": ([h["epoch"] for h in precise], [h["val_accuracy_precise"]
-                                                                                            for h in precise])}
-                               if precise else {})},
-               "loss": {"train": (epochs, [h["loss"] for h in history]),
-                        "PublicTest": (epochs, [h["val_loss"] for h in history])}})
+              {"accuracy": accuracy, "loss": {"train": (epochs, [h["loss"] for h in history]),
+                                              "PublicTest": (epochs, [h["val_loss"] for h in history])}})
