@@ -41,6 +41,8 @@ def test_resume_continues_from_last_epoch(trained_run, tmp_path, fer_csv):
     shutil.copytree(trained_run, run)
     again = run_cli("train", "--data", str(fer_csv), "--out", str(run), "--epochs", "1")
     assert_one_line_error(again, "already holds a run", code=2)
+    empty = run_cli("train", "--data", str(fer_csv), "--out", str(tmp_path / "empty"), "--resume")
+    assert_one_line_error(empty, "nothing to resume", code=2)
     proc = run_cli("train", "--data", str(fer_csv), "--out", str(run), "--epochs", "2", "--resume")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "resuming" in proc.stderr and "epoch 2/2" in proc.stderr and "epoch 1/2" not in proc.stderr

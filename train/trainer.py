@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.classification.preprocess import batch_to_model_input
-from fer_edge.errors import FerEdgeError, UsageError
+from fer_edge.errors import UsageError
 from fer_edge.eval.datasets import load_split, log_counts, stratified_sample
 from fer_edge.files import atomic_path, atomic_write_text
 from fer_edge.labels import EMOTIONS
@@ -187,7 +187,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     state = None
     if resume:
         if not state_path.is_file() or not (out / "last.keras").is_file():
-            raise FerEdgeError(f"{out}: nothing to resume (no state.json and last.keras)")
+            raise UsageError(f"{out}: nothing to resume (no state.json and last.keras)")
         state = json.loads(state_path.read_text())
         saved = state["options"]
         for key in ("widths", "blocks", "teacher"):
