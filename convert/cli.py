@@ -19,6 +19,9 @@ def register(sub) -> None:
     p.add_argument("--variants", default="int8", help="comma list of int8, float16, float32, dynamic")
     p.add_argument("--calib", default=None, help="calibration data: fer2013.csv(.gz) (Training split) or an image folder")
     p.add_argument("--calib-images", type=int, default=500, help="representative images, stratified by class")
+    p.add_argument("--calib-outliers", type=float, default=10.0, metavar="RATIO",
+                   help="leave out calibration images with an activation over RATIO times that tensor's median peak "
+                        "(default 10; 0 keeps every image)")
     p.add_argument("--eval-data", default=None, help="data for the accuracy check (default: --calib when it is a CSV)")
     p.add_argument("--eval-split", default="PrivateTest")
     p.add_argument("--normalize", default="none",
@@ -36,9 +39,12 @@ def _cmd_convert(args) -> int:
 
     if args.calib_images < 1:
         raise UsageError("--calib-images must be at least 1")
+    if args.calib_outliers and not args.calib_outliers > 1:
+        raise UsageError(f"--calib-outliers {args.calib_outliers:g}: use 0 (off) or a ratio over 1, such as 10")
     ensure_folder(args.out, "--out")
     variants = parse_variants(args.variants)  # a usage error before TensorFlow takes seconds to load
     preload("tensorflow")
     run_convert(args.model, args.out, variants, args.calib, args.calib_images,
-                args.eval_data, args.eval_split, args.normalize, args.name, args.seed, args.flip_average)
+                args.eval_data, args.eval_split, args.normalize, args.name, args.seed, args.flip_average,
+                args.calib_outliers)
     return 0

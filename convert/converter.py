@@ -15,6 +15,7 @@ from fer_edge.classification.classifier import TFLiteClassifier
 from fer_edge.config.argtypes import csv_list
 from fer_edge.convert.calibration import calibration_images
 from fer_edge.convert.loading import SourceModel
+from fer_edge.convert.outliers import drop_outliers
 from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.files import atomic_write_bytes
 from fer_edge.labels import EMOTIONS
@@ -86,8 +87,11 @@ def non_integer_tensors(classifier: TFLiteClassifier) -> list[str]:
 
 
 def convert_all(model: SourceModel, out_dir: Path, name: str, variants: tuple[str, ...], calib_path: str | None,
-                calib_n: int, seed: int = 0) -> tuple[list[Converted], dict | None]:
-    """Write `<out_dir>/<name>_<variant>.tflite` for each variant; return them and the calibration description."""
+                calib_n: int, seed: int = 0, outlier_ratio: float = 0.0) -> tuple[list[Converted], dict | None]:
+    """Write `<out_dir>/<name>_<variant>.tflite` for each variant; return them and the calibration description.
+
+    `outlier_ratio` > 0 leaves out calibration images with an activation that many times past the usual (outliers.py).
+    """
     calib, calib_info = None, None
     if "int8" in variants:
         if not calib_path:
@@ -96,6 +100,11 @@ def convert_all(model: SourceModel, out_dir: Path, name: str, variants: tuple[st
         calib, calib_info = calibration_images(calib_path, calib_n, (model.height, model.width), model.channels, seed)
         log.info(f"calibration: {calib_info['images']} images from {calib_info['source']} "
                  f"({calib_info['sampling']}) in {time.perf_counter() - t0:.1f}s")
+        if outlier_ratio:
+            calib, calib_info["outliers"] = drop_outliers(convert_variant(model, "float32"), calib, outlier_ratio)
+            calib_info["images"] = len(calib)
+            log.info(f"calibration: {calib_info['outliers']['dropped']} outlier images left out "
+                     f"(activation over {outlier_ratio:g}x the median peak), {len(calib)} kept")
     done = []
     for i, variant in enumerate(variants, 1):
         t0 = time.perf_counter()

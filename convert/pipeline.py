@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def run_convert(source: str, out_dir: str, variants: tuple[str, ...], calib: str | None, calib_n: int = 500,
                 eval_data: str | None = None, eval_split: str = "PrivateTest", normalize: str = "none",
-                name: str | None = None, seed: int = 0, flip_average: bool = False) -> dict:
+                name: str | None = None, seed: int = 0, flip_average: bool = False, calib_outliers: float = 0.0) -> dict:
     t_start = time.perf_counter()
     for given in (calib, eval_data):
         if given and not Path(given).exists():
@@ -38,7 +38,7 @@ def run_convert(source: str, out_dir: str, variants: tuple[str, ...], calib: str
     name = name or out.name
     log.info(f"{model.path}: input {model.height}x{model.width}x{model.channels}, {model.classes} classes, "
              f"{model.keras_model.count_params():,} parameters")
-    converted, calib_info = convert_all(model, out, name, variants, calib, calib_n, seed)
+    converted, calib_info = convert_all(model, out, name, variants, calib, calib_n, seed, calib_outliers)
     eval_set = _eval_set(model, eval_data or (calib if calib and Path(calib).is_file() else None), eval_split)
     float_probs = model.predict(eval_set[0]) if eval_set else None
     results = []
