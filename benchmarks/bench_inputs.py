@@ -44,11 +44,13 @@ def prepare_data(opts: BenchOptions, tmp: Path) -> tuple[dict[str, str], int] | 
     source = Path(opts.data)
     size, channels = ((96, 96), 3) if source.is_dir() else ((48, 48), 1)
     data = load_split(source, opts.split, size, channels)
-    outcomes = None
+    outcomes = published = None
     if opts.ferplus:
-        from fer_edge.eval.ferplus import split_outcomes
+        from fer_edge.eval.ferplus import majority_outcomes, paired_votes, published_outcomes
 
-        outcomes = split_outcomes(opts.ferplus, source, opts.split)  # pairs row for row with the CSV: checked there
+        votes = paired_votes(opts.ferplus, source, opts.split)  # pairs row for row with the CSV: checked there
+        outcomes = majority_outcomes(votes.votes, votes.named)
+        published = published_outcomes(votes.votes, votes.named)
     if opts.images and opts.images < len(data):
         data = data.subset(np.arange(opts.images))
     if len(data) == 0:
@@ -57,9 +59,10 @@ def prepare_data(opts: BenchOptions, tmp: Path) -> tuple[dict[str, str], int] | 
     files = {"data": str(tmp / "images.npy"), "label_ids": str(tmp / "label_ids.npy")}
     np.save(files["data"], data.images)
     np.save(files["label_ids"], data.label_ids)
-    if outcomes is not None:
-        files["ferplus_ids"] = str(tmp / "ferplus_ids.npy")
-        np.save(files["ferplus_ids"], outcomes[:len(data)])
+    if outcomes is not None and published is not None:
+        for key, ids in (("ferplus_ids", outcomes), ("ferplus_published_ids", published)):
+            files[key] = str(tmp / f"{key}.npy")
+            np.save(files[key], ids[:len(data)])
     return files, len(data)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fer_edge.benchmarks.report_rows import FERPLUS_KEYS
 from fer_edge.bundled import MODELS_DIR
 from fer_edge.errors import FerEdgeError, UsageError
 
@@ -48,7 +49,8 @@ def model_entry(path: Path, kind: str) -> dict:
         plus = acc.get("ferplus") or {}
         if isinstance(plus, dict) and plus.get("accuracy") is not None:
             entry["sidecar_accuracy"] |= {"ferplus_accuracy": plus["accuracy"],
-                                          "ferplus_neutral_recall": (plus.get("recall") or {}).get("neutral")}
+                                          "ferplus_neutral_recall": (plus.get("recall") or {}).get("neutral"),
+                                          "ferplus_published_accuracy": (plus.get("published_rule") or {}).get("accuracy")}
     return entry
 
 
@@ -114,6 +116,6 @@ def record_model(m: dict, threads: int, r: dict) -> None:
     if "accuracy" in r:
         m |= {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "images": r["images"], "accuracy_source": "measured",
               "accuracy_seconds": r["accuracy_seconds"]}
-        m |= {k: r[k] for k in ("ferplus_accuracy", "ferplus_neutral_recall", "ferplus_images") if k in r}
+        m |= {k: r[k] for k in FERPLUS_KEYS + ("ferplus_images", "ferplus_published_images") if k in r}
     m["threads"][str(threads)] = {"status": "ok", **{k: r[k] for k in
                                   ("load_ms", "latency_ms", "runs", "baseline_rss_mb", "peak_rss_mb", "tensorflow_loaded")}}

@@ -23,7 +23,8 @@ __all__ = ["PNG_POINTS_KEY", "SCHEMA", "compare", "draw_loop", "draw_pareto", "f
 def write_csv(results: dict, path: Path) -> None:
     rows = model_rows(results)
     fields = ["model", "kind", "variant", "threads", "size_bytes", "macs", "params", "accuracy", "macro_f1",
-              "ferplus_accuracy", "ferplus_neutral_recall", "accuracy_source", "load_ms", "min_ms", "mean_ms", "p50_ms",
+              "ferplus_accuracy", "ferplus_published_accuracy", "ferplus_neutral_recall",
+              "accuracy_source", "load_ms", "min_ms", "mean_ms", "p50_ms",
               "p90_ms", "p99_ms", "cv", "peak_rss_mb", "status", "error"]
     write_rows_csv(path, fields, rows)
 
@@ -58,7 +59,9 @@ def render_markdown(results: dict, plot_file: str | None, plot_note: str | None 
     data = s.get("data")
     lines += ["## Models", "",
               (f"Accuracy on `{data}` {s.get('split')} ({s.get('images')} images)"
-               + (f"; FER+ majority accuracy and FER+ neutral recall from `{s['ferplus']}`. " if s.get("ferplus")
+               + (f"; FER+ majority accuracy, FER+ accuracy by the published rule (single votes dropped, one emotion "
+                  f"over half the rest: compare published FER+ figures with it) and FER+ neutral recall from "
+                  f"`{s['ferplus']}`. " if s.get("ferplus")
                   else ". ") if data else
                "No `--data`: accuracy (FER2013, and FER+ where recorded) is the one in each model's sidecar "
                "(marked *). ")
@@ -67,14 +70,14 @@ def render_markdown(results: dict, plot_file: str | None, plot_note: str | None 
               "per face, counted from the model file (the same on every machine; both passes of a mirror-averaged "
               "model). ★ marks the Pareto front (nothing else is both as fast and as accurate) at the first thread "
               "count.", "",
-              "| model | variant | size | MACs | threads | accuracy | macro-F1 | FER+ accuracy | FER+ neutral recall "
-              "| load ms | p50 ms | p90 ms | p99 ms | min ms | cv | peak RSS MB | |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| model | variant | size | MACs | threads | accuracy | macro-F1 | FER+ accuracy | FER+ published rule "
+              "| FER+ neutral recall | load ms | p50 ms | p90 ms | p99 ms | min ms | cv | peak RSS MB | |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     front = {(p["model"], p["threads"]) for p in plot_points(results) if p["pareto"]}  # at the first thread count
     for r in model_rows(results):
         if r["status"] != "ok":
             lines.append(f"| {r['model']} | {r['variant'] or '-'} | | {format_macs(r['macs'])} | {r['threads'] or '-'} "
-                         f"| {r['status']}: {r['error']} | | | | | | | | | | | |")
+                         f"| {r['status']}: {r['error']} | | | | | | | | | | | | |")
             continue
         star = " *" if r["accuracy_source"] == "sidecar" else ""
         size = f"{r['size_bytes'] / 2**20:.2f} MiB" if r["size_bytes"] else "-"
@@ -82,6 +85,7 @@ def render_markdown(results: dict, plot_file: str | None, plot_note: str | None 
             f"| {r['model']} | {r['variant'] or '-'} | {size} | {format_macs(r['macs'])} | {r['threads']} "
             f"| {fmt(r['accuracy'], '.2%')}{star} "
             f"| {fmt(r['macro_f1'], '.3f')} | {fmt(r['ferplus_accuracy'], '.2%')}{star if r['ferplus_accuracy'] else ''} "
+            f"| {fmt(r['ferplus_published_accuracy'], '.2%')}{star if r['ferplus_published_accuracy'] else ''} "
             f"| {fmt(r['ferplus_neutral_recall'], '.1%')} | {fmt(r['load_ms'], '.0f')} | {fmt(r['p50_ms'], '.3f')} "
             f"| {fmt(r['p90_ms'], '.3f')} | {fmt(r['p99_ms'], '.3f')} | {fmt(r['min_ms'], '.3f')} | {fmt(r['cv'], '.2f')} "
             f"| {fmt(r['peak_rss_mb'], '.0f')} | {'★' if (r['model'], r['threads']) in front else ''} |")

@@ -51,15 +51,21 @@ def _accuracy(probs: np.ndarray, label_ids: np.ndarray, labels: tuple[str, ...])
     return {"accuracy": round(report["accuracy"], 5), "macro_f1": round(report["macro_f1"], 5), "images": report["images"]}
 
 
-def _ferplus(probs: np.ndarray, outcomes: np.ndarray, labels: tuple[str, ...]) -> dict:
-    """FER+ majority accuracy and neutral recall on the rows with a 7-way majority (the others are -1 or less)."""
+def _ferplus(probs: np.ndarray, outcomes: np.ndarray, published: np.ndarray | None, labels: tuple[str, ...]) -> dict:
+    """FER+ majority accuracy and neutral recall on the rows with a 7-way majority (the others are -1 or less), and
+    the accuracy by the published rule (`eval.ferplus.published_outcomes`) on the rows it scores."""
+    from fer_edge.eval.ferplus import published_summary
     from fer_edge.eval.scores import classification_report
 
     keep = outcomes >= 0
     report = classification_report(outcomes[keep], probs[keep].argmax(axis=1), labels)
     neutral = report["per_class"].get("neutral", {}).get("recall")
-    return {"ferplus_accuracy": round(report["accuracy"], 5), "ferplus_images": report["images"],
-            "ferplus_neutral_recall": None if neutral is None else round(neutral, 5)}
+    out = {"ferplus_accuracy": round(report["accuracy"], 5), "ferplus_images": report["images"],
+           "ferplus_neutral_recall": None if neutral is None else round(neutral, 5)}
+    if published is not None:
+        rule = published_summary(published, probs.argmax(axis=1))
+        out |= {"ferplus_published_accuracy": round(rule["accuracy"], 5), "ferplus_published_images": rule["scored"]}
+    return out
 
 
 def _scores(task: dict, predict, labels: tuple[str, ...]) -> dict:
@@ -69,7 +75,8 @@ def _scores(task: dict, predict, labels: tuple[str, ...]) -> dict:
     probs = predict(images)
     out = _accuracy(probs, label_ids, labels)
     if task.get("ferplus_ids"):
-        out |= _ferplus(probs, np.load(task["ferplus_ids"]), labels)
+        published = np.load(task["ferplus_published_ids"]) if task.get("ferplus_published_ids") else None
+        out |= _ferplus(probs, np.load(task["ferplus_ids"]), published, labels)
     return out | {"accuracy_seconds": round(time.perf_counter() - t1, 2)}
 
 
