@@ -128,6 +128,7 @@ def measure(args: argparse.Namespace, command: str) -> dict:
     direct = {int(r): labels[int(p)] for r, p in zip(faces.rows, said)}
     rows, frames = run(faces, photos, make_cutouts(Path(args.scenes)), pipeline, sizes, margins, frame, args.per_frame, args.seed)
     neutral = faces.truth == labels.index("neutral")
+    scored = faces.published >= 0  # the faces the published rule gives a label
     results = {
         "schema": SCHEMA, "created": datetime.now(UTC).isoformat(timespec="seconds"), "command": command,
         "machine": describe(),
@@ -138,7 +139,10 @@ def measure(args: argparse.Namespace, command: str) -> dict:
         "frames": frames,
         "direct": {"accuracy": round(float((said == faces.truth).mean()), 4),
                    "neutral_recall": round(float((said[neutral] == faces.truth[neutral]).mean()), 4)
-                   if neutral.any() else None},
+                   if neutral.any() else None,
+                   "published_faces": int(scored.sum()),
+                   "published_accuracy": round(float((said[scored] == faces.published[scored]).mean()), 4)
+                   if scored.any() else None},
         "sizes": summarize(rows, direct, margins, cfg.smoothing.min_face),
         "seconds": round(time.perf_counter() - t0, 1),
     }

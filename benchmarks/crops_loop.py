@@ -21,23 +21,27 @@ MATCH_IOU = 0.3  # a detection this much over a pasted square finds it (the dete
 
 @dataclass(frozen=True)
 class Faces:
-    """The split's faces that have a 7-way FER+ majority: 48x48 grey images, that majority, their CSV rows."""
+    """The split's faces that have a 7-way FER+ majority: 48x48 grey images, that majority, their CSV rows, and the
+    outcome by the published rule (`eval.ferplus.published_outcomes`: negative where that rule scores no label)."""
 
     images: np.ndarray
     truth: np.ndarray
     rows: np.ndarray
+    published: np.ndarray
 
 
 def load_faces(data: Path, ferplus: Path, split: str, limit: int, seed: int) -> Faces:
     from fer_edge.eval.datasets import load_split
-    from fer_edge.eval.ferplus import split_outcomes
+    from fer_edge.eval.ferplus import majority_outcomes, paired_votes, published_outcomes
 
-    outcomes = split_outcomes(ferplus, data, split)
+    votes = paired_votes(ferplus, data, split)
+    outcomes = majority_outcomes(votes.votes, votes.named)
+    published = published_outcomes(votes.votes, votes.named)
     images = load_split(data, split, (48, 48), 1).images[..., 0]
     rows = np.flatnonzero(outcomes >= 0)
     if limit and limit < len(rows):
         rows = np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
-    return Faces(images[rows], outcomes[rows], rows)
+    return Faces(images[rows], outcomes[rows], rows, published[rows])
 
 
 def match(squares: np.ndarray, boxes: np.ndarray) -> list[int | None]:
@@ -91,7 +95,9 @@ def run(faces: Faces, photos: list[Photo], heads: list, pipeline, sizes: tuple[i
             found = match(np.array(squares), np.array([d.box.as_array() for d in dets]).reshape(-1, 4))
             hits = {id(dets[j]): i for i, j in enumerate(found) if j is not None}
             rows = [{"row": int(faces.rows[k]), "size": side, "x": int(sq[0]), "y": int(sq[1]),
-                     "truth": labels[faces.truth[k]], "detected": False} for k, sq in zip(picked, squares)]
+                     "truth": labels[faces.truth[k]], "detected": False,
+                     "published": labels[faces.published[k]] if faces.published[k] >= 0 else ""}
+                    for k, sq in zip(picked, squares)]
             mine = [dets[j] for j in found if j is not None]
             for margin in dict.fromkeys((loop_margin, *margins)):
                 kept, crops = crop_faces(frame, mine, margin, level_eyes)  # as the loop: too small a crop is dropped

@@ -15,6 +15,7 @@ import pytest
 
 from fer_edge.benchmarks.crops import SCHEMA, match
 from fer_edge.benchmarks.crops_frames import feather_mask, paste_face
+from fer_edge.benchmarks.crops_loop import load_faces
 from fer_edge.geometry import MARGIN, Box, Detection
 from fer_edge.labels import EMOTIONS
 from fer_edge.tracking import UNCERTAIN, Tracker
@@ -75,10 +76,18 @@ def test_crops_benchmark_on_a_small_slice(shared, tmp_path):
     s = results["settings"]
     assert (s["split"], s["faces"], s["sizes"], s["margins"], s["min_face"]) == ("PublicTest", 12, [32, 96], [0.1, 0.25], 40)
     assert s["detector"] == "room" and s["model"].endswith(".tflite") and s["frame"] == [640, 480]
-    assert 0 <= results["direct"]["accuracy"] <= 1
+    assert 0 <= results["direct"]["accuracy"] <= 1 and 0 <= results["direct"]["published_accuracy"] <= 1
     with open(out / "faces.csv", newline="") as fh:
         faces = list(csv.DictReader(fh))
     assert len(faces) == 24 and {f["size"] for f in faces} == {"32", "96"}
+    # by the published rule, worked out here from the votes: the same label where it scores one, none elsewhere
+    from fer_edge.eval.ferplus import paired_votes, published_outcomes
+
+    votes = paired_votes(shared / "data/ferplus/fer2013new.csv", shared / "data/fer2013/fer2013.csv.gz", "PublicTest")
+    by_rule = published_outcomes(votes.votes, votes.named)
+    assert [f["published"] for f in faces] == [EMOTIONS[by_rule[int(f["row"])]] if by_rule[int(f["row"])] >= 0 else ""
+                                               for f in faces]
+    assert results["direct"]["published_faces"] == sum(by_rule[int(f["row"])] >= 0 for f in faces) // 2
     for row in results["sizes"]:
         mine = [f for f in faces if int(f["size"]) == row["size"]]
         found = [f for f in mine if f["detected"] == "True"]
@@ -87,6 +96,11 @@ def test_crops_benchmark_on_a_small_slice(shared, tmp_path):
         if found:
             acc = np.mean([f["label@0.25"] == f["truth"] for f in found])
             assert row["accuracy"]["0.25"] == pytest.approx(acc, abs=1e-4)
+        scored = [f for f in found if f["published"]]  # the published rule: the faces it gives a label
+        assert row["published_faces"] == len(scored)
+        if scored:
+            acc = np.mean([f["label@0.1"] == f["published"] for f in scored])
+            assert row["published_accuracy"]["0.1"] == pytest.approx(acc, abs=1e-4)
     found = [f for f in faces if f["detected"] == "True"]
     small = [f for f in found if float(f["box_side"]) < 40]
     assert small and len(small) < len(found)  # both sides of the minimum were seen
@@ -96,5 +110,19 @@ def test_crops_benchmark_on_a_small_slice(shared, tmp_path):
     assert results["choice"]["margin"] in (0.1, 0.25)
     report = (out / "report.md").read_text()
     assert "| face px | faces | found |" in report and "| 96 | 12 |" in report
+    assert "| published rule, margin 0.1 |" in report and "by the published rule" in report
     image = cv2.imread(str(out / "crops.png"))
     assert image is not None and image.shape[1] > 600
+
+
+@pytest.mark.shared
+def test_faces_carry_both_rules_labels(shared):
+    from fer_edge.eval.ferplus import paired_votes, published_outcomes
+
+    data, ferplus = shared / "data/fer2013/fer2013.csv.gz", shared / "data/ferplus/fer2013new.csv"
+    faces = load_faces(data, ferplus, "PublicTest", 0, 0)
+    votes = paired_votes(ferplus, data, "PublicTest")
+    by_rule = published_outcomes(votes.votes, votes.named)[faces.rows]
+    np.testing.assert_array_equal(faces.published, by_rule)
+    assert (faces.published < 0).sum() > 100  # split faces: a majority by our rule, none by the published one
+    assert ((faces.published >= 0) & (faces.published != faces.truth)).sum() == 0  # where both score, they agree
