@@ -143,6 +143,46 @@ def test_precise_bn_scores_publictest_and_keeps_recomputed_statistics(tmp_path, 
     assert_one_line_error(bad, "--precise-bn -5", code=2)
 
 
+def test_running_mean_of_weights_equals_the_mean_of_every_epoch():
+    from fer_edge.train.swa import running_mean
+
+    epochs = [[np.full((2, 2), v), np.array([v, -v])] for v in (1.0, 4.0, 10.0)]
+    mean, count = None, 0
+    for weights in epochs:
+        mean, count = running_mean(mean, weights, count), count + 1
+    np.testing.assert_allclose(mean[0], np.full((2, 2), 5.0))
+    np.testing.assert_allclose(mean[1], [5.0, -5.0])
+
+
+@pytest.mark.shared
+@pytest.mark.tf
+def test_weight_averaging_holds_the_mean_of_its_epochs_across_a_resume(tmp_path, fer_csv, tf_available):
+    import shutil
+
+    import keras
+
+    run = tmp_path / "swa"
+    common = ("--data", str(fer_csv), "--out", str(run))
+    proc = run_cli("train", *common, "--arch", "dscnn", "--widths", "8,16,32", "--blocks", "1,1", "--epochs", "2",
+                   "--limit", "300", "--swa-from", "2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shutil.copy(run / "last.keras", tmp_path / "epoch2.keras")
+    again = run_cli("train", *common, "--epochs", "3", "--resume")
+    assert again.returncode == 0, again.stderr[-2000:]
+    state = json.loads((run / "state.json").read_text())
+    assert [("val_accuracy_swa" in h) for h in state["history"]] == [False, True, True]
+    assert "SWA val_acc" in again.stderr and "the mean of epochs 2-3" in again.stderr
+    swa = keras.models.load_model(run / "swa.keras")
+    two, three = (keras.models.load_model(p).layers[-1] for p in (tmp_path / "epoch2.keras", run / "last.keras"))
+    for layer in ("stem", "s1_1_dw", "s2_1_pw", "logits"):  # the mean of epochs 2 and 3, layer by layer
+        for got, a, b in zip(*(m.get_layer(layer).get_weights() for m in (swa, two, three))):
+            np.testing.assert_allclose(got, (a + b) / 2, rtol=1e-5, atol=1e-6)
+    moving = [m.get_layer("s2_1_pw_bn").moving_mean.numpy() for m in (swa, two, three)]
+    assert not np.allclose(moving[0], (moving[1] + moving[2]) / 2, atol=1e-3)  # its own BatchNorm statistics
+    bad = run_cli("train", *common, "--swa-from", "-1")
+    assert_one_line_error(bad, "--swa-from -1", code=2)
+
+
 @pytest.mark.shared
 @pytest.mark.tf
 def test_distillation_run_caches_the_teacher_and_resumes(tmp_path, fer_csv, tf_available):

@@ -33,6 +33,10 @@ def register(sub) -> None:
     p.add_argument("--precise-bn", type=int, default=None, metavar="N",
                    help="score PublicTest and keep best.keras with BatchNorm statistics recomputed over N plain Training "
                         "images (PreciseBN; 0: the moving averages); with --resume, changes the run's setting")
+    p.add_argument("--swa-from", type=int, default=None, metavar="EPOCH",
+                   help="stochastic weight averaging: the mean of the weights of EPOCH and every later epoch, with "
+                        "its own BatchNorm statistics, scored on PublicTest and written as swa.keras (0: off); with "
+                        "--resume, changes the run's setting")
     p.add_argument("--warmup", type=int, default=1, help="epochs of linear warmup before the cosine")
     p.add_argument("--erase", type=float, default=0.0, help="probability of random erasing (augmentation)")
     p.add_argument("--backend", default=None, choices=["tensorflow", "jax", "torch"],
@@ -83,6 +87,8 @@ def _cmd_train(args) -> int:
         raise UsageError("--labels ferplus needs --ferplus fer2013new.csv (the FER+ vote file)")
     if args.precise_bn is not None and args.precise_bn < 0:
         raise UsageError(f"--precise-bn {args.precise_bn}: a number of images, or 0 for off")
+    if args.swa_from is not None and args.swa_from < 0:
+        raise UsageError(f"--swa-from {args.swa_from}: an epoch (1 or more), or 0 for off")
     if args.se < 0:
         raise UsageError(f"--se {args.se}: a reduction of 1 or more, or 0 for none")
     ensure_folder(args.out, "--out")
@@ -99,7 +105,7 @@ def _cmd_train(args) -> int:
         label_smoothing=args.label_smoothing,
         dropout=args.dropout, class_weight=args.class_weight, patience=args.patience, seed=args.seed,
         limit=args.limit, mixed_precision=False if args.float32 else (True if args.bf16 else None), warmup=args.warmup,
-        labels=args.labels, precise_bn=args.precise_bn,
+        labels=args.labels, precise_bn=args.precise_bn, swa_from=args.swa_from,
         augment={**AUGMENT, "erase": args.erase})
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend

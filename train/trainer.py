@@ -22,6 +22,7 @@ from fer_edge.errors import UsageError
 from fer_edge.eval.datasets import load_split, log_counts, stratified_sample
 from fer_edge.files import atomic_path, atomic_write_text
 from fer_edge.labels import EMOTIONS
+from fer_edge.train.label_sets import ferplus_training, ferplus_validation, soft_targets
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,10 @@ class TrainOptions:
     ferplus_weight: float = 0.0
     labels: str = "fer2013"  # ferplus: train on the crowd's vote distributions, select on FER+ PublicTest majorities
     precise_bn: int | None = None  # Training images for PreciseBN before each PublicTest check (precise_bn.py); None/0: off
+    swa_from: int | None = None  # average the weights of this epoch and every later one (swa.py); None/0: off
 
 
+SWA_BN_IMAGES = 7680  # Training images for the averaged weights' BatchNorm statistics when --precise-bn is off
 AUGMENT = {"flip": True, "rotation_deg": 10.0, "shift": 0.1, "zoom": 0.1, "brightness": 0.2, "contrast": 0.2,
            "erase": 0.0}
 
@@ -122,64 +125,6 @@ def _limit(data, n: int, seed: int):
     return data.subset(index), index
 
 
-def _soft_targets(opts: TrainOptions, train_data, rows: np.ndarray, out: Path) -> np.ndarray:
-    """The training targets: FER2013 one-hot, mixed with the teacher's and the FER+ crowd's probabilities."""
-    from fer_edge.train.targets import ferplus_probs, mix_targets, teacher_probs
-
-    parts = []
-    if opts.teacher and opts.teacher_weight > 0:
-        probs = teacher_probs(opts.teacher, train_data.images, out / "teacher.npz")
-        agree = float((probs.argmax(1) == train_data.label_ids).mean())
-        log.info(f"teacher ({len(opts.teacher)} models) agrees with {agree:.1%} of {opts.train_split} labels")
-        parts.append((opts.teacher_weight, probs, np.ones(len(probs), bool)))
-    if opts.ferplus and opts.ferplus_weight > 0:
-        if not str(opts.data).lower().endswith((".csv", ".csv.gz")):
-            raise UsageError("--ferplus needs --data to be the FER2013 CSV (FER+ rows follow its rows)")
-        from fer_edge.eval.ferplus import paired_votes
-
-        votes = paired_votes(opts.ferplus, opts.data, opts.train_split).votes[rows]
-        probs, valid = ferplus_probs(votes)
-        log.info(f"FER+ votes for {int(valid.sum())} of {len(valid)} {opts.train_split} images")
-        parts.append((opts.ferplus_weight, probs, valid))
-    return mix_targets(train_data.label_ids, parts)
-
-
-def _ferplus_training(opts: TrainOptions, data, rows: np.ndarray, out: Path):
-    """Training on the FER+ votes (Barsoum et al. 2016, "probabilistic label"): each kept row's target is its vote
-    distribution over the seven classes; rows FER+ dropped or with no emotion vote are left out. With `--teacher`,
-    the teacher's probabilities take `--teacher-weight` of each target (distillation from a FER+-trained teacher)."""
-    from fer_edge.eval.ferplus import paired_votes
-    from fer_edge.train.targets import ferplus_probs
-
-    votes = paired_votes(opts.ferplus, opts.data, opts.train_split)
-    probs, valid = ferplus_probs(votes.votes[rows])
-    keep = np.flatnonzero(valid & votes.named[rows])
-    log.info(f"FER+ soft targets for {keep.size} of {len(rows)} {opts.train_split} images "
-             f"({len(rows) - keep.size} left out: dropped by FER+ or no emotion vote)")
-    subset = data.subset(keep)
-    targets = probs[keep]
-    if opts.teacher and opts.teacher_weight > 0:
-        from fer_edge.train.targets import teacher_probs
-
-        teacher = teacher_probs(opts.teacher, data.images, out / "teacher.npz")[keep]
-        agree = float((teacher.argmax(1) == targets.argmax(1)).mean())
-        log.info(f"teacher ({len(opts.teacher)} models) agrees with {agree:.1%} of the FER+ vote majorities; it takes "
-                 f"{opts.teacher_weight:g} of each target")
-        targets = (1 - opts.teacher_weight) * targets + opts.teacher_weight * teacher
-    return type(subset)(subset.images, targets.argmax(1), subset.source), targets
-
-
-def _ferplus_validation(opts: TrainOptions, data, rows: np.ndarray):
-    """PublicTest rows with a 7-way FER+ majority, labelled with it: selection on what the model is reported on."""
-    from fer_edge.eval.ferplus import split_outcomes
-
-    outcomes = split_outcomes(opts.ferplus, opts.data, opts.val_split)[rows]
-    keep = np.flatnonzero(outcomes >= 0)
-    log.info(f"selecting on FER+ {opts.val_split} majorities: {keep.size} of {len(rows)} images scored")
-    subset = data.subset(keep)
-    return type(subset)(subset.images, outcomes[keep], subset.source)
-
-
 def train(opts: TrainOptions, resume: bool = False) -> Path:
     """Train per `opts` into `opts.out`; returns the path of `best.keras`."""
     out = Path(opts.out)
@@ -193,7 +138,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         for key in ("widths", "blocks", "teacher"):
             if key in saved:
                 saved[key] = tuple(saved[key])
-        given = {"precise_bn": opts.precise_bn} if opts.precise_bn is not None else {}
+        given = {k: getattr(opts, k) for k in ("precise_bn", "swa_from") if getattr(opts, k) is not None}
         opts = TrainOptions(**{**saved, "data": opts.data, "out": opts.out, "epochs": opts.epochs or saved["epochs"], **given})
         state["options"] = asdict(opts)  # a new --epochs holds for later resumes too
     elif (out / "last.keras").exists():
@@ -221,12 +166,12 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     if opts.labels == "ferplus":
         if not opts.ferplus:
             raise UsageError("--labels ferplus needs --ferplus fer2013new.csv")
-        train_data, targets = _ferplus_training(opts, train_data, train_rows, out)
-        val_data = _ferplus_validation(opts, val_data, val_rows)
+        train_data, targets = ferplus_training(opts, train_data, train_rows, out)
+        val_data = ferplus_validation(opts, val_data, val_rows)
     for d in (train_data, val_data):
         log_counts(d)
     if opts.labels != "ferplus":
-        targets = _soft_targets(opts, train_data, train_rows, out)
+        targets = soft_targets(opts, train_data, train_rows, out)
     train_data = type(train_data)(batch_to_model_input(train_data.images, size, 1), train_data.label_ids, train_data.source)
     val_data = type(val_data)(batch_to_model_input(val_data.images, size, 1), val_data.label_ids, val_data.source)
 
@@ -281,16 +226,36 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         if improved:
             state["best_val_accuracy"], state["best_epoch"] = score, epoch + 1
             _atomic_save(float_model, out / "best.keras")
+        if opts.swa_from and epoch + 1 >= opts.swa_from:
+            row["val_accuracy_swa"] = _swa_epoch(float_model, model, out, epoch + 1, x_train, x_val, val_data.label_ids,
+                                                 opts)
         _atomic_save(trainer, out / "last.keras")
         atomic_write_text(state_path, json.dumps(state, indent=1))
         log.info(f"epoch {epoch + 1}/{opts.epochs} lr {lr:.4f} loss {row['loss']:.4f} acc {row['accuracy']:.4f} "
                  f"val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f} "
                  + (f"precise-BN val_acc {row['val_accuracy_precise']:.4f} " if opts.precise_bn else "")
+                 + (f"SWA val_acc {row['val_accuracy_swa']:.4f} " if "val_accuracy_swa" in row else "")
                  + f"{row['seconds']:.0f}s"
                  + (" *best" if improved else ""))
         _plot_history(state["history"], out / "history.png")
     log.info(f"best PublicTest accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}: {out / 'best.keras'}")
+    swa = [h for h in state["history"] if "val_accuracy_swa" in h]
+    if swa:
+        log.info(f"SWA, the mean of epochs {swa[0]['epoch']}-{swa[-1]['epoch']}: PublicTest accuracy "
+                 f"{swa[-1]['val_accuracy_swa']:.4f}: {out / 'swa.keras'}")
     return out / "best.keras"
+
+
+def _swa_epoch(float_model, model, out: Path, epoch: int, x_train, x_val, y_val, opts: TrainOptions) -> float:
+    """Fold this epoch into the weight average, recompute its BatchNorm statistics, score it, write swa.keras."""
+    from fer_edge.train.precise_bn import precise_accuracy
+    from fer_edge.train.swa import MODEL, average_epoch
+
+    mean, _ = average_epoch(out, model.get_weights(), epoch)
+    float_model.set_weights([w.astype(np.float32) for w in mean])
+    score = precise_accuracy(float_model, x_train, x_val, y_val, opts.precise_bn or SWA_BN_IMAGES, seed=opts.seed)
+    _atomic_save(float_model, out / MODEL)
+    return score
 
 
 class EpochProgress:
@@ -335,9 +300,10 @@ def _plot_history(history: list[dict], path: Path) -> None:
     epochs = [h["epoch"] for h in history]
     accuracy = {"train": (epochs, [h["accuracy"] for h in history]),
                 "PublicTest": (epochs, [h["val_accuracy"] for h in history])}
-    precise = [h for h in history if "val_accuracy_precise" in h]
-    if precise:
-        accuracy["PublicTest, precise BN"] = ([h["epoch"] for h in precise], [h["val_accuracy_precise"] for h in precise])
+    for key, name in (("val_accuracy_precise", "PublicTest, precise BN"), ("val_accuracy_swa", "PublicTest, SWA")):
+        scored = [h for h in history if key in h]
+        if scored:
+            accuracy[name] = ([h["epoch"] for h in scored], [h[key] for h in scored])
     line_plot(path, "Training history", "epoch",
               {"accuracy": accuracy, "loss": {"train": (epochs, [h["loss"] for h in history]),
                                               "PublicTest": (epochs, [h["val_loss"] for h in history])}})
