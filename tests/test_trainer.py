@@ -353,16 +353,17 @@ def test_ferplus_targets_take_the_teacher_s_share(tmp_path):
     """The targets themselves: (1 - w) x the vote distribution + w x the teacher's probabilities, on the kept rows."""
     from fer_edge.eval.datasets import load_split
     from fer_edge.train.targets import teacher_probs
-    from fer_edge.train.trainer import TrainOptions, _ferplus_training
+    from fer_edge.train.label_sets import ferplus_training
+    from fer_edge.train.trainer import TrainOptions
 
     data, plus = _paired_files(tmp_path)
     train = load_split(str(data), "Training", (48, 48))
     rows = np.arange(len(train.label_ids))
     base = TrainOptions(data=str(data), out=str(tmp_path), ferplus=str(plus), labels="ferplus")
-    _, votes = _ferplus_training(base, train, rows, tmp_path)
+    _, votes = ferplus_training(base, train, rows, tmp_path)
     kd = TrainOptions(data=str(data), out=str(tmp_path), ferplus=str(plus), labels="ferplus",
                       teacher=(str(BUNDLED_CNN),), teacher_weight=0.4)
-    subset, mixed = _ferplus_training(kd, train, rows, tmp_path)
+    subset, mixed = ferplus_training(kd, train, rows, tmp_path)
     teacher = teacher_probs(kd.teacher, train.images, tmp_path / "teacher.npz")[1:]  # row 0: no emotion vote
     np.testing.assert_allclose(mixed, 0.6 * votes + 0.4 * teacher, atol=1e-6)
     assert len(subset.label_ids) == len(mixed) == 69 and not np.allclose(mixed, votes)
