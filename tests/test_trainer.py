@@ -352,8 +352,8 @@ def test_ferplus_labels_distil_from_a_teacher(tmp_path, tf_available):
 def test_ferplus_targets_take_the_teacher_s_share(tmp_path):
     """The targets themselves: (1 - w) x the vote distribution + w x the teacher's probabilities, on the kept rows."""
     from fer_edge.eval.datasets import load_split
-    from fer_edge.train.targets import teacher_probs
     from fer_edge.train.label_sets import ferplus_training
+    from fer_edge.train.targets import teacher_probs
     from fer_edge.train.trainer import TrainOptions
 
     data, plus = _paired_files(tmp_path)
