@@ -57,7 +57,7 @@ def drop_outliers(float_model: bytes, images: np.ndarray, ratio: float) -> tuple
     ratios = peak_ratios(peaks.values)
     scores = ratios.max(axis=1)
     out = scores > ratio
-    if out.all():  # cannot happen with a median rule, but never calibrate on nothing
+    if out.all():  # rare (each image far out on some other tensor), but never calibrate on nothing: keep them all
         out[:] = False
     dropped = sorted(({"image": int(i), "ratio": round(float(scores[i]), 1),
                        "tensor": peaks.tensors[int(ratios[i].argmax())]} for i in np.flatnonzero(out)),
