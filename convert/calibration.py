@@ -12,10 +12,10 @@ from fer_edge.eval.datasets import load_split, read_image_folder, read_images, s
 
 
 def calibration_images(calib: str | Path, n: int, size: tuple[int, int], channels: int, seed: int = 0
-                       ) -> tuple[np.ndarray, dict]:
-    """(uint8 images N x H x W x C, a description for the sidecar) from a FER2013 CSV or a folder.
+                       ) -> tuple[np.ndarray, dict, np.ndarray | None]:
+    """(uint8 images N x H x W x C, a description for the sidecar, their label ids) from a FER2013 CSV or a folder.
 
-    A folder may hold class subfolders (sampled stratified) or just images.
+    A folder may hold class subfolders (sampled stratified, labelled) or just images (no labels: None).
     """
     path = Path(calib)
     if path.is_dir() and not any(p.is_dir() for p in path.iterdir()):
@@ -30,7 +30,7 @@ def calibration_images(calib: str | Path, n: int, size: tuple[int, int], channel
     chosen = data.subset(idx)
     images = batch_to_model_input(chosen.images, size, channels)
     return images, {"source": path.name, "split": split, "images": int(len(idx)), "sampling": "stratified by class",
-                    "per_class": chosen.counts(), "seed": seed, "undecodable": data.undecodable}
+                    "per_class": chosen.counts(), "seed": seed, "undecodable": data.undecodable}, chosen.label_ids
 
 
 def _flat_folder(path: Path, n: int, size: tuple[int, int], channels: int, seed: int) -> tuple[np.ndarray, dict]:
@@ -40,4 +40,4 @@ def _flat_folder(path: Path, n: int, size: tuple[int, int], channels: int, seed:
     if not images:
         raise FerEdgeError(f"{path}: no readable image for calibration ({undecodable} undecodable files)")
     return np.stack(images), {"source": path.name, "split": "folder", "images": len(images), "sampling": "random",
-                              "seed": seed, "undecodable": undecodable}
+                              "seed": seed, "undecodable": undecodable}, None

@@ -5,6 +5,7 @@ Registered through the `fer_edge.commands` entry point; the device package never
 
 from __future__ import annotations
 
+from fer_edge.convert.outliers import DEFAULT_RATIO
 from fer_edge.errors import UsageError
 from fer_edge.files import ensure_folder
 from fer_edge.quiet import preload
@@ -19,9 +20,9 @@ def register(sub) -> None:
     p.add_argument("--variants", default="int8", help="comma list of int8, float16, float32, dynamic")
     p.add_argument("--calib", default=None, help="calibration data: fer2013.csv(.gz) (Training split) or an image folder")
     p.add_argument("--calib-images", type=int, default=500, help="representative images, stratified by class")
-    p.add_argument("--calib-outliers", type=float, default=10.0, metavar="RATIO",
+    p.add_argument("--calib-outliers", type=float, default=DEFAULT_RATIO, metavar="RATIO",
                    help="leave out calibration images with an activation over RATIO times that tensor's median peak "
-                        "(default 10; 0 keeps every image)")
+                        f"(default {DEFAULT_RATIO:g}; 0 keeps every image)")
     p.add_argument("--eval-data", default=None, help="data for the accuracy check (default: --calib when it is a CSV)")
     p.add_argument("--eval-split", default="PrivateTest")
     p.add_argument("--normalize", default="none",

@@ -17,6 +17,7 @@ from fer_edge.convert.calibration import calibration_images
 from fer_edge.convert.loading import SourceModel
 from fer_edge.convert.outliers import drop_outliers
 from fer_edge.errors import FerEdgeError, UsageError
+from fer_edge.eval.datasets import class_counts
 from fer_edge.files import atomic_write_bytes
 from fer_edge.labels import EMOTIONS
 from fer_edge.quiet import native_stderr
@@ -97,12 +98,16 @@ def convert_all(model: SourceModel, out_dir: Path, name: str, variants: tuple[st
         if not calib_path:
             raise UsageError("int8 needs --calib (a FER2013 CSV or an image folder)")
         t0 = time.perf_counter()
-        calib, calib_info = calibration_images(calib_path, calib_n, (model.height, model.width), model.channels, seed)
+        calib, calib_info, label_ids = calibration_images(calib_path, calib_n, (model.height, model.width),
+                                                          model.channels, seed)
         log.info(f"calibration: {calib_info['images']} images from {calib_info['source']} "
                  f"({calib_info['sampling']}) in {time.perf_counter() - t0:.1f}s")
         if outlier_ratio:
-            calib, calib_info["outliers"] = drop_outliers(convert_variant(model, "float32"), calib, outlier_ratio)
+            keep, calib_info["outliers"] = drop_outliers(convert_variant(model, "float32"), calib, outlier_ratio)
+            calib = calib[keep]
             calib_info["images"] = len(calib)
+            if label_ids is not None:  # the classes of the images calibrated on, not of those drawn
+                calib_info["per_class"] = class_counts(label_ids[keep])
             log.info(f"calibration: {calib_info['outliers']['dropped']} outlier images left out "
                      f"(activation over {outlier_ratio:g}x the median peak), {len(calib)} kept")
     done = []

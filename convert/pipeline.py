@@ -18,6 +18,7 @@ from fer_edge.classification.sidecar import write_sidecar
 from fer_edge.convert.converter import Converted, convert_all, labels_for, non_integer_tensors
 from fer_edge.convert.edgetpu import compile_for_edgetpu
 from fer_edge.convert.loading import SourceModel, load_source_model
+from fer_edge.convert.outliers import DEFAULT_RATIO
 from fer_edge.errors import FerEdgeError
 from fer_edge.eval.datasets import LabelledImages, load_split
 from fer_edge.files import atomic_write_text
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 
 def run_convert(source: str, out_dir: str, variants: tuple[str, ...], calib: str | None, calib_n: int = 500,
                 eval_data: str | None = None, eval_split: str = "PrivateTest", normalize: str = "none",
-                name: str | None = None, seed: int = 0, flip_average: bool = False, calib_outliers: float = 0.0) -> dict:
+                name: str | None = None, seed: int = 0, flip_average: bool = False,
+                calib_outliers: float = DEFAULT_RATIO) -> dict:
     t_start = time.perf_counter()
     for given in (calib, eval_data):
         if given and not Path(given).exists():

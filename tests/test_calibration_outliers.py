@@ -32,6 +32,17 @@ def _write_images(folder, rng):
     cv2.imwrite(str(folder / "white.png"), np.full((48, 48), 255, np.uint8))  # drives the conv to 1.0: 25x
 
 
+def _tiny_model(path):
+    import keras
+
+    inputs = keras.Input((48, 48, 1), name="pixels")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    x = keras.layers.Conv2D(4, 1, activation="relu", kernel_initializer="ones", name="conv")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(7, activation="softmax")(x)
+    keras.Model(inputs, outputs).save(path)
+
+
 def _relu_scale(model) -> float:
     from fer_edge.runtime import make_interpreter
 
@@ -42,14 +53,7 @@ def _relu_scale(model) -> float:
 
 @pytest.mark.tf
 def test_convert_leaves_a_planted_outlier_out_of_the_int8_ranges(tmp_path, tf_available):
-    import keras
-
-    inputs = keras.Input((48, 48, 1), name="pixels")
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
-    x = keras.layers.Conv2D(4, 1, activation="relu", kernel_initializer="ones", name="conv")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(7, activation="softmax")(x)
-    keras.Model(inputs, outputs).save(tmp_path / "m.keras")
+    _tiny_model(tmp_path / "m.keras")
     _write_images(tmp_path / "calib", np.random.default_rng(0))
 
     def convert(name, *extra):
@@ -69,6 +73,26 @@ def test_convert_leaves_a_planted_outlier_out_of_the_int8_ranges(tmp_path, tf_av
     # the white image's 1.0 sets the plain model's range; without it, the int8 step fits the faces' 0.04
     assert plain_scale == pytest.approx(1 / 255, rel=0.05)
     assert robust_scale < plain_scale / 10
+
+
+@pytest.mark.tf
+def test_per_class_counts_the_images_calibrated_on(tmp_path, tf_available):
+    import cv2
+
+    _tiny_model(tmp_path / "m.keras")
+    _write_images(tmp_path / "flat", np.random.default_rng(1))
+    calib = tmp_path / "calib"
+    for cls in ("happy", "neutral"):
+        (calib / cls).mkdir(parents=True)
+    for i, image in enumerate(sorted((tmp_path / "flat").iterdir())):  # 10 faces each; the white one is happy
+        folder = "happy" if image.name == "white.png" or i % 2 else "neutral"
+        cv2.imwrite(str(calib / folder / image.name), cv2.imread(str(image), cv2.IMREAD_GRAYSCALE))
+    proc = run_cli("convert", str(tmp_path / "m.keras"), "--calib", str(calib), "--out", str(tmp_path / "o"),
+                   "--variants", "int8")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    side = json.loads((tmp_path / "o" / "o_int8.json").read_text())["calibration"]
+    assert side["outliers"]["dropped"] == 1 and side["images"] == 20
+    assert side["per_class"]["happy"] == 10 and side["per_class"]["neutral"] == 10  # 11 happy drawn, 1 left out
 
 
 @pytest.mark.tf

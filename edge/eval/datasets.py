@@ -44,6 +44,12 @@ _CLASS_ALIASES = {
 }
 
 
+def class_counts(label_ids: np.ndarray) -> dict[str, int]:
+    """{emotion name: rows} over the seven classes, absent ones at 0."""
+    per_class = np.bincount(np.asarray(label_ids, np.int64), minlength=len(EMOTIONS))
+    return {name: int(n) for name, n in zip(EMOTIONS, per_class)}
+
+
 @dataclass(frozen=True)
 class LabelledImages:
     """Images (N, H, W, C) uint8 with FER2013 label ids (N,): `label_ids`, as `labels` means names everywhere else."""
@@ -57,8 +63,7 @@ class LabelledImages:
         return len(self.label_ids)
 
     def counts(self) -> dict[str, int]:
-        per_class = np.bincount(self.label_ids, minlength=len(EMOTIONS))
-        return {name: int(n) for name, n in zip(EMOTIONS, per_class)}
+        return class_counts(self.label_ids)
 
     def describe(self) -> str:
         counts = ", ".join(f"{k} {v}" for k, v in self.counts().items())
