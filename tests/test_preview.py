@@ -182,9 +182,10 @@ def test_moment_picture_and_its_faces_are_one_frame(tmp_path):
     demo = cv2.resize(cv2.imread(str(DEMO_IMAGE)), (200, 200))
     clip = tmp_path / "sliding.avi"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 360))
-    for k in range(40):
+    for k in range(160):  # 10.7 s at 15 fps, there and back: the checks below end well inside it on a busy machine
+        x = 20 + 10 * (k % 80 if k % 80 < 40 else 80 - k % 80)
         canvas = np.full((360, 640, 3), 40, np.uint8)
-        canvas[80:280, 20 + 10 * k:220 + 10 * k] = demo
+        canvas[80:280, x:x + 200] = demo
         writer.write(canvas)
     writer.release()
     svc = Proc(tmp_path / "svc", "service", "--source", str(clip), "--source-fps", "15", "--http-port", "0",
