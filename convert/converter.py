@@ -94,6 +94,7 @@ def convert_all(model: SourceModel, out_dir: Path, name: str, variants: tuple[st
     `outlier_ratio` > 0 leaves out calibration images with an activation that many times past the usual (outliers.py).
     """
     calib, calib_info = None, None
+    built: dict[str, bytes] = {}  # the float32 flatbuffer the outlier check ran, kept for a float32 variant
     if "int8" in variants:
         if not calib_path:
             raise UsageError("int8 needs --calib (a FER2013 CSV or an image folder)")
@@ -103,7 +104,8 @@ def convert_all(model: SourceModel, out_dir: Path, name: str, variants: tuple[st
         log.info(f"calibration: {calib_info['images']} images from {calib_info['source']} "
                  f"({calib_info['sampling']}) in {time.perf_counter() - t0:.1f}s")
         if outlier_ratio:
-            keep, calib_info["outliers"] = drop_outliers(convert_variant(model, "float32"), calib, outlier_ratio)
+            built["float32"] = convert_variant(model, "float32")
+            keep, calib_info["outliers"] = drop_outliers(built["float32"], calib, outlier_ratio)
             calib = calib[keep]
             calib_info["images"] = len(calib)
             if label_ids is not None:  # the classes of the images calibrated on, not of those drawn
@@ -114,7 +116,7 @@ def convert_all(model: SourceModel, out_dir: Path, name: str, variants: tuple[st
     for i, variant in enumerate(variants, 1):
         t0 = time.perf_counter()
         log.info(f"[{i}/{len(variants)}] converting {variant} ...")
-        flat = convert_variant(model, variant, calib)
+        flat = built.get(variant) or convert_variant(model, variant, calib)
         path = out_dir / f"{name}_{variant}.tflite"
         atomic_write_bytes(path, flat)
         seconds = time.perf_counter() - t0
