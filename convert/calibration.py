@@ -33,7 +33,8 @@ def calibration_images(calib: str | Path, n: int, size: tuple[int, int], channel
                     "per_class": chosen.counts(), "seed": seed, "undecodable": data.undecodable}, chosen.label_ids
 
 
-def _flat_folder(path: Path, n: int, size: tuple[int, int], channels: int, seed: int) -> tuple[np.ndarray, dict]:
+def _flat_folder(path: Path, n: int, size: tuple[int, int], channels: int, seed: int
+                 ) -> tuple[np.ndarray, dict, None]:
     files = sorted(path.iterdir())
     np.random.default_rng(seed).shuffle(files)
     images, undecodable = read_images(files, size, channels, limit=n)
