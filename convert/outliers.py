@@ -47,10 +47,12 @@ def activation_peaks(float_model: bytes, images: np.ndarray) -> Peaks:
 
 
 def peak_ratios(peaks: np.ndarray) -> np.ndarray:
-    """Each peak over its tensor's median peak across the images (a tensor at zero for most images: inf)."""
+    """Each peak over its tensor's median peak across the images. A tensor at zero for most images (a gate that
+    fires on a few faces) has no usual peak to judge by: 1 throughout. Judged, the images it fires on would all
+    be left out, its int8 range would be empty, and LiteRT aborts on such a model (runtime.EMPTY_RANGE_SCALE)."""
     median = np.median(peaks, axis=0)
     safe = np.where(median > 0, median, 1.0)
-    return np.where(median > 0, peaks / safe, np.where(peaks > 0, np.inf, 1.0))
+    return np.where(median > 0, peaks / safe, 1.0)
 
 
 def drop_outliers(float_model: bytes, images: np.ndarray, ratio: float) -> tuple[np.ndarray, dict]:

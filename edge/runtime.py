@@ -131,6 +131,7 @@ def make_interpreter(model_path: str | Path, threads: int = 1, accelerator: str 
     try:
         with native_stderr():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" on every start
             interpreter = Interpreter(**_model_arg(path), num_threads=threads, experimental_delegates=delegates or None)
+            _refuse_empty_ranges(interpreter, path)
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         text = str(exc)
@@ -139,6 +140,23 @@ def make_interpreter(model_path: str | Path, threads: int = 1, accelerator: str 
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise FerEdgeError(f"{path}: not a valid TFLite model ({first})") from None
     return interpreter
+
+
+# An int8 activation whose calibration range was empty gets the converter's placeholder scale, about 1e-8 (2e-6 over
+# 255 steps); LiteRT then aborts the whole process in allocate_tensors (a rescale multiplier out of range). Real
+# activation scales are 1e-5 and up.
+EMPTY_RANGE_SCALE = 1e-7
+
+
+def _refuse_empty_ranges(interpreter: Interpreter, path: Path) -> None:
+    """A one-line error instead of that abort: name the tensor whose int8 range calibration never saw used."""
+    details = {d["index"]: d for d in interpreter.get_tensor_details()}
+    for index in sorted({int(i) for op in interpreter._get_ops_details() for i in op["outputs"]}):
+        scales = details[index]["quantization_parameters"]["scales"]
+        if len(scales) and float(np.min(scales)) < EMPTY_RANGE_SCALE:
+            raise FerEdgeError(f"{path}: int8 tensor {details[index]['name'].split(';')[0]!r} has an empty range "
+                               f"(scale {float(np.min(scales)):.1e}): no calibration image reached it; convert again "
+                               "with more or other --calib images")
 
 
 def allocate(interpreter: Interpreter) -> None:

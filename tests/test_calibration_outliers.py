@@ -17,9 +17,9 @@ def test_peak_ratios_compare_each_peak_with_its_tensors_median():
                       [3.0, 4.0, 0.0],
                       [60.0, 2.0, 5.0]])
     ratios = peak_ratios(peaks)
-    # medians 2.5, 2, 0: a tensor silent for most images scores inf where it fires, 1 where it does not
+    # medians 2.5, 2, 0: a tensor silent for most images has no usual peak, so it judges no image (1 throughout)
     np.testing.assert_allclose(ratios[:, :2], [[0.4, 1.0], [0.8, 1.0], [1.2, 2.0], [24.0, 1.0]])
-    assert list(ratios[:, 2]) == [1.0, 1.0, 1.0, np.inf]
+    assert list(ratios[:, 2]) == [1.0, 1.0, 1.0, 1.0]
     assert list(ratios.max(axis=1) > 10) == [False, False, False, True]
 
 
@@ -38,6 +38,19 @@ def _tiny_model(path):
     inputs = keras.Input((48, 48, 1), name="pixels")
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
     x = keras.layers.Conv2D(4, 1, activation="relu", kernel_initializer="ones", name="conv")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(7, activation="softmax")(x)
+    keras.Model(inputs, outputs).save(path)
+
+
+def _gate_model(path):
+    """A ReLU that fires only on bright faces (x/127.5 - 1 over 0.5): at zero for most, like an SE gate."""
+    import keras
+
+    inputs = keras.Input((48, 48, 1), name="pixels")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    x = keras.layers.Conv2D(4, 1, activation="relu", kernel_initializer="ones", name="gate",
+                            bias_initializer=keras.initializers.Constant(-0.5))(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(7, activation="softmax")(x)
     keras.Model(inputs, outputs).save(path)
@@ -99,3 +112,43 @@ def test_per_class_counts_the_images_calibrated_on(tmp_path, tf_available):
 def test_calib_outliers_ratio_must_be_over_one(tmp_path, tf_available):
     proc = run_cli("convert", str(tmp_path / "m.keras"), "--out", str(tmp_path / "o"), "--calib-outliers", "0.5")
     assert_one_line_error(proc, "--calib-outliers 0.5", code=2)
+
+
+@pytest.mark.tf
+def test_a_tensor_that_fires_on_few_faces_keeps_them(tmp_path, tf_available):
+    """The gate is at zero on 15 of 20 faces: the 5 it fires on are its range, not outliers. Left out, the range
+    would be empty and LiteRT would abort the process loading the model (convert's own check, here)."""
+    import cv2
+
+    _gate_model(tmp_path / "m.keras")
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(20):
+        level = 230 if i % 4 == 0 else 128
+        cv2.imwrite(str(calib / f"face{i:02d}.png"), (level + rng.integers(0, 6, (48, 48))).astype(np.uint8))
+    proc = run_cli("convert", str(tmp_path / "m.keras"), "--calib", str(calib), "--out", str(tmp_path / "o"),
+                   "--variants", "int8")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    side = json.loads((tmp_path / "o" / "o_int8.json").read_text())["calibration"]
+    assert side["outliers"]["dropped"] == 0 and side["images"] == 20
+    scale = _relu_scale(tmp_path / "o" / "o_int8.tflite")
+    assert 0.3 / 255 < scale < 0.5 / 255  # the bright faces' 0.3-0.35 set the gate's range
+
+
+@pytest.mark.tf
+def test_a_model_with_an_empty_int8_range_is_a_one_line_error(tmp_path, tf_available):
+    """Calibrated only on faces the gate never fires on, a tensor's range is empty: LiteRT would abort on loading it
+    (no message, exit 134). Loading it is refused by name instead, in convert's check and in evaluate."""
+    import cv2
+
+    _gate_model(tmp_path / "m.keras")
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i in range(10):
+        cv2.imwrite(str(calib / f"face{i:02d}.png"), np.full((48, 48), 120 + i, np.uint8))
+    proc = run_cli("convert", str(tmp_path / "m.keras"), "--calib", str(calib), "--out", str(tmp_path / "o"),
+                   "--variants", "int8")
+    assert_one_line_error(proc, "o_int8.tflite", "int8 tensor", "empty range", code=1)
+    proc = run_cli("evaluate", str(tmp_path / "o" / "o_int8.tflite"), "--data", str(calib))
+    assert_one_line_error(proc, "o_int8.tflite", "empty range", code=1)
