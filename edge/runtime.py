@@ -149,9 +149,12 @@ EMPTY_RANGE_SCALE = 1e-7
 
 
 def _refuse_empty_ranges(interpreter: Interpreter, path: Path) -> None:
-    """A one-line error instead of that abort: name the tensor whose int8 range calibration never saw used."""
+    """A one-line error instead of that abort, naming the tensor no calibration image reached."""
+    ops = getattr(interpreter, "_get_ops_details", None)  # private; absent from an older runtime: no check there
+    if ops is None:
+        return
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
-    for index in sorted({int(i) for op in interpreter._get_ops_details() for i in op["outputs"]}):
+    for index in sorted({int(i) for op in ops() for i in op["outputs"]}):
         scales = details[index]["quantization_parameters"]["scales"]
         if len(scales) and float(np.min(scales)) < EMPTY_RANGE_SCALE:
             raise FerEdgeError(f"{path}: int8 tensor {details[index]['name'].split(';')[0]!r} has an empty range "
