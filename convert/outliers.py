@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fer_edge.quiet import native_stderr
-from fer_edge.runtime import runtime
+from fer_edge.runtime import op_outputs, runtime
 
 DEFAULT_RATIO = 10.0  # measured separation: dropped images scored 12.7-4,188, the largest kept 4.3-9.4 (docs/train.md)
 
@@ -35,7 +35,7 @@ def activation_peaks(float_model: bytes, images: np.ndarray) -> Peaks:
         warnings.simplefilter("ignore", UserWarning)
         interpreter = Interpreter(model_content=float_model, experimental_preserve_all_tensors=True)
         interpreter.allocate_tensors()
-    outputs = sorted({int(i) for op in interpreter._get_ops_details() for i in op["outputs"]})
+    outputs = op_outputs(interpreter)
     names = {d["index"]: d["name"] for d in interpreter.get_tensor_details()}
     source = interpreter.get_input_details()[0]["index"]
     values = np.zeros((len(images), len(outputs)), np.float32)

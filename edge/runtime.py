@@ -150,16 +150,20 @@ EMPTY_RANGE_SCALE = 1e-7
 
 def _refuse_empty_ranges(interpreter: Interpreter, path: Path) -> None:
     """A one-line error instead of that abort, naming the tensor no calibration image reached."""
-    ops = getattr(interpreter, "_get_ops_details", None)  # private; absent from an older runtime: no check there
-    if ops is None:
-        return
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
-    for index in sorted({int(i) for op in ops() for i in op["outputs"]}):
+    for index in op_outputs(interpreter):
         scales = details[index]["quantization_parameters"]["scales"]
         if len(scales) and float(np.min(scales)) < EMPTY_RANGE_SCALE:
             raise FerEdgeError(f"{path}: int8 tensor {details[index]['name'].split(';')[0]!r} has an empty range "
                                f"(scale {float(np.min(scales)):.1e}): no calibration image reached it; convert again "
                                "with more or other --calib images")
+
+
+def op_outputs(interpreter: Interpreter) -> list[int]:
+    """The indices of the tensors the graph's ops write (activations, not weights), in order; empty on a runtime
+    without the private ops listing (an older one)."""
+    ops = getattr(interpreter, "_get_ops_details", None)
+    return sorted({int(i) for op in ops() for i in op["outputs"]}) if ops else []
 
 
 def allocate(interpreter: Interpreter) -> None:

@@ -32,25 +32,15 @@ def _write_images(folder, rng):
     cv2.imwrite(str(folder / "white.png"), np.full((48, 48), 255, np.uint8))  # drives the conv to 1.0: 25x
 
 
-def _tiny_model(path):
+def _tiny_model(path, name="conv", bias=0.0):
+    """One ReLU conv on the normalized face; a bias of -0.5 makes it a gate: it fires only on bright faces
+    (x/127.5 - 1 over 0.5), at zero for most, like an SE gate."""
     import keras
 
     inputs = keras.Input((48, 48, 1), name="pixels")
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
-    x = keras.layers.Conv2D(4, 1, activation="relu", kernel_initializer="ones", name="conv")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(7, activation="softmax")(x)
-    keras.Model(inputs, outputs).save(path)
-
-
-def _gate_model(path):
-    """A ReLU that fires only on bright faces (x/127.5 - 1 over 0.5): at zero for most, like an SE gate."""
-    import keras
-
-    inputs = keras.Input((48, 48, 1), name="pixels")
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
-    x = keras.layers.Conv2D(4, 1, activation="relu", kernel_initializer="ones", name="gate",
-                            bias_initializer=keras.initializers.Constant(-0.5))(x)
+    x = keras.layers.Conv2D(4, 1, activation="relu", kernel_initializer="ones", name=name,
+                            bias_initializer=keras.initializers.Constant(bias))(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(7, activation="softmax")(x)
     keras.Model(inputs, outputs).save(path)
@@ -120,7 +110,7 @@ def test_a_tensor_that_fires_on_few_faces_keeps_them(tmp_path, tf_available):
     would be empty and LiteRT would abort the process loading the model (convert's own check, here)."""
     import cv2
 
-    _gate_model(tmp_path / "m.keras")
+    _tiny_model(tmp_path / "m.keras", "gate", -0.5)
     calib = tmp_path / "calib"
     calib.mkdir()
     rng = np.random.default_rng(2)
@@ -142,7 +132,7 @@ def test_a_model_with_an_empty_int8_range_is_a_one_line_error(tmp_path, tf_avail
     (no message, exit 134). Loading it is refused by name instead, in convert's check and in evaluate."""
     import cv2
 
-    _gate_model(tmp_path / "m.keras")
+    _tiny_model(tmp_path / "m.keras", "gate", -0.5)
     calib = tmp_path / "calib"
     calib.mkdir()
     for i in range(10):
