@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -347,6 +348,25 @@ def test_ferplus_labels_distil_from_a_teacher(tmp_path, tf_available):
     assert "agrees with" in proc.stderr and "of the FER+ vote majorities; it takes 0.4 of each target" in proc.stderr
     with np.load(run / "teacher.npz") as z:
         assert z["probs"].shape == (70, 7)
+
+
+def test_teacher_cache_is_recomputed_when_a_teacher_changes_in_place(tmp_path):
+    """The cached teacher probabilities serve while the teacher file is the same or gone (a resume elsewhere), and
+    are computed again when another model was written at the same path (a retrained teacher)."""
+    from fer_edge.train.targets import teacher_probs
+
+    images = np.random.default_rng(3).integers(0, 256, (40, 48, 48), dtype=np.uint8)
+    teacher, cache = tmp_path / "teacher.tflite", tmp_path / "teacher.npz"
+    shutil.copy(BUNDLED_CNN, teacher)
+    first = teacher_probs((str(teacher),), images, cache)
+    stamp = cache.stat().st_mtime_ns
+    np.testing.assert_array_equal(teacher_probs((str(teacher),), images, cache), first)
+    teacher.unlink()
+    np.testing.assert_array_equal(teacher_probs((str(teacher),), images, cache), first)  # the file is not needed
+    assert cache.stat().st_mtime_ns == stamp
+    shutil.copy(ROOT / "edge" / "models" / "mobilenetv2_fer2013_int8.tflite", teacher)
+    again = teacher_probs((str(teacher),), images, cache)
+    assert cache.stat().st_mtime_ns != stamp and not np.allclose(again, first, atol=0.05)
 
 
 def test_ferplus_targets_take_the_teacher_s_share(tmp_path):

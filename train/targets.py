@@ -2,7 +2,8 @@
 
 Distillation and crowd votes both carry what a one-hot label hides (a face that is
 half surprise, half fear). The teacher's probabilities are computed once per run
-with the TFLite runtime and cached in the run folder, so `--resume` does not pay again.
+with the TFLite runtime and cached in the run folder with each teacher file's sha256, so `--resume` does not pay again
+(nor need the files) unless a teacher changed in place.
 """
 
 from __future__ import annotations
@@ -53,13 +54,35 @@ def mix_targets(label_ids: np.ndarray, parts: list[tuple[float, np.ndarray, np.n
     return target
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _cached(cache: Path, key: str, models: tuple[str, ...], count: int) -> np.ndarray | None:
+    """The cached probabilities if they are of these teachers: same paths, and every teacher file still there has the
+    bytes it had (one retrained in place is computed again); a resume without the files keeps the cache."""
+    if not cache.is_file():
+        return None
+    with np.load(cache, allow_pickle=False) as z:
+        if str(z["key"]) != key or len(z["probs"]) != count:
+            return None
+        hashes = [str(h) for h in z["sha256"]] if "sha256" in z else []  # older caches kept the paths only
+        probs = z["probs"]
+    for model, digest in zip(models, hashes):
+        if Path(model).is_file() and _sha256(Path(model)) != digest:
+            log.info("teacher %s changed since %s was written: computing its probabilities again", model, cache.name)
+            return None
+    return probs
+
+
 def teacher_probs(models: tuple[str, ...], images: np.ndarray, cache: Path) -> np.ndarray:
     """Mean probabilities of TFLite teacher models over `images`, cached in `cache` (an .npz)."""
     key = "|".join(str(Path(m).resolve()) for m in models)
-    if cache.is_file():
-        with np.load(cache, allow_pickle=False) as z:
-            if str(z["key"]) == key and len(z["probs"]) == len(images):
-                return z["probs"]
+    cached = _cached(cache, key, models, len(images))
+    if cached is not None:
+        return cached
     from fer_edge.classification.classifier import TFLiteClassifier
 
     total = np.zeros((len(images), len(EMOTIONS)), np.float32)
@@ -71,6 +94,6 @@ def teacher_probs(models: tuple[str, ...], images: np.ndarray, cache: Path) -> n
         total += clf.predict_dataset(images)
     probs = total / len(models)
     tmp = cache.with_name(cache.stem + ".tmp.npz")
-    np.savez_compressed(tmp, probs=probs, key=np.asarray(key))
+    np.savez_compressed(tmp, probs=probs, key=np.asarray(key), sha256=np.asarray([_sha256(Path(m)) for m in models]))
     tmp.replace(cache)
     return probs
