@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_edge.convert.loading import file_sha256
 from fer_edge.errors import FerEdgeError, UsageError
 from fer_edge.labels import EMOTIONS
 
@@ -54,12 +55,6 @@ def mix_targets(label_ids: np.ndarray, parts: list[tuple[float, np.ndarray, np.n
     return target
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _cached(cache: Path, key: str, models: tuple[str, ...], count: int) -> np.ndarray | None:
     """The cached probabilities if they are of these teachers: same paths, and every teacher file still there has the
     bytes it had (one retrained in place is computed again); a resume without the files keeps the cache."""
@@ -71,7 +66,7 @@ def _cached(cache: Path, key: str, models: tuple[str, ...], count: int) -> np.nd
         hashes = [str(h) for h in z["sha256"]] if "sha256" in z else []  # older caches kept the paths only
         probs = z["probs"]
     for model, digest in zip(models, hashes):
-        if Path(model).is_file() and _sha256(Path(model)) != digest:
+        if Path(model).is_file() and file_sha256(Path(model)) != digest:
             log.info("teacher %s changed since %s was written: computing its probabilities again", model, cache.name)
             return None
     return probs
@@ -94,6 +89,6 @@ def teacher_probs(models: tuple[str, ...], images: np.ndarray, cache: Path) -> n
         total += clf.predict_dataset(images)
     probs = total / len(models)
     tmp = cache.with_name(cache.stem + ".tmp.npz")
-    np.savez_compressed(tmp, probs=probs, key=np.asarray(key), sha256=np.asarray([_sha256(Path(m)) for m in models]))
+    np.savez_compressed(tmp, probs=probs, key=np.asarray(key), sha256=np.asarray([file_sha256(Path(m)) for m in models]))
     tmp.replace(cache)
     return probs
