@@ -14,7 +14,7 @@ MODELS = bundled_models()
 # PrivateTest accuracy, FER2013 labels and FER+ majority, as edge/models/MODEL_CARD.md and the README publish them
 # (to 0.01 points): the measured figures must round to these, so a retrained model that scores less cannot pass
 # with a sidecar that says so; a new figure is published in the same commit as the model.
-PUBLISHED = {"dscnn_ferplus_int8": (0.5871, 0.8143), "cnn_fer2013_int8": (0.6810, 0.6716),
+PUBLISHED = {"dscnn_ferplus_int8": (0.5860, 0.8206), "cnn_fer2013_int8": (0.6810, 0.6716),
              "mobilenetv2_fer2013_int8": (0.7097, 0.6704)}
 
 
