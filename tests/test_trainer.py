@@ -184,6 +184,8 @@ def test_weight_averaging_holds_the_mean_of_its_epochs_across_a_resume(tmp_path,
     assert not np.allclose(moving[0], (moving[1] + moving[2]) / 2, atol=1e-3)  # its own BatchNorm statistics
     bad = run_cli("train", *common, "--swa-from", "-1")
     assert_one_line_error(bad, "--swa-from -1", code=2)
+    bad = run_cli("train", *common, "--lowres", "1.5")
+    assert_one_line_error(bad, "--lowres 1.5", code=2)
 
 
 @pytest.mark.shared
@@ -191,7 +193,8 @@ def test_weight_averaging_holds_the_mean_of_its_epochs_across_a_resume(tmp_path,
 def test_distillation_run_caches_the_teacher_and_resumes(tmp_path, fer_csv, tf_available):
     run = tmp_path / "kd"
     proc = run_cli("train", "--data", str(fer_csv), "--out", str(run), "--epochs", "1", "--limit", "300",
-                   "--widths", "8,16", "--teacher", str(BUNDLED_CNN), "--teacher-weight", "0.5", "--erase", "0.25")
+                   "--widths", "8,16", "--teacher", str(BUNDLED_CNN), "--teacher-weight", "0.5", "--erase", "0.25",
+                   "--lowres", "0.3")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "teacher (1 models) agrees with" in proc.stderr
     with np.load(run / "teacher.npz") as z:
@@ -201,6 +204,7 @@ def test_distillation_run_caches_the_teacher_and_resumes(tmp_path, fer_csv, tf_a
     stamp = (run / "teacher.npz").stat().st_mtime_ns
     state = json.loads((run / "state.json").read_text())
     assert state["options"]["teacher_weight"] == 0.5 and state["options"]["augment"]["erase"] == 0.25
+    assert state["options"]["augment"]["lowres"] == 0.3  # and the resume below loads last.keras, which holds its layer
 
     again = run_cli("train", "--data", str(fer_csv), "--out", str(run), "--epochs", "2", "--resume")
     assert again.returncode == 0, again.stderr[-2000:]
@@ -387,3 +391,29 @@ def test_ferplus_targets_take_the_teacher_s_share(tmp_path):
     teacher = teacher_probs(kd.teacher, train.images, tmp_path / "teacher.npz")[1:]  # row 0: no emotion vote
     np.testing.assert_allclose(mixed, 0.6 * votes + 0.4 * teacher, atol=1e-6)
     assert len(subset.label_ids) == len(mixed) == 69 and not np.allclose(mixed, votes)
+
+
+@pytest.mark.tf
+def test_lowres_augmentation_blurs_the_share_it_is_given_and_only_in_training(tf_available):
+    import keras
+
+    from fer_edge.train.lowres import RandomLowRes
+
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (400, 48, 48, 1)).astype(np.float32)  # noise: all detail, which shrinking loses
+
+    def detail(x):  # mean absolute difference between neighbouring pixels, per face
+        return np.abs(np.diff(x, axis=2)).mean(axis=(1, 2, 3))
+
+    every = np.asarray(RandomLowRes(1.0, sides=(24,), seed=1)(faces, training=True))
+    assert every.shape == faces.shape and every.min() >= -1 and every.max() <= 256
+    assert (detail(every) < 0.5 * detail(faces)).all()  # each face shrunk to 24 px and back: much blurrier
+    np.testing.assert_allclose(every.mean(axis=(1, 2, 3)), faces.mean(axis=(1, 2, 3)), atol=3)  # the same face, blurred
+    half = np.asarray(RandomLowRes(0.5, seed=1)(faces, training=True))
+    changed = ~np.isclose(half, faces).all(axis=(1, 2, 3))
+    assert 0.35 < changed.mean() < 0.65
+    np.testing.assert_array_equal(np.asarray(RandomLowRes(1.0, seed=1)(faces, training=False)), faces)
+    with pytest.raises(ValueError, match="rate"):
+        RandomLowRes(1.5)
+    layer = keras.layers.deserialize(keras.layers.serialize(RandomLowRes(0.3, sides=(20, 32), seed=4)))
+    assert (layer.rate, layer.sides, layer.seed) == (0.3, (20, 32), 4)

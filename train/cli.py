@@ -39,6 +39,9 @@ def register(sub) -> None:
                         "--resume, changes the run's setting")
     p.add_argument("--warmup", type=int, default=1, help="epochs of linear warmup before the cosine")
     p.add_argument("--erase", type=float, default=0.0, help="probability of random erasing (augmentation)")
+    p.add_argument("--lowres", type=float, default=0.0, metavar="P",
+                   help="share of Training faces shrunk to 20-40 px and scaled back, as the loop's crops of small faces "
+                        "are (augmentation)")
     p.add_argument("--backend", default=None, choices=["tensorflow", "jax", "torch"],
                    help="Keras 3 backend (default: KERAS_BACKEND, else tensorflow); jax trains on a GPU without TensorFlow")
     p.add_argument("--teacher", nargs="+", default=[], metavar="MODEL",
@@ -77,7 +80,8 @@ def _cmd_train(args) -> int:
 
     default_widths = ",".join(map(str, DSCNN_WIDTHS)) if args.arch == "dscnn" else "32,64,128,256"
     widths, blocks = (int_list(args.widths or default_widths, "--widths"), int_list(args.blocks, "--blocks"))
-    for flag, w in (("--teacher-weight", args.teacher_weight), ("--ferplus-weight", args.ferplus_weight)):
+    for flag, w in (("--teacher-weight", args.teacher_weight), ("--ferplus-weight", args.ferplus_weight),
+                    ("--erase", args.erase), ("--lowres", args.lowres)):
         if not 0.0 <= w <= 1.0:
             raise UsageError(f"{flag} {w}: want a share between 0 and 1")
     for model in args.teacher:
@@ -106,7 +110,7 @@ def _cmd_train(args) -> int:
         dropout=args.dropout, class_weight=args.class_weight, patience=args.patience, seed=args.seed,
         limit=args.limit, mixed_precision=False if args.float32 else (True if args.bf16 else None), warmup=args.warmup,
         labels=args.labels, precise_bn=args.precise_bn, swa_from=args.swa_from,
-        augment={**AUGMENT, "erase": args.erase})
+        augment={**AUGMENT, "erase": args.erase, "lowres": args.lowres})
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
     preload("keras")

@@ -65,7 +65,7 @@ class TrainOptions:
 
 SWA_BN_IMAGES = 7680  # Training images for the averaged weights' BatchNorm statistics when --precise-bn is off
 AUGMENT = {"flip": True, "rotation_deg": 10.0, "shift": 0.1, "zoom": 0.1, "brightness": 0.2, "contrast": 0.2,
-           "erase": 0.0}
+           "erase": 0.0, "lowres": 0.0}
 
 
 def class_weights(label_ids: np.ndarray, mode: str) -> np.ndarray:
@@ -110,6 +110,10 @@ def _augmenter(opts: TrainOptions):
         # Random erasing (Zhong et al. 2017): hands, glasses and hair hide parts of faces in the wild.
         steps.append(layers.RandomErasing(factor=a["erase"], scale=(0.02, 0.15), value_range=(0, 255), seed=seed,
                                           **f32))
+    if a.get("lowres"):
+        from fer_edge.train.lowres import RandomLowRes
+
+        steps.append(RandomLowRes(a["lowres"], seed=seed, **f32))
     return steps
 
 
@@ -179,6 +183,8 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     from fer_edge.train.precise_bn import precise_accuracy
 
     if state:
+        import fer_edge.train.lowres  # noqa: F401  (registers RandomLowRes, which a run's last.keras may hold)
+
         trainer = keras.models.load_model(out / "last.keras")
         start = state["epoch"]
         log.info(f"resuming {out} at epoch {start + 1}/{opts.epochs}" if start < opts.epochs else
