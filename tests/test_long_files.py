@@ -25,8 +25,9 @@ def _records(text: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    """60 frames of the demo face at 30 fps, 160 px square (MJPG: each frame's timestamp is index / 30)."""
-    return write_demo_clip(tmp_path_factory.mktemp("clip") / "clip.avi", 60, 160)
+    """60 frames of the demo face at 30 fps, 224 px square, so its box (about 46 px) is over the minimum face size
+    (MJPG: each frame's timestamp is index / 30)."""
+    return write_demo_clip(tmp_path_factory.mktemp("clip") / "clip.avi", 60, 224)
 
 
 def _run_on_pty(*args: str) -> tuple[int, str]:

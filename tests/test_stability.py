@@ -180,11 +180,12 @@ def test_labels_on_the_test_clip_meet_the_targets(shared):
                           text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout)
-    # measured with this command at the FER+ default of 2026-12-06 (1,2,2,2,2 blocks; crop margin 0, switch margin
-    # 0.25): 20 of 449 face records uncertain (4.5%), 7 label changes (1.6 per 100 face-frames), at most 7 for one face.
+    # measured with this command at the distilled FER+ default of 2026-12-07 (crop margin 0, switch margin 0.25, min
+    # face 37): 28 of 449 face records uncertain (6.2%; 1.8% with no minimum face size), 11 label changes (2.4 per 100
+    # face-frames), at most 8 for one face. The plain default before it: 4.5% (none without the minimum), 7 and 7.
     # Bounds: the share 15% above its figure, the changes two more than measured (one change is 0.22 per 100 here, so
-    # 15% of 7 would not allow even one)
+    # 15% of 11 would allow only one)
     assert 404 <= figures["face_records"] <= 494, figures  # 449 +-10%, as in test_run's end-to-end run
-    assert figures["uncertain_share"] <= 0.052 and figures["label_changes"] <= 9, figures
-    assert figures["most_changes_one_face"] <= 9, figures
+    assert figures["uncertain_share"] <= 0.071 and figures["label_changes"] <= 13, figures
+    assert figures["most_changes_one_face"] <= 10, figures
     assert figures["scene_cuts"] == 3, figures  # the clip has three cuts, and no track crosses one
