@@ -213,6 +213,32 @@ def test_distillation_run_caches_the_teacher_and_resumes(tmp_path, fer_csv, tf_a
 
 @pytest.mark.shared
 @pytest.mark.tf
+def test_init_from_starts_from_a_trained_model_and_refuses_another_network(tmp_path, fer_csv, tf_available):
+    common = ["--data", str(fer_csv), "--epochs", "1", "--limit", "200", "--widths", "8,16"]
+    first = tmp_path / "first"
+    assert run_cli("train", *common, "--out", str(first)).returncode == 0
+    tuned = tmp_path / "tuned"  # a learning rate of 1e-9 leaves the start where it was: the first run's weights
+    proc = run_cli("train", *common, "--out", str(tuned), "--init-from", str(first / "best.keras"), "--lr", "1e-9",
+                   "--warmup", "0")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "starting from its" in proc.stderr
+    import keras
+
+    a, b = (keras.models.load_model(run / "best.keras") for run in (first, tuned))
+    kernels = [(x, y) for x, y in zip(a.weights, b.weights) if "kernel" in x.path]
+    assert len(kernels) >= 3
+    for x, y in kernels:
+        np.testing.assert_allclose(np.asarray(y), np.asarray(x), atol=1e-6, err_msg=x.path)
+    assert json.loads((tuned / "state.json").read_text())["options"]["init_from"] == str(first / "best.keras")
+
+    other = run_cli("train", *common[:-1], "8,32", "--out", str(tmp_path / "other"), "--init-from",
+                    str(first / "last.keras"))
+    assert_one_line_error(other, str(first / "last.keras"), code=2)
+    assert "another network" in other.stderr
+
+
+@pytest.mark.shared
+@pytest.mark.tf
 def test_trains_on_the_jax_backend_and_the_model_loads_with_tensorflow(tmp_path, fer_csv, jax_available):
     run = tmp_path / "jax"
     proc = run_cli("train", "--backend", "jax", "--data", str(fer_csv), "--out", str(run), "--epochs", "1",
@@ -229,6 +255,8 @@ def test_trains_on_the_jax_backend_and_the_model_loads_with_tensorflow(tmp_path,
     (["--teacher-weight", "1.5", "--teacher", str(BUNDLED_CNN)], "--teacher-weight"),
     (["--teacher", "/nonexistent/teacher.tflite"], "/nonexistent/teacher.tflite"),
     (["--blocks", "1,x"], "--blocks"),
+    (["--init-from", "/nonexistent/best.keras"], "/nonexistent/best.keras"),
+    (["--init-from", __file__, "--resume"], "--init-from starts a run"),
 ])
 @pytest.mark.tf
 def test_bad_training_options_are_one_line_errors(tmp_path, args, fragment, tf_available):  # train loads Keras first

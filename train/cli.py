@@ -37,6 +37,9 @@ def register(sub) -> None:
                    help="stochastic weight averaging: the mean of the weights of EPOCH and every later epoch, with "
                         "its own BatchNorm statistics, scored on PublicTest and written as swa.keras (0: off); with "
                         "--resume, changes the run's setting")
+    p.add_argument("--init-from", default=None, metavar="MODEL.keras",
+                   help="start from this trained model's weights (fine-tuning: same --arch, --widths, --blocks, --se, "
+                        "--size; pair it with a small --lr and --warmup 0) instead of random ones")
     p.add_argument("--warmup", type=int, default=1, help="epochs of linear warmup before the cosine")
     p.add_argument("--erase", type=float, default=0.0, help="probability of random erasing (augmentation)")
     p.add_argument("--lowres", type=float, default=0.0, metavar="P",
@@ -93,6 +96,10 @@ def _cmd_train(args) -> int:
         raise UsageError(f"--precise-bn {args.precise_bn}: a number of images, or 0 for off")
     if args.swa_from is not None and args.swa_from < 0:
         raise UsageError(f"--swa-from {args.swa_from}: an epoch (1 or more), or 0 for off")
+    if args.init_from and args.resume:
+        raise UsageError("--init-from starts a run; --resume continues one from its own last.keras: give one of them")
+    if args.init_from and not Path(args.init_from).is_file():
+        raise UsageError(f"--init-from {args.init_from}: no such file")
     if args.se < 0:
         raise UsageError(f"--se {args.se}: a reduction of 1 or more, or 0 for none")
     ensure_folder(args.out, "--out")
@@ -109,7 +116,7 @@ def _cmd_train(args) -> int:
         label_smoothing=args.label_smoothing,
         dropout=args.dropout, class_weight=args.class_weight, patience=args.patience, seed=args.seed,
         limit=args.limit, mixed_precision=False if args.float32 else (True if args.bf16 else None), warmup=args.warmup,
-        labels=args.labels, precise_bn=args.precise_bn, swa_from=args.swa_from,
+        labels=args.labels, precise_bn=args.precise_bn, swa_from=args.swa_from, init_from=args.init_from,
         augment={**AUGMENT, "erase": args.erase, "lowres": args.lowres})
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend

@@ -61,6 +61,7 @@ class TrainOptions:
     labels: str = "fer2013"  # ferplus: train on the crowd's vote distributions, select on FER+ PublicTest majorities
     precise_bn: int | None = None  # Training images for PreciseBN before each PublicTest check (precise_bn.py); None/0: off
     swa_from: int | None = None  # average the weights of this epoch and every later one (swa.py); None/0: off
+    init_from: str | None = None  # start from this trained model's weights (fine-tuning); None: random
 
 
 SWA_BN_IMAGES = 7680  # Training images for the averaged weights' BatchNorm statistics when --precise-bn is off
@@ -121,6 +122,23 @@ def _training_model(keras, model, opts: TrainOptions):
     """The model behind its augmentation layers: what `fit` trains and `last.keras` holds."""
     return keras.Sequential([keras.Input(model.input_shape[1:], name="pixels"), *_augmenter(opts), model],
                             name="train_" + model.name)
+
+
+def _start_from(keras, model, path: str) -> None:
+    """Copy a trained model's weights, BatchNorm statistics included, into the one just built: fine-tuning."""
+    import fer_edge.train.lowres  # noqa: F401  (a run's last.keras holds its augmentation layers)
+
+    try:
+        source = keras.models.load_model(path, compile=False)
+    except Exception as e:  # Keras raises ValueError, OSError, zipfile errors... for a file it cannot read
+        raise UsageError(f"--init-from {path}: not a Keras model ({type(e).__name__})") from None
+    net = source.layers[-1] if isinstance(source.layers[-1], keras.Model) else source  # last.keras: the net behind augmentation
+    mine, theirs = [tuple(w.shape) for w in model.weights], [tuple(w.shape) for w in net.weights]
+    if mine != theirs:
+        raise UsageError(f"--init-from {path}: another network ({len(theirs)} weight tensors, this run builds {len(mine)}); "
+                         "give the --arch, --size, --widths, --blocks and --se it was trained with")
+    model.set_weights(net.get_weights())
+    log.info(f"--init-from {path}: starting from its {sum(int(np.prod(s)) for s in mine):,} weights")
 
 
 def _limit(data, n: int, seed: int):
@@ -191,6 +209,8 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
                  f"{out}: all {opts.epochs} epochs done, nothing to train (raise --epochs to go on)")
     else:
         model = build_model(opts.arch, opts.size, opts.alpha, opts.weights, opts.dropout, opts.widths, opts.blocks, opts.se)
+        if opts.init_from:
+            _start_from(keras, model, opts.init_from)
         trainer = _training_model(keras, model, opts)
         optimizer = _optimizer(keras, opts)
         optimizer.exclude_from_weight_decay(var_names=["bn", "bias", "beta", "gamma"])
