@@ -235,6 +235,8 @@ def test_init_from_starts_from_a_trained_model_and_refuses_another_network(tmp_p
                     str(first / "last.keras"))
     assert_one_line_error(other, str(first / "last.keras"), code=2)
     assert "another network" in other.stderr
+    not_keras = run_cli("train", *common, "--out", str(tmp_path / "tflite"), "--init-from", str(BUNDLED_CNN))
+    assert_one_line_error(not_keras, f"{BUNDLED_CNN}: not a Keras model", code=2)
 
 
 @pytest.mark.shared
