@@ -126,8 +126,6 @@ def _training_model(keras, model, opts: TrainOptions):
 
 def _start_from(keras, model, path: str) -> None:
     """Copy a trained model's weights, BatchNorm statistics included, into the one just built: fine-tuning."""
-    import fer_edge.train.lowres  # noqa: F401  (a run's last.keras holds its augmentation layers)
-
     try:
         source = keras.models.load_model(path, compile=False)
     except Exception as e:  # Keras raises ValueError, OSError, zipfile errors... for a file it cannot read
@@ -197,12 +195,11 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     train_data = type(train_data)(batch_to_model_input(train_data.images, size, 1), train_data.label_ids, train_data.source)
     val_data = type(val_data)(batch_to_model_input(val_data.images, size, 1), val_data.label_ids, val_data.source)
 
+    import fer_edge.train.lowres  # noqa: F401  (registers RandomLowRes, which last.keras or --init-from's file may hold)
     from fer_edge.train.models import build_model
     from fer_edge.train.precise_bn import precise_accuracy
 
     if state:
-        import fer_edge.train.lowres  # noqa: F401  (registers RandomLowRes, which a run's last.keras may hold)
-
         trainer = keras.models.load_model(out / "last.keras")
         start = state["epoch"]
         log.info(f"resuming {out} at epoch {start + 1}/{opts.epochs}" if start < opts.epochs else
